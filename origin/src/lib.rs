@@ -1,0 +1,1 @@
+//! Test HLS origin (being written).
