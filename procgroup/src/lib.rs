@@ -65,7 +65,11 @@ pub fn spawn(cmd: &mut Command) -> io::Result<Group> {
     let pid = child
         .id()
         .ok_or_else(|| io::Error::other("spawned child has no pid"))?;
-    Ok(Group { child, pid, reaped: None })
+    Ok(Group {
+        child,
+        pid,
+        reaped: None,
+    })
 }
 
 impl Group {

@@ -1,0 +1,110 @@
+//! The typed events viewers report, whatever engine produced them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use procgroup::Exit;
+use tokio::sync::mpsc;
+
+use crate::parser::LogEvent;
+
+/// Viewer number, 0-based, stable across restarts.
+pub type ViewerId = u32;
+
+/// Something that happened to one viewer at one instant.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Which viewer.
+    pub viewer: ViewerId,
+    /// When it was observed.
+    pub at: Instant,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    /// A viewer process started.
+    Spawned {
+        /// Its pid (= process group id).
+        pid: u32,
+    },
+    /// A viewer process could not be started.
+    SpawnFailed {
+        /// The OS error.
+        error: String,
+    },
+    /// A line of the viewer's log that carries an event.
+    Log(LogEvent),
+    /// The viewer process ended.
+    Exited {
+        /// How.
+        exit: Exit,
+        /// How long it ran.
+        uptime: Duration,
+        /// True if we stopped it (shutdown or stall restart), false if it ended by itself.
+        stopped_by_us: bool,
+        /// Its last log lines (only for exits we did not cause).
+        tail: Vec<String>,
+    },
+    /// The viewer waits this long before starting again.
+    Backoff {
+        /// The delay.
+        delay: Duration,
+    },
+    /// The run begins to stop its viewers (sent once, with viewer 0).
+    RunStopping,
+    /// The viewer is done for this run.
+    Finished {
+        /// Why.
+        reason: FinishReason,
+    },
+}
+
+/// Why a viewer stopped for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// The run is ending.
+    Shutdown,
+    /// The stream ended (VOD played to the end); viewers of a finite stream are not looped.
+    StreamEnded,
+}
+
+/// The sending side handed to every viewer. Never blocks: if the stats owner falls behind,
+/// events are dropped and counted, so a slow consumer cannot stall FFmpeg's stderr pipe.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    tx: mpsc::Sender<Event>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl EventSink {
+    /// A sink and its receiver, with room for `capacity` queued events.
+    #[must_use]
+    pub fn channel(capacity: usize) -> (EventSink, mpsc::Receiver<Event>, Arc<AtomicU64>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let dropped = Arc::new(AtomicU64::new(0));
+        (
+            EventSink {
+                tx,
+                dropped: Arc::clone(&dropped),
+            },
+            rx,
+            dropped,
+        )
+    }
+
+    /// Reports `kind` for `viewer`, stamped now.
+    pub fn send(&self, viewer: ViewerId, kind: EventKind) {
+        let event = Event {
+            viewer,
+            at: Instant::now(),
+            kind,
+        };
+        if self.tx.try_send(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

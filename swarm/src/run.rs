@@ -1,0 +1,215 @@
+//! The orchestrator: preflight, ramp, run, stop, summary.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::events::{EventKind, EventSink};
+use crate::ffmpeg::{Capabilities, ProbeError, Selection, ViewerCommand};
+use crate::preflight::{self, Report};
+use crate::ramp::RampPlan;
+use crate::stats::{self, Snapshot, Stats};
+use crate::summary::{self, RunFacts};
+use crate::viewer::{Shutdown, Viewer};
+
+/// Queue between viewers and the stats owner.
+const EVENT_QUEUE: usize = 65_536;
+/// Stats publishing period.
+const STATS_TICK: Duration = Duration::from_millis(500);
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// FFmpeg is missing or broken.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// A preflight check failed; the report was printed.
+    #[error("preflight checks failed (fix them, or pass --skip-preflight to run anyway)")]
+    Preflight(Report),
+    /// Installing signal handlers failed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The final aggregates.
+    pub snapshot: Snapshot,
+    /// Header facts for the summary.
+    pub facts: RunFacts,
+}
+
+impl Outcome {
+    /// The end-of-run summary text.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        summary::render(&self.snapshot, &self.facts)
+    }
+}
+
+/// Runs the whole load test described by `config`, writing progress to `out`.
+/// Returns `Ok(None)` for modes that start no viewers (`--print-cmd`).
+///
+/// # Errors
+/// See [`RunError`]; once viewers have started, the run always ends with an [`Outcome`].
+pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Option<Outcome>, RunError> {
+    // Signals first, so that Ctrl+C at any point below ends the run cleanly.
+    let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
+
+    let caps = Capabilities::probe(&config.ffmpeg.binary).await?;
+    let selection = Selection::from_variant(config.variant);
+    let command = |viewer| ViewerCommand {
+        options: &config.ffmpeg,
+        caps: &caps,
+        url: &config.url,
+        selection,
+        viewer,
+    };
+
+    if config.print_cmd {
+        let _ = writeln!(out, "# FFmpeg command of viewer 0 ({}):", caps.version);
+        let _ = writeln!(out, "{}", command(0).display());
+        return Ok(None);
+    }
+
+    let _ = writeln!(
+        out,
+        "hls-swarm {}: {} viewers at {}/s{} against {}",
+        env!("CARGO_PKG_VERSION"),
+        config.clients,
+        config.ramp_rate,
+        config.duration.map_or_else(
+            || ", until stopped".to_owned(),
+            |d| format!(" for {}", humantime::format_duration(d))
+        ),
+        config.url
+    );
+    if !config.skip_preflight {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let mut report = Report {
+            checks: preflight::system_checks(&config, cores),
+        };
+        report
+            .checks
+            .push(preflight::ffmpeg_accepts(&command(0).argv(), &config.ffmpeg.binary).await);
+        let _ = write!(out, "{report}");
+        if report.failed() {
+            return Err(RunError::Preflight(report));
+        }
+    }
+
+    let started_at = Instant::now();
+    let (sink, events, dropped) = EventSink::channel(EVENT_QUEUE);
+    let (publish, snapshots) = watch::channel(Snapshot::default());
+    let stats_task = tokio::spawn(stats::run(
+        Stats::new(config.clients, started_at, Arc::clone(&dropped)),
+        events,
+        publish,
+        STATS_TICK,
+    ));
+
+    let shutdown = Shutdown::default();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let signals = {
+        let shutdown = shutdown.clone();
+        let interrupted = Arc::clone(&interrupted);
+        tokio::spawn(async move {
+            for round in 0..2 {
+                tokio::select! {
+                    _ = sigint.recv() => {}
+                    _ = sigterm.recv() => {}
+                }
+                if round == 0 {
+                    interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                    shutdown.stop.cancel();
+                } else {
+                    shutdown.kill.cancel();
+                }
+            }
+        })
+    };
+
+    let status = tokio::spawn(print_status(
+        snapshots.clone(),
+        config.status_interval,
+        shutdown.stop.clone(),
+    ));
+
+    let plan = RampPlan::new(config.clients, config.ramp_rate, config.ramp_jitter, config.seed);
+    let deadline = config
+        .duration
+        .map(|d| tokio::time::Instant::from_std(started_at) + d);
+    let mut viewers = JoinSet::new();
+    for i in 0..plan.len() {
+        let Some(offset) = plan.offset(i) else { break };
+        tokio::select! {
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(started_at + offset)) => {}
+            () = shutdown.stop.cancelled() => break,
+            () = sleep_until_opt(deadline) => break,
+        }
+        let id = u32::try_from(i).unwrap_or(u32::MAX);
+        let viewer = Viewer {
+            id,
+            argv: command(id).argv(),
+            grace: config.ffmpeg.stop_grace,
+            restart_after_clean_exit: true,
+            seed: config.seed,
+        };
+        viewers.spawn(viewer.run(sink.clone(), shutdown.clone()));
+    }
+
+    tokio::select! {
+        () = shutdown.stop.cancelled() => {}
+        () = sleep_until_opt(deadline) => {}
+    }
+    sink.send(0, EventKind::RunStopping);
+    let stop_began = Instant::now();
+    shutdown.stop.cancel();
+    while viewers.join_next().await.is_some() {}
+    let stop_seconds = stop_began.elapsed().as_secs_f64();
+    drop(sink);
+    signals.abort();
+    let _ = status.await;
+    let snapshot = stats_task.await.unwrap_or_default();
+    let facts = RunFacts {
+        url: config.url.to_string(),
+        ffmpeg: format!("FFmpeg {}", caps.version_number()),
+        run_seconds: stop_began.duration_since(started_at).as_secs_f64(),
+        ramp_rate: config.ramp_rate,
+        interrupted: interrupted.load(std::sync::atomic::Ordering::SeqCst),
+        stop_seconds,
+    };
+    Ok(Some(Outcome { snapshot, facts }))
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn print_status(
+    snapshots: watch::Receiver<Snapshot>,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let line = summary::status_line(&snapshots.borrow());
+                println!("{line}");
+            }
+            () = stop.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Shared helpers: an origin on a free loopback port, the swarm binary, process inspection.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// The swarm binary built by cargo for this test run.
+pub fn swarm_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hls-swarm"))
+}
+
+/// A cheap origin for swarm tests: a small picture, replayed (encoded once, then served as a
+/// live sliding window without re-encoding) so the viewers get the CPU. No exporters.
+pub async fn start_origin() -> origin::Origin {
+    let mut config = origin::Config::new("default").expect("default profile");
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.source = origin::Source::Replay;
+    config.overrides.width = Some(320);
+    config.overrides.height = Some(180);
+    config.overrides.bitrate_kbps = Some(300);
+    config.node_exporter = None;
+    config.nginx_exporter = None;
+    origin::start(config).await.expect("origin starts")
+}
+
+/// Runs the swarm to completion with `args`.
+pub fn run_swarm(args: &[&str]) -> Output {
+    Command::new(swarm_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("hls-swarm runs")
+}
+
+/// Text of stdout and stderr, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "--- exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A process identified by pid and start time (so a recycled pid is not mistaken for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub start: u64,
+}
+
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// Live (non-zombie) children of `parent`.
+pub fn children_of(parent: u32) -> Vec<Proc> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(f) = stat_fields(pid) else { continue };
+        // Fields after the name: [0] state, [1] ppid, ..., [19] starttime.
+        if f.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent) && f[0] != "Z" {
+            if let Some(start) = f.get(19).and_then(|s| s.parse().ok()) {
+                out.push(Proc { pid, start });
+            }
+        }
+    }
+    out
+}
+
+/// True while `p` still exists as a live (non-zombie) process.
+pub fn alive(p: Proc) -> bool {
+    stat_fields(p.pid).is_some_and(|f| f[0] != "Z" && f.get(19).and_then(|s| s.parse().ok()) == Some(p.start))
+}
+
+/// Waits up to `limit` for every process in `procs` to be gone; returns the survivors.
+pub fn survivors_after(procs: &[Proc], limit: Duration) -> Vec<Proc> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left: Vec<Proc> = procs.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `f` until it returns `Some`, at most `limit`.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The number after `label` in the summary line starting with `line_start`, e.g.
+/// `summary_number(out, "Viewers", "started")` reads "… 5 started …".
+pub fn summary_number(stdout: &str, line_start: &str, label: &str) -> Option<u64> {
+    let line = stdout.lines().find(|l| l.starts_with(line_start))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words
+        .iter()
+        .position(|w| w.trim_end_matches([',', '·']) == label)?;
+    words.get(i.checked_sub(1)?)?.parse().ok()
+}
