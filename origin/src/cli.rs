@@ -1,0 +1,293 @@
+//! Command line: `serve`, `profiles`, `config`. `main.rs` only parses and calls [`run`].
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::encoder::{self, Output};
+use crate::nginx::{self, Layout};
+use crate::profile::{Overrides, Profile, NAMES};
+use crate::service::{self, Config, Source};
+use crate::Error;
+
+/// The lab's test HLS origin: ffmpeg + nginx + Prometheus exporters, supervised.
+#[derive(Debug, Parser)]
+#[command(name = "hls-origin", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the origin until SIGINT/SIGTERM; prints `ready URL` once the playlist has 3 segments.
+    Serve(ServeArgs),
+    /// List the profiles and their parameters.
+    Profiles,
+    /// Print the generated nginx config and ffmpeg argv for a profile.
+    Config(ConfigArgs),
+}
+
+/// Media source, as a flag value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// Real-time ffmpeg encode.
+    Encode,
+    /// Encode a short loop once, republish it as live (nearly no CPU).
+    Replay,
+}
+
+impl From<SourceArg> for Source {
+    fn from(s: SourceArg) -> Source {
+        match s {
+            SourceArg::Encode => Source::Encode,
+            SourceArg::Replay => Source::Replay,
+        }
+    }
+}
+
+/// Profile, source and overrides.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Stream")]
+pub struct StreamArgs {
+    /// Profile name (see `hls-origin profiles`).
+    #[arg(long, env = "HLS_ORIGIN_PROFILE", default_value = "default")]
+    pub profile: String,
+    /// Live encode, or replay of a pre-encoded loop.
+    #[arg(long, env = "HLS_ORIGIN_SOURCE", value_enum, default_value = "encode")]
+    pub source: SourceArg,
+    /// Picture width (ABR: the top rung; lower rungs keep their proportion).
+    #[arg(long, env = "HLS_ORIGIN_WIDTH")]
+    pub width: Option<u32>,
+    /// Picture height (ABR: the top rung).
+    #[arg(long, env = "HLS_ORIGIN_HEIGHT")]
+    pub height: Option<u32>,
+    /// Frames per second.
+    #[arg(long, env = "HLS_ORIGIN_FPS")]
+    pub fps: Option<u32>,
+    /// Video bitrate in kbit/s (ABR: the top rung; lower rungs scale with it).
+    #[arg(long, env = "HLS_ORIGIN_BITRATE")]
+    pub bitrate: Option<u32>,
+    /// Segment length in seconds.
+    #[arg(long, env = "HLS_ORIGIN_SEGMENT_SECONDS")]
+    pub segment_seconds: Option<u32>,
+    /// Segments listed in each media playlist.
+    #[arg(long, env = "HLS_ORIGIN_WINDOW")]
+    pub window: Option<u32>,
+    /// Segments in the replay loop.
+    #[arg(long, env = "HLS_ORIGIN_LOOP_SEGMENTS", default_value_t = 5)]
+    pub loop_segments: u32,
+}
+
+impl StreamArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            bitrate_kbps: self.bitrate,
+            segment_secs: self.segment_seconds,
+            window: self.window,
+        }
+    }
+}
+
+/// Addresses.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Network")]
+pub struct NetArgs {
+    /// HLS listen address (port 0 picks a free port).
+    #[arg(long, env = "HLS_ORIGIN_LISTEN", default_value = "127.0.0.1:17080")]
+    pub listen: SocketAddr,
+    /// prometheus-node-exporter listen address.
+    #[arg(long, env = "HLS_ORIGIN_NODE_EXPORTER", default_value = "127.0.0.1:9100")]
+    pub node_exporter: SocketAddr,
+    /// Do not run prometheus-node-exporter.
+    #[arg(long, env = "HLS_ORIGIN_NO_NODE_EXPORTER")]
+    pub no_node_exporter: bool,
+    /// prometheus-nginx-exporter listen address.
+    #[arg(long, env = "HLS_ORIGIN_NGINX_EXPORTER", default_value = "127.0.0.1:9113")]
+    pub nginx_exporter: SocketAddr,
+    /// Do not run prometheus-nginx-exporter.
+    #[arg(long, env = "HLS_ORIGIN_NO_NGINX_EXPORTER")]
+    pub no_nginx_exporter: bool,
+    /// hls-origin's own JSON status listener (nginx proxies `/health` to it; port 0 = any).
+    #[arg(long, env = "HLS_ORIGIN_STATUS_LISTEN", default_value = "127.0.0.1:0")]
+    pub status_listen: SocketAddr,
+}
+
+/// `serve` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub stream: StreamArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub net: NetArgs,
+    /// Parent of the origin's temporary directory [default: /dev/shm, else the temp dir].
+    #[arg(long, env = "HLS_ORIGIN_WORK_DIR", help_heading = "Files")]
+    pub work_dir: Option<PathBuf>,
+    /// Replay loop cache [default: $XDG_CACHE_HOME/hls-origin or ~/.cache/hls-origin].
+    #[arg(long, env = "HLS_ORIGIN_CACHE_DIR", help_heading = "Files")]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep logs here instead of in the temporary directory (removed at exit).
+    #[arg(long, env = "HLS_ORIGIN_LOG_DIR", help_heading = "Files")]
+    pub log_dir: Option<PathBuf>,
+    /// Give up if not ready within this time (e.g. `90s`, `3m`).
+    #[arg(long, env = "HLS_ORIGIN_READY_TIMEOUT", default_value = "90s", value_parser = humantime::parse_duration)]
+    pub ready_timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when stopping a child.
+    #[arg(long, env = "HLS_ORIGIN_STOP_GRACE", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub stop_grace: Duration,
+}
+
+/// `config` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub stream: StreamArgs,
+    /// HLS listen address written into the config.
+    #[arg(long, default_value = "127.0.0.1:17080")]
+    pub listen: SocketAddr,
+    /// Directory the paths in the printed config point into.
+    #[arg(long, default_value = "/tmp/hls-origin")]
+    pub dir: PathBuf,
+}
+
+impl ServeArgs {
+    /// The validated [`Config`].
+    ///
+    /// # Errors
+    /// Unknown profile or invalid override.
+    pub fn config(&self) -> Result<Config, Error> {
+        let mut c = Config::new(&self.stream.profile)?;
+        c.overrides = self.stream.overrides();
+        c.effective_profile()?;
+        c.source = self.stream.source.into();
+        c.loop_segments = self.stream.loop_segments;
+        c.listen = self.net.listen;
+        c.node_exporter = (!self.net.no_node_exporter).then_some(self.net.node_exporter);
+        c.nginx_exporter = (!self.net.no_nginx_exporter).then_some(self.net.nginx_exporter);
+        c.status_listen = self.net.status_listen;
+        if let Some(d) = &self.work_dir {
+            c.work_root.clone_from(d);
+        }
+        if let Some(d) = &self.cache_dir {
+            c.cache_dir.clone_from(d);
+        }
+        c.log_dir.clone_from(&self.log_dir);
+        c.ready_timeout = self.ready_timeout;
+        c.stop_grace = self.stop_grace;
+        Ok(c)
+    }
+}
+
+/// The layout `config` prints and `nginx -t` checks: everything under `dir`.
+#[must_use]
+pub fn preview_layout(listen: SocketAddr, dir: &Path) -> Layout {
+    Layout {
+        listen,
+        root: dir.join("hls"),
+        prefix: dir.join("nginx"),
+        logs: dir.join("logs"),
+        status: "127.0.0.1:17081".parse().unwrap_or(listen),
+    }
+}
+
+/// Text of `hls-origin config`.
+///
+/// # Errors
+/// Unknown profile or invalid override.
+pub fn render_config(args: &ConfigArgs) -> Result<String, Error> {
+    let mut profile = Profile::named(&args.stream.profile)?;
+    profile.apply(&args.stream.overrides())?;
+    let layout = preview_layout(args.listen, &args.dir);
+    let output = match args.stream.source {
+        SourceArg::Encode => Output::Live,
+        SourceArg::Replay => Output::Loop {
+            seconds: args.stream.loop_segments.max(2) * profile.segment_secs,
+        },
+    };
+    let argv: Vec<String> = encoder::args(&profile, &layout.root, output)
+        .iter()
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if s.contains([' ', ';', '[', '*']) {
+                format!("'{s}'")
+            } else {
+                s.into_owned()
+            }
+        })
+        .collect();
+    Ok(format!(
+        "# ffmpeg ({source})\n# ffmpeg {}\n\n# nginx {}\n{}",
+        argv.join(" "),
+        nginx::args(&layout)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+        nginx::config(&profile, &layout),
+        source = match args.stream.source {
+            SourceArg::Encode => "live encode",
+            SourceArg::Replay => "replay loop, encoded once",
+        }
+    ))
+}
+
+/// Text of `hls-origin profiles`.
+#[must_use]
+pub fn render_profiles() -> String {
+    let mut s = String::new();
+    for name in NAMES {
+        if let Ok(p) = Profile::named(name) {
+            s.push_str(&p.to_string());
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Runs a parsed command. `serve` returns after `shutdown` resolves and everything stopped.
+///
+/// # Errors
+/// Whatever configuration or start-up reports.
+pub async fn run<W, F>(cli: Cli, out: &mut W, shutdown: F) -> Result<(), Error>
+where
+    W: Write + ?Sized,
+    F: Future<Output = ()>,
+{
+    let write = |out: &mut W, text: &str| {
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    };
+    match cli.command {
+        Command::Profiles => write(out, &render_profiles()),
+        Command::Config(args) => write(out, &render_config(&args)?),
+        Command::Serve(args) => {
+            let origin = service::start(args.config()?).await?;
+            write(out, &format!("ready {}\n", origin.playlist_url()));
+            shutdown.await;
+            tracing::info!("shutting down");
+            origin.stop().await?;
+        }
+    }
+    Ok(())
+}
+
+/// The documented exit code for an error: 2 for bad input, 1 for everything else.
+#[must_use]
+pub fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::UnknownProfile { .. } | Error::InvalidOverride { .. } => 2,
+        _ => 1,
+    }
+}

@@ -1,0 +1,385 @@
+//! Replay: encode a short loop once, then publish it as a live sliding window.
+//!
+//! The loop is cached under a directory named by a hash of the encoder argv, so a second run
+//! with the same settings starts at once. The publisher is a task, not a process: every
+//! segment duration it links (or copies) the next loop segment under the next sequence number,
+//! rewrites each media playlist atomically (temp file + rename) and deletes the segment that
+//! fell `delete_threshold` segments behind the window. Each wrap of the loop is marked with
+//! `#EXT-X-DISCONTINUITY` (timestamps restart) and counted in `#EXT-X-DISCONTINUITY-SEQUENCE`
+//! once the tag has scrolled out of the window.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::encoder::{self, Output};
+use crate::playlist::{self, Media, Segment};
+use crate::profile::Profile;
+use crate::Error;
+
+/// Segments published at once when the publisher starts (enough to be "ready").
+pub const INITIAL_SEGMENTS: u32 = 3;
+
+/// One variant of a cached loop.
+#[derive(Debug, Clone)]
+pub struct LoopVariant {
+    /// Sub-directory under the served root (`""` for a single-variant profile).
+    pub subdir: String,
+    /// Segment files in the cache and their durations in seconds.
+    pub segments: Vec<(PathBuf, f64)>,
+}
+
+/// A pre-encoded loop.
+#[derive(Debug, Clone)]
+pub struct Loop {
+    /// The cache directory holding it.
+    pub dir: PathBuf,
+    /// Variants, in profile order.
+    pub variants: Vec<LoopVariant>,
+    /// The ffmpeg-written master playlist, for ABR.
+    pub master: Option<PathBuf>,
+}
+
+/// FNV-1a, 64 bit: stable across Rust versions, unlike `DefaultHasher`.
+fn fnv1a(parts: &[OsString]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.as_encoded_bytes().iter().chain(std::iter::once(&0u8)) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The cache key of `profile`'s loop of `seconds`: independent of where the cache lives.
+#[must_use]
+pub fn cache_key(ffmpeg: &Path, profile: &Profile, seconds: u32) -> String {
+    let mut argv = vec![ffmpeg.as_os_str().to_owned()];
+    argv.extend(encoder::args(profile, Path::new("@"), Output::Loop { seconds }));
+    format!("loop-{:016x}", fnv1a(&argv))
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Returns the cached loop for `profile`, encoding it first if needed (as fast as the CPU allows).
+///
+/// # Errors
+/// [`Error::Spawn`] if ffmpeg cannot start, [`Error::PreEncode`] if it fails,
+/// [`Error::Write`] for cache directory problems.
+pub async fn prepare(
+    ffmpeg: &Path,
+    profile: &Profile,
+    cache_root: &Path,
+    loop_segments: u32,
+    log: &Path,
+) -> Result<Loop, Error> {
+    let seconds = loop_segments.max(2) * profile.segment_secs;
+    let dir = cache_root.join(cache_key(ffmpeg, profile, seconds));
+    if !dir.join("complete").exists() {
+        std::fs::create_dir_all(cache_root).map_err(io_err(cache_root))?;
+        let tmp = cache_root.join(format!(
+            "{}.tmp-{}-{}",
+            dir.file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        let result = encode(ffmpeg, profile, &tmp, seconds, log).await;
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        std::fs::write(tmp.join("complete"), b"").map_err(io_err(&tmp))?;
+        if std::fs::rename(&tmp, &dir).is_err() {
+            // Another origin finished the same loop first; theirs is as good as ours.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
+    load(&dir, profile)
+}
+
+async fn encode(ffmpeg: &Path, profile: &Profile, out: &Path, seconds: u32, log: &Path) -> Result<(), Error> {
+    let spawn_err = |source| Error::Spawn {
+        name: "ffmpeg (loop)".into(),
+        program: ffmpeg.to_owned(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(spawn_err)?;
+    let file2 = file.try_clone().map_err(spawn_err)?;
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(encoder::args(profile, out, Output::Loop { seconds }))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(file2))
+        .kill_on_drop(true);
+    let mut group = procgroup::spawn(&mut cmd).map_err(spawn_err)?;
+    tracing::info!(pid = group.pid(), dir = %out.display(), "encoding the replay loop");
+    let status = group.wait().await.map_err(spawn_err)?;
+    let exit = procgroup::Exit::from(status);
+    if !exit.success() {
+        return Err(Error::PreEncode {
+            exit: exit.to_string(),
+            log: log.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn load(dir: &Path, profile: &Profile) -> Result<Loop, Error> {
+    let mut variants = Vec::new();
+    let subdirs: Vec<String> = if profile.is_abr() {
+        profile.variants.iter().map(|v| v.name.clone()).collect()
+    } else {
+        vec![String::new()]
+    };
+    for sub in subdirs {
+        let vdir = dir.join(&sub);
+        let path = vdir.join("stream.m3u8");
+        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let media = playlist::parse_media(&text).map_err(|e| Error::Write {
+            path: path.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, e),
+        })?;
+        let segments: Vec<(PathBuf, f64)> = media
+            .segments
+            .iter()
+            .filter(|s| s.duration > 0.05)
+            .map(|s| (vdir.join(&s.uri), s.duration))
+            .collect();
+        if segments.is_empty() {
+            return Err(Error::Write {
+                path,
+                source: io::Error::new(io::ErrorKind::InvalidData, "the loop has no segments"),
+            });
+        }
+        variants.push(LoopVariant {
+            subdir: sub,
+            segments,
+        });
+    }
+    let n = variants.iter().map(|v| v.segments.len()).min().unwrap_or(0);
+    for v in &mut variants {
+        v.segments.truncate(n);
+    }
+    let master = profile.is_abr().then(|| dir.join("master.m3u8"));
+    Ok(Loop {
+        dir: dir.to_owned(),
+        variants,
+        master,
+    })
+}
+
+/// Sliding-window state of the publisher (pure: no clock, no files).
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Segments in the loop.
+    pub loop_len: u64,
+    /// Segments listed.
+    pub size: u64,
+    /// Next sequence number to publish.
+    pub next: u64,
+}
+
+impl Window {
+    /// The media playlist after publishing everything below `self.next`.
+    #[must_use]
+    pub fn playlist(&self, durations: &[f64], target: u64) -> Media {
+        let first = self.next.saturating_sub(self.size);
+        let segments = (first..self.next)
+            .map(|seq| Segment {
+                uri: segment_name(seq),
+                duration: durations[usize::try_from(seq % self.loop_len).unwrap_or(0)],
+                discontinuity: seq > 0 && seq % self.loop_len == 0,
+            })
+            .collect();
+        Media {
+            target_duration: Some(target),
+            media_sequence: first,
+            discontinuity_sequence: if first == 0 {
+                0
+            } else {
+                (first - 1) / self.loop_len
+            },
+            segments,
+            endlist: false,
+        }
+    }
+}
+
+/// File name of sequence number `seq`.
+#[must_use]
+pub fn segment_name(seq: u64) -> String {
+    format!("seg{seq:05}.ts")
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> io::Result<()> {
+    match std::fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) => {
+            let tmp = to.with_extension("ts.tmp");
+            std::fs::copy(from, &tmp)?;
+            std::fs::rename(&tmp, to)
+        }
+    }
+}
+
+fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
+    let tmp = path.with_extension("m3u8.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The publisher's state: the loop, where it goes, and the window.
+#[derive(Debug)]
+struct Publisher {
+    lp: Loop,
+    root: PathBuf,
+    durations: Vec<f64>,
+    target: u64,
+    keep: u64,
+    window: Window,
+}
+
+impl Publisher {
+    /// Publishes the next sequence number in every variant.
+    fn step(&mut self) -> io::Result<()> {
+        let seq = self.window.next;
+        let idx = usize::try_from(seq % self.window.loop_len).unwrap_or(0);
+        for v in &self.lp.variants {
+            let d = self.root.join(&v.subdir);
+            link_or_copy(&v.segments[idx].0, &d.join(segment_name(seq)))?;
+        }
+        self.window.next += 1;
+        let text = self.window.playlist(&self.durations, self.target).render();
+        for v in &self.lp.variants {
+            let d = self.root.join(&v.subdir);
+            write_atomic(&d.join("stream.m3u8"), &text)?;
+            if let Some(old) = self.window.next.checked_sub(self.keep + 1) {
+                let _ = std::fs::remove_file(d.join(segment_name(old)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Duration of the segment that will be published next.
+    fn next_duration(&self) -> Duration {
+        let idx = usize::try_from(self.window.next % self.window.loop_len).unwrap_or(0);
+        Duration::from_secs_f64(self.durations[idx])
+    }
+}
+
+/// Publishes `lp` into `root` forever (until the task is aborted).
+///
+/// The first [`INITIAL_SEGMENTS`] appear at once, then one per segment duration.
+///
+/// # Errors
+/// [`Error::Write`] if the initial files cannot be written.
+pub fn publish(lp: Loop, root: PathBuf, profile: &Profile) -> Result<JoinHandle<()>, Error> {
+    let durations: Vec<f64> = lp.variants[0].segments.iter().map(|s| s.1).collect();
+    let longest = durations
+        .iter()
+        .copied()
+        .fold(f64::from(profile.segment_secs), f64::max);
+    // TARGETDURATION: the longest segment rounded to the nearest second.
+    let target = longest.round() as u64;
+    for v in &lp.variants {
+        let d = root.join(&v.subdir);
+        std::fs::create_dir_all(&d).map_err(io_err(&d))?;
+    }
+    if let Some(master) = &lp.master {
+        let text = std::fs::read_to_string(master).map_err(io_err(master))?;
+        let out = root.join("master.m3u8");
+        write_atomic(&out, &text).map_err(io_err(&out))?;
+    }
+    let mut p = Publisher {
+        window: Window {
+            loop_len: durations.len() as u64,
+            size: u64::from(profile.window),
+            next: 0,
+        },
+        lp,
+        root,
+        durations,
+        target,
+        keep: u64::from(profile.window + profile.delete_threshold),
+    };
+    for _ in 0..INITIAL_SEGMENTS.min(profile.window) {
+        p.step().map_err(io_err(&p.root))?;
+    }
+    Ok(tokio::spawn(async move {
+        let mut due = Instant::now();
+        loop {
+            due += p.next_duration();
+            tokio::time::sleep_until(due).await;
+            if let Err(e) = p.step() {
+                tracing::error!(error = %e, "replay publisher failed to publish a segment");
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_slides_and_counts_discontinuities() {
+        let d = [2.0; 4];
+        let mut w = Window {
+            loop_len: 4,
+            size: 3,
+            next: 3,
+        };
+        let m = w.playlist(&d, 2);
+        assert_eq!(m.media_sequence, 0);
+        assert_eq!(
+            m.segments.iter().map(|s| s.uri.as_str()).collect::<Vec<_>>(),
+            ["seg00000.ts", "seg00001.ts", "seg00002.ts"]
+        );
+        assert!(m.segments.iter().all(|s| !s.discontinuity));
+        w.next = 6;
+        let m = w.playlist(&d, 2);
+        assert_eq!(m.media_sequence, 3);
+        assert!(
+            !m.segments[0].discontinuity && m.segments[1].discontinuity,
+            "seq 4 starts the second loop"
+        );
+        assert_eq!(m.discontinuity_sequence, 0);
+        w.next = 8;
+        let m = w.playlist(&d, 2);
+        assert_eq!(m.media_sequence, 5);
+        assert_eq!(m.discontinuity_sequence, 1, "the tag on seq 4 scrolled out");
+        assert!(!m.endlist);
+        assert!(!m.render().contains("ENDLIST"));
+    }
+
+    #[test]
+    fn cache_key_depends_on_settings_only() {
+        let p = Profile::named("default").unwrap();
+        let a = cache_key(Path::new("ffmpeg"), &p, 10);
+        assert_eq!(a, cache_key(Path::new("ffmpeg"), &p, 10));
+        assert_ne!(a, cache_key(Path::new("ffmpeg"), &p, 12));
+        let mut q = p.clone();
+        q.fps = 25;
+        assert_ne!(a, cache_key(Path::new("ffmpeg"), &q, 10));
+    }
+}

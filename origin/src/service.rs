@@ -1,0 +1,594 @@
+//! The running origin: configuration, start-up in order, readiness, and orderly shutdown.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+use crate::encoder::{self, Output};
+use crate::exporters;
+use crate::health::{self, Facts};
+use crate::http;
+use crate::nginx::{self, Layout};
+use crate::playlist;
+use crate::profile::{Overrides, Profile};
+use crate::replay;
+use crate::supervisor::{Board, ChildStatus, Spec, State, Supervisor};
+use crate::Error;
+
+/// Where the media comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// A real-time ffmpeg encode (costs CPU for as long as the origin runs).
+    #[default]
+    Encode,
+    /// A loop encoded once, then republished as live without re-encoding (nearly free).
+    Replay,
+}
+
+impl Source {
+    /// `encode` or `replay`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Encode => "encode",
+            Source::Replay => "replay",
+        }
+    }
+}
+
+/// Everything [`start`] needs. Build with [`Config::new`] and adjust the public fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The profile (overrides are applied on top at start).
+    pub profile: Profile,
+    /// Picture, rate, segment and window overrides.
+    pub overrides: Overrides,
+    /// HLS listen address; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Live encode or replay of a cached loop.
+    pub source: Source,
+    /// `prometheus-node-exporter` listen address; `None` runs none. Port 0 picks a free port.
+    pub node_exporter: Option<SocketAddr>,
+    /// `prometheus-nginx-exporter` listen address; `None` runs none. Port 0 picks a free port.
+    pub nginx_exporter: Option<SocketAddr>,
+    /// hls-origin's own `/health` listener (nginx proxies `/health` to it); port 0 = any.
+    pub status_listen: SocketAddr,
+    /// Parent of the origin's temporary directory (`/dev/shm` when usable, else the system temp dir).
+    pub work_root: PathBuf,
+    /// Where replay loops are cached.
+    pub cache_dir: PathBuf,
+    /// Where logs go; `None` keeps them in the temporary directory (removed at stop).
+    pub log_dir: Option<PathBuf>,
+    /// Segments in a replay loop.
+    pub loop_segments: u32,
+    /// Segments every media playlist must list before the origin counts as ready.
+    pub ready_segments: usize,
+    /// Upper bound on start-up, including encoding a replay loop.
+    pub ready_timeout: Duration,
+    /// Grace between SIGTERM and SIGKILL when stopping a child.
+    pub stop_grace: Duration,
+    /// The ffmpeg executable.
+    pub ffmpeg: PathBuf,
+    /// The nginx executable.
+    pub nginx: PathBuf,
+    /// The node exporter executable.
+    pub node_exporter_bin: PathBuf,
+    /// The nginx exporter executable.
+    pub nginx_exporter_bin: PathBuf,
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
+/// `/dev/shm` if it is a writable directory, else the system temp directory.
+#[must_use]
+pub fn default_work_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let writable = shm.is_dir()
+        && tempfile::Builder::new()
+            .prefix(".hls-origin-probe")
+            .tempdir_in(shm)
+            .is_ok();
+    if writable {
+        shm.to_owned()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// `$XDG_CACHE_HOME/hls-origin`, `~/.cache/hls-origin`, or under the temp dir.
+#[must_use]
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("hls-origin");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h).join(".cache").join("hls-origin");
+    }
+    std::env::temp_dir().join("hls-origin-cache")
+}
+
+impl Config {
+    /// Defaults for profile `profile_name`: HLS on 127.0.0.1:17080, live encode, exporters on
+    /// 127.0.0.1:9100 and :9113 when their binaries are installed.
+    ///
+    /// # Errors
+    /// [`Error::UnknownProfile`].
+    pub fn new(profile_name: &str) -> Result<Config, Error> {
+        let node_bin = PathBuf::from(exporters::NODE_EXPORTER);
+        let nginx_exp_bin = PathBuf::from(exporters::NGINX_EXPORTER);
+        let nginx = if Path::new("/usr/sbin/nginx").exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        Ok(Config {
+            profile: Profile::named(profile_name)?,
+            overrides: Overrides::default(),
+            listen: loopback(17080),
+            source: Source::Encode,
+            node_exporter: node_bin.exists().then(|| loopback(9100)),
+            nginx_exporter: nginx_exp_bin.exists().then(|| loopback(9113)),
+            status_listen: loopback(0),
+            work_root: default_work_root(),
+            cache_dir: default_cache_dir(),
+            log_dir: None,
+            loop_segments: 5,
+            ready_segments: 3,
+            ready_timeout: Duration::from_secs(90),
+            stop_grace: Duration::from_secs(3),
+            ffmpeg: "ffmpeg".into(),
+            nginx: nginx.into(),
+            node_exporter_bin: node_bin,
+            nginx_exporter_bin: nginx_exp_bin,
+        })
+    }
+
+    /// The profile with the overrides applied.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOverride`].
+    pub fn effective_profile(&self) -> Result<Profile, Error> {
+        let mut p = self.profile.clone();
+        p.apply(&self.overrides)?;
+        Ok(p)
+    }
+}
+
+/// A running origin. Stop it with [`Origin::stop`]; dropping it stops the children in the
+/// background (and the parent-death signal covers a crash).
+#[derive(Debug)]
+pub struct Origin {
+    profile: Profile,
+    listen: SocketAddr,
+    node_exporter: Option<SocketAddr>,
+    nginx_exporter: Option<SocketAddr>,
+    status: Option<SocketAddr>,
+    tmp: Option<tempfile::TempDir>,
+    hls_dir: PathBuf,
+    log_dir: PathBuf,
+    nginx_conf: PathBuf,
+    supervisors: Vec<Supervisor>,
+    publisher: Option<JoinHandle<()>>,
+    status_task: Option<JoinHandle<()>>,
+    facts: Arc<Facts>,
+    grace: Duration,
+}
+
+/// Binds `addr` if its port is 0 to learn a free port, then releases it for the child.
+fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, Error> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let l = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+    l.local_addr().map_err(|source| Error::Bind { addr, source })
+}
+
+/// Starts everything and returns once the origin is ready.
+///
+/// Order: status listener, media source (live encoder, or loop encode + publisher), nginx,
+/// readiness (every media playlist lists `ready_segments` segments, fetched through nginx),
+/// then the exporters (each must answer `/metrics`). On any failure everything already
+/// started is stopped and the temporary directory removed before the error is returned.
+///
+/// # Errors
+/// Invalid overrides, a missing binary, a busy port, a child that keeps failing, or
+/// `ready_timeout` passing.
+pub async fn start(config: Config) -> Result<Origin, Error> {
+    let profile = config.effective_profile()?;
+    let listen = resolve_port(config.listen)?;
+    let node_exporter = config.node_exporter.map(resolve_port).transpose()?;
+    let nginx_exporter = config.nginx_exporter.map(resolve_port).transpose()?;
+    sweep_stale(&config.work_root);
+    let tmp = tempfile::Builder::new()
+        .prefix(DIR_PREFIX)
+        .tempdir_in(&config.work_root)
+        .map_err(|source| Error::TempDir {
+            path: config.work_root.clone(),
+            source,
+        })?;
+    let owner = tmp.path().join(OWNER_FILE);
+    std::fs::write(&owner, std::process::id().to_string())
+        .map_err(|source| Error::Write { path: owner, source })?;
+    let hls_dir = tmp.path().join("hls");
+    let prefix = tmp.path().join("nginx");
+    let log_dir = config.log_dir.clone().unwrap_or_else(|| tmp.path().join("logs"));
+    for d in [&hls_dir, &prefix, &log_dir] {
+        std::fs::create_dir_all(d).map_err(|source| Error::Write {
+            path: d.clone(),
+            source,
+        })?;
+    }
+    let facts = Arc::new(Facts {
+        profile: profile.name.clone(),
+        source: config.source.as_str(),
+        playlist_url: format!(
+            "http://{}/{}",
+            exporters::local_address(listen),
+            profile.entry_playlist()
+        ),
+        ready: false.into(),
+        board: Board::default(),
+    });
+    let mut origin = Origin {
+        profile,
+        listen,
+        node_exporter,
+        nginx_exporter,
+        status: None,
+        nginx_conf: prefix.join("nginx.conf"),
+        tmp: Some(tmp),
+        hls_dir,
+        log_dir,
+        supervisors: Vec::new(),
+        publisher: None,
+        status_task: None,
+        facts,
+        grace: config.stop_grace,
+    };
+    match tokio::time::timeout(config.ready_timeout, origin.bring_up(&config, prefix)).await {
+        Ok(Ok(())) => {
+            origin.facts.ready.store(true, Ordering::Release);
+            tracing::info!(url = %origin.playlist_url(), "origin ready");
+            Ok(origin)
+        }
+        Ok(Err(e)) => {
+            let _ = origin.stop().await;
+            Err(e)
+        }
+        Err(_elapsed) => {
+            let reason = origin.not_ready_reason().await;
+            let _ = origin.stop().await;
+            Err(Error::NotReady {
+                waited: config.ready_timeout,
+                reason,
+            })
+        }
+    }
+}
+
+const DIR_PREFIX: &str = "hls-origin-";
+const OWNER_FILE: &str = "owner.pid";
+
+/// Removes directories left by origins that were killed with SIGKILL (their owner pid is gone).
+/// Returns how many were removed.
+pub fn sweep_stale(work_root: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(work_root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let Ok(pid) = std::fs::read_to_string(e.path().join(OWNER_FILE)) else {
+            continue;
+        };
+        let Ok(pid) = pid.trim().parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::info!(dir = %e.path().display(), pid, "removing the directory of a dead origin");
+            if std::fs::remove_dir_all(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// Last `n` lines of a log file, for error messages.
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+impl Origin {
+    async fn bring_up(&mut self, config: &Config, prefix: PathBuf) -> Result<(), Error> {
+        let (status, task) = health::serve(config.status_listen, self.facts.clone()).await?;
+        self.status = Some(status);
+        self.status_task = Some(task);
+        let board = self.facts.board.clone();
+        match config.source {
+            Source::Encode => {
+                let spec = Spec {
+                    name: "ffmpeg".into(),
+                    program: config.ffmpeg.clone(),
+                    args: encoder::args(&self.profile, &self.hls_dir, Output::Live),
+                    log: self.log_dir.join("ffmpeg.log"),
+                };
+                self.supervisors.push(Supervisor::start(spec, board.clone())?);
+            }
+            Source::Replay => {
+                let log = self.log_dir.join("ffmpeg-loop.log");
+                let lp = replay::prepare(
+                    &config.ffmpeg,
+                    &self.profile,
+                    &config.cache_dir,
+                    config.loop_segments,
+                    &log,
+                )
+                .await?;
+                self.publisher = Some(replay::publish(lp, self.hls_dir.clone(), &self.profile)?);
+                board.set(
+                    "replay",
+                    ChildStatus {
+                        state: State::Task,
+                        pid: None,
+                        restarts: 0,
+                        last_exit: None,
+                        since_unix: crate::supervisor::unix_now(),
+                        log: None,
+                    },
+                );
+            }
+        }
+        let layout = Layout {
+            listen: self.listen,
+            root: self.hls_dir.clone(),
+            prefix,
+            logs: self.log_dir.clone(),
+            status,
+        };
+        let conf = nginx::config(&self.profile, &layout);
+        std::fs::write(layout.conf(), conf).map_err(|source| Error::Write {
+            path: layout.conf(),
+            source,
+        })?;
+        let spec = Spec {
+            name: "nginx".into(),
+            program: config.nginx.clone(),
+            args: nginx::args(&layout),
+            log: self.log_dir.join("nginx-stderr.log"),
+        };
+        self.supervisors.push(Supervisor::start(spec, board.clone())?);
+        self.wait_for_playlists(config.ready_segments).await?;
+        if let Some(addr) = self.node_exporter {
+            let spec = Spec {
+                name: "node-exporter".into(),
+                program: config.node_exporter_bin.clone(),
+                args: exporters::node_args(addr),
+                log: self.log_dir.join("node-exporter.log"),
+            };
+            self.supervisors.push(Supervisor::start(spec, board.clone())?);
+        }
+        if let Some(addr) = self.nginx_exporter {
+            let spec = Spec {
+                name: "nginx-exporter".into(),
+                program: config.nginx_exporter_bin.clone(),
+                args: exporters::nginx_args(addr, self.listen, &self.profile.name),
+                log: self.log_dir.join("nginx-exporter.log"),
+            };
+            self.supervisors.push(Supervisor::start(spec, board.clone())?);
+        }
+        for (name, addr) in [
+            ("node-exporter", self.node_exporter),
+            ("nginx-exporter", self.nginx_exporter),
+        ] {
+            if let Some(addr) = addr {
+                self.wait_for(name, || async move {
+                    let r =
+                        http::get(exporters::local_address(addr), "/metrics", Duration::from_secs(2)).await;
+                    matches!(r, Ok(r) if r.status == 200)
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls `probe` until true; fails early if a child keeps crashing.
+    async fn wait_for<F, Fut>(&self, what: &str, mut probe: F) -> Result<(), Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = Instant::now();
+        loop {
+            if probe().await {
+                tracing::debug!(what, took = ?started.elapsed(), "ready");
+                return Ok(());
+            }
+            for (name, row) in self.facts.board.snapshot() {
+                if row.restarts >= 3 {
+                    let log_tail = row.log.as_deref().map(|l| tail(l, 15)).unwrap_or_default();
+                    return Err(Error::ChildFailing {
+                        name,
+                        last_exit: row.last_exit.unwrap_or_default(),
+                        log_tail,
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn wait_for_playlists(&self, min: usize) -> Result<(), Error> {
+        let addr = exporters::local_address(self.listen);
+        let mut paths = self.profile.media_playlists();
+        if self.profile.is_abr() {
+            paths.push("master.m3u8".into());
+        }
+        self.wait_for("playlists", || {
+            let paths = paths.clone();
+            async move {
+                for p in paths {
+                    let Ok(r) = http::get(addr, &format!("/{p}"), Duration::from_secs(2)).await else {
+                        return false;
+                    };
+                    if r.status != 200 {
+                        return false;
+                    }
+                    if p.ends_with("master.m3u8") {
+                        continue;
+                    }
+                    match playlist::parse_media(&r.text()) {
+                        Ok(m) if m.segments.len() >= min => {}
+                        _ => return false,
+                    }
+                }
+                true
+            }
+        })
+        .await
+    }
+
+    async fn not_ready_reason(&self) -> String {
+        let addr = exporters::local_address(self.listen);
+        let path = format!("/{}", self.profile.media_playlists()[0]);
+        let seen = match http::get(addr, &path, Duration::from_secs(1)).await {
+            Ok(r) => format!("{path} answered {} with {} bytes", r.status, r.body.len()),
+            Err(e) => format!("{e}"),
+        };
+        let children: Vec<String> = self
+            .facts
+            .board
+            .snapshot()
+            .iter()
+            .map(|(n, r)| format!("{n}: {:?} restarts={}", r.state, r.restarts))
+            .collect();
+        format!("{seen}; children: {}", children.join(", "))
+    }
+
+    /// `http://HOST:PORT/stream.m3u8`, or `/master.m3u8` for ABR profiles.
+    #[must_use]
+    pub fn playlist_url(&self) -> String {
+        format!("{}/{}", self.base_url(), self.profile.entry_playlist())
+    }
+
+    /// `http://HOST:PORT` (a wildcard listen address is reported as loopback).
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        format!("http://{}", exporters::local_address(self.listen))
+    }
+
+    /// The HLS listen address (with the port actually used).
+    #[must_use]
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The served directory (playlists and segments).
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.hls_dir
+    }
+
+    /// Where the logs are (nginx access/error, ffmpeg, exporters).
+    #[must_use]
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// The generated nginx config file.
+    #[must_use]
+    pub fn nginx_conf(&self) -> &Path {
+        &self.nginx_conf
+    }
+
+    /// The profile in effect (overrides applied).
+    #[must_use]
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// hls-origin's own status listener (also reachable as `/health` on the HLS port).
+    #[must_use]
+    pub fn status_addr(&self) -> Option<SocketAddr> {
+        self.status
+    }
+
+    /// The node exporter's address, if one runs.
+    #[must_use]
+    pub fn node_exporter(&self) -> Option<SocketAddr> {
+        self.node_exporter
+    }
+
+    /// The nginx exporter's address, if one runs.
+    #[must_use]
+    pub fn nginx_exporter(&self) -> Option<SocketAddr> {
+        self.nginx_exporter
+    }
+
+    /// `(name, pid)` of every child process running now.
+    #[must_use]
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.facts
+            .board
+            .snapshot()
+            .into_iter()
+            .filter_map(|(n, r)| r.pid.map(|p| (n, p)))
+            .collect()
+    }
+
+    /// Every child's state, as `/health` reports it.
+    #[must_use]
+    pub fn children(&self) -> std::collections::BTreeMap<String, ChildStatus> {
+        self.facts.board.snapshot()
+    }
+
+    /// Stops the exporters, nginx and the media source (in that order, each SIGTERM → grace →
+    /// SIGKILL, reaped), then removes the temporary directory.
+    ///
+    /// # Errors
+    /// [`Error::Write`] if the temporary directory cannot be removed.
+    pub async fn stop(mut self) -> Result<(), Error> {
+        self.facts.ready.store(false, Ordering::Release);
+        while let Some(s) = self.supervisors.pop() {
+            s.stop(self.grace).await;
+        }
+        if let Some(p) = self.publisher.take() {
+            p.abort();
+            let _ = p.await;
+        }
+        if let Some(t) = self.status_task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+        if let Some(tmp) = self.tmp.take() {
+            let path = tmp.path().to_owned();
+            tmp.close().map_err(|source| Error::Write { path, source })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        if let Some(p) = &self.publisher {
+            p.abort();
+        }
+        if let Some(t) = &self.status_task {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Every profile: its nginx config passes `nginx -t`, and it boots and serves.
+
+use std::time::Duration;
+
+use origin::cli::{preview_layout, render_config, Cli, Command};
+use origin::nginx;
+use origin::{Profile, Source};
+
+use crate::common::{check_live, check_segment, eventually, get, media, small};
+
+#[tokio::test]
+async fn nginx_accepts_every_profile_config() {
+    for profile in Profile::all() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = preview_layout("127.0.0.1:17080".parse().unwrap(), dir.path());
+        for d in [&layout.root, &layout.prefix, &layout.logs] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(layout.conf(), nginx::config(&profile, &layout)).unwrap();
+        let mut cmd = tokio::process::Command::new("/usr/sbin/nginx");
+        cmd.arg("-t")
+            .args(nginx::args(&layout))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut g = procgroup::spawn(&mut cmd).unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = g.child_mut().stderr.take() {
+            use tokio::io::AsyncReadExt;
+            e.read_to_string(&mut err).await.unwrap();
+        }
+        let status = g.wait().await.unwrap();
+        assert!(
+            status.success(),
+            "nginx -t rejects profile {}:\n{err}",
+            profile.name
+        );
+        assert!(err.contains("test is successful"), "{err}");
+    }
+}
+
+#[test]
+fn config_command_prints_argv_and_nginx_config() {
+    use clap::Parser;
+    let cli =
+        Cli::try_parse_from(["hls-origin", "config", "--profile", "4k-abr", "--height", "360"]).unwrap();
+    let Command::Config(args) = cli.command else {
+        panic!("parsed as {:?}", cli.command)
+    };
+    let text = render_config(&args).unwrap();
+    assert!(text.contains("# ffmpeg -hide_banner"), "{text}");
+    assert!(text.contains("scale=640:360"), "{text}");
+    assert!(text.contains("master_process off;"), "{text}");
+    let err = Cli::try_parse_from(["hls-origin", "config", "--profile", "nope"]).map(|c| match c.command {
+        Command::Config(a) => render_config(&a).map(|_| ()),
+        _ => Ok(()),
+    });
+    let e = err.unwrap().unwrap_err();
+    assert_eq!(origin::cli::exit_code(&e), 2);
+}
+
+/// Boots `profile` and checks its media playlist and one segment.
+async fn boot(profile: &str, source: Source) -> origin::Origin {
+    let origin = origin::start(small(profile, source)).await.unwrap();
+    let p = origin.profile().clone();
+    let path = format!("/{}", p.media_playlists()[0]);
+    let m = media(origin.listen(), &path).await;
+    check_live(&m, p.segment_secs, p.window);
+    check_segment(origin.listen(), &path, &m.segments[0].uri).await;
+    origin
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_latency_encode_uses_one_second_segments_and_short_caching() {
+    let origin = boot("low-latency", Source::Encode).await;
+    let r = get(origin.listen(), "/stream.m3u8").await;
+    assert_eq!(r.header("cache-control"), Some("public, max-age=1, no-transform"));
+    origin.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_replay_lists_fifteen_segments() {
+    let mut c = small("stress", Source::Replay);
+    c.ready_segments = 15;
+    c.loop_segments = 3;
+    // A full window of 2 s segments would take 24 s to fill: shorten segments to 1 s.
+    c.overrides.segment_secs = Some(1);
+    let origin = origin::start(c).await.unwrap();
+    let m = media(origin.listen(), "/stream.m3u8").await;
+    assert_eq!(m.segments.len(), 15);
+    check_live(&m, 1, 15);
+    origin.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logged_profile_writes_request_time_and_bytes() {
+    let origin = boot("logged", Source::Replay).await;
+    let log = origin.log_dir().join("nginx-access.log");
+    let seg = check_segment(origin.listen(), "/stream.m3u8", "seg00001.ts").await;
+    let line = eventually("the access log line", Duration::from_secs(5), || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines()
+            .find(|l| l.contains("GET /seg00001.ts"))
+            .map(str::to_owned)
+    })
+    .await;
+    assert!(line.contains(&format!(" 200 {} rt=", seg.body.len())), "{line}");
+    origin.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_profile_writes_debug_logs() {
+    let origin = boot("debug", Source::Encode).await;
+    let logs = origin.log_dir().to_owned();
+    let nginx_log = std::fs::read_to_string(logs.join("nginx-error.log")).unwrap();
+    assert!(
+        nginx_log.contains("[debug]"),
+        "nginx error log has no debug lines"
+    );
+    let ffmpeg_log = std::fs::read_to_string(logs.join("ffmpeg.log")).unwrap();
+    assert!(
+        ffmpeg_log.lines().count() > 50,
+        "ffmpeg log too short for debug level"
+    );
+    assert!(logs.join("nginx-access.log").exists());
+    origin.stop().await.unwrap();
+}
