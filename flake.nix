@@ -1,0 +1,76 @@
+{
+  description = "hls-swarm lab: an HLS load generator, a test origin, its MicroVM and network";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+    microvm = {
+      url = "github:astro/microvm.nix";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
+
+  outputs = { self, nixpkgs, microvm }:
+    let
+      inherit (nixpkgs) lib;
+      lab = import ./nix/lab.nix;
+
+      # microvm.nix supports these two; everything else in the flake would build elsewhere too,
+      # but one list keeps `nix flake show` honest about what is tested.
+      systems = [ "x86_64-linux" "aarch64-linux" ];
+      forAllSystems = f: lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
+
+      # The workspace is built once per system; every package, app and check below reuses it.
+      labFor = pkgs: import ./nix/packages.nix { inherit pkgs; };
+
+      originVm = system: tap: (lib.nixosSystem {
+        modules = [
+          { nixpkgs.hostPlatform = system; }
+          microvm.nixosModules.microvm
+          self.nixosModules.origin
+          (import ./nix/microvm/origin-vm.nix { inherit lab tap; })
+        ];
+      }).config.microvm.declaredRunner;
+    in
+    {
+      packages = forAllSystems (system: pkgs:
+        let
+          built = labFor pkgs;
+          images = import ./nix/containers.nix { inherit pkgs lab; inherit (built) hls-swarm hls-origin; };
+        in
+        {
+          default = built.hls-swarm;
+          inherit (built) hls-swarm hls-origin hls-lab;
+          inherit (images) swarm-client-container test-origin-container;
+          test-origin-vm = originVm system false;
+          test-origin-vm-tap = originVm system true;
+        });
+
+      apps = forAllSystems (system: pkgs:
+        import ./nix/apps.nix {
+          inherit pkgs lib lab;
+          packages = self.packages.${system};
+        });
+
+      checks = forAllSystems (system: pkgs:
+        import ./nix/checks.nix {
+          inherit pkgs lib lab self;
+          built = labFor pkgs;
+        });
+
+      devShells = forAllSystems (system: pkgs: {
+        default = (labFor pkgs).devShell;
+      });
+
+      formatter = forAllSystems (system: pkgs: pkgs.nixpkgs-fmt);
+
+      nixosModules = {
+        origin = import ./nix/modules/origin.nix { inherit self lab; };
+        network = import ./nix/modules/network.nix { inherit lab; };
+        default = self.nixosModules.origin;
+      };
+
+      overlays.default = final: prev: {
+        inherit (labFor final) hls-swarm hls-origin hls-lab;
+      };
+    };
+}
