@@ -1,0 +1,497 @@
+//! The Nix flake, checked on a machine without nixpkgs (this one, and CI).
+//!
+//! What can be checked offline, is: every `.nix` file parses; the files are formatted
+//! (`nixpkgs-fmt --check`); the flake evaluates against the local stand-ins under
+//! `nix/offline-stub/` (`--override-input nixpkgs …`, `--override-input microvm …`) and has every
+//! output the issue, the README and the Makefile name, with the right kind (derivation, app,
+//! module); `flake.lock` locks every input to a revision with a hash. Building anything needs
+//! real nixpkgs: that happens in `nix flake check` on a Nix machine, not here.
+//!
+//! Needs `nix` (Debian's `nix-bin`, installed by `scripts/install-deps --test`). Without it the
+//! tests print why and skip; under CI (`CI` set) they fail instead. The `nix_flake` prefix lets
+//! the flake's own `workspace-tests` check skip them inside the Nix build sandbox.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const SYSTEMS: [&str; 2] = ["x86_64-linux", "aarch64-linux"];
+/// The version `cargo install` fetches when `nixpkgs-fmt` is not installed.
+const NIXPKGS_FMT_VERSION: &str = "1.3.0";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testlab lives inside the workspace")
+        .to_owned()
+}
+
+/// `name` on PATH, or `None`.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Skips (prints why, returns `false`) when `what` is unavailable; under CI, fails instead.
+fn available(found: bool, what: &str, remedy: &str) -> bool {
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is not installed and CI is set: {remedy}"
+        );
+        eprintln!("SKIPPED: {what} is not installed ({remedy})");
+    }
+    found
+}
+
+fn have_nix() -> bool {
+    available(
+        which("nix").is_some() && which("nix-instantiate").is_some(),
+        "nix",
+        "`scripts/install-deps --test` installs Debian's nix-bin",
+    )
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn nix() -> Command {
+    let mut c = Command::new("nix");
+    c.args(["--extra-experimental-features", "nix-command flakes"]);
+    c
+}
+
+/// The flake's files copied to a fresh directory, removed on drop. Evaluating a copy keeps the
+/// whole working tree (target/ included) out of the Nix store and sees uncommitted edits.
+#[derive(Debug)]
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "hls-lab-nix-flake-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let ws = workspace();
+        fs::create_dir_all(&dir).expect("create scratch dir");
+        for f in ["flake.nix", "flake.lock", "Cargo.toml", "Cargo.lock"] {
+            fs::copy(ws.join(f), dir.join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
+        }
+        copy_tree(&ws.join("nix"), &dir.join("nix"));
+        Scratch(dir)
+    }
+
+    /// `nix eval --raw <flake>#<attr> --apply <apply>` with both inputs replaced by the stubs.
+    fn eval(&self, attr: &str, apply: &str) -> String {
+        let stub = |name: &str| format!("path:{}", self.0.join("nix/offline-stub").join(name).display());
+        let out = run(nix()
+            .args(["eval", "--raw", "--no-write-lock-file"])
+            .args(["--override-input", "nixpkgs", &stub("nixpkgs")])
+            .args(["--override-input", "microvm", &stub("microvm")])
+            .arg(format!("path:{}#{attr}", self.0.display()))
+            .args(["--apply", apply]));
+        String::from_utf8(out.stdout).expect("nix prints UTF-8")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("create dir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let dest = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            fs::copy(entry.path(), &dest).expect("copy file");
+        }
+    }
+}
+
+/// flake.nix and every `.nix` file under nix/, sorted.
+fn nix_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).expect("read nix/") {
+            let p = entry.expect("dir entry").path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension() == Some(OsStr::new("nix")) {
+                out.push(p);
+            }
+        }
+    }
+    let ws = workspace();
+    let mut files = vec![ws.join("flake.nix")];
+    walk(&ws.join("nix"), &mut files);
+    files.sort();
+    assert!(files.len() > 5, "too few .nix files found: {files:?}");
+    files
+}
+
+/// Flake references (`.#name`, `.#checks.x86_64-linux.fmt`) in README or Makefile text.
+/// A name cut short by a make variable (`.#test-origin-$(PROFILE)`) ends in `-`.
+fn flake_refs(text: &str) -> BTreeSet<String> {
+    text.match_indices(".#")
+        .map(|(i, _)| {
+            text[i + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                .collect::<String>()
+                .trim_end_matches('.')
+                .to_owned()
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// Every output as `output.system.name` (`output.name` for modules and overlays,
+/// `formatter.system`) → kind: `derivation <name>`, `app <program>`, `function`.
+fn flake_outputs(scratch: &Scratch) -> BTreeMap<String, String> {
+    // One line per output attribute; `describe` forces each value as far as the stubs allow.
+    let describe = r#"
+      let
+        describe = v:
+          if builtins.isFunction v then "function"
+          else if !(builtins.isAttrs v) then builtins.typeOf v
+          else if (v.type or "") == "derivation" then "derivation ${v.name}"
+          else if (v.type or "") == "app" then "app ${v.program}"
+          else "attrs";
+        lines = prefix: set: builtins.attrValues (builtins.mapAttrs (n: v: "${prefix}.${n} ${describe v}") set);
+      in"#;
+    let mut all = BTreeMap::new();
+    let mut add = |text: String| {
+        for line in text.lines() {
+            let (path, kind) = line.split_once(' ').expect("`path kind` lines");
+            all.insert(path.to_owned(), kind.to_owned());
+        }
+    };
+    for output in ["packages", "apps", "checks", "devShells"] {
+        add(scratch.eval(
+            output,
+            &format!(
+                r#"out: {describe} builtins.concatStringsSep "\n" (builtins.concatLists (builtins.attrValues
+                     (builtins.mapAttrs (system: set: lines "{output}.${{system}}" set) out)))"#
+            ),
+        ));
+    }
+    for output in ["formatter", "nixosModules", "overlays"] {
+        add(scratch.eval(
+            output,
+            &format!(r#"out: {describe} builtins.concatStringsSep "\n" (lines "{output}" out)"#),
+        ));
+    }
+    all
+}
+
+/// hls-origin's profile names, read from its source (testlab has no dependencies, so the
+/// workspace lock file does not change for this test).
+fn origin_profiles() -> Vec<String> {
+    let src = fs::read_to_string(workspace().join("origin/src/profile.rs")).expect("origin/src/profile.rs");
+    let line = src.lines().find(|l| l.starts_with("pub const NAMES")).expect(
+        "origin/src/profile.rs defines `pub const NAMES` (the profile list); update this test if it moved",
+    );
+    let list = line.split_once('=').expect("NAMES = [...]").1;
+    let names: Vec<String> = list.split('"').skip(1).step_by(2).map(str::to_owned).collect();
+    assert!(
+        names.contains(&"default".to_owned()),
+        "no profile list in: {line}"
+    );
+    names
+}
+
+/// What the issue asks the flake to have, per system and flat.
+fn required(profiles: &[String]) -> (Vec<String>, Vec<&'static str>) {
+    let mut per_system: Vec<String> = [
+        "packages.default derivation",
+        "packages.hls-swarm derivation",
+        "packages.hls-origin derivation",
+        "packages.hls-lab derivation",
+        "packages.swarm-client-container derivation",
+        "packages.test-origin-container derivation",
+        "packages.test-origin-vm derivation",
+        "packages.test-origin-vm-tap derivation",
+        "apps.run app",
+        "apps.microvm-start app",
+        "apps.microvm-start-tap app",
+        "apps.network-setup app",
+        "apps.network-teardown app",
+        "checks.fmt derivation",
+        "checks.clippy derivation",
+        "checks.workspace-tests derivation",
+        "checks.swarm-vs-origin derivation",
+        "devShells.default derivation",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    per_system.extend(profiles.iter().map(|p| match p.as_str() {
+        "default" => "apps.test-origin app".to_owned(),
+        p => format!("apps.test-origin-{p} app"),
+    }));
+    let flat = vec![
+        "nixosModules.origin function",
+        "nixosModules.network function",
+        "overlays.default function",
+    ];
+    (per_system, flat)
+}
+
+#[test]
+fn flake_refs_are_found_in_readme_and_makefile_text() {
+    let text = "nix run .#run -- --clients 10 URL\n\
+                `nix build .#test-origin-container`.\n\
+                \tnix run .#test-origin-$(PROFILE)\n\
+                nix build .#checks.x86_64-linux.fmt; nix develop";
+    let refs: Vec<String> = flake_refs(text).into_iter().collect();
+    assert_eq!(
+        refs,
+        [
+            "checks.x86_64-linux.fmt",
+            "run",
+            "test-origin-",
+            "test-origin-container"
+        ]
+    );
+}
+
+#[test]
+fn nix_flake_files_parse() {
+    if !have_nix() {
+        return;
+    }
+    for f in nix_files() {
+        run(Command::new("nix-instantiate").arg("--parse").arg(&f));
+    }
+}
+
+#[test]
+fn nix_flake_files_are_formatted() {
+    let ws = workspace();
+    let tools = ws.join("target/tools");
+    let local = tools.join("bin/nixpkgs-fmt");
+    let fmt = which("nixpkgs-fmt")
+        .or_else(|| local.is_file().then(|| local.clone()))
+        .or_else(|| {
+            eprintln!(
+                "installing nixpkgs-fmt {NIXPKGS_FMT_VERSION} into {}",
+                tools.display()
+            );
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let ok = Command::new(cargo)
+                .args([
+                    "install",
+                    "--locked",
+                    "--quiet",
+                    "--version",
+                    NIXPKGS_FMT_VERSION,
+                    "--root",
+                ])
+                .arg(&tools)
+                .arg("nixpkgs-fmt")
+                // Build in cargo's own temporary directory, not in the target dir this test runs from.
+                .env_remove("CARGO_TARGET_DIR")
+                .status()
+                .is_ok_and(|s| s.success());
+            (ok && local.is_file()).then(|| local.clone())
+        });
+    if !available(fmt.is_some(), "nixpkgs-fmt", "`cargo install nixpkgs-fmt` failed") {
+        return;
+    }
+    let out = Command::new(fmt.expect("checked above"))
+        .arg("--check")
+        .args(nix_files())
+        .output()
+        .expect("run nixpkgs-fmt");
+    assert!(
+        out.status.success(),
+        "not formatted; run `nixpkgs-fmt flake.nix nix` (or `nix fmt`):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn nix_flake_outputs_cover_the_issue_readme_and_makefile() {
+    if !have_nix() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let outputs = flake_outputs(&scratch);
+    let has = |path: &str, kind: &str| {
+        outputs
+            .get(path)
+            .is_some_and(|k| k == kind || k.starts_with(&format!("{kind} ")))
+    };
+
+    let mut missing = Vec::new();
+    let (per_system, flat) = required(&origin_profiles());
+    for system in SYSTEMS {
+        for req in &per_system {
+            let (attr, kind) = req.split_once(' ').expect("`attr kind`");
+            let (output, name) = attr.split_once('.').expect("output.name");
+            let path = format!("{output}.{system}.{name}");
+            if !has(&path, kind) {
+                missing.push(format!("{path} ({kind}; found {:?})", outputs.get(&path)));
+            }
+        }
+        if !has(&format!("formatter.{system}"), "derivation") {
+            missing.push(format!("formatter.{system}"));
+        }
+    }
+    for req in flat {
+        let (path, kind) = req.split_once(' ').expect("`path kind`");
+        if !has(path, kind) {
+            missing.push(format!("{path} ({kind})"));
+        }
+    }
+
+    // `nix run .#x` / `nix build .#x` in the README and the Makefile: an app or a package.
+    let ws = workspace();
+    let mut refs = BTreeSet::new();
+    for doc in ["README.md", "Makefile"] {
+        let text = fs::read_to_string(ws.join(doc)).unwrap_or_else(|e| panic!("read {doc}: {e}"));
+        refs.extend(flake_refs(&text).into_iter().map(|r| (doc, r)));
+    }
+    eprintln!("README.md and Makefile name {} flake outputs", refs.len());
+    for (doc, r) in &refs {
+        for system in SYSTEMS {
+            let found = if r.contains('.') {
+                outputs.contains_key(r.as_str())
+            } else if r.ends_with('-') {
+                ["apps", "packages"].iter().any(|o| {
+                    outputs
+                        .keys()
+                        .any(|k| k.starts_with(&format!("{o}.{system}.{r}")))
+                })
+            } else {
+                ["apps", "packages"]
+                    .iter()
+                    .any(|o| outputs.contains_key(&format!("{o}.{system}.{r}")))
+            };
+            if !found {
+                missing.push(format!(
+                    "{doc} names .#{r}, which is neither an app nor a package on {system}"
+                ));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the flake lacks:\n  {}\nit has:\n  {}",
+        missing.join("\n  "),
+        outputs
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+}
+
+#[test]
+fn nix_flake_lock_pins_every_input() {
+    if !have_nix() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let dir = scratch.0.display();
+    // One line per fact, so that no JSON parser is needed here.
+    let expr = format!(
+        r#"
+        let
+          lock = builtins.fromJSON (builtins.readFile {dir}/flake.lock);
+          inputs = (import {dir}/flake.nix).inputs;
+          root = lock.nodes.${{lock.root}}.inputs;
+          str = v: if builtins.isList v then "follows:" + builtins.concatStringsSep "/" v else v;
+          nodeLines = key: node:
+            let l = node.locked or {{}}; in
+            [ "node ${{key}} ${{l.type or "-"}} ${{l.rev or "-"}} ${{l.narHash or "-"}}" ]
+            ++ builtins.attrValues (builtins.mapAttrs (n: v: "edge ${{key}} ${{n}} ${{str v}}") (node.inputs or {{}}));
+        in
+        builtins.concatStringsSep "\n" (
+          builtins.attrValues (builtins.mapAttrs (n: v: "input ${{n}} ${{v.url}}") inputs)
+          ++ builtins.concatLists (builtins.attrValues (builtins.mapAttrs (n: v:
+               builtins.attrValues (builtins.mapAttrs (i: f: "follow ${{n}} ${{i}} ${{f.follows}}") (v.inputs or {{}}))) inputs))
+          ++ builtins.attrValues (builtins.mapAttrs (n: v: "root ${{n}} ${{v}}") root)
+          ++ builtins.concatLists (builtins.attrValues (builtins.mapAttrs (k: v:
+               if k == lock.root then [ ] else nodeLines k v) lock.nodes))
+          ++ [ "original nixpkgs ${{lock.nodes.${{root.nixpkgs}}.original.owner}}/${{lock.nodes.${{root.nixpkgs}}.original.repo}}/${{lock.nodes.${{root.nixpkgs}}.original.ref or ""}}" ]
+          ++ [ "original microvm ${{lock.nodes.${{root.microvm}}.original.owner}}/${{lock.nodes.${{root.microvm}}.original.repo}}" ]
+        )"#
+    );
+    let out = run(nix().args(["eval", "--raw", "--impure", "--expr", &expr]));
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let lines: BTreeSet<&str> = text.lines().collect();
+    let field = |prefix: &str| -> Vec<Vec<&str>> {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .map(|l| l.split(' ').collect())
+            .collect()
+    };
+
+    let inputs: BTreeSet<&str> = field("input ").iter().map(|f| f[0]).collect();
+    let rooted: BTreeSet<&str> = field("root ").iter().map(|f| f[0]).collect();
+    assert_eq!(inputs, BTreeSet::from(["microvm", "nixpkgs"]), "flake.nix inputs");
+    assert_eq!(inputs, rooted, "flake.lock's root inputs differ from flake.nix's");
+    assert!(
+        lines.contains("follow microvm nixpkgs nixpkgs"),
+        "microvm must follow our nixpkgs:\n{text}"
+    );
+    assert!(
+        lines.contains("edge microvm nixpkgs follows:nixpkgs"),
+        "flake.lock does not record microvm's nixpkgs as following ours:\n{text}"
+    );
+    assert!(
+        lines.contains("input nixpkgs github:NixOS/nixpkgs/nixos-25.05"),
+        "{text}"
+    );
+    assert!(
+        lines.contains("original nixpkgs NixOS/nixpkgs/nixos-25.05"),
+        "lock's nixpkgs is not the url in flake.nix:\n{text}"
+    );
+    assert!(lines.contains("input microvm github:astro/microvm.nix"), "{text}");
+    assert!(
+        lines.contains("original microvm astro/microvm.nix"),
+        "lock's microvm is not the url in flake.nix:\n{text}"
+    );
+
+    let nodes = field("node ");
+    assert!(nodes.len() >= 2, "no locked nodes:\n{text}");
+    for n in nodes {
+        let [key, kind, rev, hash] = n[..] else {
+            panic!("bad line {n:?}")
+        };
+        assert!(["github", "git"].contains(&kind), "{key}: locked type {kind}");
+        assert!(
+            rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) && rev.bytes().any(|b| b != b'0'),
+            "{key}: rev {rev} is not a commit id"
+        );
+        let b64 = hash.strip_prefix("sha256-").unwrap_or("");
+        assert!(
+            b64.len() == 44
+                && b64.ends_with('=')
+                && b64
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)),
+            "{key}: narHash {hash} is not an SRI sha256"
+        );
+    }
+}
