@@ -14,6 +14,7 @@ let
 in
 {
   fmt = pkgs.runCommand "hls-swarm-lab-fmt" { nativeBuildInputs = [ pkgs.cargo pkgs.rustfmt ]; } ''
+    export HOME=$TMPDIR
     cd ${src}
     cargo fmt --all -- --check
     touch $out

@@ -33,10 +33,17 @@
         licenses = { mit = "mit"; asl20 = "asl20"; };
         platforms.linux = systems;
 
-        # The modules are not evaluated; they only have to be modules.
+        # The modules are not evaluated; they only have to be modules, one of them setting
+        # nixpkgs.hostPlatform (the runner's system).
         nixosSystem = { modules, ... }:
+          let
+            platforms = builtins.concatMap
+              (m: if builtins.isAttrs m && m ? nixpkgs.hostPlatform then [ m.nixpkgs.hostPlatform ] else [ ])
+              modules;
+          in
           assert builtins.all (m: builtins.isFunction m || builtins.isAttrs m || builtins.isPath m) modules;
-          { config.microvm.declaredRunner = placeholder "x86_64-linux" "microvm-run"; };
+          assert builtins.length platforms == 1;
+          { config.microvm.declaredRunner = placeholder (builtins.head platforms) "microvm-run"; };
       };
 
       # A derivation that instantiates but never builds.
