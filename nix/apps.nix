@@ -1,5 +1,6 @@
-# `nix run .#<name>`. Every app execs one program; none of them is a shell script around a
-# pipeline. The origin profiles come from nix/lab.nix, the list `hls-origin profiles` prints.
+# `nix run .#<name>`. Each app is one program with fixed leading arguments (a binary wrapper),
+# or microvm.nix's runner. The origin profiles come from nix/lab.nix, the list
+# `hls-origin profiles` prints (testlab/tests/nix_flake.rs checks that they agree).
 { pkgs, lib, lab, packages }:
 let
   inherit (packages) hls-swarm hls-origin hls-lab test-origin-vm test-origin-vm-tap;
@@ -10,11 +11,14 @@ let
     meta = { inherit description; };
   };
 
+  # One `--add-flags` per word: the shell and the binary wrapper treat spaces differently.
+  addFlags = words: lib.concatMapStringsSep " " (w: "--add-flags ${lib.escapeShellArg w}") words;
+
   # `hls-origin serve --profile <name>`, listening where the README says (127.0.0.1:17080).
   originProfile = profile:
     pkgs.runCommand "test-origin-${profile}" { nativeBuildInputs = [ pkgs.makeBinaryWrapper ]; } ''
       makeWrapper ${hls-origin}/bin/hls-origin $out/bin/test-origin \
-        --add-flags ${lib.escapeShellArg "serve --profile ${profile}"}
+        ${addFlags [ "serve" "--profile" profile ]}
     '';
 
   originApps = lib.listToAttrs (map
@@ -28,7 +32,7 @@ let
   labCommand = name: args: description:
     app description "${pkgs.runCommand "hls-lab-${name}" { nativeBuildInputs = [ pkgs.makeBinaryWrapper ]; } ''
       makeWrapper ${hls-lab}/bin/hls-lab $out/bin/hls-lab-${name} \
-        --add-flags ${lib.escapeShellArg args}
+        ${addFlags args}
     ''}/bin/hls-lab-${name}";
 in
 originApps // {
@@ -43,8 +47,8 @@ originApps // {
   microvm-start = app "origin MicroVM, ports forwarded on 127.0.0.1" "${test-origin-vm}/bin/microvm-run";
   microvm-start-tap = app "origin MicroVM on ${lab.network.tap} (${lab.network.vmAddress})" "${test-origin-vm-tap}/bin/microvm-run";
 
-  network-setup = labCommand "network-setup" "network setup"
+  network-setup = labCommand "network-setup" [ "network" "setup" ]
     "create ${lab.network.bridge} (${lab.network.hostAddress}/${toString lab.network.prefixLength}) and ${lab.network.tap} (root)";
-  network-teardown = labCommand "network-teardown" "network teardown"
+  network-teardown = labCommand "network-teardown" [ "network" "teardown" ]
     "remove ${lab.network.tap} and ${lab.network.bridge} (root)";
 }

@@ -33,7 +33,7 @@ in
   # testlab's nix_flake tests need Nix itself and run outside the sandbox (`make test`).
   workspace-tests = cargoCheck "tests" (old: {
     doCheck = true;
-    nativeCheckInputs = built.runtimeTools;
+    nativeCheckInputs = built.originTools;
     cargoTestFlags = [ "--workspace" ];
     checkFlags = [ "--skip" "nix_flake" ];
     preCheck = ''

@@ -73,8 +73,7 @@ let
   rustTools = with pkgs; [ cargo rustc clippy rustfmt rust-analyzer ];
 in
 {
-  inherit src workspace ffmpeg exporters hls-swarm hls-origin hls-lab rustTools;
-  runtimeTools = lib.unique (labTools ++ swarmTools);
+  inherit src workspace ffmpeg exporters hls-swarm hls-origin hls-lab rustTools originTools;
 
   devShell = pkgs.mkShell {
     packages = rustTools ++ lib.unique labTools ++ (with pkgs; [ nixpkgs-fmt curl jq iproute2 ]);

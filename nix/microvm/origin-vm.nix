@@ -61,7 +61,9 @@ in
     networkConfig.DHCP = if tap then "no" else "ipv4";
   };
 
+  # An appliance: nobody logs in. NixOS refuses a system without any login unless told so.
   users.mutableUsers = false;
+  users.allowNoPasswordLogin = true;
   users.users.root.hashedPassword = "!";
   services.getty.autologinUser = lib.mkForce null;
   services.openssh.enable = false;
