@@ -4,9 +4,9 @@
 //! with the same settings starts at once. The publisher is a task, not a process: every
 //! segment duration it links (or copies) the next loop segment under the next sequence number,
 //! rewrites each media playlist atomically (temp file + rename) and deletes the segment that
-//! fell `delete_threshold` segments behind the window. Each wrap of the loop is marked with
-//! `#EXT-X-DISCONTINUITY` (timestamps restart) and counted in `#EXT-X-DISCONTINUITY-SEQUENCE`
-//! once the tag has scrolled out of the window.
+//! fell `delete_threshold` segments behind the window. Segments are copied through
+//! [`Timeline`], which shifts timestamps by one loop length per pass and keeps continuity
+//! counters running, so the loop point is seamless and needs no `#EXT-X-DISCONTINUITY`.
 
 use std::ffi::OsString;
 use std::io;
@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::encoder::{self, Output};
 use crate::playlist::{self, Media, Segment};
 use crate::profile::Profile;
+use crate::timeline::Timeline;
 use crate::Error;
 
 /// Segments published at once when the publisher starts (enough to be "ready").
@@ -61,7 +62,11 @@ fn fnv1a(parts: &[OsString]) -> u64 {
 /// The cache key of `profile`'s loop of `seconds`: independent of where the cache lives.
 #[must_use]
 pub fn cache_key(ffmpeg: &Path, profile: &Profile, seconds: u32) -> String {
-    let mut argv = vec![ffmpeg.as_os_str().to_owned()];
+    // The salt changes whenever the post-processing of a cached loop changes.
+    let mut argv = vec![
+        OsString::from("trim-audio-tail-v1"),
+        ffmpeg.as_os_str().to_owned(),
+    ];
     argv.extend(encoder::args(profile, Path::new("@"), Output::Loop { seconds }));
     format!("loop-{:016x}", fnv1a(&argv))
 }
@@ -98,7 +103,10 @@ pub async fn prepare(
             rand::random::<u32>()
         ));
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        let result = encode(ffmpeg, profile, &tmp, seconds, log).await;
+        let result = match encode(ffmpeg, profile, &tmp, seconds, log).await {
+            Ok(()) => load(&tmp, profile).and_then(|lp| trim_loop_end(&lp)),
+            Err(e) => Err(e),
+        };
         if let Err(e) = result {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
@@ -139,6 +147,25 @@ async fn encode(ffmpeg: &Path, profile: &Profile, out: &Path, seconds: u32, log:
             exit: exit.to_string(),
             log: log.to_owned(),
         });
+    }
+    Ok(())
+}
+
+/// Cuts the audio that runs past the loop's end (see [`crate::timeline::trim_audio_tail`]).
+fn trim_loop_end(lp: &Loop) -> Result<(), Error> {
+    for v in &lp.variants {
+        let ticks = (v.segments.iter().map(|s| s.1).sum::<f64>() * 90_000.0).round() as u64;
+        let (first, _) = &v.segments[0];
+        let data = std::fs::read(first).map_err(io_err(first))?;
+        let boundary = crate::timeline::first_audio_pts(&data)
+            .into_iter()
+            .map(|(pid, t)| (pid, t + ticks))
+            .collect();
+        let (last, _) = &v.segments[v.segments.len() - 1];
+        let mut data = std::fs::read(last).map_err(io_err(last))?;
+        let nulled = crate::timeline::trim_audio_tail(&mut data, &boundary);
+        tracing::debug!(segment = %last.display(), nulled, "trimmed the loop's audio tail");
+        std::fs::write(last, &data).map_err(io_err(last))?;
     }
     Ok(())
 }
@@ -207,17 +234,13 @@ impl Window {
             .map(|seq| Segment {
                 uri: segment_name(seq),
                 duration: durations[usize::try_from(seq % self.loop_len).unwrap_or(0)],
-                discontinuity: seq > 0 && seq % self.loop_len == 0,
+                discontinuity: false,
             })
             .collect();
         Media {
             target_duration: Some(target),
             media_sequence: first,
-            discontinuity_sequence: if first == 0 {
-                0
-            } else {
-                (first - 1) / self.loop_len
-            },
+            discontinuity_sequence: 0,
             segments,
             endlist: false,
         }
@@ -230,16 +253,13 @@ pub fn segment_name(seq: u64) -> String {
     format!("seg{seq:05}.ts")
 }
 
-fn link_or_copy(from: &Path, to: &Path) -> io::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(_) => {
-            let tmp = to.with_extension("ts.tmp");
-            std::fs::copy(from, &tmp)?;
-            std::fs::rename(&tmp, to)
-        }
-    }
+/// Copies a loop segment to `to`, shifted by `offset` ticks, via a temp file and rename.
+fn copy_shifted(from: &Path, to: &Path, timeline: &mut Timeline, offset: u64) -> io::Result<()> {
+    let mut data = std::fs::read(from)?;
+    timeline.rewrite(&mut data, offset);
+    let tmp = to.with_extension("ts.tmp");
+    std::fs::write(&tmp, &data)?;
+    std::fs::rename(&tmp, to)
 }
 
 fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
@@ -257,6 +277,10 @@ struct Publisher {
     target: u64,
     keep: u64,
     window: Window,
+    /// Length of one pass over the loop, 90 kHz ticks.
+    loop_ticks: u64,
+    /// One per variant.
+    timelines: Vec<Timeline>,
 }
 
 impl Publisher {
@@ -264,9 +288,13 @@ impl Publisher {
     fn step(&mut self) -> io::Result<()> {
         let seq = self.window.next;
         let idx = usize::try_from(seq % self.window.loop_len).unwrap_or(0);
-        for v in &self.lp.variants {
+        let offset = (seq / self.window.loop_len) * self.loop_ticks;
+        for (v, t) in self.lp.variants.iter().zip(&mut self.timelines) {
+            if idx == 0 {
+                t.begin_pass();
+            }
             let d = self.root.join(&v.subdir);
-            link_or_copy(&v.segments[idx].0, &d.join(segment_name(seq)))?;
+            copy_shifted(&v.segments[idx].0, &d.join(segment_name(seq)), t, offset)?;
         }
         self.window.next += 1;
         let text = self.window.playlist(&self.durations, self.target).render();
@@ -310,7 +338,10 @@ pub fn publish(lp: Loop, root: PathBuf, profile: &Profile) -> Result<JoinHandle<
         let out = root.join("master.m3u8");
         write_atomic(&out, &text).map_err(io_err(&out))?;
     }
+    let loop_ticks = (durations.iter().sum::<f64>() * 90_000.0).round() as u64;
     let mut p = Publisher {
+        timelines: vec![Timeline::default(); lp.variants.len()],
+        loop_ticks,
         window: Window {
             loop_len: durations.len() as u64,
             size: u64::from(profile.window),
@@ -342,8 +373,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn window_slides_and_counts_discontinuities() {
-        let d = [2.0; 4];
+    fn window_slides_over_the_loop_without_discontinuities() {
+        let d = [2.0, 2.0, 2.0, 1.5];
         let mut w = Window {
             loop_len: 4,
             size: 3,
@@ -351,23 +382,18 @@ mod tests {
         };
         let m = w.playlist(&d, 2);
         assert_eq!(m.media_sequence, 0);
-        assert_eq!(
-            m.segments.iter().map(|s| s.uri.as_str()).collect::<Vec<_>>(),
-            ["seg00000.ts", "seg00001.ts", "seg00002.ts"]
-        );
-        assert!(m.segments.iter().all(|s| !s.discontinuity));
+        let uris: Vec<&str> = m.segments.iter().map(|s| s.uri.as_str()).collect();
+        assert_eq!(uris, ["seg00000.ts", "seg00001.ts", "seg00002.ts"]);
         w.next = 6;
         let m = w.playlist(&d, 2);
         assert_eq!(m.media_sequence, 3);
-        assert!(
-            !m.segments[0].discontinuity && m.segments[1].discontinuity,
-            "seq 4 starts the second loop"
+        let durations: Vec<f64> = m.segments.iter().map(|s| s.duration).collect();
+        assert_eq!(
+            durations,
+            [1.5, 2.0, 2.0],
+            "seq 3 is the loop's last segment, 4 and 5 wrap"
         );
-        assert_eq!(m.discontinuity_sequence, 0);
-        w.next = 8;
-        let m = w.playlist(&d, 2);
-        assert_eq!(m.media_sequence, 5);
-        assert_eq!(m.discontinuity_sequence, 1, "the tag on seq 4 scrolled out");
+        assert!(m.segments.iter().all(|s| !s.discontinuity));
         assert!(!m.endlist);
         assert!(!m.render().contains("ENDLIST"));
     }
