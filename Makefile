@@ -2,11 +2,12 @@
 # `make` alone lists the targets.
 
 CARGO ?= cargo
+NIX ?= nix --extra-experimental-features 'nix-command flakes'
 # CI sets CI=true; never write snapshots there.
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin clean
+.PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin nix-check nix-flake-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,6 +46,12 @@ run: release ## run the swarm: make run ARGS='--clients 10 http://host:17080/str
 
 test-origin: release ## run the test origin in the foreground: make test-origin PROFILE=low-latency
 	target/release/hls-origin serve --profile $(or $(PROFILE),default)
+
+nix-check: ## offline flake checks: every .nix parses, nixpkgs-fmt, output names (part of `make test`)
+	$(CARGO) test -p testlab --test nix_flake
+
+nix-flake-check: ## full `nix flake check` (needs Nix with network; builds everything, VM test on KVM)
+	$(NIX) flake check
 
 clean: ## remove build output
 	$(CARGO) clean

@@ -79,6 +79,31 @@ impl Group {
         self.pid
     }
 
+    /// Sets the leader's nice value to ours plus `increment` (a lower priority).
+    ///
+    /// Done by the parent right after spawning rather than in the child before `exec`: a child
+    /// that lowers its priority before `exec` reaches `exec` late on a busy machine, and
+    /// `spawn` waits for that `exec`.
+    ///
+    /// # Errors
+    /// If the kernel refuses (e.g. the process is gone).
+    pub fn lower_priority(&self, increment: i32) -> io::Result<()> {
+        // SAFETY: getpriority/setpriority only read and write scheduler state of the named
+        // processes; errno is cleared first because -1 is also a valid nice value.
+        unsafe {
+            *libc::__errno_location() = 0;
+            let ours = libc::getpriority(libc::PRIO_PROCESS, 0);
+            if ours == -1 && *libc::__errno_location() != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let target = (ours + increment).clamp(-20, 19);
+            if libc::setpriority(libc::PRIO_PROCESS, self.pid, target) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
     /// Mutable access to the child, e.g. to take its stdout or stderr pipes.
     pub fn child_mut(&mut self) -> &mut Child {
         &mut self.child
@@ -151,6 +176,70 @@ impl Drop for Group {
             // Backstop for paths that forgot to stop: tokio reaps the child once it is gone.
             let _ = self.signal(Signal::SIGKILL);
         }
+    }
+}
+
+/// Starts children from dedicated threads, so that async code never blocks in `fork`/`exec`.
+///
+/// `spawn` returns only once the child has called `exec`; on a saturated machine that takes
+/// tens of milliseconds, and doing it on an async worker thread would delay every timer and
+/// socket on that thread (the swarm's start schedule among them). The spawner's threads never
+/// exit, which also keeps the parent-death signal tied to a thread that lives as long as the
+/// process.
+#[derive(Debug, Clone)]
+pub struct Spawner {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+struct Job {
+    cmd: Command,
+    reply: tokio::sync::oneshot::Sender<io::Result<Group>>,
+}
+
+impl Spawner {
+    /// Starts `threads` spawning threads that register children with `runtime`.
+    ///
+    /// # Errors
+    /// If a thread cannot be created.
+    pub fn new(threads: usize, runtime: tokio::runtime::Handle) -> io::Result<Spawner> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = std::sync::Arc::clone(&rx);
+            let runtime = runtime.clone();
+            std::thread::Builder::new()
+                .name(format!("spawner-{i}"))
+                .spawn(move || {
+                    let _guard = runtime.enter();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(mut job) = job else { break };
+                        let _ = job.reply.send(spawn(&mut job.cmd));
+                    }
+                    // Never return: children started here are tied to this thread's life.
+                    loop {
+                        std::thread::park();
+                    }
+                })?;
+        }
+        Ok(Spawner { jobs: tx })
+    }
+
+    /// Starts `cmd` as [`spawn`] does, on a spawner thread.
+    ///
+    /// # Errors
+    /// As [`spawn`].
+    pub async fn spawn(&self, cmd: Command) -> io::Result<Group> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Job { cmd, reply })
+            .map_err(|_| io::Error::other("spawner threads are gone"))?;
+        answer
+            .await
+            .map_err(|_| io::Error::other("spawner thread dropped the job"))?
     }
 }
 
@@ -341,6 +430,26 @@ mod tests {
         let fields: Vec<&str> = rest.split_whitespace().collect();
         assert_eq!(fields[2], g.pid().to_string(), "pgrp must equal the child's pid");
         g.stop(Duration::from_secs(1)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn spawner_threads_start_children_without_blocking_the_caller() {
+        let spawner = Spawner::new(2, tokio::runtime::Handle::current()).unwrap();
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let mut g = spawner.spawn(cmd).await.unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
+        assert!(
+            stat.lines()
+                .any(|l| l == "State:\tS (sleeping)" || l.starts_with("State:\tR")),
+            "{stat}"
+        );
+        assert_eq!(
+            g.stop(Duration::from_secs(2)).await.unwrap(),
+            Exit::Signal(libc::SIGTERM)
+        );
+        let err = spawner.spawn(Command::new("/nonexistent/x")).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
     #[tokio::test]

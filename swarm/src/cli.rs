@@ -132,6 +132,15 @@ pub struct OutputArgs {
     #[arg(long, env = "HLS_SWARM_STATUS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub status_interval: Duration,
 
+    /// Prometheus endpoint (/metrics, /health, /ready) listen address, or `off`
+    #[arg(
+        long,
+        env = "HLS_SWARM_METRICS",
+        default_value = "0.0.0.0:17091",
+        value_name = "ADDR|off"
+    )]
+    pub metrics: String,
+
     /// More log output (-v debug, -vv trace)
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,
@@ -157,6 +166,11 @@ pub struct ModeArgs {
     /// Print the exact FFmpeg command a viewer runs (shell-quoted, secrets redacted) and exit
     #[arg(long)]
     pub print_cmd: bool,
+
+    /// Validate the configuration, look at the stream once (playlist, variants, one segment)
+    /// and print a verdict; starts no load
+    #[arg(long, conflicts_with = "print_cmd")]
+    pub check: bool,
 
     /// Skip the preflight checks
     #[arg(long, env = "HLS_SWARM_SKIP_PREFLIGHT")]

@@ -50,6 +50,10 @@ pub struct Config {
     pub skip_preflight: bool,
     /// Only print the FFmpeg command.
     pub print_cmd: bool,
+    /// Only examine the stream and print a verdict.
+    pub check: bool,
+    /// Where `/metrics` listens; `None` when off.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// The parts of the configuration that shape a viewer's FFmpeg command.
@@ -158,6 +162,12 @@ pub enum ConfigError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// Metrics address unreadable.
+    #[error("--metrics '{value}' is not a listen address: give IP:PORT such as 0.0.0.0:17091 or 127.0.0.1:0, or 'off'")]
+    Metrics {
+        /// The value given.
+        value: String,
+    },
     /// Control characters in the user agent.
     #[error("--user-agent '{value}' contains a line break or control character")]
     BadUserAgent {
@@ -221,6 +231,13 @@ impl Config {
                 value: http.user_agent.clone(),
             });
         }
+        let metrics = match cli.output.metrics.trim() {
+            "off" | "none" | "" => None,
+            v => Some(
+                v.parse()
+                    .map_err(|_| ConfigError::Metrics { value: v.to_owned() })?,
+            ),
+        };
         Ok(Config {
             url,
             clients: load.clients,
@@ -248,6 +265,8 @@ impl Config {
             log_format: cli.output.log_format,
             skip_preflight: cli.modes.skip_preflight,
             print_cmd,
+            check: cli.modes.check,
+            metrics,
         })
     }
 }
@@ -338,6 +357,7 @@ mod tests {
             message(&["--header", "NoColon", "http://h/x.m3u8"]),
             message(&["--header", "Bad Name: v", "http://h/x.m3u8"]),
             message(&["--user-agent", "a\nb", "http://h/x.m3u8"]),
+            message(&["--metrics", "localhost", "http://h/x.m3u8"]),
         ]
         .join("\n"));
     }

@@ -30,6 +30,8 @@ pub enum EventKind {
     Spawned {
         /// Its pid (= process group id).
         pid: u32,
+        /// How long `fork` + `exec` took (the start's cost to the schedule).
+        took: Duration,
     },
     /// A viewer process could not be started.
     SpawnFailed {
@@ -48,6 +50,11 @@ pub enum EventKind {
         stopped_by_us: bool,
         /// Its last log lines (only for exits we did not cause).
         tail: Vec<String>,
+    },
+    /// No new segment for the stall timeout: the process is being restarted.
+    Stalled {
+        /// Time since the last segment request.
+        waited: Duration,
     },
     /// The viewer waits this long before starting again.
     Backoff {

@@ -17,12 +17,16 @@
 //! Stopping (duration reached, Ctrl+C or SIGTERM) sends SIGTERM to every viewer's group,
 //! waits a grace period, then SIGKILLs and reaps; a second Ctrl+C kills at once.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod events;
 pub mod ffmpeg;
+pub mod metrics;
 pub mod parser;
+pub mod playlist;
 pub mod preflight;
+pub mod probe;
 pub mod ramp;
 pub mod run;
 pub mod stats;
@@ -39,8 +43,10 @@ pub mod exit_code {
     pub const USAGE: u8 = 2;
     /// A preflight check failed.
     pub const PREFLIGHT: u8 = 3;
-    /// `--check`: the stream could not be played.
-    pub const STREAM_CHECK: u8 = 4;
+    /// `--check`: no server answered (refused, timed out, DNS or TLS failure).
+    pub const UNREACHABLE: u8 = 4;
     /// A `--assert` threshold failed.
     pub const SLO: u8 = 5;
+    /// `--check`: a server answered, but not with a playable stream.
+    pub const UNPLAYABLE: u8 = 6;
 }

@@ -4,12 +4,31 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use swarm::check::Verdict;
 use swarm::cli::{Cli, LogFormat};
 use swarm::config::Config;
 use swarm::exit_code;
-use swarm::run::{run, RunError};
+use swarm::run::{run, Finished, RunError};
+
+/// Container-friendly short names, read when the `HLS_SWARM_*` variable is not set.
+const ENV_ALIASES: [(&str, &str); 6] = [
+    ("STREAM_URL", "HLS_SWARM_URL"),
+    ("CLIENTS", "HLS_SWARM_CLIENTS"),
+    ("RAMP_RATE", "HLS_SWARM_RAMP_RATE"),
+    ("DURATION", "HLS_SWARM_DURATION"),
+    ("VARIANT", "HLS_SWARM_VARIANT"),
+    ("METRICS_ADDR", "HLS_SWARM_METRICS"),
+];
 
 fn main() -> ExitCode {
+    for (alias, name) in ENV_ALIASES {
+        if std::env::var_os(name).is_none() {
+            if let Some(v) = std::env::var_os(alias) {
+                // Still single-threaded: no other thread can read the environment yet.
+                std::env::set_var(name, v);
+            }
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -39,16 +58,18 @@ fn main() -> ExitCode {
     };
     let mut stdout = std::io::stdout();
     match runtime.block_on(run(config, &mut stdout)) {
-        Ok(Some(outcome)) => {
+        Ok(Finished::Run(outcome)) => {
             println!("{}", outcome.summary());
             ExitCode::from(exit_code::OK)
         }
-        Ok(None) => ExitCode::from(exit_code::OK),
+        Ok(Finished::Printed | Finished::Checked(Verdict::Playable)) => ExitCode::from(exit_code::OK),
+        Ok(Finished::Checked(Verdict::Unreachable)) => ExitCode::from(exit_code::UNREACHABLE),
+        Ok(Finished::Checked(Verdict::Unplayable)) => ExitCode::from(exit_code::UNPLAYABLE),
         Err(e @ RunError::Preflight(_)) => {
             eprintln!("hls-swarm: {e}");
             ExitCode::from(exit_code::PREFLIGHT)
         }
-        Err(e @ RunError::Probe(_)) => {
+        Err(e @ (RunError::Probe(_) | RunError::MetricsBind { .. })) => {
             eprintln!("hls-swarm: {e}");
             ExitCode::from(exit_code::PREFLIGHT)
         }

@@ -8,10 +8,13 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::check;
 use crate::config::Config;
 use crate::events::{EventKind, EventSink};
 use crate::ffmpeg::{Capabilities, ProbeError, Selection, ViewerCommand};
+use crate::metrics::{self, RunLabels};
 use crate::preflight::{self, Report};
+use crate::probe::{self, Fetcher};
 use crate::ramp::RampPlan;
 use crate::stats::{self, Snapshot, Stats};
 use crate::summary::{self, RunFacts};
@@ -19,6 +22,8 @@ use crate::viewer::{Shutdown, Viewer};
 
 /// Queue between viewers and the stats owner.
 const EVENT_QUEUE: usize = 65_536;
+/// Threads that fork viewers; more than one so a slow `exec` does not hold up the next start.
+const SPAWNER_THREADS: usize = 4;
 /// Stats publishing period.
 const STATS_TICK: Duration = Duration::from_millis(500);
 
@@ -31,8 +36,19 @@ pub enum RunError {
     /// A preflight check failed; the report was printed.
     #[error("preflight checks failed (fix them, or pass --skip-preflight to run anyway)")]
     Preflight(Report),
-    /// Installing signal handlers failed.
-    #[error("cannot install signal handlers: {0}")]
+    /// The metrics endpoint cannot listen.
+    #[error(
+        "cannot listen for metrics on {addr}: {source} (pick another --metrics address, or --metrics off)"
+    )]
+    MetricsBind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Installing signal handlers or starting threads failed.
+    #[error("cannot set up the run (signal handlers, threads): {0}")]
     Signals(#[source] std::io::Error),
 }
 
@@ -53,18 +69,50 @@ impl Outcome {
     }
 }
 
+/// How a successful invocation ended.
+#[derive(Debug, Clone)]
+pub enum Finished {
+    /// A load run.
+    Run(Box<Outcome>),
+    /// `--print-cmd` printed the command.
+    Printed,
+    /// `--check` gave this verdict.
+    Checked(check::Verdict),
+}
+
 /// Runs the whole load test described by `config`, writing progress to `out`.
-/// Returns `Ok(None)` for modes that start no viewers (`--print-cmd`).
 ///
 /// # Errors
 /// See [`RunError`]; once viewers have started, the run always ends with an [`Outcome`].
-pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Option<Outcome>, RunError> {
+pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finished, RunError> {
     // Signals first, so that Ctrl+C at any point below ends the run cleanly.
     let mut sigint = signal(SignalKind::interrupt()).map_err(RunError::Signals)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(RunError::Signals)?;
 
     let caps = Capabilities::probe(&config.ffmpeg.binary).await?;
-    let selection = Selection::from_variant(config.variant);
+    if config.print_cmd {
+        let selection = Selection::from_variant(config.variant);
+        let cmd = ViewerCommand {
+            options: &config.ffmpeg,
+            caps: &caps,
+            url: &config.url,
+            selection,
+            viewer: 0,
+        };
+        let _ = writeln!(out, "# FFmpeg command of viewer 0 ({}):", caps.version);
+        let _ = writeln!(out, "{}", cmd.display());
+        return Ok(Finished::Printed);
+    }
+
+    // One look at the stream: which variant, how long segments are, whether it is finite.
+    let info = match Fetcher::new(&config.ffmpeg, &config.url) {
+        Ok(f) => probe::examine(&f, &config.url, config.variant).await,
+        Err(e) => Err(e),
+    };
+    let selection = match &info {
+        Ok(i) if i.chosen.is_some() => Selection::Program(i.chosen.unwrap_or(0)),
+        _ => Selection::from_variant(config.variant),
+    };
     let command = |viewer| ViewerCommand {
         options: &config.ffmpeg,
         caps: &caps,
@@ -73,10 +121,10 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Option<
         viewer,
     };
 
-    if config.print_cmd {
-        let _ = writeln!(out, "# FFmpeg command of viewer 0 ({}):", caps.version);
-        let _ = writeln!(out, "{}", command(0).display());
-        return Ok(None);
+    if config.check {
+        let (verdict, report) = check::run(&config, &command(0)).await;
+        let _ = write!(out, "{report}");
+        return Ok(Finished::Checked(verdict));
     }
 
     let _ = writeln!(
@@ -91,6 +139,34 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Option<
         ),
         config.url
     );
+    let (finite, target_duration) = match &info {
+        Ok(i) => {
+            let td = i.media.target_duration.unwrap_or(2.0);
+            let kind = if i.finite() {
+                "finite (VOD): each viewer plays it once"
+            } else {
+                "live"
+            };
+            let variant = match (&i.master, i.chosen) {
+                (Some(m), Some(c)) => format!(", variant {c} of {}", m.variants.len()),
+                (Some(m), None) => format!(", {} variants", m.variants.len()),
+                (None, _) => String::new(),
+            };
+            let _ = writeln!(out, "Stream: {kind}, target duration {td} s{variant}");
+            (i.finite(), td)
+        }
+        Err(e) => {
+            let _ = writeln!(
+                out,
+                "Warning: could not examine the stream ({e}); treating it as live, first variant"
+            );
+            (false, 2.0)
+        }
+    };
+    let stall_timeout = config
+        .stall_timeout
+        .unwrap_or(Duration::from_secs_f64(2.0 * target_duration.max(0.5)));
+
     if !config.skip_preflight {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let mut report = Report {
@@ -136,12 +212,46 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Option<
         })
     };
 
+    let metrics_server = match config.metrics {
+        Some(addr) => {
+            let labels = RunLabels {
+                stream_url: config.url.to_string(),
+                variant: format!("{:?}", config.variant).to_lowercase(),
+                ffmpeg: caps.version_number().to_owned(),
+                duration: config.duration.map(|d| d.as_secs_f64()),
+            };
+            match metrics::Server::start(addr, snapshots.clone(), labels).await {
+                Ok(server) => {
+                    let _ = writeln!(out, "Metrics: http://{}/metrics", server.addr);
+                    Some(server)
+                }
+                Err(source) => {
+                    signals.abort();
+                    drop(sink);
+                    let _ = stats_task.await;
+                    return Err(RunError::MetricsBind { addr, source });
+                }
+            }
+        }
+        None => None,
+    };
+
     let status = tokio::spawn(print_status(
         snapshots.clone(),
         config.status_interval,
         shutdown.stop.clone(),
     ));
 
+    // Forks happen on these threads, never on the async workers (see procgroup::Spawner).
+    let spawner = match procgroup::Spawner::new(SPAWNER_THREADS, tokio::runtime::Handle::current()) {
+        Ok(s) => s,
+        Err(e) => {
+            signals.abort();
+            drop(sink);
+            let _ = stats_task.await;
+            return Err(RunError::Signals(e));
+        }
+    };
     let plan = RampPlan::new(config.clients, config.ramp_rate, config.ramp_jitter, config.seed);
     let deadline = config
         .duration
@@ -159,8 +269,10 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Option<
             id,
             argv: command(id).argv(),
             grace: config.ffmpeg.stop_grace,
-            restart_after_clean_exit: true,
+            restart_after_clean_exit: !finite,
+            stall_timeout: config.restart_on_stall.then_some(stall_timeout),
             seed: config.seed,
+            spawner: spawner.clone(),
         };
         viewers.spawn(viewer.run(sink.clone(), shutdown.clone()));
     }
@@ -178,6 +290,9 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Option<
     signals.abort();
     let _ = status.await;
     let snapshot = stats_task.await.unwrap_or_default();
+    if let Some(server) = metrics_server {
+        server.shutdown();
+    }
     let facts = RunFacts {
         url: config.url.to_string(),
         ffmpeg: format!("FFmpeg {}", caps.version_number()),
@@ -186,7 +301,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Option<
         interrupted: interrupted.load(std::sync::atomic::Ordering::SeqCst),
         stop_seconds,
     };
-    Ok(Some(Outcome { snapshot, facts }))
+    Ok(Finished::Run(Box::new(Outcome { snapshot, facts })))
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

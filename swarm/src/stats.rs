@@ -72,6 +72,12 @@ pub struct Snapshot {
     pub restarts: u64,
     /// Spawn attempts that failed.
     pub spawn_failures: u64,
+    /// Longest time one process start (fork + exec) took.
+    pub spawn_time_max: Duration,
+    /// Sum of the start times, for the mean.
+    pub spawn_time_total: Duration,
+    /// Processes restarted by `--restart-on-stall`.
+    pub stall_restarts: u64,
     /// Requests seen, by kind.
     pub requests: BTreeMap<RequestKind, u64>,
     /// HTTP error responses by status.
@@ -157,7 +163,9 @@ impl Stats {
         };
         let s = &mut self.snap;
         match ev.kind {
-            EventKind::Spawned { .. } => {
+            EventKind::Spawned { took, .. } => {
+                s.spawn_time_max = s.spawn_time_max.max(took);
+                s.spawn_time_total += took;
                 v.state = ViewerState::Running;
                 v.first_spawn.get_or_insert(ev.at);
                 v.last_segment = None;
@@ -204,6 +212,7 @@ impl Stats {
             }
             EventKind::Backoff { .. } => v.state = ViewerState::Backoff,
             EventKind::RunStopping => {}
+            EventKind::Stalled { .. } => s.stall_restarts += 1,
             EventKind::Finished { reason } => {
                 v.state = match reason {
                     FinishReason::Shutdown => ViewerState::Stopped,
@@ -315,11 +324,21 @@ mod tests {
     fn lifecycle_counts() {
         let t0 = Instant::now();
         let mut st = Stats::new(3, t0, Arc::default());
-        st.apply(ev(0, t0, EventKind::Spawned { pid: 10 }));
+        st.apply(ev(
+            0,
+            t0,
+            EventKind::Spawned {
+                pid: 10,
+                took: Duration::ZERO,
+            },
+        ));
         st.apply(ev(
             1,
             t0 + Duration::from_millis(500),
-            EventKind::Spawned { pid: 11 },
+            EventKind::Spawned {
+                pid: 11,
+                took: Duration::ZERO,
+            },
         ));
         st.apply(seg(t0 + Duration::from_secs(1), 0));
         st.apply(ev(
@@ -339,7 +358,14 @@ mod tests {
                 delay: Duration::from_millis(250),
             },
         ));
-        st.apply(ev(1, t0 + Duration::from_secs(3), EventKind::Spawned { pid: 12 }));
+        st.apply(ev(
+            1,
+            t0 + Duration::from_secs(3),
+            EventKind::Spawned {
+                pid: 12,
+                took: Duration::ZERO,
+            },
+        ));
         let s = st.snapshot(t0 + Duration::from_secs(4));
         assert_eq!((s.target, s.started, s.running, s.streaming), (3, 2, 2, 1));
         assert_eq!((s.process_starts, s.restarts), (3, 1));
@@ -355,7 +381,14 @@ mod tests {
     fn rates_cover_the_window() {
         let t0 = Instant::now();
         let mut st = Stats::new(1, t0, Arc::default());
-        st.apply(ev(0, t0, EventKind::Spawned { pid: 1 }));
+        st.apply(ev(
+            0,
+            t0,
+            EventKind::Spawned {
+                pid: 1,
+                took: Duration::ZERO,
+            },
+        ));
         st.snapshot(t0);
         for i in 0..10 {
             st.apply(seg(t0 + Duration::from_millis(i * 100), 0));
@@ -372,7 +405,14 @@ mod tests {
     fn events_for_unknown_viewers_are_ignored() {
         let t0 = Instant::now();
         let mut st = Stats::new(1, t0, Arc::default());
-        st.apply(ev(5, t0, EventKind::Spawned { pid: 1 }));
+        st.apply(ev(
+            5,
+            t0,
+            EventKind::Spawned {
+                pid: 1,
+                took: Duration::ZERO,
+            },
+        ));
         assert_eq!(st.snapshot(t0).process_starts, 0);
     }
 }

@@ -64,10 +64,17 @@ pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
     let achieved = s
         .ramp_rate_achieved
         .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}/s"));
+    #[allow(clippy::cast_precision_loss)]
+    let mean_start = if s.process_starts == 0 {
+        0.0
+    } else {
+        s.spawn_time_total.as_secs_f64() * 1000.0 / s.process_starts as f64
+    };
     let _ = writeln!(
         o,
-        "Ramp              target {:.2}/s, achieved {achieved}",
-        facts.ramp_rate
+        "Ramp              target {:.2}/s, achieved {achieved} (process start mean {mean_start:.1} ms, max {:.1} ms)",
+        facts.ramp_rate,
+        s.spawn_time_max.as_secs_f64() * 1000.0
     );
     let _ = writeln!(
         o,
@@ -79,8 +86,8 @@ pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
     );
     let _ = writeln!(
         o,
-        "Lifecycle         {} process starts · {} restarts · {} failed starts",
-        s.process_starts, s.restarts, s.spawn_failures
+        "Lifecycle         {} process starts · {} restarts · {} stall restarts · {} failed starts",
+        s.process_starts, s.restarts, s.stall_restarts, s.spawn_failures
     );
     let _ = writeln!(
         o,

@@ -14,11 +14,15 @@ use tokio::process::{ChildStderr, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{EventKind, EventSink, FinishReason, ViewerId};
-use crate::parser::{parse_line, LineSplitter};
+use crate::parser::{parse_line, LineSplitter, LogEvent, RequestKind};
 use crate::stats::TAIL_LINES;
 
 /// A process that ran this long counts as healthy: its next failure starts the backoff over.
 pub const HEALTHY_UPTIME: Duration = Duration::from_secs(30);
+
+/// Viewers run this much nicer than the swarm: on a saturated machine the schedule and the
+/// measurements must not queue behind FFmpeg's own CPU use.
+pub const VIEWER_NICE: i32 = 19;
 
 /// How the run asks viewers to end.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +46,21 @@ pub struct Viewer {
     pub restart_after_clean_exit: bool,
     /// Seed for this viewer's backoff jitter.
     pub seed: u64,
+    /// Restart the process when no new segment was requested for this long.
+    pub stall_timeout: Option<Duration>,
+    /// Where processes are forked.
+    pub spawner: procgroup::Spawner,
+}
+
+/// Who ended a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// It exited by itself.
+    Own,
+    /// The run is stopping.
+    Shutdown,
+    /// `--restart-on-stall`: no progress for the stall timeout.
+    Stall,
 }
 
 impl Viewer {
@@ -55,6 +74,7 @@ impl Viewer {
             }
             let healthy = match self.run_once(&sink, &shutdown).await {
                 Outcome::Stopped => break FinishReason::Shutdown,
+                Outcome::Stalled => false,
                 Outcome::Exited { exit, uptime } => {
                     if exit.success() && !self.restart_after_clean_exit {
                         break FinishReason::StreamEnded;
@@ -85,8 +105,13 @@ impl Viewer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut group = match procgroup::spawn(&mut cmd) {
-            Ok(g) => g,
+        let t_spawn = Instant::now();
+        let spawned = self.spawner.spawn(cmd).await;
+        let mut group = match spawned {
+            Ok(g) => {
+                let _ = g.lower_priority(VIEWER_NICE);
+                g
+            }
             Err(e) => {
                 sink.send(
                     self.id,
@@ -98,12 +123,19 @@ impl Viewer {
             }
         };
         let started = Instant::now();
-        sink.send(self.id, EventKind::Spawned { pid: group.pid() });
+        sink.send(
+            self.id,
+            EventKind::Spawned {
+                pid: group.pid(),
+                took: t_spawn.elapsed(),
+            },
+        );
         let stderr = group.child_mut().stderr.take();
         let mut tail = VecDeque::with_capacity(TAIL_LINES);
-        let (exit, stopped_by_us) = self.watch(&mut group, stderr, sink, shutdown, &mut tail).await;
+        let (exit, cause) = self.watch(&mut group, stderr, sink, shutdown, &mut tail).await;
         let uptime = started.elapsed();
-        let tail = if stopped_by_us {
+        let stopped_by_us = cause != Cause::Own;
+        let tail = if cause == Cause::Shutdown {
             Vec::new()
         } else {
             tail.into_iter().collect()
@@ -117,15 +149,15 @@ impl Viewer {
                 tail,
             },
         );
-        if stopped_by_us {
-            Outcome::Stopped
-        } else {
-            Outcome::Exited { exit, uptime }
+        match cause {
+            Cause::Shutdown => Outcome::Stopped,
+            Cause::Stall => Outcome::Stalled,
+            Cause::Own => Outcome::Exited { exit, uptime },
         }
     }
 
-    /// Reads the log until the process exits or the run stops it. Returns how it ended and
-    /// whether we ended it.
+    /// Reads the log until the process exits, the run stops it, or it stalls (with
+    /// `--restart-on-stall`). Returns how it ended and who ended it.
     async fn watch(
         &self,
         group: &mut Group,
@@ -133,34 +165,57 @@ impl Viewer {
         sink: &EventSink,
         shutdown: &Shutdown,
         tail: &mut VecDeque<String>,
-    ) -> (Exit, bool) {
+    ) -> (Exit, Cause) {
         let mut splitter = LineSplitter::default();
         let mut buf = vec![0u8; 8192];
-        let mut on_line = |line: &str| {
+        let mut last_progress = tokio::time::Instant::now();
+        let id = self.id;
+        // Records the line and reports its event; true when it is a segment request.
+        let mut on_line = |line: &str| -> bool {
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
             tail.push_back(line.to_owned());
-            if let Some(ev) = parse_line(line) {
-                sink.send(self.id, EventKind::Log(ev));
-            }
+            let Some(ev) = parse_line(line) else { return false };
+            let progress = matches!(
+                ev,
+                LogEvent::Request {
+                    kind: RequestKind::Segment,
+                    ..
+                }
+            );
+            sink.send(id, EventKind::Log(ev));
+            progress
         };
+        let stall = self.stall_timeout;
         loop {
+            let stall_at = last_progress + stall.unwrap_or(Duration::MAX / 4);
             tokio::select! {
                 biased;
                 () = shutdown.stop.cancelled() => {
-                    return (stop(group, self.grace, &shutdown.kill).await, true);
+                    return (stop(group, self.grace, &shutdown.kill).await, Cause::Shutdown);
                 }
-                read = read_some(&mut stderr, &mut buf), if stderr.is_some() => match read {
-                    Some(n) => splitter.feed(&buf[..n], &mut on_line),
-                    None => {
-                        splitter.finish(&mut on_line);
-                        stderr = None;
+                () = tokio::time::sleep_until(stall_at), if stall.is_some() => {
+                    let waited = last_progress.elapsed();
+                    sink.send(self.id, EventKind::Stalled { waited });
+                    return (stop(group, self.grace, &shutdown.kill).await, Cause::Stall);
+                }
+                read = read_some(&mut stderr, &mut buf), if stderr.is_some() => {
+                    let mut progressed = false;
+                    match read {
+                        Some(n) => splitter.feed(&buf[..n], |l| progressed |= on_line(l)),
+                        None => {
+                            splitter.finish(|l| progressed |= on_line(l));
+                            stderr = None;
+                        }
                     }
-                },
+                    if progressed {
+                        last_progress = tokio::time::Instant::now();
+                    }
+                }
                 status = group.wait(), if stderr.is_none() => {
                     let exit = status.map_or(Exit::Code(-1), Exit::from);
-                    return (exit, false);
+                    return (exit, Cause::Own);
                 }
             }
         }
@@ -169,6 +224,7 @@ impl Viewer {
 
 enum Outcome {
     Stopped,
+    Stalled,
     Exited { exit: Exit, uptime: Duration },
     SpawnFailed,
 }
@@ -187,9 +243,27 @@ async fn stop(group: &mut Group, grace: Duration, kill: &CancellationToken) -> E
         return kill_now(group).await;
     }
     tokio::select! {
-        r = group.stop(grace) => r.unwrap_or(Exit::Code(-1)),
+        exit = stop_ffmpeg(group, grace) => exit,
         () = kill.cancelled() => kill_now(group).await,
     }
+}
+
+/// FFmpeg's stop: SIGTERM, and after a second a second SIGTERM, then SIGKILL at `grace`.
+///
+/// After its first signal FFmpeg only leaves its main loop between packets; a viewer blocked
+/// in a read (a frozen playlist, a stalled server) needs a second signal to abort the I/O
+/// and exit cleanly instead of being killed.
+async fn stop_ffmpeg(group: &mut Group, grace: Duration) -> Exit {
+    let nudge = grace.min(Duration::from_secs(1));
+    let _ = group.signal(Signal::SIGTERM);
+    if let Ok(status) = tokio::time::timeout(nudge, group.wait()).await {
+        return status.map_or(Exit::Code(-1), Exit::from);
+    }
+    let _ = group.signal(Signal::SIGTERM);
+    group
+        .stop(grace.saturating_sub(nudge))
+        .await
+        .unwrap_or(Exit::Code(-1))
 }
 
 async fn kill_now(group: &mut Group) -> Exit {

@@ -23,9 +23,17 @@ pub async fn start_origin() -> origin::Origin {
     origin::start(config).await.expect("origin starts")
 }
 
+/// The swarm command with test defaults: no metrics listener unless a test asks for one
+/// (tests run in parallel and would fight over the default port).
+pub fn swarm() -> Command {
+    let mut cmd = Command::new(swarm_bin());
+    cmd.env("HLS_SWARM_METRICS", "off");
+    cmd
+}
+
 /// Runs the swarm to completion with `args`.
 pub fn run_swarm(args: &[&str]) -> Output {
-    Command::new(swarm_bin())
+    swarm()
         .args(args)
         .stdin(Stdio::null())
         .output()

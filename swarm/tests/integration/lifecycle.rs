@@ -1,6 +1,6 @@
 //! Whole runs: duration, Ctrl+C, SIGKILL, and what is left behind.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -52,7 +52,7 @@ async fn timed_run_streams_every_viewer_and_reports_it() {
 
 /// Starts the swarm in the background and waits until `n` FFmpeg children run.
 fn start_swarm_with_children(url: &str, n: usize) -> (std::process::Child, Vec<Proc>) {
-    let child = Command::new(swarm_bin())
+    let child = swarm()
         .args([
             "--clients",
             &n.to_string(),

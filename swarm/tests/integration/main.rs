@@ -1,6 +1,8 @@
 //! Integration tests: the real `hls-swarm` binary against the real origin (ffmpeg + nginx) on
 //! loopback. Nothing here mocks FFmpeg or nginx.
+#![allow(clippy::unwrap_used)]
 
 mod common;
+mod flags;
 mod lifecycle;
 mod modes;
