@@ -27,11 +27,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the origin until SIGINT/SIGTERM; prints `ready URL` once the playlist has 3 segments.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// List the profiles and their parameters.
     Profiles,
     /// Print the generated nginx config and ffmpeg argv for a profile.
-    Config(ConfigArgs),
+    Config(Box<ConfigArgs>),
 }
 
 /// Media source, as a flag value.
@@ -143,9 +143,30 @@ pub struct ServeArgs {
     /// Give up if not ready within this time (e.g. `90s`, `3m`).
     #[arg(long, env = "HLS_ORIGIN_READY_TIMEOUT", default_value = "90s", value_parser = humantime::parse_duration)]
     pub ready_timeout: Duration,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub programs: ProgramArgs,
     /// Time between SIGTERM and SIGKILL when stopping a child.
     #[arg(long, env = "HLS_ORIGIN_STOP_GRACE", default_value = "3s", value_parser = humantime::parse_duration)]
     pub stop_grace: Duration,
+}
+
+/// Executables (found on `PATH` or at Debian's paths when not given).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Programs")]
+pub struct ProgramArgs {
+    /// ffmpeg executable.
+    #[arg(long, env = "HLS_ORIGIN_FFMPEG")]
+    pub ffmpeg: Option<PathBuf>,
+    /// nginx executable.
+    #[arg(long, env = "HLS_ORIGIN_NGINX")]
+    pub nginx: Option<PathBuf>,
+    /// prometheus-node-exporter executable.
+    #[arg(long, env = "HLS_ORIGIN_NODE_EXPORTER_BIN")]
+    pub node_exporter_bin: Option<PathBuf>,
+    /// prometheus-nginx-exporter executable.
+    #[arg(long, env = "HLS_ORIGIN_NGINX_EXPORTER_BIN")]
+    pub nginx_exporter_bin: Option<PathBuf>,
 }
 
 /// `config` flags.
@@ -174,8 +195,38 @@ impl ServeArgs {
         c.source = self.stream.source.into();
         c.loop_segments = self.stream.loop_segments;
         c.listen = self.net.listen;
-        c.node_exporter = (!self.net.no_node_exporter).then_some(self.net.node_exporter);
-        c.nginx_exporter = (!self.net.no_nginx_exporter).then_some(self.net.nginx_exporter);
+        let p = &self.programs;
+        if let Some(x) = &p.ffmpeg {
+            c.ffmpeg.clone_from(x);
+        }
+        if let Some(x) = &p.nginx {
+            c.nginx.clone_from(x);
+        }
+        // An exporter runs unless switched off; a default one whose binary is missing is
+        // skipped with a warning, an explicitly given binary must exist.
+        let found = |given: &Option<PathBuf>, default: bool, name: &str| {
+            let ok = given.is_some() || default;
+            if !ok {
+                tracing::warn!("{name} not found; running without it (--no-{name} silences this)");
+            }
+            ok
+        };
+        let node = !self.net.no_node_exporter
+            && found(&p.node_exporter_bin, c.node_exporter.is_some(), "node-exporter");
+        let nginx_exp = !self.net.no_nginx_exporter
+            && found(
+                &p.nginx_exporter_bin,
+                c.nginx_exporter.is_some(),
+                "nginx-exporter",
+            );
+        if let Some(x) = &p.node_exporter_bin {
+            c.node_exporter_bin.clone_from(x);
+        }
+        if let Some(x) = &p.nginx_exporter_bin {
+            c.nginx_exporter_bin.clone_from(x);
+        }
+        c.node_exporter = node.then_some(self.net.node_exporter);
+        c.nginx_exporter = nginx_exp.then_some(self.net.nginx_exporter);
         c.status_listen = self.net.status_listen;
         if let Some(d) = &self.work_dir {
             c.work_root.clone_from(d);
@@ -289,5 +340,93 @@ pub fn exit_code(e: &Error) -> u8 {
     match e {
         Error::UnknownProfile { .. } | Error::InvalidOverride { .. } => 2,
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<Config, Error> {
+        let cli = Cli::try_parse_from(["hls-origin", "serve"].iter().chain(args)).unwrap();
+        let Command::Serve(s) = cli.command else {
+            panic!("not serve")
+        };
+        s.config()
+    }
+
+    #[test]
+    fn serve_flags_become_a_config() {
+        let c = serve(&[
+            "--profile",
+            "low-latency",
+            "--source",
+            "replay",
+            "--listen",
+            "0.0.0.0:8080",
+            "--height",
+            "360",
+            "--window",
+            "4",
+            "--no-node-exporter",
+            "--nginx-exporter",
+            "127.0.0.1:9999",
+            "--nginx-exporter-bin",
+            "/opt/exporter",
+            "--ready-timeout",
+            "2m",
+        ])
+        .unwrap();
+        assert_eq!(c.profile.name, "low-latency");
+        assert_eq!(c.source, Source::Replay);
+        assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(c.node_exporter, None);
+        assert_eq!(c.nginx_exporter, Some("127.0.0.1:9999".parse().unwrap()));
+        assert_eq!(c.nginx_exporter_bin, PathBuf::from("/opt/exporter"));
+        assert_eq!(c.ready_timeout, Duration::from_secs(120));
+        let p = c.effective_profile().unwrap();
+        assert_eq!(
+            (p.variants[0].width, p.variants[0].height, p.window),
+            (640, 360, 4)
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_seed_ports() {
+        let c = serve(&[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:17080".parse().unwrap());
+        assert_eq!(c.source, Source::Encode);
+        if exporters_installed() {
+            assert_eq!(c.node_exporter, Some("127.0.0.1:9100".parse().unwrap()));
+            assert_eq!(c.nginx_exporter, Some("127.0.0.1:9113".parse().unwrap()));
+        }
+    }
+
+    fn exporters_installed() -> bool {
+        crate::exporters::find(&crate::exporters::NODE_EXPORTER).is_some()
+            && crate::exporters::find(&crate::exporters::NGINX_EXPORTER).is_some()
+    }
+
+    #[test]
+    fn bad_values_are_exit_code_two() {
+        let e = serve(&["--width", "333"]).unwrap_err();
+        assert_eq!(exit_code(&e), 2);
+        let e = serve(&["--profile", "huge"]).unwrap_err();
+        assert_eq!(exit_code(&e), 2);
+        assert!(
+            e.to_string().contains("known profiles: default, low-latency"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn profiles_lists_every_profile() {
+        let text = render_profiles();
+        for name in NAMES {
+            assert!(
+                text.lines().any(|l| l.starts_with(name)),
+                "{name} missing:\n{text}"
+            );
+        }
     }
 }

@@ -3,11 +3,36 @@
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 
-/// Where the exporters' binaries are looked up by default.
-pub const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
+/// Where the node exporter is looked for: Debian's path, then these names on `PATH`
+/// (Debian's and nixpkgs' names).
+pub const NODE_EXPORTER: [&str; 3] = [
+    "/usr/bin/prometheus-node-exporter",
+    "prometheus-node-exporter",
+    "node_exporter",
+];
 /// See [`NODE_EXPORTER`].
-pub const NGINX_EXPORTER: &str = "/usr/bin/prometheus-nginx-exporter";
+pub const NGINX_EXPORTER: [&str; 3] = [
+    "/usr/bin/prometheus-nginx-exporter",
+    "prometheus-nginx-exporter",
+    "nginx-prometheus-exporter",
+];
+
+/// The first candidate that is an existing file: absolute paths as given, bare names on `PATH`.
+#[must_use]
+pub fn find(candidates: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    candidates.iter().find_map(|c| {
+        if c.contains('/') {
+            Some(PathBuf::from(c)).filter(|p| p.is_file())
+        } else {
+            std::env::split_paths(&path)
+                .map(|d| d.join(c))
+                .find(|p| p.is_file())
+        }
+    })
+}
 
 /// The collectors the node exporter runs (host CPU, memory, disk and network; nothing that
 /// reads files outside /proc and /sys).
@@ -52,17 +77,13 @@ pub fn local_address(listen: SocketAddr) -> SocketAddr {
 /// `prometheus-nginx-exporter` arguments: scrape nginx's `stub_status` on the HLS port.
 #[must_use]
 pub fn nginx_args(listen: SocketAddr, hls: SocketAddr, profile: &str) -> Vec<OsString> {
+    // `--name=value`: Go's flag package (0.11) and kingpin (later releases) both accept it.
     vec![
-        "-web.listen-address".into(),
-        listen.to_string().into(),
-        "-nginx.scrape-uri".into(),
-        format!("http://{}/nginx_status", local_address(hls)).into(),
-        "-nginx.retries".into(),
-        "30".into(),
-        "-nginx.retry-interval".into(),
-        "1s".into(),
-        "-prometheus.const-labels".into(),
-        format!("instance=hls-origin,profile={profile}").into(),
+        format!("--web.listen-address={listen}").into(),
+        format!("--nginx.scrape-uri=http://{}/nginx_status", local_address(hls)).into(),
+        "--nginx.retries=30".into(),
+        "--nginx.retry-interval=1s".into(),
+        format!("--prometheus.const-labels=instance=hls-origin,profile={profile}").into(),
     ]
 }
 
@@ -78,13 +99,23 @@ mod tests {
             "default",
         );
         assert!(
-            a.contains(&OsString::from("http://127.0.0.1:17080/nginx_status")),
+            a.contains(&OsString::from(
+                "--nginx.scrape-uri=http://127.0.0.1:17080/nginx_status"
+            )),
             "{a:?}"
         );
         assert!(
-            a.contains(&OsString::from("instance=hls-origin,profile=default")),
+            a.contains(&OsString::from(
+                "--prometheus.const-labels=instance=hls-origin,profile=default"
+            )),
             "{a:?}"
         );
+    }
+
+    #[test]
+    fn find_tries_paths_then_names_on_path() {
+        assert_eq!(find(&["/nonexistent/x", "sh"]).map(|p| p.is_file()), Some(true));
+        assert_eq!(find(&["/nonexistent/x", "no-such-program-anywhere"]), None);
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub async fn prepare(
     let dir = cache_root.join(cache_key(ffmpeg, profile, seconds));
     if !dir.join("complete").exists() {
         std::fs::create_dir_all(cache_root).map_err(io_err(cache_root))?;
+        sweep_abandoned(cache_root);
         let tmp = cache_root.join(format!(
             "{}.tmp-{}-{}",
             dir.file_name()
@@ -118,6 +119,25 @@ pub async fn prepare(
         }
     }
     load(&dir, profile)
+}
+
+/// Removes half-encoded loops (`*.tmp-PID-N`) whose origin is gone.
+fn sweep_abandoned(cache_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache_root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((_, rest)) = name.split_once(".tmp-") else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 async fn encode(ffmpeg: &Path, profile: &Profile, out: &Path, seconds: u32, log: &Path) -> Result<(), Error> {

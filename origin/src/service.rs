@@ -117,25 +117,21 @@ pub fn default_cache_dir() -> PathBuf {
 
 impl Config {
     /// Defaults for profile `profile_name`: HLS on 127.0.0.1:17080, live encode, exporters on
-    /// 127.0.0.1:9100 and :9113 when their binaries are installed.
+    /// 127.0.0.1:9100 and :9113 when their binaries are installed (see [`exporters::find`]).
     ///
     /// # Errors
     /// [`Error::UnknownProfile`].
     pub fn new(profile_name: &str) -> Result<Config, Error> {
-        let node_bin = PathBuf::from(exporters::NODE_EXPORTER);
-        let nginx_exp_bin = PathBuf::from(exporters::NGINX_EXPORTER);
-        let nginx = if Path::new("/usr/sbin/nginx").exists() {
-            "/usr/sbin/nginx"
-        } else {
-            "nginx"
-        };
+        let node_bin = exporters::find(&exporters::NODE_EXPORTER);
+        let nginx_exp_bin = exporters::find(&exporters::NGINX_EXPORTER);
+        let nginx = exporters::find(&["/usr/sbin/nginx", "nginx"]).unwrap_or_else(|| "nginx".into());
         Ok(Config {
             profile: Profile::named(profile_name)?,
             overrides: Overrides::default(),
             listen: loopback(17080),
             source: Source::Encode,
-            node_exporter: node_bin.exists().then(|| loopback(9100)),
-            nginx_exporter: nginx_exp_bin.exists().then(|| loopback(9113)),
+            node_exporter: node_bin.is_some().then(|| loopback(9100)),
+            nginx_exporter: nginx_exp_bin.is_some().then(|| loopback(9113)),
             status_listen: loopback(0),
             work_root: default_work_root(),
             cache_dir: default_cache_dir(),
@@ -145,9 +141,9 @@ impl Config {
             ready_timeout: Duration::from_secs(90),
             stop_grace: Duration::from_secs(3),
             ffmpeg: "ffmpeg".into(),
-            nginx: nginx.into(),
-            node_exporter_bin: node_bin,
-            nginx_exporter_bin: nginx_exp_bin,
+            nginx,
+            node_exporter_bin: node_bin.unwrap_or_else(|| exporters::NODE_EXPORTER[0].into()),
+            nginx_exporter_bin: nginx_exp_bin.unwrap_or_else(|| exporters::NGINX_EXPORTER[0].into()),
         })
     }
 

@@ -70,10 +70,53 @@ async fn boot(profile: &str, source: Source) -> origin::Origin {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn low_latency_encode_uses_one_second_segments_and_short_caching() {
-    let origin = boot("low-latency", Source::Encode).await;
-    let r = get(origin.listen(), "/stream.m3u8").await;
+async fn low_latency_encode_uses_one_second_segments_short_caching_and_deletes_behind_the_window() {
+    let mut c = small("low-latency", Source::Encode);
+    // Window 3 + delete threshold 5: segment 0 must be gone once segment 9 exists.
+    c.overrides.window = Some(3);
+    let origin = origin::start(c).await.unwrap();
+    let addr = origin.listen();
+    let r = get(addr, "/stream.m3u8").await;
     assert_eq!(r.header("cache-control"), Some("public, max-age=1, no-transform"));
+    let m = media(addr, "/stream.m3u8").await;
+    check_live(&m, 1, 3);
+    assert_eq!(get(addr, "/seg00000.ts").await.status, 200);
+    let later = eventually("segment 0 to be deleted", Duration::from_secs(20), || async {
+        let m = media(addr, "/stream.m3u8").await;
+        (m.media_sequence >= 7 && get(addr, "/seg00000.ts").await.status == 404).then_some(m)
+    })
+    .await;
+    check_live(&later, 1, 3);
+    assert!(later.media_sequence > m.media_sequence, "sequence advances");
+    let on_disk = std::fs::read_dir(origin.dir()).unwrap().count();
+    assert!(on_disk <= 3 + 5 + 3, "{on_disk} files on disk");
+    origin.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abr_encode_writes_a_master_with_bandwidth_and_resolution() {
+    // Full size, this ladder needs a big machine; scaled to a 180p top rung it runs anywhere.
+    let origin = origin::start(small("4k-abr", Source::Encode)).await.unwrap();
+    let addr = origin.listen();
+    let master = get(addr, "/master.m3u8").await;
+    assert_eq!(master.status, 200);
+    let entries = origin::playlist::parse_master(&master.text()).unwrap();
+    let profile = origin.profile().clone();
+    assert_eq!(entries.len(), profile.variants.len(), "{}", master.text());
+    for (entry, v) in entries.iter().zip(&profile.variants) {
+        assert_eq!(entry.uri, format!("{}/stream.m3u8", v.name));
+        assert!(
+            entry
+                .bandwidth
+                .is_some_and(|b| b >= u64::from(v.video_kbps) * 1000),
+            "{entry:?}"
+        );
+        assert_eq!(entry.resolution, Some((v.width, v.height)));
+        let path = format!("/{}", entry.uri);
+        let m = media(addr, &path).await;
+        check_live(&m, 2, 10);
+        check_segment(addr, &path, &m.segments[0].uri).await;
+    }
     origin.stop().await.unwrap();
 }
 

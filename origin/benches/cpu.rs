@@ -1,0 +1,132 @@
+//! Origin CPU per profile, live encode versus replay, on this machine.
+//!
+//! `cargo bench -p hls-origin --bench cpu -- [--seconds N] [--height H] [PROFILE...]`
+//!
+//! For each profile and source: start the origin (no exporters), note how long it took to be
+//! ready, then measure CPU time of ffmpeg, nginx and this process (which runs the replay
+//! publisher) over N seconds from `/proc/PID/stat`. Prints a table in % of one core.
+//! The replay loop is encoded once per setting before its measured run (cache warm-up).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use origin::{Config, Overrides, Profile, Source};
+
+/// utime + stime of `pid` in nanoseconds (from clock ticks; `/proc/PID/schedstat` reads 0
+/// on kernels without scheduler statistics).
+fn cpu_ns(pid: u32) -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|h| *h > 0)?;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state(0) ... utime(11) stime(12).
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 1_000_000_000 / hz)
+}
+
+fn sample(origin: &origin::Origin) -> BTreeMap<String, u64> {
+    let mut m: BTreeMap<String, u64> = origin
+        .pids()
+        .into_iter()
+        .filter_map(|(name, pid)| cpu_ns(pid).map(|ns| (name, ns)))
+        .collect();
+    m.insert("hls-origin".into(), cpu_ns(std::process::id()).unwrap_or(0));
+    m
+}
+
+struct Row {
+    profile: String,
+    source: Source,
+    ready: Duration,
+    percent: BTreeMap<String, f64>,
+}
+
+async fn measure(profile: &str, source: Source, seconds: u64, overrides: Overrides) -> anyhow::Result<Row> {
+    let mut c = Config::new(profile)?;
+    c.listen = "127.0.0.1:0".parse()?;
+    c.node_exporter = None;
+    c.nginx_exporter = None;
+    c.source = source;
+    c.overrides = overrides;
+    c.ready_timeout = Duration::from_secs(600);
+    if source == Source::Replay {
+        // Warm the loop cache so the measured run shows replay's steady-state start-up.
+        origin::start(c.clone()).await.context("warm-up")?.stop().await?;
+    }
+    let started = Instant::now();
+    let origin = origin::start(c)
+        .await
+        .with_context(|| format!("{profile} {}", source.as_str()))?;
+    let ready = started.elapsed();
+    let t0 = Instant::now();
+    let before = sample(&origin);
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let after = sample(&origin);
+    let wall = t0.elapsed().as_nanos() as f64;
+    origin.stop().await?;
+    let percent = after
+        .iter()
+        .filter_map(|(name, ns)| {
+            before
+                .get(name)
+                .map(|b| (name.clone(), (ns.saturating_sub(*b)) as f64 / wall * 100.0))
+        })
+        .collect();
+    Ok(Row {
+        profile: profile.to_owned(),
+        source,
+        ready,
+        percent,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let mut seconds = 15;
+    let mut overrides = Overrides::default();
+    let mut profiles = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--seconds" => seconds = args.next().context("--seconds N")?.parse()?,
+            "--height" => overrides.height = Some(args.next().context("--height H")?.parse()?),
+            "--bench" => {}
+            name if !name.starts_with('-') => profiles.push(name.to_owned()),
+            other => anyhow::bail!("unknown argument {other:?}"),
+        }
+    }
+    if profiles.is_empty() {
+        profiles = Profile::all().into_iter().map(|p| p.name).collect();
+    }
+    println!("origin CPU, % of one core, over {seconds} s after ready (no exporters)");
+    println!(
+        "{:<12} {:<7} {:>8} {:>8} {:>8} {:>11} {:>8}",
+        "profile", "source", "ready s", "ffmpeg", "nginx", "hls-origin", "total"
+    );
+    for profile in &profiles {
+        for source in [Source::Encode, Source::Replay] {
+            match measure(profile, source, seconds, overrides).await {
+                Ok(r) => {
+                    let get = |k: &str| r.percent.get(k).copied().unwrap_or(0.0);
+                    let total: f64 = r.percent.values().sum();
+                    println!(
+                        "{:<12} {:<7} {:>8.1} {:>8.1} {:>8.1} {:>11.2} {:>8.1}",
+                        r.profile,
+                        r.source.as_str(),
+                        r.ready.as_secs_f64(),
+                        get("ffmpeg"),
+                        get("nginx"),
+                        get("hls-origin"),
+                        total
+                    );
+                }
+                Err(e) => println!("{profile:<12} {:<7} failed: {e:#}", source.as_str()),
+            }
+        }
+    }
+    Ok(())
+}
