@@ -5,7 +5,9 @@
 //! For each profile and source: start the origin (no exporters), note how long it took to be
 //! ready, then measure CPU time of ffmpeg, nginx and this process (which runs the replay
 //! publisher) over N seconds from `/proc/PID/stat`. Prints a table in % of one core.
-//! The replay loop is encoded once per setting before its measured run (cache warm-up).
+//! Replay runs use a fresh loop cache, so the first start shows what encoding the loop costs
+//! ("loop s"), and the measured second start shows replay's start-up from the cache.
+//! Under `cargo test --all-targets` (no `--bench` argument) it only prints how to run it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -42,10 +44,17 @@ struct Row {
     profile: String,
     source: Source,
     ready: Duration,
+    loop_encode: Option<Duration>,
     percent: BTreeMap<String, f64>,
 }
 
-async fn measure(profile: &str, source: Source, seconds: u64, overrides: Overrides) -> anyhow::Result<Row> {
+async fn measure(
+    profile: &str,
+    source: Source,
+    seconds: u64,
+    overrides: Overrides,
+    cache: &std::path::Path,
+) -> anyhow::Result<Row> {
     let mut c = Config::new(profile)?;
     c.listen = "127.0.0.1:0".parse()?;
     c.node_exporter = None;
@@ -53,9 +62,13 @@ async fn measure(profile: &str, source: Source, seconds: u64, overrides: Overrid
     c.source = source;
     c.overrides = overrides;
     c.ready_timeout = Duration::from_secs(600);
+    c.cache_dir = cache.to_owned();
+    let mut loop_encode = None;
     if source == Source::Replay {
-        // Warm the loop cache so the measured run shows replay's steady-state start-up.
+        // First start encodes the loop into the (fresh) cache; the measured one reuses it.
+        let t = Instant::now();
         origin::start(c.clone()).await.context("warm-up")?.stop().await?;
+        loop_encode = Some(t.elapsed());
     }
     let started = Instant::now();
     let origin = origin::start(c)
@@ -80,12 +93,18 @@ async fn measure(profile: &str, source: Source, seconds: u64, overrides: Overrid
         profile: profile.to_owned(),
         source,
         ready,
+        loop_encode,
         percent,
     })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("cpu: a benchmark; run it with `cargo bench -p hls-origin --bench cpu`");
+        return Ok(());
+    }
+    let cache = tempfile::tempdir()?;
     let mut seconds = 15;
     let mut overrides = Overrides::default();
     let mut profiles = Vec::new();
@@ -104,19 +123,21 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("origin CPU, % of one core, over {seconds} s after ready (no exporters)");
     println!(
-        "{:<12} {:<7} {:>8} {:>8} {:>8} {:>11} {:>8}",
-        "profile", "source", "ready s", "ffmpeg", "nginx", "hls-origin", "total"
+        "{:<12} {:<7} {:>7} {:>8} {:>8} {:>8} {:>11} {:>8}",
+        "profile", "source", "loop s", "ready s", "ffmpeg", "nginx", "hls-origin", "total"
     );
     for profile in &profiles {
         for source in [Source::Encode, Source::Replay] {
-            match measure(profile, source, seconds, overrides).await {
+            match measure(profile, source, seconds, overrides, cache.path()).await {
                 Ok(r) => {
                     let get = |k: &str| r.percent.get(k).copied().unwrap_or(0.0);
                     let total: f64 = r.percent.values().sum();
                     println!(
-                        "{:<12} {:<7} {:>8.1} {:>8.1} {:>8.1} {:>11.2} {:>8.1}",
+                        "{:<12} {:<7} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>11.2} {:>8.1}",
                         r.profile,
                         r.source.as_str(),
+                        r.loop_encode
+                            .map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64())),
                         r.ready.as_secs_f64(),
                         get("ffmpeg"),
                         get("nginx"),

@@ -420,6 +420,11 @@ mod tests {
     }
 
     #[test]
+    fn profiles_snapshot() {
+        insta::assert_snapshot!("profiles", render_profiles());
+    }
+
+    #[test]
     fn profiles_lists_every_profile() {
         let text = render_profiles();
         for name in NAMES {

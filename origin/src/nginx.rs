@@ -246,6 +246,12 @@ mod tests {
     }
 
     #[test]
+    fn default_config_snapshot() {
+        let c = config(&Profile::named("default").unwrap(), &layout());
+        insta::assert_snapshot!("nginx_default", c);
+    }
+
+    #[test]
     fn logged_profile_writes_access_log() {
         let c = config(&Profile::named("logged").unwrap(), &layout());
         assert!(c.contains("access_log /o/logs/nginx-access.log hls_timing"));

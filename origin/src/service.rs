@@ -481,6 +481,13 @@ impl Origin {
         format!("{}/{}", self.base_url(), self.profile.entry_playlist())
     }
 
+    /// Every media playlist's URL (one per variant; the same as [`Origin::playlist_url`] for a
+    /// single-variant profile).
+    #[must_use]
+    pub fn media_playlist_urls(&self) -> Vec<String> {
+        self.profile.media_playlists().iter().map(|p| format!("{}/{p}", self.base_url())).collect()
+    }
+
     /// `http://HOST:PORT` (a wildcard listen address is reported as loopback).
     #[must_use]
     pub fn base_url(&self) -> String {
