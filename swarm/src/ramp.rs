@@ -44,6 +44,12 @@ impl RampPlan {
         self.offsets.get(i).copied()
     }
 
+    /// Every planned start, in order.
+    #[must_use]
+    pub fn offsets(&self) -> Vec<Duration> {
+        self.offsets.clone()
+    }
+
     /// Number of planned starts.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -69,13 +75,29 @@ impl RampPlan {
     }
 }
 
-/// Rate achieved by a sequence of start instants (seconds from the ramp's start):
-/// starts after the first, divided by the time from the first to the last.
+/// Sustained rate of a sequence of start instants (sorted, from the ramp's start): the inverse
+/// of the least-squares slope of start time against start number.
+///
+/// A drifting schedule (the reference tool's sequential sleeps) shows as a lower slope; a few
+/// late starts on a busy machine do not dominate it the way they would a first-to-last
+/// quotient. How late the latest start was is reported separately (`ramp_lag_max`).
 #[must_use]
+#[allow(clippy::cast_precision_loss)]
 pub fn achieved_rate(starts: &[Duration]) -> Option<f64> {
-    let (first, last) = (starts.first()?, starts.last()?);
-    let span = last.saturating_sub(*first).as_secs_f64();
-    (starts.len() > 1 && span > 0.0).then(|| (starts.len() - 1) as f64 / span)
+    let n = starts.len();
+    if n < 2 {
+        return None;
+    }
+    let mean_i = (n - 1) as f64 / 2.0;
+    let mean_t = starts.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64;
+    let (mut cov, mut var) = (0.0, 0.0);
+    for (i, t) in starts.iter().enumerate() {
+        let di = i as f64 - mean_i;
+        cov += di * (t.as_secs_f64() - mean_t);
+        var += di * di;
+    }
+    let slope = cov / var;
+    (slope > 0.0).then(|| 1.0 / slope)
 }
 
 #[cfg(test)]
@@ -111,6 +133,18 @@ mod tests {
         let a = RampPlan::new(50, 5.0, Duration::from_millis(200), 9);
         let b = RampPlan::new(50, 5.0, Duration::from_millis(200), 9);
         assert_eq!(a.offsets, b.offsets);
+    }
+
+    #[test]
+    fn achieved_rate_sees_drift_but_not_one_late_start() {
+        // Sequential sleeps of interval + jitter (the reference's way) drift: 20 % low.
+        let drifting: Vec<Duration> = (0..100).map(|i| Duration::from_millis(i * 250)).collect();
+        assert!((achieved_rate(&drifting).unwrap() - 4.0).abs() < 1e-9);
+        // On schedule at 5/s but the last start 300 ms late.
+        let mut late: Vec<Duration> = (0..100).map(|i| Duration::from_millis(i * 200)).collect();
+        late[99] += Duration::from_millis(300);
+        let r = achieved_rate(&late).unwrap();
+        assert!((r / 5.0 - 1.0).abs() < 0.01, "{r}");
     }
 
     #[test]

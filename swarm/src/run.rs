@@ -23,7 +23,7 @@ use crate::viewer::{Shutdown, Viewer};
 /// Queue between viewers and the stats owner.
 const EVENT_QUEUE: usize = 65_536;
 /// Threads that fork viewers; more than one so a slow `exec` does not hold up the next start.
-const SPAWNER_THREADS: usize = 4;
+const SPAWNER_THREADS: usize = 16;
 /// Stats publishing period.
 const STATS_TICK: Duration = Duration::from_millis(500);
 
@@ -181,11 +181,12 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         }
     }
 
+    let plan = RampPlan::new(config.clients, config.ramp_rate, config.ramp_jitter, config.seed);
     let started_at = Instant::now();
     let (sink, events, dropped) = EventSink::channel(EVENT_QUEUE);
     let (publish, snapshots) = watch::channel(Snapshot::default());
     let stats_task = tokio::spawn(stats::run(
-        Stats::new(config.clients, started_at, Arc::clone(&dropped)),
+        Stats::new(config.clients, started_at, plan.offsets(), Arc::clone(&dropped)),
         events,
         publish,
         STATS_TICK,
@@ -252,7 +253,6 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             return Err(RunError::Signals(e));
         }
     };
-    let plan = RampPlan::new(config.clients, config.ramp_rate, config.ramp_jitter, config.seed);
     let deadline = config
         .duration
         .map(|d| tokio::time::Instant::from_std(started_at) + d);

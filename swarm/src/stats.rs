@@ -92,6 +92,8 @@ pub struct Snapshot {
     pub exits_on_stop: BTreeMap<Exit, u64>,
     /// Rate at which first starts happened.
     pub ramp_rate_achieved: Option<f64>,
+    /// Latest first start, compared with its planned time.
+    pub ramp_lag_max: Duration,
     /// Requests per second over [`RATE_WINDOW`], by kind.
     pub request_rates: BTreeMap<RequestKind, f64>,
     /// Viewers streaming when the stop began (the final snapshot has none running).
@@ -128,6 +130,7 @@ impl Snapshot {
 #[derive(Debug)]
 pub struct Stats {
     started_at: Instant,
+    planned: Vec<Duration>,
     viewers: Vec<Viewer>,
     snap: Snapshot,
     history: VecDeque<(Instant, BTreeMap<RequestKind, u64>)>,
@@ -135,11 +138,13 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Empty aggregates for `target` viewers.
+    /// Empty aggregates for `target` viewers whose first starts are planned at `planned`
+    /// (offsets from `started_at`; see [`crate::ramp::RampPlan`]).
     #[must_use]
-    pub fn new(target: u32, started_at: Instant, dropped: Arc<AtomicU64>) -> Stats {
+    pub fn new(target: u32, started_at: Instant, planned: Vec<Duration>, dropped: Arc<AtomicU64>) -> Stats {
         Stats {
             started_at,
+            planned,
             viewers: vec![Viewer::default(); target as usize],
             snap: Snapshot {
                 target,
@@ -228,10 +233,13 @@ impl Stats {
         s.elapsed = now.saturating_duration_since(self.started_at);
         let (mut started, mut running, mut streaming, mut backoff, mut ended) = (0, 0, 0, 0, 0);
         let mut firsts = Vec::new();
-        for v in &self.viewers {
+        let mut lag = Duration::ZERO;
+        for (i, v) in self.viewers.iter().enumerate() {
             if let Some(t) = v.first_spawn {
                 started += 1;
-                firsts.push(t.saturating_duration_since(self.started_at));
+                let at = t.saturating_duration_since(self.started_at);
+                firsts.push(at);
+                lag = lag.max(at.saturating_sub(self.planned.get(i).copied().unwrap_or_default()));
             }
             match v.state {
                 ViewerState::Running => {
@@ -251,6 +259,7 @@ impl Stats {
             (started, running, streaming, backoff, ended);
         firsts.sort();
         s.ramp_rate_achieved = achieved_rate(&firsts);
+        s.ramp_lag_max = lag;
         s.dropped_events = self.dropped.load(Ordering::Relaxed);
 
         self.history.push_back((now, s.requests.clone()));
@@ -323,7 +332,12 @@ mod tests {
     #[test]
     fn lifecycle_counts() {
         let t0 = Instant::now();
-        let mut st = Stats::new(3, t0, Arc::default());
+        let mut st = Stats::new(
+            3,
+            t0,
+            vec![Duration::ZERO, Duration::from_millis(500), Duration::from_secs(1)],
+            Arc::default(),
+        );
         st.apply(ev(
             0,
             t0,
@@ -380,7 +394,7 @@ mod tests {
     #[test]
     fn rates_cover_the_window() {
         let t0 = Instant::now();
-        let mut st = Stats::new(1, t0, Arc::default());
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default());
         st.apply(ev(
             0,
             t0,
@@ -404,7 +418,7 @@ mod tests {
     #[test]
     fn events_for_unknown_viewers_are_ignored() {
         let t0 = Instant::now();
-        let mut st = Stats::new(1, t0, Arc::default());
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default());
         st.apply(ev(
             5,
             t0,

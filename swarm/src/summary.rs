@@ -72,8 +72,9 @@ pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
     };
     let _ = writeln!(
         o,
-        "Ramp              target {:.2}/s, achieved {achieved} (process start mean {mean_start:.1} ms, max {:.1} ms)",
+        "Ramp              target {:.2}/s, achieved {achieved} ; latest start {:.2} s behind plan; process start mean {mean_start:.1} ms, max {:.1} ms",
         facts.ramp_rate,
+        s.ramp_lag_max.as_secs_f64(),
         s.spawn_time_max.as_secs_f64() * 1000.0
     );
     let _ = writeln!(

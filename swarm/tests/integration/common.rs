@@ -4,6 +4,19 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Taken by tests that run viewers and can share the machine with each other.
+pub async fn shared_machine() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().await
+}
+
+/// Taken by tests that measure timing under load and must have the machine to themselves
+/// (within this test binary).
+pub async fn whole_machine() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().await
+}
+
 /// The swarm binary built by cargo for this test run.
 pub fn swarm_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hls-swarm"))
@@ -38,6 +51,23 @@ pub fn run_swarm(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("hls-swarm runs")
+}
+
+/// Starts an origin, runs the swarm to completion with the whitespace-separated `args`
+/// followed by the origin's playlist URL, stops the origin. Returns the output and stdout.
+pub async fn run_against_origin(args: &str) -> (Output, String) {
+    let origin = start_origin().await;
+    let mut argv: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
+    argv.push(origin.playlist_url());
+    let out = tokio::task::spawn_blocking(move || {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        run_swarm(&argv)
+    })
+    .await
+    .expect("swarm task");
+    origin.stop().await.expect("origin stops");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out, stdout)
 }
 
 /// Text of stdout and stderr, for assertion messages.

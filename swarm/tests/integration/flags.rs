@@ -16,28 +16,11 @@ fn achieved_rate(stdout: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ramp_of_200_viewers_at_50_per_second_is_within_2_percent() {
-    let origin = start_origin().await;
-    let url = origin.playlist_url();
-    let out = tokio::task::spawn_blocking(move || {
-        run_swarm(&[
-            "--clients",
-            "200",
-            "--ramp-rate",
-            "50",
-            "--duration",
-            "6s",
-            "--tui=false",
-            "--metrics",
-            "off",
-            // The machine cannot run 200 FFmpeg starts per 4 s without warnings; the schedule is what is measured.
-            "--skip-preflight",
-            &url,
-        ])
-    })
-    .await
-    .unwrap();
-    origin.stop().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let _machine = whole_machine().await;
+    // The machine cannot start 200 FFmpeg processes in 4 s without preflight's ramp warning;
+    // the schedule is what is measured, so preflight is skipped.
+    let (out, stdout) =
+        run_against_origin("--clients 200 --ramp-rate 50 --duration 6s --tui=false --skip-preflight").await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(
         summary_number(&stdout, "Viewers", "started"),
@@ -53,6 +36,7 @@ async fn ramp_of_200_viewers_at_50_per_second_is_within_2_percent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_gives_three_documented_outcomes() {
+    let _machine = shared_machine().await;
     let origin = start_origin().await;
     let healthy = origin.playlist_url();
     let missing = format!("{}/no-such-stream.m3u8", origin.base_url().trim_end_matches('/'));
@@ -144,6 +128,7 @@ fn http_get(addr: &str, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_serves_live_values_and_a_busy_port_is_a_startup_error() {
+    let _machine = shared_machine().await;
     let origin = start_origin().await;
     let url = origin.playlist_url();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -199,6 +184,7 @@ async fn metrics_endpoint_serves_live_values_and_a_busy_port_is_a_startup_error(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_on_stall_restarts_viewers_of_a_frozen_playlist() {
+    let _machine = shared_machine().await;
     let origin = start_origin().await;
     // A live playlist that never advances: viewers fetch what it lists, then wait forever.
     let live = std::fs::read_to_string(origin.dir().join("stream.m3u8")).unwrap();

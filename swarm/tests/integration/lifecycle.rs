@@ -10,24 +10,8 @@ use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timed_run_streams_every_viewer_and_reports_it() {
-    let origin = start_origin().await;
-    let url = origin.playlist_url();
-    let out = tokio::task::spawn_blocking(move || {
-        run_swarm(&[
-            "--clients",
-            "5",
-            "--ramp-rate",
-            "5",
-            "--duration",
-            "12s",
-            "--tui=false",
-            &url,
-        ])
-    })
-    .await
-    .unwrap();
-    origin.stop().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let _machine = shared_machine().await;
+    let (out, stdout) = run_against_origin("--clients 5 --ramp-rate 5 --duration 12s --tui=false").await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout.contains("Preflight checks:"), "{}", text(&out));
     assert_eq!(summary_number(&stdout, "Viewers", "target"), Some(5), "{stdout}");
@@ -78,6 +62,7 @@ fn start_swarm_with_children(url: &str, n: usize) -> (std::process::Child, Vec<P
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_gracefully_and_reaps_every_viewer() {
+    let _machine = shared_machine().await;
     let origin = start_origin().await;
     let url = origin.playlist_url();
     let out = tokio::task::spawn_blocking(move || {
@@ -108,6 +93,7 @@ async fn ctrl_c_stops_gracefully_and_reaps_every_viewer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_the_swarm_leaves_no_viewer_running() {
+    let _machine = shared_machine().await;
     let origin = start_origin().await;
     let url = origin.playlist_url();
     let survivors = tokio::task::spawn_blocking(move || {
@@ -127,6 +113,7 @@ async fn sigkill_of_the_swarm_leaves_no_viewer_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_of_a_dead_origin_restart_with_backoff() {
+    let _machine = shared_machine().await;
     // A port where nothing listens: every viewer fails at once and is restarted.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
