@@ -139,6 +139,13 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         ),
         config.url
     );
+    if config.ffmpeg.resolve.is_some() && config.url.scheme() == "https" {
+        let _ = writeln!(
+            out,
+            "WARNING: --resolve with https: viewers connect to {} and do NOT verify the server's certificate",
+            config.ffmpeg.resolve.map(|ip| ip.to_string()).unwrap_or_default()
+        );
+    }
     let (finite, target_duration) = match &info {
         Ok(i) => {
             let td = i.media.target_duration.unwrap_or(2.0);

@@ -213,3 +213,129 @@ async fn restart_on_stall_restarts_viewers_of_a_frozen_playlist() {
     let stalls = summary_number(&stdout, "Lifecycle", "stall").unwrap_or(0);
     assert!(stalls >= 2, "each viewer stalls at least once: {stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_of_a_finite_stream_end_instead_of_looping() {
+    let _machine = shared_machine().await;
+    let origin = start_origin().await;
+    // A VOD playlist made of the origin's current segments (kept by hard links so the sliding
+    // window cannot delete them underneath).
+    let live = std::fs::read_to_string(origin.dir().join("stream.m3u8")).unwrap();
+    let vod_dir = origin.dir().join("vod");
+    std::fs::create_dir_all(&vod_dir).unwrap();
+    let mut vod =
+        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    let mut lines = live.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.starts_with("#EXTINF") {
+            let seg = lines.next().unwrap();
+            std::fs::hard_link(origin.dir().join(seg), vod_dir.join(seg)).unwrap();
+            vod.push_str(&format!("{line}\n{seg}\n"));
+        }
+    }
+    vod.push_str("#EXT-X-ENDLIST\n");
+    std::fs::write(vod_dir.join("vod.m3u8"), vod).unwrap();
+    let url = format!("{}/vod/vod.m3u8", origin.base_url().trim_end_matches('/'));
+    let out = tokio::task::spawn_blocking(move || {
+        run_swarm(&["--clients", "2", "--duration", "10s", "--tui=false", &url])
+    })
+    .await
+    .unwrap();
+    origin.stop().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout.contains("Stream: finite (VOD)"), "{stdout}");
+    assert_eq!(
+        summary_number(&stdout, "Viewers", "stream"),
+        Some(2),
+        "both viewers' stream ended: {stdout}"
+    );
+    assert_eq!(
+        summary_number(&stdout, "Lifecycle", "restarts"),
+        Some(0),
+        "not looped: {stdout}"
+    );
+    assert!(stdout.contains("Exits (own)       2 × exit 0"), "{stdout}");
+}
+
+/// Segment requests per variant directory in the origin's access log.
+fn segment_requests_by_dir(log: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut by_dir = std::collections::BTreeMap::new();
+    for line in log.lines() {
+        let Some(req) = line.split('"').nth(1) else {
+            continue;
+        };
+        let Some(path) = req.split_whitespace().nth(1) else {
+            continue;
+        };
+        if let Some((dir, file)) = path.trim_start_matches('/').rsplit_once('/') {
+            if file.ends_with(".ts") {
+                *by_dir.entry(dir.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    by_dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variant_highest_and_lowest_play_only_the_chosen_rendition() {
+    let _machine = shared_machine().await;
+    let mut config = origin::Config::new("4k-abr").unwrap();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.source = origin::Source::Replay;
+    config.overrides.width = Some(320);
+    config.overrides.height = Some(180);
+    config.node_exporter = None;
+    config.nginx_exporter = None;
+    config.profile.logging = origin::profile::Logging::Access;
+    let origin = origin::start(config).await.unwrap();
+    let master = std::fs::read_to_string(origin.dir().join("master.m3u8")).unwrap();
+    let swarm::playlist::Playlist::Master(m) = swarm::playlist::parse(&master).unwrap() else {
+        panic!("not a master playlist: {master}")
+    };
+    let dir_of = |i: usize| m.variants[i].uri.rsplit_once('/').unwrap().0.to_owned();
+    let (hi, lo) = (dir_of(m.pick(true).unwrap()), dir_of(m.pick(false).unwrap()));
+    assert_ne!(hi, lo);
+    let url = origin.playlist_url();
+    let log_path = origin.log_dir().join("nginx-access.log");
+    let mut counts = Vec::new();
+    for variant in ["highest", "lowest"] {
+        let before = std::fs::read_to_string(&log_path).unwrap_or_default().len();
+        let u = url.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            run_swarm(&[
+                "--clients",
+                "2",
+                "--duration",
+                "10s",
+                "--tui=false",
+                "--variant",
+                variant,
+                &u,
+            ])
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        tokio::time::sleep(Duration::from_millis(1500)).await; // access log flush=1s
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        counts.push(segment_requests_by_dir(&log[before..]));
+    }
+    origin.stop().await.unwrap();
+    for (chosen, by_dir) in [(&hi, &counts[0]), (&lo, &counts[1])] {
+        let mine = by_dir.get(chosen.as_str()).copied().unwrap_or(0);
+        let most_other = by_dir
+            .iter()
+            .filter(|(d, _)| *d != chosen)
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
+        // FFmpeg reads the first two segments of every variant while probing the input (two
+        // viewers: at most 4 per variant); after that only the chosen variant is fetched.
+        assert!(
+            most_other <= 4,
+            "other variants fetched beyond probing, chosen {chosen}: {by_dir:?}"
+        );
+        assert!(mine >= 2 * most_other.max(4), "chosen {chosen}: {by_dir:?}");
+    }
+}
