@@ -19,6 +19,9 @@ use crate::Error;
 /// What `/health` reports besides the children.
 #[derive(Debug)]
 pub struct Facts {
+    /// Unique to this origin (pid and a random number): lets readiness tell our nginx from
+    /// another server that answers on the same port.
+    pub instance: String,
     /// Profile name.
     pub profile: String,
     /// `encode` or `replay`.
@@ -35,6 +38,7 @@ pub struct Facts {
 struct Report<'a> {
     status: &'static str,
     ready: bool,
+    instance: &'a str,
     profile: &'a str,
     source: &'a str,
     playlist_url: &'a str,
@@ -60,6 +64,7 @@ impl Facts {
                 "starting"
             },
             ready,
+            instance: &self.instance,
             profile: &self.profile,
             source: self.source,
             playlist_url: &self.playlist_url,
@@ -164,6 +169,7 @@ mod tests {
             },
         );
         let facts = Arc::new(Facts {
+            instance: "1-x".into(),
             profile: "default".into(),
             source: "encode",
             playlist_url: "http://x/stream.m3u8".into(),
@@ -179,6 +185,7 @@ mod tests {
         assert_eq!(r.status, 503);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["status"], "starting");
+        assert_eq!(v["instance"], "1-x");
         assert_eq!(v["children"]["ffmpeg"]["pid"], 42);
         assert_eq!(v["children"]["ffmpeg"]["state"], "running");
         facts.ready.store(true, Ordering::Release);

@@ -99,7 +99,6 @@ http {{
         text/plain txt;
     }}
     default_type application/octet-stream;
-    charset_types application/vnd.apple.mpegurl;
 
     client_body_temp_path {prefix}/client_body;
     proxy_temp_path {prefix}/proxy;

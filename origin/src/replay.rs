@@ -67,7 +67,10 @@ pub fn cache_key(ffmpeg: &Path, profile: &Profile, seconds: u32) -> String {
         OsString::from("trim-audio-tail-v1"),
         ffmpeg.as_os_str().to_owned(),
     ];
-    argv.extend(encoder::args(profile, Path::new("@"), Output::Loop { seconds }));
+    // The log level does not change the output: debug and quiet profiles share a loop.
+    let mut quiet = profile.clone();
+    quiet.logging = crate::profile::Logging::Quiet;
+    argv.extend(encoder::args(&quiet, Path::new("@"), Output::Loop { seconds }));
     format!("loop-{:016x}", fnv1a(&argv))
 }
 
@@ -424,6 +427,9 @@ mod tests {
         let a = cache_key(Path::new("ffmpeg"), &p, 10);
         assert_eq!(a, cache_key(Path::new("ffmpeg"), &p, 10));
         assert_ne!(a, cache_key(Path::new("ffmpeg"), &p, 12));
+        let mut d = p.clone();
+        d.logging = crate::profile::Logging::Debug;
+        assert_eq!(a, cache_key(Path::new("ffmpeg"), &d, 10), "log level is not part of the key");
         let mut q = p.clone();
         q.fps = 25;
         assert_ne!(a, cache_key(Path::new("ffmpeg"), &q, 10));

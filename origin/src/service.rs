@@ -178,11 +178,10 @@ pub struct Origin {
     grace: Duration,
 }
 
-/// Binds `addr` if its port is 0 to learn a free port, then releases it for the child.
+/// Checks that `addr` is free by binding it (port 0: learns a free port), then releases it
+/// for the child. Without this, a readiness probe could be answered by whoever already
+/// listens there.
 fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, Error> {
-    if addr.port() != 0 {
-        return Ok(addr);
-    }
     let l = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
     l.local_addr().map_err(|source| Error::Bind { addr, source })
 }
@@ -223,6 +222,7 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
         })?;
     }
     let facts = Arc::new(Facts {
+        instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
         profile: profile.name.clone(),
         source: config.source.as_str(),
         playlist_url: format!(
@@ -434,9 +434,20 @@ impl Origin {
         if self.profile.is_abr() {
             paths.push("master.m3u8".into());
         }
+        let instance = self.facts.instance.clone();
         self.wait_for("playlists", || {
             let paths = paths.clone();
+            let instance = instance.clone();
             async move {
+                // Our nginx, proxying our status listener, and not another server on the port.
+                let Ok(h) = http::get(addr, "/health", Duration::from_secs(2)).await else {
+                    return false;
+                };
+                let ours = serde_json::from_slice::<serde_json::Value>(&h.body)
+                    .is_ok_and(|v| v["instance"].as_str() == Some(instance.as_str()));
+                if !ours {
+                    return false;
+                }
                 for p in paths {
                     let Ok(r) = http::get(addr, &format!("/{p}"), Duration::from_secs(2)).await else {
                         return false;
@@ -485,7 +496,11 @@ impl Origin {
     /// single-variant profile).
     #[must_use]
     pub fn media_playlist_urls(&self) -> Vec<String> {
-        self.profile.media_playlists().iter().map(|p| format!("{}/{p}", self.base_url())).collect()
+        self.profile
+            .media_playlists()
+            .iter()
+            .map(|p| format!("{}/{p}", self.base_url()))
+            .collect()
     }
 
     /// `http://HOST:PORT` (a wildcard listen address is reported as loopback).
@@ -510,6 +525,15 @@ impl Origin {
     #[must_use]
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
+    }
+
+    /// nginx's access log (`$time_iso8601 $remote_addr "$request" $status $body_bytes_sent
+    /// rt=$request_time conn=… reqs=…`), for profiles that write one (`logged`, `debug`).
+    /// Flushed at least every second.
+    #[must_use]
+    pub fn access_log(&self) -> Option<PathBuf> {
+        (self.profile.logging != crate::profile::Logging::Quiet)
+            .then(|| self.log_dir.join("nginx-access.log"))
     }
 
     /// The generated nginx config file.

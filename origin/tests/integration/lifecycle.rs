@@ -215,3 +215,21 @@ async fn missing_encoder_is_a_clear_error_and_cleans_up() {
         "temp dir left behind"
     );
 }
+
+#[tokio::test]
+async fn a_busy_port_is_a_clear_error_before_anything_starts() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    for which in ["hls", "nginx-exporter"] {
+        let mut c = small("default", Source::Replay);
+        c.work_root = work.path().to_owned();
+        match which {
+            "hls" => c.listen = addr,
+            _ => c.nginx_exporter = Some(addr),
+        }
+        let e = origin::start(c).await.unwrap_err();
+        assert_eq!(e.to_string(), format!("cannot listen on {addr}"), "{which}");
+        assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
+    }
+}

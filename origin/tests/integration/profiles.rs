@@ -137,7 +137,8 @@ async fn stress_replay_lists_fifteen_segments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logged_profile_writes_request_time_and_bytes() {
     let origin = boot("logged", Source::Replay).await;
-    let log = origin.log_dir().join("nginx-access.log");
+    let log = origin.access_log().unwrap();
+    assert_eq!(log, origin.log_dir().join("nginx-access.log"));
     let seg = check_segment(origin.listen(), "/stream.m3u8", "seg00001.ts").await;
     let line = eventually("the access log line", Duration::from_secs(5), || async {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
