@@ -19,9 +19,7 @@ use origin::{Config, Overrides, Profile, Source};
 /// on kernels without scheduler statistics).
 fn cpu_ns(pid: u32) -> Option<u64> {
     // SAFETY: sysconf has no preconditions.
-    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
-        .ok()
-        .filter(|h| *h > 0)?;
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|h| *h > 0)?;
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &text[text.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -31,11 +29,8 @@ fn cpu_ns(pid: u32) -> Option<u64> {
 }
 
 fn sample(origin: &origin::Origin) -> BTreeMap<String, u64> {
-    let mut m: BTreeMap<String, u64> = origin
-        .pids()
-        .into_iter()
-        .filter_map(|(name, pid)| cpu_ns(pid).map(|ns| (name, ns)))
-        .collect();
+    let mut m: BTreeMap<String, u64> =
+        origin.pids().into_iter().filter_map(|(name, pid)| cpu_ns(pid).map(|ns| (name, ns))).collect();
     m.insert("hls-origin".into(), cpu_ns(std::process::id()).unwrap_or(0));
     m
 }
@@ -71,9 +66,7 @@ async fn measure(
         loop_encode = Some(t.elapsed());
     }
     let started = Instant::now();
-    let origin = origin::start(c)
-        .await
-        .with_context(|| format!("{profile} {}", source.as_str()))?;
+    let origin = origin::start(c).await.with_context(|| format!("{profile} {}", source.as_str()))?;
     let ready = started.elapsed();
     let t0 = Instant::now();
     let before = sample(&origin);
@@ -84,18 +77,10 @@ async fn measure(
     let percent = after
         .iter()
         .filter_map(|(name, ns)| {
-            before
-                .get(name)
-                .map(|b| (name.clone(), (ns.saturating_sub(*b)) as f64 / wall * 100.0))
+            before.get(name).map(|b| (name.clone(), (ns.saturating_sub(*b)) as f64 / wall * 100.0))
         })
         .collect();
-    Ok(Row {
-        profile: profile.to_owned(),
-        source,
-        ready,
-        loop_encode,
-        percent,
-    })
+    Ok(Row { profile: profile.to_owned(), source, ready, loop_encode, percent })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -136,8 +121,7 @@ async fn main() -> anyhow::Result<()> {
                         "{:<12} {:<7} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>11.2} {:>8.1}",
                         r.profile,
                         r.source.as_str(),
-                        r.loop_encode
-                            .map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64())),
+                        r.loop_encode.map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64())),
                         r.ready.as_secs_f64(),
                         get("ffmpeg"),
                         get("nginx"),

@@ -214,11 +214,7 @@ impl ServeArgs {
         let node = !self.net.no_node_exporter
             && found(&p.node_exporter_bin, c.node_exporter.is_some(), "node-exporter");
         let nginx_exp = !self.net.no_nginx_exporter
-            && found(
-                &p.nginx_exporter_bin,
-                c.nginx_exporter.is_some(),
-                "nginx-exporter",
-            );
+            && found(&p.nginx_exporter_bin, c.nginx_exporter.is_some(), "nginx-exporter");
         if let Some(x) = &p.node_exporter_bin {
             c.node_exporter_bin.clone_from(x);
         }
@@ -263,9 +259,9 @@ pub fn render_config(args: &ConfigArgs) -> Result<String, Error> {
     let layout = preview_layout(args.listen, &args.dir);
     let output = match args.stream.source {
         SourceArg::Encode => Output::Live,
-        SourceArg::Replay => Output::Loop {
-            seconds: args.stream.loop_segments.max(2) * profile.segment_secs,
-        },
+        SourceArg::Replay => {
+            Output::Loop { seconds: args.stream.loop_segments.max(2) * profile.segment_secs }
+        }
     };
     let argv: Vec<String> = encoder::args(&profile, &layout.root, output)
         .iter()
@@ -281,11 +277,7 @@ pub fn render_config(args: &ConfigArgs) -> Result<String, Error> {
     Ok(format!(
         "# ffmpeg ({source})\n# ffmpeg {}\n\n# nginx {}\n{}",
         argv.join(" "),
-        nginx::args(&layout)
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" "),
+        nginx::args(&layout).iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" "),
         nginx::config(&profile, &layout),
         source = match args.stream.source {
             SourceArg::Encode => "live encode",
@@ -349,9 +341,7 @@ mod tests {
 
     fn serve(args: &[&str]) -> Result<Config, Error> {
         let cli = Cli::try_parse_from(["hls-origin", "serve"].iter().chain(args)).unwrap();
-        let Command::Serve(s) = cli.command else {
-            panic!("not serve")
-        };
+        let Command::Serve(s) = cli.command else { panic!("not serve") };
         s.config()
     }
 
@@ -385,10 +375,7 @@ mod tests {
         assert_eq!(c.nginx_exporter_bin, PathBuf::from("/opt/exporter"));
         assert_eq!(c.ready_timeout, Duration::from_secs(120));
         let p = c.effective_profile().unwrap();
-        assert_eq!(
-            (p.variants[0].width, p.variants[0].height, p.window),
-            (640, 360, 4)
-        );
+        assert_eq!((p.variants[0].width, p.variants[0].height, p.window), (640, 360, 4));
     }
 
     #[test]
@@ -413,10 +400,7 @@ mod tests {
         assert_eq!(exit_code(&e), 2);
         let e = serve(&["--profile", "huge"]).unwrap_err();
         assert_eq!(exit_code(&e), 2);
-        assert!(
-            e.to_string().contains("known profiles: default, low-latency"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("known profiles: default, low-latency"), "{e}");
     }
 
     #[test]
@@ -428,10 +412,7 @@ mod tests {
     fn profiles_lists_every_profile() {
         let text = render_profiles();
         for name in NAMES {
-            assert!(
-                text.lines().any(|l| l.starts_with(name)),
-                "{name} missing:\n{text}"
-            );
+            assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing:\n{text}");
         }
     }
 }

@@ -24,11 +24,7 @@ pub enum Output {
 #[must_use]
 pub fn args(profile: &Profile, dir: &Path, output: Output) -> Vec<OsString> {
     let mut a: Vec<String> = vec!["-hide_banner".into(), "-nostdin".into()];
-    let level = if profile.logging == Logging::Debug {
-        "debug"
-    } else {
-        "warning"
-    };
+    let level = if profile.logging == Logging::Debug { "debug" } else { "warning" };
     a.extend(["-loglevel".into(), level.into(), "-nostats".into()]);
     if output == Output::Live {
         a.push("-re".into());
@@ -60,12 +56,7 @@ pub fn args(profile: &Profile, dir: &Path, output: Output) -> Vec<OsString> {
     } else {
         a.extend(["-map".into(), "0:v".into(), "-map".into(), "1:a".into()]);
     }
-    a.extend([
-        "-c:v".into(),
-        "libx264".into(),
-        "-preset".into(),
-        profile.preset.clone(),
-    ]);
+    a.extend(["-c:v".into(), "libx264".into(), "-preset".into(), profile.preset.clone()]);
     if let Some(tune) = &profile.tune {
         a.extend(["-tune".into(), tune.clone()]);
     }
@@ -98,23 +89,11 @@ pub fn args(profile: &Profile, dir: &Path, output: Output) -> Vec<OsString> {
             format!("{}k", v.audio_kbps),
         ]);
     }
-    a.extend([
-        "-c:a".into(),
-        "aac".into(),
-        "-ar".into(),
-        "48000".into(),
-        "-ac".into(),
-        "2".into(),
-    ]);
+    a.extend(["-c:a".into(), "aac".into(), "-ar".into(), "48000".into(), "-ac".into(), "2".into()]);
     if let Output::Loop { seconds } = output {
         a.extend(["-t".into(), seconds.to_string()]);
     }
-    a.extend([
-        "-f".into(),
-        "hls".into(),
-        "-hls_time".into(),
-        profile.segment_secs.to_string(),
-    ]);
+    a.extend(["-f".into(), "hls".into(), "-hls_time".into(), profile.segment_secs.to_string()]);
     match output {
         Output::Live => a.extend([
             "-hls_list_size".into(),
@@ -153,11 +132,7 @@ pub fn args(profile: &Profile, dir: &Path, output: Output) -> Vec<OsString> {
             format!("{dir}/%v/stream.m3u8"),
         ]);
     } else {
-        a.extend([
-            "-hls_segment_filename".into(),
-            format!("{dir}/seg%05d.ts"),
-            format!("{dir}/stream.m3u8"),
-        ]);
+        a.extend(["-hls_segment_filename".into(), format!("{dir}/seg%05d.ts"), format!("{dir}/stream.m3u8")]);
     }
     a.into_iter().map(OsString::from).collect()
 }
@@ -178,22 +153,13 @@ mod tests {
     fn live_default_argv() {
         let p = Profile::named("default").unwrap();
         let a = joined(&p, Output::Live);
-        assert!(
-            a.contains("-re -f lavfi -i testsrc2=size=1280x720:rate=30"),
-            "{a}"
-        );
+        assert!(a.contains("-re -f lavfi -i testsrc2=size=1280x720:rate=30"), "{a}");
         assert!(a.contains("-g 60 -keyint_min 60"), "{a}");
-        assert!(
-            a.contains("-b:v:0 2000k -maxrate:v:0 2200k -bufsize:v:0 4000k"),
-            "{a}"
-        );
+        assert!(a.contains("-b:v:0 2000k -maxrate:v:0 2200k -bufsize:v:0 4000k"), "{a}");
         assert!(!a.contains("minrate"), "{a}");
         assert!(a.contains("-hls_list_size 10 -hls_delete_threshold 5"), "{a}");
         assert!(a.contains("delete_segments+omit_endlist+temp_file"), "{a}");
-        assert!(
-            a.ends_with("-hls_segment_filename /x/seg%05d.ts /x/stream.m3u8"),
-            "{a}"
-        );
+        assert!(a.ends_with("-hls_segment_filename /x/seg%05d.ts /x/stream.m3u8"), "{a}");
     }
 
     #[test]
@@ -209,10 +175,7 @@ mod tests {
     fn abr_maps_every_variant() {
         let p = Profile::named("4k-abr").unwrap();
         let a = joined(&p, Output::Live);
-        assert!(
-            a.contains("split=5[s0][s1][s2][s3][s4];[s0]scale=3840:2160[o0]"),
-            "{a}"
-        );
+        assert!(a.contains("split=5[s0][s1][s2][s3][s4];[s0]scale=3840:2160[o0]"), "{a}");
         assert!(a.contains("v:4,a:4,name:360p"), "{a}");
         assert!(a.contains("-master_pl_name master.m3u8"), "{a}");
         assert!(a.contains("/x/%v/stream.m3u8"), "{a}");

@@ -7,17 +7,11 @@ use std::path::PathBuf;
 
 /// Where the node exporter is looked for: Debian's path, then these names on `PATH`
 /// (Debian's and nixpkgs' names).
-pub const NODE_EXPORTER: [&str; 3] = [
-    "/usr/bin/prometheus-node-exporter",
-    "prometheus-node-exporter",
-    "node_exporter",
-];
+pub const NODE_EXPORTER: [&str; 3] =
+    ["/usr/bin/prometheus-node-exporter", "prometheus-node-exporter", "node_exporter"];
 /// See [`NODE_EXPORTER`].
-pub const NGINX_EXPORTER: [&str; 3] = [
-    "/usr/bin/prometheus-nginx-exporter",
-    "prometheus-nginx-exporter",
-    "nginx-prometheus-exporter",
-];
+pub const NGINX_EXPORTER: [&str; 3] =
+    ["/usr/bin/prometheus-nginx-exporter", "prometheus-nginx-exporter", "nginx-prometheus-exporter"];
 
 /// The first candidate that is an existing file: absolute paths as given, bare names on `PATH`.
 #[must_use]
@@ -27,40 +21,22 @@ pub fn find(candidates: &[&str]) -> Option<PathBuf> {
         if c.contains('/') {
             Some(PathBuf::from(c)).filter(|p| p.is_file())
         } else {
-            std::env::split_paths(&path)
-                .map(|d| d.join(c))
-                .find(|p| p.is_file())
+            std::env::split_paths(&path).map(|d| d.join(c)).find(|p| p.is_file())
         }
     })
 }
 
 /// The collectors the node exporter runs (host CPU, memory, disk and network; nothing that
 /// reads files outside /proc and /sys).
-pub const NODE_COLLECTORS: [&str; 10] = [
-    "cpu",
-    "diskstats",
-    "filesystem",
-    "loadavg",
-    "meminfo",
-    "netdev",
-    "netstat",
-    "stat",
-    "time",
-    "vmstat",
-];
+pub const NODE_COLLECTORS: [&str; 10] =
+    ["cpu", "diskstats", "filesystem", "loadavg", "meminfo", "netdev", "netstat", "stat", "time", "vmstat"];
 
 /// `prometheus-node-exporter` arguments.
 #[must_use]
 pub fn node_args(listen: SocketAddr) -> Vec<OsString> {
-    let mut a: Vec<OsString> = vec![
-        format!("--web.listen-address={listen}").into(),
-        "--collector.disable-defaults".into(),
-    ];
-    a.extend(
-        NODE_COLLECTORS
-            .iter()
-            .map(|c| OsString::from(format!("--collector.{c}"))),
-    );
+    let mut a: Vec<OsString> =
+        vec![format!("--web.listen-address={listen}").into(), "--collector.disable-defaults".into()];
+    a.extend(NODE_COLLECTORS.iter().map(|c| OsString::from(format!("--collector.{c}"))));
     a
 }
 
@@ -93,21 +69,13 @@ mod tests {
 
     #[test]
     fn nginx_exporter_scrapes_loopback_when_bound_to_wildcard() {
-        let a = nginx_args(
-            "127.0.0.1:9113".parse().unwrap(),
-            "0.0.0.0:17080".parse().unwrap(),
-            "default",
-        );
+        let a = nginx_args("127.0.0.1:9113".parse().unwrap(), "0.0.0.0:17080".parse().unwrap(), "default");
         assert!(
-            a.contains(&OsString::from(
-                "--nginx.scrape-uri=http://127.0.0.1:17080/nginx_status"
-            )),
+            a.contains(&OsString::from("--nginx.scrape-uri=http://127.0.0.1:17080/nginx_status")),
             "{a:?}"
         );
         assert!(
-            a.contains(&OsString::from(
-                "--prometheus.const-labels=instance=hls-origin,profile=default"
-            )),
+            a.contains(&OsString::from("--prometheus.const-labels=instance=hls-origin,profile=default")),
             "{a:?}"
         );
     }

@@ -51,9 +51,7 @@ impl Facts {
     pub fn report(&self) -> (bool, String) {
         let children = self.board.snapshot();
         let ready = self.ready.load(Ordering::Acquire);
-        let all_up = children
-            .values()
-            .all(|c| matches!(c.state, State::Running | State::Task));
+        let all_up = children.values().all(|c| matches!(c.state, State::Running | State::Task));
         let ok = ready && all_up;
         let report = Report {
             status: if ok {
@@ -70,10 +68,7 @@ impl Facts {
             playlist_url: &self.playlist_url,
             children,
         };
-        (
-            ok,
-            serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
-        )
+        (ok, serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")))
     }
 }
 
@@ -82,12 +77,8 @@ impl Facts {
 /// # Errors
 /// [`Error::Bind`] if the address is taken.
 pub async fn serve(addr: SocketAddr, facts: Arc<Facts>) -> Result<(SocketAddr, JoinHandle<()>), Error> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| Error::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
@@ -132,10 +123,7 @@ async fn answer(mut stream: TcpStream, facts: &Facts) -> std::io::Result<()> {
             (if ok { "200 OK" } else { "503 Service Unavailable" }, json)
         }
         ("GET" | "HEAD", _) => ("404 Not Found", "{\"error\":\"not found\"}".to_owned()),
-        _ => (
-            "405 Method Not Allowed",
-            "{\"error\":\"method not allowed\"}".to_owned(),
-        ),
+        _ => ("405 Method Not Allowed", "{\"error\":\"method not allowed\"}".to_owned()),
     };
     let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
@@ -176,12 +164,8 @@ mod tests {
             ready: AtomicBool::new(false),
             board,
         });
-        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), facts.clone())
-            .await
-            .unwrap();
-        let r = crate::http::get(addr, "/health", Duration::from_secs(2))
-            .await
-            .unwrap();
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), facts.clone()).await.unwrap();
+        let r = crate::http::get(addr, "/health", Duration::from_secs(2)).await.unwrap();
         assert_eq!(r.status, 503);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["status"], "starting");
@@ -189,14 +173,10 @@ mod tests {
         assert_eq!(v["children"]["ffmpeg"]["pid"], 42);
         assert_eq!(v["children"]["ffmpeg"]["state"], "running");
         facts.ready.store(true, Ordering::Release);
-        let r = crate::http::get(addr, "/health", Duration::from_secs(2))
-            .await
-            .unwrap();
+        let r = crate::http::get(addr, "/health", Duration::from_secs(2)).await.unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.header("content-type"), Some("application/json"));
-        let missing = crate::http::get(addr, "/nope", Duration::from_secs(2))
-            .await
-            .unwrap();
+        let missing = crate::http::get(addr, "/nope", Duration::from_secs(2)).await.unwrap();
         assert_eq!(missing.status, 404);
         task.abort();
     }

@@ -25,10 +25,7 @@ impl Response {
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as text (lossy).
@@ -90,11 +87,7 @@ pub async fn request(
     path: &str,
     timeout: Duration,
 ) -> Result<Response, FetchError> {
-    let io = |source| FetchError::Io {
-        addr,
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| FetchError::Io { addr, path: path.to_owned(), source };
     let work = async {
         let mut s = TcpStream::connect(addr).await.map_err(io)?;
         let req = format!(
@@ -103,18 +96,11 @@ pub async fn request(
         s.write_all(req.as_bytes()).await.map_err(io)?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).await.map_err(io)?;
-        parse(&raw, method == "HEAD").ok_or_else(|| FetchError::Malformed {
-            addr,
-            path: path.to_owned(),
-        })
+        parse(&raw, method == "HEAD").ok_or_else(|| FetchError::Malformed { addr, path: path.to_owned() })
     };
-    tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| {
-        Err(FetchError::Timeout {
-            addr,
-            path: path.to_owned(),
-            timeout,
-        })
-    })
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| Err(FetchError::Timeout { addr, path: path.to_owned(), timeout }))
 }
 
 fn parse(raw: &[u8], head_only: bool) -> Option<Response> {
@@ -131,19 +117,13 @@ fn parse(raw: &[u8], head_only: bool) -> Option<Response> {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let mut body = raw[end + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     if head_only {
         body.clear();
     } else if chunked {
         body = dechunk(&body)?;
     }
-    Some(Response {
-        status,
-        headers,
-        body,
-    })
+    Some(Response { status, headers, body })
 }
 
 fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
@@ -167,15 +147,8 @@ mod tests {
 
     #[test]
     fn parses_plain_and_chunked() {
-        let r = parse(
-            b"HTTP/1.1 200 OK\r\nContent-Type: a/b\r\nContent-Length: 2\r\n\r\nhi",
-            false,
-        )
-        .unwrap();
-        assert_eq!(
-            (r.status, r.header("content-type"), r.text().as_str()),
-            (200, Some("a/b"), "hi")
-        );
+        let r = parse(b"HTTP/1.1 200 OK\r\nContent-Type: a/b\r\nContent-Length: 2\r\n\r\nhi", false).unwrap();
+        assert_eq!((r.status, r.header("content-type"), r.text().as_str()), (200, Some("a/b"), "hi"));
         let c = parse(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
             false,

@@ -65,11 +65,7 @@ fn p(path: &Path) -> String {
 #[must_use]
 pub fn config(profile: &Profile, layout: &Layout) -> String {
     let mut c = String::new();
-    let level = if profile.logging == Logging::Debug {
-        "debug"
-    } else {
-        "warn"
-    };
+    let level = if profile.logging == Logging::Debug { "debug" } else { "warn" };
     let files_per_variant = profile.window + profile.delete_threshold + 2;
     let cache_max = (files_per_variant as usize * profile.variants.len() + 1) * 3;
     let seg_life = profile.segment_lifetime_secs();
@@ -116,11 +112,7 @@ http {{
     match profile.logging {
         Logging::Quiet => c.push_str("    access_log off;\n"),
         Logging::Access | Logging::Debug => {
-            let _ = writeln!(
-                c,
-                "    access_log {} hls_timing buffer=64k flush=1s;",
-                p(&layout.access_log())
-            );
+            let _ = writeln!(c, "    access_log {} hls_timing buffer=64k flush=1s;", p(&layout.access_log()));
         }
     }
     let _ = write!(
@@ -216,13 +208,7 @@ mod tests {
     fn config_keeps_everything_in_our_directory() {
         let c = config(&Profile::named("default").unwrap(), &layout());
         for line in c.lines().map(str::trim) {
-            for key in [
-                "pid ",
-                "error_log ",
-                "access_log ",
-                "client_body_temp_path",
-                "proxy_temp_path",
-            ] {
+            for key in ["pid ", "error_log ", "access_log ", "client_body_temp_path", "proxy_temp_path"] {
                 if line.starts_with(key) && !line.ends_with("off;") {
                     assert!(line.contains("/o/"), "{line}");
                 }

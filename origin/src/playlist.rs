@@ -60,9 +60,7 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
 }
 
 fn num<T: std::str::FromStr>(line: &str, value: &str) -> Result<T, ParseError> {
-    value.trim().parse().map_err(|_| ParseError::BadValue {
-        line: line.to_owned(),
-    })
+    value.trim().parse().map_err(|_| ParseError::BadValue { line: line.to_owned() })
 }
 
 /// Parses a media playlist.
@@ -91,14 +89,8 @@ pub fn parse_media(text: &str) -> Result<Media, ParseError> {
         } else if let Some(v) = line.strip_prefix("#EXTINF:") {
             pending = Some(num(line, v.split(',').next().unwrap_or(""))?);
         } else if !line.starts_with('#') {
-            let duration = pending.take().ok_or_else(|| ParseError::BadValue {
-                line: line.to_owned(),
-            })?;
-            m.segments.push(Segment {
-                uri: line.to_owned(),
-                duration,
-                discontinuity: disc,
-            });
+            let duration = pending.take().ok_or_else(|| ParseError::BadValue { line: line.to_owned() })?;
+            m.segments.push(Segment { uri: line.to_owned(), duration, discontinuity: disc });
             disc = false;
         }
     }
@@ -124,19 +116,15 @@ pub fn parse_master(text: &str) -> Result<Vec<VariantEntry>, ParseError> {
                 match k {
                     "BANDWIDTH" => bw = Some(num(line, v)?),
                     "RESOLUTION" => {
-                        let (w, h) = v.split_once('x').ok_or_else(|| ParseError::BadValue {
-                            line: line.to_owned(),
-                        })?;
+                        let (w, h) = v
+                            .split_once('x')
+                            .ok_or_else(|| ParseError::BadValue { line: line.to_owned() })?;
                         res = Some((num(line, w)?, num(line, h)?));
                     }
                     _ => {}
                 }
             }
-            pending = Some(VariantEntry {
-                uri: String::new(),
-                bandwidth: bw,
-                resolution: res,
-            });
+            pending = Some(VariantEntry { uri: String::new(), bandwidth: bw, resolution: res });
         } else if !line.starts_with('#') {
             if let Some(mut entry) = pending.take() {
                 entry.uri = line.to_owned();

@@ -27,13 +27,7 @@ pub struct Variant {
 
 impl Variant {
     fn new(name: &str, width: u32, height: u32, video_kbps: u32, audio_kbps: u32) -> Variant {
-        Variant {
-            name: name.to_owned(),
-            width,
-            height,
-            video_kbps,
-            audio_kbps,
-        }
+        Variant { name: name.to_owned(), width, height, video_kbps, audio_kbps }
     }
 
     /// Peak video bitrate handed to the encoder, kbit/s.
@@ -176,10 +170,7 @@ impl Profile {
                 ..base
             },
             _ => {
-                return Err(Error::UnknownProfile {
-                    name: name.to_owned(),
-                    known: NAMES.join(", "),
-                });
+                return Err(Error::UnknownProfile { name: name.to_owned(), known: NAMES.join(", ") });
             }
         };
         Ok(profile)
@@ -212,10 +203,7 @@ impl Profile {
     /// `Cache-Control` for segments: immutable, cacheable for as long as the segment exists.
     #[must_use]
     pub fn segment_cache_control(&self) -> String {
-        format!(
-            "public, max-age={}, immutable, no-transform",
-            self.segment_lifetime_secs().max(10)
-        )
+        format!("public, max-age={}, immutable, no-transform", self.segment_lifetime_secs().max(10))
     }
 
     /// The playlist a viewer opens: `master.m3u8` for ABR, else `stream.m3u8`.
@@ -232,10 +220,7 @@ impl Profile {
     #[must_use]
     pub fn media_playlists(&self) -> Vec<String> {
         if self.is_abr() {
-            self.variants
-                .iter()
-                .map(|v| format!("{}/stream.m3u8", v.name))
-                .collect()
+            self.variants.iter().map(|v| format!("{}/stream.m3u8", v.name)).collect()
         } else {
             vec!["stream.m3u8".to_owned()]
         }
@@ -256,14 +241,8 @@ impl Profile {
         let (w, h) = match (o.width, o.height) {
             (Some(w), Some(h)) => (w, h),
             // One side given: keep the aspect ratio, rounded to even.
-            (Some(w), None) => (
-                w,
-                even(u64::from(w) * u64::from(top.height) / u64::from(top.width)),
-            ),
-            (None, Some(h)) => (
-                even(u64::from(h) * u64::from(top.width) / u64::from(top.height)),
-                h,
-            ),
+            (Some(w), None) => (w, even(u64::from(w) * u64::from(top.height) / u64::from(top.width))),
+            (None, Some(h)) => (even(u64::from(h) * u64::from(top.width) / u64::from(top.height)), h),
             (None, None) => (top.width, top.height),
         };
         let rate = o.bitrate_kbps.unwrap_or(top.video_kbps);
@@ -363,10 +342,7 @@ mod tests {
         let d = Profile::named("default").unwrap();
         assert_eq!((d.segment_secs, d.window, d.variants[0].height), (2, 10, 720));
         let ll = Profile::named("low-latency").unwrap();
-        assert_eq!(
-            (ll.segment_secs, ll.window, ll.tune.as_deref()),
-            (1, 6, Some("zerolatency"))
-        );
+        assert_eq!((ll.segment_secs, ll.window, ll.tune.as_deref()), (1, 6, Some("zerolatency")));
         let abr = Profile::named("4k-abr").unwrap();
         let heights: Vec<u32> = abr.variants.iter().map(|v| v.height).collect();
         assert_eq!(heights, vec![2160, 1080, 720, 480, 360]);
@@ -387,17 +363,9 @@ mod tests {
     #[test]
     fn overrides_scale_the_ladder() {
         let mut abr = Profile::named("4k-abr").unwrap();
-        abr.apply(&Overrides {
-            height: Some(360),
-            bitrate_kbps: Some(600),
-            ..Overrides::default()
-        })
-        .unwrap();
-        let v: Vec<(u32, u32, u32)> = abr
-            .variants
-            .iter()
-            .map(|v| (v.width, v.height, v.video_kbps))
-            .collect();
+        abr.apply(&Overrides { height: Some(360), bitrate_kbps: Some(600), ..Overrides::default() }).unwrap();
+        let v: Vec<(u32, u32, u32)> =
+            abr.variants.iter().map(|v| (v.width, v.height, v.video_kbps)).collect();
         assert_eq!(v[0], (640, 360, 600));
         assert_eq!(v[1], (320, 180, 200));
         assert_eq!(abr.variants[0].name, "360p");
@@ -408,20 +376,8 @@ mod tests {
     #[test]
     fn bad_override_names_the_value() {
         let mut p = Profile::named("default").unwrap();
-        let e = p
-            .apply(&Overrides {
-                width: Some(321),
-                ..Overrides::default()
-            })
-            .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid width 321: expected a number from 16 to 7680 and even"
-        );
-        assert_eq!(
-            p,
-            Profile::named("default").unwrap(),
-            "a failed apply changes nothing"
-        );
+        let e = p.apply(&Overrides { width: Some(321), ..Overrides::default() }).unwrap_err();
+        assert_eq!(e.to_string(), "invalid width 321: expected a number from 16 to 7680 and even");
+        assert_eq!(p, Profile::named("default").unwrap(), "a failed apply changes nothing");
     }
 }

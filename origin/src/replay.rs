@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::encoder::{self, Output};
 use crate::playlist::{self, Media, Segment};
 use crate::profile::Profile;
+use crate::supervisor::Board;
 use crate::timeline::Timeline;
 use crate::Error;
 
@@ -63,10 +64,7 @@ fn fnv1a(parts: &[OsString]) -> u64 {
 #[must_use]
 pub fn cache_key(ffmpeg: &Path, profile: &Profile, seconds: u32) -> String {
     // The salt changes whenever the post-processing of a cached loop changes.
-    let mut argv = vec![
-        OsString::from("trim-audio-tail-v1"),
-        ffmpeg.as_os_str().to_owned(),
-    ];
+    let mut argv = vec![OsString::from("trim-audio-tail-v1"), ffmpeg.as_os_str().to_owned()];
     // The log level does not change the output: debug and quiet profiles share a loop.
     let mut quiet = profile.clone();
     quiet.logging = crate::profile::Logging::Quiet;
@@ -75,10 +73,7 @@ pub fn cache_key(ffmpeg: &Path, profile: &Profile, seconds: u32) -> String {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
-    move |source| Error::Write {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| Error::Write { path: path.to_owned(), source }
 }
 
 /// Returns the cached loop for `profile`, encoding it first if needed (as fast as the CPU allows).
@@ -100,9 +95,7 @@ pub async fn prepare(
         sweep_abandoned(cache_root);
         let tmp = cache_root.join(format!(
             "{}.tmp-{}-{}",
-            dir.file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
             std::process::id(),
             rand::random::<u32>()
         ));
@@ -144,16 +137,9 @@ fn sweep_abandoned(cache_root: &Path) {
 }
 
 async fn encode(ffmpeg: &Path, profile: &Profile, out: &Path, seconds: u32, log: &Path) -> Result<(), Error> {
-    let spawn_err = |source| Error::Spawn {
-        name: "ffmpeg (loop)".into(),
-        program: ffmpeg.to_owned(),
-        source,
-    };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(spawn_err)?;
+    let spawn_err =
+        |source| Error::Spawn { name: "ffmpeg (loop)".into(), program: ffmpeg.to_owned(), source };
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(spawn_err)?;
     let file2 = file.try_clone().map_err(spawn_err)?;
     let mut cmd = Command::new(ffmpeg);
     cmd.args(encoder::args(profile, out, Output::Loop { seconds }))
@@ -166,10 +152,7 @@ async fn encode(ffmpeg: &Path, profile: &Profile, out: &Path, seconds: u32, log:
     let status = group.wait().await.map_err(spawn_err)?;
     let exit = procgroup::Exit::from(status);
     if !exit.success() {
-        return Err(Error::PreEncode {
-            exit: exit.to_string(),
-            log: log.to_owned(),
-        });
+        return Err(Error::PreEncode { exit: exit.to_string(), log: log.to_owned() });
     }
     Ok(())
 }
@@ -180,10 +163,8 @@ fn trim_loop_end(lp: &Loop) -> Result<(), Error> {
         let ticks = (v.segments.iter().map(|s| s.1).sum::<f64>() * 90_000.0).round() as u64;
         let (first, _) = &v.segments[0];
         let data = std::fs::read(first).map_err(io_err(first))?;
-        let boundary = crate::timeline::first_audio_pts(&data)
-            .into_iter()
-            .map(|(pid, t)| (pid, t + ticks))
-            .collect();
+        let boundary =
+            crate::timeline::first_audio_pts(&data).into_iter().map(|(pid, t)| (pid, t + ticks)).collect();
         let (last, _) = &v.segments[v.segments.len() - 1];
         let mut data = std::fs::read(last).map_err(io_err(last))?;
         let nulled = crate::timeline::trim_audio_tail(&mut data, &boundary);
@@ -220,21 +201,14 @@ fn load(dir: &Path, profile: &Profile) -> Result<Loop, Error> {
                 source: io::Error::new(io::ErrorKind::InvalidData, "the loop has no segments"),
             });
         }
-        variants.push(LoopVariant {
-            subdir: sub,
-            segments,
-        });
+        variants.push(LoopVariant { subdir: sub, segments });
     }
     let n = variants.iter().map(|v| v.segments.len()).min().unwrap_or(0);
     for v in &mut variants {
         v.segments.truncate(n);
     }
     let master = profile.is_abr().then(|| dir.join("master.m3u8"));
-    Ok(Loop {
-        dir: dir.to_owned(),
-        variants,
-        master,
-    })
+    Ok(Loop { dir: dir.to_owned(), variants, master })
 }
 
 /// Sliding-window state of the publisher (pure: no clock, no files).
@@ -340,16 +314,14 @@ impl Publisher {
 
 /// Publishes `lp` into `root` forever (until the task is aborted).
 ///
-/// The first [`INITIAL_SEGMENTS`] appear at once, then one per segment duration.
+/// The first [`INITIAL_SEGMENTS`] appear at once, then one per segment duration. A segment
+/// that cannot be written is logged and counted on `board` under `replay`.
 ///
 /// # Errors
 /// [`Error::Write`] if the initial files cannot be written.
-pub fn publish(lp: Loop, root: PathBuf, profile: &Profile) -> Result<JoinHandle<()>, Error> {
+pub fn publish(lp: Loop, root: PathBuf, profile: &Profile, board: Board) -> Result<JoinHandle<()>, Error> {
     let durations: Vec<f64> = lp.variants[0].segments.iter().map(|s| s.1).collect();
-    let longest = durations
-        .iter()
-        .copied()
-        .fold(f64::from(profile.segment_secs), f64::max);
+    let longest = durations.iter().copied().fold(f64::from(profile.segment_secs), f64::max);
     // TARGETDURATION: the longest segment rounded to the nearest second.
     let target = longest.round() as u64;
     for v in &lp.variants {
@@ -365,11 +337,7 @@ pub fn publish(lp: Loop, root: PathBuf, profile: &Profile) -> Result<JoinHandle<
     let mut p = Publisher {
         timelines: vec![Timeline::default(); lp.variants.len()],
         loop_ticks,
-        window: Window {
-            loop_len: durations.len() as u64,
-            size: u64::from(profile.window),
-            next: 0,
-        },
+        window: Window { loop_len: durations.len() as u64, size: u64::from(profile.window), next: 0 },
         lp,
         root,
         durations,
@@ -386,6 +354,7 @@ pub fn publish(lp: Loop, root: PathBuf, profile: &Profile) -> Result<JoinHandle<
             tokio::time::sleep_until(due).await;
             if let Err(e) = p.step() {
                 tracing::error!(error = %e, "replay publisher failed to publish a segment");
+                board.record_failure("replay", format!("publishing segment {}: {e}", p.window.next));
             }
         }
     }))
@@ -398,11 +367,7 @@ mod tests {
     #[test]
     fn window_slides_over_the_loop_without_discontinuities() {
         let d = [2.0, 2.0, 2.0, 1.5];
-        let mut w = Window {
-            loop_len: 4,
-            size: 3,
-            next: 3,
-        };
+        let mut w = Window { loop_len: 4, size: 3, next: 3 };
         let m = w.playlist(&d, 2);
         assert_eq!(m.media_sequence, 0);
         let uris: Vec<&str> = m.segments.iter().map(|s| s.uri.as_str()).collect();
@@ -411,11 +376,7 @@ mod tests {
         let m = w.playlist(&d, 2);
         assert_eq!(m.media_sequence, 3);
         let durations: Vec<f64> = m.segments.iter().map(|s| s.duration).collect();
-        assert_eq!(
-            durations,
-            [1.5, 2.0, 2.0],
-            "seq 3 is the loop's last segment, 4 and 5 wrap"
-        );
+        assert_eq!(durations, [1.5, 2.0, 2.0], "seq 3 is the loop's last segment, 4 and 5 wrap");
         assert!(m.segments.iter().all(|s| !s.discontinuity));
         assert!(!m.endlist);
         assert!(!m.render().contains("ENDLIST"));

@@ -91,11 +91,8 @@ fn loopback(port: u16) -> SocketAddr {
 #[must_use]
 pub fn default_work_root() -> PathBuf {
     let shm = Path::new("/dev/shm");
-    let writable = shm.is_dir()
-        && tempfile::Builder::new()
-            .prefix(".hls-origin-probe")
-            .tempdir_in(shm)
-            .is_ok();
+    let writable =
+        shm.is_dir() && tempfile::Builder::new().prefix(".hls-origin-probe").tempdir_in(shm).is_ok();
     if writable {
         shm.to_owned()
     } else {
@@ -173,17 +170,21 @@ pub struct Origin {
     nginx_conf: PathBuf,
     supervisors: Vec<Supervisor>,
     publisher: Option<JoinHandle<()>>,
+    janitor: Option<JoinHandle<()>>,
     status_task: Option<JoinHandle<()>>,
     facts: Arc<Facts>,
     grace: Duration,
 }
 
-/// Checks that `addr` is free by binding it (port 0: learns a free port), then releases it
-/// for the child. Without this, a readiness probe could be answered by whoever already
-/// listens there.
-fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, Error> {
+/// Checks that `addr` is free by binding it (port 0: learns a free port). The caller keeps
+/// the listener until every address is resolved, so two port-0 requests cannot get the same
+/// port, then releases them for the children. Without the check, a readiness probe could be
+/// answered by whoever already listens there.
+fn resolve_port(addr: SocketAddr, held: &mut Vec<TcpListener>) -> Result<SocketAddr, Error> {
     let l = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
-    l.local_addr().map_err(|source| Error::Bind { addr, source })
+    let local = l.local_addr().map_err(|source| Error::Bind { addr, source })?;
+    held.push(l);
+    Ok(local)
 }
 
 /// Starts everything and returns once the origin is ready.
@@ -198,17 +199,16 @@ fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, Error> {
 /// `ready_timeout` passing.
 pub async fn start(config: Config) -> Result<Origin, Error> {
     let profile = config.effective_profile()?;
-    let listen = resolve_port(config.listen)?;
-    let node_exporter = config.node_exporter.map(resolve_port).transpose()?;
-    let nginx_exporter = config.nginx_exporter.map(resolve_port).transpose()?;
+    let mut held = Vec::new();
+    let listen = resolve_port(config.listen, &mut held)?;
+    let node_exporter = config.node_exporter.map(|a| resolve_port(a, &mut held)).transpose()?;
+    let nginx_exporter = config.nginx_exporter.map(|a| resolve_port(a, &mut held)).transpose()?;
+    drop(held);
     sweep_stale(&config.work_root);
     let tmp = tempfile::Builder::new()
         .prefix(DIR_PREFIX)
         .tempdir_in(&config.work_root)
-        .map_err(|source| Error::TempDir {
-            path: config.work_root.clone(),
-            source,
-        })?;
+        .map_err(|source| Error::TempDir { path: config.work_root.clone(), source })?;
     let owner = tmp.path().join(OWNER_FILE);
     std::fs::write(&owner, std::process::id().to_string())
         .map_err(|source| Error::Write { path: owner, source })?;
@@ -216,20 +216,13 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
     let prefix = tmp.path().join("nginx");
     let log_dir = config.log_dir.clone().unwrap_or_else(|| tmp.path().join("logs"));
     for d in [&hls_dir, &prefix, &log_dir] {
-        std::fs::create_dir_all(d).map_err(|source| Error::Write {
-            path: d.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(d).map_err(|source| Error::Write { path: d.clone(), source })?;
     }
     let facts = Arc::new(Facts {
         instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
         profile: profile.name.clone(),
         source: config.source.as_str(),
-        playlist_url: format!(
-            "http://{}/{}",
-            exporters::local_address(listen),
-            profile.entry_playlist()
-        ),
+        playlist_url: format!("http://{}/{}", exporters::local_address(listen), profile.entry_playlist()),
         ready: false.into(),
         board: Board::default(),
     });
@@ -245,6 +238,7 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
         log_dir,
         supervisors: Vec::new(),
         publisher: None,
+        janitor: None,
         status_task: None,
         facts,
         grace: config.stop_grace,
@@ -262,10 +256,7 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
         Err(_elapsed) => {
             let reason = origin.not_ready_reason().await;
             let _ = origin.stop().await;
-            Err(Error::NotReady {
-                waited: config.ready_timeout,
-                reason,
-            })
+            Err(Error::NotReady { waited: config.ready_timeout, reason })
         }
     }
 }
@@ -323,6 +314,18 @@ impl Origin {
                     log: self.log_dir.join("ffmpeg.log"),
                 };
                 self.supervisors.push(Supervisor::start(spec, board.clone())?);
+                let dirs = if self.profile.is_abr() {
+                    self.profile.variants.iter().map(|v| self.hls_dir.join(&v.name)).collect()
+                } else {
+                    vec![self.hls_dir.clone()]
+                };
+                let seg = u64::from(self.profile.segment_secs);
+                let lifetime = u64::from(self.profile.segment_lifetime_secs());
+                self.janitor = Some(crate::janitor::spawn(
+                    dirs,
+                    Duration::from_secs(lifetime + 3 * seg),
+                    Duration::from_secs(seg),
+                ));
             }
             Source::Replay => {
                 let log = self.log_dir.join("ffmpeg-loop.log");
@@ -334,7 +337,8 @@ impl Origin {
                     &log,
                 )
                 .await?;
-                self.publisher = Some(replay::publish(lp, self.hls_dir.clone(), &self.profile)?);
+                self.publisher =
+                    Some(replay::publish(lp, self.hls_dir.clone(), &self.profile, board.clone())?);
                 board.set(
                     "replay",
                     ChildStatus {
@@ -356,10 +360,7 @@ impl Origin {
             status,
         };
         let conf = nginx::config(&self.profile, &layout);
-        std::fs::write(layout.conf(), conf).map_err(|source| Error::Write {
-            path: layout.conf(),
-            source,
-        })?;
+        std::fs::write(layout.conf(), conf).map_err(|source| Error::Write { path: layout.conf(), source })?;
         let spec = Spec {
             name: "nginx".into(),
             program: config.nginx.clone(),
@@ -386,10 +387,7 @@ impl Origin {
             };
             self.supervisors.push(Supervisor::start(spec, board.clone())?);
         }
-        for (name, addr) in [
-            ("node-exporter", self.node_exporter),
-            ("nginx-exporter", self.nginx_exporter),
-        ] {
+        for (name, addr) in [("node-exporter", self.node_exporter), ("nginx-exporter", self.nginx_exporter)] {
             if let Some(addr) = addr {
                 self.wait_for(name, || async move {
                     let r =
@@ -496,11 +494,7 @@ impl Origin {
     /// single-variant profile).
     #[must_use]
     pub fn media_playlist_urls(&self) -> Vec<String> {
-        self.profile
-            .media_playlists()
-            .iter()
-            .map(|p| format!("{}/{p}", self.base_url()))
-            .collect()
+        self.profile.media_playlists().iter().map(|p| format!("{}/{p}", self.base_url())).collect()
     }
 
     /// `http://HOST:PORT` (a wildcard listen address is reported as loopback).
@@ -569,12 +563,7 @@ impl Origin {
     /// `(name, pid)` of every child process running now.
     #[must_use]
     pub fn pids(&self) -> Vec<(String, u32)> {
-        self.facts
-            .board
-            .snapshot()
-            .into_iter()
-            .filter_map(|(n, r)| r.pid.map(|p| (n, p)))
-            .collect()
+        self.facts.board.snapshot().into_iter().filter_map(|(n, r)| r.pid.map(|p| (n, p))).collect()
     }
 
     /// Every child's state, as `/health` reports it.
@@ -593,9 +582,9 @@ impl Origin {
         while let Some(s) = self.supervisors.pop() {
             s.stop(self.grace).await;
         }
-        if let Some(p) = self.publisher.take() {
-            p.abort();
-            let _ = p.await;
+        for task in [self.publisher.take(), self.janitor.take()].into_iter().flatten() {
+            task.abort();
+            let _ = task.await;
         }
         if let Some(t) = self.status_task.take() {
             t.abort();
@@ -611,8 +600,8 @@ impl Origin {
 
 impl Drop for Origin {
     fn drop(&mut self) {
-        if let Some(p) = &self.publisher {
-            p.abort();
+        for task in [&self.publisher, &self.janitor].into_iter().flatten() {
+            task.abort();
         }
         if let Some(t) = &self.status_task {
             t.abort();

@@ -86,6 +86,14 @@ impl Board {
         self.lock().insert(name.to_owned(), status);
     }
 
+    /// Notes a failure of `name` that did not end it (e.g. a segment the publisher could not write).
+    pub fn record_failure(&self, name: &str, what: String) {
+        self.update(name, |r| {
+            r.restarts += 1;
+            r.last_exit = Some(what);
+        });
+    }
+
     fn update(&self, name: &str, f: impl FnOnce(&mut ChildStatus)) {
         if let Some(row) = self.lock().get_mut(name) {
             f(row);
@@ -96,9 +104,7 @@ impl Board {
 /// Seconds since the Unix epoch, now.
 #[must_use]
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A running supervisor task.
@@ -110,22 +116,11 @@ pub struct Supervisor {
 }
 
 fn spawn_one(spec: &Spec) -> Result<Group, Error> {
-    let spawn_err = |source| Error::Spawn {
-        name: spec.name.clone(),
-        program: spec.program.clone(),
-        source,
-    };
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&spec.log)
-        .map_err(spawn_err)?;
+    let spawn_err = |source| Error::Spawn { name: spec.name.clone(), program: spec.program.clone(), source };
+    let log = OpenOptions::new().create(true).append(true).open(&spec.log).map_err(spawn_err)?;
     let log2 = log.try_clone().map_err(spawn_err)?;
     let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2));
+    cmd.args(&spec.args).stdin(Stdio::null()).stdout(Stdio::from(log)).stderr(Stdio::from(log2));
     cmd.kill_on_drop(true);
     procgroup::spawn(&mut cmd).map_err(spawn_err)
 }
@@ -278,14 +273,8 @@ mod tests {
         let s = Supervisor::start(spec(dir.path(), "exec sleep 30"), board.clone()).unwrap();
         let pid = board.snapshot()["t"].pid.unwrap();
         s.stop(Duration::from_secs(1)).await;
-        assert!(
-            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-            "pid {pid} still exists"
-        );
-        assert_eq!(
-            board.snapshot()["t"].last_exit.as_deref(),
-            Some("signal 15 (SIGTERM)")
-        );
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} still exists");
+        assert_eq!(board.snapshot()["t"].last_exit.as_deref(), Some("signal 15 (SIGTERM)"));
     }
 
     #[tokio::test]

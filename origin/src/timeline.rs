@@ -62,11 +62,7 @@ fn pes_timestamps(pkt: &[u8]) -> Option<(usize, bool)> {
     if !pusi || afc & 0x01 == 0 {
         return None;
     }
-    let start = if afc & 0x02 != 0 {
-        5 + usize::from(pkt[4])
-    } else {
-        4
-    };
+    let start = if afc & 0x02 != 0 { 5 + usize::from(pkt[4]) } else { 4 };
     let pes = pkt.get(start..)?;
     if pes.len() < 19 || pes[..3] != [0, 0, 1] {
         return None;
@@ -144,11 +140,7 @@ fn pes_stream_id(pkt: &[u8]) -> Option<u8> {
     if pkt[1] & 0x40 == 0 || afc & 0x01 == 0 {
         return None;
     }
-    let start = if afc & 0x02 != 0 {
-        5 + usize::from(pkt[4])
-    } else {
-        4
-    };
+    let start = if afc & 0x02 != 0 { 5 + usize::from(pkt[4]) } else { 4 };
     let pes = pkt.get(start..start + 4)?;
     (pes[..3] == [0, 0, 1]).then_some(pes[3])
 }
@@ -277,10 +269,7 @@ mod tests {
             e += continuity_errors(&seg(1), &mut last);
             e + continuity_errors(&seg(0), &mut last)
         };
-        assert!(
-            original_errors > 0,
-            "replaying unmodified segments breaks continuity"
-        );
+        assert!(original_errors > 0, "replaying unmodified segments breaks continuity");
 
         let mut t = Timeline::default();
         let mut last = HashMap::new();
@@ -300,10 +289,8 @@ mod tests {
         assert!(!firsts.is_empty());
         // Decode order is not presentation order; compare each pass's earliest PTS instead.
         let per_pass = video_pts.len() / 3;
-        let mins: Vec<u64> = video_pts
-            .chunks(per_pass)
-            .map(|c| c.iter().copied().min().unwrap_or(0))
-            .collect();
+        let mins: Vec<u64> =
+            video_pts.chunks(per_pass).map(|c| c.iter().copied().min().unwrap_or(0)).collect();
         assert_eq!(mins[1] - mins[0], loop_len);
         assert_eq!(mins[2] - mins[1], loop_len);
     }
@@ -318,23 +305,11 @@ mod tests {
         let nulled = trim_audio_tail(&mut last, &boundary);
         assert!(nulled > 0);
         let (pid, start) = first.iter().next().map(|(p, t)| (*p, *t)).unwrap();
-        let audio: Vec<u64> = timestamps(&last)
-            .into_iter()
-            .filter(|t| t.0 == pid)
-            .map(|t| t.1)
-            .collect();
+        let audio: Vec<u64> = timestamps(&last).into_iter().filter(|t| t.0 == pid).map(|t| t.1).collect();
         // Every remaining audio PES ends (where the next one starts) no later than the boundary,
         // and the last remaining one starts no later than the boundary minus one AAC frame.
-        assert!(
-            audio.iter().all(|t| *t + 1920 <= start + loop_len),
-            "{audio:?} vs {}",
-            start + loop_len
-        );
+        assert!(audio.iter().all(|t| *t + 1920 <= start + loop_len), "{audio:?} vs {}", start + loop_len);
         let mut counters = HashMap::new();
-        assert_eq!(
-            continuity_errors(&last, &mut counters),
-            0,
-            "nulling keeps the other counters intact"
-        );
+        assert_eq!(continuity_errors(&last, &mut counters), 0, "nulling keeps the other counters intact");
     }
 }

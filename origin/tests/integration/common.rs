@@ -15,11 +15,7 @@ pub fn small(profile: &str, source: Source) -> Config {
     c.node_exporter = None;
     c.nginx_exporter = None;
     c.source = source;
-    c.overrides = Overrides {
-        height: Some(180),
-        bitrate_kbps: Some(300),
-        ..Overrides::default()
-    };
+    c.overrides = Overrides { height: Some(180), bitrate_kbps: Some(300), ..Overrides::default() };
     c.cache_dir = cache_dir();
     c.ready_timeout = Duration::from_secs(60);
     c
@@ -32,9 +28,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// GET with a 5 s limit, panicking on transport errors.
 pub async fn get(addr: SocketAddr, path: &str) -> Response {
-    http::get(addr, path, Duration::from_secs(5))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    http::get(addr, path, Duration::from_secs(5)).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// GET a media playlist and parse it.
@@ -55,10 +49,7 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -90,17 +81,9 @@ pub async fn check_segment(addr: SocketAddr, playlist_path: &str, uri: &str) -> 
     let r = get(addr, &path).await;
     assert_eq!(r.status, 200, "{path}");
     assert_eq!(r.header("content-type"), Some("video/mp2t"), "{path}");
-    assert!(
-        r.header("cache-control").unwrap_or("").contains("immutable"),
-        "{:?}",
-        r.headers
-    );
+    assert!(r.header("cache-control").unwrap_or("").contains("immutable"), "{:?}", r.headers);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    assert!(
-        !r.body.is_empty() && r.body.len() % 188 == 0,
-        "{path}: {} bytes",
-        r.body.len()
-    );
+    assert!(!r.body.is_empty() && r.body.len() % 188 == 0, "{path}: {} bytes", r.body.len());
     assert_eq!(r.body[0], 0x47, "MPEG-TS sync byte");
     r
 }

@@ -34,23 +34,16 @@ async fn killed_encoder_and_nginx_are_restarted_and_the_stream_resumes() {
     .await;
     assert!(!alive(ffmpeg));
     // The restarted encoder continues the sequence (append_list) and new segments appear.
-    let after = eventually(
-        "new segments after the restart",
-        Duration::from_secs(15),
-        || async {
-            let m = media(addr, "/stream.m3u8").await;
-            (m.media_sequence + m.segments.len() as u64 >= last_before + 2).then_some(m)
-        },
-    )
+    let after = eventually("new segments after the restart", Duration::from_secs(15), || async {
+        let m = media(addr, "/stream.m3u8").await;
+        (m.media_sequence + m.segments.len() as u64 >= last_before + 2).then_some(m)
+    })
     .await;
     assert!(
         after.media_sequence >= before.media_sequence,
         "sequence went backwards: {before:?} -> {after:?}"
     );
-    assert!(
-        after.segments.iter().any(|s| s.discontinuity),
-        "restart not marked: {after:?}"
-    );
+    assert!(after.segments.iter().any(|s| s.discontinuity), "restart not marked: {after:?}");
     let row = &origin.children()["ffmpeg"];
     assert_eq!(row.restarts, 1);
     assert_eq!(row.last_exit.as_deref(), Some("signal 9 (SIGKILL)"));
@@ -65,11 +58,7 @@ async fn killed_encoder_and_nginx_are_restarted_and_the_stream_resumes() {
         (back && ok).then_some(())
     })
     .await;
-    assert_eq!(
-        pid_of(&origin, "ffmpeg"),
-        Some(new_ffmpeg),
-        "killing nginx must not touch ffmpeg"
-    );
+    assert_eq!(pid_of(&origin, "ffmpeg"), Some(new_ffmpeg), "killing nginx must not touch ffmpeg");
     let h: serde_json::Value = serde_json::from_slice(&get(addr, "/health").await.body).unwrap();
     assert_eq!(h["children"]["nginx"]["restarts"], 1, "{h}");
     assert_eq!(h["status"], "ok", "{h}");
@@ -79,43 +68,25 @@ async fn killed_encoder_and_nginx_are_restarted_and_the_stream_resumes() {
 /// Starts the `hls-origin` binary, returns it, its HLS address and the `ready` URL.
 async fn spawn_binary(extra: &[&str]) -> (procgroup::Group, String) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_hls-origin"));
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--height",
-        "180",
-        "--bitrate",
-        "300",
-    ])
-    .args(extra)
-    .env("HLS_ORIGIN_CACHE_DIR", crate::common::cache_dir())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--height", "180", "--bitrate", "300"])
+        .args(extra)
+        .env("HLS_ORIGIN_CACHE_DIR", crate::common::cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     let mut g = procgroup::spawn(&mut cmd).unwrap();
     let out = g.child_mut().stdout.take().unwrap();
     let mut lines = BufReader::new(out).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .strip_prefix("ready ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let line =
+        tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let url =
+        line.strip_prefix("ready ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
     // Keep the pipe open so a late write cannot fail with EPIPE.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (g, url)
 }
 
 fn addr_of(url: &str) -> std::net::SocketAddr {
-    url.trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    url.trim_start_matches("http://").split('/').next().unwrap().parse().unwrap()
 }
 
 async fn child_pids(addr: std::net::SocketAddr) -> (Vec<u32>, serde_json::Value) {
@@ -169,18 +140,10 @@ async fn sigterm_stops_children_removes_the_directory_and_exits_zero() {
     assert_eq!(pids.len(), 1, "nginx only: {h}");
     let log = h["children"]["nginx"]["log"].as_str().unwrap().to_owned();
     // <tmp>/logs/nginx-stderr.log
-    let tmp = std::path::Path::new(&log)
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_owned();
+    let tmp = std::path::Path::new(&log).parent().unwrap().parent().unwrap().to_owned();
     assert!(tmp.join("hls/stream.m3u8").exists());
     kill(Pid::from_raw(i32::try_from(g.pid()).unwrap()), Signal::SIGTERM).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), g.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), g.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(!tmp.exists(), "{} left behind", tmp.display());
     assert!(pids.iter().all(|p| !alive(*p)));
@@ -191,10 +154,7 @@ async fn bad_override_fails_before_starting_anything() {
     let mut c = small("default", Source::Encode);
     c.overrides.width = Some(333);
     let e = origin::start(c).await.unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "invalid width 333: expected a number from 16 to 7680 and even"
-    );
+    assert_eq!(e.to_string(), "invalid width 333: expected a number from 16 to 7680 and even");
 }
 
 #[tokio::test]
@@ -204,16 +164,8 @@ async fn missing_encoder_is_a_clear_error_and_cleans_up() {
     c.work_root = work.path().to_owned();
     c.ffmpeg = "/nonexistent/ffmpeg".into();
     let e = origin::start(c).await.unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("cannot start ffmpeg (/nonexistent/ffmpeg)"),
-        "{e}"
-    );
-    assert_eq!(
-        std::fs::read_dir(work.path()).unwrap().count(),
-        0,
-        "temp dir left behind"
-    );
+    assert!(e.to_string().contains("cannot start ffmpeg (/nonexistent/ffmpeg)"), "{e}");
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "temp dir left behind");
 }
 
 #[tokio::test]

@@ -29,11 +29,7 @@ async fn nginx_accepts_every_profile_config() {
             e.read_to_string(&mut err).await.unwrap();
         }
         let status = g.wait().await.unwrap();
-        assert!(
-            status.success(),
-            "nginx -t rejects profile {}:\n{err}",
-            profile.name
-        );
+        assert!(status.success(), "nginx -t rejects profile {}:\n{err}", profile.name);
         assert!(err.contains("test is successful"), "{err}");
     }
 }
@@ -43,9 +39,7 @@ fn config_command_prints_argv_and_nginx_config() {
     use clap::Parser;
     let cli =
         Cli::try_parse_from(["hls-origin", "config", "--profile", "4k-abr", "--height", "360"]).unwrap();
-    let Command::Config(args) = cli.command else {
-        panic!("parsed as {:?}", cli.command)
-    };
+    let Command::Config(args) = cli.command else { panic!("parsed as {:?}", cli.command) };
     let text = render_config(&args).unwrap();
     assert!(text.contains("# ffmpeg -hide_banner"), "{text}");
     assert!(text.contains("scale=640:360"), "{text}");
@@ -105,12 +99,7 @@ async fn abr_encode_writes_a_master_with_bandwidth_and_resolution() {
     assert_eq!(entries.len(), profile.variants.len(), "{}", master.text());
     for (entry, v) in entries.iter().zip(&profile.variants) {
         assert_eq!(entry.uri, format!("{}/stream.m3u8", v.name));
-        assert!(
-            entry
-                .bandwidth
-                .is_some_and(|b| b >= u64::from(v.video_kbps) * 1000),
-            "{entry:?}"
-        );
+        assert!(entry.bandwidth.is_some_and(|b| b >= u64::from(v.video_kbps) * 1000), "{entry:?}");
         assert_eq!(entry.resolution, Some((v.width, v.height)));
         let path = format!("/{}", entry.uri);
         let m = media(addr, &path).await;
@@ -142,9 +131,7 @@ async fn logged_profile_writes_request_time_and_bytes() {
     let seg = check_segment(origin.listen(), "/stream.m3u8", "seg00001.ts").await;
     let line = eventually("the access log line", Duration::from_secs(5), || async {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.lines()
-            .find(|l| l.contains("GET /seg00001.ts"))
-            .map(str::to_owned)
+        text.lines().find(|l| l.contains("GET /seg00001.ts")).map(str::to_owned)
     })
     .await;
     assert!(line.contains(&format!(" 200 {} rt=", seg.body.len())), "{line}");
@@ -156,15 +143,9 @@ async fn debug_profile_writes_debug_logs() {
     let origin = boot("debug", Source::Encode).await;
     let logs = origin.log_dir().to_owned();
     let nginx_log = std::fs::read_to_string(logs.join("nginx-error.log")).unwrap();
-    assert!(
-        nginx_log.contains("[debug]"),
-        "nginx error log has no debug lines"
-    );
+    assert!(nginx_log.contains("[debug]"), "nginx error log has no debug lines");
     let ffmpeg_log = std::fs::read_to_string(logs.join("ffmpeg.log")).unwrap();
-    assert!(
-        ffmpeg_log.lines().count() > 50,
-        "ffmpeg log too short for debug level"
-    );
+    assert!(ffmpeg_log.lines().count() > 50, "ffmpeg log too short for debug level");
     assert!(logs.join("nginx-access.log").exists());
     origin.stop().await.unwrap();
 }

@@ -46,20 +46,12 @@ async fn encode_default_serves_a_live_stream_with_the_right_headers() {
     assert_eq!(s.status, 200);
     assert!(s.text().starts_with("Active connections:"), "{}", s.text());
 
-    let pre = origin::http::request(addr, "OPTIONS", "/stream.m3u8", Duration::from_secs(2))
-        .await
-        .unwrap();
+    let pre = origin::http::request(addr, "OPTIONS", "/stream.m3u8", Duration::from_secs(2)).await.unwrap();
     assert_eq!(pre.status, 204);
     assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
-    let post = origin::http::request(addr, "POST", "/stream.m3u8", Duration::from_secs(2))
-        .await
-        .unwrap();
+    let post = origin::http::request(addr, "POST", "/stream.m3u8", Duration::from_secs(2)).await.unwrap();
     assert_eq!(post.status, 403);
-    assert_eq!(
-        get(addr, "/nginx.conf").await.status,
-        404,
-        "the config is not served"
-    );
+    assert_eq!(get(addr, "/nginx.conf").await.status, 404, "the config is not served");
     assert_eq!(get(addr, "/seg99999.ts").await.status, 404);
 
     let pids = origin.pids();
@@ -102,25 +94,13 @@ async fn replay_slides_a_window_deletes_old_segments_and_loops_seamlessly() {
     let mut previous_min = 0;
     for seg in &later.segments {
         let body = get(addr, &format!("/{}", seg.uri)).await.body;
-        assert_eq!(
-            timeline::continuity_errors(&body, &mut counters),
-            0,
-            "{}",
-            seg.uri
-        );
+        assert_eq!(timeline::continuity_errors(&body, &mut counters), 0, "{}", seg.uri);
         let min = timeline::timestamps(&body).iter().map(|t| t.1).min().unwrap();
-        assert!(
-            min > previous_min,
-            "{}: PTS {min} not after {previous_min}",
-            seg.uri
-        );
+        assert!(min > previous_min, "{}: PTS {min} not after {previous_min}", seg.uri);
         previous_min = min;
     }
     let on_disk = std::fs::read_dir(origin.dir()).unwrap().count();
-    assert!(
-        on_disk <= 8 + 2,
-        "{on_disk} files: deletion behind the window is not working"
-    );
+    assert!(on_disk <= 8 + 2, "{on_disk} files: deletion behind the window is not working");
     let v: serde_json::Value = serde_json::from_slice(&get(addr, "/health").await.body).unwrap();
     assert_eq!(v["source"], "replay");
     assert_eq!(v["children"]["replay"]["state"], "task");
@@ -144,10 +124,7 @@ async fn abr_replay_master_lists_every_variant() {
     assert_eq!(variants.len(), 5, "{}", r.text());
     for (entry, v) in variants.iter().zip(&profile.variants) {
         assert_eq!(entry.uri, format!("{}/stream.m3u8", v.name));
-        assert!(
-            entry.bandwidth.unwrap_or(0) > u64::from(v.video_kbps) * 1000,
-            "{entry:?}"
-        );
+        assert!(entry.bandwidth.unwrap_or(0) > u64::from(v.video_kbps) * 1000, "{entry:?}");
         assert_eq!(entry.resolution, Some((v.width, v.height)));
         let path = format!("/{}", entry.uri);
         let m = media(addr, &path).await;
@@ -168,20 +145,15 @@ async fn both_exporters_answer_metrics() {
     let node = get(origin.node_exporter().unwrap(), "/metrics").await;
     assert_eq!(node.status, 200);
     let text = node.text();
-    for metric in [
-        "node_cpu_seconds_total",
-        "node_memory_MemAvailable_bytes",
-        "node_network_receive_bytes_total",
-    ] {
+    for metric in
+        ["node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "node_network_receive_bytes_total"]
+    {
         assert!(text.contains(metric), "node exporter lacks {metric}");
     }
     let nginx = get(origin.nginx_exporter().unwrap(), "/metrics").await;
     assert_eq!(nginx.status, 200);
     let text = nginx.text();
-    let up = text
-        .lines()
-        .find(|l| l.starts_with("nginx_up"))
-        .unwrap_or_default();
+    let up = text.lines().find(|l| l.starts_with("nginx_up")).unwrap_or_default();
     assert!(up.ends_with(" 1"), "{up}");
     assert!(up.contains("profile=\"default\""), "{up}");
     let handled = text
