@@ -78,9 +78,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A file or directory could not be written, read or removed.
-    #[error("cannot write {path}")]
-    Write {
+    /// A file or directory could not be read, written or removed.
+    #[error("cannot read, write or remove {path}", path = path.display())]
+    File {
         /// The file.
         path: PathBuf,
         /// The cause.

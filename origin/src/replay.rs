@@ -73,14 +73,14 @@ pub fn cache_key(ffmpeg: &Path, profile: &Profile, seconds: u32) -> String {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
-    move |source| Error::Write { path: path.to_owned(), source }
+    move |source| Error::File { path: path.to_owned(), source }
 }
 
 /// Returns the cached loop for `profile`, encoding it first if needed (as fast as the CPU allows).
 ///
 /// # Errors
 /// [`Error::Spawn`] if ffmpeg cannot start, [`Error::PreEncode`] if it fails,
-/// [`Error::Write`] for cache directory problems.
+/// [`Error::File`] for cache directory problems.
 pub async fn prepare(
     ffmpeg: &Path,
     profile: &Profile,
@@ -185,7 +185,7 @@ fn load(dir: &Path, profile: &Profile) -> Result<Loop, Error> {
         let vdir = dir.join(&sub);
         let path = vdir.join("stream.m3u8");
         let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-        let media = playlist::parse_media(&text).map_err(|e| Error::Write {
+        let media = playlist::parse_media(&text).map_err(|e| Error::File {
             path: path.clone(),
             source: io::Error::new(io::ErrorKind::InvalidData, e),
         })?;
@@ -196,7 +196,7 @@ fn load(dir: &Path, profile: &Profile) -> Result<Loop, Error> {
             .map(|s| (vdir.join(&s.uri), s.duration))
             .collect();
         if segments.is_empty() {
-            return Err(Error::Write {
+            return Err(Error::File {
                 path,
                 source: io::Error::new(io::ErrorKind::InvalidData, "the loop has no segments"),
             });
@@ -318,7 +318,7 @@ impl Publisher {
 /// that cannot be written is logged and counted on `board` under `replay`.
 ///
 /// # Errors
-/// [`Error::Write`] if the initial files cannot be written.
+/// [`Error::File`] if the initial files cannot be written.
 pub fn publish(lp: Loop, root: PathBuf, profile: &Profile, board: Board) -> Result<JoinHandle<()>, Error> {
     let durations: Vec<f64> = lp.variants[0].segments.iter().map(|s| s.1).collect();
     let longest = durations.iter().copied().fold(f64::from(profile.segment_secs), f64::max);

@@ -211,12 +211,12 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
         .map_err(|source| Error::TempDir { path: config.work_root.clone(), source })?;
     let owner = tmp.path().join(OWNER_FILE);
     std::fs::write(&owner, std::process::id().to_string())
-        .map_err(|source| Error::Write { path: owner, source })?;
+        .map_err(|source| Error::File { path: owner, source })?;
     let hls_dir = tmp.path().join("hls");
     let prefix = tmp.path().join("nginx");
     let log_dir = config.log_dir.clone().unwrap_or_else(|| tmp.path().join("logs"));
     for d in [&hls_dir, &prefix, &log_dir] {
-        std::fs::create_dir_all(d).map_err(|source| Error::Write { path: d.clone(), source })?;
+        std::fs::create_dir_all(d).map_err(|source| Error::File { path: d.clone(), source })?;
     }
     let facts = Arc::new(Facts {
         instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
@@ -360,7 +360,7 @@ impl Origin {
             status,
         };
         let conf = nginx::config(&self.profile, &layout);
-        std::fs::write(layout.conf(), conf).map_err(|source| Error::Write { path: layout.conf(), source })?;
+        std::fs::write(layout.conf(), conf).map_err(|source| Error::File { path: layout.conf(), source })?;
         let spec = Spec {
             name: "nginx".into(),
             program: config.nginx.clone(),
@@ -576,7 +576,7 @@ impl Origin {
     /// SIGKILL, reaped), then removes the temporary directory.
     ///
     /// # Errors
-    /// [`Error::Write`] if the temporary directory cannot be removed.
+    /// [`Error::File`] if the temporary directory cannot be removed.
     pub async fn stop(mut self) -> Result<(), Error> {
         self.facts.ready.store(false, Ordering::Release);
         while let Some(s) = self.supervisors.pop() {
@@ -592,7 +592,7 @@ impl Origin {
         }
         if let Some(tmp) = self.tmp.take() {
             let path = tmp.path().to_owned();
-            tmp.close().map_err(|source| Error::Write { path, source })?;
+            tmp.close().map_err(|source| Error::File { path, source })?;
         }
         Ok(())
     }

@@ -185,3 +185,17 @@ async fn a_busy_port_is_a_clear_error_before_anything_starts() {
         assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_an_origin_without_stop_still_ends_its_children() {
+    let origin = origin::start(small("default", Source::Replay)).await.unwrap();
+    let pids = origin.pids();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let dir = origin.dir().to_owned();
+    drop(origin);
+    eventually("children to stop after drop", Duration::from_secs(10), || async {
+        pids.iter().all(|(_, p)| !alive(*p)).then_some(())
+    })
+    .await;
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
