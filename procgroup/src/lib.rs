@@ -36,6 +36,7 @@ use tokio::process::{Child, Command};
 pub struct Group {
     child: Child,
     pid: u32,
+    forked_at: std::time::Instant,
     reaped: Option<ExitStatus>,
 }
 
@@ -61,15 +62,10 @@ pub fn spawn(cmd: &mut Command) -> io::Result<Group> {
             Ok(())
         });
     }
+    let forked_at = std::time::Instant::now();
     let child = cmd.spawn()?;
-    let pid = child
-        .id()
-        .ok_or_else(|| io::Error::other("spawned child has no pid"))?;
-    Ok(Group {
-        child,
-        pid,
-        reaped: None,
-    })
+    let pid = child.id().ok_or_else(|| io::Error::other("spawned child has no pid"))?;
+    Ok(Group { child, pid, forked_at, reaped: None })
 }
 
 impl Group {
@@ -77,6 +73,13 @@ impl Group {
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// When the child was created: just before `fork`. `spawn` itself returns later, once the
+    /// child has called `exec`, which on a busy machine can take tens of milliseconds.
+    #[must_use]
+    pub fn forked_at(&self) -> std::time::Instant {
+        self.forked_at
     }
 
     /// Sets the leader's nice value to ours plus `increment` (a lower priority).
@@ -207,23 +210,21 @@ impl Spawner {
         for i in 0..threads.max(1) {
             let rx = std::sync::Arc::clone(&rx);
             let runtime = runtime.clone();
-            std::thread::Builder::new()
-                .name(format!("spawner-{i}"))
-                .spawn(move || {
-                    let _guard = runtime.enter();
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => break,
-                        };
-                        let Ok(mut job) = job else { break };
-                        let _ = job.reply.send(spawn(&mut job.cmd));
-                    }
-                    // Never return: children started here are tied to this thread's life.
-                    loop {
-                        std::thread::park();
-                    }
-                })?;
+            std::thread::Builder::new().name(format!("spawner-{i}")).spawn(move || {
+                let _guard = runtime.enter();
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok(mut job) = job else { break };
+                    let _ = job.reply.send(spawn(&mut job.cmd));
+                }
+                // Never return: children started here are tied to this thread's life.
+                loop {
+                    std::thread::park();
+                }
+            })?;
         }
         Ok(Spawner { jobs: tx })
     }
@@ -234,12 +235,8 @@ impl Spawner {
     /// As [`spawn`].
     pub async fn spawn(&self, cmd: Command) -> io::Result<Group> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Job { cmd, reply })
-            .map_err(|_| io::Error::other("spawner threads are gone"))?;
-        answer
-            .await
-            .map_err(|_| io::Error::other("spawner thread dropped the job"))?
+        self.jobs.send(Job { cmd, reply }).map_err(|_| io::Error::other("spawner threads are gone"))?;
+        answer.await.map_err(|_| io::Error::other("spawner thread dropped the job"))?
     }
 }
 
@@ -331,11 +328,8 @@ impl Backoff {
         let nominal = (self.initial.as_secs_f64() * self.multiplier.powi(exp)).min(self.max.as_secs_f64());
         self.attempt = self.attempt.saturating_add(1);
         let spread = nominal * self.jitter;
-        let jittered = if spread > 0.0 {
-            nominal + rng.gen_range(-spread / 2.0..=spread / 2.0)
-        } else {
-            nominal
-        };
+        let jittered =
+            if spread > 0.0 { nominal + rng.gen_range(-spread / 2.0..=spread / 2.0) } else { nominal };
         Duration::from_secs_f64(jittered.max(0.0))
     }
 
@@ -408,9 +402,7 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(300));
         // The grandchild got SIGKILL too; it is re-parented and reaped by init (or us).
         let alive = |pid: i32| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| !s.contains(") Z "))
-                .unwrap_or(false)
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
         };
         for _ in 0..50 {
             if !alive(grandchild) {
@@ -439,15 +431,8 @@ mod tests {
         cmd.arg("30");
         let mut g = spawner.spawn(cmd).await.unwrap();
         let stat = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
-        assert!(
-            stat.lines()
-                .any(|l| l == "State:\tS (sleeping)" || l.starts_with("State:\tR")),
-            "{stat}"
-        );
-        assert_eq!(
-            g.stop(Duration::from_secs(2)).await.unwrap(),
-            Exit::Signal(libc::SIGTERM)
-        );
+        assert!(stat.lines().any(|l| l == "State:\tS (sleeping)" || l.starts_with("State:\tR")), "{stat}");
+        assert_eq!(g.stop(Duration::from_secs(2)).await.unwrap(), Exit::Signal(libc::SIGTERM));
         let err = spawner.spawn(Command::new("/nonexistent/x")).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }

@@ -27,11 +27,7 @@ pub async fn run(config: &Config, command: &ViewerCommand<'_>) -> (Verdict, Stri
     let verdict = examine(config, &mut o).await;
     let verdict = if verdict == Verdict::Playable {
         let ff = preflight::ffmpeg_accepts(&command.argv(), &config.ffmpeg.binary).await;
-        let mark = if ff.verdict == CheckVerdict::Fail {
-            "✗"
-        } else {
-            "✓"
-        };
+        let mark = if ff.verdict == CheckVerdict::Fail { "✗" } else { "✓" };
         let _ = writeln!(o, "  {mark} ffmpeg: {}", ff.detail);
         if ff.verdict == CheckVerdict::Fail {
             Verdict::Unplayable
@@ -49,10 +45,9 @@ pub async fn run(config: &Config, command: &ViewerCommand<'_>) -> (Verdict, Stri
             command.display()
         ),
         Verdict::Unreachable => writeln!(o, "Verdict: unreachable — no server answered"),
-        Verdict::Unplayable => writeln!(
-            o,
-            "Verdict: not playable — the server answered, but not with a playable stream"
-        ),
+        Verdict::Unplayable => {
+            writeln!(o, "Verdict: not playable — the server answered, but not with a playable stream")
+        }
     };
     (verdict, o)
 }
@@ -83,14 +78,8 @@ async fn examine(config: &Config, o: &mut String) -> Verdict {
             ms(info.first_fetch.ttfb)
         );
         for (i, v) in master.variants.iter().enumerate() {
-            let res = v
-                .resolution
-                .map_or_else(|| "-".to_owned(), |(w, h)| format!("{w}x{h}"));
-            let mark = if Some(i) == info.chosen {
-                "  ← chosen by --variant"
-            } else {
-                ""
-            };
+            let res = v.resolution.map_or_else(|| "-".to_owned(), |(w, h)| format!("{w}x{h}"));
+            let mark = if Some(i) == info.chosen { "  ← chosen by --variant" } else { "" };
             let _ = writeln!(
                 o,
                 "      {i}: {:>8.0} kbit/s {res:>9} {}{mark}",
@@ -100,17 +89,12 @@ async fn examine(config: &Config, o: &mut String) -> Verdict {
         }
     }
     let m = &info.media;
-    let kind = if m.ended {
-        "finite (VOD or ended event): viewers end with it"
-    } else {
-        "live"
-    };
+    let kind = if m.ended { "finite (VOD or ended event): viewers end with it" } else { "live" };
     let _ = writeln!(
         o,
         "  ✓ media playlist {}: {kind}, target duration {}, {} segments, media sequence {}",
         info.media_url,
-        m.target_duration
-            .map_or_else(|| "missing".to_owned(), |t| format!("{t} s")),
+        m.target_duration.map_or_else(|| "missing".to_owned(), |t| format!("{t} s")),
         m.segments.len(),
         m.media_sequence
     );

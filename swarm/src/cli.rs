@@ -133,12 +133,7 @@ pub struct OutputArgs {
     pub status_interval: Duration,
 
     /// Prometheus endpoint (/metrics, /health, /ready) listen address, or `off`
-    #[arg(
-        long,
-        env = "HLS_SWARM_METRICS",
-        default_value = "0.0.0.0:17091",
-        value_name = "ADDR|off"
-    )]
+    #[arg(long, env = "HLS_SWARM_METRICS", default_value = "0.0.0.0:17091", value_name = "ADDR|off")]
     pub metrics: String,
 
     /// More log output (-v debug, -vv trace)

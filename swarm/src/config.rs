@@ -190,27 +190,17 @@ impl Config {
         };
         let load = &cli.load;
         if load.clients == 0 || load.clients > MAX_CLIENTS {
-            return Err(ConfigError::Clients {
-                value: load.clients,
-                max: MAX_CLIENTS,
-            });
+            return Err(ConfigError::Clients { value: load.clients, max: MAX_CLIENTS });
         }
         if !(load.ramp_rate.is_finite() && load.ramp_rate > 0.0 && load.ramp_rate <= MAX_RAMP_RATE) {
-            return Err(ConfigError::RampRate {
-                value: load.ramp_rate,
-                max: MAX_RAMP_RATE,
-            });
+            return Err(ConfigError::RampRate { value: load.ramp_rate, max: MAX_RAMP_RATE });
         }
         let http = &cli.http;
         if http.timeout.is_zero() {
-            return Err(ConfigError::Timeout {
-                value: humantime::format_duration(http.timeout).to_string(),
-            });
+            return Err(ConfigError::Timeout { value: humantime::format_duration(http.timeout).to_string() });
         }
         if let Some(st) = load.stall_timeout.filter(|d| d.is_zero()) {
-            return Err(ConfigError::StallTimeout {
-                value: humantime::format_duration(st).to_string(),
-            });
+            return Err(ConfigError::StallTimeout { value: humantime::format_duration(st).to_string() });
         }
         let resolve = match &http.resolve {
             None => None,
@@ -221,22 +211,13 @@ impl Config {
                     .map_err(|_| ConfigError::ResolveNotIp { value: ip.clone() })?,
             ),
         };
-        let headers = http
-            .headers
-            .iter()
-            .map(|h| parse_header(h))
-            .collect::<Result<Vec<_>, _>>()?;
+        let headers = http.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
         if http.user_agent.chars().any(char::is_control) {
-            return Err(ConfigError::BadUserAgent {
-                value: http.user_agent.clone(),
-            });
+            return Err(ConfigError::BadUserAgent { value: http.user_agent.clone() });
         }
         let metrics = match cli.output.metrics.trim() {
             "off" | "none" | "" => None,
-            v => Some(
-                v.parse()
-                    .map_err(|_| ConfigError::Metrics { value: v.to_owned() })?,
-            ),
+            v => Some(v.parse().map_err(|_| ConfigError::Metrics { value: v.to_owned() })?),
         };
         Ok(Config {
             url,
@@ -272,30 +253,19 @@ impl Config {
 }
 
 fn parse_url(raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|e| ConfigError::BadUrl {
-        url: raw.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let url =
+        Url::parse(raw).map_err(|e| ConfigError::BadUrl { url: raw.to_owned(), reason: e.to_string() })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::BadScheme {
-            url: raw.to_owned(),
-            scheme: url.scheme().to_owned(),
-        });
+        return Err(ConfigError::BadScheme { url: raw.to_owned(), scheme: url.scheme().to_owned() });
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::BadUrl {
-            url: raw.to_owned(),
-            reason: "it has no host".into(),
-        });
+        return Err(ConfigError::BadUrl { url: raw.to_owned(), reason: "it has no host".into() });
     }
     Ok(url)
 }
 
 fn parse_header(raw: &str) -> Result<Header, ConfigError> {
-    let bad = |reason| ConfigError::BadHeader {
-        value: raw.to_owned(),
-        reason,
-    };
+    let bad = |reason| ConfigError::BadHeader { value: raw.to_owned(), reason };
     let (name, value) = raw.split_once(':').ok_or_else(|| bad("there is no ':'"))?;
     if name.is_empty() {
         return Err(bad("the name is empty"));
@@ -303,17 +273,12 @@ fn parse_header(raw: &str) -> Result<Header, ConfigError> {
     // RFC 9110 token characters.
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if !name.chars().all(token) {
-        return Err(bad(
-            "the name may only contain letters, digits and !#$%&'*+-.^_`|~",
-        ));
+        return Err(bad("the name may only contain letters, digits and !#$%&'*+-.^_`|~"));
     }
     if value.chars().any(|c| c.is_control() && c != '\t') {
         return Err(bad("the value contains a line break or control character"));
     }
-    Ok(Header {
-        name: name.to_owned(),
-        value: value.trim().to_owned(),
-    })
+    Ok(Header { name: name.to_owned(), value: value.trim().to_owned() })
 }
 
 #[cfg(test)]

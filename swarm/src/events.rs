@@ -30,7 +30,7 @@ pub enum EventKind {
     Spawned {
         /// Its pid (= process group id).
         pid: u32,
-        /// How long `fork` + `exec` took (the start's cost to the schedule).
+        /// From `fork` until `exec` completed (the event itself is stamped at `fork`).
         took: Duration,
     },
     /// A viewer process could not be started.
@@ -93,23 +93,17 @@ impl EventSink {
     pub fn channel(capacity: usize) -> (EventSink, mpsc::Receiver<Event>, Arc<AtomicU64>) {
         let (tx, rx) = mpsc::channel(capacity);
         let dropped = Arc::new(AtomicU64::new(0));
-        (
-            EventSink {
-                tx,
-                dropped: Arc::clone(&dropped),
-            },
-            rx,
-            dropped,
-        )
+        (EventSink { tx, dropped: Arc::clone(&dropped) }, rx, dropped)
     }
 
     /// Reports `kind` for `viewer`, stamped now.
     pub fn send(&self, viewer: ViewerId, kind: EventKind) {
-        let event = Event {
-            viewer,
-            at: Instant::now(),
-            kind,
-        };
+        self.send_at(viewer, Instant::now(), kind);
+    }
+
+    /// Reports `kind` for `viewer`, observed at `at`.
+    pub fn send_at(&self, viewer: ViewerId, at: Instant, kind: EventKind) {
+        let event = Event { viewer, at, kind };
         if self.tx.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }

@@ -74,10 +74,7 @@ impl Capabilities {
             .filter_map(|l| l.split_whitespace().next())
             .map(str::to_owned)
             .collect();
-        Capabilities {
-            version: String::new(),
-            options,
-        }
+        Capabilities { version: String::new(), options }
     }
 
     /// True if the binary lists option `name` (without the dash).
@@ -101,15 +98,9 @@ async fn run_capture(binary: &Path, args: &[&str]) -> Result<String, ProbeError>
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|source| ProbeError::Spawn {
-            binary: name.clone(),
-            source,
-        })?;
+        .map_err(|source| ProbeError::Spawn { binary: name.clone(), source })?;
     if !out.status.success() {
-        return Err(ProbeError::Failed {
-            binary: name,
-            status: out.status.to_string(),
-        });
+        return Err(ProbeError::Failed { binary: name, status: out.status.to_string() });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -175,26 +166,15 @@ impl ViewerCommand<'_> {
             a.extend(["-tls_verify".into(), "0".into()]);
         }
         if o.reconnect {
-            a.extend([
-                "-reconnect".into(),
-                "1".into(),
-                "-reconnect_streamed".into(),
-                "1".into(),
-            ]);
+            a.extend(["-reconnect".into(), "1".into(), "-reconnect_streamed".into(), "1".into()]);
             if self.caps.has("reconnect_on_network_error") {
                 a.extend(["-reconnect_on_network_error".into(), "1".into()]);
             }
-            a.extend([
-                "-reconnect_delay_max".into(),
-                o.reconnect_delay.as_secs().max(1).to_string(),
-            ]);
+            a.extend(["-reconnect_delay_max".into(), o.reconnect_delay.as_secs().max(1).to_string()]);
         }
         let micros = u64::try_from(o.timeout.as_micros()).unwrap_or(u64::MAX);
         a.extend(["-rw_timeout".into(), micros.to_string()]);
-        a.extend([
-            "-user_agent".into(),
-            format!("{} viewer/{}", o.user_agent, self.viewer),
-        ]);
+        a.extend(["-user_agent".into(), format!("{} viewer/{}", o.user_agent, self.viewer)]);
         let headers = self.header_block();
         if !headers.is_empty() {
             a.extend(["-headers".into(), headers]);
@@ -253,11 +233,7 @@ impl ViewerCommand<'_> {
         let mut after_headers = false;
         for arg in &argv {
             let s = arg.to_string_lossy();
-            let shown = if after_headers {
-                redact_headers(&s)
-            } else {
-                s.into_owned()
-            };
+            let shown = if after_headers { redact_headers(&s) } else { s.into_owned() };
             after_headers = arg == "-headers";
             out.push(shell_quote(&shown));
         }

@@ -33,11 +33,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit_code::USAGE
-            } else {
-                exit_code::OK
-            });
+            return ExitCode::from(if e.use_stderr() { exit_code::USAGE } else { exit_code::OK });
         }
     };
     let config = match Config::from_cli(&cli, std::io::stdout().is_terminal()) {
@@ -88,9 +84,7 @@ fn init_logging(config: &Config) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -79,11 +79,7 @@ impl Server {
 
 fn respond(req: &Request<Incoming>, s: &Snapshot, labels: &RunLabels) -> Response<Full<Bytes>> {
     let (status, ctype, body) = match req.uri().path() {
-        "/metrics" => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(s, labels),
-        ),
+        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", render(s, labels)),
         "/health" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
         "/ready" if s.target > 0 && s.started == s.target => {
             (StatusCode::OK, "text/plain", "ready\n".to_owned())
@@ -93,11 +89,7 @@ fn respond(req: &Request<Incoming>, s: &Snapshot, labels: &RunLabels) -> Respons
             "text/plain",
             format!("ramping: {} of {} viewers started\n", s.started, s.target),
         ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found: try /metrics, /health or /ready\n".to_owned(),
-        ),
+        _ => (StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /health or /ready\n".to_owned()),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
@@ -116,10 +108,7 @@ struct Out(String);
 
 impl Out {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(
-            self.0,
-            "# HELP hls_swarm_{name} {help}\n# TYPE hls_swarm_{name} {kind}"
-        );
+        let _ = writeln!(self.0, "# HELP hls_swarm_{name} {help}\n# TYPE hls_swarm_{name} {kind}");
     }
     fn sample(&mut self, name: &str, labels: &str, value: f64) {
         if labels.is_empty() {
@@ -151,68 +140,22 @@ pub fn render(s: &Snapshot, l: &RunLabels) -> String {
         ),
         1.0,
     );
-    o.one(
-        "target_clients",
-        "gauge",
-        "Viewers asked for (--clients).",
-        f64::from(s.target),
-    );
-    o.one(
-        "active_clients",
-        "gauge",
-        "Viewers whose FFmpeg process is running.",
-        f64::from(s.running),
-    );
+    o.one("target_clients", "gauge", "Viewers asked for (--clients).", f64::from(s.target));
+    o.one("active_clients", "gauge", "Viewers whose FFmpeg process is running.", f64::from(s.running));
     o.one(
         "streaming_clients",
         "gauge",
         "Running viewers that requested a segment in the last 10 seconds.",
         f64::from(s.streaming),
     );
-    o.one(
-        "backoff_clients",
-        "gauge",
-        "Viewers waiting to restart after an exit.",
-        f64::from(s.backoff),
-    );
-    o.one(
-        "ended_clients",
-        "gauge",
-        "Viewers whose finite stream ended.",
-        f64::from(s.ended),
-    );
-    let progress = if s.target == 0 {
-        0.0
-    } else {
-        f64::from(s.started) / f64::from(s.target)
-    };
-    o.one(
-        "ramp_progress",
-        "gauge",
-        "Fraction of viewers started (0 to 1).",
-        progress,
-    );
-    o.one(
-        "test_elapsed_seconds",
-        "gauge",
-        "Time since the run started.",
-        s.elapsed.as_secs_f64(),
-    );
-    let remaining = l
-        .duration
-        .map_or(-1.0, |d| (d - s.elapsed.as_secs_f64()).max(0.0));
-    o.one(
-        "test_remaining_seconds",
-        "gauge",
-        "Time left of --duration; -1 when unlimited.",
-        remaining,
-    );
-    o.one(
-        "test_duration_seconds",
-        "gauge",
-        "--duration; 0 when unlimited.",
-        l.duration.unwrap_or(0.0),
-    );
+    o.one("backoff_clients", "gauge", "Viewers waiting to restart after an exit.", f64::from(s.backoff));
+    o.one("ended_clients", "gauge", "Viewers whose finite stream ended.", f64::from(s.ended));
+    let progress = if s.target == 0 { 0.0 } else { f64::from(s.started) / f64::from(s.target) };
+    o.one("ramp_progress", "gauge", "Fraction of viewers started (0 to 1).", progress);
+    o.one("test_elapsed_seconds", "gauge", "Time since the run started.", s.elapsed.as_secs_f64());
+    let remaining = l.duration.map_or(-1.0, |d| (d - s.elapsed.as_secs_f64()).max(0.0));
+    o.one("test_remaining_seconds", "gauge", "Time left of --duration; -1 when unlimited.", remaining);
+    o.one("test_duration_seconds", "gauge", "--duration; 0 when unlimited.", l.duration.unwrap_or(0.0));
     o.one(
         "client_starts_total",
         "counter",
@@ -255,30 +198,12 @@ pub fn render(s: &Snapshot, l: &RunLabels) -> String {
         "Segment requests per second over the last 5 seconds.",
         s.rate_of(RequestKind::Segment),
     );
-    o.family(
-        "http_errors_total",
-        "counter",
-        "HTTP error responses, by status code.",
-    );
+    o.family("http_errors_total", "counter", "HTTP error responses, by status code.");
     for (status, n) in &s.http_errors {
-        o.sample(
-            "http_errors_total",
-            &format!("status_code=\"{status}\""),
-            *n as f64,
-        );
+        o.sample("http_errors_total", &format!("status_code=\"{status}\""), *n as f64);
     }
-    o.one(
-        "network_errors_total",
-        "counter",
-        "Failed or timed-out connections.",
-        s.network_errors as f64,
-    );
-    o.one(
-        "segments_skipped_total",
-        "counter",
-        "Segments FFmpeg gave up on.",
-        s.segments_skipped as f64,
-    );
+    o.one("network_errors_total", "counter", "Failed or timed-out connections.", s.network_errors as f64);
+    o.one("segments_skipped_total", "counter", "Segments FFmpeg gave up on.", s.segments_skipped as f64);
     o.family(
         "client_exits_total",
         "counter",
@@ -295,17 +220,8 @@ pub fn render(s: &Snapshot, l: &RunLabels) -> String {
     }
     let requests: u64 = s.requests.values().sum();
     let errors: u64 = s.http_errors.values().sum::<u64>() + s.network_errors;
-    let rate = if requests == 0 {
-        0.0
-    } else {
-        errors as f64 / requests as f64
-    };
-    o.one(
-        "error_rate",
-        "gauge",
-        "(HTTP errors + network errors) / requests, over the whole run.",
-        rate,
-    );
+    let rate = if requests == 0 { 0.0 } else { errors as f64 / requests as f64 };
+    o.one("error_rate", "gauge", "(HTTP errors + network errors) / requests, over the whole run.", rate);
     o.one(
         "stats_events_dropped_total",
         "counter",
@@ -322,13 +238,7 @@ mod tests {
 
     #[test]
     fn exposition_is_well_formed() {
-        let mut s = Snapshot {
-            target: 4,
-            started: 4,
-            running: 3,
-            streaming: 3,
-            ..Snapshot::default()
-        };
+        let mut s = Snapshot { target: 4, started: 4, running: 3, streaming: 3, ..Snapshot::default() };
         s.requests.insert(RequestKind::Segment, 40);
         s.requests.insert(RequestKind::Playlist, 20);
         s.http_errors.insert(404, 2);

@@ -171,10 +171,7 @@ pub fn parse_line(line: &str) -> Option<LogEvent> {
     let (class, level, msg) = split_prefix(line);
     if let Some(rest) = msg.strip_prefix("Opening '") {
         if let Some(url) = rest.strip_suffix("' for reading") {
-            return Some(LogEvent::Request {
-                kind: RequestKind::of_url(url),
-                url: url.to_owned(),
-            });
+            return Some(LogEvent::Request { kind: RequestKind::of_url(url), url: url.to_owned() });
         }
     }
     if let Some(rest) = msg.strip_prefix("HTTP error ") {
@@ -184,19 +181,14 @@ pub fn parse_line(line: &str) -> Option<LogEvent> {
     }
     if class == Some("tcp") || class == Some("tls") {
         if let Some((_, reason)) = msg.split_once(" failed: ") {
-            return Some(LogEvent::NetworkError {
-                reason: reason.to_owned(),
-            });
+            return Some(LogEvent::NetworkError { reason: reason.to_owned() });
         }
     }
     if msg.starts_with("Failed to open segment") {
         return Some(LogEvent::SegmentSkipped);
     }
     match level {
-        Some(l) if l >= Level::Warning => Some(LogEvent::Problem {
-            level: l,
-            message: msg.to_owned(),
-        }),
+        Some(l) if l >= Level::Warning => Some(LogEvent::Problem { level: l, message: msg.to_owned() }),
         _ => None,
     }
 }
@@ -234,24 +226,15 @@ mod tests {
             split_prefix("[hls @ 0x55cf05e72ac0] [info] Opening 'x' for reading"),
             (Some("hls"), Some(Level::Info), "Opening 'x' for reading")
         );
-        assert_eq!(
-            split_prefix("[error] http://h/x: boom"),
-            (None, Some(Level::Error), "http://h/x: boom")
-        );
+        assert_eq!(split_prefix("[error] http://h/x: boom"), (None, Some(Level::Error), "http://h/x: boom"));
         assert_eq!(split_prefix("plain"), (None, None, "plain"));
     }
 
     #[test]
     fn request_kinds() {
-        assert_eq!(
-            RequestKind::of_url("http://h/a/stream.m3u8?token=1"),
-            RequestKind::Playlist
-        );
+        assert_eq!(RequestKind::of_url("http://h/a/stream.m3u8?token=1"), RequestKind::Playlist);
         assert_eq!(RequestKind::of_url("http://h/seg00001.ts"), RequestKind::Segment);
-        assert_eq!(
-            RequestKind::of_url("http://h/v/chunk.m4s#x"),
-            RequestKind::Segment
-        );
+        assert_eq!(RequestKind::of_url("http://h/v/chunk.m4s#x"), RequestKind::Segment);
     }
 
     #[test]
@@ -264,9 +247,7 @@ mod tests {
             parse_line(
                 "[tcp @ 0x561d9eb2ffc0] [error] Connection to tcp://127.0.0.1:1 failed: Connection refused"
             ),
-            Some(LogEvent::NetworkError {
-                reason: "Connection refused".into()
-            })
+            Some(LogEvent::NetworkError { reason: "Connection refused".into() })
         );
         assert_eq!(
             parse_line("[hls @ 0x5579f1dca900] [warning] Failed to open segment 1 of playlist 0"),
@@ -284,14 +265,8 @@ mod tests {
         let mut segments = 0;
         let mut problems = 0;
         let mut feed = |l: &str| match parse_line(l) {
-            Some(LogEvent::Request {
-                kind: RequestKind::Playlist,
-                ..
-            }) => playlists += 1,
-            Some(LogEvent::Request {
-                kind: RequestKind::Segment,
-                ..
-            }) => segments += 1,
+            Some(LogEvent::Request { kind: RequestKind::Playlist, .. }) => playlists += 1,
+            Some(LogEvent::Request { kind: RequestKind::Segment, .. }) => segments += 1,
             Some(_) => problems += 1,
             None => {}
         };
@@ -304,10 +279,7 @@ mod tests {
             "capture too short: {raw_segments} {raw_playlists}"
         );
         assert_eq!(segments, raw_segments);
-        assert_eq!(
-            playlists, raw_playlists,
-            "refreshes over kept-alive connections ([http @]) count too"
-        );
+        assert_eq!(playlists, raw_playlists, "refreshes over kept-alive connections ([http @]) count too");
         assert_eq!(problems, 0);
     }
 }

@@ -79,11 +79,7 @@ pub enum ParseError {
 /// # Errors
 /// [`ParseError`] for text that is not a playlist or has a malformed required value.
 pub fn parse(text: &str) -> Result<Playlist, ParseError> {
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .enumerate()
-        .filter(|(_, l)| !l.is_empty());
+    let mut lines = text.lines().map(str::trim).enumerate().filter(|(_, l)| !l.is_empty());
     match lines.next() {
         Some((_, first)) if first.trim_start_matches('\u{feff}').starts_with("#EXTM3U") => {}
         _ => return Err(ParseError::NotM3u8),
@@ -97,58 +93,37 @@ pub fn parse(text: &str) -> Result<Playlist, ParseError> {
         let n = idx + 1;
         if let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") {
             is_master = true;
-            let bandwidth =
-                attr(attrs, "BANDWIDTH")
-                    .and_then(|v| v.parse().ok())
-                    .ok_or(ParseError::BadTag {
-                        line: n,
-                        tag: "BANDWIDTH",
-                    })?;
+            let bandwidth = attr(attrs, "BANDWIDTH")
+                .and_then(|v| v.parse().ok())
+                .ok_or(ParseError::BadTag { line: n, tag: "BANDWIDTH" })?;
             let resolution = attr(attrs, "RESOLUTION").and_then(|r| {
                 let (w, h) = r.split_once(['x', 'X'])?;
                 Some((w.parse().ok()?, h.parse().ok()?))
             });
             pending_variant = Some((bandwidth, resolution));
         } else if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
-            media.target_duration = Some(v.trim().parse().map_err(|_| ParseError::BadTag {
-                line: n,
-                tag: "#EXT-X-TARGETDURATION",
-            })?);
+            media.target_duration = Some(
+                v.trim().parse().map_err(|_| ParseError::BadTag { line: n, tag: "#EXT-X-TARGETDURATION" })?,
+            );
         } else if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
-            media.media_sequence = v.trim().parse().map_err(|_| ParseError::BadTag {
-                line: n,
-                tag: "#EXT-X-MEDIA-SEQUENCE",
-            })?;
+            media.media_sequence =
+                v.trim().parse().map_err(|_| ParseError::BadTag { line: n, tag: "#EXT-X-MEDIA-SEQUENCE" })?;
         } else if let Some(v) = line.strip_prefix("#EXTINF:") {
             let d = v.split(',').next().unwrap_or_default().trim();
-            pending_duration = Some(d.parse().map_err(|_| ParseError::BadTag {
-                line: n,
-                tag: "#EXTINF",
-            })?);
+            pending_duration = Some(d.parse().map_err(|_| ParseError::BadTag { line: n, tag: "#EXTINF" })?);
         } else if line.starts_with("#EXT-X-ENDLIST") {
             media.ended = true;
         } else if let Some(attrs) = line.strip_prefix("#EXT-X-MAP:") {
             media.init = attr(attrs, "URI").map(str::to_owned);
         } else if !line.starts_with('#') {
             if let Some((bandwidth, resolution)) = pending_variant.take() {
-                master.variants.push(VariantStream {
-                    bandwidth,
-                    resolution,
-                    uri: line.to_owned(),
-                });
+                master.variants.push(VariantStream { bandwidth, resolution, uri: line.to_owned() });
             } else if let Some(duration) = pending_duration.take() {
-                media.segments.push(Segment {
-                    duration,
-                    uri: line.to_owned(),
-                });
+                media.segments.push(Segment { duration, uri: line.to_owned() });
             }
         }
     }
-    Ok(if is_master {
-        Playlist::Master(master)
-    } else {
-        Playlist::Media(media)
-    })
+    Ok(if is_master { Playlist::Master(master) } else { Playlist::Media(media) })
 }
 
 /// The value of attribute `name` in an attribute list (`A=1,B="x,y",C=z`), quotes removed.
@@ -215,9 +190,7 @@ mod tests {
 
     #[test]
     fn master_variants_in_order() {
-        let Playlist::Master(m) = parse(MASTER).unwrap() else {
-            panic!("not a master")
-        };
+        let Playlist::Master(m) = parse(MASTER).unwrap() else { panic!("not a master") };
         assert_eq!(m.variants.len(), 3);
         assert_eq!(m.variants[0].resolution, Some((1280, 720)));
         assert_eq!(m.variants[2].uri, "http://cdn.example/1080p/stream.m3u8");
@@ -227,9 +200,7 @@ mod tests {
 
     #[test]
     fn live_media_playlist() {
-        let Playlist::Media(m) = parse(LIVE).unwrap() else {
-            panic!("not media")
-        };
+        let Playlist::Media(m) = parse(LIVE).unwrap() else { panic!("not media") };
         assert_eq!(m.target_duration, Some(2.0));
         assert_eq!(m.media_sequence, 17);
         assert_eq!(m.segments.len(), 3);
@@ -240,9 +211,7 @@ mod tests {
     #[test]
     fn vod_and_init() {
         let text = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:6,\na.m4s\n#EXT-X-ENDLIST\n";
-        let Playlist::Media(m) = parse(text).unwrap() else {
-            panic!("not media")
-        };
+        let Playlist::Media(m) = parse(text).unwrap() else { panic!("not media") };
         assert!(m.ended);
         assert_eq!(m.init.as_deref(), Some("init.mp4"));
     }
@@ -251,13 +220,7 @@ mod tests {
     fn errors() {
         assert_eq!(parse("<html>"), Err(ParseError::NotM3u8));
         assert_eq!(parse(""), Err(ParseError::NotM3u8));
-        assert_eq!(
-            parse("#EXTM3U\n#EXTINF:abc,\nx.ts"),
-            Err(ParseError::BadTag {
-                line: 2,
-                tag: "#EXTINF"
-            })
-        );
+        assert_eq!(parse("#EXTM3U\n#EXTINF:abc,\nx.ts"), Err(ParseError::BadTag { line: 2, tag: "#EXTINF" }));
     }
 
     #[test]
@@ -274,9 +237,6 @@ mod tests {
             resolve(&base, "720p/stream.m3u8").unwrap().as_str(),
             "http://h:17080/live/720p/stream.m3u8"
         );
-        assert_eq!(
-            resolve(&base, "/abs.m3u8").unwrap().as_str(),
-            "http://h:17080/abs.m3u8"
-        );
+        assert_eq!(resolve(&base, "/abs.m3u8").unwrap().as_str(), "http://h:17080/abs.m3u8");
     }
 }

@@ -75,12 +75,7 @@ impl fmt::Display for Report {
 }
 
 fn check(name: &'static str, verdict: Verdict, detail: String, fix: Option<String>) -> Check {
-    Check {
-        name,
-        verdict,
-        detail,
-        fix,
-    }
+    Check { name, verdict, detail, fix }
 }
 
 /// Checks the process's limits and the machine's memory and ports against `config`.
@@ -90,59 +85,41 @@ pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
     let mut out = Vec::new();
 
     let need = n * FDS_PER_VIEWER + FDS_RESERVE;
-    out.push(
-        match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
-            Ok((soft, _)) if soft >= need => check(
-                "file descriptors",
-                Verdict::Pass,
-                format!("limit {soft}, {need} needed for {n} viewers"),
-                None,
-            ),
-            Ok((soft, hard)) => check(
-                "file descriptors",
-                Verdict::Fail,
-                format!("limit {soft} (hard {hard}), {need} needed for {n} viewers"),
-                Some(format!("ulimit -n {}", need.next_power_of_two())),
-            ),
-            Err(e) => check(
-                "file descriptors",
-                Verdict::Warn,
-                format!("cannot read RLIMIT_NOFILE: {e}"),
-                None,
-            ),
-        },
-    );
+    out.push(match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) if soft >= need => check(
+            "file descriptors",
+            Verdict::Pass,
+            format!("limit {soft}, {need} needed for {n} viewers"),
+            None,
+        ),
+        Ok((soft, hard)) => check(
+            "file descriptors",
+            Verdict::Fail,
+            format!("limit {soft} (hard {hard}), {need} needed for {n} viewers"),
+            Some(format!("ulimit -n {}", need.next_power_of_two())),
+        ),
+        Err(e) => check("file descriptors", Verdict::Warn, format!("cannot read RLIMIT_NOFILE: {e}"), None),
+    });
 
     let need = n + 50;
-    out.push(
-        match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC) {
-            Ok((soft, _)) if soft >= need => check(
-                "process limit",
-                Verdict::Pass,
-                format!(
-                    "limit {}, {need} needed",
-                    if soft == u64::MAX {
-                        "unlimited".into()
-                    } else {
-                        soft.to_string()
-                    }
-                ),
-                None,
+    out.push(match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC) {
+        Ok((soft, _)) if soft >= need => check(
+            "process limit",
+            Verdict::Pass,
+            format!(
+                "limit {}, {need} needed",
+                if soft == u64::MAX { "unlimited".into() } else { soft.to_string() }
             ),
-            Ok((soft, _)) => check(
-                "process limit",
-                Verdict::Fail,
-                format!("limit {soft}, {need} needed for {n} viewers"),
-                Some(format!("ulimit -u {}", need.next_power_of_two())),
-            ),
-            Err(e) => check(
-                "process limit",
-                Verdict::Warn,
-                format!("cannot read RLIMIT_NPROC: {e}"),
-                None,
-            ),
-        },
-    );
+            None,
+        ),
+        Ok((soft, _)) => check(
+            "process limit",
+            Verdict::Fail,
+            format!("limit {soft}, {need} needed for {n} viewers"),
+            Some(format!("ulimit -u {}", need.next_power_of_two())),
+        ),
+        Err(e) => check("process limit", Verdict::Warn, format!("cannot read RLIMIT_NPROC: {e}"), None),
+    });
 
     out.push(match read_port_range() {
         Some((lo, hi)) if u64::from(hi.saturating_sub(lo)) >= n * 4 => {
@@ -154,12 +131,9 @@ pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
             format!("range {lo}-{hi} is small for {n} viewers ({} wanted)", n * 4),
             Some("sysctl -w net.ipv4.ip_local_port_range='1024 65535'".into()),
         ),
-        None => check(
-            "ephemeral ports",
-            Verdict::Warn,
-            "cannot read net.ipv4.ip_local_port_range".into(),
-            None,
-        ),
+        None => {
+            check("ephemeral ports", Verdict::Warn, "cannot read net.ipv4.ip_local_port_range".into(), None)
+        }
     });
 
     let need = n * PSS_PER_VIEWER;
@@ -167,29 +141,16 @@ pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
         Some(avail) if need <= avail / 10 * 8 => check(
             "memory",
             Verdict::Pass,
-            format!(
-                "≈{} MiB for {n} viewers, {} MiB available",
-                need >> 20,
-                avail >> 20
-            ),
+            format!("≈{} MiB for {n} viewers, {} MiB available", need >> 20, avail >> 20),
             None,
         ),
         Some(avail) => check(
             "memory",
             Verdict::Warn,
-            format!(
-                "≈{} MiB for {n} viewers but only {} MiB available",
-                need >> 20,
-                avail >> 20
-            ),
+            format!("≈{} MiB for {n} viewers but only {} MiB available", need >> 20, avail >> 20),
             Some("run fewer viewers per machine".into()),
         ),
-        None => check(
-            "memory",
-            Verdict::Warn,
-            "cannot read MemAvailable from /proc/meminfo".into(),
-            None,
-        ),
+        None => check("memory", Verdict::Warn, "cannot read MemAvailable from /proc/meminfo".into(), None),
     });
 
     #[allow(clippy::cast_precision_loss)]
@@ -231,12 +192,7 @@ pub async fn ffmpeg_accepts(argv: &[std::ffi::OsString], binary: &Path) -> Check
     let listener = match TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => {
-            return check(
-                name,
-                Verdict::Warn,
-                format!("cannot open a local port to test FFmpeg: {e}"),
-                None,
-            )
+            return check(name, Verdict::Warn, format!("cannot open a local port to test FFmpeg: {e}"), None)
         }
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
@@ -264,12 +220,7 @@ pub async fn ffmpeg_accepts(argv: &[std::ffi::OsString], binary: &Path) -> Check
     let result = tokio::time::timeout(Duration::from_secs(20), run).await;
     server.abort();
     match result {
-        Err(_) => check(
-            name,
-            Verdict::Fail,
-            "FFmpeg did not answer within 20 s".into(),
-            None,
-        ),
+        Err(_) => check(name, Verdict::Fail, "FFmpeg did not answer within 20 s".into(), None),
         Ok(Err(e)) => check(
             name,
             Verdict::Fail,
@@ -279,19 +230,10 @@ pub async fn ffmpeg_accepts(argv: &[std::ffi::OsString], binary: &Path) -> Check
         Ok(Ok(out)) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if stderr.contains("404") {
-                check(
-                    name,
-                    Verdict::Pass,
-                    "accepts every option of the viewer command".into(),
-                    None,
-                )
+                check(name, Verdict::Pass, "accepts every option of the viewer command".into(), None)
             } else {
                 let mut detail = String::from("FFmpeg rejected the viewer command: ");
-                let last = stderr
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("no output");
+                let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
                 let _ = write!(detail, "{}", last.trim());
                 check(
                     name,

@@ -114,18 +114,13 @@ impl Fetcher {
     /// # Errors
     /// [`ProbeError::Unreachable`] or [`ProbeError::Status`].
     pub async fn get(&self, url: &Url, limit: usize) -> Result<Fetched, ProbeError> {
-        let unreachable = |e: reqwest::Error| ProbeError::Unreachable {
-            url: url.clone(),
-            reason: describe(&e),
-        };
+        let unreachable =
+            |e: reqwest::Error| ProbeError::Unreachable { url: url.clone(), reason: describe(&e) };
         let start = Instant::now();
         let mut resp = self.client.get(url.clone()).send().await.map_err(unreachable)?;
         let ttfb = start.elapsed();
         if !resp.status().is_success() {
-            return Err(ProbeError::Status {
-                url: url.clone(),
-                status: resp.status().as_u16(),
-            });
+            return Err(ProbeError::Status { url: url.clone(), status: resp.status().as_u16() });
         }
         let final_url = resp.url().clone();
         let mut body = Vec::new();
@@ -133,12 +128,7 @@ impl Fetcher {
             let room = limit.saturating_sub(body.len());
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
-        Ok(Fetched {
-            url: final_url,
-            ttfb,
-            total: start.elapsed(),
-            body,
-        })
+        Ok(Fetched { url: final_url, ttfb, total: start.elapsed(), body })
     }
 
     /// GETs and parses a playlist.
@@ -148,21 +138,15 @@ impl Fetcher {
     pub async fn playlist(&self, url: &Url) -> Result<(Fetched, Playlist), ProbeError> {
         let fetched = self.get(url, 4 << 20).await?;
         let text = String::from_utf8_lossy(&fetched.body);
-        let parsed = playlist::parse(&text).map_err(|e| ProbeError::NotPlaylist {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
+        let parsed = playlist::parse(&text)
+            .map_err(|e| ProbeError::NotPlaylist { url: url.clone(), reason: e.to_string() })?;
         Ok((fetched, parsed))
     }
 }
 
 /// The most useful reason in a reqwest error chain (e.g. "Connection refused").
 fn describe(e: &reqwest::Error) -> String {
-    let mut reason = if e.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        e.to_string()
-    };
+    let mut reason = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         reason = s.to_string();
@@ -222,16 +206,10 @@ pub async fn examine(fetcher: &Fetcher, url: &Url, variant: Variant) -> Result<S
                 Variant::All | Variant::First => None,
             };
             let index = chosen.unwrap_or(0);
-            let uri = master
-                .variants
-                .get(index)
-                .map(|v| v.uri.clone())
-                .unwrap_or_default();
-            let media_url =
-                playlist::resolve(&first_fetch.url, &uri).map_err(|e| ProbeError::NotPlaylist {
-                    url: url.clone(),
-                    reason: format!("variant URI '{uri}': {e}"),
-                })?;
+            let uri = master.variants.get(index).map(|v| v.uri.clone()).unwrap_or_default();
+            let media_url = playlist::resolve(&first_fetch.url, &uri).map_err(|e| {
+                ProbeError::NotPlaylist { url: url.clone(), reason: format!("variant URI '{uri}': {e}") }
+            })?;
             let (_, parsed) = fetcher.playlist(&media_url).await?;
             let Playlist::Media(media) = parsed else {
                 return Err(ProbeError::NotPlaylist {
@@ -239,13 +217,7 @@ pub async fn examine(fetcher: &Fetcher, url: &Url, variant: Variant) -> Result<S
                     reason: "a variant is itself a master".into(),
                 });
             };
-            Ok(StreamInfo {
-                master: Some(master),
-                chosen,
-                media_url,
-                media,
-                first_fetch,
-            })
+            Ok(StreamInfo { master: Some(master), chosen, media_url, media, first_fetch })
         }
     }
 }

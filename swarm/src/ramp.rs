@@ -27,11 +27,7 @@ impl RampPlan {
         let mut rng = StdRng::seed_from_u64(seed);
         let offsets = (0..clients)
             .map(|i| {
-                let j = if cap > 0.0 && i > 0 {
-                    rng.gen_range(0.0..cap)
-                } else {
-                    0.0
-                };
+                let j = if cap > 0.0 && i > 0 { rng.gen_range(0.0..cap) } else { 0.0 };
                 Duration::from_secs_f64(f64::from(i) * interval + j)
             })
             .collect();
@@ -112,10 +108,7 @@ mod tests {
             let got = achieved_rate(&offsets).unwrap();
             // Jitter only moves the last start by less than half an interval.
             let tolerance = 0.5 / f64::from(n - 1);
-            assert!(
-                (got / rate - 1.0).abs() <= tolerance + 1e-9,
-                "n={n} rate={rate}: got {got}"
-            );
+            assert!((got / rate - 1.0).abs() <= tolerance + 1e-9, "n={n} rate={rate}: got {got}");
         }
     }
 
@@ -151,9 +144,6 @@ mod tests {
     fn achieved_rate_edge_cases() {
         assert_eq!(achieved_rate(&[]), None);
         assert_eq!(achieved_rate(&[Duration::ZERO]), None);
-        assert_eq!(
-            achieved_rate(&[Duration::ZERO, Duration::from_millis(500)]),
-            Some(2.0)
-        );
+        assert_eq!(achieved_rate(&[Duration::ZERO, Duration::from_millis(500)]), Some(2.0));
     }
 }

@@ -92,13 +92,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let caps = Capabilities::probe(&config.ffmpeg.binary).await?;
     if config.print_cmd {
         let selection = Selection::from_variant(config.variant);
-        let cmd = ViewerCommand {
-            options: &config.ffmpeg,
-            caps: &caps,
-            url: &config.url,
-            selection,
-            viewer: 0,
-        };
+        let cmd =
+            ViewerCommand { options: &config.ffmpeg, caps: &caps, url: &config.url, selection, viewer: 0 };
         let _ = writeln!(out, "# FFmpeg command of viewer 0 ({}):", caps.version);
         let _ = writeln!(out, "{}", cmd.display());
         return Ok(Finished::Printed);
@@ -113,13 +108,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         Ok(i) if i.chosen.is_some() => Selection::Program(i.chosen.unwrap_or(0)),
         _ => Selection::from_variant(config.variant),
     };
-    let command = |viewer| ViewerCommand {
-        options: &config.ffmpeg,
-        caps: &caps,
-        url: &config.url,
-        selection,
-        viewer,
-    };
+    let command =
+        |viewer| ViewerCommand { options: &config.ffmpeg, caps: &caps, url: &config.url, selection, viewer };
 
     if config.check {
         let (verdict, report) = check::run(&config, &command(0)).await;
@@ -149,11 +139,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let (finite, target_duration) = match &info {
         Ok(i) => {
             let td = i.media.target_duration.unwrap_or(2.0);
-            let kind = if i.finite() {
-                "finite (VOD): each viewer plays it once"
-            } else {
-                "live"
-            };
+            let kind = if i.finite() { "finite (VOD): each viewer plays it once" } else { "live" };
             let variant = match (&i.master, i.chosen) {
                 (Some(m), Some(c)) => format!(", variant {c} of {}", m.variants.len()),
                 (Some(m), None) => format!(", {} variants", m.variants.len()),
@@ -170,18 +156,13 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             (false, 2.0)
         }
     };
-    let stall_timeout = config
-        .stall_timeout
-        .unwrap_or(Duration::from_secs_f64(2.0 * target_duration.max(0.5)));
+    let stall_timeout =
+        config.stall_timeout.unwrap_or(Duration::from_secs_f64(2.0 * target_duration.max(0.5)));
 
     if !config.skip_preflight {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let mut report = Report {
-            checks: preflight::system_checks(&config, cores),
-        };
-        report
-            .checks
-            .push(preflight::ffmpeg_accepts(&command(0).argv(), &config.ffmpeg.binary).await);
+        let mut report = Report { checks: preflight::system_checks(&config, cores) };
+        report.checks.push(preflight::ffmpeg_accepts(&command(0).argv(), &config.ffmpeg.binary).await);
         let _ = write!(out, "{report}");
         if report.failed() {
             return Err(RunError::Preflight(report));
@@ -244,11 +225,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         None => None,
     };
 
-    let status = tokio::spawn(print_status(
-        snapshots.clone(),
-        config.status_interval,
-        shutdown.stop.clone(),
-    ));
+    let status = tokio::spawn(print_status(snapshots.clone(), config.status_interval, shutdown.stop.clone()));
 
     // Forks happen on these threads, never on the async workers (see procgroup::Spawner).
     let spawner = match procgroup::Spawner::new(SPAWNER_THREADS, tokio::runtime::Handle::current()) {
@@ -260,9 +237,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             return Err(RunError::Signals(e));
         }
     };
-    let deadline = config
-        .duration
-        .map(|d| tokio::time::Instant::from_std(started_at) + d);
+    let deadline = config.duration.map(|d| tokio::time::Instant::from_std(started_at) + d);
     let mut viewers = JoinSet::new();
     for i in 0..plan.len() {
         let Some(offset) = plan.offset(i) else { break };

@@ -146,10 +146,7 @@ impl Stats {
             started_at,
             planned,
             viewers: vec![Viewer::default(); target as usize],
-            snap: Snapshot {
-                target,
-                ..Snapshot::default()
-            },
+            snap: Snapshot { target, ..Snapshot::default() },
             history: VecDeque::new(),
             dropped,
         }
@@ -197,17 +194,8 @@ impl Stats {
                 LogEvent::SegmentSkipped => s.segments_skipped += 1,
                 LogEvent::Problem { .. } => {}
             },
-            EventKind::Exited {
-                exit,
-                stopped_by_us,
-                tail,
-                ..
-            } => {
-                let map = if stopped_by_us {
-                    &mut s.exits_on_stop
-                } else {
-                    &mut s.exits_unexpected
-                };
+            EventKind::Exited { exit, stopped_by_us, tail, .. } => {
+                let map = if stopped_by_us { &mut s.exits_on_stop } else { &mut s.exits_unexpected };
                 *map.entry(exit).or_default() += 1;
                 if !stopped_by_us {
                     v.tail = tail;
@@ -244,9 +232,7 @@ impl Stats {
             match v.state {
                 ViewerState::Running => {
                     running += 1;
-                    if v.last_segment
-                        .is_some_and(|t| now.saturating_duration_since(t) <= STREAMING_WINDOW)
-                    {
+                    if v.last_segment.is_some_and(|t| now.saturating_duration_since(t) <= STREAMING_WINDOW) {
                         streaming += 1;
                     }
                 }
@@ -264,10 +250,7 @@ impl Stats {
 
         self.history.push_back((now, s.requests.clone()));
         while self.history.len() > 2
-            && self
-                .history
-                .get(1)
-                .is_some_and(|(t, _)| now.duration_since(*t) >= RATE_WINDOW)
+            && self.history.get(1).is_some_and(|(t, _)| now.duration_since(*t) >= RATE_WINDOW)
         {
             self.history.pop_front();
         }
@@ -319,14 +302,7 @@ mod tests {
     }
 
     fn seg(at: Instant, viewer: ViewerId) -> Event {
-        ev(
-            viewer,
-            at,
-            EventKind::Log(LogEvent::Request {
-                kind: RequestKind::Segment,
-                url: "s.ts".into(),
-            }),
-        )
+        ev(viewer, at, EventKind::Log(LogEvent::Request { kind: RequestKind::Segment, url: "s.ts".into() }))
     }
 
     #[test]
@@ -338,21 +314,11 @@ mod tests {
             vec![Duration::ZERO, Duration::from_millis(500), Duration::from_secs(1)],
             Arc::default(),
         );
-        st.apply(ev(
-            0,
-            t0,
-            EventKind::Spawned {
-                pid: 10,
-                took: Duration::ZERO,
-            },
-        ));
+        st.apply(ev(0, t0, EventKind::Spawned { pid: 10, took: Duration::ZERO }));
         st.apply(ev(
             1,
             t0 + Duration::from_millis(500),
-            EventKind::Spawned {
-                pid: 11,
-                took: Duration::ZERO,
-            },
+            EventKind::Spawned { pid: 11, took: Duration::ZERO },
         ));
         st.apply(seg(t0 + Duration::from_secs(1), 0));
         st.apply(ev(
@@ -368,18 +334,9 @@ mod tests {
         st.apply(ev(
             1,
             t0 + Duration::from_secs(2),
-            EventKind::Backoff {
-                delay: Duration::from_millis(250),
-            },
+            EventKind::Backoff { delay: Duration::from_millis(250) },
         ));
-        st.apply(ev(
-            1,
-            t0 + Duration::from_secs(3),
-            EventKind::Spawned {
-                pid: 12,
-                took: Duration::ZERO,
-            },
-        ));
+        st.apply(ev(1, t0 + Duration::from_secs(3), EventKind::Spawned { pid: 12, took: Duration::ZERO }));
         let s = st.snapshot(t0 + Duration::from_secs(4));
         assert_eq!((s.target, s.started, s.running, s.streaming), (3, 2, 2, 1));
         assert_eq!((s.process_starts, s.restarts), (3, 1));
@@ -395,38 +352,20 @@ mod tests {
     fn rates_cover_the_window() {
         let t0 = Instant::now();
         let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default());
-        st.apply(ev(
-            0,
-            t0,
-            EventKind::Spawned {
-                pid: 1,
-                took: Duration::ZERO,
-            },
-        ));
+        st.apply(ev(0, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
         st.snapshot(t0);
         for i in 0..10 {
             st.apply(seg(t0 + Duration::from_millis(i * 100), 0));
         }
         let s = st.snapshot(t0 + Duration::from_secs(2));
-        assert!(
-            (s.rate_of(RequestKind::Segment) - 5.0).abs() < 1e-9,
-            "{:?}",
-            s.request_rates
-        );
+        assert!((s.rate_of(RequestKind::Segment) - 5.0).abs() < 1e-9, "{:?}", s.request_rates);
     }
 
     #[test]
     fn events_for_unknown_viewers_are_ignored() {
         let t0 = Instant::now();
         let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default());
-        st.apply(ev(
-            5,
-            t0,
-            EventKind::Spawned {
-                pid: 1,
-                took: Duration::ZERO,
-            },
-        ));
+        st.apply(ev(5, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
         assert_eq!(st.snapshot(t0).process_starts, 0);
     }
 }

@@ -51,19 +51,13 @@ pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
     let _ = writeln!(o, "═══ hls-swarm summary ═══");
     let _ = writeln!(o, "Stream            {}", facts.url);
     let _ = writeln!(o, "FFmpeg            {}", facts.ffmpeg);
-    let how = if facts.interrupted {
-        "stopped by signal"
-    } else {
-        "duration reached"
-    };
+    let how = if facts.interrupted { "stopped by signal" } else { "duration reached" };
     let _ = writeln!(
         o,
         "Run time          {:.1} s ({how}); all viewers reaped {:.2} s after the stop",
         facts.run_seconds, facts.stop_seconds
     );
-    let achieved = s
-        .ramp_rate_achieved
-        .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}/s"));
+    let achieved = s.ramp_rate_achieved.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}/s"));
     #[allow(clippy::cast_precision_loss)]
     let mean_start = if s.process_starts == 0 {
         0.0
@@ -112,10 +106,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
         if m.is_empty() {
             "none".to_owned()
         } else {
-            m.iter()
-                .map(|(e, n)| format!("{n} × {e}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            m.iter().map(|(e, n)| format!("{n} × {e}")).collect::<Vec<_>>().join(", ")
         }
     };
     let _ = writeln!(o, "Exits (own)       {}", exits(&s.exits_unexpected));

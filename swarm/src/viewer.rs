@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use procgroup::{Backoff, Exit, Group};
@@ -101,11 +101,7 @@ impl Viewer {
             return Outcome::SpawnFailed;
         };
         let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let t_spawn = Instant::now();
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let spawned = self.spawner.spawn(cmd).await;
         let mut group = match spawned {
             Ok(g) => {
@@ -122,33 +118,15 @@ impl Viewer {
                 return Outcome::SpawnFailed;
             }
         };
-        let started = Instant::now();
-        sink.send(
-            self.id,
-            EventKind::Spawned {
-                pid: group.pid(),
-                took: t_spawn.elapsed(),
-            },
-        );
+        let started = group.forked_at();
+        sink.send_at(self.id, started, EventKind::Spawned { pid: group.pid(), took: started.elapsed() });
         let stderr = group.child_mut().stderr.take();
         let mut tail = VecDeque::with_capacity(TAIL_LINES);
         let (exit, cause) = self.watch(&mut group, stderr, sink, shutdown, &mut tail).await;
         let uptime = started.elapsed();
         let stopped_by_us = cause != Cause::Own;
-        let tail = if cause == Cause::Shutdown {
-            Vec::new()
-        } else {
-            tail.into_iter().collect()
-        };
-        sink.send(
-            self.id,
-            EventKind::Exited {
-                exit,
-                uptime,
-                stopped_by_us,
-                tail,
-            },
-        );
+        let tail = if cause == Cause::Shutdown { Vec::new() } else { tail.into_iter().collect() };
+        sink.send(self.id, EventKind::Exited { exit, uptime, stopped_by_us, tail });
         match cause {
             Cause::Shutdown => Outcome::Stopped,
             Cause::Stall => Outcome::Stalled,
@@ -177,13 +155,7 @@ impl Viewer {
             }
             tail.push_back(line.to_owned());
             let Some(ev) = parse_line(line) else { return false };
-            let progress = matches!(
-                ev,
-                LogEvent::Request {
-                    kind: RequestKind::Segment,
-                    ..
-                }
-            );
+            let progress = matches!(ev, LogEvent::Request { kind: RequestKind::Segment, .. });
             sink.send(id, EventKind::Log(ev));
             progress
         };
@@ -260,10 +232,7 @@ async fn stop_ffmpeg(group: &mut Group, grace: Duration) -> Exit {
         return status.map_or(Exit::Code(-1), Exit::from);
     }
     let _ = group.signal(Signal::SIGTERM);
-    group
-        .stop(grace.saturating_sub(nudge))
-        .await
-        .unwrap_or(Exit::Code(-1))
+    group.stop(grace.saturating_sub(nudge)).await.unwrap_or(Exit::Code(-1))
 }
 
 async fn kill_now(group: &mut Group) -> Exit {

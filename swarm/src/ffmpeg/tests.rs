@@ -18,14 +18,7 @@ fn command_line(args: &[&str], caps: &Capabilities, selection: Selection, viewer
     let mut argv = vec!["hls-swarm"];
     argv.extend_from_slice(args);
     let config = Config::from_cli(&Cli::try_parse_from(argv).unwrap(), false).unwrap();
-    ViewerCommand {
-        options: &config.ffmpeg,
-        caps,
-        url: &config.url,
-        selection,
-        viewer,
-    }
-    .display()
+    ViewerCommand { options: &config.ffmpeg, caps, url: &config.url, selection, viewer }.display()
 }
 
 const URL: &str = "http://origin.test:17080/stream.m3u8";
@@ -45,43 +38,18 @@ fn argv_per_option_combination() {
     let c51 = caps_51();
     let cnew = caps_newer();
     let cases: Vec<(&str, String)> = vec![
-        (
-            "defaults, ffmpeg 5.1, viewer 0",
-            command_line(&[URL], &c51, Selection::All, 0),
-        ),
-        (
-            "defaults, newer ffmpeg, viewer 7",
-            command_line(&[URL], &cnew, Selection::All, 7),
-        ),
+        ("defaults, ffmpeg 5.1, viewer 0", command_line(&[URL], &c51, Selection::All, 0)),
+        ("defaults, newer ffmpeg, viewer 7", command_line(&[URL], &cnew, Selection::All, 7)),
         (
             "no reconnect, 3s timeout",
-            command_line(
-                &["--reconnect=false", "--timeout", "3s", URL],
-                &c51,
-                Selection::All,
-                1,
-            ),
+            command_line(&["--reconnect=false", "--timeout", "3s", URL], &c51, Selection::All, 1),
         ),
-        (
-            "reconnect delay 10s",
-            command_line(&["--reconnect-delay", "10s", URL], &c51, Selection::All, 1),
-        ),
-        (
-            "no-cache",
-            command_line(&["--no-cache", URL], &c51, Selection::All, 1),
-        ),
+        ("reconnect delay 10s", command_line(&["--reconnect-delay", "10s", URL], &c51, Selection::All, 1)),
+        ("no-cache", command_line(&["--no-cache", URL], &c51, Selection::All, 1)),
         (
             "headers and user agent",
             command_line(
-                &[
-                    "-H",
-                    "X-Test: 1",
-                    "--header",
-                    "Referer: https://a.example/",
-                    "--user-agent",
-                    "lab/2",
-                    URL,
-                ],
+                &["-H", "X-Test: 1", "--header", "Referer: https://a.example/", "--user-agent", "lab/2", URL],
                 &c51,
                 Selection::All,
                 2,
@@ -89,39 +57,20 @@ fn argv_per_option_combination() {
         ),
         (
             "resolve on http keeps host and port in Host",
-            command_line(
-                &["--resolve", "10.177.0.10", "--dangerous", URL],
-                &c51,
-                Selection::All,
-                0,
-            ),
+            command_line(&["--resolve", "10.177.0.10", "--dangerous", URL], &c51, Selection::All, 0),
         ),
         (
             "resolve on https turns off certificate checks",
             command_line(
-                &[
-                    "--resolve",
-                    "10.177.0.10",
-                    "--dangerous",
-                    "https://cdn.example/live/master.m3u8",
-                ],
+                &["--resolve", "10.177.0.10", "--dangerous", "https://cdn.example/live/master.m3u8"],
                 &c51,
                 Selection::All,
                 0,
             ),
         ),
-        (
-            "resolve to ipv6",
-            command_line(&["--resolve", "::1", "--dangerous", URL], &c51, Selection::All, 0),
-        ),
-        (
-            "variant first",
-            command_line(&["--variant", "first", URL], &c51, Selection::First, 0),
-        ),
-        (
-            "variant program 2",
-            command_line(&["--variant", "highest", URL], &c51, Selection::Program(2), 0),
-        ),
+        ("resolve to ipv6", command_line(&["--resolve", "::1", "--dangerous", URL], &c51, Selection::All, 0)),
+        ("variant first", command_line(&["--variant", "first", URL], &c51, Selection::First, 0)),
+        ("variant program 2", command_line(&["--variant", "highest", URL], &c51, Selection::Program(2), 0)),
         (
             "secrets redacted",
             command_line(
@@ -143,18 +92,10 @@ fn argv_per_option_combination() {
         ),
         (
             "quoting of odd binary path",
-            command_line(
-                &["--ffmpeg", "/opt/my ffmpeg/bin/ffmpeg", URL],
-                &c51,
-                Selection::All,
-                0,
-            ),
+            command_line(&["--ffmpeg", "/opt/my ffmpeg/bin/ffmpeg", URL], &c51, Selection::All, 0),
         ),
     ];
-    let text: String = cases
-        .iter()
-        .map(|(name, line)| format!("# {name}\n{line}\n\n"))
-        .collect();
+    let text: String = cases.iter().map(|(name, line)| format!("# {name}\n{line}\n\n")).collect();
     insta::assert_snapshot!(text);
 }
 
@@ -188,17 +129,7 @@ fn argv_never_uses_options_the_binary_lacks() {
         }
         assert!(
             caps.has(arg)
-                || [
-                    "i",
-                    "map",
-                    "c",
-                    "f",
-                    "loglevel",
-                    "nostdin",
-                    "hide_banner",
-                    "nostats"
-                ]
-                .contains(&arg),
+                || ["i", "map", "c", "f", "loglevel", "nostdin", "hide_banner", "nostats"].contains(&arg),
             "-{arg} is not an option of FFmpeg 5.1"
         );
     }
@@ -206,21 +137,10 @@ fn argv_never_uses_options_the_binary_lacks() {
 
 #[test]
 fn shell_quote_round_trips_through_bash() {
-    for word in [
-        "plain",
-        "with space",
-        "it's",
-        "a\r\nb",
-        "$HOME",
-        "back\\slash",
-        "",
-        "tab\there",
-    ] {
+    for word in ["plain", "with space", "it's", "a\r\nb", "$HOME", "back\\slash", "", "tab\there"] {
         let quoted = shell_quote(word);
-        let out = std::process::Command::new("bash")
-            .args(["-c", &format!("printf %s {quoted}")])
-            .output()
-            .unwrap();
+        let out =
+            std::process::Command::new("bash").args(["-c", &format!("printf %s {quoted}")]).output().unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), word, "quoted as {quoted}");
     }
 }

@@ -46,11 +46,7 @@ pub fn swarm() -> Command {
 
 /// Runs the swarm to completion with `args`.
 pub fn run_swarm(args: &[&str]) -> Output {
-    swarm()
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("hls-swarm runs")
+    swarm().args(args).stdin(Stdio::null()).output().expect("hls-swarm runs")
 }
 
 /// Starts an origin, runs the swarm to completion with the whitespace-separated `args`
@@ -150,8 +146,6 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
 pub fn summary_number(stdout: &str, line_start: &str, label: &str) -> Option<u64> {
     let line = stdout.lines().find(|l| l.starts_with(line_start))?;
     let words: Vec<&str> = line.split_whitespace().collect();
-    let i = words
-        .iter()
-        .position(|w| w.trim_end_matches([',', '·']) == label)?;
+    let i = words.iter().position(|w| w.trim_end_matches([',', '·']) == label)?;
     words.get(i.checked_sub(1)?)?.parse().ok()
 }

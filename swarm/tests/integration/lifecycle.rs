@@ -16,16 +16,8 @@ async fn timed_run_streams_every_viewer_and_reports_it() {
     assert!(stdout.contains("Preflight checks:"), "{}", text(&out));
     assert_eq!(summary_number(&stdout, "Viewers", "target"), Some(5), "{stdout}");
     assert_eq!(summary_number(&stdout, "Viewers", "started"), Some(5), "{stdout}");
-    assert_eq!(
-        summary_number(&stdout, "Viewers", "streaming"),
-        Some(5),
-        "{stdout}"
-    );
-    assert_eq!(
-        summary_number(&stdout, "Lifecycle", "restarts"),
-        Some(0),
-        "{stdout}"
-    );
+    assert_eq!(summary_number(&stdout, "Viewers", "streaming"), Some(5), "{stdout}");
+    assert_eq!(summary_number(&stdout, "Lifecycle", "restarts"), Some(0), "{stdout}");
     let segments = summary_number(&stdout, "Requests", "segments").unwrap_or(0);
     // 5 viewers × ~12 s of 2 s segments, plus each viewer's initial burst.
     assert!(segments >= 5 * 4, "too few segments: {stdout}");
@@ -37,15 +29,7 @@ async fn timed_run_streams_every_viewer_and_reports_it() {
 /// Starts the swarm in the background and waits until `n` FFmpeg children run.
 fn start_swarm_with_children(url: &str, n: usize) -> (std::process::Child, Vec<Proc>) {
     let child = swarm()
-        .args([
-            "--clients",
-            &n.to_string(),
-            "--ramp-rate",
-            "10",
-            "--tui=false",
-            "--skip-preflight",
-            url,
-        ])
+        .args(["--clients", &n.to_string(), "--ramp-rate", "10", "--tui=false", "--skip-preflight", url])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -73,10 +57,7 @@ async fn ctrl_c_stops_gracefully_and_reaps_every_viewer() {
         kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
         let out = child.wait_with_output().unwrap();
         let took = t.elapsed();
-        assert!(
-            survivors_after(&kids, Duration::ZERO).is_empty(),
-            "viewers outlived the swarm"
-        );
+        assert!(survivors_after(&kids, Duration::ZERO).is_empty(), "viewers outlived the swarm");
         (out, took)
     })
     .await
@@ -105,21 +86,14 @@ async fn sigkill_of_the_swarm_leaves_no_viewer_running() {
     .await
     .unwrap();
     origin.stop().await.unwrap();
-    assert!(
-        survivors.is_empty(),
-        "FFmpeg viewers survived SIGKILL of the swarm: {survivors:?}"
-    );
+    assert!(survivors.is_empty(), "FFmpeg viewers survived SIGKILL of the swarm: {survivors:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_of_a_dead_origin_restart_with_backoff() {
     let _machine = shared_machine().await;
     // A port where nothing listens: every viewer fails at once and is restarted.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/stream.m3u8");
     let out = tokio::task::spawn_blocking(move || {
         run_swarm(&[
@@ -140,12 +114,6 @@ async fn viewers_of_a_dead_origin_restart_with_backoff() {
     let restarts = summary_number(&stdout, "Lifecycle", "restarts").unwrap_or(0);
     // Backoff 250 ms × 1.7^n: about 5 restarts each in 4 s, far fewer than a tight loop.
     assert!((4..=16).contains(&restarts), "restarts {restarts}: {stdout}");
-    assert!(
-        stdout.contains("Connection refused"),
-        "the last failure's log lines are shown: {stdout}"
-    );
-    assert!(
-        summary_number(&stdout, "Errors", "network").unwrap_or(0) >= restarts,
-        "{stdout}"
-    );
+    assert!(stdout.contains("Connection refused"), "the last failure's log lines are shown: {stdout}");
+    assert!(summary_number(&stdout, "Errors", "network").unwrap_or(0) >= restarts, "{stdout}");
 }

@@ -13,21 +13,11 @@ fn print_cmd_shows_the_probed_command() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout.contains("ffmpeg -hide_banner -nostdin"), "{stdout}");
-    assert!(
-        stdout.contains("-i http://127.0.0.1:9/live/stream.m3u8"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("Authorization: <redacted>") && !stdout.contains("secret"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("-i http://127.0.0.1:9/live/stream.m3u8"), "{stdout}");
+    assert!(stdout.contains("Authorization: <redacted>") && !stdout.contains("secret"), "{stdout}");
     // Debian 12's FFmpeg 5.1 rejects -seg_max_retry: never emitted when the binary lacks it.
     let installed_lacks_it = !String::from_utf8_lossy(
-        &std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-h", "full"])
-            .output()
-            .unwrap()
-            .stdout,
+        &std::process::Command::new("ffmpeg").args(["-hide_banner", "-h", "full"]).output().unwrap().stdout,
     )
     .contains("-seg_max_retry");
     if installed_lacks_it {
@@ -39,16 +29,10 @@ fn print_cmd_shows_the_probed_command() {
 fn bad_input_exits_2_with_a_message_naming_the_value() {
     for (args, needle) in [
         (vec!["ftp://h/x.m3u8"], "unsupported URL scheme 'ftp'"),
-        (
-            vec!["--clients", "0", "http://h/x.m3u8"],
-            "--clients 0 is out of range",
-        ),
+        (vec!["--clients", "0", "http://h/x.m3u8"], "--clients 0 is out of range"),
         (vec!["--duration", "soon", "http://h/x.m3u8"], "'soon'"),
         (vec!["--variant", "best", "http://h/x.m3u8"], "'best'"),
-        (
-            vec!["--resolve", "10.0.0.1", "http://h/x.m3u8"],
-            "needs --dangerous",
-        ),
+        (vec!["--resolve", "10.0.0.1", "http://h/x.m3u8"], "needs --dangerous"),
         (vec![], "no stream URL given"),
     ] {
         let out = run_swarm(&args);
@@ -63,9 +47,5 @@ fn bad_input_exits_2_with_a_message_naming_the_value() {
 fn missing_ffmpeg_is_a_preflight_failure() {
     let out = run_swarm(&["--ffmpeg", "/nonexistent/ffmpeg", "http://127.0.0.1:9/x.m3u8"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ffmpeg"),
-        "{}",
-        text(&out)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ffmpeg"), "{}", text(&out));
 }
