@@ -23,26 +23,18 @@ const SYSTEMS: [&str; 2] = ["x86_64-linux", "aarch64-linux"];
 const NIXPKGS_FMT_VERSION: &str = "1.3.0";
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("testlab lives inside the workspace")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("testlab lives inside the workspace").to_owned()
 }
 
 /// `name` on PATH, or `None`.
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
 
 /// Skips (prints why, returns `false`) when `what` is unavailable; under CI, fails instead.
 fn available(found: bool, what: &str, remedy: &str) -> bool {
     if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{what} is not installed and CI is set: {remedy}"
-        );
+        assert!(std::env::var_os("CI").is_none(), "{what} is not installed and CI is set: {remedy}");
         eprintln!("SKIPPED: {what} is not installed ({remedy})");
     }
     found
@@ -211,10 +203,7 @@ fn origin_profiles() -> Vec<String> {
     );
     let list = line.split_once('=').expect("NAMES = [...]").1;
     let names: Vec<String> = list.split('"').skip(1).step_by(2).map(str::to_owned).collect();
-    assert!(
-        names.contains(&"default".to_owned()),
-        "no profile list in: {line}"
-    );
+    assert!(names.contains(&"default".to_owned()), "no profile list in: {line}");
     names
 }
 
@@ -246,11 +235,8 @@ fn required(profiles: &[String]) -> (Vec<String>, Vec<&'static str>) {
         "default" => "apps.test-origin app".to_owned(),
         p => format!("apps.test-origin-{p} app"),
     }));
-    let flat = vec![
-        "nixosModules.origin function",
-        "nixosModules.network function",
-        "overlays.default function",
-    ];
+    let flat =
+        vec!["nixosModules.origin function", "nixosModules.network function", "overlays.default function"];
     (per_system, flat)
 }
 
@@ -261,15 +247,7 @@ fn flake_refs_are_found_in_readme_and_makefile_text() {
                 \tnix run .#test-origin-$(PROFILE)\n\
                 nix build .#checks.x86_64-linux.fmt; nix develop";
     let refs: Vec<String> = flake_refs(text).into_iter().collect();
-    assert_eq!(
-        refs,
-        [
-            "checks.x86_64-linux.fmt",
-            "run",
-            "test-origin-",
-            "test-origin-container"
-        ]
-    );
+    assert_eq!(refs, ["checks.x86_64-linux.fmt", "run", "test-origin-", "test-origin-container"]);
 }
 
 #[test]
@@ -287,31 +265,19 @@ fn nix_flake_files_are_formatted() {
     let ws = workspace();
     let tools = ws.join("target/tools");
     let local = tools.join("bin/nixpkgs-fmt");
-    let fmt = which("nixpkgs-fmt")
-        .or_else(|| local.is_file().then(|| local.clone()))
-        .or_else(|| {
-            eprintln!(
-                "installing nixpkgs-fmt {NIXPKGS_FMT_VERSION} into {}",
-                tools.display()
-            );
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let ok = Command::new(cargo)
-                .args([
-                    "install",
-                    "--locked",
-                    "--quiet",
-                    "--version",
-                    NIXPKGS_FMT_VERSION,
-                    "--root",
-                ])
-                .arg(&tools)
-                .arg("nixpkgs-fmt")
-                // Build in cargo's own temporary directory, not in the target dir this test runs from.
-                .env_remove("CARGO_TARGET_DIR")
-                .status()
-                .is_ok_and(|s| s.success());
-            (ok && local.is_file()).then(|| local.clone())
-        });
+    let fmt = which("nixpkgs-fmt").or_else(|| local.is_file().then(|| local.clone())).or_else(|| {
+        eprintln!("installing nixpkgs-fmt {NIXPKGS_FMT_VERSION} into {}", tools.display());
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["install", "--locked", "--quiet", "--version", NIXPKGS_FMT_VERSION, "--root"])
+            .arg(&tools)
+            .arg("nixpkgs-fmt")
+            // Build in cargo's own temporary directory, not in the target dir this test runs from.
+            .env_remove("CARGO_TARGET_DIR")
+            .status()
+            .is_ok_and(|s| s.success());
+        (ok && local.is_file()).then(|| local.clone())
+    });
     if !available(fmt.is_some(), "nixpkgs-fmt", "`cargo install nixpkgs-fmt` failed") {
         return;
     }
@@ -336,9 +302,7 @@ fn nix_flake_outputs_cover_the_issue_readme_and_makefile() {
     let scratch = Scratch::new();
     let outputs = flake_outputs(&scratch);
     let has = |path: &str, kind: &str| {
-        outputs
-            .get(path)
-            .is_some_and(|k| k == kind || k.starts_with(&format!("{kind} ")))
+        outputs.get(path).is_some_and(|k| k == kind || k.starts_with(&format!("{kind} ")))
     };
 
     let mut missing = Vec::new();
@@ -376,20 +340,14 @@ fn nix_flake_outputs_cover_the_issue_readme_and_makefile() {
             let found = if r.contains('.') {
                 outputs.contains_key(r.as_str())
             } else if r.ends_with('-') {
-                ["apps", "packages"].iter().any(|o| {
-                    outputs
-                        .keys()
-                        .any(|k| k.starts_with(&format!("{o}.{system}.{r}")))
-                })
-            } else {
                 ["apps", "packages"]
                     .iter()
-                    .any(|o| outputs.contains_key(&format!("{o}.{system}.{r}")))
+                    .any(|o| outputs.keys().any(|k| k.starts_with(&format!("{o}.{system}.{r}"))))
+            } else {
+                ["apps", "packages"].iter().any(|o| outputs.contains_key(&format!("{o}.{system}.{r}")))
             };
             if !found {
-                missing.push(format!(
-                    "{doc} names .#{r}, which is neither an app nor a package on {system}"
-                ));
+                missing.push(format!("{doc} names .#{r}, which is neither an app nor a package on {system}"));
             }
         }
     }
@@ -397,11 +355,7 @@ fn nix_flake_outputs_cover_the_issue_readme_and_makefile() {
         missing.is_empty(),
         "the flake lacks:\n  {}\nit has:\n  {}",
         missing.join("\n  "),
-        outputs
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join("\n  ")
+        outputs.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join("\n  ")
     );
 }
 
@@ -440,29 +394,19 @@ fn nix_flake_lock_pins_every_input() {
     let text = String::from_utf8(out.stdout).expect("UTF-8");
     let lines: BTreeSet<&str> = text.lines().collect();
     let field = |prefix: &str| -> Vec<Vec<&str>> {
-        lines
-            .iter()
-            .filter_map(|l| l.strip_prefix(prefix))
-            .map(|l| l.split(' ').collect())
-            .collect()
+        lines.iter().filter_map(|l| l.strip_prefix(prefix)).map(|l| l.split(' ').collect()).collect()
     };
 
     let inputs: BTreeSet<&str> = field("input ").iter().map(|f| f[0]).collect();
     let rooted: BTreeSet<&str> = field("root ").iter().map(|f| f[0]).collect();
     assert_eq!(inputs, BTreeSet::from(["microvm", "nixpkgs"]), "flake.nix inputs");
     assert_eq!(inputs, rooted, "flake.lock's root inputs differ from flake.nix's");
-    assert!(
-        lines.contains("follow microvm nixpkgs nixpkgs"),
-        "microvm must follow our nixpkgs:\n{text}"
-    );
+    assert!(lines.contains("follow microvm nixpkgs nixpkgs"), "microvm must follow our nixpkgs:\n{text}");
     assert!(
         lines.contains("edge microvm nixpkgs follows:nixpkgs"),
         "flake.lock does not record microvm's nixpkgs as following ours:\n{text}"
     );
-    assert!(
-        lines.contains("input nixpkgs github:NixOS/nixpkgs/nixos-25.05"),
-        "{text}"
-    );
+    assert!(lines.contains("input nixpkgs github:NixOS/nixpkgs/nixos-25.05"), "{text}");
     assert!(
         lines.contains("original nixpkgs NixOS/nixpkgs/nixos-25.05"),
         "lock's nixpkgs is not the url in flake.nix:\n{text}"
@@ -476,9 +420,7 @@ fn nix_flake_lock_pins_every_input() {
     let nodes = field("node ");
     assert!(nodes.len() >= 2, "no locked nodes:\n{text}");
     for n in nodes {
-        let [key, kind, rev, hash] = n[..] else {
-            panic!("bad line {n:?}")
-        };
+        let [key, kind, rev, hash] = n[..] else { panic!("bad line {n:?}") };
         assert!(["github", "git"].contains(&kind), "{key}: locked type {kind}");
         assert!(
             rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) && rev.bytes().any(|b| b != b'0'),
@@ -488,9 +430,7 @@ fn nix_flake_lock_pins_every_input() {
         assert!(
             b64.len() == 44
                 && b64.ends_with('=')
-                && b64
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)),
+                && b64.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)),
             "{key}: narHash {hash} is not an SRI sha256"
         );
     }
