@@ -27,6 +27,7 @@
 //! SIGKILL, reap) and removes the directory. If hls-origin itself is killed, the parent-death
 //! signal takes every child with it.
 
+pub mod access_log;
 pub mod cli;
 pub mod encoder;
 pub mod exporters;

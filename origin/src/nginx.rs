@@ -102,8 +102,10 @@ http {{
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
 
-    log_format hls_timing '$time_iso8601 $remote_addr "$request" $status $body_bytes_sent '
-                          'rt=$request_time conn=$connection reqs=$connection_requests';
+    # Parsed by origin::access_log; change both together.
+    log_format hls_timing '$msec $remote_addr "$request" $status $body_bytes_sent '
+                          'rt=$request_time conn=$connection reqs=$connection_requests '
+                          '"$http_user_agent"';
 "#,
         name = profile.name,
         prefix = p(&layout.prefix),

@@ -129,12 +129,17 @@ async fn logged_profile_writes_request_time_and_bytes() {
     let log = origin.access_log().unwrap();
     assert_eq!(log, origin.log_dir().join("nginx-access.log"));
     let seg = check_segment(origin.listen(), "/stream.m3u8", "seg00001.ts").await;
-    let line = eventually("the access log line", Duration::from_secs(5), || async {
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let req = eventually("the access log line", Duration::from_secs(5), || async {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        text.lines().find(|l| l.contains("GET /seg00001.ts")).map(str::to_owned)
+        origin::access_log::parse(&text).into_iter().find(|r| r.path == "/seg00001.ts")
     })
     .await;
-    assert!(line.contains(&format!(" 200 {} rt=", seg.body.len())), "{line}");
+    assert_eq!((req.method.as_str(), req.status), ("GET", 200));
+    assert_eq!(req.bytes, seg.body.len() as u64);
+    assert_eq!(req.user_agent, "hls-origin");
+    assert!(req.request_time >= 0.0 && req.request_time < 5.0, "{req:?}");
+    assert!((req.time - started.as_secs_f64()).abs() < 30.0, "{req:?}");
     origin.stop().await.unwrap();
 }
 
