@@ -209,8 +209,11 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
         .prefix(DIR_PREFIX)
         .tempdir_in(&config.work_root)
         .map_err(|source| Error::TempDir { path: config.work_root.clone(), source })?;
+    // Written whole (temp file + rename) so a concurrent sweep never reads a partial pid.
     let owner = tmp.path().join(OWNER_FILE);
-    std::fs::write(&owner, std::process::id().to_string())
+    let owner_tmp = tmp.path().join(".owner.pid.tmp");
+    std::fs::write(&owner_tmp, std::process::id().to_string())
+        .and_then(|()| std::fs::rename(&owner_tmp, &owner))
         .map_err(|source| Error::File { path: owner, source })?;
     let hls_dir = tmp.path().join("hls");
     let prefix = tmp.path().join("nginx");
