@@ -62,7 +62,8 @@ pub struct StreamArgs {
     /// Live encode, or replay of a pre-encoded loop.
     #[arg(long, env = "HLS_ORIGIN_SOURCE", value_enum, default_value = "encode")]
     pub source: SourceArg,
-    /// Picture width (ABR: the top rung; lower rungs keep their proportion).
+    /// Picture width (ABR: the top rung; lower rungs keep their proportion). Without
+    /// --bitrate, the bitrate scales with the picture area.
     #[arg(long, env = "HLS_ORIGIN_WIDTH")]
     pub width: Option<u32>,
     /// Picture height (ABR: the top rung).

@@ -88,6 +88,7 @@ pub struct Profile {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Overrides {
     /// Picture width; for a ladder, the top rung's (lower rungs keep their proportion).
+    /// Without [`Overrides::bitrate_kbps`], a new picture size scales the bitrate by area.
     pub width: Option<u32>,
     /// Picture height; for a ladder, the top rung's.
     pub height: Option<u32>,
@@ -245,7 +246,13 @@ impl Profile {
             (None, Some(h)) => (even(u64::from(h) * u64::from(top.width) / u64::from(top.height)), h),
             (None, None) => (top.width, top.height),
         };
-        let rate = o.bitrate_kbps.unwrap_or(top.video_kbps);
+        // Without an explicit bitrate, the bitrate follows the picture area (bits per pixel
+        // stay as the profile chose them), with a floor so tiny pictures stay watchable.
+        let area = |w: u32, h: u32| u64::from(w) * u64::from(h);
+        let rate = o.bitrate_kbps.unwrap_or_else(|| {
+            let scaled = u64::from(top.video_kbps) * area(w, h) / area(top.width, top.height).max(1);
+            u32::try_from(scaled).unwrap_or(u32::MAX).max(64)
+        });
         for v in &mut self.variants {
             let scale = |x: u32, new_top: u32, old_top: u32| {
                 u64::from(x) * u64::from(new_top) / u64::from(old_top.max(1))
@@ -371,6 +378,21 @@ mod tests {
         assert_eq!(abr.variants[0].name, "360p");
         let names: std::collections::HashSet<_> = abr.variants.iter().map(|v| &v.name).collect();
         assert_eq!(names.len(), abr.variants.len());
+    }
+
+    #[test]
+    fn a_smaller_picture_gets_a_proportionally_smaller_bitrate() {
+        let mut p = Profile::named("default").unwrap();
+        p.apply(&Overrides { height: Some(360), ..Overrides::default() }).unwrap();
+        assert_eq!((p.variants[0].width, p.variants[0].video_kbps), (640, 500));
+        let mut abr = Profile::named("4k-abr").unwrap();
+        abr.apply(&Overrides { height: Some(360), ..Overrides::default() }).unwrap();
+        let rates: Vec<u32> = abr.variants.iter().map(|v| v.video_kbps).collect();
+        assert_eq!(rates[0], 15000 / 36);
+        assert!(rates.windows(2).all(|w| w[0] > w[1]), "{rates:?}");
+        let mut tiny = Profile::named("default").unwrap();
+        tiny.apply(&Overrides { height: Some(90), ..Overrides::default() }).unwrap();
+        assert_eq!(tiny.variants[0].video_kbps, 64, "floor");
     }
 
     #[test]
