@@ -253,17 +253,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let board = Board::default();
         let s = Supervisor::start(spec(dir.path(), "echo run; exit 3"), board.clone()).unwrap();
+        let log = dir.path().join("t.log");
+        let runs = || std::fs::read_to_string(&log).unwrap_or_default().matches("run").count();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while board.snapshot()["t"].restarts < 2 {
+        // Three runs logged: the first start and two restarts.
+        while runs() < 3 {
             assert!(Instant::now() < deadline, "no restarts: {:?}", board.snapshot());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert!(board.snapshot()["t"].restarts >= 2, "{:?}", board.snapshot());
+        assert_eq!(board.snapshot()["t"].last_exit.as_deref(), Some("exit 3"));
         s.stop(Duration::from_secs(1)).await;
         let row = &board.snapshot()["t"];
         assert_eq!(row.state, State::Stopped);
         assert_eq!(row.pid, None);
-        let log = std::fs::read_to_string(dir.path().join("t.log")).unwrap();
-        assert!(log.matches("run").count() >= 3, "{log}");
     }
 
     #[tokio::test]
