@@ -7,7 +7,7 @@ NIX ?= nix --extra-experimental-features 'nix-command flakes'
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin nix-check nix-flake-check clean
+.PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin bench-origin nix-check nix-flake-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ run: release ## run the swarm: make run ARGS='--clients 10 http://host:17080/str
 
 test-origin: release ## run the test origin in the foreground: make test-origin PROFILE=low-latency
 	target/release/hls-origin serve --profile $(or $(PROFILE),default)
+
+bench-origin: ## the origin's CPU per profile, live encode vs replay (prints a table)
+	$(CARGO) bench -p hls-origin --bench cpu
 
 nix-check: ## offline flake checks: every .nix parses, nixpkgs-fmt, output names (part of `make test`)
 	$(CARGO) test -p testlab --test nix_flake
