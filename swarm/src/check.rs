@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::ffmpeg::ViewerCommand;
 use crate::playlist;
 use crate::preflight::{self, Verdict as CheckVerdict};
-use crate::probe::{self, Fetcher, ProbeError};
+use crate::probe::{Fetcher, ProbeError, StreamInfo};
 
 /// The outcome of `--check`, each with its own exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,10 +21,15 @@ pub enum Verdict {
 }
 
 /// Runs the check and returns the verdict with a human-readable report.
-pub async fn run(config: &Config, command: &ViewerCommand<'_>) -> (Verdict, String) {
+/// `probed` is the run's one look at the stream ([`probe::examine`]) with the client it used.
+pub async fn run(
+    config: &Config,
+    probed: Result<(&Fetcher, &StreamInfo), &ProbeError>,
+    command: &ViewerCommand<'_>,
+) -> (Verdict, String) {
     let mut o = String::new();
     let _ = writeln!(o, "Checking {}", config.url);
-    let verdict = examine(config, &mut o).await;
+    let verdict = report(probed, &mut o).await;
     let verdict = if verdict == Verdict::Playable {
         let ff = preflight::ffmpeg_accepts(&command.argv(), &config.ffmpeg.binary).await;
         let mark = if ff.verdict == CheckVerdict::Fail { "✗" } else { "✓" };
@@ -52,7 +57,7 @@ pub async fn run(config: &Config, command: &ViewerCommand<'_>) -> (Verdict, Stri
     (verdict, o)
 }
 
-async fn examine(config: &Config, o: &mut String) -> Verdict {
+async fn report(probed: Result<(&Fetcher, &StreamInfo), &ProbeError>, o: &mut String) -> Verdict {
     let fail = |o: &mut String, e: &ProbeError| {
         let _ = writeln!(o, "  ✗ {e}");
         if e.is_unreachable() {
@@ -61,13 +66,9 @@ async fn examine(config: &Config, o: &mut String) -> Verdict {
             Verdict::Unplayable
         }
     };
-    let fetcher = match Fetcher::new(&config.ffmpeg, &config.url) {
-        Ok(f) => f,
-        Err(e) => return fail(o, &e),
-    };
-    let info = match probe::examine(&fetcher, &config.url, config.variant).await {
-        Ok(i) => i,
-        Err(e) => return fail(o, &e),
+    let (fetcher, info) = match probed {
+        Ok(p) => p,
+        Err(e) => return fail(o, e),
     };
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     if let Some(master) = &info.master {

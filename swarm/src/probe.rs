@@ -13,7 +13,7 @@ use crate::config::FfmpegOptions;
 use crate::playlist::{self, Master, Media, Playlist};
 
 /// Why the stream could not be examined.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProbeError {
     /// No HTTP answer: refused, timed out, DNS or TLS failure.
     #[error("cannot reach {url}: {reason}")]

@@ -100,9 +100,10 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     }
 
     // One look at the stream: which variant, how long segments are, whether it is finite.
-    let info = match Fetcher::new(&config.ffmpeg, &config.url) {
-        Ok(f) => probe::examine(&f, &config.url, config.variant).await,
-        Err(e) => Err(e),
+    let fetcher = Fetcher::new(&config.ffmpeg, &config.url);
+    let info = match &fetcher {
+        Ok(f) => probe::examine(f, &config.url, config.variant).await,
+        Err(e) => Err(e.clone()),
     };
     let selection = match &info {
         Ok(i) if i.chosen.is_some() => Selection::Program(i.chosen.unwrap_or(0)),
@@ -112,7 +113,11 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         |viewer| ViewerCommand { options: &config.ffmpeg, caps: &caps, url: &config.url, selection, viewer };
 
     if config.check {
-        let (verdict, report) = check::run(&config, &command(0)).await;
+        let probed = match (&fetcher, &info) {
+            (Ok(f), Ok(i)) => Ok((f, i)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        let (verdict, report) = check::run(&config, probed, &command(0)).await;
         let _ = write!(out, "{report}");
         return Ok(Finished::Checked(verdict));
     }
