@@ -87,3 +87,21 @@ pub async fn check_segment(addr: SocketAddr, playlist_path: &str, uri: &str) -> 
     assert_eq!(r.body[0], 0x47, "MPEG-TS sync byte");
     r
 }
+
+/// Checks every entry of an ABR master against the origin's ladder: URI per variant
+/// directory, BANDWIDTH at least the video bitrate, RESOLUTION, and a live media playlist
+/// with a fetchable segment behind it.
+pub async fn check_abr_master(addr: SocketAddr, master: &str, origin: &origin::Origin) {
+    let entries = playlist::parse_master(master).unwrap();
+    let profile = origin.profile();
+    assert_eq!(entries.len(), profile.variants.len(), "{master}");
+    for (entry, v) in entries.iter().zip(&profile.variants) {
+        assert_eq!(entry.uri, format!("{}/stream.m3u8", v.name));
+        assert!(entry.bandwidth.is_some_and(|b| b > u64::from(v.video_kbps) * 1000), "{entry:?}");
+        assert_eq!(entry.resolution, Some((v.width, v.height)));
+        let path = format!("/{}", entry.uri);
+        let m = media(addr, &path).await;
+        check_live(&m, 2, 10);
+        check_segment(addr, &path, &m.segments[0].uri).await;
+    }
+}

@@ -6,7 +6,7 @@ use origin::cli::{preview_layout, render_config, Cli, Command};
 use origin::nginx;
 use origin::{Profile, Source};
 
-use crate::common::{check_live, check_segment, eventually, get, media, small};
+use crate::common::{check_abr_master, check_live, check_segment, eventually, get, media, small};
 
 #[tokio::test]
 async fn nginx_accepts_every_profile_config() {
@@ -94,18 +94,7 @@ async fn abr_encode_writes_a_master_with_bandwidth_and_resolution() {
     let addr = origin.listen();
     let master = get(addr, "/master.m3u8").await;
     assert_eq!(master.status, 200);
-    let entries = origin::playlist::parse_master(&master.text()).unwrap();
-    let profile = origin.profile().clone();
-    assert_eq!(entries.len(), profile.variants.len(), "{}", master.text());
-    for (entry, v) in entries.iter().zip(&profile.variants) {
-        assert_eq!(entry.uri, format!("{}/stream.m3u8", v.name));
-        assert!(entry.bandwidth.is_some_and(|b| b >= u64::from(v.video_kbps) * 1000), "{entry:?}");
-        assert_eq!(entry.resolution, Some((v.width, v.height)));
-        let path = format!("/{}", entry.uri);
-        let m = media(addr, &path).await;
-        check_live(&m, 2, 10);
-        check_segment(addr, &path, &m.segments[0].uri).await;
-    }
+    check_abr_master(addr, &master.text(), &origin).await;
     origin.stop().await.unwrap();
 }
 
