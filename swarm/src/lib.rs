@@ -23,6 +23,7 @@ pub mod config;
 pub mod events;
 pub mod ffmpeg;
 pub mod metrics;
+pub mod origin_metrics;
 pub mod parser;
 pub mod playlist;
 pub mod preflight;

@@ -6,3 +6,4 @@ mod common;
 mod flags;
 mod lifecycle;
 mod modes;
+mod origin_metrics;
