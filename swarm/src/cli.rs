@@ -24,6 +24,9 @@ pub struct Cli {
     pub http: HttpArgs,
 
     #[command(flatten)]
+    pub measure: MeasureArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 
     #[command(flatten)]
@@ -117,6 +120,41 @@ pub struct HttpArgs {
     /// Allow --resolve (with https this also turns off certificate checks)
     #[arg(long, env = "HLS_SWARM_DANGEROUS")]
     pub dangerous: bool,
+}
+
+/// How the numbers are obtained, viewer side and origin side.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Measurement")]
+pub struct MeasureArgs {
+    /// relay: every request passes a relay in the swarm that measures it (exact bytes,
+    /// TTFB, download time); log: read FFmpeg's log only (cheaper, figures inferred)
+    #[arg(long, env = "HLS_SWARM_MEASURE", value_enum, default_value_t = MeasureMode::Relay)]
+    pub measure: MeasureMode,
+
+    /// Origin host running the exporters: node exporter on :9100, nginx exporter on :9113
+    #[arg(long, env = "HLS_SWARM_ORIGIN_METRICS_HOST", value_name = "HOST")]
+    pub origin_metrics_host: Option<String>,
+
+    /// Node exporter URL (overrides --origin-metrics-host for it)
+    #[arg(long, env = "HLS_SWARM_ORIGIN_METRICS", value_name = "URL")]
+    pub origin_metrics: Option<String>,
+
+    /// nginx exporter URL (overrides --origin-metrics-host for it)
+    #[arg(long, env = "HLS_SWARM_NGINX_METRICS", value_name = "URL")]
+    pub nginx_metrics: Option<String>,
+
+    /// How often the origin's exporters are scraped
+    #[arg(long, env = "HLS_SWARM_ORIGIN_METRICS_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub origin_metrics_interval: Duration,
+}
+
+/// How viewers are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MeasureMode {
+    /// Through the observing relay (exact)
+    Relay,
+    /// From FFmpeg's log (inferred)
+    Log,
 }
 
 /// Where results go.

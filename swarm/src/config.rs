@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::cli::{Cli, LogFormat, Variant};
+use crate::cli::{Cli, LogFormat, MeasureMode, Variant};
+use crate::origin_metrics::Targets;
+use crate::stats::Measure;
 
 /// Most viewers one swarm may run; past this, split the load over several machines.
 pub const MAX_CLIENTS: u32 = 50_000;
@@ -54,6 +56,12 @@ pub struct Config {
     pub check: bool,
     /// Where `/metrics` listens; `None` when off.
     pub metrics: Option<std::net::SocketAddr>,
+    /// How viewers are measured.
+    pub measure: Measure,
+    /// The origin's exporters, if any were named.
+    pub origin_metrics: Option<Targets>,
+    /// Their scrape interval.
+    pub origin_metrics_interval: Duration,
 }
 
 /// The parts of the configuration that shape a viewer's FFmpeg command.
@@ -168,6 +176,22 @@ pub enum ConfigError {
         /// The value given.
         value: String,
     },
+    /// An exporter URL that is not an http(s) URL.
+    #[error("{flag} '{value}' is not usable: {reason}; expected an http:// or https:// URL such as http://10.177.0.10:9100/metrics")]
+    ExporterUrl {
+        /// Which flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Scrape interval out of range.
+    #[error("--origin-metrics-interval {value} is out of range: accepted 100ms to 5m")]
+    ScrapeInterval {
+        /// The value given, formatted.
+        value: String,
+    },
     /// Control characters in the user agent.
     #[error("--user-agent '{value}' contains a line break or control character")]
     BadUserAgent {
@@ -219,6 +243,33 @@ impl Config {
             "off" | "none" | "" => None,
             v => Some(v.parse().map_err(|_| ConfigError::Metrics { value: v.to_owned() })?),
         };
+        let m = &cli.measure;
+        let exporter = |flag: &'static str, raw: &str| -> Result<Url, ConfigError> {
+            let bad = |reason: String| ConfigError::ExporterUrl { flag, value: raw.to_owned(), reason };
+            let u = Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+            if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+                return Err(bad(format!("scheme '{}' or host missing", u.scheme())));
+            }
+            Ok(u)
+        };
+        let mut targets = match &m.origin_metrics_host {
+            Some(h) => Some(Targets::for_host(h.trim()).map_err(|e| ConfigError::ExporterUrl {
+                flag: "--origin-metrics-host",
+                value: h.clone(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        if let Some(raw) = &m.origin_metrics {
+            targets.get_or_insert(Targets { node: None, nginx: None }).node = Some(exporter("--origin-metrics", raw)?);
+        }
+        if let Some(raw) = &m.nginx_metrics {
+            targets.get_or_insert(Targets { node: None, nginx: None }).nginx = Some(exporter("--nginx-metrics", raw)?);
+        }
+        let interval = m.origin_metrics_interval;
+        if interval < Duration::from_millis(100) || interval > Duration::from_secs(300) {
+            return Err(ConfigError::ScrapeInterval { value: humantime::format_duration(interval).to_string() });
+        }
         Ok(Config {
             url,
             clients: load.clients,
@@ -248,6 +299,12 @@ impl Config {
             print_cmd,
             check: cli.modes.check,
             metrics,
+            measure: match m.measure {
+                MeasureMode::Relay => Measure::Relay,
+                MeasureMode::Log => Measure::Log,
+            },
+            origin_metrics: targets,
+            origin_metrics_interval: interval,
         })
     }
 }
@@ -323,6 +380,10 @@ mod tests {
             message(&["--header", "Bad Name: v", "http://h/x.m3u8"]),
             message(&["--user-agent", "a\nb", "http://h/x.m3u8"]),
             message(&["--metrics", "localhost", "http://h/x.m3u8"]),
+            message(&["--origin-metrics", "10.0.0.1:9100", "http://h/x.m3u8"]),
+            message(&["--nginx-metrics", "ftp://h/metrics", "http://h/x.m3u8"]),
+            message(&["--origin-metrics-host", "a b", "http://h/x.m3u8"]),
+            message(&["--origin-metrics-interval", "10ms", "http://h/x.m3u8"]),
         ]
         .join("\n"));
     }
@@ -331,6 +392,19 @@ mod tests {
     fn resolve_with_dangerous_parses_ipv6() {
         let c = config(&["--resolve", "[::1]", "--dangerous", "http://h/x.m3u8"]).unwrap();
         assert_eq!(c.ffmpeg.resolve, Some("::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn origin_metrics_host_and_overrides() {
+        let c = config(&["--origin-metrics-host", "10.177.0.10", "http://h/x.m3u8"]).unwrap();
+        let t = c.origin_metrics.unwrap();
+        assert_eq!(t.node.unwrap().as_str(), "http://10.177.0.10:9100/metrics");
+        assert_eq!(t.nginx.unwrap().as_str(), "http://10.177.0.10:9113/metrics");
+        let c = config(&["--nginx-metrics", "http://o:1/m", "http://h/x.m3u8"]).unwrap();
+        let t = c.origin_metrics.unwrap();
+        assert_eq!((t.node, t.nginx.unwrap().as_str()), (None, "http://o:1/m"));
+        assert_eq!(config(&["http://h/x.m3u8"]).unwrap().measure, Measure::Relay);
+        assert_eq!(config(&["--measure", "log", "http://h/x.m3u8"]).unwrap().measure, Measure::Log);
     }
 
     #[test]

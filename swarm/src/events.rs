@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use procgroup::Exit;
 use tokio::sync::mpsc;
 
-use crate::parser::LogEvent;
+use crate::parser::{LogEvent, RequestKind};
 
 /// Viewer number, 0-based, stable across restarts.
 pub type ViewerId = u32;
@@ -40,6 +40,19 @@ pub enum EventKind {
     },
     /// A line of the viewer's log that carries an event.
     Log(LogEvent),
+    /// An HTTP exchange observed by the relay; the event is stamped when it ended.
+    Request(Request),
+    /// A media playlist passed the relay.
+    PlaylistSeen {
+        /// `#EXT-X-MEDIA-SEQUENCE`.
+        media_sequence: u64,
+        /// Segments listed.
+        segments: u32,
+        /// True if it ends with `#EXT-X-ENDLIST`.
+        ended: bool,
+    },
+    /// A `CONNECT` tunnel (https through the relay) closed; only sizes and times are known.
+    Tunnel(Tunnel),
     /// The viewer process ended.
     Exited {
         /// How.
@@ -68,6 +81,57 @@ pub enum EventKind {
         /// Why.
         reason: FinishReason,
     },
+}
+
+/// One HTTP request and its response, as measured between the viewer and the origin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// What was fetched.
+    pub kind: RequestKind,
+    /// The absolute URL.
+    pub url: String,
+    /// Response status; `None` when no response came (connection failed or cut).
+    pub status: Option<u16>,
+    /// Response body bytes received from the origin (if the viewer left mid-body, what had
+    /// already arrived by then).
+    pub bytes: u64,
+    /// Time for a new upstream connection, when this request opened one.
+    pub connect: Option<Duration>,
+    /// From the request (as the viewer sent it) to the first byte of the response.
+    pub ttfb: Option<Duration>,
+    /// From the request to the last byte of the body; `None` if the body did not complete.
+    pub ttlb: Option<Duration>,
+    /// From the request until the exchange ended, complete or not.
+    pub elapsed: Duration,
+    /// Media duration of the segment in seconds, from the playlist that listed it.
+    pub media_duration: Option<f64>,
+    /// The upstream connection failed (refused, reset, timed out) rather than answering.
+    pub network_error: Option<String>,
+}
+
+impl Request {
+    /// True if the whole body of a 2xx response arrived.
+    #[must_use]
+    pub fn complete_ok(&self) -> bool {
+        self.ttlb.is_some() && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// One `CONNECT` tunnel: the relay cannot see inside TLS, so it knows only these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tunnel {
+    /// Target `host:port`.
+    pub target: String,
+    /// Time to connect upstream; `None` if the connection failed.
+    pub connect: Option<Duration>,
+    /// Bytes from the viewer to the origin.
+    pub bytes_up: u64,
+    /// Bytes from the origin to the viewer.
+    pub bytes_down: u64,
+    /// How long the tunnel was open.
+    pub open_for: Duration,
+    /// Why the connection failed, if it did.
+    pub error: Option<String>,
 }
 
 /// Why a viewer stopped for good.

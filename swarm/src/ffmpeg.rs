@@ -118,6 +118,9 @@ pub struct ViewerCommand<'a> {
     pub selection: Selection,
     /// Viewer number, starting at 0.
     pub viewer: u32,
+    /// The viewer's relay (`--measure relay`), as FFmpeg's `-http_proxy`. The relay applies
+    /// `--resolve`, so the URL and `Host` stay as configured.
+    pub proxy: Option<&'a str>,
 }
 
 /// Which streams of the input a viewer keeps.
@@ -162,7 +165,7 @@ impl ViewerCommand<'_> {
             a.extend(["-protocol_whitelist".into(), PROTOCOL_WHITELIST.into()]);
         }
         let https = self.url.scheme() == "https";
-        if o.resolve.is_some() && https && self.caps.has("tls_verify") {
+        if self.rewrites_host() && https && self.caps.has("tls_verify") {
             a.extend(["-tls_verify".into(), "0".into()]);
         }
         if o.reconnect {
@@ -182,6 +185,9 @@ impl ViewerCommand<'_> {
         if self.caps.has("seg_max_retry") {
             a.extend(["-seg_max_retry".into(), "3".into()]);
         }
+        if let Some(proxy) = self.proxy {
+            a.extend(["-http_proxy".into(), proxy.to_owned()]);
+        }
         a.extend(["-i".into(), self.input_url().to_string()]);
         match self.selection {
             Selection::All => a.extend(["-map".into(), "0".into()]),
@@ -196,11 +202,17 @@ impl ViewerCommand<'_> {
     #[must_use]
     pub fn input_url(&self) -> Url {
         let mut url = self.url.clone();
-        if let Some(ip) = self.options.resolve {
+        if let Some(ip) = self.options.resolve.filter(|_| self.rewrites_host()) {
             // Replacing the host of an http(s) URL with an IP cannot fail.
             let _ = url.set_ip_host(ip);
         }
         url
+    }
+
+    /// True when FFmpeg itself must connect to `--resolve`'s address (no relay to do it):
+    /// the URL gets the IP and the real host moves to a `Host` header.
+    fn rewrites_host(&self) -> bool {
+        self.options.resolve.is_some() && self.proxy.is_none()
     }
 
     /// `Name: value\r\n` lines for FFmpeg's `-headers`: Host (for --resolve), cache busting,
@@ -208,7 +220,7 @@ impl ViewerCommand<'_> {
     fn header_block(&self) -> String {
         let o = self.options;
         let mut block = String::new();
-        if o.resolve.is_some() {
+        if self.rewrites_host() {
             if let Some(host) = self.url.host_str() {
                 match self.url.port() {
                     Some(p) => block.push_str(&format!("Host: {host}:{p}\r\n")),

@@ -48,17 +48,39 @@ impl LineSplitter {
     }
 }
 
-/// What a request fetched, judged by the URL.
+/// What a request fetched.
+///
+/// The relay knows exactly (it reads every playlist that passes, so it knows which URLs are
+/// segments, init sections and keys); FFmpeg's log only shows URLs, so log mode judges by the
+/// extension ([`RequestKind::of_url`]) and calls every playlist [`RequestKind::Playlist`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
-    /// An `.m3u8` playlist (master or media).
+    /// A master (multivariant) playlist.
+    Master,
+    /// A media playlist (in log mode: any playlist).
     Playlist,
     /// A media segment.
     Segment,
+    /// An init section (`#EXT-X-MAP`).
+    Init,
+    /// A decryption key (`#EXT-X-KEY`).
+    Key,
+    /// Anything else.
+    Other,
 }
 
 impl RequestKind {
+    /// Every kind, in label order.
+    pub const ALL: [RequestKind; 6] = [
+        RequestKind::Master,
+        RequestKind::Playlist,
+        RequestKind::Segment,
+        RequestKind::Init,
+        RequestKind::Key,
+        RequestKind::Other,
+    ];
+
     /// Judges a URL by the extension of its path (query and fragment ignored).
     #[must_use]
     pub fn of_url(url: &str) -> RequestKind {
@@ -69,6 +91,25 @@ impl RequestKind {
         } else {
             RequestKind::Segment
         }
+    }
+
+    /// The label used in metrics and reports.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            RequestKind::Master => "master",
+            RequestKind::Playlist => "playlist",
+            RequestKind::Segment => "segment",
+            RequestKind::Init => "init",
+            RequestKind::Key => "key",
+            RequestKind::Other => "other",
+        }
+    }
+
+    /// Master or media playlist.
+    #[must_use]
+    pub fn is_playlist(self) -> bool {
+        matches!(self, RequestKind::Master | RequestKind::Playlist)
     }
 }
 

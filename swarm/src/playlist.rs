@@ -47,6 +47,8 @@ pub struct Media {
     pub ended: bool,
     /// `#EXT-X-MAP` URI (fMP4 init section), if any.
     pub init: Option<String>,
+    /// `#EXT-X-KEY` URIs (decryption keys), in order, duplicates kept once.
+    pub keys: Vec<String>,
 }
 
 /// One media segment.
@@ -115,6 +117,12 @@ pub fn parse(text: &str) -> Result<Playlist, ParseError> {
             media.ended = true;
         } else if let Some(attrs) = line.strip_prefix("#EXT-X-MAP:") {
             media.init = attr(attrs, "URI").map(str::to_owned);
+        } else if let Some(attrs) = line.strip_prefix("#EXT-X-KEY:") {
+            if let Some(uri) = attr(attrs, "URI") {
+                if !media.keys.iter().any(|k| k == uri) {
+                    media.keys.push(uri.to_owned());
+                }
+            }
         } else if !line.starts_with('#') {
             if let Some((bandwidth, resolution)) = pending_variant.take() {
                 master.variants.push(VariantStream { bandwidth, resolution, uri: line.to_owned() });
@@ -210,10 +218,13 @@ mod tests {
 
     #[test]
     fn vod_and_init() {
-        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:6,\na.m4s\n#EXT-X-ENDLIST\n";
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+            #EXT-X-KEY:METHOD=AES-128,URI=\"k/1.key\",IV=0x1\n#EXTINF:6,\na.m4s\n\
+            #EXT-X-KEY:METHOD=AES-128,URI=\"k/1.key\"\n#EXTINF:6,\nb.m4s\n#EXT-X-ENDLIST\n";
         let Playlist::Media(m) = parse(text).unwrap() else { panic!("not media") };
         assert!(m.ended);
         assert_eq!(m.init.as_deref(), Some("init.mp4"));
+        assert_eq!(m.keys, ["k/1.key"]);
     }
 
     #[test]

@@ -212,6 +212,12 @@ pub async fn ffmpeg_accepts(argv: &[std::ffi::OsString], binary: &Path) -> Check
             *slot = url.into();
         }
     }
+    // Through a relay, FFmpeg sends the request to the proxy: let the same server answer.
+    if let Some(pos) = args.iter().position(|a| a == "-http_proxy") {
+        if let Some(slot) = args.get_mut(pos + 1) {
+            *slot = format!("http://127.0.0.1:{port}").into();
+        }
+    }
     let run = tokio::process::Command::new(binary)
         .args(&args)
         .stdin(std::process::Stdio::null())

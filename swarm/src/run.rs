@@ -16,7 +16,8 @@ use crate::metrics::{self, RunLabels};
 use crate::preflight::{self, Report};
 use crate::probe::{self, Fetcher};
 use crate::ramp::RampPlan;
-use crate::stats::{self, Snapshot, Stats};
+use crate::relay::{Relay, Route};
+use crate::stats::{self, Measure, Snapshot, Stats};
 use crate::summary::{self, RunFacts};
 use crate::viewer::{Shutdown, Viewer};
 
@@ -92,9 +93,22 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let caps = Capabilities::probe(&config.ffmpeg.binary).await?;
     if config.print_cmd {
         let selection = Selection::from_variant(config.variant);
-        let cmd =
-            ViewerCommand { options: &config.ffmpeg, caps: &caps, url: &config.url, selection, viewer: 0 };
+        let proxy = (config.measure == Measure::Relay).then_some("http://127.0.0.1:RELAY_PORT");
+        let cmd = ViewerCommand {
+            options: &config.ffmpeg,
+            caps: &caps,
+            url: &config.url,
+            selection,
+            viewer: 0,
+            proxy,
+        };
         let _ = writeln!(out, "# FFmpeg command of viewer 0 ({}):", caps.version);
+        if proxy.is_some() {
+            let _ = writeln!(
+                out,
+                "# (--measure relay: each viewer's -http_proxy is its own relay inside hls-swarm, on a free port)"
+            );
+        }
         let _ = writeln!(out, "{}", cmd.display());
         return Ok(Finished::Printed);
     }
@@ -109,15 +123,21 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         Ok(i) if i.chosen.is_some() => Selection::Program(i.chosen.unwrap_or(0)),
         _ => Selection::from_variant(config.variant),
     };
-    let command =
-        |viewer| ViewerCommand { options: &config.ffmpeg, caps: &caps, url: &config.url, selection, viewer };
+    let command = |viewer, proxy| ViewerCommand {
+        options: &config.ffmpeg,
+        caps: &caps,
+        url: &config.url,
+        selection,
+        viewer,
+        proxy,
+    };
 
     if config.check {
         let probed = match (&fetcher, &info) {
             (Ok(f), Ok(i)) => Ok((f, i)),
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
-        let (verdict, report) = check::run(&config, probed, &command(0)).await;
+        let (verdict, report) = check::run(&config, probed, &command(0, None)).await;
         let _ = write!(out, "{report}");
         return Ok(Finished::Checked(verdict));
     }
@@ -134,7 +154,14 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         ),
         config.url
     );
-    if config.ffmpeg.resolve.is_some() && config.url.scheme() == "https" {
+    let relay = config.measure == Measure::Relay;
+    if relay && !caps.has("http_proxy") {
+        return Err(RunError::Probe(ProbeError::Failed {
+            binary: config.ffmpeg.binary.display().to_string(),
+            status: "it has no -http_proxy option, which --measure relay needs (use --measure log)".into(),
+        }));
+    }
+    if config.ffmpeg.resolve.is_some() && config.url.scheme() == "https" && !relay {
         let _ = writeln!(
             out,
             "WARNING: --resolve with https: viewers connect to {} and do NOT verify the server's certificate",
@@ -167,7 +194,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     if !config.skip_preflight {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let mut report = Report { checks: preflight::system_checks(&config, cores) };
-        report.checks.push(preflight::ffmpeg_accepts(&command(0).argv(), &config.ffmpeg.binary).await);
+        let proxy = relay.then_some("http://127.0.0.1:9");
+        report.checks.push(preflight::ffmpeg_accepts(&command(0, proxy).argv(), &config.ffmpeg.binary).await);
         let _ = write!(out, "{report}");
         if report.failed() {
             return Err(RunError::Preflight(report));
@@ -179,7 +207,14 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let (sink, events, dropped) = EventSink::channel(EVENT_QUEUE);
     let (publish, snapshots) = watch::channel(Snapshot::default());
     let stats_task = tokio::spawn(stats::run(
-        Stats::new(config.clients, started_at, plan.offsets(), Arc::clone(&dropped)),
+        Stats::new(
+            config.clients,
+            started_at,
+            plan.offsets(),
+            Arc::clone(&dropped),
+            config.measure,
+            Duration::from_secs_f64(target_duration.max(0.1)),
+        ),
         events,
         publish,
         STATS_TICK,
@@ -243,6 +278,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         }
     };
     let deadline = config.duration.map(|d| tokio::time::Instant::from_std(started_at) + d);
+    // The relay waits a little longer than FFmpeg's own timeout, so FFmpeg decides failures.
+    let route = Route { resolve: config.ffmpeg.resolve, timeout: config.ffmpeg.timeout + Duration::from_secs(5) };
     let mut viewers = JoinSet::new();
     for i in 0..plan.len() {
         let Some(offset) = plan.offset(i) else { break };
@@ -252,9 +289,20 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             () = sleep_until_opt(deadline) => break,
         }
         let id = u32::try_from(i).unwrap_or(u32::MAX);
+        let relay = match (relay, Relay::bind().await) {
+            (false, _) => None,
+            (true, Ok(r)) => Some(r),
+            (true, Err(e)) => {
+                sink.send(id, EventKind::SpawnFailed { error: format!("cannot open the viewer's relay: {e}") });
+                continue;
+            }
+        };
+        let proxy = relay.as_ref().map(Relay::proxy_url);
         let viewer = Viewer {
             id,
-            argv: command(id).argv(),
+            argv: ViewerCommand { proxy: proxy.as_deref(), ..command(id, None) }.argv(),
+            relay: relay.map(|r| (r, route.clone())),
+            assumed_segment: Duration::from_secs_f64(target_duration.max(0.1)),
             grace: config.ffmpeg.stop_grace,
             restart_after_clean_exit: !finite,
             stall_timeout: config.restart_on_stall.then_some(stall_timeout),
@@ -287,6 +335,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         ramp_rate: config.ramp_rate,
         interrupted: interrupted.load(std::sync::atomic::Ordering::SeqCst),
         stop_seconds,
+        target_duration: (!finite).then_some(target_duration),
     };
     Ok(Finished::Run(Box::new(Outcome { snapshot, facts })))
 }

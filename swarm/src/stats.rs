@@ -13,16 +13,33 @@ use std::time::{Duration, Instant};
 use procgroup::Exit;
 use tokio::sync::{mpsc, watch};
 
-use crate::events::{Event, EventKind, FinishReason, ViewerId};
+use crate::events::{Event, EventKind, FinishReason, Request, Tunnel, ViewerId};
+use crate::latency::{Hist, Latency};
 use crate::parser::{LogEvent, RequestKind};
+use crate::player::Player;
 use crate::ramp::achieved_rate;
 
-/// A viewer counts as streaming while its last segment request is at most this old.
+/// A viewer counts as streaming while its last segment is at most this old.
 pub const STREAMING_WINDOW: Duration = Duration::from_secs(10);
-/// Rates are computed over this window.
+/// Request rates are computed over this window.
 pub const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// Log lines kept from the last unexpected exit of each viewer.
 pub const TAIL_LINES: usize = 8;
+/// Throughput windows, in seconds.
+pub const WINDOWS: [u64; 4] = [1, 30, 60, 300];
+/// Window of the rolling latency percentiles, in seconds.
+pub const LATENCY_WINDOW: u64 = 30;
+
+/// How the numbers are obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    /// Through the observing relay: every request measured.
+    #[default]
+    Relay,
+    /// From FFmpeg's log: request starts and errors only; the rest inferred.
+    Log,
+}
 
 /// Where a viewer is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -47,11 +64,70 @@ struct Viewer {
     last_segment: Option<Instant>,
     starts: u64,
     tail: Vec<String>,
+    player: Player,
+    media_sequence: Option<u64>,
+}
+
+/// Playback as the player model sees it, summed over viewers.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Playback {
+    /// Sessions (viewer processes) that reached playback.
+    pub started: u64,
+    /// Stalls (the buffer ran dry), finished and ongoing.
+    pub stalls: u64,
+    /// Seconds spent stalled.
+    pub stall_seconds: f64,
+    /// Seconds since playback started, summed over sessions (stalls included).
+    pub watch_seconds: f64,
+    /// Viewers stalled right now.
+    pub stalled_now: u32,
+    /// Segments whose download took longer than their media duration.
+    pub late_segments: u64,
+}
+
+impl Playback {
+    /// Stall time / watch time (0 before anyone plays).
+    #[must_use]
+    pub fn stall_ratio(&self) -> f64 {
+        if self.watch_seconds > 0.0 {
+            self.stall_seconds / self.watch_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Bytes per second over the windows of [`WINDOWS`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Throughput {
+    /// Last second.
+    pub w1: f64,
+    /// Last 30 seconds.
+    pub w30: f64,
+    /// Last minute.
+    pub w60: f64,
+    /// Last 5 minutes.
+    pub w300: f64,
+}
+
+/// `CONNECT` tunnels (https through the relay).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Tunnels {
+    /// Tunnels closed.
+    pub count: u64,
+    /// Tunnels whose upstream connection failed.
+    pub failed: u64,
+    /// Bytes from the origin.
+    pub bytes_down: u64,
+    /// Bytes to the origin.
+    pub bytes_up: u64,
 }
 
 /// Everything the readers need, at one instant.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
+    /// How the numbers were obtained.
+    pub measure: Measure,
     /// Time since the run started.
     pub elapsed: Duration,
     /// Viewers asked for.
@@ -60,7 +136,8 @@ pub struct Snapshot {
     pub started: u32,
     /// Viewers with a live process.
     pub running: u32,
-    /// Running viewers that requested a segment within [`STREAMING_WINDOW`].
+    /// Running viewers that received (relay) or requested (log) a segment within
+    /// [`STREAMING_WINDOW`].
     pub streaming: u32,
     /// Viewers waiting to restart.
     pub backoff: u32,
@@ -78,11 +155,35 @@ pub struct Snapshot {
     pub spawn_time_total: Duration,
     /// Processes restarted by `--restart-on-stall`.
     pub stall_restarts: u64,
-    /// Requests seen, by kind.
+    /// Requests by kind (relay: finished exchanges; log: request starts).
     pub requests: BTreeMap<RequestKind, u64>,
-    /// HTTP error responses by status.
+    /// Response body bytes by kind (relay only).
+    pub bytes: BTreeMap<RequestKind, u64>,
+    /// Time to first byte by kind (relay only).
+    pub ttfb: BTreeMap<RequestKind, Latency>,
+    /// Time to last byte (the whole download) by kind (relay only).
+    pub ttlb: BTreeMap<RequestKind, Latency>,
+    /// Segment time to first byte over the last [`LATENCY_WINDOW`] seconds.
+    pub segment_ttfb_recent: Latency,
+    /// Segment download time over the last [`LATENCY_WINDOW`] seconds.
+    pub segment_ttlb_recent: Latency,
+    /// Upstream connection set-up times (relay only).
+    pub connect: Latency,
+    /// First request of a session → first segment buffered.
+    pub startup: Latency,
+    /// The player model's figures.
+    pub playback: Playback,
+    /// Segment bytes per second (relay only).
+    pub segment_throughput: Throughput,
+    /// All response bytes per second (relay only).
+    pub throughput: Throughput,
+    /// Media playlists read by the relay.
+    pub playlists_seen: u64,
+    /// HTTPS tunnels.
+    pub tunnels: Tunnels,
+    /// HTTP error responses (status ≥ 400) by status.
     pub http_errors: BTreeMap<u16, u64>,
-    /// Failed connections.
+    /// Failed connections or cut responses.
     pub network_errors: u64,
     /// Segments FFmpeg gave up on.
     pub segments_skipped: u64,
@@ -102,6 +203,8 @@ pub struct Snapshot {
     pub running_at_stop: Option<u32>,
     /// Events lost because the stats task fell behind.
     pub dropped_events: u64,
+    /// Events folded in.
+    pub events: u64,
     /// The last log lines of the most recent unexpected exit, with its viewer.
     pub last_failure: Option<(ViewerId, Vec<String>)>,
 }
@@ -111,6 +214,24 @@ impl Snapshot {
     #[must_use]
     pub fn requests_of(&self, kind: RequestKind) -> u64 {
         self.requests.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Master and media playlist requests.
+    #[must_use]
+    pub fn playlist_requests(&self) -> u64 {
+        self.requests_of(RequestKind::Master) + self.requests_of(RequestKind::Playlist)
+    }
+
+    /// All requests.
+    #[must_use]
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().sum()
+    }
+
+    /// Bytes of one kind.
+    #[must_use]
+    pub fn bytes_of(&self, kind: RequestKind) -> u64 {
+        self.bytes.get(&kind).copied().unwrap_or(0)
     }
 
     /// Requests per second of one kind.
@@ -124,6 +245,103 @@ impl Snapshot {
     pub fn http_errors_in(&self, lo: u16, hi: u16) -> u64 {
         self.http_errors.range(lo..=hi).map(|(_, n)| n).sum()
     }
+
+    /// (HTTP errors + network errors) / requests over the whole run.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn error_rate(&self) -> f64 {
+        let requests = self.total_requests();
+        let errors = self.http_errors.values().sum::<u64>() + self.network_errors;
+        if requests == 0 {
+            0.0
+        } else {
+            errors as f64 / requests as f64
+        }
+    }
+
+    /// Events lost / events produced.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn drop_rate(&self) -> f64 {
+        let all = self.events + self.dropped_events;
+        if all == 0 {
+            0.0
+        } else {
+            self.dropped_events as f64 / all as f64
+        }
+    }
+}
+
+fn kind_index(kind: RequestKind) -> usize {
+    RequestKind::ALL.iter().position(|k| *k == kind).unwrap_or(RequestKind::ALL.len() - 1)
+}
+
+/// One second of the rolling windows.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    second: u64,
+    bytes: [u64; 6],
+    segment: Option<Box<(Hist, Hist)>>,
+}
+
+/// Per-second slots for the last [`WINDOWS`]`.max()` seconds.
+#[derive(Debug, Default)]
+struct Windows {
+    slots: VecDeque<Slot>,
+}
+
+impl Windows {
+    fn slot(&mut self, second: u64) -> Option<&mut Slot> {
+        let newest = self.slots.back().map_or(0, |s| s.second);
+        if self.slots.is_empty() || second > newest {
+            let from = if self.slots.is_empty() { second } else { newest + 1 };
+            for s in from.max(second.saturating_sub(WINDOWS[3]))..=second {
+                self.slots.push_back(Slot { second: s, ..Slot::default() });
+            }
+            while self.slots.len() as u64 > WINDOWS[3] + 1 {
+                self.slots.pop_front();
+            }
+            for slot in self.slots.iter_mut().rev().skip(LATENCY_WINDOW as usize + 1) {
+                if slot.segment.is_none() {
+                    break;
+                }
+                slot.segment = None;
+            }
+        }
+        let first = self.slots.front()?.second;
+        let idx = usize::try_from(second.checked_sub(first)?).ok()?;
+        self.slots.get_mut(idx)
+    }
+
+    /// Bytes per second over the last `window` whole seconds before `now_second`, of kinds
+    /// selected by `pick`.
+    #[allow(clippy::cast_precision_loss)]
+    fn rate(&self, now_second: u64, window: u64, pick: impl Fn(usize) -> bool) -> f64 {
+        let span = window.min(now_second);
+        if span == 0 {
+            return 0.0;
+        }
+        let from = now_second - span;
+        let total: u64 = self
+            .slots
+            .iter()
+            .filter(|s| s.second >= from && s.second < now_second)
+            .map(|s| s.bytes.iter().enumerate().filter(|(i, _)| pick(*i)).map(|(_, b)| b).sum::<u64>())
+            .sum();
+        total as f64 / span as f64
+    }
+
+    fn recent_segments(&self, now_second: u64) -> (Hist, Hist) {
+        let (mut ttfb, mut ttlb) = (Hist::with_precision(2), Hist::with_precision(2));
+        let from = now_second.saturating_sub(LATENCY_WINDOW);
+        for s in self.slots.iter().filter(|s| s.second >= from) {
+            if let Some(h) = &s.segment {
+                ttfb.merge(&h.0);
+                ttlb.merge(&h.1);
+            }
+        }
+        (ttfb, ttlb)
+    }
 }
 
 /// The fold. Public so tests and benchmarks can drive it without a runtime.
@@ -135,39 +353,72 @@ pub struct Stats {
     snap: Snapshot,
     history: VecDeque<(Instant, BTreeMap<RequestKind, u64>)>,
     dropped: Arc<AtomicU64>,
+    /// Duration credited per segment when the log is all we have.
+    assumed_segment: Duration,
+    ttfb: BTreeMap<RequestKind, Hist>,
+    ttlb: BTreeMap<RequestKind, Hist>,
+    connect: Hist,
+    startup: Hist,
+    windows: Windows,
+    /// Finished sessions' watch and stall time.
+    watched: Duration,
+    stalled: Duration,
+    /// Stalls still running at the end of their session are counted then.
+    stopping_at: Option<Instant>,
 }
 
 impl Stats {
     /// Empty aggregates for `target` viewers whose first starts are planned at `planned`
-    /// (offsets from `started_at`; see [`crate::ramp::RampPlan`]).
+    /// (offsets from `started_at`; see [`crate::ramp::RampPlan`]). `assumed_segment` is the
+    /// media time credited per segment request in [`Measure::Log`] (the target duration).
     #[must_use]
-    pub fn new(target: u32, started_at: Instant, planned: Vec<Duration>, dropped: Arc<AtomicU64>) -> Stats {
+    pub fn new(
+        target: u32,
+        started_at: Instant,
+        planned: Vec<Duration>,
+        dropped: Arc<AtomicU64>,
+        measure: Measure,
+        assumed_segment: Duration,
+    ) -> Stats {
         Stats {
             started_at,
             planned,
             viewers: vec![Viewer::default(); target as usize],
-            snap: Snapshot { target, ..Snapshot::default() },
+            snap: Snapshot { target, measure, ..Snapshot::default() },
             history: VecDeque::new(),
             dropped,
+            assumed_segment,
+            ttfb: BTreeMap::new(),
+            ttlb: BTreeMap::new(),
+            connect: Hist::default(),
+            startup: Hist::default(),
+            windows: Windows::default(),
+            watched: Duration::ZERO,
+            stalled: Duration::ZERO,
+            stopping_at: None,
         }
     }
 
     /// Folds one event in.
     pub fn apply(&mut self, ev: Event) {
+        self.snap.events += 1;
         if matches!(ev.kind, EventKind::RunStopping) {
             let now = self.snapshot(ev.at);
             self.snap.streaming_at_stop = Some(now.streaming);
             self.snap.running_at_stop = Some(now.running);
+            self.stopping_at = Some(ev.at);
             return;
         }
         let Some(v) = self.viewers.get_mut(ev.viewer as usize) else {
             return;
         };
         let s = &mut self.snap;
+        let relay = s.measure == Measure::Relay;
         match ev.kind {
             EventKind::Spawned { took, .. } => {
                 s.spawn_time_max = s.spawn_time_max.max(took);
                 s.spawn_time_total += took;
+                end_session(v, ev.at, self.stopping_at, &mut self.watched, &mut self.stalled, s);
                 v.state = ViewerState::Running;
                 v.first_spawn.get_or_insert(ev.at);
                 v.last_segment = None;
@@ -183,17 +434,36 @@ impl Stats {
                 s.last_failure = Some((ev.viewer, v.tail.clone()));
             }
             EventKind::Log(log) => match log {
-                LogEvent::Request { kind, .. } => {
+                LogEvent::Request { kind, .. } if !relay => {
                     *s.requests.entry(kind).or_default() += 1;
+                    v.player.request(ev.at);
                     if kind == RequestKind::Segment {
                         v.last_segment = Some(ev.at);
+                        let b = v.player.segment(ev.at, self.assumed_segment);
+                        buffered(b, &mut self.startup, s);
                     }
                 }
-                LogEvent::HttpError { status } => *s.http_errors.entry(status).or_default() += 1,
-                LogEvent::NetworkError { .. } => s.network_errors += 1,
+                LogEvent::HttpError { status } if !relay => *s.http_errors.entry(status).or_default() += 1,
+                LogEvent::NetworkError { .. } if !relay => s.network_errors += 1,
                 LogEvent::SegmentSkipped => s.segments_skipped += 1,
-                LogEvent::Problem { .. } => {}
+                LogEvent::Request { .. }
+                | LogEvent::HttpError { .. }
+                | LogEvent::NetworkError { .. }
+                | LogEvent::Problem { .. } => {}
             },
+            EventKind::Request(r) => {
+                let second = ev.at.saturating_duration_since(self.started_at).as_secs();
+                let slot = self.windows.slot(second);
+                record_request(&r, s, &mut self.ttfb, &mut self.ttlb, &mut self.connect, slot);
+                if let Some(b) = segment_buffered(&r, ev.at, v) {
+                    buffered(b, &mut self.startup, s);
+                }
+            }
+            EventKind::PlaylistSeen { media_sequence, .. } => {
+                s.playlists_seen += 1;
+                v.media_sequence = Some(media_sequence);
+            }
+            EventKind::Tunnel(t) => record_tunnel(&t, s),
             EventKind::Exited { exit, stopped_by_us, tail, .. } => {
                 let map = if stopped_by_us { &mut s.exits_on_stop } else { &mut s.exits_unexpected };
                 *map.entry(exit).or_default() += 1;
@@ -201,6 +471,7 @@ impl Stats {
                     v.tail = tail;
                     s.last_failure = Some((ev.viewer, v.tail.clone()));
                 }
+                end_session(v, ev.at, self.stopping_at, &mut self.watched, &mut self.stalled, s);
                 v.state = ViewerState::Backoff;
             }
             EventKind::Backoff { .. } => v.state = ViewerState::Backoff,
@@ -222,6 +493,8 @@ impl Stats {
         let (mut started, mut running, mut streaming, mut backoff, mut ended) = (0, 0, 0, 0, 0);
         let mut firsts = Vec::new();
         let mut lag = Duration::ZERO;
+        let (mut watched, mut stalled, mut stalled_now) = (self.watched, self.stalled, 0);
+        let until = self.stopping_at.map_or(now, |t| t.min(now));
         for (i, v) in self.viewers.iter().enumerate() {
             if let Some(t) = v.first_spawn {
                 started += 1;
@@ -235,6 +508,12 @@ impl Stats {
                     if v.last_segment.is_some_and(|t| now.saturating_duration_since(t) <= STREAMING_WINDOW) {
                         streaming += 1;
                     }
+                    let (w, st) = v.player.watched(until);
+                    watched += w;
+                    stalled += st;
+                    if v.player.stalled_for(until).is_some() {
+                        stalled_now += 1;
+                    }
                 }
                 ViewerState::Backoff => backoff += 1,
                 ViewerState::Ended => ended += 1,
@@ -247,6 +526,36 @@ impl Stats {
         s.ramp_rate_achieved = achieved_rate(&firsts);
         s.ramp_lag_max = lag;
         s.dropped_events = self.dropped.load(Ordering::Relaxed);
+
+        // Finished stalls are in `stalls` already; an ongoing one is in `stalled_now` and its
+        // time so far in `stall_seconds`; it is counted when it ends (or its session does).
+        let p = &mut s.playback;
+        p.watch_seconds = watched.as_secs_f64();
+        p.stall_seconds = stalled.as_secs_f64();
+        p.stalled_now = stalled_now;
+
+        for (kind, h) in &self.ttfb {
+            s.ttfb.insert(*kind, h.summary());
+        }
+        for (kind, h) in &self.ttlb {
+            s.ttlb.insert(*kind, h.summary());
+        }
+        s.connect = self.connect.summary();
+        s.startup = self.startup.summary();
+        let sec = s.elapsed.as_secs();
+        let seg = kind_index(RequestKind::Segment);
+        let w = &self.windows;
+        let tp = |pick: &dyn Fn(usize) -> bool| Throughput {
+            w1: w.rate(sec, WINDOWS[0], pick),
+            w30: w.rate(sec, WINDOWS[1], pick),
+            w60: w.rate(sec, WINDOWS[2], pick),
+            w300: w.rate(sec, WINDOWS[3], pick),
+        };
+        s.segment_throughput = tp(&|i| i == seg);
+        s.throughput = tp(&|_| true);
+        let (ttfb, ttlb) = w.recent_segments(sec);
+        s.segment_ttfb_recent = ttfb.summary();
+        s.segment_ttlb_recent = ttlb.summary();
 
         self.history.push_back((now, s.requests.clone()));
         while self.history.len() > 2
@@ -265,6 +574,101 @@ impl Stats {
             }
         }
         s.clone()
+    }
+}
+
+/// Ends a viewer's playback session at `at` (or at the stop, if earlier): its watch time and
+/// any stall still running are booked.
+fn end_session(
+    v: &mut Viewer,
+    at: Instant,
+    stopping_at: Option<Instant>,
+    watched: &mut Duration,
+    stalled: &mut Duration,
+    s: &mut Snapshot,
+) {
+    let end = stopping_at.map_or(at, |t| t.min(at));
+    let (w, st) = v.player.watched(end);
+    *watched += w;
+    *stalled += st;
+    if v.player.stalled_for(end).is_some() {
+        s.playback.stalls += 1;
+    }
+    v.player.reset();
+}
+
+/// Feeds a fully received segment to the viewer's player model.
+fn segment_buffered(r: &Request, at: Instant, v: &mut Viewer) -> Option<crate::player::Buffered> {
+    v.player.request(at.checked_sub(r.elapsed).unwrap_or(at));
+    if r.kind != RequestKind::Segment || !r.complete_ok() {
+        return None;
+    }
+    v.last_segment = Some(at);
+    let media = Duration::from_secs_f64(r.media_duration?.max(0.0));
+    Some(v.player.segment(at, media))
+}
+
+fn buffered(b: crate::player::Buffered, startup: &mut Hist, s: &mut Snapshot) {
+    if let Some(d) = b.startup {
+        startup.record(d);
+        s.playback.started += 1;
+    }
+    if b.stall.is_some() {
+        s.playback.stalls += 1;
+    }
+}
+
+fn record_request(
+    r: &Request,
+    s: &mut Snapshot,
+    ttfb: &mut BTreeMap<RequestKind, Hist>,
+    ttlb: &mut BTreeMap<RequestKind, Hist>,
+    connect: &mut Hist,
+    slot: Option<&mut Slot>,
+) {
+    *s.requests.entry(r.kind).or_default() += 1;
+    *s.bytes.entry(r.kind).or_default() += r.bytes;
+    if let Some(c) = r.connect {
+        connect.record(c);
+    }
+    match r.status {
+        Some(code) if code >= 400 => *s.http_errors.entry(code).or_default() += 1,
+        _ => {}
+    }
+    if r.network_error.is_some() {
+        s.network_errors += 1;
+    }
+    if let Some(d) = r.ttfb {
+        ttfb.entry(r.kind).or_default().record(d);
+    }
+    if let Some(d) = r.ttlb {
+        ttlb.entry(r.kind).or_default().record(d);
+        if r.kind == RequestKind::Segment && r.media_duration.is_some_and(|m| d.as_secs_f64() > m) {
+            s.playback.late_segments += 1;
+        }
+    }
+    if let Some(slot) = slot {
+        slot.bytes[kind_index(r.kind)] += r.bytes;
+        if r.kind == RequestKind::Segment {
+            if let (Some(a), Some(b)) = (r.ttfb, r.ttlb) {
+                let h = slot
+                    .segment
+                    .get_or_insert_with(|| Box::new((Hist::with_precision(2), Hist::with_precision(2))));
+                h.0.record(a);
+                h.1.record(b);
+            }
+        }
+    }
+}
+
+fn record_tunnel(t: &Tunnel, s: &mut Snapshot) {
+    let tunnels = &mut s.tunnels;
+    tunnels.count += 1;
+    tunnels.bytes_down += t.bytes_down;
+    tunnels.bytes_up += t.bytes_up;
+    if t.error.is_some() {
+        tunnels.failed += 1;
+        s.network_errors += 1;
     }
 }
 
@@ -313,6 +717,8 @@ mod tests {
             t0,
             vec![Duration::ZERO, Duration::from_millis(500), Duration::from_secs(1)],
             Arc::default(),
+            Measure::Log,
+            Duration::from_secs(2),
         );
         st.apply(ev(0, t0, EventKind::Spawned { pid: 10, took: Duration::ZERO }));
         st.apply(ev(
@@ -351,7 +757,7 @@ mod tests {
     #[test]
     fn rates_cover_the_window() {
         let t0 = Instant::now();
-        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default());
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log, Duration::from_secs(2));
         st.apply(ev(0, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
         st.snapshot(t0);
         for i in 0..10 {
@@ -364,8 +770,95 @@ mod tests {
     #[test]
     fn events_for_unknown_viewers_are_ignored() {
         let t0 = Instant::now();
-        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default());
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log, Duration::from_secs(2));
         st.apply(ev(5, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
         assert_eq!(st.snapshot(t0).process_starts, 0);
+    }
+
+    fn fetched(kind: RequestKind, bytes: u64, ttfb_ms: u64, ttlb_ms: u64, media: Option<f64>) -> EventKind {
+        EventKind::Request(Request {
+            kind,
+            url: "http://h/x".into(),
+            status: Some(200),
+            bytes,
+            connect: None,
+            ttfb: Some(Duration::from_millis(ttfb_ms)),
+            ttlb: Some(Duration::from_millis(ttlb_ms)),
+            elapsed: Duration::from_millis(ttlb_ms),
+            media_duration: media,
+            network_error: None,
+        })
+    }
+
+    #[test]
+    fn relay_requests_give_bytes_latency_throughput_and_playback() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay, ms(2000));
+        st.apply(ev(0, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
+        st.apply(ev(0, t0 + ms(20), fetched(RequestKind::Master, 300, 2, 3, None)));
+        st.apply(ev(0, t0 + ms(40), fetched(RequestKind::Playlist, 400, 2, 3, None)));
+        // Three segments at once, then one every 2 s for 20 s: never stalls.
+        for i in 0..3 {
+            st.apply(ev(0, t0 + ms(100 + i * 10), fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0))));
+        }
+        for i in 1..=10 {
+            st.apply(ev(0, t0 + ms(120 + 2000 * i), fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0))));
+        }
+        // A log line about a request is not counted twice in relay mode.
+        st.apply(seg(t0 + ms(21_000), 0));
+        let s = st.snapshot(t0 + ms(21_500));
+        assert_eq!(s.requests_of(RequestKind::Segment), 13);
+        assert_eq!(s.playlist_requests(), 2);
+        assert_eq!(s.bytes_of(RequestKind::Segment), 130_000);
+        assert_eq!(s.ttlb[&RequestKind::Segment].count, 13);
+        assert!((s.ttlb[&RequestKind::Segment].p95 - 0.005).abs() < 0.0001);
+        assert_eq!(s.startup.count, 1);
+        assert!((s.startup.p50 - 0.080).abs() < 0.001, "master request at 17 ms → first segment at 100 ms");
+        assert_eq!(s.playback.stalls, 0);
+        assert!(s.playback.watch_seconds > 21.0);
+        assert!((s.segment_throughput.w30 - 130_000.0 / 21.0).abs() < 1.0, "{:?}", s.segment_throughput);
+        assert!((s.segment_throughput.w1 - 10_000.0).abs() < 1.0, "second 20 had one segment");
+        assert_eq!(s.segment_ttlb_recent.count, 13);
+        assert_eq!(s.error_rate(), 0.0);
+
+        // Nothing arrives for 10 s: the 6 s buffer runs dry at ~26.1 s; one late segment.
+        let stalled = st.snapshot(t0 + ms(28_000));
+        assert_eq!(stalled.playback.stalled_now, 1);
+        st.apply(ev(0, t0 + ms(30_120), fetched(RequestKind::Segment, 10_000, 1, 3000, Some(2.0))));
+        let s = st.snapshot(t0 + ms(30_200));
+        assert_eq!(s.playback.stalls, 1);
+        assert_eq!(s.playback.stalled_now, 0);
+        assert!((s.playback.stall_seconds - 4.0).abs() < 0.05, "{:?}", s.playback);
+        assert_eq!(s.playback.late_segments, 1);
+        assert!(s.playback.stall_ratio() > 0.1);
+    }
+
+    #[test]
+    fn errors_by_status_and_network() {
+        let t0 = Instant::now();
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay, Duration::ZERO);
+        let mut r = Request {
+            kind: RequestKind::Segment,
+            url: "http://h/s.ts".into(),
+            status: Some(404),
+            bytes: 150,
+            connect: Some(Duration::from_micros(80)),
+            ttfb: Some(Duration::from_millis(1)),
+            ttlb: Some(Duration::from_millis(1)),
+            elapsed: Duration::from_millis(1),
+            media_duration: Some(2.0),
+            network_error: None,
+        };
+        st.apply(ev(0, t0, EventKind::Request(r.clone())));
+        r.status = None;
+        r.network_error = Some("connection refused".into());
+        st.apply(ev(0, t0, EventKind::Request(r)));
+        let s = st.snapshot(t0);
+        assert_eq!(s.http_errors.get(&404), Some(&1));
+        assert_eq!(s.network_errors, 1);
+        assert!((s.error_rate() - 1.0).abs() < 1e-9);
+        assert_eq!(s.connect.count, 2);
+        assert_eq!(s.startup.count, 0, "an error response buffers nothing");
     }
 }

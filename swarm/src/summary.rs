@@ -2,24 +2,78 @@
 
 use std::fmt::Write as _;
 
+use crate::latency::Latency;
 use crate::parser::RequestKind;
-use crate::stats::Snapshot;
+use crate::stats::{Measure, Snapshot};
 
 /// One line for logs and non-terminal output, e.g.
-/// `[12s] streaming 20/20 running 20 backoff 0 seg/s 10.0 playlists/s 10.0 restarts 0 errors 0`.
+/// `[12s] streaming 20/20 stalled 0 seg/s 10.0 playlists/s 10.0 thr 1.2 MiB/s p95 3.1ms restarts 0 errors 0`.
 #[must_use]
 pub fn status_line(s: &Snapshot) -> String {
-    format!(
-        "[{}s] streaming {}/{} running {} backoff {} seg/s {:.1} playlists/s {:.1} restarts {} errors {}",
+    let mut line = format!(
+        "[{}s] streaming {}/{} running {} backoff {} stalled {} seg/s {:.1} playlists/s {:.1}",
         s.elapsed.as_secs(),
         s.streaming,
         s.target,
         s.running,
         s.backoff,
+        s.playback.stalled_now,
         s.rate_of(RequestKind::Segment),
-        s.rate_of(RequestKind::Playlist),
-        s.restarts,
-        error_count(s),
+        s.rate_of(RequestKind::Playlist) + s.rate_of(RequestKind::Master),
+    );
+    if s.measure == Measure::Relay {
+        let _ = write!(
+            line,
+            " thr {}/s p95 {}",
+            bytes(s.throughput.w30),
+            seconds(s.segment_ttlb_recent.p95)
+        );
+    }
+    let _ = write!(line, " restarts {} errors {}", s.restarts, error_count(s));
+    line
+}
+
+/// `1.2 MiB`-style sizes.
+#[must_use]
+#[allow(clippy::cast_precision_loss)]
+pub fn bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `3.1ms` / `1.25s`-style durations from seconds.
+#[must_use]
+pub fn seconds(s: f64) -> String {
+    if s < 0.001 {
+        format!("{:.0}µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1}ms", s * 1e3)
+    } else {
+        format!("{s:.2}s")
+    }
+}
+
+fn quantiles(l: &Latency) -> String {
+    if l.count == 0 {
+        return "none".to_owned();
+    }
+    format!(
+        "p50 {} · p95 {} · p99 {} · max {} ({} samples)",
+        seconds(l.p50),
+        seconds(l.p95),
+        seconds(l.p99),
+        seconds(l.max),
+        l.count
     )
 }
 
@@ -42,6 +96,8 @@ pub struct RunFacts {
     pub interrupted: bool,
     /// Longest time from the end of the run until every viewer was reaped, in seconds.
     pub stop_seconds: f64,
+    /// The media playlist's target duration, if the stream was examined and is live.
+    pub target_duration: Option<f64>,
 }
 
 /// The end-of-run summary.
@@ -84,12 +140,71 @@ pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
         "Lifecycle         {} process starts · {} restarts · {} stall restarts · {} failed starts",
         s.process_starts, s.restarts, s.stall_restarts, s.spawn_failures
     );
+    let how = match s.measure {
+        Measure::Relay => "measured by the relay",
+        Measure::Log => "request starts read from FFmpeg's log; inferred",
+    };
+    let others: u64 = [RequestKind::Init, RequestKind::Key, RequestKind::Other].iter().map(|k| s.requests_of(*k)).sum();
     let _ = writeln!(
         o,
-        "Requests          {} playlists · {} segments (request starts read from FFmpeg's log)",
-        s.requests_of(RequestKind::Playlist),
-        s.requests_of(RequestKind::Segment)
+        "Requests          {} playlists ({} master) · {} segments · {} other ({how})",
+        s.playlist_requests(),
+        s.requests_of(RequestKind::Master),
+        s.requests_of(RequestKind::Segment),
+        others
     );
+    if s.measure == Measure::Relay {
+        let total: u64 = s.bytes.values().sum();
+        #[allow(clippy::cast_precision_loss)]
+        let run_rate = if facts.run_seconds > 0.0 { total as f64 / facts.run_seconds } else { 0.0 };
+        #[allow(clippy::cast_precision_loss)]
+        let (all, seg, pl) = (
+            total as f64,
+            s.bytes_of(RequestKind::Segment) as f64,
+            (s.bytes_of(RequestKind::Playlist) + s.bytes_of(RequestKind::Master)) as f64,
+        );
+        let _ = writeln!(
+            o,
+            "Bytes             {} received · {} segments · {} playlists · {}/s over the run",
+            bytes(all),
+            bytes(seg),
+            bytes(pl),
+            bytes(run_rate)
+        );
+        let empty = Latency::default();
+        let get = |m: &std::collections::BTreeMap<RequestKind, Latency>, k| m.get(&k).cloned().unwrap_or_else(|| empty.clone());
+        let _ = writeln!(o, "Segment TTFB      {}", quantiles(&get(&s.ttfb, RequestKind::Segment)));
+        let _ = writeln!(o, "Segment download  {}", quantiles(&get(&s.ttlb, RequestKind::Segment)));
+        let _ = writeln!(o, "Playlist TTFB     {}", quantiles(&get(&s.ttfb, RequestKind::Playlist)));
+        let _ = writeln!(o, "Playlist download {}", quantiles(&get(&s.ttlb, RequestKind::Playlist)));
+        if s.tunnels.count > 0 {
+            let _ = writeln!(
+                o,
+                "HTTPS tunnels     {} ({} failed) · {} received; requests inside TLS are not visible",
+                s.tunnels.count,
+                s.tunnels.failed,
+                bytes(s.tunnels.bytes_down as f64)
+            );
+        }
+    }
+    let p = &s.playback;
+    let inferred = if s.measure == Measure::Log { " (inferred: each segment request counted as one target duration)" } else { "" };
+    let _ = writeln!(o, "Startup           {}{inferred}", quantiles(&s.startup));
+    let _ = writeln!(
+        o,
+        "Playback          {} stalls · {:.1} s stalled of {:.1} s watched (stall ratio {:.4}) · {} late segments",
+        p.stalls,
+        p.stall_seconds,
+        p.watch_seconds,
+        p.stall_ratio(),
+        p.late_segments
+    );
+    if p.watch_seconds > 0.0 {
+        #[allow(clippy::cast_precision_loss)]
+        let per_min = s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds;
+        let expected = facts.target_duration.map_or_else(String::new, |td| format!(" (a live player: {:.1} = 60 / target duration)", 60.0 / td));
+        let _ = writeln!(o, "Playlist refresh  {per_min:.1} per viewer per minute{expected}");
+    }
     let _ = writeln!(
         o,
         "Errors            {} HTTP 4xx · {} HTTP 5xx · {} network · {} segments skipped",

@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use procgroup::{Backoff, Exit, Group};
@@ -15,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::{EventKind, EventSink, FinishReason, ViewerId};
 use crate::parser::{parse_line, LineSplitter, LogEvent, RequestKind};
+use crate::player::Player;
+use crate::relay::{Relay, Route};
 use crate::stats::TAIL_LINES;
 
 /// A process that ran this long counts as healthy: its next failure starts the backoff over.
@@ -34,7 +37,7 @@ pub struct Shutdown {
 }
 
 /// Everything one viewer needs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Viewer {
     /// Its number.
     pub id: ViewerId,
@@ -46,10 +49,15 @@ pub struct Viewer {
     pub restart_after_clean_exit: bool,
     /// Seed for this viewer's backoff jitter.
     pub seed: u64,
-    /// Restart the process when no new segment was requested for this long.
+    /// Restart the process when its player has been stalled this long (or, before playback
+    /// starts, when no segment arrived this long after the start).
     pub stall_timeout: Option<Duration>,
     /// Where processes are forked.
     pub spawner: procgroup::Spawner,
+    /// The viewer's observing relay (already in `argv` as `-http_proxy`), if measured.
+    pub relay: Option<(Relay, Route)>,
+    /// Media time credited per segment request when only the log is read.
+    pub assumed_segment: Duration,
 }
 
 /// Who ended a process.
@@ -65,14 +73,26 @@ enum Cause {
 
 impl Viewer {
     /// Runs the viewer until the run ends or its stream does.
-    pub async fn run(self, sink: EventSink, shutdown: Shutdown) {
+    pub async fn run(mut self, sink: EventSink, shutdown: Shutdown) {
+        let player = Arc::new(Mutex::new(Player::default()));
+        let relay = self.relay.take().map(|(r, route)| r.serve(self.id, sink.clone(), route, Arc::clone(&player)));
+        let reason = self.supervise(&sink, &shutdown, &player).await;
+        // The process is gone, so its connections are closing: collect their last requests
+        // before saying the viewer is finished.
+        if let Some(r) = relay {
+            r.close().await;
+        }
+        sink.send(self.id, EventKind::Finished { reason });
+    }
+
+    async fn supervise(&self, sink: &EventSink, shutdown: &Shutdown, player: &Mutex<Player>) -> FinishReason {
         let mut backoff = Backoff::default();
         let mut rng = StdRng::seed_from_u64(self.seed ^ u64::from(self.id));
         let reason = loop {
             if shutdown.stop.is_cancelled() {
                 break FinishReason::Shutdown;
             }
-            let healthy = match self.run_once(&sink, &shutdown).await {
+            let healthy = match self.run_once(sink, shutdown, player).await {
                 Outcome::Stopped => break FinishReason::Shutdown,
                 Outcome::Stalled => false,
                 Outcome::Exited { exit, uptime } => {
@@ -93,10 +113,10 @@ impl Viewer {
                 () = shutdown.stop.cancelled() => break FinishReason::Shutdown,
             }
         };
-        sink.send(self.id, EventKind::Finished { reason });
+        reason
     }
 
-    async fn run_once(&self, sink: &EventSink, shutdown: &Shutdown) -> Outcome {
+    async fn run_once(&self, sink: &EventSink, shutdown: &Shutdown, player: &Mutex<Player>) -> Outcome {
         let Some((program, args)) = self.argv.split_first() else {
             return Outcome::SpawnFailed;
         };
@@ -119,10 +139,11 @@ impl Viewer {
             }
         };
         let started = group.forked_at();
+        lock(player).reset();
         sink.send_at(self.id, started, EventKind::Spawned { pid: group.pid(), took: started.elapsed() });
         let stderr = group.child_mut().stderr.take();
         let mut tail = VecDeque::with_capacity(TAIL_LINES);
-        let (exit, cause) = self.watch(&mut group, stderr, sink, shutdown, &mut tail).await;
+        let (exit, cause) = self.watch(&mut group, stderr, sink, shutdown, &mut tail, player).await;
         let uptime = started.elapsed();
         let stopped_by_us = cause != Cause::Own;
         let tail = if cause == Cause::Shutdown { Vec::new() } else { tail.into_iter().collect() };
@@ -143,46 +164,62 @@ impl Viewer {
         sink: &EventSink,
         shutdown: &Shutdown,
         tail: &mut VecDeque<String>,
+        player: &Mutex<Player>,
     ) -> (Exit, Cause) {
         let mut splitter = LineSplitter::default();
         let mut buf = vec![0u8; 8192];
-        let mut last_progress = tokio::time::Instant::now();
+        let started = Instant::now();
         let id = self.id;
-        // Records the line and reports its event; true when it is a segment request.
-        let mut on_line = |line: &str| -> bool {
+        let measured = self.relay_in_use();
+        let assumed = self.assumed_segment;
+        // Records the line and reports its event. Without a relay, the log's segment requests
+        // are all the player model gets.
+        let mut on_line = |line: &str| {
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
             tail.push_back(line.to_owned());
-            let Some(ev) = parse_line(line) else { return false };
-            let progress = matches!(ev, LogEvent::Request { kind: RequestKind::Segment, .. });
+            let Some(ev) = parse_line(line) else { return };
+            if let LogEvent::Request { kind, .. } = &ev {
+                if measured {
+                    return; // the relay reports requests, exactly
+                }
+                let now = Instant::now();
+                let mut p = lock(player);
+                p.request(now);
+                if *kind == RequestKind::Segment {
+                    p.segment(now, assumed);
+                }
+            }
             sink.send(id, EventKind::Log(ev));
-            progress
         };
         let stall = self.stall_timeout;
         loop {
-            let stall_at = last_progress + stall.unwrap_or(Duration::MAX / 4);
+            // Before playback: the first segment is due within the timeout of the start;
+            // after: the player may be stalled at most the timeout.
+            let stall_at = stall.map(|limit| lock(player).dry_at().unwrap_or(started) + limit);
+            let sleep_to = tokio::time::Instant::from_std(stall_at.unwrap_or(started + Duration::from_secs(86_400)));
             tokio::select! {
                 biased;
                 () = shutdown.stop.cancelled() => {
                     return (stop(group, self.grace, &shutdown.kill).await, Cause::Shutdown);
                 }
-                () = tokio::time::sleep_until(stall_at), if stall.is_some() => {
-                    let waited = last_progress.elapsed();
-                    sink.send(self.id, EventKind::Stalled { waited });
-                    return (stop(group, self.grace, &shutdown.kill).await, Cause::Stall);
+                () = tokio::time::sleep_until(sleep_to), if stall_at.is_some() => {
+                    // Segments may have arrived meanwhile; only a deadline that still holds counts.
+                    let still = stall.map(|limit| lock(player).dry_at().unwrap_or(started) + limit);
+                    if still.is_some_and(|t| t <= Instant::now()) {
+                        let waited = lock(player).stalled_for(Instant::now()).unwrap_or_else(|| started.elapsed());
+                        sink.send(self.id, EventKind::Stalled { waited });
+                        return (stop(group, self.grace, &shutdown.kill).await, Cause::Stall);
+                    }
                 }
                 read = read_some(&mut stderr, &mut buf), if stderr.is_some() => {
-                    let mut progressed = false;
                     match read {
-                        Some(n) => splitter.feed(&buf[..n], |l| progressed |= on_line(l)),
+                        Some(n) => splitter.feed(&buf[..n], &mut on_line),
                         None => {
-                            splitter.finish(|l| progressed |= on_line(l));
+                            splitter.finish(&mut on_line);
                             stderr = None;
                         }
-                    }
-                    if progressed {
-                        last_progress = tokio::time::Instant::now();
                     }
                 }
                 status = group.wait(), if stderr.is_none() => {
@@ -192,6 +229,14 @@ impl Viewer {
             }
         }
     }
+
+    fn relay_in_use(&self) -> bool {
+        self.argv.iter().any(|a| a == "-http_proxy")
+    }
+}
+
+fn lock(player: &Mutex<Player>) -> std::sync::MutexGuard<'_, Player> {
+    player.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 enum Outcome {
