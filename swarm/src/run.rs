@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::events::{EventKind, EventSink};
 use crate::ffmpeg::{Capabilities, ProbeError, Selection, ViewerCommand};
 use crate::metrics::{self, RunLabels};
+use crate::origin_metrics::{self, OriginSnapshot};
 use crate::preflight::{self, Report};
 use crate::probe::{self, Fetcher};
 use crate::ramp::RampPlan;
@@ -60,13 +61,33 @@ pub struct Outcome {
     pub snapshot: Snapshot,
     /// Header facts for the summary.
     pub facts: RunFacts,
+    /// The origin's figures at the end, if its exporters were scraped.
+    pub origin: Option<OriginSnapshot>,
+}
+
+/// The origin scraper of a run.
+#[derive(Debug)]
+struct OriginScrape {
+    receiver: watch::Receiver<OriginSnapshot>,
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OriginScrape {
+    /// Stops scraping; returns the last figures.
+    async fn finish(self) -> OriginSnapshot {
+        self.stop.cancel();
+        let _ = self.task.await;
+        let last = self.receiver.borrow().clone();
+        last
+    }
 }
 
 impl Outcome {
     /// The end-of-run summary text.
     #[must_use]
     pub fn summary(&self) -> String {
-        summary::render(&self.snapshot, &self.facts)
+        summary::render(&self.snapshot, &self.facts, self.origin.as_ref())
     }
 }
 
@@ -241,6 +262,14 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         })
     };
 
+    // The origin's exporters, scraped for the whole run; never fatal.
+    let origin = config.origin_metrics.clone().map(|targets| {
+        let (tx, receiver) = watch::channel(OriginSnapshot::default());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(origin_metrics::run(targets, config.origin_metrics_interval, tx, stop.clone()));
+        OriginScrape { receiver, stop, task }
+    });
+
     let metrics_server = match config.metrics {
         Some(addr) => {
             let labels = RunLabels {
@@ -248,8 +277,13 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
                 variant: format!("{:?}", config.variant).to_lowercase(),
                 ffmpeg: caps.version_number().to_owned(),
                 duration: config.duration.map(|d| d.as_secs_f64()),
+                measure: format!("{:?}", config.measure).to_lowercase(),
             };
-            match metrics::Server::start(addr, snapshots.clone(), labels).await {
+            let sources = metrics::Sources {
+                swarm: snapshots.clone(),
+                origin: origin.as_ref().map(|o| o.receiver.clone()),
+            };
+            match metrics::Server::start(addr, sources, labels).await {
                 Ok(server) => {
                     let _ = writeln!(out, "Metrics: http://{}/metrics", server.addr);
                     Some(server)
@@ -258,6 +292,9 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
                     signals.abort();
                     drop(sink);
                     let _ = stats_task.await;
+                    if let Some(o) = origin {
+                        o.finish().await;
+                    }
                     return Err(RunError::MetricsBind { addr, source });
                 }
             }
@@ -274,6 +311,9 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             signals.abort();
             drop(sink);
             let _ = stats_task.await;
+            if let Some(o) = origin {
+                o.finish().await;
+            }
             return Err(RunError::Signals(e));
         }
     };
@@ -328,6 +368,10 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     if let Some(server) = metrics_server {
         server.shutdown();
     }
+    let origin = match origin {
+        Some(o) => Some(o.finish().await),
+        None => None,
+    };
     let facts = RunFacts {
         url: config.url.to_string(),
         ffmpeg: format!("FFmpeg {}", caps.version_number()),
@@ -337,7 +381,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         stop_seconds,
         target_duration: (!finite).then_some(target_duration),
     };
-    Ok(Finished::Run(Box::new(Outcome { snapshot, facts })))
+    Ok(Finished::Run(Box::new(Outcome { snapshot, facts, origin })))
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::latency::Latency;
 use crate::parser::RequestKind;
+use crate::origin_metrics::OriginSnapshot;
 use crate::stats::{Measure, Snapshot};
 
 /// One line for logs and non-terminal output, e.g.
@@ -102,7 +103,7 @@ pub struct RunFacts {
 
 /// The end-of-run summary.
 #[must_use]
-pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
+pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "═══ hls-swarm summary ═══");
     let _ = writeln!(o, "Stream            {}", facts.url);
@@ -158,17 +159,13 @@ pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
         #[allow(clippy::cast_precision_loss)]
         let run_rate = if facts.run_seconds > 0.0 { total as f64 / facts.run_seconds } else { 0.0 };
         #[allow(clippy::cast_precision_loss)]
-        let (all, seg, pl) = (
-            total as f64,
-            s.bytes_of(RequestKind::Segment) as f64,
-            (s.bytes_of(RequestKind::Playlist) + s.bytes_of(RequestKind::Master)) as f64,
-        );
+        let all = total as f64;
         let _ = writeln!(
             o,
-            "Bytes             {} received · {} segments · {} playlists · {}/s over the run",
+            "Bytes             {total} bytes ({}) · {} segment bytes · {} playlist bytes · {}/s over the run",
             bytes(all),
-            bytes(seg),
-            bytes(pl),
+            s.bytes_of(RequestKind::Segment),
+            s.bytes_of(RequestKind::Playlist) + s.bytes_of(RequestKind::Master),
             bytes(run_rate)
         );
         let empty = Latency::default();
@@ -226,6 +223,9 @@ pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
     };
     let _ = writeln!(o, "Exits (own)       {}", exits(&s.exits_unexpected));
     let _ = writeln!(o, "Exits (on stop)   {}", exits(&s.exits_on_stop));
+    if let Some(r) = origin {
+        origin_lines(&mut o, r);
+    }
     if let Some((viewer, tail)) = &s.last_failure {
         let _ = writeln!(o, "Last failure      viewer {viewer}, its last log lines:");
         for line in tail {
@@ -240,4 +240,42 @@ pub fn render(s: &Snapshot, facts: &RunFacts) -> String {
         );
     }
     o
+}
+
+/// The origin's part of the summary: run figures from the deltas between scrapes.
+#[allow(clippy::cast_precision_loss)]
+fn origin_lines(o: &mut String, r: &OriginSnapshot) {
+    let pct = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1} %"));
+    if r.node.scrapes_ok > 0 {
+        let mem = match (r.mem_used_bytes, r.mem_total_bytes) {
+            (Some(u), Some(t)) => format!("{} of {}", bytes(u as f64), bytes(t as f64)),
+            _ => "n/a".to_owned(),
+        };
+        let _ = writeln!(
+            o,
+            "Origin host       CPU mean {} · peak {} · memory {mem} · sent {} · received {} (node exporter)",
+            pct(r.run.cpu_mean_percent),
+            pct(r.run.cpu_peak_percent),
+            bytes(r.run.net_tx_bytes as f64),
+            bytes(r.run.net_rx_bytes as f64),
+        );
+    }
+    if r.nginx.scrapes_ok > 0 {
+        let _ = writeln!(
+            o,
+            "Origin nginx      {} requests · peak {} active connections (nginx exporter, its own polls included)",
+            r.run.requests,
+            r.run.peak_active_connections.map_or_else(|| "n/a".to_owned(), |v| v.to_string())
+        );
+    }
+    for (name, h) in [("node exporter", &r.node), ("nginx exporter", &r.nginx)] {
+        if let Some(e) = h.error.as_ref().filter(|_| !h.ok) {
+            let _ = writeln!(
+                o,
+                "Origin warning    {name}: {e} ({} of {} scrapes failed)",
+                h.scrapes_failed,
+                h.scrapes_failed + h.scrapes_ok
+            );
+        }
+    }
 }
