@@ -1,22 +1,28 @@
-//! hls-origin's own status endpoint: `GET /health` answers JSON with every child's state.
+//! hls-origin's own status endpoint: `GET /health` answers JSON with every child's state, and
+//! `POST /hold?seconds=N` stalls the replay publisher (fault injection, see [`crate::replay::Hold`]).
 //!
 //! It listens on a loopback port of its own; nginx proxies `/health` on the HLS port to it, so
 //! a viewer-facing probe sees both nginx and the supervisor. Status 200 when the origin is
-//! ready and every child is running, 503 otherwise.
+//! ready and every child is running, 503 otherwise. `/hold` is deliberately not proxied: the
+//! HLS port faces viewers, and a fault injector belongs to whoever runs the test.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
+use crate::replay::{Hold, MAX_HOLD};
+use crate::service::Source;
 use crate::supervisor::{Board, ChildStatus, State};
 use crate::Error;
 
-/// What `/health` reports besides the children.
+/// What the status listener reports, and the one thing it controls (the hold).
 #[derive(Debug)]
 pub struct Facts {
     /// Unique to this origin (pid and a random number): lets readiness tell our nginx from
@@ -24,14 +30,16 @@ pub struct Facts {
     pub instance: String,
     /// Profile name.
     pub profile: String,
-    /// `encode` or `replay`.
-    pub source: &'static str,
+    /// The media source.
+    pub source: Source,
     /// The entry playlist's URL.
     pub playlist_url: String,
     /// Set once the playlist has enough segments.
     pub ready: AtomicBool,
     /// The children.
     pub board: Board,
+    /// The replay publisher's hold (unused by the encode source).
+    pub hold: Hold,
 }
 
 #[derive(Serialize)]
@@ -40,9 +48,17 @@ struct Report<'a> {
     ready: bool,
     instance: &'a str,
     profile: &'a str,
-    source: &'a str,
+    source: Source,
     playlist_url: &'a str,
+    /// Set while a hold is in effect.
+    hold_ends_unix_ms: Option<u64>,
     children: std::collections::BTreeMap<String, ChildStatus>,
+}
+
+/// `end` (a monotonic instant) as milliseconds since the Unix epoch.
+fn unix_ms(end: Instant) -> u64 {
+    let wall = SystemTime::now() + end.saturating_duration_since(Instant::now());
+    wall.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Facts {
@@ -66,13 +82,30 @@ impl Facts {
             profile: &self.profile,
             source: self.source,
             playlist_url: &self.playlist_url,
+            hold_ends_unix_ms: self.hold.ends().map(unix_ms),
             children,
         };
         (ok, serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")))
     }
+
+    /// Holds the media source for `duration` (see [`crate::Origin::hold`]); returns when the
+    /// hold ends.
+    ///
+    /// # Errors
+    /// [`Error::HoldUnsupported`] for the encode source, [`Error::HoldTooLong`].
+    pub fn hold(&self, duration: Duration) -> Result<Instant, Error> {
+        match self.source {
+            Source::Replay => self.hold.hold(duration),
+            Source::Encode => Err(Error::HoldUnsupported {
+                media: Source::Encode.as_str(),
+                why: "a live `ffmpeg -re` encoder that is stopped and resumed publishes the segments \
+                      it missed in a burst",
+            }),
+        }
+    }
 }
 
-/// Binds `addr` and serves `/health` until the task is aborted.
+/// Binds `addr` and serves `/health` and `/hold` until the task is aborted.
 ///
 /// # Errors
 /// [`Error::Bind`] if the address is taken.
@@ -90,7 +123,7 @@ pub async fn serve(addr: SocketAddr, facts: Arc<Facts>) -> Result<(SocketAddr, J
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "status listener accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
@@ -98,43 +131,137 @@ pub async fn serve(addr: SocketAddr, facts: Arc<Facts>) -> Result<(SocketAddr, J
     Ok((local, task))
 }
 
+/// Longest request head, and longest request body read (and ignored).
+const MAX_HEAD: usize = 16 * 1024;
+
 async fn answer(mut stream: TcpStream, facts: &Facts) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    let read_head = async {
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+    let read_request = async {
+        let mut head_end = None;
+        while head_end.is_none() && buf.len() < MAX_HEAD {
             let n = stream.read(&mut chunk).await?;
             if n == 0 {
                 break;
             }
             buf.extend_from_slice(&chunk[..n]);
+            head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+        }
+        // Read a body too (nothing uses one): closing with unread data would reset the
+        // connection under the client before it reads the answer.
+        if let Some(end) = head_end {
+            let wanted = end + content_length(&buf[..end]).min(MAX_HEAD);
+            while buf.len() < wanted {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
         }
         Ok::<_, std::io::Error>(())
     };
-    tokio::time::timeout(std::time::Duration::from_secs(5), read_head)
+    tokio::time::timeout(Duration::from_secs(5), read_request)
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let line = String::from_utf8_lossy(&buf);
     let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, body) = match (method, path.split('?').next().unwrap_or("")) {
-        ("GET" | "HEAD", "/health") => {
-            let (ok, json) = facts.report();
-            (if ok { "200 OK" } else { "503 Service Unavailable" }, json)
-        }
-        ("GET" | "HEAD", _) => ("404 Not Found", "{\"error\":\"not found\"}".to_owned()),
-        _ => ("405 Method Not Allowed", "{\"error\":\"method not allowed\"}".to_owned()),
-    };
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let reply = route(method, target, facts);
+    let allow = reply.allow.map(|a| format!("Allow: {a}\r\n")).unwrap_or_default();
     let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-        body.len() + 1
+        "HTTP/1.1 {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{allow}Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+        reply.status,
+        reply.body.len() + 1
     );
     if method != "HEAD" {
-        out.push_str(&body);
+        out.push_str(&reply.body);
         out.push('\n');
     }
     stream.write_all(out.as_bytes()).await?;
     stream.shutdown().await
+}
+
+fn content_length(head: &[u8]) -> usize {
+    String::from_utf8_lossy(head)
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// An answer: status line text, JSON body, and the `Allow` header of a 405.
+#[derive(Debug)]
+struct Reply {
+    status: &'static str,
+    body: String,
+    allow: Option<&'static str>,
+}
+
+impl Reply {
+    fn error(status: &'static str, message: &str) -> Reply {
+        Reply { status, body: serde_json::json!({ "error": message }).to_string(), allow: None }
+    }
+}
+
+fn route(method: &str, target: &str, facts: &Facts) -> Reply {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    match (method, path) {
+        ("GET" | "HEAD", "/health") => {
+            let (ok, body) = facts.report();
+            Reply { status: if ok { "200 OK" } else { "503 Service Unavailable" }, body, allow: None }
+        }
+        ("POST", "/hold") => hold(query, facts),
+        (_, "/hold") => Reply {
+            allow: Some("POST"),
+            ..Reply::error("405 Method Not Allowed", "use POST /hold?seconds=N")
+        },
+        ("GET" | "HEAD", _) => Reply::error("404 Not Found", "not found"),
+        _ => {
+            Reply { allow: Some("GET, HEAD"), ..Reply::error("405 Method Not Allowed", "method not allowed") }
+        }
+    }
+}
+
+/// `POST /hold?seconds=N`: N a number of seconds, more than 0 and at most [`MAX_HOLD`].
+fn hold(query: &str, facts: &Facts) -> Reply {
+    let seconds = match parse_seconds(query) {
+        Ok(s) => s,
+        Err(message) => return Reply::error("400 Bad Request", &message),
+    };
+    match facts.hold(Duration::from_secs_f64(seconds)) {
+        Ok(end) => Reply {
+            status: "200 OK",
+            body: serde_json::json!({
+                "seconds": seconds,
+                "ends_unix_ms": unix_ms(end),
+            })
+            .to_string(),
+            allow: None,
+        },
+        Err(e @ Error::HoldUnsupported { .. }) => Reply::error("409 Conflict", &e.to_string()),
+        Err(e) => Reply::error("400 Bad Request", &e.to_string()),
+    }
+}
+
+/// The `seconds` of a `/hold` query, or a message naming the bad value and what is accepted.
+fn parse_seconds(query: &str) -> Result<f64, String> {
+    let max = MAX_HOLD.as_secs();
+    let expected = format!("expected seconds=N with N a number of seconds, more than 0 and at most {max}");
+    let mut seconds = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("seconds", v) if seconds.is_none() => seconds = Some(v),
+            ("seconds", _) => return Err(format!("seconds given twice; {expected}")),
+            (k, _) => return Err(format!("unknown parameter {k:?}; {expected}")),
+        }
+    }
+    let raw = seconds.ok_or_else(|| format!("missing seconds; {expected}"))?;
+    match raw.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= MAX_HOLD.as_secs_f64() => Ok(s),
+        _ => Err(format!("invalid seconds={raw:?}: {expected}")),
+    }
 }
 
 #[cfg(test)]
@@ -159,10 +286,11 @@ mod tests {
         let facts = Arc::new(Facts {
             instance: "1-x".into(),
             profile: "default".into(),
-            source: "encode",
+            source: Source::Encode,
             playlist_url: "http://x/stream.m3u8".into(),
             ready: AtomicBool::new(false),
             board,
+            hold: Hold::default(),
         });
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), facts.clone()).await.unwrap();
         let r = crate::http::get(addr, "/health", Duration::from_secs(2)).await.unwrap();
@@ -178,6 +306,73 @@ mod tests {
         assert_eq!(r.header("content-type"), Some("application/json"));
         let missing = crate::http::get(addr, "/nope", Duration::from_secs(2)).await.unwrap();
         assert_eq!(missing.status, 404);
+        let hold =
+            crate::http::request(addr, "POST", "/hold?seconds=5", Duration::from_secs(2)).await.unwrap();
+        assert_eq!(hold.status, 409, "the encode source cannot hold");
+        let v: serde_json::Value = serde_json::from_slice(&hold.body).unwrap();
+        let e = v["error"].as_str().unwrap();
+        assert!(e.starts_with("cannot hold the encode source: only the replay source"), "{e}");
         task.abort();
+    }
+
+    fn replay_facts() -> Facts {
+        Facts {
+            instance: "1-x".into(),
+            profile: "low-latency".into(),
+            source: Source::Replay,
+            playlist_url: "http://x/stream.m3u8".into(),
+            ready: AtomicBool::new(true),
+            board: Board::default(),
+            hold: Hold::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn post_hold_holds_the_replay_source_and_reports_when_it_ends() {
+        let facts = replay_facts();
+        let before = unix_ms(Instant::now());
+        let r = route("POST", "/hold?seconds=2.5", &facts);
+        assert_eq!(r.status, "200 OK", "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["seconds"], 2.5);
+        let ends = v["ends_unix_ms"].as_u64().unwrap();
+        assert!((before + 2500..before + 2600).contains(&ends), "{ends} vs {before}");
+        assert!(facts.hold.ends().is_some());
+        let (_, health) = facts.report();
+        let h: serde_json::Value = serde_json::from_str(&health).unwrap();
+        let reported = h["hold_ends_unix_ms"].as_u64().unwrap();
+        assert!(reported.abs_diff(ends) <= 1, "two readings of one instant: {reported} vs {ends}");
+        assert_eq!(h["source"], "replay");
+
+        let get = route("GET", "/hold?seconds=1", &facts);
+        assert_eq!((get.status, get.allow), ("405 Method Not Allowed", Some("POST")));
+        assert_eq!(route("POST", "/health", &facts).allow, Some("GET, HEAD"));
+    }
+
+    #[tokio::test]
+    async fn post_hold_rejects_bad_seconds_naming_the_value() {
+        let facts = replay_facts();
+        for (query, names) in [
+            ("seconds=0", "seconds=\"0\""),
+            ("seconds=-1", "seconds=\"-1\""),
+            ("seconds=600.5", "seconds=\"600.5\""),
+            ("seconds=abc", "seconds=\"abc\""),
+            ("seconds=NaN", "seconds=\"NaN\""),
+            ("seconds=inf", "seconds=\"inf\""),
+            ("seconds=", "seconds=\"\""),
+            ("", "missing seconds"),
+            ("secs=5", "unknown parameter \"secs\""),
+            ("seconds=1&seconds=2", "seconds given twice"),
+        ] {
+            let r = route("POST", &format!("/hold?{query}"), &facts);
+            assert_eq!(r.status, "400 Bad Request", "{query}: {}", r.body);
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            let e = v["error"].as_str().unwrap();
+            assert!(e.contains(names), "{query}: {e}");
+            assert!(e.ends_with("more than 0 and at most 600"), "{query}: {e}");
+        }
+        assert!(facts.hold.ends().is_none(), "a refused hold holds nothing");
+        assert_eq!(route("POST", "/hold?seconds=600", &facts).status, "200 OK");
+        assert_eq!(route("POST", "/hold?seconds=0.1", &facts).status, "200 OK");
     }
 }

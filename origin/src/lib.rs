@@ -21,6 +21,10 @@
 //!    on the port can fake it), and every media playlist lists at least 3 segments;
 //! 6. the exporters ([`exporters`]), each ready once `/metrics` answers.
 //!
+//! For fault injection, [`Origin::hold`] (or `POST /hold?seconds=N` on the status listener)
+//! stalls the replay publisher: the live playlist stops moving for that long, then the stream
+//! carries on at its normal cadence (see [`replay::Hold`]).
+//!
 //! Every child runs under a [`supervisor`]: spawned with `procgroup` (own process group,
 //! parent-death signal), restarted with backoff when it exits, its state on a board that
 //! `/health` renders as JSON. [`Origin::stop`] stops children in reverse order (SIGTERM, grace,
@@ -125,6 +129,22 @@ pub enum Error {
         last_exit: String,
         /// The last lines of its log.
         log_tail: String,
+    },
+    /// A hold was asked of a source that cannot hold.
+    #[error("cannot hold the {media} source: only the replay source can hold its segments ({why})")]
+    HoldUnsupported {
+        /// The source in use (`encode`).
+        media: &'static str,
+        /// Why it cannot.
+        why: &'static str,
+    },
+    /// A hold longer than [`replay::MAX_HOLD`].
+    #[error("invalid hold of {value:?}: expected at most {max:?}")]
+    HoldTooLong {
+        /// The duration asked for.
+        value: Duration,
+        /// The longest accepted.
+        max: Duration,
     },
     /// Start-up did not finish in time.
     #[error("origin not ready after {waited:?}: {reason}")]

@@ -7,6 +7,10 @@
 //! fell `delete_threshold` segments behind the window. Segments are copied through
 //! [`Timeline`], which shifts timestamps by one loop length per pass and keeps continuity
 //! counters running, so the loop point is seamless and needs no `#EXT-X-DISCONTINUITY`.
+//!
+//! A [`Hold`] stalls the publisher on purpose (fault injection): until it ends, no segment is
+//! published and no playlist rewritten; then publishing carries on at the normal cadence from
+//! that moment, without catching up, like a real encoder whose input stalled and came back.
 
 use std::ffi::OsString;
 use std::io;
@@ -15,6 +19,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::Command;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -27,6 +32,50 @@ use crate::Error;
 
 /// Segments published at once when the publisher starts (enough to be "ready").
 pub const INITIAL_SEGMENTS: u32 = 3;
+
+/// Longest hold [`Hold::hold`] accepts.
+pub const MAX_HOLD: Duration = Duration::from_secs(600);
+
+/// A stall injected into the publisher: no segment is published, and no playlist rewritten,
+/// before the instant it holds. Shared with the publisher task through a `watch` channel, so the
+/// publisher wakes when a hold is set, extended or shortened, and never polls.
+#[derive(Debug)]
+pub struct Hold {
+    until: watch::Sender<Option<Instant>>,
+}
+
+impl Default for Hold {
+    fn default() -> Self {
+        Hold { until: watch::Sender::new(None) }
+    }
+}
+
+impl Hold {
+    /// Holds publishing from now for `duration`, replacing any earlier hold (a longer one
+    /// extends it, a shorter one shortens it, zero ends it). Returns when the hold ends.
+    ///
+    /// # Errors
+    /// [`Error::HoldTooLong`] if `duration` exceeds [`MAX_HOLD`]; the current hold is kept.
+    pub fn hold(&self, duration: Duration) -> Result<Instant, Error> {
+        if duration > MAX_HOLD {
+            return Err(Error::HoldTooLong { value: duration, max: MAX_HOLD });
+        }
+        let end = Instant::now() + duration;
+        self.until.send_replace(Some(end));
+        tracing::info!(?duration, "replay publisher held");
+        Ok(end)
+    }
+
+    /// When the current hold ends, if one is in effect now.
+    #[must_use]
+    pub fn ends(&self) -> Option<Instant> {
+        (*self.until.borrow()).filter(|end| *end > Instant::now())
+    }
+
+    fn subscribe(&self) -> watch::Receiver<Option<Instant>> {
+        self.until.subscribe()
+    }
+}
 
 /// One variant of a cached loop.
 #[derive(Debug, Clone)]
@@ -314,12 +363,20 @@ impl Publisher {
 
 /// Publishes `lp` into `root` forever (until the task is aborted).
 ///
-/// The first [`INITIAL_SEGMENTS`] appear at once, then one per segment duration. A segment
-/// that cannot be written is logged and counted on `board` under `replay`.
+/// The first [`INITIAL_SEGMENTS`] appear at once, then one per segment duration. While `hold`
+/// holds, nothing is published; the segment that fell due during a hold appears when it ends,
+/// and the next one a segment duration later (no catch-up burst). A segment that cannot be
+/// written is logged and counted on `board` under `replay`.
 ///
 /// # Errors
 /// [`Error::File`] if the initial files cannot be written.
-pub fn publish(lp: Loop, root: PathBuf, profile: &Profile, board: Board) -> Result<JoinHandle<()>, Error> {
+pub fn publish(
+    lp: Loop,
+    root: PathBuf,
+    profile: &Profile,
+    board: Board,
+    hold: &Hold,
+) -> Result<JoinHandle<()>, Error> {
     let durations: Vec<f64> = lp.variants[0].segments.iter().map(|s| s.1).collect();
     let longest = durations.iter().copied().fold(f64::from(profile.segment_secs), f64::max);
     // TARGETDURATION: the longest segment rounded to the nearest second.
@@ -347,17 +404,41 @@ pub fn publish(lp: Loop, root: PathBuf, profile: &Profile, board: Board) -> Resu
     for _ in 0..INITIAL_SEGMENTS.min(profile.window) {
         p.step().map_err(io_err(&p.root))?;
     }
+    let mut hold = hold.subscribe();
     Ok(tokio::spawn(async move {
         let mut due = Instant::now();
         loop {
             due += p.next_duration();
-            tokio::time::sleep_until(due).await;
+            // A held segment restarts the cadence: the next one is due a segment after it.
+            let woke = wait_out(due, &mut hold).await;
+            if woke > due {
+                tracing::info!(late = ?woke - due, "replay publisher resumed after a hold");
+                due = woke;
+            }
             if let Err(e) = p.step() {
                 tracing::error!(error = %e, "replay publisher failed to publish a segment");
                 board.record_failure("replay", format!("publishing segment {}: {e}", p.window.next));
             }
         }
     }))
+}
+
+/// Sleeps until `due` or the end of the hold in effect, whichever is later, following changes
+/// to the hold while asleep. Returns the instant it woke for.
+async fn wait_out(due: Instant, hold: &mut watch::Receiver<Option<Instant>>) -> Instant {
+    loop {
+        let until = (*hold.borrow_and_update()).map_or(due, |end| end.max(due));
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return until,
+            changed = hold.changed() => {
+                if changed.is_err() {
+                    // Nobody can change the hold any more: the last one stands.
+                    tokio::time::sleep_until(until).await;
+                    return until;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -380,6 +461,66 @@ mod tests {
         assert!(m.segments.iter().all(|s| !s.discontinuity));
         assert!(!m.endlist);
         assert!(!m.render().contains("ENDLIST"));
+    }
+
+    const SEG: Duration = Duration::from_secs(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_delays_the_due_segment_to_its_end_and_the_cadence_restarts_there() {
+        let hold = Hold::default();
+        let mut rx = hold.subscribe();
+        let t0 = Instant::now();
+        assert_eq!(wait_out(t0 + SEG, &mut rx).await, t0 + SEG, "no hold: on time");
+        let end = hold.hold(Duration::from_millis(3500)).unwrap();
+        assert_eq!(end, t0 + Duration::from_millis(4500));
+        assert_eq!(hold.ends(), Some(end));
+        let woke = wait_out(t0 + 2 * SEG, &mut rx).await;
+        assert_eq!(woke, end, "the segment due during the hold appears when it ends");
+        assert_eq!(hold.ends(), None);
+        // The publisher's next deadline is a segment after that: no catch-up burst.
+        assert_eq!(wait_out(woke + SEG, &mut rx).await, end + SEG);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_shorter_than_the_wait_changes_nothing() {
+        let hold = Hold::default();
+        let mut rx = hold.subscribe();
+        let t0 = Instant::now();
+        hold.hold(Duration::from_millis(300)).unwrap();
+        assert_eq!(wait_out(t0 + SEG, &mut rx).await, t0 + SEG);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_hold_while_waiting_replaces_the_old_one() {
+        let hold = Hold::default();
+        let mut rx = hold.subscribe();
+        let t0 = Instant::now();
+        hold.hold(2 * SEG).unwrap();
+        let (woke, ()) = tokio::join!(wait_out(t0 + SEG, &mut rx), async {
+            tokio::time::sleep(SEG).await;
+            hold.hold(3 * SEG).unwrap();
+        });
+        assert_eq!(woke, t0 + 4 * SEG, "extended to 3 s after the second call");
+
+        let t1 = Instant::now();
+        hold.hold(10 * SEG).unwrap();
+        let (woke, ()) = tokio::join!(wait_out(t1 + SEG, &mut rx), async {
+            tokio::time::sleep(2 * SEG).await;
+            hold.hold(Duration::ZERO).unwrap();
+        });
+        assert_eq!(woke, t1 + 2 * SEG, "a zero hold releases at once");
+    }
+
+    #[test]
+    fn a_hold_longer_than_the_limit_is_refused_and_keeps_the_current_one() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let _guard = rt.enter();
+        let hold = Hold::default();
+        let end = hold.hold(Duration::from_secs(5)).unwrap();
+        let e = hold.hold(MAX_HOLD + Duration::from_millis(1)).unwrap_err();
+        assert_eq!(e.to_string(), "invalid hold of 600.001s: expected at most 600s");
+        assert_eq!(hold.ends(), Some(end));
+        assert!(hold.hold(MAX_HOLD).is_ok());
     }
 
     #[test]

@@ -224,10 +224,11 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
     let facts = Arc::new(Facts {
         instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
         profile: profile.name.clone(),
-        source: config.source.as_str(),
+        source: config.source,
         playlist_url: format!("http://{}/{}", exporters::local_address(listen), profile.entry_playlist()),
         ready: false.into(),
         board: Board::default(),
+        hold: replay::Hold::default(),
     });
     let mut origin = Origin {
         profile,
@@ -305,6 +306,7 @@ fn tail(path: &Path, n: usize) -> String {
 impl Origin {
     async fn bring_up(&mut self, config: &Config, prefix: PathBuf) -> Result<(), Error> {
         let (status, task) = health::serve(config.status_listen, self.facts.clone()).await?;
+        tracing::info!(addr = %status, "status listener: GET /health, POST /hold?seconds=N");
         self.status = Some(status);
         self.status_task = Some(task);
         let board = self.facts.board.clone();
@@ -340,8 +342,13 @@ impl Origin {
                     &log,
                 )
                 .await?;
-                self.publisher =
-                    Some(replay::publish(lp, self.hls_dir.clone(), &self.profile, board.clone())?);
+                self.publisher = Some(replay::publish(
+                    lp,
+                    self.hls_dir.clone(),
+                    &self.profile,
+                    board.clone(),
+                    &self.facts.hold,
+                )?);
                 board.set(
                     "replay",
                     ChildStatus {
@@ -573,6 +580,24 @@ impl Origin {
     #[must_use]
     pub fn children(&self) -> std::collections::BTreeMap<String, ChildStatus> {
         self.facts.board.snapshot()
+    }
+
+    /// Stalls the stream on purpose (fault injection): from now until `duration` has passed, no
+    /// segment is published and no playlist rewritten, so viewers see a live playlist that does
+    /// not move. Then publishing carries on at the normal cadence from that moment: the segment
+    /// that fell due during the hold appears when it ends, the next one a segment duration
+    /// later, with no burst of catch-up segments (and no gap in the media timestamps), like a
+    /// real encoder whose input stalled and came back. Calling it again replaces the hold: it
+    /// then ends `duration` after the new call (zero ends it now). Returns when the hold ends.
+    ///
+    /// Also reachable as `POST /hold?seconds=N` on the status listener ([`Origin::status_addr`]).
+    ///
+    /// # Errors
+    /// [`Error::HoldUnsupported`] for [`Source::Encode`] (replay only: a live `ffmpeg -re`
+    /// stopped with SIGSTOP publishes the segments it missed in a burst after SIGCONT);
+    /// [`Error::HoldTooLong`] above [`replay::MAX_HOLD`] (600 s).
+    pub fn hold(&self, duration: Duration) -> Result<Instant, Error> {
+        self.facts.hold(duration).map(tokio::time::Instant::into_std)
     }
 
     /// Stops the exporters, nginx and the media source (in that order, each SIGTERM → grace →

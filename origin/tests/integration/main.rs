@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod hold;
 mod lifecycle;
 mod profiles;
 mod serving;

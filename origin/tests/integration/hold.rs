@@ -1,0 +1,129 @@
+//! Fault injection: a hold stalls the replay publisher, then it carries on without a burst.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use origin::{Config, Source};
+
+use crate::common::{get, media, small};
+
+/// Replay with 1 s segments and a 3-segment window, so `#EXT-X-MEDIA-SEQUENCE` moves with
+/// every segment published.
+fn one_second_replay() -> Config {
+    let mut c = small("low-latency", Source::Replay);
+    c.overrides.window = Some(3);
+    c.loop_segments = 3;
+    c
+}
+
+async fn sequence(addr: SocketAddr) -> u64 {
+    media(addr, "/stream.m3u8").await.media_sequence
+}
+
+/// Samples the media sequence every 100 ms until `until`; returns `(when, sequence)` at every
+/// change, starting with the first sample.
+async fn changes(addr: SocketAddr, until: Instant) -> Vec<(Instant, u64)> {
+    let mut seen: Vec<(Instant, u64)> = Vec::new();
+    while Instant::now() < until {
+        let seq = sequence(addr).await;
+        if seen.last().is_none_or(|(_, s)| *s != seq) {
+            seen.push((Instant::now(), seq));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_freezes_the_playlist_then_publishing_resumes_at_the_normal_cadence() {
+    let origin = origin::start(one_second_replay()).await.unwrap();
+    let addr = origin.listen();
+    let seg = Duration::from_secs(1);
+    // Moving before the hold, at one segment per second.
+    let before = changes(addr, Instant::now() + Duration::from_millis(2300)).await;
+    assert!(before.len() >= 2, "not publishing before the hold: {before:?}");
+
+    let asked = Instant::now();
+    let ends = origin.hold(3 * seg).unwrap();
+    assert!(ends >= asked + 3 * seg && ends < asked + 3 * seg + Duration::from_millis(100), "{ends:?}");
+    // A segment being written as the hold began may still land: read the frozen value after it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let held = sequence(addr).await;
+    let h: serde_json::Value = serde_json::from_slice(&get(addr, "/health").await.body).unwrap();
+    assert!(h["hold_ends_unix_ms"].is_u64(), "{h}");
+
+    // Sampled every 100 ms through the hold and 2.6 s past it: nothing moves until the hold
+    // ends, then one segment at its end and one per segment after, never several at once.
+    let seen = changes(addr, ends + Duration::from_millis(2600)).await;
+    let seqs: Vec<u64> = seen.iter().map(|c| c.1).collect();
+    assert_eq!(seqs, [held, held + 1, held + 2, held + 3], "{seen:?} (hold ends at {ends:?})");
+    let resumed = seen[1].0;
+    assert!(resumed >= ends, "moved {:?} before the hold ended: {seen:?}", ends - resumed);
+    assert!(resumed < ends + Duration::from_millis(500), "resumed {:?} late", resumed - ends);
+    for pair in seen[1..].windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(gap > Duration::from_millis(700) && gap < Duration::from_millis(1300), "{seen:?}");
+    }
+    let h: serde_json::Value = serde_json::from_slice(&get(addr, "/health").await.body).unwrap();
+    assert!(h["hold_ends_unix_ms"].is_null(), "{h}");
+    assert_eq!(h["status"], "ok", "{h}");
+    origin.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_hold_on_the_status_listener_holds_and_rejects_bad_seconds() {
+    let origin = origin::start(one_second_replay()).await.unwrap();
+    let addr = origin.listen();
+    let status = origin.status_addr().unwrap();
+    let post = |path: &'static str| async move {
+        origin::http::request(status, "POST", path, Duration::from_secs(5)).await.unwrap()
+    };
+    for (path, value) in [
+        ("/hold?seconds=0", "seconds=\"0\""),
+        ("/hold?seconds=-3", "seconds=\"-3\""),
+        ("/hold?seconds=601", "seconds=\"601\""),
+        ("/hold?seconds=ten", "seconds=\"ten\""),
+        ("/hold", "missing seconds"),
+    ] {
+        let r = post(path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let e = v["error"].as_str().unwrap();
+        assert!(e.contains(value) && e.contains("more than 0 and at most 600"), "{path}: {e}");
+    }
+    assert_eq!(get(status, "/hold?seconds=2").await.status, 405, "GET does not hold");
+    assert_eq!(get(addr, "/hold?seconds=2").await.status, 404, "not reachable on the HLS port");
+    let refused =
+        origin::http::request(addr, "POST", "/hold?seconds=2", Duration::from_secs(5)).await.unwrap();
+    assert_ne!(refused.status, 200, "not reachable on the HLS port");
+
+    let r = post("/hold?seconds=1.5").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let unix_now =
+        || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let ends = v["ends_unix_ms"].as_u64().unwrap();
+    assert!(ends.abs_diff(unix_now() + 1500) < 300, "{v}");
+    assert_eq!(v["seconds"], 1.5);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let held = sequence(addr).await;
+
+    // A second hold replaces the first: here it extends it well past 1.5 s.
+    let r = post("/hold?seconds=30").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let longer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert!(longer["ends_unix_ms"].as_u64().unwrap() > ends + 25_000, "{longer}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(sequence(addr).await, held, "the extended hold did not hold");
+    let h: serde_json::Value = serde_json::from_slice(&get(addr, "/health").await.body).unwrap();
+    let reported = h["hold_ends_unix_ms"].as_u64().unwrap();
+    assert!(reported.abs_diff(longer["ends_unix_ms"].as_u64().unwrap()) <= 1, "{h} vs {longer}");
+
+    // And a zero hold (library only) ends it at once.
+    origin.hold(Duration::ZERO).unwrap();
+    let resumed = Instant::now();
+    let after = changes(addr, resumed + Duration::from_millis(500)).await;
+    assert_eq!(after.last().map(|c| c.1), Some(held + 1), "{after:?}");
+    origin.stop().await.unwrap();
+}
