@@ -36,6 +36,55 @@ pub async fn start_origin() -> origin::Origin {
     origin::start(config).await.expect("origin starts")
 }
 
+/// A replayed origin with the `logged` profile (nginx access log with bytes and user agents,
+/// kept in `log_dir` after the origin stops) and, if `exporters`, the node and nginx
+/// exporters on free loopback ports.
+pub async fn start_logged_origin(exporters: bool, log_dir: &std::path::Path) -> origin::Origin {
+    let mut config = origin::Config::new("logged").expect("logged profile");
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.source = origin::Source::Replay;
+    config.overrides.width = Some(320);
+    config.overrides.height = Some(180);
+    config.overrides.bitrate_kbps = Some(300);
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    config.node_exporter = exporters.then_some(any);
+    config.nginx_exporter = exporters.then_some(any);
+    config.log_dir = Some(log_dir.to_owned());
+    origin::start(config).await.expect("origin starts")
+}
+
+/// `GET path` on `addr` over plain HTTP/1.1; the response body.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
+/// The number (with decimals) after `label` in the summary line starting with `line_start`.
+pub fn summary_float(stdout: &str, line_start: &str, label: &str) -> Option<f64> {
+    let line = stdout.lines().find(|l| l.starts_with(line_start))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words.iter().position(|w| w.trim_end_matches([',', '·']) == label)?;
+    words.get(i.checked_sub(1)?)?.parse().ok()
+}
+
+/// Sum of the samples of metric `name` (exact name, any labels) in a Prometheus text scrape.
+pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ')?;
+        let metric = series.split('{').next().unwrap_or(series);
+        if metric == name {
+            *found.get_or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    found
+}
+
 /// The swarm command with test defaults: no metrics listener unless a test asks for one
 /// (tests run in parallel and would fight over the default port).
 pub fn swarm() -> Command {

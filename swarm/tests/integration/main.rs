@@ -5,5 +5,6 @@
 mod common;
 mod flags;
 mod lifecycle;
+mod measured;
 mod modes;
 mod origin_metrics;
