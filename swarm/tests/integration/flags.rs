@@ -134,7 +134,8 @@ async fn metrics_endpoint_serves_live_values_and_a_busy_port_is_a_startup_error(
 async fn restart_on_stall_restarts_viewers_of_a_frozen_playlist() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
-    // A live playlist that never advances: viewers fetch what it lists, then wait forever.
+    // A live playlist that never advances: viewers fetch what it lists (about 6 s of media),
+    // play it out, then stall; 3 s into the stall they are restarted.
     let live = std::fs::read_to_string(origin.dir().join("stream.m3u8")).unwrap();
     std::fs::write(origin.dir().join("frozen.m3u8"), &live).unwrap();
     let url = format!("{}/frozen.m3u8", origin.base_url().trim_end_matches('/'));
@@ -143,7 +144,7 @@ async fn restart_on_stall_restarts_viewers_of_a_frozen_playlist() {
             "--clients",
             "2",
             "--duration",
-            "12s",
+            "16s",
             "--tui=false",
             "--metrics",
             "off",

@@ -223,3 +223,28 @@ async fn log_mode_counts_requests_and_labels_them_inferred() {
     assert!(!stdout.contains("Segment TTFB"), "no latencies without the relay: {stdout}");
     assert!(stdout.contains("Startup") && stdout.contains("(inferred"), "{stdout}");
 }
+
+/// The origin stops publishing for 12 s (6 target durations): each viewer plays out its
+/// buffer (about 3 segments), stalls, and resumes when publishing does. The player model
+/// counts it; `/metrics` shows the stalled viewers while it lasts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publishing_hold_at_the_origin_is_counted_as_stalls() {
+    let _machine = shared_machine().await;
+    let origin = start_origin().await;
+    let url = origin.playlist_url();
+    let run = tokio::task::spawn_blocking(move || {
+        run_and_scrape(&["--clients", "3", "--ramp-rate", "10", "--duration", "28s", &url], Duration::from_secs(18))
+    });
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    origin.hold(Duration::from_secs(12)).unwrap();
+    let run = run.await.unwrap();
+    origin.stop().await.unwrap();
+    let out = &run.stdout;
+    assert_eq!(run.status, Some(0), "{out}");
+    assert!(metric_sum(&run.scrape, "hls_swarm_stalled_clients").unwrap() >= 1.0, "{}", run.scrape);
+    let stalls = summary_number(out, "Playback", "stalls").unwrap();
+    assert!(stalls >= 3, "every viewer stalled once: {out}");
+    let stalled = summary_float(out, "Playback", "s").unwrap();
+    assert!(stalled > 3.0 * 3.0, "about 6 s each: {out}");
+    assert_eq!(summary_number(out, "Lifecycle", "restarts"), Some(0), "stalls do not kill viewers: {out}");
+}
