@@ -261,14 +261,18 @@ impl Config {
             None => None,
         };
         if let Some(raw) = &m.origin_metrics {
-            targets.get_or_insert(Targets { node: None, nginx: None }).node = Some(exporter("--origin-metrics", raw)?);
+            targets.get_or_insert(Targets { node: None, nginx: None }).node =
+                Some(exporter("--origin-metrics", raw)?);
         }
         if let Some(raw) = &m.nginx_metrics {
-            targets.get_or_insert(Targets { node: None, nginx: None }).nginx = Some(exporter("--nginx-metrics", raw)?);
+            targets.get_or_insert(Targets { node: None, nginx: None }).nginx =
+                Some(exporter("--nginx-metrics", raw)?);
         }
         let interval = m.origin_metrics_interval;
         if interval < Duration::from_millis(100) || interval > Duration::from_secs(300) {
-            return Err(ConfigError::ScrapeInterval { value: humantime::format_duration(interval).to_string() });
+            return Err(ConfigError::ScrapeInterval {
+                value: humantime::format_duration(interval).to_string(),
+            });
         }
         Ok(Config {
             url,

@@ -244,8 +244,18 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
         "Playlist requests, master and media.",
         s.playlist_requests() as f64,
     );
-    o.one("segment_requests_total", "counter", "Segment requests.", s.requests_of(RequestKind::Segment) as f64);
-    o.one("init_requests_total", "counter", "Init section requests.", s.requests_of(RequestKind::Init) as f64);
+    o.one(
+        "segment_requests_total",
+        "counter",
+        "Segment requests.",
+        s.requests_of(RequestKind::Segment) as f64,
+    );
+    o.one(
+        "init_requests_total",
+        "counter",
+        "Init section requests.",
+        s.requests_of(RequestKind::Init) as f64,
+    );
     o.one(
         "unknown_requests_total",
         "counter",
@@ -326,12 +336,21 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
     }
 
     // Playback (player model).
-    o.family("startup_seconds", "histogram", "First request of a viewer process to its first segment buffered.");
+    o.family(
+        "startup_seconds",
+        "histogram",
+        "First request of a viewer process to its first segment buffered.",
+    );
     o.histogram("startup_seconds", "", &s.startup);
     let p = &s.playback;
     o.one("stalls_total", "counter", "Player-model stalls (the buffer ran dry) that ended.", p.stalls as f64);
     o.one("stall_seconds_total", "counter", "Seconds viewers spent stalled.", p.stall_seconds);
-    o.one("watch_seconds_total", "counter", "Seconds since playback start, summed over viewers.", p.watch_seconds);
+    o.one(
+        "watch_seconds_total",
+        "counter",
+        "Seconds since playback start, summed over viewers.",
+        p.watch_seconds,
+    );
     o.one("stall_ratio", "gauge", "stall_seconds_total / watch_seconds_total.", p.stall_ratio());
     o.one(
         "late_segments_total",
@@ -352,8 +371,18 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
         s.network_errors as f64,
     );
     o.one("segments_skipped_total", "counter", "Segments FFmpeg gave up on.", s.segments_skipped as f64);
-    o.one("error_rate", "gauge", "(HTTP errors + network errors) / requests, over the whole run.", s.error_rate());
-    o.one("tunnels_total", "counter", "HTTPS CONNECT tunnels closed (contents not visible).", s.tunnels.count as f64);
+    o.one(
+        "error_rate",
+        "gauge",
+        "(HTTP errors + network errors) / requests, over the whole run.",
+        s.error_rate(),
+    );
+    o.one(
+        "tunnels_total",
+        "counter",
+        "HTTPS CONNECT tunnels closed (contents not visible).",
+        s.tunnels.count as f64,
+    );
     o.family("tunnel_bytes_total", "counter", "Bytes through HTTPS tunnels, by direction.");
     o.sample("tunnel_bytes_total", "direction=\"down\"", s.tunnels.bytes_down as f64);
     o.sample("tunnel_bytes_total", "direction=\"up\"", s.tunnels.bytes_up as f64);
@@ -389,8 +418,16 @@ fn render_origin(o: &mut Out, r: &OriginSnapshot) {
         );
     }
     let gauges: [(&str, &str, Option<f64>); 7] = [
-        ("origin_cpu_percent", "Origin CPU load between the last two scrapes, percent of all CPUs.", r.cpu_percent),
-        ("origin_memory_used_bytes", "Origin memory in use (MemTotal - MemAvailable).", r.mem_used_bytes.map(|v| v as f64)),
+        (
+            "origin_cpu_percent",
+            "Origin CPU load between the last two scrapes, percent of all CPUs.",
+            r.cpu_percent,
+        ),
+        (
+            "origin_memory_used_bytes",
+            "Origin memory in use (MemTotal - MemAvailable).",
+            r.mem_used_bytes.map(|v| v as f64),
+        ),
         ("origin_memory_total_bytes", "Origin memory.", r.mem_total_bytes.map(|v| v as f64)),
         (
             "origin_network_receive_bytes_per_second",

@@ -91,7 +91,13 @@ impl Relay {
     /// Serves `viewer`'s connections until [`Running::close`]. Every exchange is reported to
     /// `sink`; fully received segments also go to `player` (the viewer's stall clock).
     #[must_use]
-    pub fn serve(self, viewer: ViewerId, sink: EventSink, route: Route, player: Arc<Mutex<Player>>) -> Running {
+    pub fn serve(
+        self,
+        viewer: ViewerId,
+        sink: EventSink,
+        route: Route,
+        player: Arc<Mutex<Player>>,
+    ) -> Running {
         let stop = CancellationToken::new();
         let ctx = Arc::new(Ctx { viewer, sink, route, player, catalog: Mutex::default() });
         let task = tokio::spawn(accept_loop(self.listener, ctx, stop.clone()));
@@ -409,7 +415,7 @@ async fn exchange(
     let mut first_byte = None;
     let mut resp_head = 0;
     for attempt in 0..2 {
-        if up.as_ref().map_or(true, |u| u.key != key) {
+        if up.as_ref().is_none_or(|u| u.key != key) {
             let t = Instant::now();
             match connect(&key, &ctx.route).await {
                 Ok(stream) => {
@@ -481,19 +487,20 @@ async fn exchange(
     let chunked = rh("transfer-encoding")
         .is_some_and(|v| String::from_utf8_lossy(v).to_ascii_lowercase().contains("chunked"));
     let length = rh("content-length").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
-    let framing = if head.method.eq_ignore_ascii_case("HEAD") || status < 200 || status == 204 || status == 304
-    {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else if let Some(n) = length {
-        Framing::Length(n)
-    } else {
-        Framing::UntilClose
-    };
+    let framing =
+        if head.method.eq_ignore_ascii_case("HEAD") || status < 200 || status == 204 || status == 304 {
+            Framing::Empty
+        } else if chunked {
+            Framing::Chunked
+        } else if let Some(n) = length {
+            Framing::Length(n)
+        } else {
+            Framing::UntilClose
+        };
     let origin_close = connection_says(rh("connection"), minor) || matches!(framing, Framing::UntilClose);
     let is_playlist = kind_by_url.is_playlist()
-        || rh("content-type").is_some_and(|v| String::from_utf8_lossy(v).to_ascii_lowercase().contains("mpegurl"));
+        || rh("content-type")
+            .is_some_and(|v| String::from_utf8_lossy(v).to_ascii_lowercase().contains("mpegurl"));
 
     if client.write_all(&u.buf[..resp_head]).await.is_err() {
         *up = None;
@@ -670,7 +677,7 @@ async fn respond(client: &mut TcpStream, status: u16, text: &str) -> io::Result<
 }
 
 /// `CONNECT host:port`: a blind tunnel (https). Only sizes and times are known.
-async fn tunnel(client: &mut TcpStream, early: &mut Vec<u8>, target: &str, received: Instant, ctx: &Ctx) {
+async fn tunnel(client: &mut TcpStream, early: &[u8], target: &str, received: Instant, ctx: &Ctx) {
     let mut report = Tunnel {
         target: target.to_owned(),
         connect: None,
@@ -759,7 +766,9 @@ impl Chunks {
                     _ => {}
                 },
                 ChunkState::SizeLf => self.after_size(),
-                ChunkState::DataCr => self.state = if b == b'\r' { ChunkState::DataLf } else { ChunkState::Size },
+                ChunkState::DataCr => {
+                    self.state = if b == b'\r' { ChunkState::DataLf } else { ChunkState::Size }
+                }
                 ChunkState::DataLf => self.state = ChunkState::Size,
                 ChunkState::TrailerStart => {
                     self.state = match b {

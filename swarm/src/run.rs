@@ -266,7 +266,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let origin = config.origin_metrics.clone().map(|targets| {
         let (tx, receiver) = watch::channel(OriginSnapshot::default());
         let stop = tokio_util::sync::CancellationToken::new();
-        let task = tokio::spawn(origin_metrics::run(targets, config.origin_metrics_interval, tx, stop.clone()));
+        let task =
+            tokio::spawn(origin_metrics::run(targets, config.origin_metrics_interval, tx, stop.clone()));
         OriginScrape { receiver, stop, task }
     });
 
@@ -319,7 +320,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     };
     let deadline = config.duration.map(|d| tokio::time::Instant::from_std(started_at) + d);
     // The relay waits a little longer than FFmpeg's own timeout, so FFmpeg decides failures.
-    let route = Route { resolve: config.ffmpeg.resolve, timeout: config.ffmpeg.timeout + Duration::from_secs(5) };
+    let route =
+        Route { resolve: config.ffmpeg.resolve, timeout: config.ffmpeg.timeout + Duration::from_secs(5) };
     let mut viewers = JoinSet::new();
     for i in 0..plan.len() {
         let Some(offset) = plan.offset(i) else { break };
@@ -333,7 +335,10 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             (false, _) => None,
             (true, Ok(r)) => Some(r),
             (true, Err(e)) => {
-                sink.send(id, EventKind::SpawnFailed { error: format!("cannot open the viewer's relay: {e}") });
+                sink.send(
+                    id,
+                    EventKind::SpawnFailed { error: format!("cannot open the viewer's relay: {e}") },
+                );
                 continue;
             }
         };

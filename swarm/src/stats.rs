@@ -757,7 +757,8 @@ mod tests {
     #[test]
     fn rates_cover_the_window() {
         let t0 = Instant::now();
-        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log, Duration::from_secs(2));
+        let mut st =
+            Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log, Duration::from_secs(2));
         st.apply(ev(0, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
         st.snapshot(t0);
         for i in 0..10 {
@@ -770,7 +771,8 @@ mod tests {
     #[test]
     fn events_for_unknown_viewers_are_ignored() {
         let t0 = Instant::now();
-        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log, Duration::from_secs(2));
+        let mut st =
+            Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log, Duration::from_secs(2));
         st.apply(ev(5, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
         assert_eq!(st.snapshot(t0).process_starts, 0);
     }

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use crate::latency::Latency;
-use crate::parser::RequestKind;
 use crate::origin_metrics::OriginSnapshot;
+use crate::parser::RequestKind;
 use crate::stats::{Measure, Snapshot};
 
 /// One line for logs and non-terminal output, e.g.
@@ -23,12 +23,7 @@ pub fn status_line(s: &Snapshot) -> String {
         s.rate_of(RequestKind::Playlist) + s.rate_of(RequestKind::Master),
     );
     if s.measure == Measure::Relay {
-        let _ = write!(
-            line,
-            " thr {}/s p95 {}",
-            bytes(s.throughput.w30),
-            seconds(s.segment_ttlb_recent.p95)
-        );
+        let _ = write!(line, " thr {}/s p95 {}", bytes(s.throughput.w30), seconds(s.segment_ttlb_recent.p95));
     }
     let _ = write!(line, " restarts {} errors {}", s.restarts, error_count(s));
     line
@@ -145,7 +140,8 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         Measure::Relay => "measured by the relay",
         Measure::Log => "request starts read from FFmpeg's log; inferred",
     };
-    let others: u64 = [RequestKind::Init, RequestKind::Key, RequestKind::Other].iter().map(|k| s.requests_of(*k)).sum();
+    let others: u64 =
+        [RequestKind::Init, RequestKind::Key, RequestKind::Other].iter().map(|k| s.requests_of(*k)).sum();
     let _ = writeln!(
         o,
         "Requests          {} playlists ({} master) · {} segments · {} other ({how})",
@@ -169,7 +165,9 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
             bytes(run_rate)
         );
         let empty = Latency::default();
-        let get = |m: &std::collections::BTreeMap<RequestKind, Latency>, k| m.get(&k).cloned().unwrap_or_else(|| empty.clone());
+        let get = |m: &std::collections::BTreeMap<RequestKind, Latency>, k| {
+            m.get(&k).cloned().unwrap_or_else(|| empty.clone())
+        };
         let _ = writeln!(o, "Segment TTFB      {}", quantiles(&get(&s.ttfb, RequestKind::Segment)));
         let _ = writeln!(o, "Segment download  {}", quantiles(&get(&s.ttlb, RequestKind::Segment)));
         let _ = writeln!(o, "Playlist TTFB     {}", quantiles(&get(&s.ttfb, RequestKind::Playlist)));
@@ -185,7 +183,11 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         }
     }
     let p = &s.playback;
-    let inferred = if s.measure == Measure::Log { " (inferred: each segment request counted as one target duration)" } else { "" };
+    let inferred = if s.measure == Measure::Log {
+        " (inferred: each segment request counted as one target duration)"
+    } else {
+        ""
+    };
     let _ = writeln!(o, "Startup           {}{inferred}", quantiles(&s.startup));
     let _ = writeln!(
         o,
@@ -199,7 +201,9 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     if p.watch_seconds > 0.0 {
         #[allow(clippy::cast_precision_loss)]
         let per_min = s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds;
-        let expected = facts.target_duration.map_or_else(String::new, |td| format!(" (a live player: {:.1} = 60 / target duration)", 60.0 / td));
+        let expected = facts.target_duration.map_or_else(String::new, |td| {
+            format!(" (a live player: {:.1} = 60 / target duration)", 60.0 / td)
+        });
         let _ = writeln!(o, "Playlist refresh  {per_min:.1} per viewer per minute{expected}");
     }
     let _ = writeln!(

@@ -75,7 +75,8 @@ impl Viewer {
     /// Runs the viewer until the run ends or its stream does.
     pub async fn run(mut self, sink: EventSink, shutdown: Shutdown) {
         let player = Arc::new(Mutex::new(Player::default()));
-        let relay = self.relay.take().map(|(r, route)| r.serve(self.id, sink.clone(), route, Arc::clone(&player)));
+        let relay =
+            self.relay.take().map(|(r, route)| r.serve(self.id, sink.clone(), route, Arc::clone(&player)));
         let reason = self.supervise(&sink, &shutdown, &player).await;
         // The process is gone, so its connections are closing: collect their last requests
         // before saying the viewer is finished.
@@ -198,7 +199,8 @@ impl Viewer {
             // Before playback: the first segment is due within the timeout of the start;
             // after: the player may be stalled at most the timeout.
             let stall_at = stall.map(|limit| lock(player).dry_at().unwrap_or(started) + limit);
-            let sleep_to = tokio::time::Instant::from_std(stall_at.unwrap_or(started + Duration::from_secs(86_400)));
+            let sleep_to =
+                tokio::time::Instant::from_std(stall_at.unwrap_or(started + Duration::from_secs(86_400)));
             tokio::select! {
                 biased;
                 () = shutdown.stop.cancelled() => {

@@ -18,7 +18,8 @@ fn command_line(args: &[&str], caps: &Capabilities, selection: Selection, viewer
     let mut argv = vec!["hls-swarm"];
     argv.extend_from_slice(args);
     let config = Config::from_cli(&Cli::try_parse_from(argv).unwrap(), false).unwrap();
-    ViewerCommand { options: &config.ffmpeg, caps, url: &config.url, selection, viewer, proxy: None }.display()
+    ViewerCommand { options: &config.ffmpeg, caps, url: &config.url, selection, viewer, proxy: None }
+        .display()
 }
 
 fn relayed(args: &[&str], caps: &Capabilities) -> String {
@@ -27,7 +28,8 @@ fn relayed(args: &[&str], caps: &Capabilities) -> String {
     let config = Config::from_cli(&Cli::try_parse_from(argv).unwrap(), false).unwrap();
     let url = &config.url;
     let proxy = Some("http://127.0.0.1:40001");
-    ViewerCommand { options: &config.ffmpeg, caps, url, selection: Selection::All, viewer: 3, proxy }.display()
+    ViewerCommand { options: &config.ffmpeg, caps, url, selection: Selection::All, viewer: 3, proxy }
+        .display()
 }
 
 const URL: &str = "http://origin.test:17080/stream.m3u8";
@@ -57,7 +59,10 @@ fn argv_per_option_combination() {
         ("no-cache", command_line(&["--no-cache", URL], &c51, Selection::All, 1)),
         (
             "through a relay, resolve is the relay's job: URL and Host unchanged",
-            relayed(&["--resolve", "10.177.0.10", "--dangerous", "https://cdn.example/live/master.m3u8"], &c51),
+            relayed(
+                &["--resolve", "10.177.0.10", "--dangerous", "https://cdn.example/live/master.m3u8"],
+                &c51,
+            ),
         ),
         (
             "headers and user agent",

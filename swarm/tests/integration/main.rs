@@ -8,3 +8,4 @@ mod lifecycle;
 mod measured;
 mod modes;
 mod origin_metrics;
+mod relay;

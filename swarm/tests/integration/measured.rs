@@ -107,7 +107,9 @@ async fn relay_counts_match_the_origin_log_and_every_documented_metric_moves() {
     let count = metric_sum(m, "hls_swarm_time_to_first_byte_seconds_count").unwrap();
     let bucket = |name: &str, le: &str| {
         m.lines()
-            .find(|l| l.starts_with(name) && l.contains("kind=\"segment\"") && l.contains(&format!("le=\"{le}\"")))
+            .find(|l| {
+                l.starts_with(name) && l.contains("kind=\"segment\"") && l.contains(&format!("le=\"{le}\""))
+            })
             .and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
             .unwrap()
     };
@@ -233,7 +235,10 @@ async fn a_publishing_hold_at_the_origin_is_counted_as_stalls() {
     let origin = start_origin().await;
     let url = origin.playlist_url();
     let run = tokio::task::spawn_blocking(move || {
-        run_and_scrape(&["--clients", "3", "--ramp-rate", "10", "--duration", "28s", &url], Duration::from_secs(18))
+        run_and_scrape(
+            &["--clients", "3", "--ramp-rate", "10", "--duration", "28s", &url],
+            Duration::from_secs(18),
+        )
     });
     tokio::time::sleep(Duration::from_secs(6)).await;
     origin.hold(Duration::from_secs(12)).unwrap();
