@@ -186,6 +186,14 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// An origin host that makes no URL.
+    #[error("--origin-metrics-host '{value}' is not a host name or IP address ({reason}); expected e.g. 10.177.0.10")]
+    ExporterHost {
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Scrape interval out of range.
     #[error("--origin-metrics-interval {value} is out of range: accepted 100ms to 5m")]
     ScrapeInterval {
@@ -248,16 +256,19 @@ impl Config {
             let bad = |reason: String| ConfigError::ExporterUrl { flag, value: raw.to_owned(), reason };
             let u = Url::parse(raw).map_err(|e| bad(e.to_string()))?;
             if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-                return Err(bad(format!("scheme '{}' or host missing", u.scheme())));
+                return Err(bad(format!(
+                    "the scheme is '{}' and the host '{}'",
+                    u.scheme(),
+                    u.host_str().unwrap_or("")
+                )));
             }
             Ok(u)
         };
         let mut targets = match &m.origin_metrics_host {
-            Some(h) => Some(Targets::for_host(h.trim()).map_err(|e| ConfigError::ExporterUrl {
-                flag: "--origin-metrics-host",
-                value: h.clone(),
-                reason: e.to_string(),
-            })?),
+            Some(h) => Some(
+                Targets::for_host(h.trim())
+                    .map_err(|e| ConfigError::ExporterHost { value: h.clone(), reason: e.to_string() })?,
+            ),
             None => None,
         };
         if let Some(raw) = &m.origin_metrics {

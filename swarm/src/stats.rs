@@ -816,7 +816,7 @@ mod tests {
         assert_eq!(s.ttlb[&RequestKind::Segment].count, 13);
         assert!((s.ttlb[&RequestKind::Segment].p95 - 0.005).abs() < 0.0001);
         assert_eq!(s.startup.count, 1);
-        assert!((s.startup.p50 - 0.080).abs() < 0.001, "master request at 17 ms → first segment at 100 ms");
+        assert!((s.startup.p50 - 0.083).abs() < 0.001, "master request at 17 ms → first segment at 100 ms");
         assert_eq!(s.playback.stalls, 0);
         assert!(s.playback.watch_seconds > 21.0);
         assert!((s.segment_throughput.w30 - 130_000.0 / 21.0).abs() < 1.0, "{:?}", s.segment_throughput);
