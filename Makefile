@@ -7,7 +7,7 @@ NIX ?= nix --extra-experimental-features 'nix-command flakes'
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin bench-origin nix-check nix-flake-check clean
+.PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin bench bench-origin bench-swarm nix-check nix-flake-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,8 +47,13 @@ run: release ## run the swarm: make run ARGS='--clients 10 http://host:17080/str
 test-origin: release ## run the test origin in the foreground: make test-origin PROFILE=low-latency
 	target/release/hls-origin serve --profile $(or $(PROFILE),default)
 
+bench: bench-origin bench-swarm ## every benchmark (each prints a table)
+
 bench-origin: ## the origin's CPU per profile, live encode vs replay (prints a table)
 	$(CARGO) bench -p hls-origin --bench cpu
+
+bench-swarm: ## what measuring costs: swarm CPU and memory, relay vs log, 50 and 100 viewers (prints a table)
+	$(CARGO) bench -p hls-swarm --bench relay
 
 nix-check: ## offline flake checks: every .nix parses, nixpkgs-fmt, output names (part of `make test`)
 	$(CARGO) test -p testlab --test nix_flake
