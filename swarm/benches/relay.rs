@@ -11,7 +11,9 @@
 //! Once N viewers (FFmpeg children of the swarm) are running, it lets them stream 10 s, then
 //! measures over N seconds from `/proc`: the swarm's own CPU (utime + stime), the viewers' CPU
 //! (their utime + stime, plus the swarm's cutime + cstime so a viewer that exits in the window
-//! is still counted), the swarm's RSS and the viewers' PSS (`smaps_rollup`) at the end.
+//! is still counted), the swarm's RSS at the end and the viewers' PSS (`smaps_rollup`) every
+//! 5 s and at the end (a viewer's PSS is a sawtooth of about ±2.5 MiB over ~40 s, so one
+//! sample depends on the phase).
 //! Segments/s is the mean of the swarm's status lines printed in the window.
 //! The relay's cost is the difference between the two modes' swarm CPU, as a share of the
 //! viewers' CPU in the relay run (goal: ≤ 5 %). Ratios from one run; nothing is asserted.
@@ -27,6 +29,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 const RAMP_RATE: u32 = 25;
 /// How long every viewer streams before the window opens.
 const SETTLE: Duration = Duration::from_secs(10);
+/// How often the viewers' PSS is sampled in the window (it is a sawtooth over tens of seconds).
+const PSS_EVERY: Duration = Duration::from_secs(5);
 
 /// The fields of `/proc/PID/stat` after the command name: state(0), ppid(1), …
 fn stat_fields(pid: u32) -> Option<Vec<u64>> {
@@ -83,6 +87,12 @@ fn kib(pid: u32, file: &str, key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The viewers' mean PSS now, in KiB.
+fn mean_pss_kib<'a>(viewers: impl Iterator<Item = &'a Proc>) -> Option<u64> {
+    let pss: Vec<u64> = viewers.filter_map(|p| kib(p.pid, "smaps_rollup", "Pss")).collect();
+    (!pss.is_empty()).then(|| pss.iter().sum::<u64>() / pss.len() as u64)
+}
+
 struct Sample {
     at: Instant,
     swarm_ns: u64,
@@ -110,7 +120,8 @@ struct Window {
     viewers_at_end: usize,
     exited_in_window: usize,
     swarm_rss_kib: u64,
-    viewer_pss_kib: u64,
+    /// Mean and highest of the viewers' mean PSS sampled every [`PSS_EVERY`] and at the end.
+    viewer_pss_kib: (u64, u64),
     start: Instant,
     end: Instant,
 }
@@ -121,7 +132,7 @@ struct Row {
     swarm_pct: f64,
     viewers_pct: f64,
     swarm_rss_kib: u64,
-    viewer_pss_kib: u64,
+    viewer_pss_kib: (u64, u64),
     viewers_at_end: usize,
     exited_in_window: usize,
     restarts: Option<u64>,
@@ -145,10 +156,21 @@ async fn observe(swarm: u32, n: u32, seconds: u64) -> anyhow::Result<Window> {
     }
     tokio::time::sleep(SETTLE).await;
     let before = Sample::take(swarm)?;
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let end = before.at + Duration::from_secs(seconds);
+    let mut pss = Vec::new();
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        tokio::time::sleep(left.min(PSS_EVERY)).await;
+        if Instant::now() < end {
+            pss.extend(mean_pss_kib(children(swarm).keys()));
+        }
+    }
     let after = Sample::take(swarm)?;
     let swarm_rss_kib = kib(swarm, "status", "VmRSS").context("hls-swarm VmRSS")?;
-    let pss: Vec<u64> = after.viewers.keys().filter_map(|p| kib(p.pid, "smaps_rollup", "Pss")).collect();
+    pss.extend(mean_pss_kib(after.viewers.keys()));
     Ok(Window {
         wall_ns: after.at.duration_since(before.at).as_nanos() as f64,
         swarm_ns: after.swarm_ns.saturating_sub(before.swarm_ns),
@@ -156,7 +178,10 @@ async fn observe(swarm: u32, n: u32, seconds: u64) -> anyhow::Result<Window> {
         viewers_at_end: after.viewers.len(),
         exited_in_window: before.viewers.keys().filter(|p| !after.viewers.contains_key(p)).count(),
         swarm_rss_kib,
-        viewer_pss_kib: pss.iter().sum::<u64>() / pss.len().max(1) as u64,
+        viewer_pss_kib: (
+            pss.iter().sum::<u64>() / pss.len().max(1) as u64,
+            pss.iter().copied().max().unwrap_or(0),
+        ),
         start: before.at,
         end: after.at,
     })
@@ -252,7 +277,7 @@ fn print_row(r: &Row) {
     let n = f64::from(r.viewers);
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
     println!(
-        "{:>7} {:<6} {:>8.2} {:>9.1} {:>9.3} {:>8.1} {:>9.0} {:>9.1} {:>8} {:>8} {:>5}/{:<3} {:>3}",
+        "{:>7} {:<6} {:>8.2} {:>9.1} {:>9.3} {:>8.1} {:>9.0} {:>9.1} {:>7.1} {:>8} {:>8} {:>5}/{:<3} {:>3}",
         r.viewers,
         r.mode,
         r.swarm_pct,
@@ -260,7 +285,8 @@ fn print_row(r: &Row) {
         r.viewers_pct / n,
         r.swarm_rss_kib as f64 / 1024.0,
         r.swarm_rss_kib as f64 / n,
-        r.viewer_pss_kib as f64 / 1024.0,
+        r.viewer_pss_kib.0 as f64 / 1024.0,
+        r.viewer_pss_kib.1 as f64 / 1024.0,
         opt(r.seg_per_s_window),
         opt(r.seg_per_s_run),
         r.viewers_at_end,
@@ -313,7 +339,7 @@ async fn main() -> anyhow::Result<()> {
         SETTLE.as_secs()
     );
     println!(
-        "{:>7} {:<6} {:>8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8} {:>9} {:>3}",
+        "{:>7} {:<6} {:>8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>7} {:>8} {:>8} {:>9} {:>3}",
         "viewers",
         "mode",
         "swarm %",
@@ -322,6 +348,7 @@ async fn main() -> anyhow::Result<()> {
         "RSS MiB",
         "KiB/view",
         "PSS/view",
+        "max",
         "seg/s w",
         "seg/s r",
         "end/exit",
@@ -342,7 +369,11 @@ async fn main() -> anyhow::Result<()> {
     origin.stop().await?;
 
     println!();
-    println!("PSS/view: MiB per viewer; seg/s w: mean of the status lines in the window, r: over the run;");
+    println!(
+        "PSS/view: MiB per viewer, mean (max) of samples every {} s in the window;",
+        PSS_EVERY.as_secs()
+    );
+    println!("seg/s w: mean of the status lines in the window, r: over the run;");
     println!(
         "end/exit: viewers running at the window's end / viewers that exited in it; rst: restarts in the run"
     );

@@ -143,6 +143,12 @@ pub struct MeasureArgs {
     #[arg(long, env = "HLS_SWARM_NGINX_METRICS", value_name = "URL")]
     pub nginx_metrics: Option<String>,
 
+    /// Pass/fail threshold checked at the end, e.g. 'segment_ttfb_p95<500ms',
+    /// 'error_rate<0.001', 'stall_ratio==0', 'viewers_reached>=100%' (repeatable; a failure
+    /// exits 5). Fields and units: docs/metrics.md
+    #[arg(long = "assert", value_name = "EXPR")]
+    pub asserts: Vec<String>,
+
     /// How often the origin's exporters are scraped
     #[arg(long, env = "HLS_SWARM_ORIGIN_METRICS_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub origin_metrics_interval: Duration,

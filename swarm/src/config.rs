@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::cli::{Cli, LogFormat, MeasureMode, Variant};
 use crate::origin_metrics::Targets;
+use crate::slo::Assertion;
 use crate::stats::Measure;
 
 /// Most viewers one swarm may run; past this, split the load over several machines.
@@ -62,6 +63,8 @@ pub struct Config {
     pub origin_metrics: Option<Targets>,
     /// Their scrape interval.
     pub origin_metrics_interval: Duration,
+    /// `--assert` thresholds, checked at the end.
+    pub asserts: Vec<Assertion>,
 }
 
 /// The parts of the configuration that shape a viewer's FFmpeg command.
@@ -194,6 +197,9 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// An unreadable `--assert`.
+    #[error(transparent)]
+    Assert(#[from] crate::slo::ParseError),
     /// Scrape interval out of range.
     #[error("--origin-metrics-interval {value} is out of range: accepted 100ms to 5m")]
     ScrapeInterval {
@@ -285,6 +291,7 @@ impl Config {
                 value: humantime::format_duration(interval).to_string(),
             });
         }
+        let asserts = m.asserts.iter().map(|a| Assertion::parse(a)).collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             url,
             clients: load.clients,
@@ -320,6 +327,7 @@ impl Config {
             },
             origin_metrics: targets,
             origin_metrics_interval: interval,
+            asserts,
         })
     }
 }

@@ -33,6 +33,7 @@ pub mod probe;
 pub mod ramp;
 pub mod relay;
 pub mod run;
+pub mod slo;
 pub mod stats;
 pub mod summary;
 pub mod viewer;

@@ -56,7 +56,12 @@ fn main() -> ExitCode {
     match runtime.block_on(run(config, &mut stdout)) {
         Ok(Finished::Run(outcome)) => {
             println!("{}", outcome.summary());
-            ExitCode::from(exit_code::OK)
+            if outcome.passed() {
+                ExitCode::from(exit_code::OK)
+            } else {
+                eprintln!("hls-swarm: a --assert threshold failed (see Thresholds above)");
+                ExitCode::from(exit_code::SLO)
+            }
         }
         Ok(Finished::Printed | Finished::Checked(Verdict::Playable)) => ExitCode::from(exit_code::OK),
         Ok(Finished::Checked(Verdict::Unreachable)) => ExitCode::from(exit_code::UNREACHABLE),

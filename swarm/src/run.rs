@@ -63,6 +63,8 @@ pub struct Outcome {
     pub facts: RunFacts,
     /// The origin's figures at the end, if its exporters were scraped.
     pub origin: Option<OriginSnapshot>,
+    /// `--assert` results, in the order given.
+    pub checks: Vec<crate::slo::Checked>,
 }
 
 /// The origin scraper of a run.
@@ -87,7 +89,21 @@ impl Outcome {
     /// The end-of-run summary text.
     #[must_use]
     pub fn summary(&self) -> String {
-        summary::render(&self.snapshot, &self.facts, self.origin.as_ref())
+        let mut text = summary::render(&self.snapshot, &self.facts, self.origin.as_ref());
+        if !self.checks.is_empty() {
+            let failed = self.checks.iter().filter(|c| !c.passed).count();
+            text.push_str(&format!("Thresholds        {} of {} failed\n", failed, self.checks.len()));
+            for c in &self.checks {
+                text.push_str(&format!("  {c}\n"));
+            }
+        }
+        text
+    }
+
+    /// True if every `--assert` held.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
     }
 }
 
@@ -386,7 +402,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         stop_seconds,
         target_duration: (!finite).then_some(target_duration),
     };
-    Ok(Finished::Run(Box::new(Outcome { snapshot, facts, origin })))
+    let checks = config.asserts.iter().map(|a| a.check(&snapshot)).collect();
+    Ok(Finished::Run(Box::new(Outcome { snapshot, facts, origin, checks })))
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

@@ -139,6 +139,8 @@ pub struct Snapshot {
     /// Running viewers that received (relay) or requested (log) a segment within
     /// [`STREAMING_WINDOW`].
     pub streaming: u32,
+    /// Most viewers streaming at once, at any snapshot of the run.
+    pub streaming_peak: u32,
     /// Viewers waiting to restart.
     pub backoff: u32,
     /// Viewers whose stream ended.
@@ -522,6 +524,7 @@ impl Stats {
         }
         (s.started, s.running, s.streaming, s.backoff, s.ended) =
             (started, running, streaming, backoff, ended);
+        s.streaming_peak = s.streaming_peak.max(streaming);
         firsts.sort();
         s.ramp_rate_achieved = achieved_rate(&firsts);
         s.ramp_lag_max = lag;

@@ -253,3 +253,41 @@ async fn a_publishing_hold_at_the_origin_is_counted_as_stalls() {
     assert!(stalled > 3.0 * 3.0, "about 6 s each: {out}");
     assert_eq!(summary_number(out, "Lifecycle", "restarts"), Some(0), "stalls do not kill viewers: {out}");
 }
+
+/// `--assert`: a satisfiable set of thresholds exits 0, an impossible one exits 5 and says
+/// which failed and what was measured.
+#[tokio::test(flavor = "multi_thread")]
+async fn thresholds_pass_or_fail_the_run() {
+    let _machine = shared_machine().await;
+    let origin = start_origin().await;
+    let url = origin.playlist_url();
+    let (good, bad) = tokio::task::spawn_blocking(move || {
+        let common = ["--clients", "2", "--ramp-rate", "10", "--duration", "6s", "--skip-preflight"];
+        let mut a: Vec<&str> = common.to_vec();
+        a.extend([
+            "--assert",
+            "segment_ttfb_p95<5s",
+            "--assert",
+            "viewers_reached>=100%",
+            "--assert",
+            "stall_ratio==0",
+        ]);
+        a.extend(["--assert", "error_rate<0.001", &url]);
+        let mut b: Vec<&str> = common.to_vec();
+        b.extend(["--assert", "segment_ttfb_p95<1us", "--assert", "error_rate<1%", &url]);
+        (run_swarm(&a), run_swarm(&b))
+    })
+    .await
+    .unwrap();
+    origin.stop().await.unwrap();
+    assert_eq!(good.status.code(), Some(0), "{}", text(&good));
+    assert!(
+        String::from_utf8_lossy(&good.stdout).contains("Thresholds        0 of 4 failed"),
+        "{}",
+        text(&good)
+    );
+    assert_eq!(bad.status.code(), Some(5), "{}", text(&bad));
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(out.contains("FAIL  segment_ttfb_p95<1us  (measured "), "{out}");
+    assert!(out.contains("PASS  error_rate<1%"), "{out}");
+}

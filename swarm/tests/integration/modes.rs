@@ -33,6 +33,9 @@ fn bad_input_exits_2_with_a_message_naming_the_value() {
         (vec!["--duration", "soon", "http://h/x.m3u8"], "'soon'"),
         (vec!["--variant", "best", "http://h/x.m3u8"], "'best'"),
         (vec!["--resolve", "10.0.0.1", "http://h/x.m3u8"], "needs --dangerous"),
+        (vec!["--assert", "ttfb<1s", "http://h/x.m3u8"], "--assert 'ttfb<1s': unknown field 'ttfb'"),
+        (vec!["--assert", "error_rate<5ms", "http://h/x.m3u8"], "ratios take %"),
+        (vec!["--measure", "magic", "http://h/x.m3u8"], "'magic'"),
         (vec![], "no stream URL given"),
     ] {
         let out = run_swarm(&args);
