@@ -158,8 +158,10 @@ impl ViewerCommand<'_> {
             "-nostats".into(),
             // `repeat`: every event on its own line (no "last message repeated N times");
             // `level`: a [level] tag the parser reads. Supported by every FFmpeg since 4.x.
+            // Through a relay the requests are measured there, so the log only needs warnings
+            // and errors (an info line per request would cost both processes a wake-up).
             "-loglevel".into(),
-            "repeat+level+info".into(),
+            if self.proxy.is_some() { "repeat+level+warning" } else { "repeat+level+info" }.into(),
         ];
         if self.caps.has("protocol_whitelist") {
             a.extend(["-protocol_whitelist".into(), PROTOCOL_WHITELIST.into()]);

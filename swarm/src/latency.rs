@@ -58,31 +58,55 @@ impl Hist {
         self.h.len()
     }
 
-    /// The summary readers get.
+    /// Removes every value of `other` (which must have been added before).
+    pub fn subtract(&mut self, other: &Hist) {
+        let _ = self.h.subtract(&other.h);
+        self.sum = self.sum.saturating_sub(other.sum);
+    }
+
+    /// The summary readers get: one pass over the recorded values (not over the whole value
+    /// range), so it is cheap enough for every tick.
     #[must_use]
-    #[allow(clippy::cast_precision_loss)]
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     pub fn summary(&self) -> Latency {
         let n = self.h.len();
         if n == 0 {
             return Latency::default();
         }
-        let q = |p: f64| self.h.value_at_quantile(p) as f64 / 1e6;
+        const QUANTILES: [f64; 4] = [0.50, 0.90, 0.95, 0.99];
+        // The count at which each quantile is reached (as `value_at_quantile` rounds).
+        let need: Vec<u64> = QUANTILES.iter().map(|q| ((q * n as f64).ceil() as u64).max(1)).collect();
+        let bounds: Vec<u64> = BUCKETS.iter().map(|le| (le * 1e6) as u64).collect();
+        let mut found = [0u64; 4];
+        let mut buckets = vec![0u64; BUCKETS.len()];
+        let mut seen = 0u64;
+        for v in self.h.iter_recorded() {
+            let value = v.value_iterated_to();
+            let count = v.count_at_value();
+            seen += count;
+            for (i, q) in need.iter().enumerate() {
+                if found[i] == 0 && seen >= *q {
+                    found[i] = self.h.highest_equivalent(value);
+                }
+            }
+            // A value counts in every bucket whose bound falls in or above its bin.
+            let low = self.h.lowest_equivalent(value);
+            for (b, bound) in buckets.iter_mut().zip(&bounds) {
+                if low <= *bound {
+                    *b += count;
+                }
+            }
+        }
+        let secs = |us: u64| us as f64 / 1e6;
         Latency {
             count: n,
             sum: self.sum.as_secs_f64(),
-            p50: q(0.50),
-            p90: q(0.90),
-            p95: q(0.95),
-            p99: q(0.99),
-            max: self.h.max() as f64 / 1e6,
-            buckets: BUCKETS
-                .iter()
-                .map(|le| {
-                    let high = (le * 1e6) as u64;
-                    // Every value at or below the bound (to the histogram's resolution).
-                    self.h.count_between(0, high)
-                })
-                .collect(),
+            p50: secs(found[0]),
+            p90: secs(found[1]),
+            p95: secs(found[2]),
+            p99: secs(found[3]),
+            max: secs(self.h.max()),
+            buckets,
         }
     }
 }
@@ -140,6 +164,32 @@ mod tests {
         assert!((s.mean() - 0.5005).abs() < 1e-6);
         // 1 ms → 1 value; 10 ms → 10; 100 ms → 100; 1 s → all; counts never decrease.
         assert_eq!(&s.buckets[..], &[1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 1000, 1000, 1000, 1000, 1000]);
+    }
+
+    #[test]
+    fn one_pass_summary_agrees_with_the_library() {
+        let mut h = Hist::default();
+        for i in 0..5000u64 {
+            h.record(Duration::from_micros(37 + (i * i) % 900_000));
+        }
+        let s = h.summary();
+        for (q, v) in [(0.5, s.p50), (0.9, s.p90), (0.95, s.p95), (0.99, s.p99)] {
+            assert!((v - h.h.value_at_quantile(q) as f64 / 1e6).abs() < 1e-9, "q{q}");
+        }
+        for (le, n) in BUCKETS.iter().zip(&s.buckets) {
+            assert_eq!(*n, h.h.count_between(0, (le * 1e6) as u64), "le {le}");
+        }
+    }
+
+    #[test]
+    fn subtract_undoes_merge() {
+        let (mut a, mut b) = (Hist::default(), Hist::default());
+        a.record(Duration::from_millis(1));
+        b.record(Duration::from_millis(500));
+        a.merge(&b);
+        a.subtract(&b);
+        let s = a.summary();
+        assert_eq!((s.count, s.max), (1, 0.001));
     }
 
     #[test]

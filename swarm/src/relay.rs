@@ -41,7 +41,7 @@ const MAX_PLAYLIST: usize = 4 * 1024 * 1024;
 /// Media playlists remembered per viewer.
 const MAX_PLAYLISTS: usize = 64;
 /// Copy buffer per connection.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 /// How long the rest of a response is still counted after its viewer went away.
 const DRAIN_ABORTED: Duration = Duration::from_millis(100);
 /// How long open connections get to finish after the relay is asked to close.
@@ -539,7 +539,18 @@ async fn exchange(
                     }
                     break;
                 }
-                Ok(Ok(n)) => pending.extend_from_slice(&chunk[..n]),
+                Ok(Ok(n)) => {
+                    // Take whatever else has already arrived, so the viewer gets it in one
+                    // write (fewer wake-ups on both sides; timing is taken from the first read).
+                    let mut filled = n;
+                    while filled < chunk.len() {
+                        match u.stream.try_read(&mut chunk[filled..]) {
+                            Ok(m) if m > 0 => filled += m,
+                            _ => break,
+                        }
+                    }
+                    pending.extend_from_slice(&chunk[..filled]);
+                }
                 Ok(Err(e)) => {
                     report.network_error = Some(e.to_string());
                     break;

@@ -286,10 +286,15 @@ struct Slot {
     segment: Option<Box<(Hist, Hist)>>,
 }
 
-/// Per-second slots for the last [`WINDOWS`]`.max()` seconds.
+/// Per-second slots for the last [`WINDOWS`]`.max()` seconds, and the running segment
+/// latency histograms of the last [`LATENCY_WINDOW`] seconds (a slot's values are subtracted
+/// when it leaves that window, so no tick merges 30 histograms).
 #[derive(Debug, Default)]
 struct Windows {
     slots: VecDeque<Slot>,
+    recent: Option<Box<(Hist, Hist)>>,
+    /// Slots older than this second have left `recent`.
+    recent_from: u64,
 }
 
 impl Windows {
@@ -303,16 +308,45 @@ impl Windows {
             while self.slots.len() as u64 > WINDOWS[3] + 1 {
                 self.slots.pop_front();
             }
-            for slot in self.slots.iter_mut().rev().skip(LATENCY_WINDOW as usize + 1) {
-                if slot.segment.is_none() {
-                    break;
-                }
-                slot.segment = None;
-            }
+            self.expire(second);
         }
         let first = self.slots.front()?.second;
         let idx = usize::try_from(second.checked_sub(first)?).ok()?;
         self.slots.get_mut(idx)
+    }
+
+    /// Takes slots older than [`LATENCY_WINDOW`] before `now_second` out of `recent`.
+    fn expire(&mut self, now_second: u64) {
+        let keep_from = now_second.saturating_sub(LATENCY_WINDOW);
+        if keep_from <= self.recent_from {
+            return;
+        }
+        for slot in &mut self.slots {
+            if slot.second >= keep_from {
+                break;
+            }
+            if let (Some(h), Some(recent)) = (slot.segment.take(), self.recent.as_mut()) {
+                recent.0.subtract(&h.0);
+                recent.1.subtract(&h.1);
+            }
+        }
+        self.recent_from = keep_from;
+    }
+
+    /// Records one segment's latencies in `second`'s slot and the running window.
+    fn record_segment(&mut self, second: u64, ttfb: Duration, ttlb: Duration) {
+        if second < self.recent_from {
+            return;
+        }
+        let Some(slot) = self.slot(second) else { return };
+        let h =
+            slot.segment.get_or_insert_with(|| Box::new((Hist::with_precision(2), Hist::with_precision(2))));
+        h.0.record(ttfb);
+        h.1.record(ttlb);
+        let recent =
+            self.recent.get_or_insert_with(|| Box::new((Hist::with_precision(2), Hist::with_precision(2))));
+        recent.0.record(ttfb);
+        recent.1.record(ttlb);
     }
 
     /// Bytes per second over the last `window` whole seconds before `now_second`, of kinds
@@ -333,16 +367,9 @@ impl Windows {
         total as f64 / span as f64
     }
 
-    fn recent_segments(&self, now_second: u64) -> (Hist, Hist) {
-        let (mut ttfb, mut ttlb) = (Hist::with_precision(2), Hist::with_precision(2));
-        let from = now_second.saturating_sub(LATENCY_WINDOW);
-        for s in self.slots.iter().filter(|s| s.second >= from) {
-            if let Some(h) = &s.segment {
-                ttfb.merge(&h.0);
-                ttlb.merge(&h.1);
-            }
-        }
-        (ttfb, ttlb)
+    fn recent_segments(&mut self, now_second: u64) -> (Latency, Latency) {
+        self.expire(now_second);
+        self.recent.as_ref().map_or_else(Default::default, |r| (r.0.summary(), r.1.summary()))
     }
 }
 
@@ -457,6 +484,9 @@ impl Stats {
                 let second = ev.at.saturating_duration_since(self.started_at).as_secs();
                 let slot = self.windows.slot(second);
                 record_request(&r, s, &mut self.ttfb, &mut self.ttlb, &mut self.connect, slot);
+                if let (RequestKind::Segment, Some(a), Some(b)) = (r.kind, r.ttfb, r.ttlb) {
+                    self.windows.record_segment(second, a, b);
+                }
                 if let Some(b) = segment_buffered(&r, ev.at, v) {
                     buffered(b, &mut self.startup, s);
                 }
@@ -556,9 +586,9 @@ impl Stats {
         };
         s.segment_throughput = tp(&|i| i == seg);
         s.throughput = tp(&|_| true);
-        let (ttfb, ttlb) = w.recent_segments(sec);
-        s.segment_ttfb_recent = ttfb.summary();
-        s.segment_ttlb_recent = ttlb.summary();
+        let (ttfb, ttlb) = self.windows.recent_segments(sec);
+        s.segment_ttfb_recent = ttfb;
+        s.segment_ttlb_recent = ttlb;
 
         self.history.push_back((now, s.requests.clone()));
         while self.history.len() > 2
@@ -652,15 +682,6 @@ fn record_request(
     }
     if let Some(slot) = slot {
         slot.bytes[kind_index(r.kind)] += r.bytes;
-        if r.kind == RequestKind::Segment {
-            if let (Some(a), Some(b)) = (r.ttfb, r.ttlb) {
-                let h = slot
-                    .segment
-                    .get_or_insert_with(|| Box::new((Hist::with_precision(2), Hist::with_precision(2))));
-                h.0.record(a);
-                h.1.record(b);
-            }
-        }
     }
 }
 
@@ -837,6 +858,10 @@ mod tests {
         assert!((s.playback.stall_seconds - 4.0).abs() < 0.05, "{:?}", s.playback);
         assert_eq!(s.playback.late_segments, 1);
         assert!(s.playback.stall_ratio() > 0.1);
+        // The 30 s latency window forgets: at 55 s only the segment of second 30 is in it.
+        assert_eq!(st.snapshot(t0 + ms(55_000)).segment_ttlb_recent.count, 1);
+        assert_eq!(st.snapshot(t0 + ms(61_000)).segment_ttlb_recent.count, 0);
+        assert_eq!(st.snapshot(t0 + ms(61_000)).ttlb[&RequestKind::Segment].count, 14, "the run keeps all");
     }
 
     #[test]
