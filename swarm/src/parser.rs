@@ -1,6 +1,7 @@
 //! FFmpeg's stderr, turned into typed events.
 //!
-//! Viewers run with `-loglevel repeat+level+info` (`warning` when a relay measures the requests),
+//! Viewers run with `-loglevel repeat+level+info` (`warning` when a relay measures the
+//! requests), so every line looks like
 //! `[hls @ 0x55…] [info] Opening 'http://…/seg00017.ts' for reading` or `[error] message`.
 //! Lines end in `\n` or, for FFmpeg's status line, `\r`: [`LineSplitter`] splits on both so
 //! that two messages never merge. [`parse_line`] is a pure function over one line.
