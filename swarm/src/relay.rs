@@ -41,7 +41,7 @@ const MAX_PLAYLIST: usize = 4 * 1024 * 1024;
 /// Media playlists remembered per viewer.
 const MAX_PLAYLISTS: usize = 64;
 /// Copy buffer per connection.
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 64 * 1024;
 /// How long the rest of a response is still counted after its viewer went away.
 const DRAIN_ABORTED: Duration = Duration::from_millis(100);
 /// How long open connections get to finish after the relay is asked to close.
