@@ -12,8 +12,9 @@ use crate::config::Config;
 /// File descriptors the swarm needs per viewer (stderr pipe, relay sockets) plus a reserve.
 const FDS_PER_VIEWER: u64 = 8;
 const FDS_RESERVE: u64 = 64;
-/// Proportional set size of one `-c copy` FFmpeg viewer on a 720p stream (measured: ≈ 12 MB).
-pub const PSS_PER_VIEWER: u64 = 12 * 1024 * 1024;
+/// Memory of one viewer: an FFmpeg `-c copy` process (PSS, measured by `make bench-swarm` at
+/// 15.5 MiB mean and 16.6 MiB peak on a 360p stream) plus its relay in the swarm (≈ 0.4 MiB).
+pub const PSS_PER_VIEWER: u64 = 17 * 1024 * 1024;
 /// CPU-seconds to start one FFmpeg process (it loads ~215 shared libraries).
 pub const START_CPU_SECONDS: f64 = 0.14;
 
