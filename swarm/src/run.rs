@@ -278,14 +278,9 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         })
     };
 
-    // The origin's exporters, scraped for the whole run; never fatal.
-    let origin = config.origin_metrics.clone().map(|targets| {
-        let (tx, receiver) = watch::channel(OriginSnapshot::default());
-        let stop = tokio_util::sync::CancellationToken::new();
-        let task =
-            tokio::spawn(origin_metrics::run(targets, config.origin_metrics_interval, tx, stop.clone()));
-        OriginScrape { receiver, stop, task }
-    });
+    // The origin's exporters are scraped for the whole run (never fatal); the channel exists
+    // now for /metrics, the scraper starts once nothing else can fail.
+    let origin_channel = config.origin_metrics.is_some().then(|| watch::channel(OriginSnapshot::default()));
 
     let metrics_server = match config.metrics {
         Some(addr) => {
@@ -298,7 +293,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             };
             let sources = metrics::Sources {
                 swarm: snapshots.clone(),
-                origin: origin.as_ref().map(|o| o.receiver.clone()),
+                origin: origin_channel.as_ref().map(|(_, rx)| rx.clone()),
             };
             match metrics::Server::start(addr, sources, labels).await {
                 Ok(server) => {
@@ -309,9 +304,6 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
                     signals.abort();
                     drop(sink);
                     let _ = stats_task.await;
-                    if let Some(o) = origin {
-                        o.finish().await;
-                    }
                     return Err(RunError::MetricsBind { addr, source });
                 }
             }
@@ -328,11 +320,17 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             signals.abort();
             drop(sink);
             let _ = stats_task.await;
-            if let Some(o) = origin {
-                o.finish().await;
-            }
             return Err(RunError::Signals(e));
         }
+    };
+    let origin = match (config.origin_metrics.clone(), origin_channel) {
+        (Some(targets), Some((tx, receiver))) => {
+            let stop = tokio_util::sync::CancellationToken::new();
+            let interval = config.origin_metrics_interval;
+            let task = tokio::spawn(origin_metrics::run(targets, interval, tx, stop.clone()));
+            Some(OriginScrape { receiver, stop, task })
+        }
+        _ => None,
     };
     let deadline = config.duration.map(|d| tokio::time::Instant::from_std(started_at) + d);
     // The relay waits a little longer than FFmpeg's own timeout, so FFmpeg decides failures.

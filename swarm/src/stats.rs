@@ -65,7 +65,6 @@ struct Viewer {
     starts: u64,
     tail: Vec<String>,
     player: Player,
-    media_sequence: Option<u64>,
 }
 
 /// Playback as the player model sees it, summed over viewers.
@@ -491,10 +490,7 @@ impl Stats {
                     buffered(b, &mut self.startup, s);
                 }
             }
-            EventKind::PlaylistSeen { media_sequence, .. } => {
-                s.playlists_seen += 1;
-                v.media_sequence = Some(media_sequence);
-            }
+            EventKind::PlaylistSeen { .. } => s.playlists_seen += 1,
             EventKind::Tunnel(t) => record_tunnel(&t, s),
             EventKind::Exited { exit, stopped_by_us, tail, .. } => {
                 let map = if stopped_by_us { &mut s.exits_on_stop } else { &mut s.exits_unexpected };

@@ -165,13 +165,13 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
             bytes(run_rate)
         );
         let empty = Latency::default();
-        let get = |m: &std::collections::BTreeMap<RequestKind, Latency>, k| {
-            m.get(&k).cloned().unwrap_or_else(|| empty.clone())
+        let get = |m: &'_ std::collections::BTreeMap<RequestKind, Latency>, k| {
+            quantiles(m.get(&k).unwrap_or(&empty))
         };
-        let _ = writeln!(o, "Segment TTFB      {}", quantiles(&get(&s.ttfb, RequestKind::Segment)));
-        let _ = writeln!(o, "Segment download  {}", quantiles(&get(&s.ttlb, RequestKind::Segment)));
-        let _ = writeln!(o, "Playlist TTFB     {}", quantiles(&get(&s.ttfb, RequestKind::Playlist)));
-        let _ = writeln!(o, "Playlist download {}", quantiles(&get(&s.ttlb, RequestKind::Playlist)));
+        let _ = writeln!(o, "Segment TTFB      {}", get(&s.ttfb, RequestKind::Segment));
+        let _ = writeln!(o, "Segment download  {}", get(&s.ttlb, RequestKind::Segment));
+        let _ = writeln!(o, "Playlist TTFB     {}", get(&s.ttfb, RequestKind::Playlist));
+        let _ = writeln!(o, "Playlist download {}", get(&s.ttlb, RequestKind::Playlist));
         if s.tunnels.count > 0 {
             let _ = writeln!(
                 o,
