@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod ffmpeg;
+pub mod history;
 pub mod latency;
 pub mod metrics;
 pub mod origin_metrics;

@@ -59,6 +59,8 @@ pub enum RunError {
 pub struct Outcome {
     /// The final aggregates.
     pub snapshot: Snapshot,
+    /// One sample per second of the run.
+    pub series: Vec<crate::history::Sample>,
     /// Header facts for the summary.
     pub facts: RunFacts,
     /// The origin's figures at the end, if its exporters were scraped.
@@ -241,6 +243,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
 
     let plan = RampPlan::new(config.clients, config.ramp_rate, config.ramp_jitter, config.seed);
     let started_at = Instant::now();
+    let started_wall = std::time::SystemTime::now();
     let (sink, events, dropped) = EventSink::channel(EVENT_QUEUE);
     let (publish, snapshots) = watch::channel(Snapshot::default());
     let stats_task = tokio::spawn(stats::run(
@@ -383,7 +386,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     drop(sink);
     signals.abort();
     let _ = status.await;
-    let snapshot = stats_task.await.unwrap_or_default();
+    let (snapshot, series) = stats_task.await.unwrap_or_default();
     if let Some(server) = metrics_server {
         server.shutdown();
     }
@@ -399,9 +402,11 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         interrupted: interrupted.load(std::sync::atomic::Ordering::SeqCst),
         stop_seconds,
         target_duration: (!finite).then_some(target_duration),
+        started: started_wall,
+        duration: config.duration.map(|d| d.as_secs_f64()),
     };
     let checks = config.asserts.iter().map(|a| a.check(&snapshot)).collect();
-    Ok(Finished::Run(Box::new(Outcome { snapshot, facts, origin, checks })))
+    Ok(Finished::Run(Box::new(Outcome { snapshot, series, facts, origin, checks })))
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

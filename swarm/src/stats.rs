@@ -14,6 +14,7 @@ use procgroup::Exit;
 use tokio::sync::{mpsc, watch};
 
 use crate::events::{Event, EventKind, FinishReason, Request, Tunnel, ViewerId};
+use crate::history::{Level, Notices, Sample, Series, ViewerRow};
 use crate::latency::{Hist, Latency};
 use crate::parser::{LogEvent, RequestKind};
 use crate::player::Player;
@@ -57,6 +58,20 @@ pub enum ViewerState {
     Stopped,
 }
 
+impl ViewerState {
+    /// Lower-case name.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            ViewerState::Waiting => "waiting",
+            ViewerState::Running => "running",
+            ViewerState::Backoff => "backoff",
+            ViewerState::Ended => "ended",
+            ViewerState::Stopped => "stopped",
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 struct Viewer {
     state: ViewerState,
@@ -65,6 +80,11 @@ struct Viewer {
     starts: u64,
     tail: Vec<String>,
     player: Player,
+    segments: u64,
+    bytes: u64,
+    errors: u64,
+    /// Stall time of finished sessions.
+    stalled: Duration,
 }
 
 /// Playback as the player model sees it, summed over viewers.
@@ -208,6 +228,12 @@ pub struct Snapshot {
     pub events: u64,
     /// The last log lines of the most recent unexpected exit, with its viewer.
     pub last_failure: Option<(ViewerId, Vec<String>)>,
+    /// The last [`crate::history::RECENT_SAMPLES`] seconds, oldest first.
+    pub recent: Vec<Sample>,
+    /// Recent notable events, oldest first.
+    pub notices: Notices,
+    /// Every viewer, by number.
+    pub viewers: Vec<ViewerRow>,
 }
 
 impl Snapshot {
@@ -282,6 +308,8 @@ fn kind_index(kind: RequestKind) -> usize {
 struct Slot {
     second: u64,
     bytes: [u64; 6],
+    requests: u64,
+    errors: u64,
     segment: Option<Box<(Hist, Hist)>>,
 }
 
@@ -330,6 +358,30 @@ impl Windows {
             }
         }
         self.recent_from = keep_from;
+    }
+
+    /// Counts one request (and whether it failed) in `second`.
+    fn count(&mut self, second: u64, errors: u64) {
+        if let Some(slot) = self.slot(second) {
+            slot.requests += 1;
+            slot.errors += errors;
+        }
+    }
+
+    /// The sample of a finished `second` (viewer counts are filled in by the caller).
+    fn sample(&self, second: u64) -> Sample {
+        let Some(slot) = self.slots.iter().find(|s| s.second == second) else {
+            return Sample { second, ..Sample::default() };
+        };
+        let p95 = slot.segment.as_ref().map(|h| h.1.summary()).filter(|l| l.count > 0).map(|l| l.p95);
+        Sample {
+            second,
+            bytes: slot.bytes.iter().sum(),
+            requests: slot.requests,
+            errors: slot.errors,
+            segment_p95: p95,
+            ..Sample::default()
+        }
     }
 
     /// Records one segment's latencies in `second`'s slot and the running window.
@@ -393,6 +445,7 @@ pub struct Stats {
     stalled: Duration,
     /// Stalls still running at the end of their session are counted then.
     stopping_at: Option<Instant>,
+    series: Series,
 }
 
 impl Stats {
@@ -424,13 +477,17 @@ impl Stats {
             watched: Duration::ZERO,
             stalled: Duration::ZERO,
             stopping_at: None,
+            series: Series::default(),
         }
     }
 
     /// Folds one event in.
     pub fn apply(&mut self, ev: Event) {
         self.snap.events += 1;
+        let at = ev.at.saturating_duration_since(self.started_at);
+        let second = at.as_secs();
         if matches!(ev.kind, EventKind::RunStopping) {
+            self.snap.notices.push(at, None, Level::Info, "run ending: stopping every viewer".into());
             let now = self.snapshot(ev.at);
             self.snap.streaming_at_stop = Some(now.streaming);
             self.snap.running_at_stop = Some(now.running);
@@ -458,21 +515,34 @@ impl Stats {
             }
             EventKind::SpawnFailed { error } => {
                 s.spawn_failures += 1;
+                s.notices.push(at, Some(ev.viewer), Level::Error, format!("could not start: {error}"));
                 v.tail = vec![error];
                 s.last_failure = Some((ev.viewer, v.tail.clone()));
             }
             EventKind::Log(log) => match log {
                 LogEvent::Request { kind, .. } if !relay => {
                     *s.requests.entry(kind).or_default() += 1;
+                    self.windows.count(second, 0);
                     v.player.request(ev.at);
                     if kind == RequestKind::Segment {
+                        v.segments += 1;
                         v.last_segment = Some(ev.at);
                         let b = v.player.segment(ev.at, self.assumed_segment);
                         buffered(b, &mut self.startup, s);
                     }
                 }
-                LogEvent::HttpError { status } if !relay => *s.http_errors.entry(status).or_default() += 1,
-                LogEvent::NetworkError { .. } if !relay => s.network_errors += 1,
+                LogEvent::HttpError { status } if !relay => {
+                    *s.http_errors.entry(status).or_default() += 1;
+                    v.errors += 1;
+                    self.windows.count(second, 1);
+                    s.notices.push(at, Some(ev.viewer), Level::Warn, format!("HTTP {status} (from the log)"));
+                }
+                LogEvent::NetworkError { reason } if !relay => {
+                    s.network_errors += 1;
+                    v.errors += 1;
+                    self.windows.count(second, 1);
+                    s.notices.push(at, Some(ev.viewer), Level::Warn, format!("network error: {reason}"));
+                }
                 LogEvent::SegmentSkipped => s.segments_skipped += 1,
                 LogEvent::Request { .. }
                 | LogEvent::HttpError { .. }
@@ -480,9 +550,13 @@ impl Stats {
                 | LogEvent::Problem { .. } => {}
             },
             EventKind::Request(r) => {
-                let second = ev.at.saturating_duration_since(self.started_at).as_secs();
                 let slot = self.windows.slot(second);
                 record_request(&r, s, &mut self.ttfb, &mut self.ttlb, &mut self.connect, slot);
+                v.bytes += r.bytes;
+                if let Some(problem) = request_problem(&r) {
+                    v.errors += 1;
+                    s.notices.push_with(at, Some(ev.viewer), Level::Warn, problem, vec![r.url.clone()]);
+                }
                 if let (RequestKind::Segment, Some(a), Some(b)) = (r.kind, r.ttfb, r.ttlb) {
                     self.windows.record_segment(second, a, b);
                 }
@@ -496,6 +570,8 @@ impl Stats {
                 let map = if stopped_by_us { &mut s.exits_on_stop } else { &mut s.exits_unexpected };
                 *map.entry(exit).or_default() += 1;
                 if !stopped_by_us {
+                    let text = format!("FFmpeg exited ({exit}); restarting after a backoff");
+                    s.notices.push_with(at, Some(ev.viewer), Level::Warn, text, tail.clone());
                     v.tail = tail;
                     s.last_failure = Some((ev.viewer, v.tail.clone()));
                 }
@@ -504,7 +580,11 @@ impl Stats {
             }
             EventKind::Backoff { .. } => v.state = ViewerState::Backoff,
             EventKind::RunStopping => {}
-            EventKind::Stalled { .. } => s.stall_restarts += 1,
+            EventKind::Stalled { waited } => {
+                s.stall_restarts += 1;
+                let text = format!("no segment for {} s: restarting", waited.as_secs());
+                s.notices.push(at, Some(ev.viewer), Level::Warn, text);
+            }
             EventKind::Finished { reason } => {
                 v.state = match reason {
                     FinishReason::Shutdown => ViewerState::Stopped,
@@ -523,7 +603,19 @@ impl Stats {
         let mut lag = Duration::ZERO;
         let (mut watched, mut stalled, mut stalled_now) = (self.watched, self.stalled, 0);
         let until = self.stopping_at.map_or(now, |t| t.min(now));
+        let mut rows = Vec::with_capacity(self.viewers.len());
         for (i, v) in self.viewers.iter().enumerate() {
+            let mut row = ViewerRow {
+                id: u32::try_from(i).unwrap_or(u32::MAX),
+                state: v.state,
+                stalled: false,
+                starts: v.starts,
+                segments: v.segments,
+                bytes: v.bytes,
+                errors: v.errors,
+                stall_seconds: v.stalled.as_secs_f64(),
+                last_error: v.tail.iter().rev().find(|l| !l.trim().is_empty()).cloned(),
+            };
             if let Some(t) = v.first_spawn {
                 started += 1;
                 let at = t.saturating_duration_since(self.started_at);
@@ -539,15 +631,19 @@ impl Stats {
                     let (w, st) = v.player.watched(until);
                     watched += w;
                     stalled += st;
+                    row.stall_seconds += st.as_secs_f64();
                     if v.player.stalled_for(until).is_some() {
                         stalled_now += 1;
+                        row.stalled = true;
                     }
                 }
                 ViewerState::Backoff => backoff += 1,
                 ViewerState::Ended => ended += 1,
                 ViewerState::Waiting | ViewerState::Stopped => {}
             }
+            rows.push(row);
         }
+        s.viewers = rows;
         (s.started, s.running, s.streaming, s.backoff, s.ended) =
             (started, running, streaming, backoff, ended);
         s.streaming_peak = s.streaming_peak.max(streaming);
@@ -586,6 +682,13 @@ impl Stats {
         s.segment_ttfb_recent = ttfb;
         s.segment_ttlb_recent = ttlb;
 
+        while self.series.next_second() < sec {
+            let mut sample = self.windows.sample(self.series.next_second());
+            (sample.running, sample.streaming, sample.stalled) = (running, streaming, stalled_now);
+            self.series.push(sample);
+        }
+        s.recent = self.series.recent();
+
         self.history.push_back((now, s.requests.clone()));
         while self.history.len() > 2
             && self.history.get(1).is_some_and(|(t, _)| now.duration_since(*t) >= RATE_WINDOW)
@@ -604,6 +707,12 @@ impl Stats {
         }
         s.clone()
     }
+
+    /// One sample per finished second of the run so far.
+    #[must_use]
+    pub fn series(&self) -> &[Sample] {
+        self.series.all()
+    }
 }
 
 /// Ends a viewer's playback session at `at` (or at the stop, if earlier): its watch time and
@@ -620,6 +729,7 @@ fn end_session(
     let (w, st) = v.player.watched(end);
     *watched += w;
     *stalled += st;
+    v.stalled += st;
     if v.player.stalled_for(end).is_some() {
         s.playback.stalls += 1;
     }
@@ -633,6 +743,7 @@ fn segment_buffered(r: &Request, at: Instant, v: &mut Viewer) -> Option<crate::p
         return None;
     }
     v.last_segment = Some(at);
+    v.segments += 1;
     let media = Duration::from_secs_f64(r.media_duration?.max(0.0));
     Some(v.player.segment(at, media))
 }
@@ -678,6 +789,18 @@ fn record_request(
     }
     if let Some(slot) = slot {
         slot.bytes[kind_index(r.kind)] += r.bytes;
+        slot.requests += 1;
+        slot.errors += u64::from(request_problem(r).is_some());
+    }
+}
+
+/// What went wrong with a request, if anything: `HTTP 404 on segment`.
+fn request_problem(r: &Request) -> Option<String> {
+    let kind = r.kind.label();
+    match (&r.network_error, r.status) {
+        (Some(e), _) => Some(format!("network error on {kind}: {e}")),
+        (None, Some(code)) if code >= 400 => Some(format!("HTTP {code} on {kind}")),
+        _ => None,
     }
 }
 
@@ -692,13 +815,14 @@ fn record_tunnel(t: &Tunnel, s: &mut Snapshot) {
     }
 }
 
-/// Runs the stats owner until every sender is gone; returns the final snapshot.
+/// Runs the stats owner until every sender is gone; returns the final snapshot and the run's
+/// per-second series.
 pub async fn run(
     mut stats: Stats,
     mut events: mpsc::Receiver<Event>,
     publish: watch::Sender<Snapshot>,
     tick: Duration,
-) -> Snapshot {
+) -> (Snapshot, Vec<Sample>) {
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -714,7 +838,7 @@ pub async fn run(
     }
     let last = stats.snapshot(Instant::now());
     publish.send_replace(last.clone());
-    last
+    (last, stats.series.all().to_vec())
 }
 
 #[cfg(test)]
@@ -842,6 +966,12 @@ mod tests {
         assert!((s.segment_throughput.w30 - 130_000.0 / 21.0).abs() < 1.0, "{:?}", s.segment_throughput);
         assert!((s.segment_throughput.w1 - 10_000.0).abs() < 1.0, "second 20 had one segment");
         assert_eq!(s.segment_ttlb_recent.count, 13);
+        assert_eq!(s.recent.len(), 21, "one sample per finished second");
+        let s20 = s.recent.last().copied().unwrap_or_default();
+        assert_eq!((s20.second, s20.bytes, s20.requests, s20.running), (20, 10_000, 1, 1));
+        assert!(s20.segment_p95.is_some_and(|p| (p - 0.005).abs() < 0.0001), "{s20:?}");
+        let row = s.viewers.first().cloned();
+        assert_eq!(row.map(|r| (r.segments, r.bytes, r.starts)), Some((13, 130_700, 1)));
         assert_eq!(s.error_rate(), 0.0);
 
         // Nothing arrives for 10 s: the 6 s buffer runs dry at ~26.1 s; one late segment.
@@ -886,5 +1016,15 @@ mod tests {
         assert!((s.error_rate() - 1.0).abs() < 1e-9);
         assert_eq!(s.connect.count, 2);
         assert_eq!(s.startup.count, 0, "an error response buffers nothing");
+        let texts: Vec<_> = s.notices.iter().map(|n| (n.text.as_str(), n.repeats)).collect();
+        assert_eq!(texts, [("HTTP 404 on segment", 1), ("network error on segment: connection refused", 1)]);
+        assert_eq!(s.notices.iter().next().map(|n| n.detail.clone()), Some(vec!["http://h/s.ts".to_owned()]));
+        assert_eq!(s.viewers.first().map(|v| (v.errors, v.bytes)), Some((2, 300)));
+        // The second is sampled once it is over.
+        let later = st.snapshot(t0 + Duration::from_millis(2100));
+        assert_eq!(later.recent.len(), 2);
+        let first = later.recent.first().copied().unwrap_or_default();
+        assert_eq!((first.second, first.requests, first.errors, first.bytes), (0, 2, 2, 300));
+        assert_eq!(st.series().len(), 2);
     }
 }

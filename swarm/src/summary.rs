@@ -94,6 +94,10 @@ pub struct RunFacts {
     pub stop_seconds: f64,
     /// The media playlist's target duration, if the stream was examined and is live.
     pub target_duration: Option<f64>,
+    /// Wall-clock time the run started (first viewer due).
+    pub started: std::time::SystemTime,
+    /// Asked run length (`None` = until stopped).
+    pub duration: Option<f64>,
 }
 
 /// The end-of-run summary.
