@@ -234,6 +234,9 @@ pub struct Snapshot {
     pub notices: Notices,
     /// Every viewer, by number.
     pub viewers: Vec<ViewerRow>,
+    /// Media time received per wall-clock second per streaming viewer over the last 30 s
+    /// (1.0 = keeping up with a live stream; below 1 the buffers drain).
+    pub speed: Option<f64>,
 }
 
 impl Snapshot {
@@ -310,6 +313,8 @@ struct Slot {
     bytes: [u64; 6],
     requests: u64,
     errors: u64,
+    /// Media seconds of the segments that arrived in this second.
+    media: f64,
     segment: Option<Box<(Hist, Hist)>>,
 }
 
@@ -416,6 +421,22 @@ impl Windows {
             .map(|s| s.bytes.iter().enumerate().filter(|(i, _)| pick(*i)).map(|(_, b)| b).sum::<u64>())
             .sum();
         total as f64 / span as f64
+    }
+
+    /// Media seconds received per second over the last `window` whole seconds.
+    #[allow(clippy::cast_precision_loss)]
+    fn media_rate(&self, now_second: u64, window: u64) -> Option<f64> {
+        let span = window.min(now_second);
+        let from = now_second.checked_sub(span)?;
+        let media: f64 =
+            self.slots.iter().filter(|s| s.second >= from && s.second < now_second).map(|s| s.media).sum();
+        (span > 0).then(|| media / span as f64)
+    }
+
+    fn add_media(&mut self, second: u64, media: Duration) {
+        if let Some(slot) = self.slot(second) {
+            slot.media += media.as_secs_f64();
+        }
     }
 
     fn recent_segments(&mut self, now_second: u64) -> (Latency, Latency) {
@@ -526,6 +547,7 @@ impl Stats {
                     v.player.request(ev.at);
                     if kind == RequestKind::Segment {
                         v.segments += 1;
+                        self.windows.add_media(second, self.assumed_segment);
                         v.last_segment = Some(ev.at);
                         let b = v.player.segment(ev.at, self.assumed_segment);
                         buffered(b, &mut self.startup, s);
@@ -559,6 +581,10 @@ impl Stats {
                 }
                 if let (RequestKind::Segment, Some(a), Some(b)) = (r.kind, r.ttfb, r.ttlb) {
                     self.windows.record_segment(second, a, b);
+                }
+                if let (true, Some(m)) = (r.kind == RequestKind::Segment && r.complete_ok(), r.media_duration)
+                {
+                    self.windows.add_media(second, Duration::from_secs_f64(m.max(0.0)));
                 }
                 if let Some(b) = segment_buffered(&r, ev.at, v) {
                     buffered(b, &mut self.startup, s);
@@ -677,6 +703,7 @@ impl Stats {
             w300: w.rate(sec, WINDOWS[3], pick),
         };
         s.segment_throughput = tp(&|i| i == seg);
+        s.speed = w.media_rate(sec, WINDOWS[1]).filter(|_| streaming > 0).map(|m| m / f64::from(streaming));
         s.throughput = tp(&|_| true);
         let (ttfb, ttlb) = self.windows.recent_segments(sec);
         s.segment_ttfb_recent = ttfb;
@@ -967,6 +994,7 @@ mod tests {
         assert!((s.segment_throughput.w1 - 10_000.0).abs() < 1.0, "second 20 had one segment");
         assert_eq!(s.segment_ttlb_recent.count, 13);
         assert_eq!(s.recent.len(), 21, "one sample per finished second");
+        assert!(s.speed.is_some_and(|x| (x - 26.0 / 21.0).abs() < 1e-6), "{:?}", s.speed);
         let s20 = s.recent.last().copied().unwrap_or_default();
         assert_eq!((s20.second, s20.bytes, s20.requests, s20.running), (20, 10_000, 1, 1));
         assert!(s20.segment_p95.is_some_and(|p| (p - 0.005).abs() < 0.0001), "{s20:?}");
