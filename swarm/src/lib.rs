@@ -33,10 +33,12 @@ pub mod preflight;
 pub mod probe;
 pub mod ramp;
 pub mod relay;
+pub mod report;
 pub mod run;
 pub mod slo;
 pub mod stats;
 pub mod summary;
+pub mod tui;
 pub mod viewer;
 
 /// Process exit codes of `hls-swarm` (documented in the README).

@@ -20,6 +20,7 @@ use crate::ramp::RampPlan;
 use crate::relay::{Relay, Route};
 use crate::stats::{self, Measure, Snapshot, Stats};
 use crate::summary::{self, RunFacts};
+use crate::tui::{self, Dashboard};
 use crate::viewer::{Shutdown, Viewer};
 
 /// Queue between viewers and the stats owner.
@@ -314,7 +315,29 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         None => None,
     };
 
-    let status = tokio::spawn(print_status(snapshots.clone(), config.status_interval, shutdown.stop.clone()));
+    // The dashboard takes the terminal from here until the stop; without it, status lines.
+    let dashboard = if config.tui {
+        let header = tui::Header {
+            url: config.url.to_string(),
+            clients: config.clients,
+            duration: config.duration,
+            measure: config.measure,
+            metrics: metrics_server.as_ref().map(|s| s.addr.to_string()),
+        };
+        let origin = origin_channel.as_ref().map(|(_, rx)| rx.clone());
+        match Dashboard::start(header, snapshots.clone(), origin, shutdown.stop.clone()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let _ = writeln!(out, "The dashboard cannot use this terminal ({e}); printing status lines");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let status = dashboard.is_none().then(|| {
+        tokio::spawn(print_status(snapshots.clone(), config.status_interval, shutdown.stop.clone()))
+    });
 
     // Forks happen on these threads, never on the async workers (see procgroup::Spawner).
     let spawner = match procgroup::Spawner::new(SPAWNER_THREADS, tokio::runtime::Handle::current()) {
@@ -379,13 +402,24 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         () = sleep_until_opt(deadline) => {}
     }
     sink.send(0, EventKind::RunStopping);
+    let stopped_early = shutdown.stop.is_cancelled();
+    let quit_from_dashboard = stopped_early && !interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    if let Some(d) = dashboard {
+        if let Err(e) = d.close().await {
+            let _ = writeln!(out, "The dashboard failed: {e}");
+        }
+        let running = snapshots.borrow().running;
+        let _ = writeln!(out, "Stopping: ending {running} viewers…");
+    }
     let stop_began = Instant::now();
     shutdown.stop.cancel();
     while viewers.join_next().await.is_some() {}
     let stop_seconds = stop_began.elapsed().as_secs_f64();
     drop(sink);
     signals.abort();
-    let _ = status.await;
+    if let Some(status) = status {
+        let _ = status.await;
+    }
     let (snapshot, series) = stats_task.await.unwrap_or_default();
     if let Some(server) = metrics_server {
         server.shutdown();
@@ -399,7 +433,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         ffmpeg: format!("FFmpeg {}", caps.version_number()),
         run_seconds: stop_began.duration_since(started_at).as_secs_f64(),
         ramp_rate: config.ramp_rate,
-        interrupted: interrupted.load(std::sync::atomic::Ordering::SeqCst),
+        interrupted: stopped_early,
+        quit_from_dashboard,
         stop_seconds,
         target_duration: (!finite).then_some(target_duration),
         started: started_wall,

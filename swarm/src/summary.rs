@@ -88,8 +88,10 @@ pub struct RunFacts {
     pub ramp_rate: f64,
     /// Seconds from the first viewer start until the stop began.
     pub run_seconds: f64,
-    /// True if the run was ended by a signal rather than by its duration.
+    /// True if the run ended before its duration: by a signal, or `q` on the dashboard.
     pub interrupted: bool,
+    /// True if it was `q` (Esc, Ctrl+C) on the dashboard.
+    pub quit_from_dashboard: bool,
     /// Longest time from the end of the run until every viewer was reaped, in seconds.
     pub stop_seconds: f64,
     /// The media playlist's target duration, if the stream was examined and is live.
@@ -107,7 +109,11 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     let _ = writeln!(o, "═══ hls-swarm summary ═══");
     let _ = writeln!(o, "Stream            {}", facts.url);
     let _ = writeln!(o, "FFmpeg            {}", facts.ffmpeg);
-    let how = if facts.interrupted { "stopped by signal" } else { "duration reached" };
+    let how = match (facts.interrupted, facts.quit_from_dashboard) {
+        (_, true) => "stopped from the dashboard",
+        (true, false) => "stopped by signal",
+        (false, false) => "duration reached",
+    };
     let _ = writeln!(
         o,
         "Run time          {:.1} s ({how}); all viewers reaped {:.2} s after the stop",

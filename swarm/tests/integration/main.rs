@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod dashboard;
 mod flags;
 mod lifecycle;
 mod measured;
