@@ -4,11 +4,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use swarm::check::Verdict;
 use swarm::cli::{Cli, LogFormat};
 use swarm::config::Config;
 use swarm::exit_code;
-use swarm::run::{run, Finished, RunError};
+use swarm::report::{self, Report};
+use swarm::run::{run, Finished, Outcome, RunError};
 
 /// Container-friendly short names, read when the `HLS_SWARM_*` variable is not set.
 const ENV_ALIASES: [(&str, &str); 6] = [
@@ -52,15 +54,21 @@ fn main() -> ExitCode {
             return ExitCode::from(exit_code::RUNTIME);
         }
     };
+    let reports = config.reports.clone();
     let mut stdout = std::io::stdout();
     match runtime.block_on(run(config, &mut stdout)) {
         Ok(Finished::Run(outcome)) => {
             println!("{}", outcome.summary());
-            if outcome.passed() {
-                ExitCode::from(exit_code::OK)
+            let code = if outcome.passed() {
+                exit_code::OK
             } else {
                 eprintln!("hls-swarm: a --assert threshold failed (see Thresholds above)");
-                ExitCode::from(exit_code::SLO)
+                exit_code::SLO
+            };
+            if write_reports(&outcome, &reports) {
+                ExitCode::from(code)
+            } else {
+                ExitCode::from(exit_code::RUNTIME)
             }
         }
         Ok(Finished::Printed | Finished::Checked(Verdict::Playable)) => ExitCode::from(exit_code::OK),
@@ -81,6 +89,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes every `--report` file (all are tried); false if one could not be written.
+fn write_reports(outcome: &Outcome, targets: &[report::Target]) -> bool {
+    if targets.is_empty() {
+        return true;
+    }
+    let report = Report::new(outcome);
+    let mut ok = true;
+    for target in targets {
+        match report::write(&report, target) {
+            Ok(()) => println!("Report: {}", target.path.display()),
+            Err(e) => {
+                eprintln!("hls-swarm: {e}");
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
 fn init_logging(config: &Config) {
     let level = match config.verbose {
         0 => "info",
@@ -89,7 +116,14 @@ fn init_logging(config: &Config) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Log lines on the terminal the dashboard draws on would tear it: there they are dropped
+    // (redirect stderr, `2>swarm.log`, to keep them).
+    let writer = if config.tui && std::io::stderr().is_terminal() {
+        BoxMakeWriter::new(std::io::sink)
+    } else {
+        BoxMakeWriter::new(std::io::stderr)
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match config.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
