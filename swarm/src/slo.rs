@@ -40,6 +40,28 @@ pub struct Field {
     read: fn(&Snapshot) -> Option<f64>,
 }
 
+impl Field {
+    /// Its value in the final snapshot, in the base unit of its dimension; `None` when it was
+    /// not measured (latencies with `--measure log`, or nothing recorded).
+    #[must_use]
+    pub fn value(&self, s: &Snapshot) -> Option<f64> {
+        (self.read)(s).filter(|v| v.is_finite())
+    }
+}
+
+impl Dimension {
+    /// The base unit its values are given in (assertions, reports).
+    #[must_use]
+    pub fn unit(self) -> &'static str {
+        match self {
+            Dimension::Duration => "seconds",
+            Dimension::Ratio => "a fraction (0.01 = 1 %)",
+            Dimension::Rate => "bytes per second",
+            Dimension::Count => "a count",
+        }
+    }
+}
+
 fn lat(m: &std::collections::BTreeMap<RequestKind, Latency>, k: RequestKind) -> Option<&Latency> {
     m.get(&k).filter(|l| l.count > 0)
 }
@@ -180,6 +202,19 @@ pub enum Op {
 }
 
 impl Op {
+    /// As written: `<`, `<=`, …
+    #[must_use]
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+            Op::Ne => "!=",
+        }
+    }
+
     fn holds(self, a: f64, b: f64) -> bool {
         // Values come from measurements: compare equal within a relative 1e-9.
         let eq = (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-12);
@@ -260,30 +295,45 @@ impl Assertion {
     /// Checks the assertion against the final snapshot.
     #[must_use]
     pub fn check(&self, s: &Snapshot) -> Checked {
-        match (self.field.read)(s) {
-            None => Checked {
-                text: self.text.clone(),
-                passed: false,
-                detail: if s.measure == Measure::Log {
+        let actual = self.field.value(s);
+        let checked = |passed, detail| Checked {
+            text: self.text.clone(),
+            field: self.field.name,
+            op: self.op.symbol(),
+            limit: self.value,
+            actual,
+            passed,
+            detail,
+        };
+        match actual {
+            None => checked(
+                false,
+                if s.measure == Measure::Log {
                     format!("{} is not measured with --measure log", self.field.name)
                 } else {
                     format!("{} has no value: nothing was measured", self.field.name)
                 },
-            },
-            Some(actual) => Checked {
-                text: self.text.clone(),
-                passed: self.op.holds(actual, self.value),
-                detail: format!("measured {}", show(self.field.dimension, actual)),
-            },
+            ),
+            Some(v) => {
+                checked(self.op.holds(v, self.value), format!("measured {}", show(self.field.dimension, v)))
+            }
         }
     }
 }
 
 /// The result of one assertion.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Checked {
     /// As written.
     pub text: String,
+    /// The field it names.
+    pub field: &'static str,
+    /// Its comparison, as written (`<`, `<=`, …).
+    pub op: &'static str,
+    /// The value compared against, in the field's base unit.
+    pub limit: f64,
+    /// The measured value in the field's base unit (`None` when not measured).
+    pub actual: Option<f64>,
     /// True if it held.
     pub passed: bool,
     /// The measured value, or why there is none.
