@@ -180,6 +180,11 @@ pub struct OutputArgs {
     #[arg(long, env = "HLS_SWARM_METRICS", default_value = "0.0.0.0:17091", value_name = "ADDR|off")]
     pub metrics: String,
 
+    /// Write a report file when the run ends (repeatable): FILE.json is machine-readable
+    /// (schema: docs/report.schema.json), FILE.html a self-contained page with charts
+    #[arg(long = "report", value_name = "FILE", conflicts_with_all = ["check", "print_cmd"])]
+    pub reports: Vec<PathBuf>,
+
     /// More log output (-v debug, -vv trace)
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,

@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::cli::{Cli, LogFormat, MeasureMode, Variant};
 use crate::origin_metrics::Targets;
+use crate::report;
 use crate::slo::Assertion;
 use crate::stats::Measure;
 
@@ -65,6 +66,8 @@ pub struct Config {
     pub origin_metrics_interval: Duration,
     /// `--assert` thresholds, checked at the end.
     pub asserts: Vec<Assertion>,
+    /// `--report` files, written at the end.
+    pub reports: Vec<report::Target>,
 }
 
 /// The parts of the configuration that shape a viewer's FFmpeg command.
@@ -206,6 +209,14 @@ pub enum ConfigError {
         /// The value given, formatted.
         value: String,
     },
+    /// A `--report` file that cannot be written.
+    #[error("--report '{value}' is not usable: {reason}; {}", report::ACCEPTED)]
+    Report {
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Control characters in the user agent.
     #[error("--user-agent '{value}' contains a line break or control character")]
     BadUserAgent {
@@ -292,6 +303,15 @@ impl Config {
             });
         }
         let asserts = m.asserts.iter().map(|a| Assertion::parse(a)).collect::<Result<Vec<_>, _>>()?;
+        let reports = cli
+            .output
+            .reports
+            .iter()
+            .map(|p| {
+                report::Target::parse(p)
+                    .map_err(|reason| ConfigError::Report { value: p.display().to_string(), reason })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             url,
             clients: load.clients,
@@ -328,6 +348,7 @@ impl Config {
             origin_metrics: targets,
             origin_metrics_interval: interval,
             asserts,
+            reports,
         })
     }
 }
@@ -407,6 +428,8 @@ mod tests {
             message(&["--nginx-metrics", "ftp://h/metrics", "http://h/x.m3u8"]),
             message(&["--origin-metrics-host", "a b", "http://h/x.m3u8"]),
             message(&["--origin-metrics-interval", "10ms", "http://h/x.m3u8"]),
+            message(&["--report", "out.txt", "http://h/x.m3u8"]),
+            message(&["--report", "/no/such/dir/run.html", "http://h/x.m3u8"]),
         ]
         .join("\n"));
     }

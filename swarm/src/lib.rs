@@ -45,7 +45,7 @@ pub mod viewer;
 pub mod exit_code {
     /// The run completed (duration reached or stopped by Ctrl+C/SIGTERM).
     pub const OK: u8 = 0;
-    /// An unexpected runtime failure.
+    /// An unexpected runtime failure, or a `--report` file that could not be written.
     pub const RUNTIME: u8 = 1;
     /// Bad command line or configuration.
     pub const USAGE: u8 = 2;
