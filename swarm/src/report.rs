@@ -93,8 +93,7 @@ pub struct WriteError {
 pub fn write(report: &Report, target: &Target) -> Result<(), WriteError> {
     let text = match target.format {
         Format::Json => {
-            let mut t =
-                serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+            let mut t = report.to_json();
             t.push('\n');
             t
         }
@@ -155,8 +154,9 @@ pub struct Report {
     pub thresholds: Vec<Threshold>,
     /// True if every threshold held (also when there were none).
     pub passed: bool,
-    /// Recent notable events (restarts, errors, stalls), oldest first; at most the last 64,
-    /// a repeat of the previous event counted in its `repeats`.
+    /// Recent notable events (failed starts, HTTP and network errors, unexpected exits, stall
+    /// restarts), oldest first; at most the last 64, a repeat of the previous event counted in
+    /// its `repeats`.
     pub notices: Vec<Notice>,
     /// One sample per second of the run, oldest first.
     pub series: Vec<Sample>,
@@ -578,7 +578,7 @@ impl Serialize for Fields {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (name, value) in &self.0 {
-            map.serialize_entry(name, value)?;
+            map.serialize_entry(name, &Number(*value))?;
         }
         map.end()
     }
@@ -611,6 +611,28 @@ impl JsonSchema for Fields {
     }
 }
 
+/// A measured value as JSON: whole numbers as integers (`3`, not `3.0`), `None` as `null`.
+struct Number(Option<f64>);
+
+impl Serialize for Number {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(v) if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) => s.serialize_u64(v as u64),
+            v => v.serialize(s),
+        }
+    }
+}
+
+#[allow(clippy::ref_option)]
+fn number<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    Number(*v).serialize(s)
+}
+
+fn whole<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    Number(Some(*v)).serialize(s)
+}
+
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     c.next().map_or_else(String::new, |first| first.to_uppercase().chain(c).collect())
@@ -627,9 +649,11 @@ pub struct Threshold {
     /// The comparison: `<`, `<=`, `>`, `>=`, `==` or `!=`.
     pub op: String,
     /// The value compared against, in the field's base unit.
+    #[serde(serialize_with = "whole")]
     pub limit: f64,
     /// The measured value in the field's base unit (equal to `fields[field]`); `null` when not
     /// measured, which fails the threshold.
+    #[serde(serialize_with = "number")]
     pub actual: Option<f64>,
     /// True if it held.
     pub passed: bool,

@@ -70,6 +70,8 @@ pub struct Chart {
     pub title: String,
     /// What the y values are.
     pub unit: Unit,
+    /// The x axis reaches at least this far (so charts of one run share their time axis).
+    pub x_span: f64,
     /// Its series, drawn in order (later ones on top).
     pub lines: Vec<Line>,
 }
@@ -104,6 +106,24 @@ pub fn downsample(points: &[Point], max_points: usize, how: Reduce) -> Vec<Point
             (bucket[0].0, y)
         })
         .collect()
+}
+
+/// Joins the points either side of a gap shorter than `max_gap` (in x): the `None`s between
+/// them are dropped, so a value measured only every few seconds draws a line; a longer gap
+/// stays a break in the line.
+#[must_use]
+pub fn bridge(points: &[Point], max_gap: f64) -> Vec<Point> {
+    let mut out: Vec<Point> = Vec::with_capacity(points.len());
+    let mut last_x: Option<f64> = None;
+    for &(x, y) in points {
+        let Some(y) = y else { continue };
+        if last_x.is_some_and(|l| x - l > max_gap) {
+            out.push((x, None));
+        }
+        out.push((x, Some(y)));
+        last_x = Some(x);
+    }
+    out
 }
 
 /// Round tick steps: the largest of 1, 2, 5 × 10ⁿ that gives at most `most` steps up to `max`.
@@ -156,7 +176,7 @@ impl Chart {
     /// The largest x and y over every line.
     fn extent(&self) -> (f64, f64) {
         let all = self.lines.iter().flat_map(|l| l.points.iter());
-        all.fold((0.0f64, 0.0f64), |(x, y), p| (x.max(p.0), p.1.map_or(y, |v| y.max(v))))
+        all.fold((self.x_span, 0.0f64), |(x, y), p| (x.max(p.0), p.1.map_or(y, |v| y.max(v))))
     }
 
     /// True if no line has a value.
@@ -227,6 +247,13 @@ impl Chart {
                 TOP + plot_h / 2.0
             );
         }
+        // Axes, under the series (a line at zero stays visible).
+        let _ = write!(
+            o,
+            r##"<path d="M{LEFT},{TOP} V{b:.1} H{r:.1}" fill="none" stroke="#8a8f98" stroke-width="1"/>"##,
+            b = TOP + plot_h,
+            r = LEFT + plot_w
+        );
         // Series, over the grid and the axes.
         for line in &self.lines {
             for run in line.points.split(|p| p.1.is_none()).filter(|r| !r.is_empty()) {
@@ -255,13 +282,6 @@ impl Chart {
                 );
             }
         }
-        // Axes.
-        let _ = write!(
-            o,
-            r##"<path d="M{LEFT},{TOP} V{b:.1} H{r:.1}" fill="none" stroke="#8a8f98" stroke-width="1"/>"##,
-            b = TOP + plot_h,
-            r = LEFT + plot_w
-        );
         // Legend, right-aligned above the plot.
         let mut lx = w - RIGHT;
         for line in self.lines.iter().rev() {
@@ -291,6 +311,7 @@ mod tests {
         Chart {
             title: "Errors <per> second".into(),
             unit: Unit::Count,
+            x_span: 0.0,
             lines: vec![Line { name: "errors".into(), colour: "#c2255c", style: Style::Line, points }],
         }
     }
@@ -356,11 +377,30 @@ mod tests {
     }
 
     #[test]
+    fn the_time_axis_spans_at_least_x_span() {
+        let mut c = chart(vec![(0.0, Some(1.0)), (4.0, Some(1.0))]);
+        c.x_span = 12.0;
+        let svg = c.svg(600, 240);
+        assert!(svg.contains(">12s</text>") && svg.contains(r#"points="64.0,40.0 237.3,40.0""#), "{svg}");
+    }
+
+    #[test]
     fn area_lines_are_filled_to_zero() {
         let mut c = chart(vec![(0.0, Some(1.0)), (9.0, Some(2.0))]);
         c.lines[0].style = Style::Area;
         let svg = c.svg(600, 240);
         assert!(svg.contains("<polygon") && svg.contains("<polyline"));
+    }
+
+    #[test]
+    fn short_gaps_are_bridged_long_ones_break_the_line() {
+        let p = |x: f64, y: Option<f64>| (x, y);
+        let points = [p(0.0, Some(1.0)), p(1.0, None), p(2.0, Some(2.0)), p(3.0, None), p(20.0, Some(3.0))];
+        let b = bridge(&points, 10.0);
+        assert_eq!(b, [p(0.0, Some(1.0)), p(2.0, Some(2.0)), p(20.0, None), p(20.0, Some(3.0))]);
+        let svg = chart(b).svg(600, 240);
+        assert_eq!((svg.matches("<polyline").count(), svg.matches("<circle").count()), (1, 1), "{svg}");
+        assert!(bridge(&[p(0.0, None)], 10.0).is_empty());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::chart::{downsample, Chart, Line, Point, Reduce, Style, Unit};
+use super::chart::{bridge, downsample, Chart, Line, Point, Reduce, Style, Unit};
 use super::{KindFigures, Level, Quantiles, Report, ViewerState};
 use crate::slo;
 use crate::summary::{bytes, seconds};
@@ -30,6 +30,10 @@ pub const CHART_TITLES: [&str; 4] =
 
 /// Points per chart line at most; longer runs are downsampled.
 pub const MAX_POINTS: usize = 1000;
+
+/// Seconds without a segment download after which the p95 line breaks (shorter gaps are the
+/// time between segments, and are bridged).
+const P95_GAP: f64 = 10.0;
 
 /// Viewers listed in the page's table (all of them are in the JSON report).
 const VIEWER_ROWS: usize = 50;
@@ -186,10 +190,12 @@ pub fn charts(r: &Report) -> [Chart; 4] {
     };
     let line = |name: &str, colour, style, points| Line { name: name.to_owned(), colour, style, points };
     let [throughput, viewers, p95, errors] = CHART_TITLES;
+    let x_span = r.series.last().map_or(0.0, |s| s.second as f64);
     [
         Chart {
             title: throughput.into(),
             unit: Unit::BytesPerSecond,
+            x_span,
             lines: vec![line(
                 "all responses",
                 THROUGHPUT_COLOUR,
@@ -200,6 +206,7 @@ pub fn charts(r: &Report) -> [Chart; 4] {
         Chart {
             title: viewers.into(),
             unit: Unit::Count,
+            x_span,
             lines: vec![
                 line(
                     "running",
@@ -224,16 +231,18 @@ pub fn charts(r: &Report) -> [Chart; 4] {
         Chart {
             title: p95.into(),
             unit: Unit::Seconds,
+            x_span,
             lines: vec![line(
                 "p95",
                 P95_COLOUR,
                 Style::Line,
-                series(&|s| s.segment_download_p95, Reduce::Max),
+                bridge(&series(&|s| s.segment_download_p95, Reduce::Max), P95_GAP),
             )],
         },
         Chart {
             title: errors.into(),
             unit: Unit::Count,
+            x_span,
             lines: vec![line(
                 "HTTP and network errors",
                 ERRORS_COLOUR,
@@ -512,7 +521,7 @@ fn notices(o: &mut String, r: &Report) {
             vec![
                 format!("{:.1} s", n.at_seconds),
                 format!("<span class=\"{class}\">{level}</span>"),
-                opt(n.viewer, |v| v.to_string()),
+                n.viewer.map_or_else(|| "all".to_owned(), |v| v.to_string()),
                 text,
                 n.repeats.to_string(),
             ]
