@@ -15,7 +15,7 @@ help: ## list the targets
 deps: ## install ffmpeg, nginx and the Prometheus exporters if missing (apt; root or sudo)
 	scripts/install-deps
 
-deps-test: ## deps plus what the test suite uses (promtool)
+deps-test: ## deps plus what the test suite uses (promtool, chromium, tmux)
 	scripts/install-deps --test
 
 build: ## debug build of the workspace

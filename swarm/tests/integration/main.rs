@@ -10,3 +10,4 @@ mod measured;
 mod modes;
 mod origin_metrics;
 mod relay;
+mod report;
