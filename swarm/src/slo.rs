@@ -414,6 +414,17 @@ mod tests {
     }
 
     #[test]
+    fn checked_carries_the_value_it_compared() {
+        let s = snap();
+        let c = Assertion::parse("segment_ttfb_p95 < 500ms").unwrap().check(&s);
+        assert_eq!((c.field, c.op, c.limit, c.actual), ("segment_ttfb_p95", "<", 0.5, Some(0.012)));
+        let f = fields().find(|f| f.name == "segment_ttfb_p95").unwrap();
+        assert_eq!(f.value(&s), c.actual);
+        let none = Assertion::parse("startup_p95<1s").unwrap().check(&s);
+        assert_eq!((none.actual, none.passed), (None, false));
+    }
+
+    #[test]
     fn every_field_is_documented() {
         let doc = include_str!("../../docs/metrics.md");
         for f in fields() {

@@ -2,7 +2,10 @@ use std::time::Duration;
 
 use super::*;
 use crate::history::{Level as NoticeLevel, Notices};
+use crate::latency::Latency;
+use crate::origin_metrics;
 use crate::run::Outcome;
+use crate::stats::Snapshot;
 use crate::summary::RunFacts;
 
 const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/report.schema.json");
