@@ -104,3 +104,59 @@ fn root_netns_check_of_a_missing_network_says_what_to_run() {
     assert!(text.contains("✗ tap hlstap0 missing"), "{text}");
     assert_eq!(report.failures(), 2, "{text}");
 }
+
+/// The system's python (not a per-user shim another uid cannot run).
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Attach to the TAP as `uid` (like a non-root qemu would) from inside `ns`; the child holds the
+/// TAP open until its stdin closes. Returns the child after it printed its first line.
+fn attach_as(ns: &str, uid: u32) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let script = "import fcntl, struct, sys\n\
+                  f = open('/dev/net/tun', 'r+b', buffering=0)\n\
+                  try:\n    fcntl.ioctl(f, 0x400454ca, struct.pack('16sH', b'hlstap0', 0x1002))\n\
+                  except OSError as e:\n    print('refused', e.errno, flush=True); sys.exit(0)\n\
+                  print('attached', flush=True)\nsys.stdin.read()\n";
+    let mut cmd = Command::new("setpriv");
+    cmd.args([&format!("--reuid={uid}"), "--regid=4000124", "--clear-groups", PYTHON, "-c", script]);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    network::netns::enter_in_child(&mut cmd, ns).unwrap();
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, line.trim().to_string())
+}
+
+#[test]
+fn root_netns_tap_user_can_attach_and_check_sees_the_carrier() {
+    if !can_run("root_netns_tap_user_can_attach_and_check_sees_the_carrier") {
+        return;
+    }
+    for tool in ["setpriv", PYTHON] {
+        if std::process::Command::new(tool).arg("--version").output().is_err() {
+            eprintln!("SKIPPED root_netns_tap_user_can_attach_and_check_sees_the_carrier: no {tool}");
+            return;
+        }
+    }
+    let lab = Lab::new();
+    let owner = network::TapOwner { uid: 4_000_123, gid: Some(4_000_124) };
+    let topo = network::Topology { tap_owner: Some(owner), ..lab.topology() };
+    network::setup(&topo, &mut Log::default()).unwrap();
+
+    let (mut other, said) = attach_as(&lab.ns, 4_000_999);
+    assert_eq!(said, "refused 1", "another user cannot open the TAP");
+    other.wait().unwrap();
+
+    let (mut vm, said) = attach_as(&lab.ns, 4_000_123);
+    assert_eq!(said, "attached");
+    let report = network::check(&topo, &CheckOptions { skip_vm: true, ..opts() }).unwrap();
+    let tap = report.find("tap hlstap0").unwrap().to_string();
+    assert!(tap.contains("owner uid 4000123; a VM is attached"), "{report}");
+    // Setup again while the "VM" holds the TAP: nothing to change, so nothing fails.
+    let mut log = Log::default();
+    network::setup(&topo, &mut log).unwrap();
+    assert_eq!(log.changes(), 0, "{log:?}");
+    drop(vm.stdin.take());
+    assert!(vm.wait().unwrap().success());
+}
