@@ -4,13 +4,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use swarm::check::Verdict;
 use swarm::cli::{Cli, LogFormat};
 use swarm::config::Config;
 use swarm::exit_code;
 use swarm::report::{self, Report};
 use swarm::run::{run, Finished, Outcome, RunError};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// Container-friendly short names, read when the `HLS_SWARM_*` variable is not set.
 const ENV_ALIASES: [(&str, &str); 6] = [
