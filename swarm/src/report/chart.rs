@@ -72,6 +72,8 @@ pub struct Chart {
     pub unit: Unit,
     /// The x axis reaches at least this far (so charts of one run share their time axis).
     pub x_span: f64,
+    /// Shown across the plot when no line has a value, e.g. `no data`.
+    pub empty: String,
     /// Its series, drawn in order (later ones on top).
     pub lines: Vec<Line>,
 }
@@ -242,9 +244,10 @@ impl Chart {
         if self.is_empty() {
             let _ = write!(
                 o,
-                r#"<text class="no-data" x="{:.1}" y="{:.1}" text-anchor="middle">no data</text>"#,
+                r#"<text class="no-data" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
                 LEFT + plot_w / 2.0,
-                TOP + plot_h / 2.0
+                TOP + plot_h / 2.0,
+                escape(&self.empty)
             );
         }
         // Axes, under the series (a line at zero stays visible).
@@ -312,6 +315,7 @@ mod tests {
             title: "Errors <per> second".into(),
             unit: Unit::Count,
             x_span: 0.0,
+            empty: "no data".into(),
             lines: vec![Line { name: "errors".into(), colour: "#c2255c", style: Style::Line, points }],
         }
     }

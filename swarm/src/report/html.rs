@@ -31,6 +31,9 @@ pub const CHART_TITLES: [&str; 4] =
 /// Points per chart line at most; longer runs are downsampled.
 pub const MAX_POINTS: usize = 1000;
 
+/// What an empty chart says.
+const NO_DATA: &str = "no data";
+
 /// Seconds without a segment download after which the p95 line breaks (shorter gaps are the
 /// time between segments, and are bridged).
 const P95_GAP: f64 = 10.0;
@@ -191,22 +194,26 @@ pub fn charts(r: &Report) -> [Chart; 4] {
     let line = |name: &str, colour, style, points| Line { name: name.to_owned(), colour, style, points };
     let [throughput, viewers, p95, errors] = CHART_TITLES;
     let x_span = r.series.last().map_or(0.0, |s| s.second as f64);
+    let relay = r.run.measure == super::Measure::Relay;
+    let unmeasured = if relay { NO_DATA } else { "not measured with --measure log" };
     [
         Chart {
             title: throughput.into(),
             unit: Unit::BytesPerSecond,
             x_span,
+            empty: unmeasured.into(),
             lines: vec![line(
                 "all responses",
                 THROUGHPUT_COLOUR,
                 Style::Area,
-                series(&|s| Some(s.bytes as f64), Reduce::Mean),
+                series(&|s| relay.then_some(s.bytes as f64), Reduce::Mean),
             )],
         },
         Chart {
             title: viewers.into(),
             unit: Unit::Count,
             x_span,
+            empty: NO_DATA.into(),
             lines: vec![
                 line(
                     "running",
@@ -232,17 +239,19 @@ pub fn charts(r: &Report) -> [Chart; 4] {
             title: p95.into(),
             unit: Unit::Seconds,
             x_span,
+            empty: unmeasured.into(),
             lines: vec![line(
                 "p95",
                 P95_COLOUR,
                 Style::Line,
-                bridge(&series(&|s| s.segment_download_p95, Reduce::Max), P95_GAP),
+                bridge(&series(&|s| s.segment_download_p95.filter(|_| relay), Reduce::Max), P95_GAP),
             )],
         },
         Chart {
             title: errors.into(),
             unit: Unit::Count,
             x_span,
+            empty: NO_DATA.into(),
             lines: vec![line(
                 "HTTP and network errors",
                 ERRORS_COLOUR,

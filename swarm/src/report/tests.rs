@@ -267,6 +267,9 @@ fn html_page_is_self_contained_and_escaped() {
         assert!(!page.contains(attr), "{attr} in the page");
     }
     assert!(page.contains("FAILED: 2 of 3 thresholds"), "{page}");
+    let log = html::render(&Report::new(&outcome(stats::Measure::Log, 10)));
+    assert!(log.contains("Inferred from FFmpeg") && log.contains("FFmpeg's log (inferred)"), "{log}");
+    assert_eq!(log.matches(">not measured with --measure log</text>").count(), 2, "throughput and p95");
 }
 
 #[test]
