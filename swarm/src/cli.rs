@@ -263,6 +263,17 @@ mod tests {
     }
 
     #[test]
+    fn report_needs_a_load_run() {
+        for mode in ["--check", "--print-cmd"] {
+            let err = Cli::try_parse_from(["hls-swarm", mode, "--report", "a.json", "http://h/x.m3u8"]);
+            assert!(err.unwrap_err().to_string().contains("--report"), "{mode}");
+        }
+        let cli =
+            Cli::try_parse_from(["hls-swarm", "--report", "a.json", "--report", "b.html", "http://h/x"]);
+        assert_eq!(cli.unwrap().output.reports.len(), 2);
+    }
+
+    #[test]
     fn malformed_duration_names_the_value() {
         let err = Cli::try_parse_from(["hls-swarm", "--duration", "ten", "http://h/x.m3u8"]).unwrap_err();
         let msg = err.to_string();
