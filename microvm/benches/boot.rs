@@ -1,0 +1,2 @@
+//! Placeholder: the boot benchmark follows in a later commit.
+fn main() {}

@@ -1,0 +1,1065 @@
+//! The launcher: `start`, `stop`, `status`, `console` for one VM and its run directory.
+//!
+//! `start` validates everything before any side effect, builds (or reuses) the image, picks
+//! the accelerator, then runs qemu with `-daemonize`: the foreground qemu is our child (own
+//! process group, parent-death signal, always reaped) and exits only once the daemon has set
+//! up every device, so a refused TAP or a taken port is reported with qemu's own message
+//! before anything is left running. The daemon is session leader of its own session, so it
+//! outlives `hls-lab`; its pid and start time go into the run directory. `start` then waits
+//! for the playlist; on timeout, death of the guest, or Ctrl+C it kills the VM (after checking
+//! the pid is still that qemu) and says why, with the console's last lines.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::guest::{self, GuestNet, Stream};
+use crate::image::{self, Image};
+use crate::kvm::{self, Verdict};
+use crate::qemu::{self, Accel, Backend, Launch, Machine};
+use crate::rundir::{self, ProcStat, RunDir, State};
+use crate::{http, netns, qmp};
+
+/// Guest ports (fixed inside the VM).
+pub const HLS_PORT: u16 = 17080;
+/// Node exporter.
+pub const NODE_PORT: u16 = 9100;
+/// nginx exporter.
+pub const NGINX_PORT: u16 = 9113;
+/// Smallest guest RAM that holds the initramfs (≈ 290 MB unpacked, plus the kernel's copy
+/// while unpacking) and the origin.
+pub const MIN_MEMORY_MIB: u32 = 768;
+
+/// Launcher failures. [`Error::exit_code`] maps them to the documented exit codes.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad value; nothing was started.
+    #[error("{0}")]
+    Invalid(String),
+    /// The image could not be built.
+    #[error(transparent)]
+    Image(#[from] image::Error),
+    /// Run directory problem.
+    #[error(transparent)]
+    RunDir(#[from] rundir::Error),
+    /// Namespace problem.
+    #[error(transparent)]
+    Netns(#[from] netns::Error),
+    /// A VM already runs in this run directory.
+    #[error("VM {name} is already running (qemu pid {pid}, run directory {dir}); stop it first with `hls-lab microvm stop --name {name}`")]
+    AlreadyRunning {
+        /// VM name.
+        name: String,
+        /// qemu's pid.
+        pid: u32,
+        /// Run directory.
+        dir: PathBuf,
+    },
+    /// qemu itself refused to start.
+    #[error("qemu refused to start ({status}): {stderr}")]
+    QemuFailed {
+        /// Its exit.
+        status: String,
+        /// What it said.
+        stderr: String,
+    },
+    /// The guest did not serve the playlist in time, or died; the VM was stopped.
+    #[error("{what}; the VM was stopped. Last console lines ({log}):\n{tail}")]
+    NotReady {
+        /// What happened.
+        what: String,
+        /// Console log.
+        log: PathBuf,
+        /// Its last lines.
+        tail: String,
+    },
+    /// Interrupted while starting; the VM was stopped.
+    #[error("interrupted while waiting for the VM; it was stopped")]
+    Interrupted,
+    /// I/O.
+    #[error("{action}: {source}")]
+    Io {
+        /// What was being done.
+        action: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The exit code documented in docs/microvm.md.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Invalid(_) | Error::Netns(netns::Error::Missing { .. }) => 2,
+            Error::Image(
+                image::Error::ProgramNotFound { .. }
+                | image::Error::Kernel(
+                    crate::kernel::Error::NotFound | crate::kernel::Error::NotBzImage { .. },
+                ),
+            ) => 2,
+            Error::AlreadyRunning { .. } | Error::RunDir(rundir::Error::Busy { .. }) => 3,
+            Error::QemuFailed { .. } | Error::NotReady { .. } => 4,
+            Error::Interrupted => 130,
+            _ => 1,
+        }
+    }
+}
+
+/// Accelerator request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccelChoice {
+    /// KVM when the checks pass (see `check-kvm`), else TCG.
+    Auto,
+    /// KVM, or fail.
+    Kvm,
+    /// TCG.
+    Tcg,
+}
+
+/// Which kernel file to boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelForm {
+    /// The extracted vmlinux (falls back to the bzImage when extraction was not possible).
+    Uncompressed,
+    /// The bzImage as the distribution ships it.
+    AsShipped,
+}
+
+/// Host ports for user-mode networking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostPorts {
+    /// HLS (guest 17080).
+    pub hls: u16,
+    /// Node exporter (guest 9100).
+    pub node: u16,
+    /// nginx exporter (guest 9113).
+    pub nginx: u16,
+}
+
+impl Default for HostPorts {
+    fn default() -> Self {
+        HostPorts { hls: HLS_PORT, node: NODE_PORT, nginx: NGINX_PORT }
+    }
+}
+
+impl std::str::FromStr for HostPorts {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let ports: Vec<u16> = s
+            .split(',')
+            .map(|p| p.trim().parse::<u16>().ok().filter(|&p| p != 0))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("{s:?}: expected three ports HLS,NODE,NGINX such as 17080,9100,9113"))?;
+        match ports[..] {
+            [hls, node, nginx] if hls != node && hls != nginx && node != nginx => {
+                Ok(HostPorts { hls, node, nginx })
+            }
+            [_, _, _] => Err(format!("{s:?}: the three ports must differ")),
+            _ => Err(format!("{s:?}: expected three ports HLS,NODE,NGINX such as 17080,9100,9113")),
+        }
+    }
+}
+
+/// Guest networking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Net {
+    /// qemu user-mode networking; the guest's ports forwarded on 127.0.0.1.
+    User {
+        /// Host ports.
+        ports: HostPorts,
+    },
+    /// A TAP device (created by `hls-lab network setup`).
+    Tap {
+        /// TAP name.
+        tap: String,
+        /// Namespace holding it (qemu runs inside).
+        netns: Option<String>,
+        /// Guest address.
+        address: Ipv4Addr,
+        /// Prefix length.
+        prefix: u8,
+        /// Gateway (the bridge's address).
+        gateway: Ipv4Addr,
+    },
+}
+
+/// Everything `start` needs.
+#[derive(Debug, Clone)]
+pub struct StartConfig {
+    /// VM name.
+    pub name: String,
+    /// Run directory override.
+    pub run_dir: Option<PathBuf>,
+    /// qemu binary.
+    pub qemu: PathBuf,
+    /// Accelerator.
+    pub accel: AccelChoice,
+    /// Machine type.
+    pub machine: Machine,
+    /// RAM.
+    pub memory_mib: u32,
+    /// vCPUs.
+    pub cpus: u32,
+    /// Network.
+    pub net: Net,
+    /// `hls-origin` profile.
+    pub profile: String,
+    /// `encode` or `replay`.
+    pub source: String,
+    /// Picture size: `Some(None)` keeps the profile's; `None` = automatic (320x180 under TCG,
+    /// where the guest cannot encode more in real time; the profile's under KVM).
+    pub picture: Option<Option<(u32, u32)>>,
+    /// Kernel file.
+    pub kernel_form: KernelForm,
+    /// How long to wait for the playlist.
+    pub timeout: Duration,
+    /// Image inputs.
+    pub image: image::Overrides,
+    /// Image cache.
+    pub cache_root: PathBuf,
+    /// Extra kernel arguments.
+    pub append: Vec<String>,
+}
+
+/// What `start` achieved.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The recorded state.
+    pub state: State,
+}
+
+fn tap_name_ok(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 15 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Finds `name` on `PATH` (or takes it as a path).
+#[must_use]
+pub fn which(name: &Path) -> Option<PathBuf> {
+    if name.components().count() > 1 {
+        return name.is_file().then(|| name.to_owned());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// Checks a start configuration; every problem names the value and what is accepted.
+///
+/// # Errors
+/// [`Error::Invalid`] or a missing namespace.
+pub fn validate(c: &StartConfig) -> Result<PathBuf, Error> {
+    if !rundir::valid_name(&c.name) {
+        return Err(Error::Invalid(format!(
+            "--name {:?}: expected 1-32 letters, digits, '-' or '_'",
+            c.name
+        )));
+    }
+    let qemu = which(&c.qemu).ok_or_else(|| {
+        Error::Invalid(format!(
+            "qemu {:?} not found; install qemu-system-x86 (scripts/install-deps --vm) or pass --qemu",
+            c.qemu.display().to_string()
+        ))
+    })?;
+    if c.memory_mib < MIN_MEMORY_MIB {
+        return Err(Error::Invalid(format!(
+            "--memory {}: at least {MIN_MEMORY_MIB} MiB is needed for the initramfs with ffmpeg",
+            c.memory_mib
+        )));
+    }
+    if c.cpus == 0 || c.cpus > 64 {
+        return Err(Error::Invalid(format!("--cpus {}: expected 1 to 64", c.cpus)));
+    }
+    for (flag, v) in [("--profile", &c.profile), ("--source", &c.source)] {
+        if !guest::cmdline_safe(v) {
+            return Err(Error::Invalid(format!("{flag} {v:?}: expected letters, digits, '-' or '_'")));
+        }
+    }
+    if !["encode", "replay"].contains(&c.source.as_str()) {
+        return Err(Error::Invalid(format!("--source {:?}: expected encode or replay", c.source)));
+    }
+    for a in &c.append {
+        if !guest::cmdline_safe(&a.replace('=', "")) || a.starts_with("hls.") {
+            return Err(Error::Invalid(format!(
+                "--append {a:?}: expected a kernel argument without spaces or quotes, not an hls.* setting"
+            )));
+        }
+    }
+    if let Net::Tap { tap, netns, .. } = &c.net {
+        if !tap_name_ok(tap) {
+            return Err(Error::Invalid(format!(
+                "--tap {tap:?}: expected an interface name of 1-15 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        if let Some(ns) = netns {
+            if !netns::valid_name(ns) {
+                return Err(Error::Invalid(format!(
+                    "--netns {ns:?}: expected letters, digits, '-', '_' or '.'"
+                )));
+            }
+            netns::check(ns)?;
+        }
+    }
+    Ok(qemu)
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Last `n` non-empty lines of a file, without terminal escapes.
+#[must_use]
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let lines: Vec<&str> =
+        text.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.trim().is_empty()).collect();
+    let mut out = lines[lines.len().saturating_sub(n)..].join("\n");
+    if out.is_empty() {
+        out = "(empty)".into();
+    }
+    out
+}
+
+/// The accelerator verdict for `qemu` and `kernel`: cached for this boot, or decided now.
+pub async fn verdict(
+    runtime_root: &Path,
+    qemu: &Path,
+    kernel: &Path,
+    busybox: &Path,
+    fresh: bool,
+    force_probe: bool,
+) -> Verdict {
+    let cache = runtime_root.join("kvm.json");
+    if !fresh && !force_probe {
+        if let Some(v) = kvm::load_cached(&cache, qemu, kernel) {
+            return v;
+        }
+    }
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let work = runtime_root.join("kvm-probe");
+    let probe = async {
+        std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+        let initramfs = work.join("probe.cpio");
+        image::write_probe(busybox, &initramfs).map_err(|e| e.to_string())?;
+        kvm::probe(qemu, Accel::Kvm, kernel, &initramfs, &work, kvm::PROBE_TIMEOUT).await
+    };
+    let v = kvm::decide(&cpuinfo, kvm::open_dev_kvm, probe, force_probe).await;
+    if !force_probe {
+        kvm::store(&cache, qemu, kernel, &v);
+    }
+    v
+}
+
+/// Whether `/dev/vhost-net` opens read-write.
+///
+/// # Errors
+/// The reason as text.
+pub fn vhost_net() -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/vhost-net")
+        .map(drop)
+        .map_err(|e| format!("/dev/vhost-net: {e}"))
+}
+
+async fn shutdown_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Starts the VM and waits for its playlist. Progress goes to `out`.
+///
+/// # Errors
+/// See [`Error`]; whenever qemu was started and an error is returned, it has been stopped.
+pub async fn start(c: &StartConfig, out: &mut dyn Write) -> Result<Started, Error> {
+    let qemu_bin = validate(c)?;
+    let run = RunDir::new(&c.name, c.run_dir.as_deref());
+    let _lock = run.lock()?;
+    if let Some(st) = run.read_state() {
+        if run.owns(st.pid, st.start_ticks) {
+            return Err(Error::AlreadyRunning {
+                name: c.name.clone(),
+                pid: st.pid,
+                dir: run.path().to_owned(),
+            });
+        }
+        let _ =
+            writeln!(out, "run directory {}: removing stale state of pid {}", run.path().display(), st.pid);
+    }
+    if let Some(pid) = read_pid(&run.pid_file()) {
+        if ProcStat::read(pid).is_some_and(|s| run.owns(pid, s.start_ticks)) {
+            return Err(Error::AlreadyRunning { name: c.name.clone(), pid, dir: run.path().to_owned() });
+        }
+    }
+    run.clear();
+
+    let inputs = image::Inputs::discover(&c.image)?;
+    let img = image::build(&inputs, &c.cache_root)?;
+    let _ = writeln!(out, "{}", describe_image(&img));
+
+    let (kernel, kernel_note) = match (c.kernel_form, &img.kernel.vmlinux) {
+        (KernelForm::Uncompressed, Some(v)) => {
+            (v.clone(), format!("uncompressed (extracted from its {} payload)", img.kernel.payload))
+        }
+        (KernelForm::Uncompressed, None) => (
+            img.kernel.bzimage.clone(),
+            format!("as shipped ({})", img.kernel.note.clone().unwrap_or_else(|| "no vmlinux".into())),
+        ),
+        (KernelForm::AsShipped, _) => {
+            (img.kernel.bzimage.clone(), format!("as shipped ({} bzImage)", img.kernel.payload))
+        }
+    };
+
+    let (accel, accel_reason) = match c.accel {
+        AccelChoice::Tcg => (Accel::Tcg, "TCG: asked for with --accel tcg".to_owned()),
+        AccelChoice::Kvm => {
+            kvm::open_dev_kvm().map_err(|e| Error::Invalid(format!("--accel kvm: {e}")))?;
+            (Accel::Kvm, "KVM: asked for with --accel kvm".to_owned())
+        }
+        AccelChoice::Auto => {
+            let v = verdict(
+                &rundir::runtime_root(),
+                &qemu_bin,
+                &img.kernel.bzimage,
+                &inputs.busybox,
+                false,
+                false,
+            )
+            .await;
+            (v.accel, v.reason)
+        }
+    };
+    let _ = writeln!(out, "accelerator: {accel_reason}");
+
+    let picture = match c.picture {
+        Some(p) => p,
+        None if accel == Accel::Tcg => Some((320, 180)),
+        None => None,
+    };
+    let stream = Stream { profile: c.profile.clone(), source: c.source.clone(), size: picture };
+
+    let (backend, gnet, addrs, net_detail, netns_name) = match &c.net {
+        Net::User { ports } => {
+            let lo = Ipv4Addr::LOCALHOST;
+            let forwards = vec![
+                (SocketAddr::from((lo, ports.hls)), HLS_PORT),
+                (SocketAddr::from((lo, ports.node)), NODE_PORT),
+                (SocketAddr::from((lo, ports.nginx)), NGINX_PORT),
+            ];
+            let detail = format!(
+                "user-mode (slirp, guest isolated), forwards 127.0.0.1:{}→{HLS_PORT}, 127.0.0.1:{}→{NODE_PORT}, 127.0.0.1:{}→{NGINX_PORT}",
+                ports.hls, ports.node, ports.nginx
+            );
+            let gnet = GuestNet {
+                mode: "user",
+                address: Ipv4Addr::new(10, 0, 2, 15),
+                prefix: 24,
+                gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
+            };
+            let addrs = [
+                SocketAddr::from((lo, ports.hls)),
+                SocketAddr::from((lo, ports.node)),
+                SocketAddr::from((lo, ports.nginx)),
+            ];
+            (Backend::User { forwards }, gnet, addrs, detail, None)
+        }
+        Net::Tap { tap, netns, address, prefix, gateway } => {
+            let vhost = vhost_net();
+            let mut detail = match &vhost {
+                Ok(()) => format!("TAP {tap} with vhost-net"),
+                Err(e) => format!("TAP {tap}, plain TAP (no vhost-net: {e})"),
+            };
+            if let Some(ns) = netns {
+                detail.push_str(&format!(", qemu in network namespace {ns}"));
+            }
+            let gnet = GuestNet { mode: "tap", address: *address, prefix: *prefix, gateway: Some(*gateway) };
+            let addrs = [
+                SocketAddr::from((*address, HLS_PORT)),
+                SocketAddr::from((*address, NODE_PORT)),
+                SocketAddr::from((*address, NGINX_PORT)),
+            ];
+            (Backend::Tap { ifname: tap.clone(), vhost: vhost.is_ok() }, gnet, addrs, detail, netns.clone())
+        }
+    };
+    let _ = writeln!(out, "network: {net_detail}");
+
+    let tsc = (c.machine == Machine::Microvm && accel == Accel::Tcg).then(tsc_khz).flatten();
+    let cmdline = guest::cmdline(&gnet, &stream, tsc, &c.append);
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let runas = (root && nobody_exists()).then(|| "nobody".to_owned());
+    let launch = Launch {
+        name: c.name.clone(),
+        accel,
+        machine: c.machine,
+        memory_mib: c.memory_mib,
+        cpus: c.cpus,
+        kernel: kernel.clone(),
+        initramfs: img.initramfs.clone(),
+        cmdline,
+        backend,
+        mac: qemu::MAC.into(),
+        console_socket: run.console_socket(),
+        console_log: run.console_log(),
+        qmp_socket: run.qmp_socket(),
+        pid_file: run.pid_file(),
+        runas,
+    };
+    let _ = std::fs::remove_file(run.console_log());
+    let qemu_log = run.qemu_log();
+    let stderr = std::fs::File::create(&qemu_log)
+        .map_err(|source| Error::Io { action: format!("cannot create {}", qemu_log.display()), source })?;
+    let mut cmd = tokio::process::Command::new(&qemu_bin);
+    cmd.args(qemu::args(&launch))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr);
+    if let Some(ns) = &netns_name {
+        netns::enter_in_child(&mut cmd, ns)?;
+    }
+    let _ = writeln!(out, "kernel: {} {kernel_note}", img.release);
+    let started = Instant::now();
+    let started_unix_ms = unix_ms();
+    let mut fg = procgroup::spawn(&mut cmd)
+        .map_err(|source| Error::Io { action: format!("cannot start {}", qemu_bin.display()), source })?;
+    // The foreground qemu exits once the daemon is set up (or failed to).
+    let status = match tokio::time::timeout(Duration::from_secs(60), fg.wait()).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(source)) => return Err(Error::Io { action: "waiting for qemu".into(), source }),
+        Err(_) => {
+            let _ = fg.stop(Duration::from_secs(2)).await;
+            kill_stray(&run).await;
+            return Err(Error::QemuFailed {
+                status: "no answer within 60 s".into(),
+                stderr: tail(&qemu_log, 5),
+            });
+        }
+    };
+    if !status.success() {
+        kill_stray(&run).await;
+        run.clear();
+        return Err(Error::QemuFailed { status: status.to_string(), stderr: tail(&qemu_log, 5) });
+    }
+    let pid = read_pid(&run.pid_file()).ok_or_else(|| Error::QemuFailed {
+        status: "exited 0 without writing its pid file".into(),
+        stderr: tail(&qemu_log, 5),
+    })?;
+    let start_ticks = ProcStat::read(pid).map(|s| s.start_ticks).ok_or_else(|| Error::NotReady {
+        what: format!("qemu (pid {pid}) exited right after starting"),
+        log: run.console_log(),
+        tail: tail(&run.console_log(), 15),
+    })?;
+    let mut state = State {
+        name: c.name.clone(),
+        pid,
+        start_ticks,
+        accel: accel.to_string(),
+        accel_reason,
+        net: gnet.mode.to_owned(),
+        net_detail,
+        netns: netns_name.clone(),
+        check_addr: addrs[0],
+        node_addr: addrs[1],
+        nginx_addr: addrs[2],
+        stream_url: format!("http://{}/stream.m3u8", addrs[0]),
+        node_url: format!("http://{}/metrics", addrs[1]),
+        nginx_url: format!("http://{}/metrics", addrs[2]),
+        image: img.dir.clone(),
+        kernel,
+        started_unix_ms,
+        ready_seconds: None,
+        exporters_seconds: None,
+    };
+    run.write_state(&state)?;
+    let _ = writeln!(
+        out,
+        "vm {}: qemu pid {pid}, console {}; waiting up to {} s for {}",
+        c.name,
+        run.console_log().display(),
+        c.timeout.as_secs(),
+        state.stream_url
+    );
+
+    let wait = wait_ready(&run, &state, c.timeout, started);
+    let outcome = tokio::select! {
+        r = wait => r,
+        () = shutdown_signal() => Err(Error::Interrupted),
+    };
+    match outcome {
+        Ok((secs, exporters)) => {
+            state.ready_seconds = Some(secs);
+            state.exporters_seconds = Some(exporters);
+            run.write_state(&state)?;
+            let _ = writeln!(
+                out,
+                "ready: playlist served {secs:.1} s after qemu started ({accel}), exporters answering after {exporters:.1} s"
+            );
+            let _ = writeln!(out, "  stream          {}", state.stream_url);
+            let _ = writeln!(out, "  node exporter   {}", state.node_url);
+            let _ = writeln!(out, "  nginx exporter  {}", state.nginx_url);
+            if let Some(ns) = &state.netns {
+                let _ = writeln!(out, "  (inside network namespace {ns}: ip netns exec {ns} …)");
+            }
+            Ok(Started { state })
+        }
+        Err(e) => {
+            kill(&run, pid, start_ticks, Duration::from_secs(3)).await;
+            run.clear();
+            Err(e)
+        }
+    }
+}
+
+/// Waits for the playlist, then for both exporters (hls-origin starts them once its stream is
+/// ready); returns the seconds since `started` of each.
+async fn wait_ready(
+    run: &RunDir,
+    state: &State,
+    timeout: Duration,
+    started: Instant,
+) -> Result<(f64, f64), Error> {
+    let playlist = wait_playlist(run, state, timeout, started).await?;
+    let ns = state.netns.as_deref();
+    loop {
+        let mut up = true;
+        for addr in [state.node_addr, state.nginx_addr] {
+            let ok = http::get_in(ns, addr, "/metrics", Duration::from_secs(2))
+                .await
+                .is_ok_and(|r| r.status == 200);
+            up &= ok;
+        }
+        if up {
+            return Ok((playlist, started.elapsed().as_secs_f64()));
+        }
+        if !run.owns(state.pid, state.start_ticks) || started.elapsed() > timeout {
+            return Err(Error::NotReady {
+                what: format!(
+                    "the playlist was served but the exporters ({}, {}) did not answer within {} s",
+                    state.node_url,
+                    state.nginx_url,
+                    timeout.as_secs()
+                ),
+                log: run.console_log(),
+                tail: tail(&run.console_log(), 15),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn wait_playlist(
+    run: &RunDir,
+    state: &State,
+    timeout: Duration,
+    started: Instant,
+) -> Result<f64, Error> {
+    loop {
+        if !run.owns(state.pid, state.start_ticks) {
+            return Err(Error::NotReady {
+                what: format!("qemu (pid {}) exited before the playlist was served", state.pid),
+                log: run.console_log(),
+                tail: tail(&run.console_log(), 15),
+            });
+        }
+        if let Ok(r) =
+            http::get_in(state.netns.as_deref(), state.check_addr, "/stream.m3u8", Duration::from_secs(2))
+                .await
+        {
+            if http::is_playlist(&r) {
+                return Ok(started.elapsed().as_secs_f64());
+            }
+        }
+        if started.elapsed() > timeout {
+            return Err(Error::NotReady {
+                what: format!("no playlist at {} within {} s", state.stream_url, timeout.as_secs()),
+                log: run.console_log(),
+                tail: tail(&run.console_log(), 15),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn nobody_exists() -> bool {
+    std::fs::read_to_string("/etc/passwd").is_ok_and(|t| t.lines().any(|l| l.starts_with("nobody:")))
+}
+
+/// The host TSC frequency in kHz, for `-M microvm` under TCG (`tsc_early_khz=`).
+fn tsc_khz() -> Option<u64> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let mhz: f64 =
+        cpuinfo.lines().find(|l| l.starts_with("cpu MHz"))?.split(':').nth(1)?.trim().parse().ok()?;
+    Some((mhz * 1000.0) as u64)
+}
+
+/// A daemon qemu left behind by a failed start (its pid file exists but no state was written).
+async fn kill_stray(run: &RunDir) {
+    if let Some(pid) = read_pid(&run.pid_file()) {
+        if let Some(s) = ProcStat::read(pid) {
+            kill(run, pid, s.start_ticks, Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// SIGTERM, `grace`, SIGKILL — each only after checking that `pid` is still this run
+/// directory's qemu — then waits (bounded) until it is gone. Returns whether it was gone.
+async fn kill(run: &RunDir, pid: u32, start_ticks: u64, grace: Duration) -> bool {
+    let Ok(raw) = i32::try_from(pid) else { return false };
+    let target = nix::unistd::Pid::from_raw(raw);
+    for (signal, wait) in [
+        (nix::sys::signal::Signal::SIGTERM, grace),
+        (nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5)),
+    ] {
+        if !run.owns(pid, start_ticks) {
+            return true;
+        }
+        let _ = nix::sys::signal::kill(target, signal);
+        let t = Instant::now();
+        while t.elapsed() < wait {
+            if !run.owns(pid, start_ticks) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    !run.owns(pid, start_ticks)
+}
+
+/// How `stop` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// Nothing was running (stale state, if any, was removed).
+    NotRunning,
+    /// The guest powered off after `system_powerdown`.
+    PoweredOff(Duration),
+    /// It did not within the grace period and was killed.
+    Killed(String),
+}
+
+/// Stops the VM: ACPI power button via QMP, up to `grace` for the guest to stop hls-origin and
+/// power off, then SIGTERM and SIGKILL to the verified qemu pid.
+///
+/// # Errors
+/// Lock held, or the process could not be killed.
+pub async fn stop(
+    name: &str,
+    run_dir: Option<&Path>,
+    grace: Duration,
+    out: &mut dyn Write,
+) -> Result<Stopped, Error> {
+    let run = RunDir::new(name, run_dir);
+    if !run.path().exists() {
+        let _ = writeln!(out, "vm {name} is not running (no run directory {})", run.path().display());
+        return Ok(Stopped::NotRunning);
+    }
+    let _lock = run.lock()?;
+    let Some(st) = run.read_state() else {
+        kill_stray(&run).await;
+        run.clear();
+        let _ = writeln!(out, "vm {name} is not running");
+        return Ok(Stopped::NotRunning);
+    };
+    if !run.owns(st.pid, st.start_ticks) {
+        run.clear();
+        let _ = writeln!(out, "vm {name} is not running (removed stale state of pid {})", st.pid);
+        return Ok(Stopped::NotRunning);
+    }
+    let t = Instant::now();
+    let asked = match qmp::Qmp::connect(&run.qmp_socket(), Duration::from_secs(3)).await {
+        Ok(mut q) => q.execute("system_powerdown", None).await.map(drop).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let result = match asked {
+        Ok(()) => {
+            let mut gone = false;
+            while t.elapsed() < grace {
+                if !run.owns(st.pid, st.start_ticks) {
+                    gone = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if gone {
+                Stopped::PoweredOff(t.elapsed())
+            } else {
+                let ok = kill(&run, st.pid, st.start_ticks, Duration::from_secs(3)).await;
+                if !ok {
+                    return Err(Error::Io {
+                        action: format!("qemu pid {} survived SIGKILL", st.pid),
+                        source: std::io::ErrorKind::TimedOut.into(),
+                    });
+                }
+                Stopped::Killed(format!("the guest did not power off within {} s", grace.as_secs()))
+            }
+        }
+        Err(e) => {
+            let ok = kill(&run, st.pid, st.start_ticks, Duration::from_secs(3)).await;
+            if !ok {
+                return Err(Error::Io {
+                    action: format!("qemu pid {} survived SIGKILL", st.pid),
+                    source: std::io::ErrorKind::TimedOut.into(),
+                });
+            }
+            Stopped::Killed(format!("QMP unavailable ({e})"))
+        }
+    };
+    run.clear();
+    match &result {
+        Stopped::PoweredOff(d) => {
+            let _ = writeln!(
+                out,
+                "vm {name}: powered off cleanly in {:.1} s (qemu pid {} gone)",
+                d.as_secs_f64(),
+                st.pid
+            );
+        }
+        Stopped::Killed(why) => {
+            let _ = writeln!(out, "vm {name}: killed qemu pid {}: {why}", st.pid);
+        }
+        Stopped::NotRunning => {}
+    }
+    Ok(result)
+}
+
+/// What `status` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// No VM.
+    NotRunning,
+    /// qemu runs but the playlist is not served (booting, or broken).
+    NotServing,
+    /// qemu runs and the playlist is served.
+    Serving,
+}
+
+/// Reports the truth about the VM: is the recorded pid alive and our qemu, what does QMP say,
+/// is the playlist served.
+pub async fn status(name: &str, run_dir: Option<&Path>, out: &mut dyn Write) -> Health {
+    let run = RunDir::new(name, run_dir);
+    let Some(st) = run.read_state() else {
+        let _ = writeln!(out, "vm {name}: not running (no state in {})", run.path().display());
+        return Health::NotRunning;
+    };
+    if !run.owns(st.pid, st.start_ticks) {
+        let _ = writeln!(
+            out,
+            "vm {name}: not running (recorded qemu pid {} is gone; last console lines in {})",
+            st.pid,
+            run.console_log().display()
+        );
+        return Health::NotRunning;
+    }
+    let run_state = match qmp::Qmp::connect(&run.qmp_socket(), Duration::from_secs(2)).await {
+        Ok(mut q) => q.run_state().await.unwrap_or_else(|e| format!("unknown ({e})")),
+        Err(e) => format!("unknown ({e})"),
+    };
+    let uptime = Duration::from_millis(unix_ms().saturating_sub(st.started_unix_ms));
+    let _ = writeln!(
+        out,
+        "vm {name}: qemu pid {} {run_state}, up {} s, {}",
+        st.pid,
+        uptime.as_secs(),
+        st.accel_reason
+    );
+    let _ = writeln!(out, "  network: {}", st.net_detail);
+    if let Some(s) = st.ready_seconds {
+        let _ = writeln!(out, "  boot to playlist: {s:.1} s");
+    }
+    if let Some(s) = st.exporters_seconds {
+        let _ = writeln!(out, "  boot to exporters: {s:.1} s");
+    }
+    let probe =
+        http::get_in(st.netns.as_deref(), st.check_addr, "/stream.m3u8", Duration::from_secs(3)).await;
+    let serving = matches!(&probe, Ok(r) if http::is_playlist(r));
+    match &probe {
+        Ok(r) if serving => {
+            let _ = writeln!(out, "  playlist: served ({} bytes) at {}", r.body.len(), st.stream_url);
+        }
+        Ok(r) => {
+            let _ = writeln!(out, "  playlist: NOT served (HTTP {}) at {}", r.status, st.stream_url);
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  playlist: NOT served ({e})");
+        }
+    }
+    for (label, addr, url) in
+        [("node exporter ", st.node_addr, &st.node_url), ("nginx exporter", st.nginx_addr, &st.nginx_url)]
+    {
+        let ok = http::get_in(st.netns.as_deref(), addr, "/metrics", Duration::from_secs(3))
+            .await
+            .is_ok_and(|r| r.status == 200);
+        let _ = writeln!(out, "  {label}  {url} ({})", if ok { "answering" } else { "NOT answering" });
+    }
+    let _ = writeln!(out, "  console log     {}", run.console_log().display());
+    if serving {
+        Health::Serving
+    } else {
+        Health::NotServing
+    }
+}
+
+/// Prints the console log; with `follow`, keeps printing what the guest writes until the VM
+/// stops or Ctrl+C. Read-only: the guest has no login on its console.
+///
+/// # Errors
+/// No console log for this VM.
+pub async fn console(
+    name: &str,
+    run_dir: Option<&Path>,
+    follow: bool,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    use std::io::{Read, Seek, SeekFrom};
+    let run = RunDir::new(name, run_dir);
+    let log = run.console_log();
+    let mut f = std::fs::File::open(&log).map_err(|_| {
+        Error::Invalid(format!("vm {name}: no console log at {} (never started?)", log.display()))
+    })?;
+    let mut pos = 0u64;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        let _ = f.seek(SeekFrom::Start(pos));
+        let mut buf = Vec::new();
+        let _ = f.read_to_end(&mut buf);
+        if !buf.is_empty() {
+            pos += buf.len() as u64;
+            let _ = out.write_all(&buf);
+            let _ = out.flush();
+        }
+        let running = run.read_state().is_some_and(|s| run.owns(s.pid, s.start_ticks));
+        if !follow || !running {
+            return Ok(());
+        }
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+/// One line about an image.
+#[must_use]
+pub fn describe_image(img: &Image) -> String {
+    format!(
+        "image: {} ({}, initramfs {:.0} MiB with {} entries, kernel {}{})",
+        img.dir.display(),
+        if img.cached { "cached" } else { "built" },
+        img.initramfs_bytes as f64 / (1 << 20) as f64,
+        img.entries,
+        img.release,
+        if img.cached { String::new() } else { format!(", built in {:.1} s", img.build_seconds) }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> StartConfig {
+        StartConfig {
+            name: "origin".into(),
+            run_dir: None,
+            qemu: "/bin/sh".into(),
+            accel: AccelChoice::Tcg,
+            machine: Machine::Q35,
+            memory_mib: 1024,
+            cpus: 2,
+            net: Net::User { ports: HostPorts::default() },
+            profile: "default".into(),
+            source: "encode".into(),
+            picture: None,
+            kernel_form: KernelForm::Uncompressed,
+            timeout: Duration::from_secs(1),
+            image: image::Overrides::default(),
+            cache_root: "/nonexistent".into(),
+            append: vec![],
+        }
+    }
+
+    #[test]
+    fn host_ports_parse() {
+        assert_eq!("1,2,3".parse::<HostPorts>(), Ok(HostPorts { hls: 1, node: 2, nginx: 3 }));
+        assert!("1,1,3".parse::<HostPorts>().unwrap_err().contains("must differ"));
+        assert!("1,2".parse::<HostPorts>().unwrap_err().contains("expected three ports"));
+        assert!("0,2,3".parse::<HostPorts>().is_err());
+        assert!("a,b,c".parse::<HostPorts>().is_err());
+    }
+
+    #[test]
+    fn validation_names_the_value() {
+        let ok = validate(&config());
+        assert!(ok.is_ok(), "{ok:?}");
+        let cases: Vec<(StartConfig, &str)> = vec![
+            (StartConfig { name: "a/b".into(), ..config() }, "--name \"a/b\""),
+            (StartConfig { memory_mib: 512, ..config() }, "--memory 512"),
+            (
+                StartConfig { qemu: "no-such-qemu-binary".into(), ..config() },
+                "qemu \"no-such-qemu-binary\" not found",
+            ),
+            (StartConfig { source: "live".into(), ..config() }, "--source \"live\""),
+            (StartConfig { profile: "a b".into(), ..config() }, "--profile \"a b\""),
+            (
+                StartConfig { append: vec!["hls.ip=1.2.3.4".into()], ..config() },
+                "--append \"hls.ip=1.2.3.4\"",
+            ),
+            (
+                StartConfig {
+                    net: Net::Tap {
+                        tap: "much-too-long-tap-name".into(),
+                        netns: None,
+                        address: Ipv4Addr::new(10, 177, 0, 10),
+                        prefix: 24,
+                        gateway: Ipv4Addr::new(10, 177, 0, 1),
+                    },
+                    ..config()
+                },
+                "--tap \"much-too-long-tap-name\"",
+            ),
+        ];
+        for (c, want) in cases {
+            let e = validate(&c).unwrap_err();
+            assert!(e.to_string().starts_with(want), "{e}");
+            assert_eq!(e.exit_code(), 2, "{e}");
+        }
+        let missing_ns = StartConfig {
+            net: Net::Tap {
+                tap: "hlstap0".into(),
+                netns: Some("hls-lab-no-such-ns".into()),
+                address: Ipv4Addr::new(10, 177, 0, 10),
+                prefix: 24,
+                gateway: Ipv4Addr::new(10, 177, 0, 1),
+            },
+            ..config()
+        };
+        let e = validate(&missing_ns).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("hls-lab-no-such-ns"), "{e}");
+    }
+
+    #[test]
+    fn tail_skips_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, "a\n\nb\r\nc\n\n").unwrap();
+        assert_eq!(tail(&p, 2), "b\nc");
+        assert_eq!(tail(&dir.path().join("none"), 2), "(empty)");
+    }
+}

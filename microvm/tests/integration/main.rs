@@ -1,0 +1,1 @@
+//! Integration tests of the origin MicroVM (real qemu, real kernel); added in a later commit.
