@@ -183,9 +183,9 @@ fn check_path(path: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// One entry read back from an archive.
+/// One entry read back from an archive (borrowing its data from the archive's bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<'a> {
     /// Path inside the archive.
     pub name: String,
     /// `st_mode`: type and permission bits.
@@ -195,12 +195,12 @@ pub struct Entry {
     /// Link count as written.
     pub nlink: u32,
     /// File content or symlink target.
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
     /// Device numbers for device nodes.
     pub rdev: (u32, u32),
 }
 
-impl Entry {
+impl Entry<'_> {
     /// Whether this is a directory.
     #[must_use]
     pub fn is_dir(&self) -> bool {
@@ -214,7 +214,7 @@ impl Entry {
     /// The symlink target, if this is a symlink.
     #[must_use]
     pub fn link_target(&self) -> Option<&str> {
-        (self.mode & S_IFMT == S_IFLNK).then(|| std::str::from_utf8(&self.data).ok()).flatten()
+        (self.mode & S_IFMT == S_IFLNK).then(|| std::str::from_utf8(self.data).ok()).flatten()
     }
 }
 
@@ -235,7 +235,7 @@ pub enum ReadError {
 ///
 /// # Errors
 /// [`ReadError::Malformed`] for anything that is not newc.
-pub fn read(bytes: &[u8]) -> Result<Vec<Entry>, ReadError> {
+pub fn read(bytes: &[u8]) -> Result<Vec<Entry<'_>>, ReadError> {
     let mut at = 0;
     let mut entries = Vec::new();
     let bad = |what, offset| ReadError::Malformed { what, offset };
@@ -260,7 +260,7 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Entry>, ReadError> {
         if name == TRAILER {
             return Ok(entries);
         }
-        let data = bytes.get(data_at..data_at + size).ok_or(bad("truncated data", data_at))?.to_vec();
+        let data = bytes.get(data_at..data_at + size).ok_or(bad("truncated data", data_at))?;
         at = (data_at + size).next_multiple_of(4);
         entries.push(Entry { name, mode, ino, nlink, data, rdev });
     }

@@ -22,6 +22,13 @@ use sha2::{Digest, Sha256};
 
 use crate::{cpio, elf, guest, kernel, kmod, ldd};
 
+/// busybox applets not linked into the image: logins, password tools and network servers. The
+/// guest runs none of them; leaving them out keeps them from being one `exec` away.
+const NO_APPLETS: [&str; 19] = [
+    "getty", "login", "sulogin", "su", "passwd", "mkpasswd", "chpasswd", "adduser", "addgroup", "telnetd",
+    "httpd", "ftpd", "tftpd", "udhcpd", "dnsd", "inetd", "nc", "crond", "crontab",
+];
+
 /// Bumped whenever the layout changes, so old cache entries are not reused.
 const FORMAT: &str = "hls-lab-image-v1";
 
@@ -141,6 +148,18 @@ impl Inputs {
     /// # Errors
     /// [`Error::ProgramNotFound`] or [`kernel::Error::NotFound`], naming what to install.
     pub fn discover(o: &Overrides) -> Result<Inputs, Error> {
+        let apt = "install it with scripts/install-deps";
+        let (kernel, modules) = match (&o.kernel, &o.modules) {
+            (Some(k), Some(m)) => (k.clone(), m.clone()),
+            (Some(k), None) => {
+                let release = kernel::Kernel::open(k)?.header.release;
+                (k.clone(), Path::new("/lib/modules").join(release))
+            }
+            (None, m) => {
+                let (k, release) = kernel::find_default(Path::new("/boot"), Path::new("/lib/modules"))?;
+                (k, m.clone().unwrap_or_else(|| Path::new("/lib/modules").join(release)))
+            }
+        };
         let origin = match &o.origin {
             Some(p) => p.clone(),
             None => default_origin().ok_or(Error::ProgramNotFound {
@@ -156,18 +175,6 @@ impl Inputs {
                 hint: "pass an existing file to --origin-bin",
             });
         }
-        let apt = "install it with scripts/install-deps";
-        let (kernel, modules) = match (&o.kernel, &o.modules) {
-            (Some(k), Some(m)) => (k.clone(), m.clone()),
-            (Some(k), None) => {
-                let release = kernel::Kernel::open(k)?.header.release;
-                (k.clone(), Path::new("/lib/modules").join(release))
-            }
-            (None, m) => {
-                let (k, release) = kernel::find_default(Path::new("/boot"), Path::new("/lib/modules"))?;
-                (k, m.clone().unwrap_or_else(|| Path::new("/lib/modules").join(release)))
-            }
-        };
         Ok(Inputs {
             origin,
             ffmpeg: program("ffmpeg", &["ffmpeg"], apt)?,
@@ -321,7 +328,11 @@ impl Plan {
         self.program(host, "opt/busybox/busybox")?;
         let out = std::process::Command::new(host).arg("--list").output().map_err(io("cannot run", host))?;
         for applet in String::from_utf8_lossy(&out.stdout).lines().map(str::trim) {
-            if !applet.is_empty() && !applet.contains('/') && applet != "busybox" {
+            if !applet.is_empty()
+                && !applet.contains('/')
+                && applet != "busybox"
+                && !NO_APPLETS.contains(&applet)
+            {
                 self.insert(format!("opt/busybox/bin/{applet}"), Node::Symlink("../busybox".into()))?;
             }
         }
@@ -761,7 +772,8 @@ mod tests {
         plan.insert("z".into(), Node::Symlink("a/b".into())).unwrap();
         let out = dir.path().join("t.cpio");
         plan.write(&out, dir.path()).unwrap();
-        let entries = cpio::read(&std::fs::read(&out).unwrap()).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        let entries = cpio::read(&bytes).unwrap();
         let names: Vec<_> = entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["a", "a/b", "a/b/c", "z"]);
         assert_eq!(entries[0].mode & 0o7777, 0o700);

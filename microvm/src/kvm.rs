@@ -179,10 +179,12 @@ pub async fn probe(
         }
         if started.elapsed() > timeout {
             let seen = std::fs::read_to_string(&console).unwrap_or_default();
+            let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
             break Err(format!(
-                "no user space within {} s; console: {}",
+                "the guest did not reach user space within {} s (hung); console: {}; qemu: {}",
                 timeout.as_secs(),
-                last_lines(&seen, 2)
+                last_lines(&seen, 2),
+                last_lines(&err, 2)
             ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

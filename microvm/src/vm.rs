@@ -97,7 +97,9 @@ impl Error {
             Error::Image(
                 image::Error::ProgramNotFound { .. }
                 | image::Error::Kernel(
-                    crate::kernel::Error::NotFound | crate::kernel::Error::NotBzImage { .. },
+                    crate::kernel::Error::NotFound
+                    | crate::kernel::Error::NotBzImage { .. }
+                    | crate::kernel::Error::Read { .. },
                 ),
             ) => 2,
             Error::AlreadyRunning { .. } | Error::RunDir(rundir::Error::Busy { .. }) => 3,

@@ -1,0 +1,141 @@
+//! Shared helpers: locating the workspace's binaries, bounded command runs, free ports, and a
+//! guard that stops a VM whatever happens to the test.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/`: the test executable lives in its `deps/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_owned()
+}
+
+/// The `hls-lab` binary of this crate.
+pub fn hls_lab() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hls-lab"))
+}
+
+/// Another workspace binary next to ours (`hls-origin`, `hls-swarm`), or a clear failure.
+pub fn sibling(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: build it first (`cargo build -p {name}` with the same profile and target dir; `make test-lab` does)",
+        p.display()
+    );
+    p
+}
+
+/// `sibling` without failing.
+pub fn try_sibling(name: &str) -> Option<PathBuf> {
+    Some(bin_dir().join(name)).filter(|p| p.is_file())
+}
+
+/// A persistent image cache for the tests (under the target directory, not the user's cache).
+pub fn test_cache() -> PathBuf {
+    bin_dir().join("hls-lab-test-cache")
+}
+
+/// Runs `cmd` with a deadline; kills it when the deadline passes (and fails the test).
+pub fn run(cmd: &mut Command, timeout: Duration) -> Output {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{shown} did not finish within {} s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = Output { status, stdout: out_t.join().unwrap(), stderr: err_t.join().unwrap() };
+    eprintln!(
+        "$ {shown}\n-> {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `n` distinct currently free TCP ports on 127.0.0.1.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+/// Live (non-zombie) processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        if !String::from_utf8_lossy(&cmdline).contains(needle) {
+            continue;
+        }
+        if microvm::rundir::ProcStat::alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Why a VM test cannot run here, if it cannot.
+pub fn vm_facilities_missing() -> Option<String> {
+    if microvm::vm::which(Path::new("qemu-system-x86_64")).is_none() {
+        return Some("qemu-system-x86_64 is not installed (scripts/install-deps --vm)".into());
+    }
+    if let Err(e) = microvm::image::Inputs::discover(&origin_overrides()) {
+        return Some(format!("the image cannot be built here: {e}"));
+    }
+    None
+}
+
+/// Image overrides pointing at the workspace's hls-origin.
+pub fn origin_overrides() -> microvm::image::Overrides {
+    microvm::image::Overrides { origin: try_sibling("hls-origin"), ..Default::default() }
+}
+
+/// Whether we run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Stops the VM of `run_dir` when dropped (also when the test panics) and checks nothing is
+/// left.
+pub struct VmGuard {
+    pub name: String,
+    pub run_dir: PathBuf,
+}
+
+impl Drop for VmGuard {
+    fn drop(&mut self) {
+        let _ = Command::new(hls_lab())
+            .args(["microvm", "stop", "--grace", "15s", "--name", &self.name, "--run-dir"])
+            .arg(&self.run_dir)
+            .stdin(Stdio::null())
+            .status();
+    }
+}

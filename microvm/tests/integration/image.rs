@@ -1,0 +1,193 @@
+//! The image built from this host's real binaries: layout, libraries resolvable inside the
+//! archive, modules, no credentials, and the cache. No VM is started.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use microvm::{cpio, image, kmod, ldd};
+
+use crate::common;
+
+/// Follows symlinks inside the archive (relative and absolute) to the entry a path names.
+fn resolve<'a>(map: &HashMap<&str, &'a cpio::Entry<'a>>, path: &str) -> Option<&'a cpio::Entry<'a>> {
+    let mut parts: Vec<String> = path.trim_start_matches('/').split('/').map(str::to_owned).collect();
+    let mut done: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while !parts.is_empty() {
+        let c = parts.remove(0);
+        if c == ".." {
+            done.pop();
+            continue;
+        }
+        if c.is_empty() || c == "." {
+            continue;
+        }
+        done.push(c);
+        let here = done.join("/");
+        let e = map.get(here.as_str())?;
+        if let Some(target) = e.link_target() {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            done.pop();
+            if target.starts_with('/') {
+                done.clear();
+            }
+            let mut next: Vec<String> =
+                target.trim_start_matches('/').split('/').map(str::to_owned).collect();
+            next.append(&mut parts);
+            parts = next;
+        }
+    }
+    map.get(done.join("/").as_str()).copied()
+}
+
+#[test]
+fn image_from_host_binaries_has_everything_and_no_credentials() {
+    if let Some(why) = common::vm_facilities_missing() {
+        eprintln!("skipped image_from_host_binaries_has_everything_and_no_credentials: {why}");
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let inputs = image::Inputs::discover(&common::origin_overrides()).unwrap();
+    let img = image::build(&inputs, cache.path()).unwrap();
+    assert!(!img.cached);
+    assert!(img.initramfs.starts_with(cache.path().join(&img.key)));
+    let bytes = std::fs::read(&img.initramfs).unwrap();
+    assert_eq!(bytes.len() as u64, img.initramfs_bytes);
+    let entries = cpio::read(&bytes).unwrap();
+    let map: HashMap<&str, &cpio::Entry> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
+
+    // Programs at the paths the init uses, executable.
+    for p in [
+        "init",
+        "usr/bin/hls-origin",
+        "usr/bin/ffmpeg",
+        "usr/sbin/nginx",
+        "usr/bin/prometheus-node-exporter",
+        "usr/bin/prometheus-nginx-exporter",
+        "opt/busybox/busybox",
+    ] {
+        let e = resolve(&map, p).unwrap_or_else(|| panic!("{p} missing"));
+        assert!(e.is_file() && e.mode & 0o111 != 0, "{p} not an executable file");
+    }
+    assert_eq!(resolve(&map, "opt/busybox/bin/sh").unwrap().name, "opt/busybox/busybox");
+    assert!(std::str::from_utf8(map["init"].data).unwrap().starts_with("#!/opt/busybox/bin/sh\n"));
+
+    // Every library each program's loader resolves on the host resolves inside the archive too.
+    for prog in [&inputs.ffmpeg, &inputs.nginx, &inputs.node_exporter, &inputs.nginx_exporter, &inputs.origin]
+    {
+        for lib in ldd::needed(prog).unwrap() {
+            let e = resolve(&map, &lib.to_string_lossy())
+                .unwrap_or_else(|| panic!("{} (for {}) missing", lib.display(), prog.display()));
+            assert!(e.is_file(), "{}", lib.display());
+            assert!(e.data.starts_with(b"\x7fELF"), "{} is not ELF", lib.display());
+        }
+    }
+
+    // Modules: listed in load order, present, plain ELF, virtio-net among them.
+    let list = std::str::from_utf8(map["etc/hls-lab/modules"].data).unwrap();
+    let names: Vec<&str> = list.lines().collect();
+    assert!(names.contains(&"virtio_net.ko") && names.contains(&"virtio_pci.ko"), "{names:?}");
+    let pos = |n: &str| names.iter().position(|x| *x == n);
+    if let (Some(a), Some(b)) = (pos("virtio.ko"), pos("virtio_net.ko")) {
+        assert!(a < b, "virtio must load before virtio_net: {names:?}");
+    }
+    for n in &names {
+        let e = map[format!("usr/lib/hls-lab/modules/{n}").as_str()];
+        assert!(e.data.starts_with(b"\x7fELF"), "{n} not a plain ELF module");
+        assert!(kmod::WANTED.iter().any(|w| *n == format!("{w}.ko")) || !n.is_empty());
+    }
+
+    // ACPI power button handler.
+    let power = map["etc/acpi/PWRF/00000080"];
+    assert!(power.mode & 0o111 != 0);
+    assert!(std::str::from_utf8(power.data).unwrap().contains("kill -TERM 1"));
+
+    // No credentials: no shadow file, no password hashes, no keys, no login programs' config.
+    let passwd = std::str::from_utf8(map["etc/passwd"].data).unwrap();
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        assert_eq!(f[1], "x", "{line}");
+        assert!(f[6].ends_with("nologin"), "{line}");
+    }
+    for e in &entries {
+        let n = e.name.as_str();
+        assert!(
+            !(n == "etc/shadow"
+                || n.contains(".ssh")
+                || n.ends_with("authorized_keys")
+                || n.contains("ssh_host_")),
+            "{n} in the image"
+        );
+        assert!(!n.starts_with("etc/inittab") && !n.contains("getty"), "{n} in the image");
+    }
+
+    // Kernel: the extracted vmlinux is ELF, the bzImage copy is the host's.
+    let vmlinux = img.kernel.vmlinux.as_ref().expect("Debian's xz kernel is extracted");
+    let mut head = [0u8; 4];
+    use std::io::Read;
+    std::fs::File::open(vmlinux).unwrap().read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"\x7fELF");
+    assert_eq!(
+        std::fs::metadata(&img.kernel.bzimage).unwrap().len(),
+        std::fs::metadata(&inputs.kernel).unwrap().len()
+    );
+
+    // Unchanged inputs: cached, same key, fast.
+    let t = Instant::now();
+    let again = image::build(&inputs, cache.path()).unwrap();
+    assert!(again.cached);
+    assert_eq!(again.key, img.key);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+
+    // The CLI reports the same image as cached, with path and size.
+    let mut cmd = Command::new(common::hls_lab());
+    cmd.args(["microvm", "build", "--cache-dir"]).arg(cache.path()).arg("--origin-bin").arg(&inputs.origin);
+    let out = common::run(&mut cmd, Duration::from_secs(60));
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("image: {} (cached", img.dir.display())), "{text}");
+    assert!(text.contains(&format!("({} bytes)", img.initramfs_bytes)), "{text}");
+}
+
+#[test]
+fn missing_kernel_is_a_clear_input_error() {
+    let mut cmd = Command::new(common::hls_lab());
+    cmd.args(["microvm", "build", "--kernel", "/nonexistent/vmlinuz-0.0"]);
+    let out = common::run(&mut cmd, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/vmlinuz-0.0"), "{err}");
+}
+
+#[test]
+fn taken_host_port_is_refused_by_qemu_and_nothing_is_left() {
+    if let Some(why) = common::vm_facilities_missing() {
+        eprintln!("skipped taken_host_port_is_refused_by_qemu_and_nothing_is_left: {why}");
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let free = common::free_ports(2);
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("vm-t-port");
+    let mut cmd = Command::new(common::hls_lab());
+    cmd.args(["microvm", "start", "--name", "t-port", "--accel", "tcg", "--run-dir"])
+        .arg(&run_dir)
+        .arg("--cache-dir")
+        .arg(common::test_cache())
+        .arg("--origin-bin")
+        .arg(common::sibling("hls-origin"))
+        .arg("--host-ports")
+        .arg(format!("{port},{},{}", free[0], free[1]));
+    let out = common::run(&mut cmd, Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("qemu refused to start"), "{err}");
+    assert!(err.contains(&port.to_string()), "qemu's message names the port: {err}");
+    assert!(common::processes_mentioning(&run_dir.to_string_lossy()).is_empty());
+    assert!(!run_dir.join("state.json").exists());
+}
