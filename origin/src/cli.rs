@@ -121,6 +121,10 @@ pub struct NetArgs {
     /// hls-origin's own JSON status listener (nginx proxies `/health` to it; port 0 = any).
     #[arg(long, env = "HLS_ORIGIN_STATUS_LISTEN", default_value = "127.0.0.1:0")]
     pub status_listen: SocketAddr,
+    /// Allow `POST /fault/http` (a status for a segment range) on the status listener: nginx
+    /// then checks a marker file per segment request and does not cache segment descriptors
+    #[arg(long, env = "HLS_ORIGIN_FAULT_INJECTION")]
+    pub fault_injection: bool,
 }
 
 /// `serve` flags.
@@ -225,6 +229,7 @@ impl ServeArgs {
         c.node_exporter = node.then_some(self.net.node_exporter);
         c.nginx_exporter = nginx_exp.then_some(self.net.nginx_exporter);
         c.status_listen = self.net.status_listen;
+        c.fault_injection = self.net.fault_injection;
         if let Some(d) = &self.work_dir {
             c.work_root.clone_from(d);
         }
@@ -247,6 +252,7 @@ pub fn preview_layout(listen: SocketAddr, dir: &Path) -> Layout {
         prefix: dir.join("nginx"),
         logs: dir.join("logs"),
         status: "127.0.0.1:17081".parse().unwrap_or(listen),
+        faults: None,
     }
 }
 

@@ -17,9 +17,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::faults::SegmentFault;
 use crate::replay::{Hold, MAX_HOLD};
 use crate::service::Source;
-use crate::supervisor::{Board, ChildStatus, State};
+use crate::supervisor::{Board, ChildStatus, FaultError, State};
 use crate::Error;
 
 /// What the status listener reports, and the one thing it controls (the hold).
@@ -40,6 +41,14 @@ pub struct Facts {
     pub board: Board,
     /// The replay publisher's hold (unused by the encode source).
     pub hold: Hold,
+    /// Where nginx serves HLS (a loopback address for a wildcard listen).
+    pub hls_addr: SocketAddr,
+    /// The fault marker directory, if the origin was started with fault injection.
+    pub faults_dir: Option<std::path::PathBuf>,
+    /// ABR rung directories (empty: one variant at the root).
+    pub variants: Vec<String>,
+    /// The segment fault in effect.
+    pub segment_fault: std::sync::Mutex<Option<SegmentFault>>,
 }
 
 #[derive(Serialize)]
@@ -52,6 +61,8 @@ struct Report<'a> {
     playlist_url: &'a str,
     /// Set while a hold is in effect.
     hold_ends_unix_ms: Option<u64>,
+    /// The segment fault in effect, e.g. `503 for segments 40..=45`.
+    segment_fault: Option<String>,
     children: std::collections::BTreeMap<String, ChildStatus>,
 }
 
@@ -83,6 +94,10 @@ impl Facts {
             source: self.source,
             playlist_url: &self.playlist_url,
             hold_ends_unix_ms: self.hold.ends().map(unix_ms),
+            segment_fault: self
+                .fault_lock()
+                .as_ref()
+                .map(|f| format!("{} for segments {}..={}", f.status, f.segments.start(), f.segments.end())),
             children,
         };
         (ok, serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")))
@@ -105,7 +120,86 @@ impl Facts {
     }
 }
 
-/// Binds `addr` and serves `/health` and `/hold` until the task is aborted.
+impl Facts {
+    fn fault_lock(&self) -> std::sync::MutexGuard<'_, Option<SegmentFault>> {
+        self.segment_fault.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// See [`crate::Origin::pause`].
+    ///
+    /// # Errors
+    /// [`Error::Fault`].
+    pub fn pause(&self, name: &str, duration: Duration) -> Result<(), Error> {
+        if duration > MAX_HOLD {
+            return Err(Error::Fault {
+                message: format!("invalid pause of {duration:?}: expected at most {MAX_HOLD:?}"),
+                bad_input: true,
+            });
+        }
+        self.board.pause(name, duration).map_err(|e| Error::Fault { message: e.to_string(), bad_input: true })
+    }
+
+    /// See [`crate::Origin::kill`].
+    ///
+    /// # Errors
+    /// [`Error::Fault`].
+    pub fn kill(&self, name: &str) -> Result<u32, Error> {
+        self.board.kill(name).map_err(|e| {
+            let bad_input = matches!(e, FaultError::NoSuchChild { .. });
+            Error::Fault { message: e.to_string(), bad_input }
+        })
+    }
+
+    /// See [`crate::Origin::fail_segments`].
+    ///
+    /// # Errors
+    /// [`Error::Fault`].
+    pub async fn fail_segments(
+        &self,
+        fault: Option<(u16, std::ops::RangeInclusive<u64>)>,
+    ) -> Result<(), Error> {
+        let fault = fault
+            .map(|(status, range)| SegmentFault::new(status, range))
+            .transpose()
+            .map_err(|message| Error::Fault { message, bad_input: true })?;
+        let Some(dir) = &self.faults_dir else {
+            return Err(Error::Fault {
+                message: "fault injection is off: start the origin with --fault-injection".into(),
+                bad_input: false,
+            });
+        };
+        // The URL that proves the change: the new fault's first segment, or the old one's.
+        let probe =
+            fault.as_ref().or(self.fault_lock().as_ref()).map(|f| (f.clone(), f.paths(&self.variants)));
+        crate::faults::apply(dir, fault.as_ref(), &self.variants)
+            .map_err(|source| Error::File { path: dir.clone(), source })?;
+        *self.fault_lock() = fault.clone();
+        let Some((f, paths)) = probe else { return Ok(()) };
+        let Some(path) = paths.first() else { return Ok(()) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let status =
+                crate::http::get(self.hls_addr, path, Duration::from_secs(1)).await.map(|r| r.status);
+            let live = match (&fault, &status) {
+                (Some(_), Ok(s)) => *s == f.status,
+                (None, Ok(s)) => *s != f.status,
+                (_, Err(_)) => false,
+            };
+            if live {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Fault {
+                    message: format!("nginx did not apply the fault within 5 s ({path} answered {status:?})"),
+                    bad_input: false,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Binds `addr` and serves `/health`, `/hold` and `/fault/*` until the task is aborted.
 ///
 /// # Errors
 /// [`Error::Bind`] if the address is taken.
@@ -167,7 +261,7 @@ async fn answer(mut stream: TcpStream, facts: &Facts) -> std::io::Result<()> {
     let line = String::from_utf8_lossy(&buf);
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let reply = route(method, target, facts);
+    let reply = route(method, target, facts).await;
     let allow = reply.allow.map(|a| format!("Allow: {a}\r\n")).unwrap_or_default();
     let mut out = format!(
         "HTTP/1.1 {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{allow}Cache-Control: no-store\r\nConnection: close\r\n\r\n",
@@ -205,9 +299,22 @@ impl Reply {
     }
 }
 
-fn route(method: &str, target: &str, facts: &Facts) -> Reply {
+async fn route(method: &str, target: &str, facts: &Facts) -> Reply {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     match (method, path) {
+        ("POST", "/fault/pause") => fault_reply(fault_pause(query, facts)),
+        ("POST", "/fault/kill") => fault_reply(fault_kill(query, facts)),
+        ("POST", "/fault/http") => fault_reply(fault_http(query, facts).await),
+        ("DELETE", "/fault/http") => {
+            fault_reply(facts.fail_segments(None).await.map(|()| serde_json::json!({})))
+        }
+        (_, "/fault/pause" | "/fault/kill") => {
+            Reply { allow: Some("POST"), ..Reply::error("405 Method Not Allowed", "use POST") }
+        }
+        (_, "/fault/http") => Reply {
+            allow: Some("POST, DELETE"),
+            ..Reply::error("405 Method Not Allowed", "use POST /fault/http?status=S&from=A&to=B or DELETE")
+        },
         ("GET" | "HEAD", "/health") => {
             let (ok, body) = facts.report();
             Reply { status: if ok { "200 OK" } else { "503 Service Unavailable" }, body, allow: None }
@@ -222,6 +329,67 @@ fn route(method: &str, target: &str, facts: &Facts) -> Reply {
             Reply { allow: Some("GET, HEAD"), ..Reply::error("405 Method Not Allowed", "method not allowed") }
         }
     }
+}
+
+/// `key=value` pairs of a query; only `known` keys, each at most once.
+fn query_pairs<'q>(
+    query: &'q str,
+    known: &[&str],
+) -> Result<std::collections::BTreeMap<&'q str, &'q str>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if !known.contains(&k) {
+            return Err(format!("unknown parameter {k:?}; expected {}", known.join(", ")));
+        }
+        if out.insert(k, v).is_some() {
+            return Err(format!("{k} given twice"));
+        }
+    }
+    Ok(out)
+}
+
+fn fault_reply(r: Result<serde_json::Value, Error>) -> Reply {
+    match r {
+        Ok(body) => Reply { status: "200 OK", body: body.to_string(), allow: None },
+        Err(Error::Fault { message, bad_input: true }) => Reply::error("400 Bad Request", &message),
+        Err(e) => Reply::error("409 Conflict", &e.to_string()),
+    }
+}
+
+fn bad(message: String) -> Error {
+    Error::Fault { message, bad_input: true }
+}
+
+/// `POST /fault/pause?child=NAME&seconds=N`.
+fn fault_pause(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
+    let q = query_pairs(query, &["child", "seconds"]).map_err(bad)?;
+    let child = q.get("child").ok_or_else(|| bad("missing child=NAME".into()))?;
+    let seconds =
+        parse_seconds(&format!("seconds={}", q.get("seconds").copied().unwrap_or(""))).map_err(bad)?;
+    facts.pause(child, Duration::from_secs_f64(seconds))?;
+    Ok(serde_json::json!({ "child": child, "seconds": seconds }))
+}
+
+/// `POST /fault/kill?child=NAME`.
+fn fault_kill(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
+    let q = query_pairs(query, &["child"]).map_err(bad)?;
+    let child = q.get("child").ok_or_else(|| bad("missing child=NAME".into()))?;
+    let pid = facts.kill(child)?;
+    Ok(serde_json::json!({ "child": child, "pid": pid }))
+}
+
+/// `POST /fault/http?status=S&from=A&to=B`.
+async fn fault_http(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
+    let q = query_pairs(query, &["status", "from", "to"]).map_err(bad)?;
+    let num = |k: &str| -> Result<u64, Error> {
+        let v = q.get(k).ok_or_else(|| bad(format!("missing {k}=N")))?;
+        v.parse().map_err(|_| bad(format!("invalid {k}={v:?}: expected a whole number")))
+    };
+    let status = u16::try_from(num("status")?).unwrap_or(0);
+    let (from, to) = (num("from")?, num("to")?);
+    facts.fail_segments(Some((status, from..=to))).await?;
+    Ok(serde_json::json!({ "status": status, "from": from, "to": to }))
 }
 
 /// `POST /hold?seconds=N`: N a number of seconds, more than 0 and at most [`MAX_HOLD`].
@@ -291,6 +459,10 @@ mod tests {
             ready: AtomicBool::new(false),
             board,
             hold: Hold::default(),
+            hls_addr: "127.0.0.1:9".parse().unwrap(),
+            faults_dir: None,
+            variants: Vec::new(),
+            segment_fault: std::sync::Mutex::new(None),
         });
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), facts.clone()).await.unwrap();
         let r = crate::http::get(addr, "/health", Duration::from_secs(2)).await.unwrap();
@@ -324,6 +496,10 @@ mod tests {
             ready: AtomicBool::new(true),
             board: Board::default(),
             hold: Hold::default(),
+            hls_addr: "127.0.0.1:9".parse().unwrap(),
+            faults_dir: None,
+            variants: Vec::new(),
+            segment_fault: std::sync::Mutex::new(None),
         }
     }
 
@@ -331,7 +507,7 @@ mod tests {
     async fn post_hold_holds_the_replay_source_and_reports_when_it_ends() {
         let facts = replay_facts();
         let before = unix_ms(Instant::now());
-        let r = route("POST", "/hold?seconds=2.5", &facts);
+        let r = route("POST", "/hold?seconds=2.5", &facts).await;
         assert_eq!(r.status, "200 OK", "{}", r.body);
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["seconds"], 2.5);
@@ -344,9 +520,9 @@ mod tests {
         assert!(reported.abs_diff(ends) <= 1, "two readings of one instant: {reported} vs {ends}");
         assert_eq!(h["source"], "replay");
 
-        let get = route("GET", "/hold?seconds=1", &facts);
+        let get = route("GET", "/hold?seconds=1", &facts).await;
         assert_eq!((get.status, get.allow), ("405 Method Not Allowed", Some("POST")));
-        assert_eq!(route("POST", "/health", &facts).allow, Some("GET, HEAD"));
+        assert_eq!(route("POST", "/health", &facts).await.allow, Some("GET, HEAD"));
     }
 
     #[tokio::test]
@@ -364,7 +540,7 @@ mod tests {
             ("secs=5", "unknown parameter \"secs\""),
             ("seconds=1&seconds=2", "seconds given twice"),
         ] {
-            let r = route("POST", &format!("/hold?{query}"), &facts);
+            let r = route("POST", &format!("/hold?{query}"), &facts).await;
             assert_eq!(r.status, "400 Bad Request", "{query}: {}", r.body);
             let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
             let e = v["error"].as_str().unwrap();
@@ -372,7 +548,7 @@ mod tests {
             assert!(e.ends_with("more than 0 and at most 600"), "{query}: {e}");
         }
         assert!(facts.hold.ends().is_none(), "a refused hold holds nothing");
-        assert_eq!(route("POST", "/hold?seconds=600", &facts).status, "200 OK");
-        assert_eq!(route("POST", "/hold?seconds=0.1", &facts).status, "200 OK");
+        assert_eq!(route("POST", "/hold?seconds=600", &facts).await.status, "200 OK");
+        assert_eq!(route("POST", "/hold?seconds=0.1", &facts).await.status, "200 OK");
     }
 }

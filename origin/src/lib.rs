@@ -35,6 +35,7 @@ pub mod access_log;
 pub mod cli;
 pub mod encoder;
 pub mod exporters;
+pub mod faults;
 pub mod health;
 pub mod http;
 pub mod janitor;
@@ -145,6 +146,15 @@ pub enum Error {
         value: Duration,
         /// The longest accepted.
         max: Duration,
+    },
+    /// A fault could not be injected: bad parameters (`bad_input`), or the origin could not
+    /// apply it.
+    #[error("{message}")]
+    Fault {
+        /// What is wrong, naming the value and what is accepted.
+        message: String,
+        /// True if the request was at fault rather than the origin.
+        bad_input: bool,
     },
     /// Start-up did not finish in time.
     #[error("origin not ready after {waited:?}: {reason}")]

@@ -22,6 +22,8 @@ pub struct Layout {
     pub logs: PathBuf,
     /// hls-origin's own status listener, proxied at `/health`.
     pub status: SocketAddr,
+    /// With fault injection: the marker directory checked for every segment request.
+    pub faults: Option<PathBuf>,
 }
 
 impl Layout {
@@ -147,10 +149,7 @@ http {{
 
         # A segment name never gets new content: cache descriptors, tell clients it is immutable.
         location ~ \.ts$ {{
-            open_file_cache max={cache_max} inactive={seg_life}s;
-            open_file_cache_valid {seg_life}s;
-            open_file_cache_errors off;
-            limit_except GET HEAD OPTIONS {{ deny all; }}
+{segment_files}            limit_except GET HEAD OPTIONS {{ deny all; }}
             if ($request_method = OPTIONS) {{ return 204; }}
             add_header Cache-Control "{segment_cc}" always;
             add_header Access-Control-Allow-Origin "*" always;
@@ -188,8 +187,34 @@ http {{
         playlist_cc = profile.playlist_cache_control,
         segment_cc = profile.segment_cache_control(),
         status = layout.status,
+        segment_files = segment_files(layout, cache_max, seg_life),
     );
     c
+}
+
+/// The segment location's file handling: a descriptor cache, or with fault injection no cache
+/// (a marker must take effect, and stop taking effect, at once) and one marker check per
+/// injectable status.
+fn segment_files(layout: &Layout, cache_max: usize, seg_life: u32) -> String {
+    let mut s = String::new();
+    match &layout.faults {
+        None => {
+            let _ = writeln!(s, "            open_file_cache max={cache_max} inactive={seg_life}s;");
+            let _ = writeln!(s, "            open_file_cache_valid {seg_life}s;");
+            let _ = writeln!(s, "            open_file_cache_errors off;");
+        }
+        Some(dir) => {
+            let _ = writeln!(
+                s,
+                "            # Fault injection (hls-origin --fault-injection): POST /fault/http."
+            );
+            let _ = writeln!(s, "            open_file_cache off;");
+            for code in crate::faults::STATUSES {
+                let _ = writeln!(s, "            if (-f {}/{code}$uri) {{ return {code}; }}", p(dir));
+            }
+        }
+    }
+    s
 }
 
 #[cfg(test)]
@@ -203,6 +228,7 @@ mod tests {
             prefix: "/o/nginx".into(),
             logs: "/o/logs".into(),
             status: "127.0.0.1:4000".parse().unwrap(),
+            faults: None,
         }
     }
 

@@ -81,6 +81,9 @@ pub struct Config {
     pub node_exporter_bin: PathBuf,
     /// The nginx exporter executable.
     pub nginx_exporter_bin: PathBuf,
+    /// Lets [`Origin::fail_segments`] (`POST /fault/http`) work: nginx then checks a marker
+    /// file per segment request and does not cache segment descriptors. Off by default.
+    pub fault_injection: bool,
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -141,6 +144,7 @@ impl Config {
             nginx,
             node_exporter_bin: node_bin.unwrap_or_else(|| exporters::NODE_EXPORTER[0].into()),
             nginx_exporter_bin: nginx_exp_bin.unwrap_or_else(|| exporters::NGINX_EXPORTER[0].into()),
+            fault_injection: false,
         })
     }
 
@@ -229,6 +233,14 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
         ready: false.into(),
         board: Board::default(),
         hold: replay::Hold::default(),
+        hls_addr: exporters::local_address(listen),
+        faults_dir: config.fault_injection.then(|| tmp.path().join("faults")),
+        variants: if profile.is_abr() {
+            profile.variants.iter().map(|v| v.name.clone()).collect()
+        } else {
+            Vec::new()
+        },
+        segment_fault: std::sync::Mutex::new(None),
     });
     let mut origin = Origin {
         profile,
@@ -368,6 +380,7 @@ impl Origin {
             prefix,
             logs: self.log_dir.clone(),
             status,
+            faults: self.facts.faults_dir.clone(),
         };
         let conf = nginx::config(&self.profile, &layout);
         std::fs::write(layout.conf(), conf).map_err(|source| Error::File { path: layout.conf(), source })?;
@@ -598,6 +611,39 @@ impl Origin {
     /// [`Error::HoldTooLong`] above [`replay::MAX_HOLD`] (600 s).
     pub fn hold(&self, duration: Duration) -> Result<Instant, Error> {
         self.facts.hold(duration).map(tokio::time::Instant::into_std)
+    }
+
+    /// Stops child `name` (`nginx`, `ffmpeg`, `node-exporter`, `nginx-exporter`) now and starts
+    /// it again after `duration` (fault injection: for nginx, viewers' connections are refused
+    /// meanwhile). Also `POST /fault/pause?child=NAME&seconds=N` on the status listener.
+    ///
+    /// # Errors
+    /// [`Error::Fault`] if there is no such child or `duration` is above 600 s.
+    pub fn pause(&self, name: &str, duration: Duration) -> Result<(), Error> {
+        self.facts.pause(name, duration)
+    }
+
+    /// SIGKILLs child `name` as a crash would (its supervisor restarts it after a backoff);
+    /// returns the pid killed. Also `POST /fault/kill?child=NAME`.
+    ///
+    /// # Errors
+    /// [`Error::Fault`] if there is no such child or it is not running.
+    pub fn kill(&self, name: &str) -> Result<u32, Error> {
+        self.facts.kill(name)
+    }
+
+    /// Makes nginx answer `status` (400–599) for segments `segments` (media sequence numbers)
+    /// of every variant, replacing any earlier segment fault; `None` clears it. Returns once
+    /// nginx serves the new configuration. Also `POST /fault/http?status=S&from=A&to=B` and
+    /// `DELETE /fault/http`.
+    ///
+    /// # Errors
+    /// [`Error::Fault`] for a bad status or range, or if nginx did not take the change.
+    pub async fn fail_segments(
+        &self,
+        fault: Option<(u16, std::ops::RangeInclusive<u64>)>,
+    ) -> Result<(), Error> {
+        self.facts.fail_segments(fault).await
     }
 
     /// Stops the exporters, nginx and the media source (in that order, each SIGTERM → grace →

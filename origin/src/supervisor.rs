@@ -46,6 +46,8 @@ pub enum State {
     Stopped,
     /// A built-in task rather than a process (the replay publisher).
     Task,
+    /// Stopped on purpose for a while (fault injection); started again when the pause ends.
+    Paused,
 }
 
 /// One row of the board.
@@ -65,14 +67,97 @@ pub struct ChildStatus {
     pub log: Option<PathBuf>,
 }
 
-/// Shared state of every child, by name.
+/// Shared state of every child, by name, and the pause switch of each supervised one.
 #[derive(Debug, Clone, Default)]
-pub struct Board(Arc<Mutex<BTreeMap<String, ChildStatus>>>);
+pub struct Board {
+    rows: Arc<Mutex<BTreeMap<String, ChildStatus>>>,
+    pauses: Arc<Mutex<BTreeMap<String, watch::Sender<Option<Instant>>>>>,
+}
+
+/// Why a fault could not be injected into a child.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    /// No supervised child has that name.
+    #[error("no child process named {name:?}; children: {known}")]
+    NoSuchChild {
+        /// The asked name.
+        name: String,
+        /// The names there are.
+        known: String,
+    },
+    /// The child is not running right now.
+    #[error("{name} is not running (it is {state:?})")]
+    NotRunning {
+        /// The child.
+        name: String,
+        /// Its state.
+        state: State,
+    },
+    /// The signal could not be sent.
+    #[error("cannot signal {name} (pid {pid}): {error}")]
+    Signal {
+        /// The child.
+        name: String,
+        /// Its pid.
+        pid: u32,
+        /// The OS error.
+        error: String,
+    },
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind: keep using it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl Board {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, ChildStatus>> {
-        // A panic while holding the lock leaves plain data behind: keep using it.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.rows)
+    }
+
+    fn no_such(&self, name: &str) -> FaultError {
+        let known: Vec<String> = lock(&self.pauses).keys().cloned().collect();
+        FaultError::NoSuchChild { name: name.to_owned(), known: known.join(", ") }
+    }
+
+    /// Stops `name` now (SIGTERM to its group, then SIGKILL after 3 s) and starts it again
+    /// `duration` from now; its supervisor keeps its backoff state. A second pause replaces
+    /// the first (zero ends it now).
+    ///
+    /// # Errors
+    /// [`FaultError::NoSuchChild`] if no supervised child has that name.
+    pub fn pause(&self, name: &str, duration: Duration) -> Result<(), FaultError> {
+        let pauses = lock(&self.pauses);
+        let Some(tx) = pauses.get(name) else {
+            drop(pauses);
+            return Err(self.no_such(name));
+        };
+        tx.send_replace(Some(Instant::now() + duration));
+        Ok(())
+    }
+
+    /// SIGKILLs `name`'s process group, as a crash would; its supervisor restarts it after the
+    /// usual backoff. Returns the pid killed.
+    ///
+    /// # Errors
+    /// No such child, it is not running, or the signal failed.
+    pub fn kill(&self, name: &str) -> Result<u32, FaultError> {
+        if !lock(&self.pauses).contains_key(name) {
+            return Err(self.no_such(name));
+        }
+        let row = self.lock().get(name).cloned();
+        let Some(ChildStatus { state: State::Running, pid: Some(pid), .. }) = row else {
+            let state = row.map_or(State::Stopped, |r| r.state);
+            return Err(FaultError::NotRunning { name: name.to_owned(), state });
+        };
+        let group = i32::try_from(pid).map(nix::unistd::Pid::from_raw).map_err(|e| FaultError::Signal {
+            name: name.to_owned(),
+            pid,
+            error: e.to_string(),
+        })?;
+        nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL)
+            .map_err(|e| FaultError::Signal { name: name.to_owned(), pid, error: e.to_string() })?;
+        Ok(pid)
     }
 
     /// A copy of every row.
@@ -148,8 +233,10 @@ impl Supervisor {
         );
         tracing::info!(child = %spec.name, pid = group.pid(), "started");
         let (stop, stop_rx) = watch::channel(None);
+        let (pause, pause_rx) = watch::channel(None);
+        lock(&board.pauses).insert(spec.name.clone(), pause);
         let name = spec.name.clone();
-        let task = tokio::spawn(keep_running(spec, group, board, stop_rx));
+        let task = tokio::spawn(keep_running(spec, group, board, stop_rx, pause_rx));
         Ok(Supervisor { name, stop, task })
     }
 
@@ -168,13 +255,68 @@ impl Supervisor {
     }
 }
 
-async fn keep_running(spec: Spec, first: Group, board: Board, mut stop: watch::Receiver<Option<Duration>>) {
+/// How long a paused child is given to stop before SIGKILL.
+const PAUSE_GRACE: Duration = Duration::from_secs(3);
+
+async fn keep_running(
+    spec: Spec,
+    first: Group,
+    board: Board,
+    mut stop: watch::Receiver<Option<Duration>>,
+    mut pause: watch::Receiver<Option<Instant>>,
+) {
     let mut backoff = Backoff::default();
     let mut group = Some(first);
     let mut started = Instant::now();
     loop {
         if let Some(g) = group.as_mut() {
             tokio::select! {
+                _ = pause.changed() => {
+                    let until = *pause.borrow_and_update();
+                    if until.is_some_and(|u| u > Instant::now()) {
+                        let exit = g.stop(PAUSE_GRACE).await;
+                        let exit = exit.map_or_else(|e| format!("stop failed: {e}"), |x| x.to_string());
+                        tracing::warn!(child = %spec.name, ?until, "paused (fault injection)");
+                        group = None;
+                        board.update(&spec.name, |r| {
+                            r.state = State::Paused;
+                            r.pid = None;
+                            r.last_exit = Some(exit);
+                        });
+                        // Wait out the pause (a new one replaces it); a stop ends supervision.
+                        loop {
+                            let Some(until) = *pause.borrow_and_update() else { break };
+                            let left = until.saturating_duration_since(Instant::now());
+                            if left.is_zero() {
+                                break;
+                            }
+                            tokio::select! {
+                                () = tokio::time::sleep(left) => {}
+                                _ = pause.changed() => {}
+                                _ = stop.changed() => {
+                                    board.update(&spec.name, |r| r.state = State::Stopped);
+                                    return;
+                                }
+                            }
+                        }
+                        match spawn_one(&spec) {
+                            Ok(g) => {
+                                tracing::info!(child = %spec.name, pid = g.pid(), "resumed after a pause");
+                                started = Instant::now();
+                                board.update(&spec.name, |r| {
+                                    r.state = State::Running;
+                                    r.pid = Some(g.pid());
+                                    r.since_unix = unix_now();
+                                });
+                                group = Some(g);
+                            }
+                            Err(e) => {
+                                board.update(&spec.name, |r| r.last_exit = Some(format!("resume failed: {e}")));
+                            }
+                        }
+                    }
+                    continue;
+                }
                 status = g.wait() => {
                     let exit = match status {
                         Ok(s) => Exit::from(s).to_string(),
@@ -278,6 +420,43 @@ mod tests {
         s.stop(Duration::from_secs(1)).await;
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} still exists");
         assert_eq!(board.snapshot()["t"].last_exit.as_deref(), Some("signal 15 (SIGTERM)"));
+    }
+
+    #[tokio::test]
+    async fn pause_stops_the_child_and_starts_it_again_kill_restarts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let board = Board::default();
+        let s = Supervisor::start(spec(dir.path(), "exec sleep 30"), board.clone()).unwrap();
+        let first = board.snapshot()["t"].pid.unwrap();
+        board.pause("t", Duration::from_millis(800)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while board.snapshot()["t"].state != State::Paused {
+            assert!(Instant::now() < deadline, "{:?}", board.snapshot());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let paused_at = Instant::now();
+        assert!(!std::path::Path::new(&format!("/proc/{first}")).exists(), "stopped and reaped");
+        while board.snapshot()["t"].state != State::Running {
+            assert!(Instant::now() < deadline, "{:?}", board.snapshot());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(paused_at.elapsed() >= Duration::from_millis(500), "resumed only when the pause ended");
+        let second = board.snapshot()["t"].pid.unwrap();
+        assert_ne!(first, second);
+        assert_eq!(board.snapshot()["t"].restarts, 0, "a pause is not a crash");
+
+        assert_eq!(board.kill("t").unwrap(), second);
+        while board.snapshot()["t"].pid.is_none_or(|p| p == second) {
+            assert!(Instant::now() < deadline + Duration::from_secs(5), "{:?}", board.snapshot());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let row = board.snapshot()["t"].clone();
+        assert_eq!((row.restarts, row.last_exit.as_deref()), (1, Some("signal 9 (SIGKILL)")));
+
+        let e = board.pause("nginx", Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.to_string(), "no child process named \"nginx\"; children: t");
+        s.stop(Duration::from_secs(1)).await;
+        assert!(matches!(board.kill("t"), Err(FaultError::NotRunning { .. })));
     }
 
     #[tokio::test]

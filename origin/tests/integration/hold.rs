@@ -79,7 +79,7 @@ async fn post_hold_on_the_status_listener_holds_and_rejects_bad_seconds() {
         origin::http::request(status, "POST", path, Duration::from_secs(5)).await.unwrap()
     };
     for (path, value) in [
-        ("/hold?seconds=0", "seconds=\"0\""),
+        ("/hold?seconds=0", "more than 0"),
         ("/hold?seconds=-3", "seconds=\"-3\""),
         ("/hold?seconds=601", "seconds=\"601\""),
         ("/hold?seconds=ten", "seconds=\"ten\""),
@@ -125,5 +125,93 @@ async fn post_hold_on_the_status_listener_holds_and_rejects_bad_seconds() {
     let resumed = Instant::now();
     let after = changes(addr, resumed + Duration::from_millis(500)).await;
     assert_eq!(after.last().map(|c| c.1), Some(held + 1), "{after:?}");
+    origin.stop().await.unwrap();
+}
+
+/// `POST /fault/http`: nginx answers the status for the range (every variant), other segments
+/// stay 200, `DELETE` restores them; bad parameters name the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_faults_serve_a_status_for_a_segment_range_until_cleared() {
+    let mut config = one_second_replay();
+    config.fault_injection = true;
+    let origin = origin::start(config).await.unwrap();
+    let addr = origin.listen();
+    let status = origin.status_addr().unwrap();
+    let call = |method: &'static str, path: String| async move {
+        origin::http::request(status, method, &path, Duration::from_secs(10)).await.unwrap()
+    };
+    let m = media(addr, "/stream.m3u8").await;
+    let first = m.media_sequence;
+    let listed: Vec<String> = m.segments.iter().map(|s| format!("/{}", s.uri)).collect();
+    let r = call("POST", format!("/fault/http?status=503&from={first}&to={}", first + 1)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(addr, &listed[0]).await.status, 503);
+    assert_eq!(get(addr, &listed[1]).await.status, 503);
+    assert_eq!(get(addr, &listed[2]).await.status, 200, "outside the range");
+    assert_eq!(get(addr, "/stream.m3u8").await.status, 200, "playlists are untouched");
+    let health: serde_json::Value = serde_json::from_slice(&get(status, "/health").await.body).unwrap();
+    assert_eq!(health["segment_fault"], format!("503 for segments {first}..={}", first + 1));
+
+    let r = call("DELETE", "/fault/http".into()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(addr, &listed[0]).await.status, 200);
+
+    for (path, needle) in [
+        ("/fault/http?status=200&from=1&to=2", "invalid status 200: expected one of 403, 404"),
+        ("/fault/http?status=404&from=9&to=2", "9..=2"),
+        ("/fault/http?status=404&from=x&to=2", "expected a whole number"),
+        ("/fault/http?status=404&to=2", "missing from"),
+        ("/fault/http?code=404", "unknown parameter"),
+        ("/fault/pause?child=nginx&seconds=0", "more than 0"),
+        ("/fault/pause?child=varnish&seconds=1", "varnish\\\"; children: nginx"),
+        ("/fault/kill?child=varnish", "varnish\\\"; children: nginx"),
+    ] {
+        let r = call("POST", path.into()).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(r.text().contains(needle), "{path}: {}", r.text());
+    }
+    origin.stop().await.unwrap();
+}
+
+/// `POST /fault/pause?child=nginx`: connections are refused for the pause, then nginx serves
+/// again; `POST /fault/kill?child=nginx` is a crash the supervisor repairs. Segment faults
+/// need `--fault-injection`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_nginx_refuses_connections_then_serves_again() {
+    let origin = origin::start(one_second_replay()).await.unwrap();
+    let addr = origin.listen();
+    let status = origin.status_addr().unwrap();
+    let r =
+        origin::http::request(status, "POST", "/fault/pause?child=nginx&seconds=2", Duration::from_secs(5))
+            .await
+            .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let began = Instant::now();
+    let r =
+        origin::http::request(status, "POST", "/fault/http?status=503&from=0&to=1", Duration::from_secs(5))
+            .await
+            .unwrap();
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("start the origin with --fault-injection"), "{}", r.text());
+    crate::common::eventually("nginx to stop", Duration::from_secs(5), || async {
+        origin::http::get(addr, "/stream.m3u8", Duration::from_secs(1)).await.is_err().then_some(())
+    })
+    .await;
+    crate::common::eventually("nginx reported paused", Duration::from_secs(5), || async {
+        (origin.children()["nginx"].state == origin::supervisor::State::Paused).then_some(())
+    })
+    .await;
+    crate::common::eventually("nginx to serve again", Duration::from_secs(10), || async {
+        origin::http::get(addr, "/stream.m3u8", Duration::from_secs(1)).await.ok().filter(|r| r.status == 200)
+    })
+    .await;
+    assert!(began.elapsed() >= Duration::from_millis(1500), "served again only after the pause");
+
+    let pid = origin.kill("nginx").unwrap();
+    crate::common::eventually("nginx restarted", Duration::from_secs(10), || async {
+        let row = origin.children()["nginx"].clone();
+        (row.pid.is_some_and(|p| p != pid) && row.restarts == 1).then_some(())
+    })
+    .await;
     origin.stop().await.unwrap();
 }
