@@ -125,7 +125,8 @@ mod tests {
             SegmentFault::new(200, 1..=2).unwrap_err(),
             "invalid status 200: expected one of 403, 404, 410, 500, 502, 503"
         );
-        assert!(SegmentFault::new(404, 5..=4).unwrap_err().contains("5..=4"));
+        let (from, to) = (5, 4);
+        assert!(SegmentFault::new(404, from..=to).unwrap_err().contains("5..=4"));
         assert!(SegmentFault::new(404, 0..=MAX_SEGMENTS).unwrap_err().contains("at most 10000"));
     }
 }
