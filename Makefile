@@ -8,9 +8,12 @@ export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
 .PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin bench bench-origin bench-swarm nix-check nix-flake-check clean
+.PHONY: deps-vm lab-bins microvm-check-kvm microvm-build microvm-start microvm-start-tap microvm-stop \
+	microvm-status microvm-console network-setup network-teardown network-check \
+	load-test-50 load-test-100 load-test-300 test-lab bench-microvm
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 deps: ## install ffmpeg, nginx and the Prometheus exporters if missing (apt; root or sudo)
 	scripts/install-deps
@@ -54,6 +57,66 @@ bench-origin: ## the origin's CPU per profile, live encode vs replay (prints a t
 
 bench-swarm: ## what measuring costs: swarm CPU and memory, relay vs log, 50 and 100 viewers (prints a table)
 	$(CARGO) bench -p hls-swarm --bench relay
+
+# --- The origin MicroVM and its network (hls-lab; see docs/microvm.md) ---------------------
+# NETNS=NAME puts the bridge and TAP in a network namespace (qemu and the load test run inside);
+# DURATION=5m sets the load tests' length.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+HLS_LAB := $(TARGET_DIR)/release/hls-lab
+NETNS_FLAG = $(if $(NETNS),--netns $(NETNS))
+
+deps-vm: ## deps plus qemu, a kernel with modules, busybox-static, nftables (apt; root or sudo)
+	scripts/install-deps --vm
+
+lab-bins:
+	$(CARGO) build --release -p microvm -p hls-origin -p hls-swarm --bins
+
+microvm-check-kvm: deps-vm lab-bins ## KVM or TCG for the VM, and why (CPU flags, /dev/kvm, a boot probe)
+	$(HLS_LAB) microvm check-kvm
+
+microvm-build: deps-vm lab-bins ## build or reuse the VM image (kernel + initramfs from this host's binaries)
+	$(HLS_LAB) microvm build
+
+microvm-start: deps-vm lab-bins ## start the origin VM, ports 17080/9100/9113 forwarded on 127.0.0.1
+	$(HLS_LAB) microvm start --net user
+
+microvm-start-tap: network-setup ## start the origin VM on hlstap0 at 10.177.0.10 (root; NETNS=NAME)
+	$(HLS_LAB) microvm start --net tap $(NETNS_FLAG)
+
+microvm-stop: lab-bins ## power the VM off (ACPI via QMP), kill it after a grace period
+	$(HLS_LAB) microvm stop
+
+microvm-status: lab-bins ## is the VM running and serving its playlist
+	$(HLS_LAB) microvm status
+
+microvm-console: lab-bins ## follow the VM's serial console log (read-only)
+	$(HLS_LAB) microvm console
+
+network-setup: deps-vm lab-bins ## create hlsbr0 (10.177.0.1/24) and hlstap0 (root; NETNS=NAME)
+	$(HLS_LAB) network setup $(NETNS_FLAG)
+
+network-teardown: lab-bins ## remove hlstap0 and hlsbr0 and what setup changed (root; NETNS=NAME)
+	$(HLS_LAB) network teardown $(NETNS_FLAG)
+
+network-check: lab-bins ## ✓/✗ lines: bridge, TAP, vhost-net, the VM's ports (NETNS=NAME)
+	$(HLS_LAB) network check $(NETNS_FLAG)
+
+load-test-50: lab-bins ## 50 viewers against whichever origin is up (TAP VM, user-net VM, local)
+	$(HLS_LAB) load-test --clients 50 $(if $(DURATION),--duration $(DURATION))
+
+load-test-100: lab-bins ## 100 viewers, as load-test-50
+	$(HLS_LAB) load-test --clients 100 $(if $(DURATION),--duration $(DURATION))
+
+load-test-300: lab-bins ## 300 viewers, as load-test-50
+	$(HLS_LAB) load-test --clients 300 $(if $(DURATION),--duration $(DURATION))
+
+test-lab: deps-vm ## slow tier: boots the VM (user net; TAP in a netns as root) and loads it with hls-swarm
+	$(CARGO) build -p hls-origin -p hls-swarm --bins
+	$(CARGO) test -p microvm -- --include-ignored
+
+bench-microvm: deps-vm ## boot-to-playlist seconds: user vs TAP, vmlinux vs bzImage (prints a table; ~3 min)
+	$(CARGO) build --release -p hls-origin --bins
+	$(CARGO) bench -p microvm --bench boot
 
 nix-check: ## offline flake checks: every .nix parses, nixpkgs-fmt, output names (part of `make test`)
 	$(CARGO) test -p testlab --test nix_flake

@@ -38,6 +38,26 @@ pub enum Command {
     /// The lab network: bridge, TAP, NAT, namespace (root).
     #[command(subcommand)]
     Network(network::cli::NetworkCommand),
+    /// Run hls-swarm against whichever origin is up: the TAP VM, the user-net VM, or a local
+    /// origin on 127.0.0.1:17080 (says which).
+    LoadTest(LoadTestArgs),
+}
+
+/// `load-test` flags.
+#[derive(Debug, Clone, Args)]
+pub struct LoadTestArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub vm: VmArgs,
+    /// Viewers.
+    #[arg(long)]
+    pub clients: u32,
+    /// Run length (hls-swarm's --duration).
+    #[arg(long, default_value = "2m")]
+    pub duration: String,
+    /// More hls-swarm arguments, after `--`.
+    #[arg(last = true)]
+    pub swarm_args: Vec<std::ffi::OsString>,
 }
 
 /// `hls-lab microvm …`.
@@ -472,6 +492,18 @@ async fn check_kvm(a: &CheckKvmArgs, out: &mut dyn Write, err: &mut dyn Write) -
 pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match cli.command {
         Command::Microvm(cmd) => run_microvm(cmd, out, err).await,
+        Command::LoadTest(a) => {
+            crate::loadtest::run(
+                &a.vm.name,
+                a.vm.run_dir.as_deref(),
+                a.clients,
+                &a.duration,
+                &a.swarm_args,
+                out,
+                err,
+            )
+            .await
+        }
         Command::Network(cmd) => {
             // The network crate blocks on its own runtime: run it off ours.
             let code = tokio::task::spawn_blocking(move || network::cli::run(cmd)).await.unwrap_or(1);
@@ -546,6 +578,31 @@ mod tests {
         assert_eq!(c.picture, Some(Some((640, 360))));
         assert_eq!(c.net, Net::User { ports: HostPorts { hls: 27080, node: 29100, nginx: 29113 } });
         assert_eq!(start(&["--picture", "profile"]).config().unwrap().picture, Some(None));
+    }
+
+    #[test]
+    fn load_test_passes_extra_swarm_arguments() {
+        let cli = parse(&["load-test", "--clients", "50", "--", "--tui=false", "--ramp-rate", "10"]).unwrap();
+        let Command::LoadTest(a) = cli.command else { panic!() };
+        assert_eq!(a.clients, 50);
+        assert_eq!(a.duration, "2m");
+        assert_eq!(a.swarm_args, ["--tui=false", "--ramp-rate", "10"]);
+    }
+
+    #[tokio::test]
+    async fn load_test_without_an_origin_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        if crate::loadtest::find("x", Some(&dir.path().join("vm-x"))).await.is_some() {
+            eprintln!("skipped: an origin serves on 127.0.0.1:17080 right now");
+            return;
+        }
+        let run_dir = dir.path().join("vm-x");
+        let cli =
+            parse(&["load-test", "--clients", "1", "--name", "x", "--run-dir", run_dir.to_str().unwrap()])
+                .unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(run(cli, &mut out, &mut err).await, 5);
+        assert!(String::from_utf8_lossy(&err).contains("no origin is up"));
     }
 
     #[test]

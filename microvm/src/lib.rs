@@ -23,7 +23,8 @@
 //! pid is still that qemu. The serial console goes to a unix socket and a log file, never to a
 //! TCP port; the image has no login, no password and no key.
 //!
-//! [`cli`] is `hls-lab` (`microvm …` here, `network …` from the `network` crate).
+//! [`cli`] is `hls-lab` (`microvm …` here, `network …` from the `network` crate, and
+//! `load-test`, [`loadtest`], which aims `hls-swarm` at whichever origin is up).
 
 pub mod cli;
 pub mod cpio;
@@ -36,6 +37,7 @@ pub mod kernel;
 pub mod kmod;
 pub mod kvm;
 pub mod ldd;
+pub mod loadtest;
 pub mod netns;
 pub mod qemu;
 pub mod qmp;

@@ -112,7 +112,7 @@ pub fn args(l: &Launch) -> Vec<OsString> {
     match l.machine {
         Machine::Q35 => push(&["-machine", &format!("q35,accel={accel}")]),
         Machine::Microvm => {
-            push(&["-machine", &format!("microvm,accel={accel},pit=off,pic=off,rtc=off,isa-serial=on")])
+            push(&["-machine", &format!("microvm,accel={accel},pit=off,pic=off,isa-serial=on")])
         }
     }
     if l.accel == Accel::Kvm {
