@@ -56,8 +56,10 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response, 
     let left = || deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
     let mut s = TcpStream::connect_timeout(&addr, left()).map_err(io)?;
     s.set_write_timeout(Some(left())).map_err(io)?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: hls-lab\r\nConnection: close\r\n\r\n")
-        .map_err(io)?;
+    // One write: `write!` on a socket would send each formatted piece as its own segment.
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: hls-lab\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).map_err(io)?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 << 10];
     loop {
@@ -147,9 +149,14 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
-            let mut req = [0u8; 1024];
-            let n = s.read(&mut req).unwrap();
-            assert!(std::str::from_utf8(&req[..n]).unwrap().starts_with("GET /stream.m3u8 HTTP/1.1\r\n"));
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.ends_with(b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "request ended early: {req:?}");
+                req.extend_from_slice(&buf[..n]);
+            }
+            assert!(std::str::from_utf8(&req).unwrap().starts_with("GET /stream.m3u8 HTTP/1.1\r\n"));
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n#EXTM3U\n").unwrap();
         });
         let r = get(addr, "/stream.m3u8", Duration::from_secs(5)).unwrap();

@@ -15,7 +15,7 @@
 //! a probe guest that reaches user space under KVM within a bound; TCG otherwise, with the
 //! reason printed. The verdict is cached per host boot.
 //!
-//! **Launcher** ([`vm`], [`qemu`], [`qmp`], [`rundir`]). qemu runs daemonised with its pid,
+//! **Launcher** ([`vm`], [`config`], [`control`], [`qemu`], [`qmp`], [`rundir`]). qemu runs daemonised with its pid,
 //! start time and addresses in a run directory; `start` returns once the playlist is served
 //! (checked over HTTP, from inside the TAP's network namespace when there is one, [`http`],
 //! [`netns`]); `stop` presses the ACPI power button through QMP — the guest's init stops
@@ -27,6 +27,8 @@
 //! `load-test`, [`loadtest`], which aims `hls-swarm` at whichever origin is up).
 
 pub mod cli;
+pub mod config;
+pub mod control;
 pub mod cpio;
 pub mod decompress;
 pub mod elf;

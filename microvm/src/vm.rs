@@ -1,4 +1,5 @@
-//! The launcher: `start`, `stop`, `status`, `console` for one VM and its run directory.
+//! The launcher: `start` for one VM and its run directory (its configuration is in
+//! [`crate::config`], `stop`, `status` and `console` in [`crate::control`]; both re-exported).
 //!
 //! `start` validates everything before any side effect, builds (or reuses) the image, picks
 //! the accelerator, then runs qemu with `-daemonize`: the foreground qemu is our child (own
@@ -19,17 +20,13 @@ use crate::image::{self, Image};
 use crate::kvm::{self, Verdict};
 use crate::qemu::{self, Accel, Backend, Launch, Machine};
 use crate::rundir::{self, ProcStat, RunDir, State};
-use crate::{http, netns, qmp};
+use crate::{http, netns};
 
-/// Guest ports (fixed inside the VM).
-pub const HLS_PORT: u16 = 17080;
-/// Node exporter.
-pub const NODE_PORT: u16 = 9100;
-/// nginx exporter.
-pub const NGINX_PORT: u16 = 9113;
-/// Smallest guest RAM that holds the initramfs (≈ 290 MB unpacked, plus the kernel's copy
-/// while unpacking) and the origin.
-pub const MIN_MEMORY_MIB: u32 = 768;
+pub use crate::config::{
+    validate, which, AccelChoice, HostPorts, KernelForm, Net, StartConfig, HLS_PORT, MIN_MEMORY_MIB,
+    NGINX_PORT, NODE_PORT,
+};
+pub use crate::control::{console, status, stop, Health, Stopped};
 
 /// Launcher failures. [`Error::exit_code`] maps them to the documented exit codes.
 #[derive(Debug, thiserror::Error)]
@@ -110,122 +107,6 @@ impl Error {
     }
 }
 
-/// Accelerator request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AccelChoice {
-    /// KVM when the checks pass (see `check-kvm`), else TCG.
-    Auto,
-    /// KVM, or fail.
-    Kvm,
-    /// TCG.
-    Tcg,
-}
-
-/// Which kernel file to boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum KernelForm {
-    /// The extracted vmlinux (falls back to the bzImage when extraction was not possible).
-    Uncompressed,
-    /// The bzImage as the distribution ships it.
-    AsShipped,
-}
-
-/// Host ports for user-mode networking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HostPorts {
-    /// HLS (guest 17080).
-    pub hls: u16,
-    /// Node exporter (guest 9100).
-    pub node: u16,
-    /// nginx exporter (guest 9113).
-    pub nginx: u16,
-}
-
-impl Default for HostPorts {
-    fn default() -> Self {
-        HostPorts { hls: HLS_PORT, node: NODE_PORT, nginx: NGINX_PORT }
-    }
-}
-
-impl std::str::FromStr for HostPorts {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let ports: Vec<u16> = s
-            .split(',')
-            .map(|p| p.trim().parse::<u16>().ok().filter(|&p| p != 0))
-            .collect::<Option<_>>()
-            .ok_or_else(|| format!("{s:?}: expected three ports HLS,NODE,NGINX such as 17080,9100,9113"))?;
-        match ports[..] {
-            [hls, node, nginx] if hls != node && hls != nginx && node != nginx => {
-                Ok(HostPorts { hls, node, nginx })
-            }
-            [_, _, _] => Err(format!("{s:?}: the three ports must differ")),
-            _ => Err(format!("{s:?}: expected three ports HLS,NODE,NGINX such as 17080,9100,9113")),
-        }
-    }
-}
-
-/// Guest networking.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Net {
-    /// qemu user-mode networking; the guest's ports forwarded on 127.0.0.1.
-    User {
-        /// Host ports.
-        ports: HostPorts,
-    },
-    /// A TAP device (created by `hls-lab network setup`).
-    Tap {
-        /// TAP name.
-        tap: String,
-        /// Namespace holding it (qemu runs inside).
-        netns: Option<String>,
-        /// Guest address.
-        address: Ipv4Addr,
-        /// Prefix length.
-        prefix: u8,
-        /// Gateway (the bridge's address).
-        gateway: Ipv4Addr,
-    },
-}
-
-/// Everything `start` needs.
-#[derive(Debug, Clone)]
-pub struct StartConfig {
-    /// VM name.
-    pub name: String,
-    /// Run directory override.
-    pub run_dir: Option<PathBuf>,
-    /// qemu binary.
-    pub qemu: PathBuf,
-    /// Accelerator.
-    pub accel: AccelChoice,
-    /// Machine type.
-    pub machine: Machine,
-    /// RAM.
-    pub memory_mib: u32,
-    /// vCPUs.
-    pub cpus: u32,
-    /// Network.
-    pub net: Net,
-    /// `hls-origin` profile.
-    pub profile: String,
-    /// `encode` or `replay`.
-    pub source: String,
-    /// Picture size: `Some(None)` keeps the profile's; `None` = automatic (320x180 under TCG,
-    /// where the guest cannot encode more in real time; the profile's under KVM).
-    pub picture: Option<Option<(u32, u32)>>,
-    /// Kernel file.
-    pub kernel_form: KernelForm,
-    /// How long to wait for the playlist.
-    pub timeout: Duration,
-    /// Image inputs.
-    pub image: image::Overrides,
-    /// Image cache.
-    pub cache_root: PathBuf,
-    /// Extra kernel arguments.
-    pub append: Vec<String>,
-}
-
 /// What `start` achieved.
 #[derive(Debug, Clone)]
 pub struct Started {
@@ -233,80 +114,7 @@ pub struct Started {
     pub state: State,
 }
 
-fn tap_name_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 15 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
-
-/// Finds `name` on `PATH` (or takes it as a path).
-#[must_use]
-pub fn which(name: &Path) -> Option<PathBuf> {
-    if name.components().count() > 1 {
-        return name.is_file().then(|| name.to_owned());
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-/// Checks a start configuration; every problem names the value and what is accepted.
-///
-/// # Errors
-/// [`Error::Invalid`] or a missing namespace.
-pub fn validate(c: &StartConfig) -> Result<PathBuf, Error> {
-    if !rundir::valid_name(&c.name) {
-        return Err(Error::Invalid(format!(
-            "--name {:?}: expected 1-32 letters, digits, '-' or '_'",
-            c.name
-        )));
-    }
-    let qemu = which(&c.qemu).ok_or_else(|| {
-        Error::Invalid(format!(
-            "qemu {:?} not found; install qemu-system-x86 (scripts/install-deps --vm) or pass --qemu",
-            c.qemu.display().to_string()
-        ))
-    })?;
-    if c.memory_mib < MIN_MEMORY_MIB {
-        return Err(Error::Invalid(format!(
-            "--memory {}: at least {MIN_MEMORY_MIB} MiB is needed for the initramfs with ffmpeg",
-            c.memory_mib
-        )));
-    }
-    if c.cpus == 0 || c.cpus > 64 {
-        return Err(Error::Invalid(format!("--cpus {}: expected 1 to 64", c.cpus)));
-    }
-    for (flag, v) in [("--profile", &c.profile), ("--source", &c.source)] {
-        if !guest::cmdline_safe(v) {
-            return Err(Error::Invalid(format!("{flag} {v:?}: expected letters, digits, '-' or '_'")));
-        }
-    }
-    if !["encode", "replay"].contains(&c.source.as_str()) {
-        return Err(Error::Invalid(format!("--source {:?}: expected encode or replay", c.source)));
-    }
-    for a in &c.append {
-        if !guest::cmdline_safe(&a.replace('=', "")) || a.starts_with("hls.") {
-            return Err(Error::Invalid(format!(
-                "--append {a:?}: expected a kernel argument without spaces or quotes, not an hls.* setting"
-            )));
-        }
-    }
-    if let Net::Tap { tap, netns, .. } = &c.net {
-        if !tap_name_ok(tap) {
-            return Err(Error::Invalid(format!(
-                "--tap {tap:?}: expected an interface name of 1-15 letters, digits, '-', '_' or '.'"
-            )));
-        }
-        if let Some(ns) = netns {
-            if !netns::valid_name(ns) {
-                return Err(Error::Invalid(format!(
-                    "--netns {ns:?}: expected letters, digits, '-', '_' or '.'"
-                )));
-            }
-            netns::check(ns)?;
-        }
-    }
-    Ok(qemu)
-}
-
-fn unix_ms() -> u64 {
+pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -368,7 +176,7 @@ pub fn vhost_net() -> Result<(), String> {
         .map_err(|e| format!("/dev/vhost-net: {e}"))
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(mut term) => {
             tokio::select! {
@@ -695,7 +503,7 @@ async fn wait_playlist(
     }
 }
 
-fn read_pid(path: &Path) -> Option<u32> {
+pub(crate) fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
@@ -712,7 +520,7 @@ fn tsc_khz() -> Option<u64> {
 }
 
 /// A daemon qemu left behind by a failed start (its pid file exists but no state was written).
-async fn kill_stray(run: &RunDir) {
+pub(crate) async fn kill_stray(run: &RunDir) {
     if let Some(pid) = read_pid(&run.pid_file()) {
         if let Some(s) = ProcStat::read(pid) {
             kill(run, pid, s.start_ticks, Duration::from_secs(2)).await;
@@ -722,7 +530,7 @@ async fn kill_stray(run: &RunDir) {
 
 /// SIGTERM, `grace`, SIGKILL — each only after checking that `pid` is still this run
 /// directory's qemu — then waits (bounded) until it is gone. Returns whether it was gone.
-async fn kill(run: &RunDir, pid: u32, start_ticks: u64, grace: Duration) -> bool {
+pub(crate) async fn kill(run: &RunDir, pid: u32, start_ticks: u64, grace: Duration) -> bool {
     let Ok(raw) = i32::try_from(pid) else { return false };
     let target = nix::unistd::Pid::from_raw(raw);
     for (signal, wait) in [
@@ -744,219 +552,6 @@ async fn kill(run: &RunDir, pid: u32, start_ticks: u64, grace: Duration) -> bool
     !run.owns(pid, start_ticks)
 }
 
-/// How `stop` ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stopped {
-    /// Nothing was running (stale state, if any, was removed).
-    NotRunning,
-    /// The guest powered off after `system_powerdown`.
-    PoweredOff(Duration),
-    /// It did not within the grace period and was killed.
-    Killed(String),
-}
-
-/// Stops the VM: ACPI power button via QMP, up to `grace` for the guest to stop hls-origin and
-/// power off, then SIGTERM and SIGKILL to the verified qemu pid.
-///
-/// # Errors
-/// Lock held, or the process could not be killed.
-pub async fn stop(
-    name: &str,
-    run_dir: Option<&Path>,
-    grace: Duration,
-    out: &mut dyn Write,
-) -> Result<Stopped, Error> {
-    let run = RunDir::new(name, run_dir);
-    if !run.path().exists() {
-        let _ = writeln!(out, "vm {name} is not running (no run directory {})", run.path().display());
-        return Ok(Stopped::NotRunning);
-    }
-    let _lock = run.lock()?;
-    let Some(st) = run.read_state() else {
-        kill_stray(&run).await;
-        run.clear();
-        let _ = writeln!(out, "vm {name} is not running");
-        return Ok(Stopped::NotRunning);
-    };
-    if !run.owns(st.pid, st.start_ticks) {
-        run.clear();
-        let _ = writeln!(out, "vm {name} is not running (removed stale state of pid {})", st.pid);
-        return Ok(Stopped::NotRunning);
-    }
-    let t = Instant::now();
-    let asked = match qmp::Qmp::connect(&run.qmp_socket(), Duration::from_secs(3)).await {
-        Ok(mut q) => q.execute("system_powerdown", None).await.map(drop).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    let result = match asked {
-        Ok(()) => {
-            let mut gone = false;
-            while t.elapsed() < grace {
-                if !run.owns(st.pid, st.start_ticks) {
-                    gone = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            if gone {
-                Stopped::PoweredOff(t.elapsed())
-            } else {
-                let ok = kill(&run, st.pid, st.start_ticks, Duration::from_secs(3)).await;
-                if !ok {
-                    return Err(Error::Io {
-                        action: format!("qemu pid {} survived SIGKILL", st.pid),
-                        source: std::io::ErrorKind::TimedOut.into(),
-                    });
-                }
-                Stopped::Killed(format!("the guest did not power off within {} s", grace.as_secs()))
-            }
-        }
-        Err(e) => {
-            let ok = kill(&run, st.pid, st.start_ticks, Duration::from_secs(3)).await;
-            if !ok {
-                return Err(Error::Io {
-                    action: format!("qemu pid {} survived SIGKILL", st.pid),
-                    source: std::io::ErrorKind::TimedOut.into(),
-                });
-            }
-            Stopped::Killed(format!("QMP unavailable ({e})"))
-        }
-    };
-    run.clear();
-    match &result {
-        Stopped::PoweredOff(d) => {
-            let _ = writeln!(
-                out,
-                "vm {name}: powered off cleanly in {:.1} s (qemu pid {} gone)",
-                d.as_secs_f64(),
-                st.pid
-            );
-        }
-        Stopped::Killed(why) => {
-            let _ = writeln!(out, "vm {name}: killed qemu pid {}: {why}", st.pid);
-        }
-        Stopped::NotRunning => {}
-    }
-    Ok(result)
-}
-
-/// What `status` found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// No VM.
-    NotRunning,
-    /// qemu runs but the playlist is not served (booting, or broken).
-    NotServing,
-    /// qemu runs and the playlist is served.
-    Serving,
-}
-
-/// Reports the truth about the VM: is the recorded pid alive and our qemu, what does QMP say,
-/// is the playlist served.
-pub async fn status(name: &str, run_dir: Option<&Path>, out: &mut dyn Write) -> Health {
-    let run = RunDir::new(name, run_dir);
-    let Some(st) = run.read_state() else {
-        let _ = writeln!(out, "vm {name}: not running (no state in {})", run.path().display());
-        return Health::NotRunning;
-    };
-    if !run.owns(st.pid, st.start_ticks) {
-        let _ = writeln!(
-            out,
-            "vm {name}: not running (recorded qemu pid {} is gone; last console lines in {})",
-            st.pid,
-            run.console_log().display()
-        );
-        return Health::NotRunning;
-    }
-    let run_state = match qmp::Qmp::connect(&run.qmp_socket(), Duration::from_secs(2)).await {
-        Ok(mut q) => q.run_state().await.unwrap_or_else(|e| format!("unknown ({e})")),
-        Err(e) => format!("unknown ({e})"),
-    };
-    let uptime = Duration::from_millis(unix_ms().saturating_sub(st.started_unix_ms));
-    let _ = writeln!(
-        out,
-        "vm {name}: qemu pid {} {run_state}, up {} s, {}",
-        st.pid,
-        uptime.as_secs(),
-        st.accel_reason
-    );
-    let _ = writeln!(out, "  network: {}", st.net_detail);
-    if let Some(s) = st.ready_seconds {
-        let _ = writeln!(out, "  boot to playlist: {s:.1} s");
-    }
-    if let Some(s) = st.exporters_seconds {
-        let _ = writeln!(out, "  boot to exporters: {s:.1} s");
-    }
-    let probe =
-        http::get_in(st.netns.as_deref(), st.check_addr, "/stream.m3u8", Duration::from_secs(3)).await;
-    let serving = matches!(&probe, Ok(r) if http::is_playlist(r));
-    match &probe {
-        Ok(r) if serving => {
-            let _ = writeln!(out, "  playlist: served ({} bytes) at {}", r.body.len(), st.stream_url);
-        }
-        Ok(r) => {
-            let _ = writeln!(out, "  playlist: NOT served (HTTP {}) at {}", r.status, st.stream_url);
-        }
-        Err(e) => {
-            let _ = writeln!(out, "  playlist: NOT served ({e})");
-        }
-    }
-    for (label, addr, url) in
-        [("node exporter ", st.node_addr, &st.node_url), ("nginx exporter", st.nginx_addr, &st.nginx_url)]
-    {
-        let ok = http::get_in(st.netns.as_deref(), addr, "/metrics", Duration::from_secs(3))
-            .await
-            .is_ok_and(|r| r.status == 200);
-        let _ = writeln!(out, "  {label}  {url} ({})", if ok { "answering" } else { "NOT answering" });
-    }
-    let _ = writeln!(out, "  console log     {}", run.console_log().display());
-    if serving {
-        Health::Serving
-    } else {
-        Health::NotServing
-    }
-}
-
-/// Prints the console log; with `follow`, keeps printing what the guest writes until the VM
-/// stops or Ctrl+C. Read-only: the guest has no login on its console.
-///
-/// # Errors
-/// No console log for this VM.
-pub async fn console(
-    name: &str,
-    run_dir: Option<&Path>,
-    follow: bool,
-    out: &mut dyn Write,
-) -> Result<(), Error> {
-    use std::io::{Read, Seek, SeekFrom};
-    let run = RunDir::new(name, run_dir);
-    let log = run.console_log();
-    let mut f = std::fs::File::open(&log).map_err(|_| {
-        Error::Invalid(format!("vm {name}: no console log at {} (never started?)", log.display()))
-    })?;
-    let mut pos = 0u64;
-    let stop = shutdown_signal();
-    tokio::pin!(stop);
-    loop {
-        let _ = f.seek(SeekFrom::Start(pos));
-        let mut buf = Vec::new();
-        let _ = f.read_to_end(&mut buf);
-        if !buf.is_empty() {
-            pos += buf.len() as u64;
-            let _ = out.write_all(&buf);
-            let _ = out.flush();
-        }
-        let running = run.read_state().is_some_and(|s| run.owns(s.pid, s.start_ticks));
-        if !follow || !running {
-            return Ok(());
-        }
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            () = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
-}
-
 /// One line about an image.
 #[must_use]
 pub fn describe_image(img: &Image) -> String {
@@ -974,87 +569,6 @@ pub fn describe_image(img: &Image) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config() -> StartConfig {
-        StartConfig {
-            name: "origin".into(),
-            run_dir: None,
-            qemu: "/bin/sh".into(),
-            accel: AccelChoice::Tcg,
-            machine: Machine::Q35,
-            memory_mib: 1024,
-            cpus: 2,
-            net: Net::User { ports: HostPorts::default() },
-            profile: "default".into(),
-            source: "encode".into(),
-            picture: None,
-            kernel_form: KernelForm::Uncompressed,
-            timeout: Duration::from_secs(1),
-            image: image::Overrides::default(),
-            cache_root: "/nonexistent".into(),
-            append: vec![],
-        }
-    }
-
-    #[test]
-    fn host_ports_parse() {
-        assert_eq!("1,2,3".parse::<HostPorts>(), Ok(HostPorts { hls: 1, node: 2, nginx: 3 }));
-        assert!("1,1,3".parse::<HostPorts>().unwrap_err().contains("must differ"));
-        assert!("1,2".parse::<HostPorts>().unwrap_err().contains("expected three ports"));
-        assert!("0,2,3".parse::<HostPorts>().is_err());
-        assert!("a,b,c".parse::<HostPorts>().is_err());
-    }
-
-    #[test]
-    fn validation_names_the_value() {
-        let ok = validate(&config());
-        assert!(ok.is_ok(), "{ok:?}");
-        let cases: Vec<(StartConfig, &str)> = vec![
-            (StartConfig { name: "a/b".into(), ..config() }, "--name \"a/b\""),
-            (StartConfig { memory_mib: 512, ..config() }, "--memory 512"),
-            (
-                StartConfig { qemu: "no-such-qemu-binary".into(), ..config() },
-                "qemu \"no-such-qemu-binary\" not found",
-            ),
-            (StartConfig { source: "live".into(), ..config() }, "--source \"live\""),
-            (StartConfig { profile: "a b".into(), ..config() }, "--profile \"a b\""),
-            (
-                StartConfig { append: vec!["hls.ip=1.2.3.4".into()], ..config() },
-                "--append \"hls.ip=1.2.3.4\"",
-            ),
-            (
-                StartConfig {
-                    net: Net::Tap {
-                        tap: "much-too-long-tap-name".into(),
-                        netns: None,
-                        address: Ipv4Addr::new(10, 177, 0, 10),
-                        prefix: 24,
-                        gateway: Ipv4Addr::new(10, 177, 0, 1),
-                    },
-                    ..config()
-                },
-                "--tap \"much-too-long-tap-name\"",
-            ),
-        ];
-        for (c, want) in cases {
-            let e = validate(&c).unwrap_err();
-            assert!(e.to_string().starts_with(want), "{e}");
-            assert_eq!(e.exit_code(), 2, "{e}");
-        }
-        let missing_ns = StartConfig {
-            net: Net::Tap {
-                tap: "hlstap0".into(),
-                netns: Some("hls-lab-no-such-ns".into()),
-                address: Ipv4Addr::new(10, 177, 0, 10),
-                prefix: 24,
-                gateway: Ipv4Addr::new(10, 177, 0, 1),
-            },
-            ..config()
-        };
-        let e = validate(&missing_ns).unwrap_err();
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("hls-lab-no-such-ns"), "{e}");
-    }
 
     #[test]
     fn tail_skips_blank_lines() {
