@@ -18,8 +18,8 @@ help: ## list the targets
 deps: ## install ffmpeg, nginx and the Prometheus exporters if missing (apt; root or sudo)
 	scripts/install-deps
 
-deps-test: ## deps plus what the test suite uses (promtool, chromium, tmux)
-	scripts/install-deps --test
+deps-test: ## deps plus what the test suite uses (promtool, chromium, tmux, nix-bin; qemu, kernel, busybox for the VM image tests)
+	scripts/install-deps --test --vm
 
 build: ## debug build of the workspace
 	$(CARGO) build --workspace
