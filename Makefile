@@ -7,7 +7,7 @@ NIX ?= nix --extra-experimental-features 'nix-command flakes'
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin bench bench-origin bench-swarm nix-check nix-flake-check clean
+.PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin bench bench-origin bench-swarm bench-quick nix-check nix-flake-check clean
 .PHONY: deps-vm lab-bins microvm-check-kvm microvm-build microvm-start microvm-start-tap microvm-stop \
 	microvm-status microvm-console network-setup network-teardown network-check \
 	load-test-50 load-test-100 load-test-300 test-lab bench-microvm
@@ -55,15 +55,22 @@ bench: bench-origin bench-swarm ## every benchmark (each prints a table)
 bench-origin: ## the origin's CPU per profile, live encode vs replay (prints a table)
 	$(CARGO) bench -p hls-origin --bench cpu
 
-bench-swarm: ## what measuring costs: swarm CPU and memory, relay vs log, 50 and 100 viewers (prints a table)
-	$(CARGO) bench -p hls-swarm --bench relay
+bench-swarm: ## swarm cost per viewer: relay, log, bare ffmpeg at 50/100/200 viewers, goals (~15 min; JSON in target/bench); micro benches
+	$(CARGO) bench -p hls-swarm --bench micro
+	$(CARGO) bench -p hls-swarm --bench swarm
+
+bench-quick: ## smoke run of the swarm benches: 20 viewers, short windows, micro benches very short (~2 min)
+	$(CARGO) bench -p hls-swarm --bench micro -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
+	$(CARGO) bench -p hls-swarm --bench swarm -- --quick
 
 # --- The origin MicroVM and its network (hls-lab; see docs/microvm.md) ---------------------
 # NETNS=NAME puts the bridge and TAP in a network namespace (qemu and the load test run inside);
+# SOURCE=replay serves a pre-encoded loop (under TCG the live encoder takes the guest's CPU);
 # DURATION=5m sets the load tests' length.
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 HLS_LAB := $(TARGET_DIR)/release/hls-lab
 NETNS_FLAG = $(if $(NETNS),--netns $(NETNS))
+SOURCE_FLAG = $(if $(SOURCE),--source $(SOURCE))
 
 deps-vm: ## deps plus qemu, a kernel with modules, busybox-static, nftables (apt; root or sudo)
 	scripts/install-deps --vm
@@ -78,10 +85,10 @@ microvm-build: deps-vm lab-bins ## build or reuse the VM image (kernel + initram
 	$(HLS_LAB) microvm build
 
 microvm-start: deps-vm lab-bins ## start the origin VM, ports 17080/9100/9113 forwarded on 127.0.0.1
-	$(HLS_LAB) microvm start --net user
+	$(HLS_LAB) microvm start --net user $(SOURCE_FLAG)
 
 microvm-start-tap: network-setup ## start the origin VM on hlstap0 at 10.177.0.10 (root; NETNS=NAME)
-	$(HLS_LAB) microvm start --net tap $(NETNS_FLAG)
+	$(HLS_LAB) microvm start --net tap $(NETNS_FLAG) $(SOURCE_FLAG)
 
 microvm-stop: lab-bins ## power the VM off (ACPI via QMP), kill it after a grace period
 	$(HLS_LAB) microvm stop
