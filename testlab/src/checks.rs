@@ -1,0 +1,240 @@
+//! Lab-side checks: the swarm's report against what the origin saw (nginx's access log, the
+//! nginx exporter's request counter, the origin's CPU), each with a stable name (it goes in
+//! the snapshot) and a detail with the numbers (it goes in the failure message and the result).
+
+use serde_json::Value;
+
+use crate::exporters::Figures;
+use crate::scenario::Expect;
+
+/// One check's verdict.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// A number in the report, 0 if absent.
+pub fn num(report: &Value, pointer: &str) -> f64 {
+    report.pointer(pointer).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+/// What nginx's access log says about the viewers (user agent `… viewer/N`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Logged {
+    pub playlists: u64,
+    pub segments: u64,
+    pub other: u64,
+    pub bytes: u64,
+}
+
+/// Counts the viewers' lines of an access log's text.
+pub fn logged(text: &str) -> Logged {
+    let mut l = Logged::default();
+    for r in origin::access_log::parse(text).into_iter().filter(|r| r.user_agent.contains(" viewer/")) {
+        if r.is_playlist() {
+            l.playlists += 1;
+        } else if r.is_segment() {
+            l.segments += 1;
+        } else {
+            l.other += 1;
+        }
+        l.bytes += r.bytes;
+    }
+    l
+}
+
+/// Packets an impairment saw and dropped, or why they are not known.
+pub type Drops = Result<(u64, u64), String>;
+
+/// The inputs of the checks.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    pub expect: &'a Expect,
+    pub report: &'a Value,
+    pub access_log: Option<&'a Logged>,
+    pub exporters: &'a Figures,
+    /// The swarm's nginx exporter polls and the harness's scrapes between the outer two.
+    pub harness_nginx_scrapes: usize,
+    /// The origin's CPU seconds over the run and the run's wall seconds.
+    pub origin_cpu: Option<(f64, f64)>,
+    /// The configured loss, percent, and the packets the impairment saw and dropped.
+    pub loss: Option<(f64, Drops)>,
+}
+
+/// Every check the scenario asks for.
+pub fn run(i: &Inputs<'_>) -> Vec<Check> {
+    let mut out = Vec::new();
+    let r = i.report;
+    let e = i.expect;
+    let swarm_playlists =
+        num(r, "/requests/by_kind/playlist/count") + num(r, "/requests/by_kind/master/count");
+    let swarm_segments = num(r, "/requests/by_kind/segment/count");
+    let swarm_total = num(r, "/requests/total");
+    if e.access_log_counts {
+        let name = "requests by kind equal the viewers' lines in nginx's access log".to_owned();
+        out.push(match i.access_log {
+            Some(l) => Check {
+                name,
+                passed: l.playlists as f64 == swarm_playlists && l.segments as f64 == swarm_segments && l.other == 0,
+                detail: format!(
+                    "swarm: {swarm_playlists} playlists, {swarm_segments} segments; nginx: {} playlists, {} segments, {} other",
+                    l.playlists, l.segments, l.other
+                ),
+            },
+            None => Check { name, passed: false, detail: "no access log".into() },
+        });
+    }
+    if let Some(within) = e.access_log_bytes_within {
+        let name = format!("swarm bytes within {}% of nginx's access log", within * 100.0);
+        let swarm = num(r, "/requests/bytes");
+        out.push(match i.access_log {
+            Some(l) if l.bytes > 0 => {
+                let off = (swarm - l.bytes as f64).abs() / l.bytes as f64;
+                Check {
+                    name,
+                    passed: off <= within,
+                    detail: format!(
+                        "swarm {swarm} bytes, nginx {} bytes: {:.3}% apart",
+                        l.bytes,
+                        off * 100.0
+                    ),
+                }
+            }
+            _ => Check { name, passed: false, detail: "no bytes in the access log".into() },
+        });
+    }
+    if e.nginx_requests_match {
+        let name = "nginx exporter counted the swarm's requests, its probe and the exporter polls".to_owned();
+        let swarm_polls = num(r, "/origin/nginx/scrapes_ok") + num(r, "/origin/nginx/scrapes_failed");
+        out.push(match i.exporters.nginx_requests {
+            Some(delta) => {
+                // What nginx counted that the swarm's relay did not: the swarm's own probe of
+                // the stream before the viewers start (one request per playlist it reads).
+                let probe = delta - swarm_total - swarm_polls - i.harness_nginx_scrapes as f64;
+                Check {
+                    name,
+                    passed: (1.0..=3.0).contains(&probe),
+                    detail: format!(
+                        "nginx +{delta} = swarm {swarm_total} + swarm polls {swarm_polls} + harness scrapes {} + probe {probe}",
+                        i.harness_nginx_scrapes
+                    ),
+                }
+            }
+            None => Check { name, passed: false, detail: "the nginx exporter did not answer".into() },
+        });
+    }
+    if let Some(limit) = e.origin_cpu_below {
+        let name = format!("origin CPU below {}% of a core", limit * 100.0);
+        out.push(match i.origin_cpu {
+            Some((cpu, wall)) if wall > 0.0 => Check {
+                name,
+                passed: cpu / wall < limit,
+                detail: format!("{cpu:.2} CPU-s over {wall:.1} s = {:.1}% of a core", cpu / wall * 100.0),
+            },
+            _ => Check { name, passed: false, detail: "not measured".into() },
+        });
+    }
+    if let Some((percent, counted)) = &i.loss {
+        let name = format!("the impairment dropped about {percent}% of the packets");
+        out.push(match counted {
+            Ok((seen, dropped)) if *seen >= 100 => {
+                let got = *dropped as f64 / *seen as f64 * 100.0;
+                Check {
+                    name,
+                    passed: got >= percent * 0.5 && got <= percent * 1.5,
+                    detail: format!(
+                        "{dropped} of {seen} packets = {got:.2}% (within half to one and a half times)"
+                    ),
+                }
+            }
+            Ok((seen, _)) => {
+                Check { name, passed: false, detail: format!("only {seen} packets went through") }
+            }
+            Err(e) => Check { name, passed: false, detail: e.clone() },
+        });
+    }
+    if e.all_streaming_at_end {
+        let target = num(r, "/viewers/target");
+        let at_stop = num(r, "/viewers/streaming_at_stop");
+        out.push(Check {
+            name: "every viewer was streaming at the end".into(),
+            passed: at_stop == target,
+            detail: format!("{at_stop} of {target} streaming when the run ended"),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exporters::Figures;
+
+    fn expect(text: &str) -> Expect {
+        toml::from_str(text).unwrap()
+    }
+
+    fn report() -> Value {
+        serde_json::json!({
+            "requests": {"total": 90, "bytes": 1000,
+                "by_kind": {"master": {"count": 0}, "playlist": {"count": 40}, "segment": {"count": 50}}},
+            "origin": {"nginx": {"scrapes_ok": 9, "scrapes_failed": 0}},
+            "viewers": {"target": 5, "streaming_at_stop": 4}
+        })
+    }
+
+    #[test]
+    fn access_log_and_exporter_accounting() {
+        let e = expect(
+            "access_log_counts = true\naccess_log_bytes_within = 0.01\nnginx_requests_match = true\n\
+             all_streaming_at_end = true\norigin_cpu_below = 0.2",
+        );
+        let log = Logged { playlists: 40, segments: 50, other: 0, bytes: 1005 };
+        let fig = Figures { nginx_requests: Some(90.0 + 9.0 + 12.0 + 1.0), ..Figures::default() };
+        let r = report();
+        let checks = run(&Inputs {
+            expect: &e,
+            report: &r,
+            access_log: Some(&log),
+            exporters: &fig,
+            harness_nginx_scrapes: 12,
+            origin_cpu: Some((1.0, 20.0)),
+            loss: Some((5.0, Ok((2000, 95)))),
+        });
+        let verdicts: Vec<(bool, &str)> = checks.iter().map(|c| (c.passed, c.name.as_str())).collect();
+        assert_eq!(
+            verdicts,
+            [
+                (true, "requests by kind equal the viewers' lines in nginx's access log"),
+                (true, "swarm bytes within 1% of nginx's access log"),
+                (true, "nginx exporter counted the swarm's requests, its probe and the exporter polls"),
+                (true, "origin CPU below 20% of a core"),
+                (true, "the impairment dropped about 5% of the packets"),
+                (false, "every viewer was streaming at the end"),
+            ]
+        );
+        let off = Logged { segments: 49, ..log };
+        let c = run(&Inputs {
+            expect: &e,
+            report: &r,
+            access_log: Some(&off),
+            exporters: &fig,
+            harness_nginx_scrapes: 12,
+            origin_cpu: None,
+            loss: Some((5.0, Ok((2000, 10)))),
+        });
+        assert!(!c[0].passed && c[0].detail.contains("49 segments"), "{:?}", c[0]);
+        assert!(!c[3].passed && c[3].detail == "not measured");
+        assert!(!c[4].passed && c[4].detail.starts_with("10 of 2000 packets = 0.50%"), "{:?}", c[4]);
+    }
+
+    #[test]
+    fn the_access_log_counts_only_viewers() {
+        let text = "1.0 127.0.0.1 \"GET /stream.m3u8 HTTP/1.1\" 200 300 rt=0.000 conn=1 reqs=1 \"Lavf/59 viewer/0\"\n\
+                    1.1 127.0.0.1 \"GET /s1.ts HTTP/1.1\" 200 5000 rt=0.000 conn=1 reqs=2 \"Lavf/59 viewer/0\"\n\
+                    1.2 127.0.0.1 \"GET /stream.m3u8 HTTP/1.1\" 200 300 rt=0.000 conn=2 reqs=1 \"hls-swarm/0.1.0 probe\"\n";
+        assert_eq!(logged(text), Logged { playlists: 1, segments: 1, other: 0, bytes: 5300 });
+    }
+}

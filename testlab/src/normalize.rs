@@ -1,0 +1,318 @@
+//! The normalized result: what the snapshot holds. Everything in it is meant to be the same on
+//! every run of a scenario on a loaded 2-core machine, so that a diff means behaviour changed:
+//!
+//! - settings and verdicts exactly (exit code, thresholds passed, lab checks passed, faults
+//!   applied, exporters up);
+//! - viewer counts exactly where the scenario decides them (target, started, peak, streaming
+//!   at the end, final states);
+//! - counts that depend on timing (restarts, errors, stalls, exits) as `0` or `">0"`;
+//! - request counts as a verdict against what the watched time implies (`as expected`, …);
+//! - durations and rates as a placeholder that only says whether they were measured.
+//!
+//! A scenario can redact more with `expect.redact`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::checks::{num, Check};
+use crate::exporters::Figures;
+use crate::faults::Applied;
+use crate::prometheus::QueryResult;
+use crate::scenario::Scenario;
+
+/// `0`, or `">0"` for a count that depends on timing.
+pub fn count(n: f64) -> Value {
+    if n == 0.0 {
+        Value::from(0)
+    } else {
+        Value::from(">0")
+    }
+}
+
+/// Measured or not: the value itself is never stable.
+fn placeholder(v: Option<&Value>, what: &str) -> String {
+    match v {
+        Some(Value::Number(_)) => format!("[{what}]"),
+        _ => "not measured".into(),
+    }
+}
+
+/// Requests of one kind against what the viewers' watch time implies: one per target
+/// duration per variant downloaded.
+pub fn against_expected(count: f64, expected: f64, low: f64, high: f64) -> &'static str {
+    if count == 0.0 {
+        if expected >= 1.0 {
+            "none (expected some)"
+        } else {
+            "none"
+        }
+    } else if expected < 1.0 {
+        "some, though nothing was watched"
+    } else if count < low * expected {
+        "fewer than expected"
+    } else if count > high * expected {
+        "more than expected"
+    } else {
+        "as expected"
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Normalized {
+    pub scenario: String,
+    pub origin: OriginShape,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<String>,
+    pub swarm: SwarmShape,
+    pub lab: LabShape,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OriginShape {
+    pub profile: String,
+    pub source: String,
+    pub placement: String,
+    /// `media playlist` or `master, N variants`.
+    pub entry: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SwarmShape {
+    pub exit_code: Option<i32>,
+    pub thresholds: BTreeMap<String, &'static str>,
+    pub viewers: ViewersShape,
+    pub requests: BTreeMap<&'static str, Value>,
+    pub errors: ErrorsShape,
+    pub playback: BTreeMap<&'static str, Value>,
+    pub timings: BTreeMap<&'static str, String>,
+    pub origin_metrics: BTreeMap<&'static str, &'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ViewersShape {
+    pub target: u64,
+    pub started: u64,
+    pub streaming_peak: u64,
+    pub streaming_at_stop: Value,
+    pub restarts: Value,
+    pub stall_restarts: Value,
+    pub spawn_failures: Value,
+    pub final_states: BTreeMap<String, u64>,
+    pub exits_unexpected: BTreeMap<String, Value>,
+    pub exits_on_stop: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorsShape {
+    pub by_status: BTreeMap<String, Value>,
+    pub network: Value,
+    pub segments_skipped: Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LabShape {
+    pub exporters: BTreeMap<&'static str, &'static str>,
+    pub checks: BTreeMap<String, &'static str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub prometheus: BTreeMap<String, &'static str>,
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "pass"
+    } else {
+        "FAIL"
+    }
+}
+
+fn counts(map: Option<&Value>) -> BTreeMap<String, Value> {
+    map.and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), count(v.as_f64().unwrap_or(0.0)))).collect())
+        .unwrap_or_default()
+}
+
+/// What the run produced, for normalizing.
+#[derive(Debug)]
+pub struct Facts<'a> {
+    pub scenario: &'a Scenario,
+    pub exit_code: Option<i32>,
+    pub report: Option<&'a Value>,
+    /// Variants in the origin's master playlist (0: a media playlist).
+    pub variants: usize,
+    pub faults: &'a [Applied],
+    pub exporters: Option<&'a Figures>,
+    pub checks: &'a [Check],
+    pub queries: &'a [QueryResult],
+}
+
+/// Builds the snapshot value.
+pub fn normalize(f: &Facts<'_>) -> Normalized {
+    let s = f.scenario;
+    let empty = Value::Null;
+    let r = f.report.unwrap_or(&empty);
+    let entry = match f.variants {
+        0 => "media playlist".to_owned(),
+        n => format!("master, {n} variants"),
+    };
+    let downloaded = match (f.variants, s.swarm.variant.as_deref()) {
+        (0, _) => 1.0,
+        (n, None | Some("all")) => n as f64,
+        _ => 1.0,
+    };
+    let td = num(r, "/run/target_duration_seconds");
+    let watched = num(r, "/playback/watch_seconds");
+    let expected = if td > 0.0 { watched / td * downloaded } else { 0.0 };
+    let starts = num(r, "/viewers/process_starts");
+    let master = num(r, "/requests/by_kind/master/count");
+    let mut requests = BTreeMap::new();
+    requests.insert(
+        "master",
+        Value::from(match (master, f.variants) {
+            (0.0, _) => "none",
+            (m, n) if n > 0 && m == starts => "one per process start",
+            _ => "other than one per process start",
+        }),
+    );
+    requests.insert(
+        "playlist",
+        Value::from(against_expected(num(r, "/requests/by_kind/playlist/count"), expected, 0.4, 3.0)),
+    );
+    requests.insert(
+        "segment",
+        Value::from(against_expected(num(r, "/requests/by_kind/segment/count"), expected, 0.5, 2.0)),
+    );
+    let other =
+        ["init", "key", "other"].iter().map(|k| num(r, &format!("/requests/by_kind/{k}/count"))).sum();
+    requests.insert("other", count(other));
+
+    let mut final_states = BTreeMap::new();
+    for row in r.pointer("/viewers/rows").and_then(Value::as_array).into_iter().flatten() {
+        let state = row["state"].as_str().unwrap_or("?").to_owned();
+        *final_states.entry(state).or_insert(0) += 1;
+    }
+    let viewers = ViewersShape {
+        target: num(r, "/viewers/target") as u64,
+        started: num(r, "/viewers/started") as u64,
+        streaming_peak: num(r, "/viewers/streaming_peak") as u64,
+        streaming_at_stop: r.pointer("/viewers/streaming_at_stop").cloned().unwrap_or(Value::Null),
+        restarts: count(num(r, "/viewers/restarts")),
+        stall_restarts: count(num(r, "/viewers/stall_restarts")),
+        spawn_failures: count(num(r, "/viewers/spawn_failures")),
+        final_states,
+        exits_unexpected: counts(r.pointer("/viewers/exits_unexpected")),
+        exits_on_stop: counts(r.pointer("/viewers/exits_on_stop")),
+    };
+    let errors = ErrorsShape {
+        by_status: counts(r.pointer("/errors/by_status")),
+        network: count(num(r, "/errors/network")),
+        segments_skipped: count(num(r, "/errors/segments_skipped")),
+    };
+    let mut playback = BTreeMap::new();
+    playback.insert("stalls", count(num(r, "/playback/stalls")));
+    playback.insert("late_segments", count(num(r, "/playback/late_segments")));
+    playback.insert("inferred", r.pointer("/playback/inferred").cloned().unwrap_or(Value::Null));
+    let mut timings = BTreeMap::new();
+    for (k, p) in [
+        ("startup_p95", "/fields/startup_p95"),
+        ("segment_ttfb_p95", "/fields/segment_ttfb_p95"),
+        ("segment_download_p95", "/fields/segment_download_p95"),
+        ("playlist_ttfb_p95", "/fields/playlist_ttfb_p95"),
+    ] {
+        timings.insert(k, placeholder(r.pointer(p), "duration"));
+    }
+    timings.insert("segment_throughput", placeholder(r.pointer("/fields/segment_throughput"), "rate"));
+    let mut origin_metrics = BTreeMap::new();
+    for (k, p) in [("node", "/origin/node/ok"), ("nginx", "/origin/nginx/ok")] {
+        origin_metrics.insert(
+            k,
+            match r.pointer(p).and_then(Value::as_bool) {
+                Some(true) => "scraped",
+                Some(false) => "failing at the end",
+                None => "not scraped",
+            },
+        );
+    }
+    let thresholds = r
+        .pointer("/thresholds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (t["expression"].as_str().unwrap_or("?").to_owned(), verdict(t["passed"].as_bool() == Some(true)))
+        })
+        .collect();
+
+    let mut exporters = BTreeMap::new();
+    if let Some(x) = f.exporters {
+        exporters.insert(
+            "node",
+            if x.node_ok == x.scrapes && x.scrapes > 0 {
+                "up"
+            } else if x.node_ok > 0 {
+                "up, some scrapes failed"
+            } else {
+                "down"
+            },
+        );
+        exporters.insert(
+            "nginx",
+            match (x.nginx_ok, x.nginx_down) {
+                (0, _) => "down",
+                (_, 0) if x.nginx_ok == x.scrapes => "up, nginx up",
+                (_, 0) => "up, some scrapes failed",
+                _ => "up, nginx down at times",
+            },
+        );
+    }
+    Normalized {
+        scenario: s.name.clone(),
+        origin: OriginShape {
+            profile: s.origin.profile.clone(),
+            source: s.origin.source.as_str().to_owned(),
+            placement: format!("{:?}", s.origin.placement).to_lowercase(),
+            entry,
+        },
+        network: s.network.as_ref().map(crate::scenario::Impairment::describe),
+        faults: f
+            .faults
+            .iter()
+            .map(|a| format!("{}: {}", a.fault, if a.ok { "applied" } else { "FAILED" }))
+            .collect(),
+        swarm: SwarmShape {
+            exit_code: f.exit_code,
+            thresholds,
+            viewers,
+            requests,
+            errors,
+            playback,
+            timings,
+            origin_metrics,
+        },
+        lab: LabShape {
+            exporters,
+            checks: f.checks.iter().map(|c| (c.name.clone(), verdict(c.passed))).collect(),
+            prometheus: f.queries.iter().map(|q| (q.promql.clone(), verdict(q.passed))).collect(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_buckets() {
+        assert_eq!(count(0.0), Value::from(0));
+        assert_eq!(count(7.0), Value::from(">0"));
+        assert_eq!(against_expected(0.0, 0.0, 0.5, 2.0), "none");
+        assert_eq!(against_expected(0.0, 10.0, 0.5, 2.0), "none (expected some)");
+        assert_eq!(against_expected(14.0, 10.0, 0.5, 2.0), "as expected");
+        assert_eq!(against_expected(4.0, 10.0, 0.5, 2.0), "fewer than expected");
+        assert_eq!(against_expected(21.0, 10.0, 0.5, 2.0), "more than expected");
+        assert_eq!(against_expected(3.0, 0.0, 0.5, 2.0), "some, though nothing was watched");
+    }
+}

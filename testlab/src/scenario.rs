@@ -1,0 +1,702 @@
+//! A scenario file (`testlab/scenarios/NAME.toml`) as data: parsed with unknown keys refused,
+//! then validated once, before anything is started.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Why a scenario file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file cannot be read.
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid TOML, an unknown key, or a value of the wrong type.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// Parsed, but inconsistent.
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    /// The scenario directory cannot be listed.
+    #[error("cannot list scenarios in {dir}")]
+    List {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Which run includes the scenario.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Part of `cargo test -p testlab` (and `make test`).
+    #[default]
+    Fast,
+    /// Ignored by default; `cargo test -p testlab -- --ignored` (and `make test-lab`).
+    Slow,
+}
+
+/// Where the origin runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// `hls-origin serve` as a child process on loopback, every port free-picked.
+    #[default]
+    Process,
+    /// `hls-origin serve` inside a namespace of its own at 10.177.0.10, behind a bridge in a
+    /// second namespace where the swarm runs (root).
+    Netns,
+    /// The origin MicroVM (`hls-lab microvm start --net tap`) on a TAP of a bridge in a
+    /// namespace where the swarm runs (root, qemu).
+    Microvm,
+}
+
+/// The origin's media source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A loop encoded once and republished live: next to no CPU.
+    #[default]
+    Replay,
+    /// A real-time ffmpeg encode.
+    Encode,
+}
+
+impl Source {
+    /// The `--source` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Replay => "replay",
+            Source::Encode => "encode",
+        }
+    }
+}
+
+/// `[origin]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginSpec {
+    /// `hls-origin` profile.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// Media source.
+    #[serde(default)]
+    pub source: Source,
+    /// Where the origin runs.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Picture width (ABR: the top rung).
+    pub width: Option<u32>,
+    /// Picture height (ABR: the top rung).
+    pub height: Option<u32>,
+    /// Video bitrate, kbit/s (ABR: the top rung).
+    pub bitrate: Option<u32>,
+    /// Frames per second.
+    pub fps: Option<u32>,
+    /// Segment length in seconds.
+    pub segment_seconds: Option<u32>,
+    /// Segments listed per media playlist.
+    pub window: Option<u32>,
+    /// Segments in the replay loop.
+    pub loop_segments: Option<u32>,
+}
+
+fn default_profile() -> String {
+    "default".to_owned()
+}
+
+/// `[network]`: impairment on the link between the swarm's and the origin's namespaces, in
+/// both directions (tc netem on each end of the veth; see docs/testlab.md for the fallback
+/// when the kernel has no netem).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Impairment {
+    /// Added one-way delay.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub delay: Option<Duration>,
+    /// Random packet loss, percent (0 to 100).
+    pub loss_percent: Option<f64>,
+    /// Bandwidth limit, kbit/s.
+    pub rate_kbit: Option<u32>,
+}
+
+impl Impairment {
+    /// `loss 5% delay 20ms rate 10000kbit`, as shown in results.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(l) = self.loss_percent {
+            parts.push(format!("loss {l}%"));
+        }
+        if let Some(d) = self.delay {
+            parts.push(format!("delay {}", humantime::format_duration(d)));
+        }
+        if let Some(r) = self.rate_kbit {
+            parts.push(format!("rate {r}kbit"));
+        }
+        parts.join(" ")
+    }
+}
+
+/// `pause = { child = "nginx", duration = "5s" }`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Pause {
+    /// `nginx`, `ffmpeg` (encode source), `node-exporter` or `nginx-exporter`.
+    pub child: String,
+    /// How long it stays stopped.
+    #[serde(deserialize_with = "duration")]
+    pub duration: Duration,
+}
+
+/// `http = { status = 404, from = 1, to = 3 }`: segments with media sequence numbers from
+/// `edge + from` to `edge + to` answer `status`, where `edge` is the newest segment listed
+/// when the fault fires.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFault {
+    /// 403, 404, 410, 500, 502 or 503.
+    pub status: u16,
+    /// First segment, relative to the live edge (1 = the next one published).
+    pub from: i64,
+    /// Last segment, relative to the live edge.
+    pub to: i64,
+    /// Clear the fault after this long (else it lasts to the end of the run).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub clear_after: Option<Duration>,
+}
+
+/// `[[fault]]`: one fault at a time after the swarm started; exactly one action.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// When, after the swarm was started.
+    #[serde(deserialize_with = "duration")]
+    pub at: Duration,
+    /// Freeze publishing for this long (replay source only).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub hold: Option<Duration>,
+    /// Stop a child of the origin for a while.
+    pub pause: Option<Pause>,
+    /// SIGKILL a child of the origin (its supervisor restarts it).
+    pub kill: Option<String>,
+    /// An HTTP status for a range of segments.
+    pub http: Option<HttpFault>,
+}
+
+/// What a fault does, once validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Freeze the playlist.
+    Hold(Duration),
+    /// Stop a child, start it again after the duration.
+    Pause(Pause),
+    /// SIGKILL a child.
+    Kill(String),
+    /// Status for a segment range.
+    Http(HttpFault),
+}
+
+impl Fault {
+    /// The one action this fault names (validated by [`Scenario::validate`]).
+    pub fn action(&self) -> Option<Action> {
+        let mut found = Vec::new();
+        if let Some(d) = self.hold {
+            found.push(Action::Hold(d));
+        }
+        if let Some(p) = &self.pause {
+            found.push(Action::Pause(p.clone()));
+        }
+        if let Some(k) = &self.kill {
+            found.push(Action::Kill(k.clone()));
+        }
+        if let Some(h) = &self.http {
+            found.push(Action::Http(h.clone()));
+        }
+        (found.len() == 1).then(|| found.remove(0))
+    }
+
+    /// `8s hold 6s`, `8s pause nginx 5s`, … as shown in results and snapshots.
+    pub fn describe(&self) -> String {
+        let at = humantime::format_duration(self.at);
+        match self.action() {
+            Some(Action::Hold(d)) => format!("{at} hold {}", humantime::format_duration(d)),
+            Some(Action::Pause(p)) => {
+                format!("{at} pause {} {}", p.child, humantime::format_duration(p.duration))
+            }
+            Some(Action::Kill(c)) => format!("{at} kill {c}"),
+            Some(Action::Http(h)) => {
+                let clear = h.clear_after.map(|d| format!(" for {}", humantime::format_duration(d)));
+                format!(
+                    "{at} http {} edge{:+}..edge{:+}{}",
+                    h.status,
+                    h.from,
+                    h.to,
+                    clear.unwrap_or_default()
+                )
+            }
+            None => format!("{at} (invalid)"),
+        }
+    }
+}
+
+/// `[swarm]`: what `hls-swarm` is asked to do. The harness adds `--tui=false`, `--metrics`,
+/// `--report`, `--origin-metrics`/`--nginx-metrics`, every `--assert` and the URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmSpec {
+    /// `--clients`.
+    pub clients: u32,
+    /// `--ramp-rate`, viewers started per second.
+    #[serde(default = "default_ramp")]
+    pub ramp_rate: f64,
+    /// `--duration`.
+    #[serde(deserialize_with = "duration")]
+    pub duration: Duration,
+    /// `--variant`: all, highest, lowest or first.
+    pub variant: Option<String>,
+    /// Ask the origin for this path instead of its playlist (e.g. one that does not exist).
+    pub path: Option<String>,
+    /// More `hls-swarm` flags, passed as given.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Point `--origin-metrics`/`--nginx-metrics` at the origin's exporters.
+    #[serde(default = "yes")]
+    pub origin_metrics: bool,
+}
+
+fn default_ramp() -> f64 {
+    5.0
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[prometheus.query]]`: a PromQL query against the Prometheus server that scraped the
+/// swarm, compared with a value of the swarm's JSON report.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// PromQL, evaluated at the end of the run; must return one sample.
+    pub promql: String,
+    /// JSON pointer into the swarm's report (`/requests/by_kind/segment/count`).
+    pub equals: Option<String>,
+    /// How far below the report's value Prometheus may be (what the swarm did after the last
+    /// scrape); never above.
+    #[serde(default)]
+    pub tolerance: f64,
+    /// A lower bound instead of a report value.
+    pub at_least: Option<f64>,
+}
+
+/// `[prometheus]`: a real Prometheus server scrapes the swarm's `/metrics` during the run.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSpec {
+    /// Scrape interval.
+    #[serde(default = "default_scrape", deserialize_with = "duration")]
+    pub scrape_interval: Duration,
+    /// Checks made at the end.
+    #[serde(default, rename = "query")]
+    pub queries: Vec<Query>,
+}
+
+fn default_scrape() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// `[expect]`: how the run must turn out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The swarm's exit code (5 when an `--assert` fails; see the README).
+    #[serde(default)]
+    pub exit_code: i32,
+    /// `--assert` expressions for the swarm.
+    #[serde(default)]
+    pub assert: Vec<String>,
+    /// Swarm bytes within this fraction of the bytes nginx logged for the viewers (needs
+    /// the `logged` or `debug` profile).
+    pub access_log_bytes_within: Option<f64>,
+    /// Swarm requests by kind equal the viewers' lines in nginx's access log (`logged`/`debug`).
+    #[serde(default)]
+    pub access_log_counts: bool,
+    /// The nginx exporter's request counter moved by exactly the swarm's requests, its probe,
+    /// and the exporter polls.
+    #[serde(default)]
+    pub nginx_requests_match: bool,
+    /// The origin's process tree used less than this fraction of one core over the run.
+    pub origin_cpu_below: Option<f64>,
+    /// Every viewer was streaming when the run ended (recovered from whatever happened).
+    #[serde(default)]
+    pub all_streaming_at_end: bool,
+    /// Compare the normalized result with `scenarios/snapshots/NAME.snap`.
+    #[serde(default = "yes")]
+    pub snapshot: bool,
+    /// insta selectors (`.swarm.viewers.restarts`) whose value is replaced by `[redacted]` in
+    /// the snapshot: for figures this scenario cannot make deterministic.
+    #[serde(default)]
+    pub redact: Vec<String>,
+}
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The file's stem; also the snapshot's name.
+    #[serde(skip)]
+    pub name: String,
+    /// Where it was read from.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// One line: what the scenario shows.
+    pub description: String,
+    /// Fast (default run) or slow (`--ignored`).
+    #[serde(default)]
+    pub tier: Tier,
+    /// The origin.
+    pub origin: OriginSpec,
+    /// Link impairment (netns and microvm placements).
+    pub network: Option<Impairment>,
+    /// Faults on a timeline.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<Fault>,
+    /// The swarm.
+    pub swarm: SwarmSpec,
+    /// A Prometheus server scraping the swarm.
+    pub prometheus: Option<PrometheusSpec>,
+    /// Expectations.
+    pub expect: Expect,
+}
+
+/// Flags the harness sets itself.
+const MANAGED_FLAGS: [&str; 12] = [
+    "--clients",
+    "--ramp-rate",
+    "--duration",
+    "--variant",
+    "--tui",
+    "--metrics",
+    "--report",
+    "--assert",
+    "--origin-metrics",
+    "--nginx-metrics",
+    "--origin-metrics-host",
+    "--check",
+];
+
+const CHILDREN: [&str; 4] = ["nginx", "ffmpeg", "node-exporter", "nginx-exporter"];
+const HTTP_STATUSES: [u16; 6] = [403, 404, 410, 500, 502, 503];
+
+impl Scenario {
+    /// Parses and validates `text`, naming the scenario after `path`'s stem.
+    ///
+    /// # Errors
+    /// [`Error::Parse`] or [`Error::Invalid`], naming the file and the problem.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, Error> {
+        let mut s: Scenario = toml::from_str(text)
+            .map_err(|e| Error::Parse { path: path.to_owned(), message: e.to_string().trim().to_owned() })?;
+        s.name = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        s.path = path.to_owned();
+        s.validate().map_err(|message| Error::Invalid { path: path.to_owned(), message })?;
+        Ok(s)
+    }
+
+    /// Reads and validates one file.
+    ///
+    /// # Errors
+    /// As [`Scenario::parse`], or [`Error::Read`].
+    pub fn load(path: &Path) -> Result<Scenario, Error> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Every `*.toml` in `dir`, sorted by name.
+    ///
+    /// # Errors
+    /// The directory cannot be listed, or a file is invalid (the first one, by name).
+    pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Error> {
+        let entries = std::fs::read_dir(dir).map_err(|source| Error::List { dir: dir.to_owned(), source })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+            .collect();
+        paths.sort();
+        paths.iter().map(|p| Scenario::load(p)).collect()
+    }
+
+    /// What the harness must have to run this scenario, beyond the workspace binaries.
+    pub fn needs_root(&self) -> bool {
+        self.origin.placement != Placement::Process
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty()
+            || !self.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(format!(
+                "scenario name {:?}: expected lowercase letters, digits and '-' (the file's stem)",
+                self.name
+            ));
+        }
+        let o = &self.origin;
+        if o.placement == Placement::Microvm && o.loop_segments.is_some() {
+            return Err("origin.loop_segments: not supported for placement = \"microvm\"".into());
+        }
+        if o.placement == Placement::Microvm
+            && (o.bitrate.is_some() || o.fps.is_some() || o.segment_seconds.is_some() || o.window.is_some())
+        {
+            return Err("origin: placement = \"microvm\" takes profile, source, width and height only".into());
+        }
+        if o.placement == Placement::Microvm && o.width.is_some() != o.height.is_some() {
+            return Err("origin: placement = \"microvm\" needs both width and height, or neither".into());
+        }
+        if let Some(n) = &self.network {
+            if o.placement != Placement::Netns {
+                return Err(
+                    "[network] impairment needs origin.placement = \"netns\" (the lab's own link)".into()
+                );
+            }
+            if *n == Impairment::default() {
+                return Err("[network]: set at least one of delay, loss_percent, rate_kbit".into());
+            }
+            if let Some(l) = n.loss_percent {
+                if !(0.0..=100.0).contains(&l) {
+                    return Err(format!("network.loss_percent = {l}: expected 0 to 100"));
+                }
+            }
+            if n.rate_kbit == Some(0) {
+                return Err("network.rate_kbit = 0: expected a positive rate".into());
+            }
+        }
+        let s = &self.swarm;
+        if s.clients == 0 {
+            return Err("swarm.clients = 0: expected at least 1".into());
+        }
+        if !(s.ramp_rate > 0.0 && s.ramp_rate.is_finite()) {
+            return Err(format!("swarm.ramp_rate = {}: expected a positive number", s.ramp_rate));
+        }
+        if s.duration.is_zero() {
+            return Err("swarm.duration: expected more than 0 s".into());
+        }
+        if let Some(v) = &s.variant {
+            if !["all", "highest", "lowest", "first"].contains(&v.as_str()) {
+                return Err(format!("swarm.variant = {v:?}: expected all, highest, lowest or first"));
+            }
+        }
+        if let Some(p) = &s.path {
+            if !p.starts_with('/') {
+                return Err(format!("swarm.path = {p:?}: expected an absolute path such as /missing.m3u8"));
+            }
+        }
+        for a in &s.args {
+            let flag = a.split('=').next().unwrap_or(a);
+            if MANAGED_FLAGS.contains(&flag) {
+                return Err(format!(
+                    "swarm.args: {a:?} is set by the harness (use the [swarm] keys or expect.assert)"
+                ));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for f in &self.faults {
+            let Some(action) = f.action() else {
+                return Err(format!(
+                    "fault at {}: expected exactly one of hold, pause, kill, http",
+                    humantime::format_duration(f.at)
+                ));
+            };
+            if f.at >= s.duration {
+                return Err(format!("fault {}: at or after the end of the run", f.describe()));
+            }
+            if o.placement == Placement::Microvm {
+                return Err(
+                    "faults need placement process or netns (the VM's status port is not exposed)".into()
+                );
+            }
+            if !seen.insert(f.at) {
+                return Err(format!("two faults at {}", humantime::format_duration(f.at)));
+            }
+            match action {
+                Action::Hold(d) => {
+                    if o.source != Source::Replay {
+                        return Err("fault hold: only the replay source can hold its playlist".into());
+                    }
+                    if d.is_zero() || d > Duration::from_secs(600) {
+                        return Err("fault hold: expected more than 0 s and at most 600 s".into());
+                    }
+                }
+                Action::Pause(p) => {
+                    if !CHILDREN.contains(&p.child.as_str()) {
+                        return Err(format!("fault pause child {:?}: expected one of {CHILDREN:?}", p.child));
+                    }
+                    if p.duration.is_zero() {
+                        return Err("fault pause: expected a duration above 0 s".into());
+                    }
+                }
+                Action::Kill(c) => {
+                    if !CHILDREN.contains(&c.as_str()) {
+                        return Err(format!("fault kill {c:?}: expected one of {CHILDREN:?}"));
+                    }
+                }
+                Action::Http(h) => {
+                    if !HTTP_STATUSES.contains(&h.status) {
+                        return Err(format!(
+                            "fault http status {}: expected one of {HTTP_STATUSES:?}",
+                            h.status
+                        ));
+                    }
+                    if h.from > h.to {
+                        return Err(format!("fault http: from {} is after to {}", h.from, h.to));
+                    }
+                }
+            }
+        }
+        if let Some(p) = &self.prometheus {
+            if p.scrape_interval < Duration::from_millis(100) {
+                return Err("prometheus.scrape_interval: expected at least 100ms".into());
+            }
+            for q in &p.queries {
+                if q.equals.is_some() == q.at_least.is_some() {
+                    return Err(format!("prometheus query {:?}: expected one of equals, at_least", q.promql));
+                }
+                if q.equals.as_ref().is_some_and(|e| !e.starts_with('/')) {
+                    return Err(format!(
+                        "prometheus query {:?}: equals must be a JSON pointer (/a/b)",
+                        q.promql
+                    ));
+                }
+            }
+        }
+        let e = &self.expect;
+        let logged = ["logged", "debug"].contains(&o.profile.as_str());
+        if (e.access_log_bytes_within.is_some() || e.access_log_counts) && !logged {
+            return Err(format!(
+                "expect.access_log_*: profile {:?} keeps no access log (use \"logged\" or \"debug\")",
+                o.profile
+            ));
+        }
+        if (e.access_log_bytes_within.is_some() || e.access_log_counts) && o.placement == Placement::Microvm {
+            return Err("expect.access_log_*: the VM's access log is not reachable".into());
+        }
+        if e.nginx_requests_match && !s.origin_metrics {
+            return Err("expect.nginx_requests_match needs swarm.origin_metrics = true".into());
+        }
+        if !(0..=255).contains(&e.exit_code) {
+            return Err(format!("expect.exit_code = {}: expected 0 to 255", e.exit_code));
+        }
+        if e.redact.iter().any(|r| !r.starts_with('.')) {
+            return Err("expect.redact: selectors start with '.', e.g. .swarm.viewers.restarts".into());
+        }
+        Ok(())
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| {
+        serde::de::Error::custom(format!("{s:?}: {e} (expected a duration such as \"8s\" or \"500ms\")"))
+    })
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMOKE: &str = r#"
+description = "smoke"
+[origin]
+profile = "logged"
+[swarm]
+clients = 2
+duration = "10s"
+[expect]
+assert = ["error_rate==0"]
+access_log_counts = true
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, Error> {
+        Scenario::parse(Path::new("/x/smoke.toml"), text)
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_defaults() {
+        let s = parse(SMOKE).unwrap();
+        assert_eq!(s.name, "smoke");
+        assert_eq!(s.tier, Tier::Fast);
+        assert_eq!(s.origin.placement, Placement::Process);
+        assert_eq!(s.origin.source, Source::Replay);
+        assert_eq!(s.swarm.ramp_rate, 5.0);
+        assert!(s.swarm.origin_metrics && s.expect.snapshot);
+        assert_eq!(s.expect.exit_code, 0);
+        assert!(!s.needs_root());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let e = parse(&SMOKE.replace("clients = 2", "clients = 2\nviewers = 3")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `viewers`"), "{e}");
+        let e = parse(&SMOKE.replace("[swarm]", "[origin2]\n[swarm]")).unwrap_err();
+        assert!(e.to_string().contains("origin2"), "{e}");
+    }
+
+    #[test]
+    fn faults_parse_and_describe() {
+        let text = format!(
+            "{SMOKE}\n[[fault]]\nat = \"4s\"\npause = {{ child = \"nginx\", duration = \"5s\" }}\n\
+             [[fault]]\nat = \"6s\"\nhold = \"3s\"\n[[fault]]\nat = \"7s\"\n\
+             http = {{ status = 404, from = 1, to = 2, clear_after = \"2s\" }}\n"
+        );
+        let s = parse(&text).unwrap();
+        let d: Vec<String> = s.faults.iter().map(Fault::describe).collect();
+        assert_eq!(d, ["4s pause nginx 5s", "6s hold 3s", "7s http 404 edge+1..edge+2 for 2s"]);
+    }
+
+    #[test]
+    fn inconsistent_files_are_refused_with_the_reason() {
+        let cases = [
+            ("[swarm]", "[network]\nloss_percent = 5.0\n[swarm]", "needs origin.placement = \"netns\""),
+            ("clients = 2", "clients = 0", "expected at least 1"),
+            ("duration = \"10s\"", "duration = \"10s\"\nvariant = \"best\"", "expected all, highest"),
+            ("duration = \"10s\"", "duration = \"10s\"\nargs = [\"--report=x.json\"]", "set by the harness"),
+            ("profile = \"logged\"", "profile = \"default\"", "keeps no access log"),
+            ("duration = \"10s\"", "duration = \"ten\"", "expected a duration"),
+        ];
+        for (from, to, want) in cases {
+            let e = parse(&SMOKE.replace(from, to)).unwrap_err();
+            assert!(e.to_string().contains(want), "{to}: {e}");
+        }
+        let two = format!("{SMOKE}\n[[fault]]\nat = \"4s\"\nkill = \"ffmpeg\"\nhold = \"2s\"\n");
+        assert!(parse(&two).unwrap_err().to_string().contains("exactly one of"));
+        let late = format!("{SMOKE}\n[[fault]]\nat = \"10s\"\nkill = \"ffmpeg\"\n");
+        assert!(parse(&late).unwrap_err().to_string().contains("after the end"));
+        let encode = format!(
+            "{}\n[[fault]]\nat = \"1s\"\nhold = \"2s\"\n",
+            SMOKE.replace("[swarm]", "source = \"encode\"\n[swarm]")
+        );
+        assert!(parse(&encode).unwrap_err().to_string().contains("replay source"));
+    }
+
+    #[test]
+    fn the_shipped_scenarios_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let all = Scenario::load_dir(&dir).unwrap();
+        assert!(!all.is_empty());
+        let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+    }
+}
