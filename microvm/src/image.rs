@@ -250,18 +250,37 @@ impl Plan {
         }
     }
 
-    fn bytes(&mut self, path: &str, perm: u32, data: impl Into<Vec<u8>>) -> Result<(), Error> {
+    /// Generated file content at image path `path` (relative, no leading `/`).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the path already holds something else.
+    pub fn bytes(&mut self, path: &str, perm: u32, data: impl Into<Vec<u8>>) -> Result<(), Error> {
         self.insert(path.to_owned(), Node::File { source: Source::Bytes(data.into()), perm })
     }
 
-    fn dir(&mut self, path: &str, perm: u32) -> Result<(), Error> {
+    /// A directory with mode `perm` (parents not listed get 0755 when written).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the path already holds a file or link.
+    pub fn dir(&mut self, path: &str, perm: u32) -> Result<(), Error> {
         self.insert(path.to_owned(), Node::Dir(perm))
+    }
+
+    /// A symbolic link at `path` pointing to `target` (kept as written).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the path already holds something else.
+    pub fn symlink(&mut self, path: &str, target: &str) -> Result<(), Error> {
+        self.insert(path.to_owned(), Node::Symlink(target.to_owned()))
     }
 
     /// Adds host file `path` at the same path in the image, reproducing every symlink met on
     /// the way (directories such as `/lib -> usr/lib` and the file itself, e.g.
     /// `libx.so.1 -> libx.so.1.2`), so that the loader finds it exactly as on the host.
-    fn mirror(&mut self, path: &Path) -> Result<(), Error> {
+    ///
+    /// # Errors
+    /// An unreadable path, a symlink loop, or a conflicting entry.
+    pub fn mirror(&mut self, path: &Path) -> Result<(), Error> {
         let mut resolved = PathBuf::from("/");
         let mut pending: std::collections::VecDeque<PathBuf> = path
             .components()
@@ -311,8 +330,13 @@ impl Plan {
         self.insert(rel(&resolved), Node::File { source: Source::Host(resolved), perm: meta.mode() & 0o7777 })
     }
 
-    /// A program at a fixed image path, plus its loader and libraries mirrored.
-    fn program(&mut self, host: &Path, dest: &str) -> Result<(), Error> {
+    /// A program at a fixed image path, plus its loader and libraries mirrored (what its own
+    /// dynamic loader resolves, [`ldd::needed`]). A program with debug sections is copied
+    /// through `strip --strip-debug` when written.
+    ///
+    /// # Errors
+    /// An unreadable program, a library its loader cannot find, or a conflicting entry.
+    pub fn program(&mut self, host: &Path, dest: &str) -> Result<(), Error> {
         let real = std::fs::canonicalize(host).map_err(io("cannot resolve", host))?;
         let info = elf::inspect(&real).map_err(ldd::Error::from)?;
         let source = if info.has_debug { Source::Strip(real.clone()) } else { Source::Host(real.clone()) };
@@ -483,48 +507,78 @@ impl Plan {
     pub fn write(&self, out: &Path, scratch: &Path) -> Result<u64, Error> {
         let file = std::fs::File::create(out).map_err(io("cannot create", out))?;
         let mut w = cpio::Writer::new(std::io::BufWriter::with_capacity(1 << 20, file));
-        let werr = io("cannot write", out);
+        let saved = self.walk(scratch, |entry| {
+            match entry {
+                Entry::Dir { path, perm } => w.dir(path, perm),
+                Entry::Symlink { path, target } => w.symlink(path, target),
+                Entry::CharDev { path, perm, major, minor } => w.char_dev(path, perm, major, minor),
+                Entry::File { path, perm, content: Content::Bytes(b) } => w.file(path, perm, &b),
+                Entry::File { path, perm, content: Content::Host(src) } => copy_in(&mut w, path, perm, src),
+            }
+            .map_err(io("cannot write", out))
+        })?;
+        w.finish()
+            .and_then(|b| b.into_inner().map_err(std::io::IntoInnerError::into_error))
+            .and_then(|f| f.sync_all())
+            .map_err(io("cannot write", out))?;
+        Ok(saved)
+    }
+
+    /// Hands every entry to `f` in archive order — every ancestor directory before its entries
+    /// (implicit parents get mode 0755), paths sorted — with file content resolved: generated
+    /// bytes, decompressed modules, or a host file to copy (for [`Plan::program`]s with debug
+    /// sections, a copy stripped into `scratch`, removed after `f` returns; the original when
+    /// `strip` is missing or fails). Archive writers (this crate's cpio, a container layer's
+    /// tar) share it, so every form of the image holds the same files. Returns how many bytes
+    /// stripping saved.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] for a path below a non-directory, before `f` sees anything; an
+    /// unreadable module; whatever `f` returns.
+    pub fn walk<E: From<Error>>(
+        &self,
+        scratch: &Path,
+        mut f: impl FnMut(Entry<'_>) -> Result<(), E>,
+    ) -> Result<u64, E> {
         let mut saved = 0;
-        // Every ancestor directory, created before its entries (BTreeMap order puts "a" before
-        // "a/b"; implicit parents get mode 0755).
-        let mut all: BTreeMap<String, &Node> = BTreeMap::new();
+        // BTreeMap order puts "a" before "a/b".
+        let mut all: BTreeMap<&str, &Node> = BTreeMap::new();
         let implicit = Node::Dir(0o755);
         for (path, node) in &self.nodes {
-            let mut acc = String::new();
-            let parts: Vec<&str> = path.split('/').collect();
-            for part in &parts[..parts.len() - 1] {
-                if !acc.is_empty() {
-                    acc.push('/');
-                }
-                acc.push_str(part);
-                match self.nodes.get(&acc) {
+            for (i, _) in path.match_indices('/') {
+                let parent = &path[..i];
+                match self.nodes.get(parent) {
                     Some(Node::Dir(_)) | None => {
-                        all.entry(acc.clone()).or_insert(&implicit);
+                        all.entry(parent).or_insert(&implicit);
                     }
                     Some(_) => {
                         return Err(Error::Conflict {
                             path: path.clone(),
-                            first: format!("/{acc} is not a directory"),
+                            first: format!("/{parent} is not a directory"),
                             second: "a path below it".into(),
-                        })
+                        }
+                        .into())
                     }
                 }
             }
-            all.insert(path.clone(), node);
+            all.insert(path, node);
         }
-        let result: Result<(), std::io::Error> = (|| {
-            for (path, node) in &all {
-                match node {
-                    Node::Dir(perm) => w.dir(path, *perm)?,
-                    Node::Symlink(t) => w.symlink(path, t)?,
-                    Node::CharDev { perm, major, minor } => w.char_dev(path, *perm, *major, *minor)?,
-                    Node::File { source, perm } => match source {
-                        Source::Bytes(b) => w.file(path, *perm, b)?,
+        for (path, node) in all {
+            match node {
+                Node::Dir(perm) => f(Entry::Dir { path, perm: *perm })?,
+                Node::Symlink(target) => f(Entry::Symlink { path, target })?,
+                Node::CharDev { perm, major, minor } => {
+                    f(Entry::CharDev { path, perm: *perm, major: *major, minor: *minor })?;
+                }
+                Node::File { source, perm } => {
+                    let perm = *perm;
+                    match source {
+                        Source::Bytes(b) => f(Entry::File { path, perm, content: Content::Bytes(b.into()) })?,
                         Source::Module(p) => {
-                            let b = kmod::read_plain(p).map_err(std::io::Error::other)?;
-                            w.file(path, *perm, &b)?;
+                            let b = kmod::read_plain(p).map_err(Error::from)?;
+                            f(Entry::File { path, perm, content: Content::Bytes(b.into()) })?;
                         }
-                        Source::Host(p) => copy_in(&mut w, path, *perm, p)?,
+                        Source::Host(p) => f(Entry::File { path, perm, content: Content::Host(p) })?,
                         Source::Strip(p) => {
                             let stripped = scratch.join(path.replace('/', "_"));
                             let ok = std::process::Command::new("strip")
@@ -536,22 +590,72 @@ impl Plan {
                                 .is_ok_and(|s| s.success());
                             let src = if ok { stripped.as_path() } else { p.as_path() };
                             if ok {
-                                let before = std::fs::metadata(p)?.len();
-                                saved += before.saturating_sub(std::fs::metadata(src)?.len());
+                                let len = |q: &Path| {
+                                    std::fs::metadata(q).map(|m| m.len()).map_err(io("cannot stat", q))
+                                };
+                                saved += len(p)?.saturating_sub(len(src)?);
                             }
-                            copy_in(&mut w, path, *perm, src)?;
+                            let result = f(Entry::File { path, perm, content: Content::Host(src) });
                             if ok {
                                 let _ = std::fs::remove_file(&stripped);
                             }
+                            result?;
                         }
-                    },
+                    }
                 }
             }
-            w.finish()?.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()
-        })();
-        result.map_err(werr)?;
+        }
         Ok(saved)
     }
+}
+
+/// One entry of a [`Plan`], as [`Plan::walk`] hands it to an archive writer. Paths are relative
+/// (no leading `/`).
+#[derive(Debug)]
+pub enum Entry<'a> {
+    /// A directory.
+    Dir {
+        /// Image path.
+        path: &'a str,
+        /// Permission bits.
+        perm: u32,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// Image path.
+        path: &'a str,
+        /// Its target, as written.
+        target: &'a str,
+    },
+    /// A character device node.
+    CharDev {
+        /// Image path.
+        path: &'a str,
+        /// Permission bits.
+        perm: u32,
+        /// Device major.
+        major: u32,
+        /// Device minor.
+        minor: u32,
+    },
+    /// A regular file.
+    File {
+        /// Image path.
+        path: &'a str,
+        /// Permission bits.
+        perm: u32,
+        /// Where its bytes are.
+        content: Content<'a>,
+    },
+}
+
+/// A file's bytes: in memory, or a host file to copy.
+#[derive(Debug)]
+pub enum Content<'a> {
+    /// Generated or decompressed bytes.
+    Bytes(std::borrow::Cow<'a, [u8]>),
+    /// A host file (possibly a stripped copy), read when written.
+    Host(&'a Path),
 }
 
 fn copy_in<W: Write>(w: &mut cpio::Writer<W>, path: &str, perm: u32, src: &Path) -> std::io::Result<()> {
