@@ -1,0 +1,263 @@
+//! Running podman: global flags, the private `containers.conf`, and the few commands the lab
+//! uses, each failure carrying podman's own message.
+//!
+//! Podman is run as a plain command (`std::process::Command`, no shell); every call here is
+//! short — `run` uses `--detach` — so none outlives its caller.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A podman command that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// podman could not be started.
+    #[error("cannot run {program}")]
+    Spawn {
+        /// The program.
+        program: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// podman exited non-zero.
+    #[error("podman {args} failed ({status}): {stderr}")]
+    Failed {
+        /// The arguments after the global flags.
+        args: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it printed on stderr (trimmed).
+        stderr: String,
+    },
+}
+
+/// `podman` on `PATH` (or in `/usr/bin`).
+#[must_use]
+pub fn find() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|d| d.join("podman"))
+        .find(|p| p.is_file())
+}
+
+/// A podman installation and the global options every call gets.
+#[derive(Debug, Clone)]
+pub struct Podman {
+    program: PathBuf,
+    global: Vec<OsString>,
+    conf: Option<PathBuf>,
+}
+
+impl Podman {
+    /// Podman at `program` with its default storage and configuration.
+    #[must_use]
+    pub fn new(program: PathBuf) -> Podman {
+        Podman { program, global: Vec::new(), conf: None }
+    }
+
+    /// Keeps every image, container and lock under `dir` (`--root`, `--runroot`, `--tmpdir`),
+    /// away from the user's store. On an overlayfs (a CI container) the overlay driver cannot
+    /// stack, so `vfs` is used there.
+    #[must_use]
+    pub fn with_storage(mut self, dir: &Path) -> Podman {
+        for (flag, sub) in [("--root", "root"), ("--runroot", "run"), ("--tmpdir", "tmp")] {
+            self.global.push(flag.into());
+            self.global.push(dir.join(sub).into());
+        }
+        if on_overlayfs(dir) {
+            self.global.extend(["--storage-driver".into(), "vfs".into()]);
+        }
+        self
+    }
+
+    /// Sets `CONTAINERS_CONF` to `path` for every call.
+    #[must_use]
+    pub fn with_conf(mut self, path: &Path) -> Podman {
+        self.conf = Some(path.to_owned());
+        self
+    }
+
+    /// `podman <global flags>` ready for arguments.
+    #[must_use]
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.global);
+        if let Some(conf) = &self.conf {
+            cmd.env("CONTAINERS_CONF", conf);
+        }
+        cmd
+    }
+
+    /// Runs `podman ARGS`, returns its stdout, trimmed.
+    ///
+    /// # Errors
+    /// [`Error::Spawn`], or [`Error::Failed`] with podman's stderr.
+    pub fn output<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<String, Error> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|source| Error::Spawn { program: self.program.clone(), source })?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(Error::Failed {
+                args: args.iter().map(|a| a.as_ref().to_string_lossy()).collect::<Vec<_>>().join(" "),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            })
+        }
+    }
+
+    /// `podman load -i ARCHIVE`; returns what podman says it loaded (`Loaded image: …`).
+    ///
+    /// # Errors
+    /// As [`Podman::output`].
+    pub fn load(&self, archive: &Path) -> Result<String, Error> {
+        let out =
+            self.output(&[OsStr::new("load"), OsStr::new("--quiet"), OsStr::new("-i"), archive.as_os_str()])?;
+        Ok(out.lines().last().unwrap_or_default().trim().to_owned())
+    }
+
+    /// `podman rm --force --time 0 NAME…`, ignoring containers that do not exist.
+    ///
+    /// # Errors
+    /// As [`Podman::output`].
+    pub fn remove_containers(&self, names: &[&str]) -> Result<(), Error> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["rm", "--force", "--ignore", "--time", "0"];
+        args.extend_from_slice(names);
+        self.output(&args).map(drop)
+    }
+
+    /// `podman rmi --force REF…`, ignoring images that do not exist.
+    ///
+    /// # Errors
+    /// As [`Podman::output`].
+    pub fn remove_images(&self, refs: &[&str]) -> Result<(), Error> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["rmi", "--force", "--ignore"];
+        args.extend_from_slice(refs);
+        self.output(&args).map(drop)
+    }
+
+    /// `podman inspect --format FORMAT NAME`.
+    ///
+    /// # Errors
+    /// As [`Podman::output`] (also when `NAME` does not exist).
+    pub fn inspect(&self, name: &str, format: &str) -> Result<String, Error> {
+        self.output(&["inspect", "--format", format, name])
+    }
+}
+
+fn on_overlayfs(dir: &Path) -> bool {
+    // Ask about the nearest existing ancestor (the storage dirs may not exist yet).
+    let existing = dir.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"));
+    nix::sys::statfs::statfs(existing)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC)
+}
+
+/// The private `containers.conf` the lab hands podman through `CONTAINERS_CONF`.
+pub mod conf {
+    use std::path::{Path, PathBuf};
+
+    use nix::sys::resource::{getrlimit, Resource};
+
+    /// What goes in it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Conf {
+        /// `[engine] runtime`, when set.
+        pub runtime: Option<String>,
+        /// `RLIMIT_NOFILE` for containers (soft = hard).
+        pub nofile: u64,
+        /// `RLIMIT_NPROC` for containers (soft = hard).
+        pub nproc: u64,
+    }
+
+    /// Highest open-file limit asked for (the swarm needs a few per viewer).
+    pub const NOFILE_CAP: u64 = 65_536;
+    /// Highest process limit asked for. Podman 4.3 runs itself with `RLIMIT_NPROC` 32768
+    /// (measured), and runc cannot give a container more than its parent has.
+    pub const NPROC_CAP: u64 = 32_768;
+
+    fn hard(r: Resource) -> u64 {
+        getrlimit(r).map_or(u64::MAX, |(_, hard)| hard)
+    }
+
+    impl Conf {
+        /// For this machine: runc when it is installed (crun, podman's other runtime, rejects
+        /// some hosts' cgroup set-up), and ulimits no higher than this process's own hard
+        /// limits — podman's defaults (1048576) are refused without `CAP_SYS_RESOURCE`.
+        #[must_use]
+        pub fn for_this_host() -> Conf {
+            let runc = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"]
+                .iter()
+                .any(|p| Path::new(p).is_file());
+            Conf {
+                runtime: runc.then(|| "runc".to_owned()),
+                nofile: hard(Resource::RLIMIT_NOFILE).min(NOFILE_CAP),
+                nproc: hard(Resource::RLIMIT_NPROC).min(NPROC_CAP),
+            }
+        }
+
+        /// The file's text.
+        #[must_use]
+        pub fn render(&self) -> String {
+            let mut s = String::from(
+                "# Written by hls-containers (podman-conf); used through CONTAINERS_CONF.\n\
+                 # Ulimits at most this host's hard limits: podman's defaults are refused here.\n\
+                 # A --ulimit on the command line replaces this whole list.\n",
+            );
+            s.push_str(&format!(
+                "[containers]\ndefault_ulimits = [\"nofile={n}:{n}\", \"nproc={p}:{p}\"]\n",
+                n = self.nofile,
+                p = self.nproc
+            ));
+            if let Some(rt) = &self.runtime {
+                s.push_str(&format!("\n[engine]\nruntime = \"{rt}\"\n"));
+            }
+            s
+        }
+
+        /// Writes [`Conf::render`] to `path` (creating its directory).
+        ///
+        /// # Errors
+        /// The directory or file cannot be written.
+        pub fn write(&self, path: &Path) -> Result<PathBuf, crate::Error> {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(crate::io("cannot create", dir))?;
+            }
+            std::fs::write(path, self.render()).map_err(crate::io("cannot write", path))?;
+            Ok(path.to_owned())
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn limits_never_exceed_this_process() {
+            let c = Conf::for_this_host();
+            assert!(c.nofile <= hard(Resource::RLIMIT_NOFILE) && c.nofile <= NOFILE_CAP);
+            assert!(c.nproc <= hard(Resource::RLIMIT_NPROC) && c.nproc <= NPROC_CAP);
+        }
+
+        #[test]
+        fn renders_toml_podman_reads() {
+            let c = Conf { runtime: Some("runc".into()), nofile: 20_000, nproc: 4096 };
+            let text = c.render();
+            assert!(text.contains("default_ulimits = [\"nofile=20000:20000\", \"nproc=4096:4096\"]\n"));
+            assert!(text.contains("[engine]\nruntime = \"runc\"\n"));
+            let none = Conf { runtime: None, ..c };
+            assert!(!none.render().contains("[engine]"));
+        }
+    }
+}
