@@ -65,6 +65,43 @@ pub fn namespaces(names: &[String]) -> Vec<String> {
     names.iter().filter(|n| network::netns::exists(n) || network::netns::path(n).exists()).cloned().collect()
 }
 
+/// The namespace name prefix of a run: `hlslab-<pid>-<n>` (then `-c`, `-o`).
+pub fn netns_prefix(n: usize) -> String {
+    format!("hlslab-{}-{n}", std::process::id())
+}
+
+/// The pid in a lab namespace name made by [`netns_prefix`], if it is one.
+fn netns_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("hlslab-")?;
+    let mut parts = rest.split('-');
+    let pid = parts.next()?.parse().ok()?;
+    let n = parts.next()?;
+    let side = parts.next()?;
+    (n.chars().all(|c| c.is_ascii_digit())
+        && !n.is_empty()
+        && ["c", "o"].contains(&side)
+        && parts.next().is_none())
+    .then_some(pid)
+}
+
+/// Deletes the lab namespaces of test processes that no longer exist (a run killed before
+/// it could clean up); returns their names.
+pub fn sweep_stale_namespaces() -> Vec<String> {
+    let mut swept = Vec::new();
+    let Ok(dir) = std::fs::read_dir(network::netns::RUN_NETNS) else { return swept };
+    for e in dir.filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = netns_owner(&name) else { continue };
+        if pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && network::netns::delete(&name).is_ok()
+        {
+            swept.push(name);
+        }
+    }
+    swept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +113,18 @@ mod tests {
         assert!(!contains(env, b"HLS_TESTLAB_RUN=smoke-\0"));
         assert!(contains(b"HLS_TESTLAB_RUN=a\0", b"HLS_TESTLAB_RUN=a\0"));
         assert!(!contains(b"XHLS_TESTLAB_RUN=a\0", b"HLS_TESTLAB_RUN=a\0"));
+    }
+
+    #[test]
+    fn only_lab_namespace_names_have_an_owner() {
+        assert_eq!(netns_owner("hlslab-123-4-c"), Some(123));
+        assert_eq!(netns_owner("hlslab-123-4-o"), Some(123));
+        assert_eq!(netns_owner(&format!("{}-c", netns_prefix(7))), Some(std::process::id()));
+        for other in
+            ["hlslab-t-123-4", "hlslab-t123", "hlslab-123-4-x", "hlslab-123-4-c-d", "lab", "hlslab-123--c"]
+        {
+            assert_eq!(netns_owner(other), None, "{other}");
+        }
     }
 
     #[test]

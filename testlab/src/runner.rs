@@ -147,7 +147,8 @@ pub fn facility_missing(s: &Scenario, env: &Env) -> Option<String> {
     .or_else(|| s.prometheus.as_ref().and_then(|_| env::prometheus_missing()))
 }
 
-/// Runs `s` on its own tokio runtime (its children are forked by that runtime's threads).
+/// Runs `s` on a tokio runtime of its own. Children are forked on the calling thread (the
+/// trial's), which outlives them: their parent-death signal fires only if the harness dies.
 pub fn run(s: &Scenario, env: &Env) -> Outcome {
     let started = Instant::now();
     let dir = env.runs.join(&s.name);
@@ -156,6 +157,11 @@ pub fn run(s: &Scenario, env: &Env) -> Outcome {
     if let Some(why) = facility_missing(s, env) {
         outcome.skipped = Some(why);
         return outcome;
+    }
+    if s.needs_root() {
+        for name in leftovers::sweep_stale_namespaces() {
+            eprintln!("removed network namespace {name} left by an earlier, interrupted run");
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::create_dir_all(&env.cache)) {
@@ -293,7 +299,7 @@ async fn drive(
     let swarm_bin = env.bin("hls-swarm").map_err(Stop::Fail)?;
     let tmp =
         lab.tmp.as_ref().map(|t| t.path().to_owned()).ok_or_else(|| Stop::Fail("no temp dir".into()))?;
-    let prefix = format!("hlslab-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+    let prefix = leftovers::netns_prefix(RUNS.fetch_add(1, Ordering::Relaxed));
     let origin_logs = lab.logs.join("origin");
     std::fs::create_dir_all(&origin_logs)?;
     let dirs = OriginDirs { work: tmp.clone(), cache: env.cache.clone(), logs: origin_logs };
