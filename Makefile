@@ -7,7 +7,8 @@ NIX ?= nix --extra-experimental-features 'nix-command flakes'
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test check fmt clippy unit run test-origin bench bench-origin bench-swarm bench-quick nix-check nix-flake-check clean
+.PHONY: help deps deps-test build release demo test check fmt clippy unit run dev test-origin bench bench-origin bench-swarm bench-quick nix-check nix-flake-check clean
+.PHONY: deps-containers container-bins container-conf container-build container-run container-stop test-containers
 .PHONY: deps-vm lab-bins microvm-check-kvm microvm-build microvm-start microvm-start-tap microvm-stop \
 	microvm-status microvm-console network-setup network-teardown network-check \
 	load-test-50 load-test-100 load-test-300 test-lab bench-microvm
@@ -46,6 +47,10 @@ unit: ## unit tests only (no ffmpeg or nginx needed)
 
 run: release ## run the swarm: make run ARGS='--clients 10 http://host:17080/stream.m3u8'
 	target/release/hls-swarm $(ARGS)
+
+dev: ## a shell with the toolchain and runtime tools: `nix develop` when Nix is installed, else says what to do
+	@if command -v nix >/dev/null 2>&1; then exec $(NIX) develop; \
+	else echo "dev: Nix is not installed. Without it: make deps (apt packages) and cargo from rustup are all the lab needs."; fi
 
 test-origin: release ## run the test origin in the foreground: make test-origin PROFILE=low-latency
 	target/release/hls-origin serve --profile $(or $(PROFILE),default)
@@ -124,6 +129,35 @@ test-lab: deps-vm ## slow tier: boots the VM (user net; TAP in a netns as root) 
 bench-microvm: deps-vm ## boot-to-playlist seconds: user vs TAP, vmlinux vs bzImage (prints a table; ~3 min)
 	$(CARGO) build --release -p hls-origin --bins
 	$(CARGO) bench -p microvm --bench boot
+
+# --- Container images without Nix (hls-containers; see docs/containers.md) -----------------
+# Podman reads a private containers.conf (runc, ulimits within this host's hard limits) through
+# CONTAINERS_CONF; set CONTAINERS_CONF yourself to use another.
+CONTAINERS_DIR := $(TARGET_DIR)/containers
+HLS_CONTAINERS := $(TARGET_DIR)/release/hls-containers
+CONTAINERS_CONF ?= $(abspath $(CONTAINERS_DIR))/containers.conf
+
+deps-containers: ## deps plus podman, runc and curl (apt; root or sudo)
+	scripts/install-deps --containers
+
+container-bins:
+	$(CARGO) build --release -p containers -p hls-origin -p hls-swarm --bins
+
+container-conf: container-bins
+	$(HLS_CONTAINERS) podman-conf $(abspath $(CONTAINERS_DIR))/containers.conf
+
+container-build: deps-containers container-conf ## build hls-swarm-client and hls-test-origin into target/containers/*.tar and podman load them
+	CONTAINERS_CONF=$(CONTAINERS_CONF) $(HLS_CONTAINERS) build --out $(CONTAINERS_DIR) --load
+
+container-run: container-conf ## start the origin container (ports 17080/9100/9113 on 127.0.0.1), wait until healthy; PROFILE=…
+	CONTAINERS_CONF=$(CONTAINERS_CONF) $(HLS_CONTAINERS) run-origin --profile $(or $(PROFILE),default) $(SOURCE_FLAG)
+
+container-stop: container-bins ## stop and remove the origin container
+	CONTAINERS_CONF=$(CONTAINERS_CONF) $(HLS_CONTAINERS) stop-origin
+
+test-containers: deps-containers ## the image tests: archives from this host's binaries; podman acceptance run (root)
+	$(CARGO) build -p hls-origin -p hls-swarm --bins
+	$(CARGO) test -p containers
 
 nix-check: ## offline flake checks: every .nix parses, nixpkgs-fmt, output names (part of `make test`)
 	$(CARGO) test -p testlab --test nix_flake

@@ -4,7 +4,7 @@
 //!
 //! Exit codes: 0 success; 1 failure (a missing input, a write or podman error; the message says
 //! which); 2 bad command line; 3 `run-origin`: the origin did not become healthy in time, or
-//! exited (its last log lines are printed, the container removed).
+//! exited (its last log lines are printed, the container removed), or is already running.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -210,7 +210,9 @@ fn build(a: &BuildArgs, out: &mut dyn Write) -> Result<u8, Error> {
 /// `podman run` arguments for the origin container.
 #[must_use]
 pub fn origin_run_args(a: &RunOriginArgs) -> Vec<String> {
-    let mut args: Vec<String> = ["run", "--detach", "--rm", "--name", &a.name].map(str::to_owned).to_vec();
+    // No --rm: when the origin exits early its log is still there to print; stop-origin and
+    // a failed start remove the container.
+    let mut args: Vec<String> = ["run", "--detach", "--name", &a.name].map(str::to_owned).to_vec();
     match &a.network {
         Network::Publish => {
             for port in [spec::HLS_PORT, spec::NODE_EXPORTER_PORT, spec::NGINX_EXPORTER_PORT] {
@@ -254,6 +256,16 @@ fn run_origin(a: &RunOriginArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
         looked: "PATH".into(),
         hint: "install podman (scripts/install-deps --test)",
     })?);
+    match podman.inspect(&a.name, "{{.State.Running}}").as_deref() {
+        Ok("true") => {
+            let _ =
+                writeln!(err, "hls-containers: {} is already running (stop it: make container-stop)", a.name);
+            return Ok(3);
+        }
+        // A stopped one from an earlier run that ended on its own.
+        Ok(_) => podman.remove_containers(&[&a.name])?,
+        Err(_) => {}
+    }
     let id = podman.output(&origin_run_args(a))?;
     let _ = writeln!(out, "started {} ({})", a.name, id.get(..12).unwrap_or(&id));
     match wait_healthy(&podman, &a.name, a.timeout) {
@@ -276,7 +288,7 @@ fn run_origin(a: &RunOriginArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
             Ok(0)
         }
         Err(why) => {
-            let logs = podman.output(&["logs", "--tail", "20", &a.name]).unwrap_or_default();
+            let logs = podman.logs(&a.name, 20);
             let _ = writeln!(err, "hls-containers: {}: {why}\n{logs}", a.name);
             let _ = podman.remove_containers(&[&a.name]);
             Ok(3)
@@ -314,7 +326,7 @@ mod tests {
             args.windows(2).filter(|w| w[0] == "--publish").map(|w| w[1].as_str()).collect();
         assert_eq!(published, ["127.0.0.1:17080:17080", "127.0.0.1:9100:9100", "127.0.0.1:9113:9113"]);
         assert_eq!(args.last().map(String::as_str), Some("localhost/hls-test-origin:latest"));
-        assert!(args.contains(&"--rm".to_owned()) && args.contains(&"--detach".to_owned()));
+        assert!(args.contains(&"--detach".to_owned()));
     }
 
     #[test]

@@ -148,6 +148,25 @@ impl Podman {
         self.output(&args).map(drop)
     }
 
+    /// The container's output (`podman logs`, its stdout and stderr interleaved as podman
+    /// replays them; podman's own `level=…` notices left out), the last `tail` lines.
+    /// Empty when the container is gone.
+    #[must_use]
+    pub fn logs(&self, name: &str, tail: usize) -> String {
+        let tail = tail.to_string();
+        let Ok(out) = self.command().args(["logs", "--tail", &tail, name]).output() else {
+            return String::new();
+        };
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for line in String::from_utf8_lossy(&out.stderr).lines() {
+            if !(line.starts_with("time=\"") && line.contains(" level=")) {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        text.trim_end().to_owned()
+    }
+
     /// `podman inspect --format FORMAT NAME`.
     ///
     /// # Errors

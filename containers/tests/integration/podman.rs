@@ -129,7 +129,7 @@ fn podman_runs_origin_and_swarm_images_to_a_passing_report_needs_root() {
     podman.output(&["run", "--detach", "--name", &origin, "--network", &net, &lab.images[1]]).unwrap();
     let healthy = wait_healthy(&podman, &origin, Duration::from_secs(60));
     if let Err(why) = &healthy {
-        let logs = podman.output(&["logs", &origin]).unwrap_or_default();
+        let logs = podman.logs(&origin, 40);
         panic!("origin container: {why}\n{logs}");
     }
     eprintln!("origin healthy at {:.1} s", t0.elapsed().as_secs_f64());
@@ -181,7 +181,7 @@ fn podman_runs_origin_and_swarm_images_to_a_passing_report_needs_root() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let code = podman.inspect(&swarm, "{{.State.ExitCode}}").unwrap();
-    let logs = podman.output(&["logs", &swarm]).unwrap_or_default();
+    let logs = podman.logs(&swarm, 200);
     eprintln!("swarm exited {code} at {:.1} s", t0.elapsed().as_secs_f64());
     assert_eq!(code, "0", "hls-swarm's exit code; its output:\n{logs}");
     assert!(logs.contains("Report: /out/report.json"), "{logs}");
