@@ -79,6 +79,12 @@ pub struct Derived {
     pub relay_ms_per_viewer_s: Option<f64>,
     /// The relay's RSS per viewer, KiB.
     pub relay_kib_per_viewer: Option<f64>,
+    /// The swarm's RSS growth over the window (end − start), KiB.
+    pub rss_growth_relay_kib: Option<i64>,
+    pub rss_growth_log_kib: Option<i64>,
+    /// The swarm's open file descriptors per viewer at the window's end.
+    pub fds_per_viewer_relay: Option<f64>,
+    pub fds_per_viewer_log: Option<f64>,
     /// The swarm's own CPU as a % of the floor's (N bare FFmpeg) CPU.
     pub swarm_cpu_of_floor_pct_relay: Option<f64>,
     pub swarm_cpu_of_floor_pct_log: Option<f64>,
@@ -109,8 +115,17 @@ pub fn derive(rows: &[Row], n: u32) -> Derived {
         let r = r?;
         Some((r.swarm_rss_kib? as f64 + nf * r.viewer_pss_kib as f64) / floor_mem?)
     };
+    let growth = |r: Option<&Row>| {
+        let r = r?;
+        Some(i64::try_from(r.swarm_rss_kib?).ok()? - i64::try_from(r.swarm_rss_start_kib?).ok()?)
+    };
+    let fds = |r: Option<&Row>| r.and_then(|r| r.swarm_fds).map(|f| f as f64 / nf);
     Derived {
         viewers: n,
+        rss_growth_relay_kib: growth(relay),
+        rss_growth_log_kib: growth(log),
+        fds_per_viewer_relay: fds(relay),
+        fds_per_viewer_log: fds(log),
         relay_share_of_swarm_cpu_pct: extra.zip(swarm(relay)).map(|(e, r)| e / r * 100.0),
         relay_ms_per_viewer_s: extra.map(|e| e * 10.0 / nf),
         relay_kib_per_viewer: relay
@@ -141,6 +156,14 @@ pub fn derived_text(d: &Derived, rows: &[Row]) -> String {
         f(cpu("log"), 2),
         f(d.relay_ms_per_viewer_s, 3),
         f(d.relay_kib_per_viewer, 0),
+    );
+    let _ = writeln!(
+        s,
+        "  swarm RSS change over the window {} KiB (relay) {} KiB (log); open fds per viewer {} (relay) {} (log)",
+        d.rss_growth_relay_kib.map_or_else(|| "-".to_owned(), |g| format!("{g:+}")),
+        d.rss_growth_log_kib.map_or_else(|| "-".to_owned(), |g| format!("{g:+}")),
+        f(d.fds_per_viewer_relay, 1),
+        f(d.fds_per_viewer_log, 1),
     );
     let _ = writeln!(
         s,

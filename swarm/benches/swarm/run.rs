@@ -42,6 +42,11 @@ pub struct Row {
     /// VmRSS at the window's end and VmHWM (peak) of the swarm process, KiB.
     pub swarm_rss_kib: Option<u64>,
     pub swarm_rss_peak_kib: Option<u64>,
+    /// VmRSS when the window opened (all viewers running for the settle time), KiB: the
+    /// difference to the end shows growth while nothing but streaming happens.
+    pub swarm_rss_start_kib: Option<u64>,
+    /// Open file descriptors of the swarm at the window's end (sockets, pipes, …).
+    pub swarm_fds: Option<usize>,
     /// The FFmpeg viewers' CPU, % of one core (all of them together).
     pub viewers_cpu_pct: f64,
     /// Mean and highest of the viewers' mean PSS sampled in the window, KiB.
@@ -127,6 +132,8 @@ struct Window {
     viewers_at_end: usize,
     exited_in_window: usize,
     rss_kib: Option<(u64, u64)>,
+    rss_start_kib: Option<u64>,
+    fds: Option<usize>,
     pss_kib: (u64, u64),
     busy_pct: f64,
     others_pct: f64,
@@ -137,6 +144,10 @@ struct Window {
 /// Lets the viewers stream for the settle time, then measures the window.
 async fn observe(fleet: Fleet<'_>, plan: Plan) -> anyhow::Result<Window> {
     tokio::time::sleep(plan.settle).await;
+    let rss_start_kib = match fleet {
+        Fleet::Swarm(pid) => proc::kib(pid, "status", "VmRSS"),
+        Fleet::Floor(_) => None,
+    };
     let before = fleet.sample()?;
     let end = before.at + plan.window;
     let mut pss = Vec::new();
@@ -160,6 +171,10 @@ async fn observe(fleet: Fleet<'_>, plan: Plan) -> anyhow::Result<Window> {
         )),
         Fleet::Floor(_) => None,
     };
+    let fds = match fleet {
+        Fleet::Swarm(pid) => std::fs::read_dir(format!("/proc/{pid}/fd")).ok().map(Iterator::count),
+        Fleet::Floor(_) => None,
+    };
     let wall = after.at.duration_since(before.at);
     let (busy_pct, machine_ns) = match (before.machine, after.machine) {
         (Some(a), Some(b)) => (b.busy_pct_since(a), b.busy_ns_since(a)),
@@ -173,6 +188,8 @@ async fn observe(fleet: Fleet<'_>, plan: Plan) -> anyhow::Result<Window> {
         viewers_at_end: after.viewers.len(),
         exited_in_window: before.viewers.keys().filter(|p| !after.viewers.contains_key(p)).count(),
         rss_kib,
+        rss_start_kib,
+        fds,
         pss_kib: (pss.iter().sum::<u64>() / pss.len().max(1) as u64, pss.iter().copied().max().unwrap_or(0)),
         busy_pct,
         others_pct: machine_ns.saturating_sub(ours) as f64 / wall.as_nanos() as f64 * 100.0,
@@ -194,27 +211,34 @@ fn ramp_of(started: &BTreeSet<Proc>, n: u32) -> Option<f64> {
     proc::rate_from_starts(&starts.iter().map(|t| *t as f64 / hz).collect::<Vec<_>>())
 }
 
-/// Polls until none of `tracked` is alive and `parent` has no unreaped child.
+/// Polls until none of `tracked` is left unreaped and `parent` has no unreaped child.
 /// Returns the seconds it took (`None` past [`REAP_LIMIT`]) and how many were left, including
 /// children that became orphans (zombies of another parent) instead of being reaped.
+///
+/// Each poll reads only the stat files of the processes still there (a full `/proc` scan
+/// costs milliseconds, which the stopping swarm would compete with); one full scan at the end
+/// catches a child started during the stop (a restart racing the signal), which is then
+/// waited for too.
 async fn until_reaped(parent: u32, tracked: &BTreeSet<Proc>, since: Instant) -> (Option<f64>, usize) {
+    let mut left: Vec<Proc> = tracked.iter().copied().collect();
+    let mut orphans = BTreeSet::new();
     loop {
-        let mut left = proc::unreaped_children(parent);
-        let mut orphans = 0;
-        for p in tracked {
-            match p.stat() {
-                Some(s) if s.state != 'Z' => {
-                    left.insert(*p);
-                }
-                Some(s) if s.ppid != parent => orphans += 1,
-                _ => {}
+        left.retain(|p| match p.stat() {
+            Some(s) if s.state == 'Z' && s.ppid != parent => {
+                orphans.insert(*p);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
+        if left.is_empty() {
+            left.extend(proc::unreaped_children(parent));
+            if left.is_empty() {
+                return (Some(since.elapsed().as_secs_f64()), orphans.len());
             }
         }
-        if left.is_empty() {
-            return (Some(since.elapsed().as_secs_f64()), orphans);
-        }
         if since.elapsed() > REAP_LIMIT {
-            return (None, left.len() + orphans);
+            return (None, left.len() + orphans.len());
         }
         tokio::time::sleep(REAP_POLL).await;
     }
@@ -300,7 +324,9 @@ pub async fn swarm(bin: &str, url: &str, n: u32, mode: &'static str, plan: Plan)
                 break;
             }
             anyhow::ensure!(Instant::now() < deadline, "only {now} of {n} viewers running after {limit:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Start times come from /proc, so the poll only needs to see every viewer once;
+            // a slower poll costs the machine less while the swarm is starting FFmpeg.
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let w = observe(Fleet::Swarm(pid), plan).await?;
         let tracked = proc::unreaped_children(pid);
@@ -336,6 +362,8 @@ pub async fn swarm(bin: &str, url: &str, n: u32, mode: &'static str, plan: Plan)
         swarm_cpu_pct: w.swarm_ns.map(|ns| pct(ns, w.wall)),
         swarm_rss_kib: w.rss_kib.map(|r| r.0),
         swarm_rss_peak_kib: w.rss_kib.map(|r| r.1),
+        swarm_rss_start_kib: w.rss_start_kib,
+        swarm_fds: w.fds,
         viewers_cpu_pct: pct(w.viewers_ns, w.wall),
         viewer_pss_kib: w.pss_kib.0,
         viewer_pss_max_kib: w.pss_kib.1,
@@ -452,6 +480,8 @@ pub async fn floor(argv: &[String], n: u32, plan: Plan) -> anyhow::Result<Row> {
         swarm_cpu_pct: None,
         swarm_rss_kib: None,
         swarm_rss_peak_kib: None,
+        swarm_rss_start_kib: None,
+        swarm_fds: None,
         viewers_cpu_pct: pct(w.viewers_ns, w.wall),
         viewer_pss_kib: w.pss_kib.0,
         viewer_pss_max_kib: w.pss_kib.1,
