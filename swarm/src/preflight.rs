@@ -9,11 +9,12 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 
-/// File descriptors the swarm needs per viewer (stderr pipe, relay sockets) plus a reserve.
-const FDS_PER_VIEWER: u64 = 8;
+/// File descriptors the swarm needs per viewer (stderr pipe, relay listener and sockets; `make
+/// bench-swarm` measured 9.1 with the relay) plus a reserve.
+const FDS_PER_VIEWER: u64 = 12;
 const FDS_RESERVE: u64 = 64;
 /// Memory of one viewer: an FFmpeg `-c copy` process (PSS, measured by `make bench-swarm` at
-/// 15.5 MiB mean and 16.6 MiB peak on a 360p stream) plus its relay in the swarm (≈ 0.4 MiB).
+/// 12–14 MiB mean and up to 16.4 MiB on a 360p stream) plus its relay in the swarm (≈ 0.4 MiB).
 pub const PSS_PER_VIEWER: u64 = 17 * 1024 * 1024;
 /// CPU-seconds to start one FFmpeg process (it loads ~215 shared libraries).
 pub const START_CPU_SECONDS: f64 = 0.14;
