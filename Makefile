@@ -122,9 +122,10 @@ load-test-100: lab-bins ## 100 viewers, as load-test-50
 load-test-300: lab-bins ## 300 viewers, as load-test-50
 	$(HLS_LAB) load-test --clients 300 $(if $(DURATION),--duration $(DURATION))
 
-test-lab: deps-vm ## slow tier: boots the VM (user net; TAP in a netns as root) and loads it with hls-swarm
+test-lab: deps-vm ## slow tier: boots the VM (user net; TAP in a netns as root) and loads it with hls-swarm; testlab's slow scenarios
 	$(CARGO) build -p hls-origin -p hls-swarm --bins
 	$(CARGO) test -p microvm -- --include-ignored
+	$(CARGO) test -p testlab -- --ignored
 
 bench-microvm: deps-vm ## boot-to-playlist seconds: user vs TAP, vmlinux vs bzImage (prints a table; ~3 min)
 	$(CARGO) build --release -p hls-origin --bins
