@@ -28,7 +28,7 @@ let
     })
     lab.profiles);
 
-  # hls-lab is pending (crates network/ and microvm/); these build once its binary exists.
+  # hls-lab (crates network/ and microvm/) with fixed arguments.
   labCommand = name: args: description:
     app description "${pkgs.runCommand "hls-lab-${name}" { nativeBuildInputs = [ pkgs.makeBinaryWrapper ]; } ''
       makeWrapper ${hls-lab}/bin/hls-lab $out/bin/hls-lab-${name} \

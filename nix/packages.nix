@@ -37,7 +37,7 @@ let
     inherit (workspaceToml.workspace.package) version;
     inherit src;
     cargoLock.lockFile = ../Cargo.lock;
-    # Every binary of every member: hls-swarm, hls-origin, and hls-lab once it exists.
+    # Every binary of every member: hls-swarm, hls-origin, hls-lab, hls-containers.
     cargoBuildFlags = [ "--workspace" "--bins" ];
     # The suite needs ffmpeg and nginx and runs in checks.workspace-tests.
     doCheck = false;
@@ -67,7 +67,7 @@ let
 
   hls-swarm = wrap "hls-swarm" "N simulated HLS viewers (FFmpeg processes) against one stream" swarmTools;
   hls-origin = wrap "hls-origin" "Test HLS origin: live ffmpeg encoder, nginx and Prometheus exporters" originTools;
-  # Pending: the `hls-lab` binary (crates network/ and microvm/) does not exist yet.
+  # hls-lab: crates network/ and microvm/ (bridge, TAP, netns; VM image and launcher).
   hls-lab = wrap "hls-lab" "Bridge, TAP and origin MicroVM control for the hls-swarm lab" labTools;
 
   rustTools = with pkgs; [ cargo rustc clippy rustfmt rust-analyzer ];
