@@ -173,6 +173,8 @@ fn root_netns_nat_turns_ip_forward_on_and_teardown_restores_it() {
     // The namespace exists before setup, so it survives teardown and can be inspected after.
     let lab = Lab::new();
     assert!(network::netns::create(&lab.ns).unwrap());
+    // A new namespace copies the host's value (devconf_inherit_init_net = 0): start from off.
+    ip(&["netns", "exec", &lab.ns, "sysctl", "-qw", "net.ipv4.ip_forward=0"]);
     assert_eq!(ip_forward(&lab.ns), "0");
     let topo = Topology { nat: true, ..lab.topology() };
     setup(&topo);
