@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use microvm::image::Plan;
+use microvm::image::{on_path, Plan};
 
 use crate::Error;
 
@@ -66,14 +66,6 @@ pub struct Overrides {
     pub swarm: Option<PathBuf>,
     /// `hls-origin` binary.
     pub origin: Option<PathBuf>,
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 fn installed(name: &'static str, candidates: &[&str]) -> Result<PathBuf, Error> {

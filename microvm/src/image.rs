@@ -113,7 +113,9 @@ pub struct Overrides {
     pub modules: Option<PathBuf>,
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
+/// `name` found in `PATH`, or in the sbin/bin directories a non-login root shell may lack.
+#[must_use]
+pub fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
