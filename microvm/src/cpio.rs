@@ -266,6 +266,45 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Entry<'_>>, ReadError> {
     }
 }
 
+/// Resolves `path` inside an archive, following symlinks (relative and absolute) the way the
+/// guest's kernel would. `link_of(p)` says what the entry at `p` (no leading `/`) is: `None` if
+/// there is none, `Some(Some(target))` for a symlink, `Some(None)` for anything else. Returns
+/// the path of the entry finally named, or `None` if a component is missing or there are more
+/// than 40 links on the way.
+pub fn resolve_links(path: &str, link_of: impl Fn(&str) -> Option<Option<String>>) -> Option<String> {
+    let split =
+        |p: &str| -> Vec<String> { p.trim_start_matches('/').split('/').map(str::to_owned).collect() };
+    let mut parts = split(path);
+    let mut done: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while !parts.is_empty() {
+        let c = parts.remove(0);
+        if c == ".." {
+            done.pop();
+            continue;
+        }
+        if c.is_empty() || c == "." {
+            continue;
+        }
+        done.push(c);
+        if let Some(target) = link_of(&done.join("/"))? {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            done.pop();
+            if target.starts_with('/') {
+                done.clear();
+            }
+            let mut next = split(&target);
+            next.append(&mut parts);
+            parts = next;
+        }
+    }
+    let resolved = done.join("/");
+    link_of(&resolved).map(|_| resolved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,5 +405,26 @@ mod tests {
             listed.lines().collect::<Vec<_>>(),
             ["dev", "dev/console", "usr", "usr/bin", "usr/bin/hello", "empty", "bin"]
         );
+    }
+
+    #[test]
+    fn links_resolve_relative_absolute_and_loops_end() {
+        let entries: std::collections::HashMap<&str, Option<&str>> = [
+            ("lib", Some("usr/lib")),
+            ("usr", None),
+            ("usr/lib", None),
+            ("usr/lib/libx.so.1", Some("libx.so.1.2")),
+            ("usr/lib/libx.so.1.2", None),
+            ("bin/sh", Some("/usr/../usr/lib/libx.so.1")),
+            ("bin", None),
+            ("loop", Some("loop")),
+        ]
+        .into_iter()
+        .collect();
+        let link_of = |p: &str| entries.get(p).map(|l| l.map(str::to_owned));
+        assert_eq!(resolve_links("/lib/libx.so.1", link_of).as_deref(), Some("usr/lib/libx.so.1.2"));
+        assert_eq!(resolve_links("bin/sh", link_of).as_deref(), Some("usr/lib/libx.so.1.2"));
+        assert_eq!(resolve_links("lib/missing", link_of), None);
+        assert_eq!(resolve_links("loop", link_of), None);
     }
 }

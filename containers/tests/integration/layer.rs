@@ -71,37 +71,9 @@ fn open(archive: &Path) -> (serde_json::Value, serde_json::Value, HashMap<String
 
 /// Follows symlinks inside the layer (relative and absolute) to the entry a path names.
 fn resolve<'a>(map: &'a HashMap<String, Node>, path: &str) -> Option<(String, &'a Node)> {
-    let mut parts: Vec<String> = path.trim_start_matches('/').split('/').map(str::to_owned).collect();
-    let mut done: Vec<String> = Vec::new();
-    let mut hops = 0;
-    while !parts.is_empty() {
-        let c = parts.remove(0);
-        if c == ".." {
-            done.pop();
-            continue;
-        }
-        if c.is_empty() || c == "." {
-            continue;
-        }
-        done.push(c);
-        let e = map.get(&done.join("/"))?;
-        if e.kind == tar::EntryType::Symlink {
-            hops += 1;
-            if hops > 40 {
-                return None;
-            }
-            let target = e.link.clone()?;
-            done.pop();
-            if target.starts_with('/') {
-                done.clear();
-            }
-            let mut next: Vec<String> =
-                target.trim_start_matches('/').split('/').map(str::to_owned).collect();
-            next.append(&mut parts);
-            parts = next;
-        }
-    }
-    let key = done.join("/");
+    let link_of =
+        |p: &str| map.get(p).map(|e| if e.kind == tar::EntryType::Symlink { e.link.clone() } else { None });
+    let key = microvm::cpio::resolve_links(path, link_of)?;
     map.get(&key).map(|n| (key, n))
 }
 

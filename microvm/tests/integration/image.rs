@@ -11,37 +11,8 @@ use crate::common;
 
 /// Follows symlinks inside the archive (relative and absolute) to the entry a path names.
 fn resolve<'a>(map: &HashMap<&str, &'a cpio::Entry<'a>>, path: &str) -> Option<&'a cpio::Entry<'a>> {
-    let mut parts: Vec<String> = path.trim_start_matches('/').split('/').map(str::to_owned).collect();
-    let mut done: Vec<String> = Vec::new();
-    let mut hops = 0;
-    while !parts.is_empty() {
-        let c = parts.remove(0);
-        if c == ".." {
-            done.pop();
-            continue;
-        }
-        if c.is_empty() || c == "." {
-            continue;
-        }
-        done.push(c);
-        let here = done.join("/");
-        let e = map.get(here.as_str())?;
-        if let Some(target) = e.link_target() {
-            hops += 1;
-            if hops > 40 {
-                return None;
-            }
-            done.pop();
-            if target.starts_with('/') {
-                done.clear();
-            }
-            let mut next: Vec<String> =
-                target.trim_start_matches('/').split('/').map(str::to_owned).collect();
-            next.append(&mut parts);
-            parts = next;
-        }
-    }
-    map.get(done.join("/").as_str()).copied()
+    let found = cpio::resolve_links(path, |p| map.get(p).map(|e| e.link_target().map(str::to_owned)))?;
+    map.get(found.as_str()).copied()
 }
 
 #[test]
