@@ -150,13 +150,11 @@ impl Board {
             let state = row.map_or(State::Stopped, |r| r.state);
             return Err(FaultError::NotRunning { name: name.to_owned(), state });
         };
-        let group = i32::try_from(pid).map(nix::unistd::Pid::from_raw).map_err(|e| FaultError::Signal {
-            name: name.to_owned(),
-            pid,
-            error: e.to_string(),
-        })?;
+        // The pid is cleared only once the child is reaped, so it still names our group here.
+        let failed = |error: String| FaultError::Signal { name: name.to_owned(), pid, error };
+        let group = i32::try_from(pid).map(nix::unistd::Pid::from_raw).map_err(|e| failed(e.to_string()))?;
         nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL)
-            .map_err(|e| FaultError::Signal { name: name.to_owned(), pid, error: e.to_string() })?;
+            .map_err(|e| failed(e.to_string()))?;
         Ok(pid)
     }
 
@@ -268,6 +266,9 @@ async fn keep_running(
     let mut backoff = Backoff::default();
     let mut group = Some(first);
     let mut started = Instant::now();
+    // Set when the child was stopped by a pause that has ended: start it again at once, and it
+    // does not count as a restart.
+    let mut resumed = false;
     loop {
         if let Some(g) = group.as_mut() {
             tokio::select! {
@@ -299,23 +300,10 @@ async fn keep_running(
                                 }
                             }
                         }
-                        match spawn_one(&spec) {
-                            Ok(g) => {
-                                tracing::info!(child = %spec.name, pid = g.pid(), "resumed after a pause");
-                                started = Instant::now();
-                                board.update(&spec.name, |r| {
-                                    r.state = State::Running;
-                                    r.pid = Some(g.pid());
-                                    r.since_unix = unix_now();
-                                });
-                                group = Some(g);
-                            }
-                            Err(e) => {
-                                board.update(&spec.name, |r| r.last_exit = Some(format!("resume failed: {e}")));
-                            }
-                        }
+                        resumed = true;
+                    } else {
+                        continue;
                     }
-                    continue;
                 }
                 status = g.wait() => {
                     let exit = match status {
@@ -346,31 +334,35 @@ async fn keep_running(
                 }
             }
         }
-        let delay = backoff.next_delay(&mut rand::thread_rng());
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            _ = stop.changed() => {
-                board.update(&spec.name, |r| r.state = State::Stopped);
-                return;
+        if !resumed {
+            let delay = backoff.next_delay(&mut rand::thread_rng());
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => {
+                    board.update(&spec.name, |r| r.state = State::Stopped);
+                    return;
+                }
             }
         }
+        let (what, counts) = if resumed { ("resume", 0) } else { ("restart", 1) };
+        resumed = false;
         match spawn_one(&spec) {
             Ok(g) => {
-                tracing::info!(child = %spec.name, pid = g.pid(), "restarted");
+                tracing::info!(child = %spec.name, pid = g.pid(), "{what}ed");
                 started = Instant::now();
                 board.update(&spec.name, |r| {
                     r.state = State::Running;
                     r.pid = Some(g.pid());
-                    r.restarts += 1;
+                    r.restarts += counts;
                     r.since_unix = unix_now();
                 });
                 group = Some(g);
             }
             Err(e) => {
-                tracing::warn!(child = %spec.name, error = %e, "restart failed");
+                tracing::warn!(child = %spec.name, error = %e, "{what} failed");
                 board.update(&spec.name, |r| {
-                    r.restarts += 1;
-                    r.last_exit = Some(format!("restart failed: {e}"));
+                    r.restarts += counts;
+                    r.last_exit = Some(format!("{what} failed: {e}"));
                 });
             }
         }
