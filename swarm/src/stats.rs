@@ -798,13 +798,14 @@ fn record_request(
     if let Some(c) = r.connect {
         connect.record(c);
     }
-    match r.status {
-        Some(code) if code >= 400 => *s.http_errors.entry(code).or_default() += 1,
-        _ => {}
+    let http_error = r.status.filter(|code| *code >= 400);
+    if let Some(code) = http_error {
+        *s.http_errors.entry(code).or_default() += 1;
     }
     if r.network_error.is_some() {
         s.network_errors += 1;
     }
+    let failed = http_error.is_some() || r.network_error.is_some();
     if let Some(d) = r.ttfb {
         ttfb.entry(r.kind).or_default().record(d);
     }
@@ -817,7 +818,7 @@ fn record_request(
     if let Some(slot) = slot {
         slot.bytes[kind_index(r.kind)] += r.bytes;
         slot.requests += 1;
-        slot.errors += u64::from(request_problem(r).is_some());
+        slot.errors += u64::from(failed);
     }
 }
 
