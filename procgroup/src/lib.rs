@@ -404,7 +404,7 @@ mod tests {
         let alive = |pid: i32| {
             std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
         };
-        for _ in 0..50 {
+        for _ in 0..500 {
             if !alive(grandchild) {
                 break;
             }
@@ -414,7 +414,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn child_leads_its_own_group_and_has_pdeathsig() {
+    async fn child_leads_its_own_group() {
         let mut g = spawn(Command::new("sleep").arg("30")).unwrap();
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", g.pid())).unwrap();
         // Fields after the command name: state ppid pgrp ...
@@ -424,14 +424,71 @@ mod tests {
         g.stop(Duration::from_secs(1)).await.unwrap();
     }
 
-    #[tokio::test]
+    /// The parent-death signal fires when the thread that forked the child ends: start a child
+    /// from a thread that then exits without stopping it, and the kernel kills the child.
+    #[test]
+    fn a_child_dies_with_the_thread_that_started_it() {
+        let pid = std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let _entered = runtime.enter();
+            let g = spawn(Command::new("sleep").arg("120")).unwrap();
+            let pid = g.pid();
+            // Neither stopped nor dropped: Drop's SIGKILL backstop must not be what kills it.
+            std::mem::forget(g);
+            pid
+        })
+        .join()
+        .unwrap();
+        let pid = Pid::from_raw(i32::try_from(pid).unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).unwrap() {
+                nix::sys::wait::WaitStatus::StillAlive => {
+                    assert!(std::time::Instant::now() < deadline, "the child outlived its thread by 30 s");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => break other,
+            }
+        };
+        assert_eq!(status, nix::sys::wait::WaitStatus::Signaled(pid, Signal::SIGKILL, false));
+    }
+
+    /// The spawner forks on its own threads: while a child cannot reach `exec` (its pre-exec
+    /// hook waits on a pipe only this test writes), the caller's one runtime thread keeps
+    /// running. A blocking spawn would hold that thread until the watchdog opened the pipe.
+    #[tokio::test(flavor = "current_thread")]
     async fn spawner_threads_start_children_without_blocking_the_caller() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::{AtomicBool, Ordering};
         let spawner = Spawner::new(2, tokio::runtime::Handle::current()).unwrap();
+        let (gate, mut opener) = std::io::pipe().unwrap();
+        let gate_fd = gate.as_raw_fd();
         let mut cmd = Command::new("sleep");
         cmd.arg("30");
-        let mut g = spawner.spawn(cmd).await.unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{}/status", g.pid())).unwrap();
-        assert!(stat.lines().any(|l| l == "State:\tS (sleeping)" || l.starts_with("State:\tR")), "{stat}");
+        // SAFETY: runs in the forked child before exec; read(2) is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut byte = 0u8;
+                libc::read(gate_fd, std::ptr::addr_of_mut!(byte).cast(), 1);
+                Ok(())
+            });
+        }
+        let watchdog_opened = std::sync::Arc::new(AtomicBool::new(false));
+        let mut watchdog_end = opener.try_clone().unwrap();
+        let flag = std::sync::Arc::clone(&watchdog_opened);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(20));
+            flag.store(true, Ordering::SeqCst);
+            let _ = watchdog_end.write_all(b"w");
+        });
+        let pending = tokio::spawn(async move { spawner.spawn(cmd).await.map(|g| (g, spawner)) });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!pending.is_finished(), "the child cannot exec before the gate opens");
+        assert!(!watchdog_opened.load(Ordering::SeqCst), "the caller was blocked until the watchdog");
+        opener.write_all(b"t").unwrap();
+        let (mut g, spawner) = pending.await.unwrap().unwrap();
+        drop(gate);
         assert_eq!(g.stop(Duration::from_secs(2)).await.unwrap(), Exit::Signal(libc::SIGTERM));
         let err = spawner.spawn(Command::new("/nonexistent/x")).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);

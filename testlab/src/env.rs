@@ -50,11 +50,7 @@ impl Env {
 
 /// `name` on `PATH`, or at one of Debian's paths.
 pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin"].iter().map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    testkit::which(name)
 }
 
 /// Running as root (netns, veth, bridge, tc and TAP need it).
@@ -62,20 +58,20 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Why a scenario needing root and network namespaces cannot run here, if it cannot.
+/// Why a scenario needing root and network namespaces cannot run here, if it cannot. A tool
+/// that `make test` installs and is missing under CI panics: a failure, not a skip.
 pub fn netns_missing() -> Option<String> {
-    if !is_root() {
-        return Some("needs root (network namespaces, veth, bridge)".into());
-    }
-    for tool in ["ip", "tc", "nft"] {
-        if which(tool).is_none() {
-            return Some(format!("needs `{tool}` (iproute2 / nftables)"));
+    let need = || -> testkit::Outcome {
+        testkit::need::root("network namespaces, veth, bridge")?;
+        for tool in ["ip", "tc", "nft"] {
+            testkit::need::program(tool)?;
         }
-    }
-    None
+        Ok(())
+    };
+    need().err().map(|s| s.0)
 }
 
-/// Why the MicroVM placement cannot run here, if it cannot.
+/// Why the MicroVM placement cannot run here, if it cannot (as [`netns_missing`]).
 pub fn microvm_missing(env: &Env) -> Option<String> {
     if let Some(why) = netns_missing() {
         return Some(why);
@@ -83,19 +79,21 @@ pub fn microvm_missing(env: &Env) -> Option<String> {
     if let Err(e) = env.bin("hls-lab") {
         return Some(format!("the microvm launcher is not built: {e}"));
     }
-    if which("qemu-system-x86_64").is_none() {
-        return Some("qemu-system-x86_64 is not installed (scripts/install-deps --vm)".into());
-    }
-    let kernel = std::fs::read_dir("/boot").ok().and_then(|d| {
-        d.filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
-    });
-    if kernel.is_none() {
-        return Some("no /boot/vmlinuz-* kernel to boot the VM with".into());
-    }
-    None
+    let need = || -> testkit::Outcome {
+        testkit::need::program("qemu-system-x86_64")?;
+        let kernel = std::fs::read_dir("/boot").ok().and_then(|d| {
+            d.filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
+        });
+        testkit::need::installed(
+            "a /boot/vmlinuz-* kernel to boot the VM with",
+            kernel.is_some(),
+            "scripts/install-deps --vm installs linux-image-amd64",
+        )
+    };
+    need().err().map(|s| s.0)
 }
 
-/// Why a real Prometheus server cannot run here, if it cannot.
+/// Why a real Prometheus server cannot run here, if it cannot (as [`netns_missing`]).
 pub fn prometheus_missing() -> Option<String> {
-    which("prometheus").is_none().then(|| "needs `prometheus` (Debian package prometheus)".to_owned())
+    testkit::need::program("prometheus").err().map(|s| s.0)
 }

@@ -8,7 +8,7 @@
 //! real nixpkgs: that happens in `nix flake check` on a Nix machine, not here.
 //!
 //! Needs `nix` (Debian's `nix-bin`, installed by `scripts/install-deps --test`). Without it the
-//! tests print why and skip; under CI (`CI` set) they fail instead. The `nix_flake` prefix lets
+//! tests are reported as skipped; under CI (`CI` set) they fail instead (testkit's runner). The `nix_flake` prefix lets
 //! the flake's own `workspace-tests` check skip them inside the Nix build sandbox.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +17,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn main() -> std::process::ExitCode {
+    testkit::main()
+}
 
 const SYSTEMS: [&str; 2] = ["x86_64-linux", "aarch64-linux"];
 /// The version `cargo install` fetches when `nixpkgs-fmt` is not installed.
@@ -28,24 +32,14 @@ fn workspace() -> PathBuf {
 
 /// `name` on PATH, or `None`.
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
+    testkit::which(name)
 }
 
-/// Skips (prints why, returns `false`) when `what` is unavailable; under CI, fails instead.
-fn available(found: bool, what: &str, remedy: &str) -> bool {
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "{what} is not installed and CI is set: {remedy}");
-        eprintln!("SKIPPED: {what} is not installed ({remedy})");
-    }
-    found
-}
-
-fn have_nix() -> bool {
-    available(
-        which("nix").is_some() && which("nix-instantiate").is_some(),
-        "nix",
-        "`scripts/install-deps --test` installs Debian's nix-bin",
-    )
+/// `nix` and `nix-instantiate` (Debian's nix-bin, which `make test` installs).
+fn have_nix() -> testkit::Outcome {
+    testkit::need::program("nix")?;
+    testkit::need::program("nix-instantiate")?;
+    Ok(())
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -240,7 +234,7 @@ fn required(profiles: &[String]) -> (Vec<String>, Vec<&'static str>) {
     (per_system, flat)
 }
 
-#[test]
+#[testkit::test]
 fn flake_refs_are_found_in_readme_and_makefile_text() {
     let text = "nix run .#run -- --clients 10 URL\n\
                 `nix build .#test-origin-container`.\n\
@@ -250,18 +244,17 @@ fn flake_refs_are_found_in_readme_and_makefile_text() {
     assert_eq!(refs, ["checks.x86_64-linux.fmt", "run", "test-origin-", "test-origin-container"]);
 }
 
-#[test]
-fn nix_flake_files_parse() {
-    if !have_nix() {
-        return;
-    }
+#[testkit::test]
+fn nix_flake_files_parse() -> testkit::Outcome {
+    have_nix()?;
     for f in nix_files() {
         run(Command::new("nix-instantiate").arg("--parse").arg(&f));
     }
+    Ok(())
 }
 
-#[test]
-fn nix_flake_files_are_formatted() {
+#[testkit::test]
+fn nix_flake_files_are_formatted() -> testkit::Outcome {
     let ws = workspace();
     let tools = ws.join("target/tools");
     let local = tools.join("bin/nixpkgs-fmt");
@@ -278,9 +271,11 @@ fn nix_flake_files_are_formatted() {
             .is_ok_and(|s| s.success());
         (ok && local.is_file()).then(|| local.clone())
     });
-    if !available(fmt.is_some(), "nixpkgs-fmt", "`cargo install nixpkgs-fmt` failed") {
-        return;
-    }
+    testkit::need::installed(
+        "nixpkgs-fmt",
+        fmt.is_some(),
+        &format!("`cargo install nixpkgs-fmt --version {NIXPKGS_FMT_VERSION}` failed"),
+    )?;
     let out = Command::new(fmt.expect("checked above"))
         .arg("--check")
         .args(nix_files())
@@ -292,13 +287,12 @@ fn nix_flake_files_are_formatted() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    Ok(())
 }
 
-#[test]
-fn nix_flake_outputs_cover_the_issue_readme_and_makefile() {
-    if !have_nix() {
-        return;
-    }
+#[testkit::test]
+fn nix_flake_outputs_cover_the_issue_readme_and_makefile() -> testkit::Outcome {
+    have_nix()?;
     let scratch = Scratch::new();
     let outputs = flake_outputs(&scratch);
     let has = |path: &str, kind: &str| {
@@ -357,13 +351,12 @@ fn nix_flake_outputs_cover_the_issue_readme_and_makefile() {
         missing.join("\n  "),
         outputs.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join("\n  ")
     );
+    Ok(())
 }
 
-#[test]
-fn nix_flake_lock_pins_every_input() {
-    if !have_nix() {
-        return;
-    }
+#[testkit::test]
+fn nix_flake_lock_pins_every_input() -> testkit::Outcome {
+    have_nix()?;
     let scratch = Scratch::new();
     let dir = scratch.0.display();
     // One line per fact, so that no JSON parser is needed here.
@@ -434,4 +427,5 @@ fn nix_flake_lock_pins_every_input() {
             "{key}: narHash {hash} is not an SRI sha256"
         );
     }
+    Ok(())
 }

@@ -77,7 +77,7 @@ fn resolve<'a>(map: &'a HashMap<String, Node>, path: &str) -> Option<(String, &'
     map.get(&key).map(|n| (key, n))
 }
 
-#[test]
+#[testkit::test]
 fn images_from_host_binaries_are_complete_reproducible_and_without_credentials() {
     let inputs = common::inputs();
     let images = [Image::swarm_client(&inputs), Image::test_origin(&inputs)];

@@ -75,12 +75,10 @@ fn uid_of(pid: &str) -> String {
     line.split_whitespace().nth(1).unwrap().to_owned()
 }
 
-#[test]
-fn podman_runs_origin_and_swarm_images_to_a_passing_report_needs_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test needs root: it creates a network namespace and runs rootful podman (runc); run it as root"
-    );
+#[testkit::test]
+fn podman_runs_origin_and_swarm_images_to_a_passing_report_needs_root() -> testkit::Outcome {
+    testkit::need::root("creates a network namespace and runs rootful podman (runc)")?;
+    testkit::need::program("podman")?;
     let program = podman::find().expect("podman is not installed: scripts/install-deps --test installs it");
     let t0 = Instant::now();
     let sfx = common::suffix();
@@ -201,10 +199,9 @@ fn podman_runs_origin_and_swarm_images_to_a_passing_report_needs_root() {
     assert!(report["requests"]["by_kind"]["segment"]["bytes"].as_u64().unwrap() > 0);
     assert_eq!(report["thresholds"].as_array().unwrap().len(), 2);
 
-    // The origin stops cleanly on podman's SIGTERM.
-    let stop = Instant::now();
+    // The origin stops cleanly on podman's SIGTERM: exit 0 (podman's SIGKILL after the 10 s
+    // would make it 137).
     podman.output(&["stop", "--time", "10", &origin]).unwrap();
-    assert!(stop.elapsed() < Duration::from_secs(9), "origin needed SIGKILL");
     let code = podman.inspect(&origin, "{{.State.ExitCode}}").unwrap();
     assert_eq!(code, "0", "hls-origin's exit code after SIGTERM");
 
@@ -216,4 +213,5 @@ fn podman_runs_origin_and_swarm_images_to_a_passing_report_needs_root() {
     assert!(!network::netns::exists(&ns), "netns {ns} left behind");
     drop(lab);
     eprintln!("done in {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -101,26 +101,23 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     found
 }
 
-/// Why a VM test cannot run here, if it cannot.
-pub fn vm_facilities_missing() -> Option<String> {
-    if microvm::vm::which(Path::new("qemu-system-x86_64")).is_none() {
-        return Some("qemu-system-x86_64 is not installed (scripts/install-deps --vm)".into());
-    }
-    if let Err(e) = microvm::image::Inputs::discover(&origin_overrides()) {
-        return Some(format!("the image cannot be built here: {e}"));
-    }
-    None
+/// What a VM test needs: qemu and everything the image is built from (the host's kernel with
+/// its modules, busybox, ffmpeg, nginx, the exporters, hls-origin). `make test` installs them
+/// (`scripts/install-deps --test --vm`), so under CI their absence is a failure.
+pub fn vm_facilities() -> testkit::Outcome {
+    testkit::need::program("qemu-system-x86_64")?;
+    let inputs = microvm::image::Inputs::discover(&origin_overrides());
+    let why = inputs.as_ref().err().map(ToString::to_string).unwrap_or_default();
+    testkit::need::installed(
+        "the VM image's inputs",
+        inputs.is_ok(),
+        &format!("{why}; scripts/install-deps --vm installs the kernel and busybox"),
+    )
 }
 
 /// Image overrides pointing at the workspace's hls-origin.
 pub fn origin_overrides() -> microvm::image::Overrides {
     microvm::image::Overrides { origin: try_sibling("hls-origin"), ..Default::default() }
-}
-
-/// Whether we run as root.
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Stops the VM of `run_dir` when dropped (also when the test panics) and checks nothing is

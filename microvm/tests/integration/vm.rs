@@ -2,7 +2,7 @@
 //! loaded with the real `hls-swarm`: once with user-mode networking on 127.0.0.1, once on a
 //! TAP in a fresh network namespace made by `hls-lab network setup`.
 //!
-//! Each boot costs ~10 s of TCG and a core, so these tests are `#[ignore]`d and run by
+//! Each boot costs ~10 s of TCG and a core, so these tests are in the slow tier and run by
 //! `make test-lab` (which builds hls-origin and hls-swarm first).
 
 use std::path::Path;
@@ -68,13 +68,9 @@ fn stop_and_check(name: &str, run_dir: &Path) {
     assert!(console.contains("reboot: Power down"), "{console}");
 }
 
-#[test]
-#[ignore = "boots a VM (TCG here: ~10 s of a core); run with make test-lab"]
-fn vm_user_net_serves_the_swarm_on_loopback() {
-    if let Some(why) = common::vm_facilities_missing() {
-        eprintln!("skipped vm_user_net_serves_the_swarm_on_loopback: {why}");
-        return;
-    }
+#[testkit::test(slow = "boots a VM (TCG here: ~10 s of a core); run with make test-lab")]
+fn vm_user_net_serves_the_swarm_on_loopback() -> testkit::Outcome {
+    common::vm_facilities()?;
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("vm-t-user");
     let name = format!("t-user-{}", std::process::id());
@@ -120,19 +116,15 @@ fn vm_user_net_serves_the_swarm_on_loopback() {
     assert!(swarm.status.success(), "hls-swarm failed: {}", swarm.status);
 
     stop_and_check(&name, &run_dir);
+    Ok(())
 }
 
-#[test]
-#[ignore = "boots a VM on a TAP in a new network namespace (root, TCG here); run with make test-lab"]
-fn vm_tap_in_netns_serves_the_swarm() {
-    if !common::is_root() {
-        eprintln!("skipped vm_tap_in_netns_serves_the_swarm: needs root (network namespace, bridge, TAP)");
-        return;
-    }
-    if let Some(why) = common::vm_facilities_missing() {
-        eprintln!("skipped vm_tap_in_netns_serves_the_swarm: {why}");
-        return;
-    }
+#[testkit::test(
+    slow = "boots a VM on a TAP in a new network namespace (root, TCG here); run with make test-lab"
+)]
+fn vm_tap_in_netns_serves_the_swarm() -> testkit::Outcome {
+    testkit::need::root("a network namespace, a bridge and a TAP")?;
+    common::vm_facilities()?;
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("vm-t-tap");
     let net_state = dir.path().join("net");
@@ -190,6 +182,7 @@ fn vm_tap_in_netns_serves_the_swarm() {
     assert!(!Path::new("/run/netns").join(&ns).exists(), "/run/netns/{ns} left behind");
     assert_eq!(host_links(), host_links_before, "the host's interfaces changed");
     assert!(common::processes_mentioning(&ns).is_empty(), "processes in {ns} left behind");
+    Ok(())
 }
 
 fn host_links() -> Vec<String> {
@@ -202,13 +195,9 @@ fn host_links() -> Vec<String> {
     v
 }
 
-#[test]
-#[ignore = "starts a VM that cannot become ready in time (TCG here); run with make test-lab"]
-fn vm_start_timeout_stops_the_vm_and_leaves_nothing() {
-    if let Some(why) = common::vm_facilities_missing() {
-        eprintln!("skipped vm_start_timeout_stops_the_vm_and_leaves_nothing: {why}");
-        return;
-    }
+#[testkit::test(slow = "starts a VM that cannot become ready in time (TCG here); run with make test-lab")]
+fn vm_start_timeout_stops_the_vm_and_leaves_nothing() -> testkit::Outcome {
+    common::vm_facilities()?;
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("vm-t-timeout");
     let name = format!("t-timeout-{}", std::process::id());
@@ -223,4 +212,5 @@ fn vm_start_timeout_stops_the_vm_and_leaves_nothing() {
     assert!(common::processes_mentioning(&run_dir.to_string_lossy()).is_empty());
     assert!(!run_dir.join("state.json").exists());
     assert!(run_dir.join("console.log").exists(), "the console log is kept for diagnosis");
+    Ok(())
 }

@@ -11,11 +11,9 @@ fn opts() -> CheckOptions {
     CheckOptions { skip_vm: false, connect_timeout: Duration::from_millis(300) }
 }
 
-#[test]
-fn root_netns_check_passes_bridge_and_tap_and_fails_an_absent_vm() {
-    if !can_run("root_netns_check_passes_bridge_and_tap_and_fails_an_absent_vm") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_check_passes_bridge_and_tap_and_fails_an_absent_vm() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     network::setup(&lab.topology(), &mut Log::default()).unwrap();
     let report = network::check(&lab.topology(), &opts()).unwrap();
@@ -52,13 +50,12 @@ fn root_netns_check_passes_bridge_and_tap_and_fails_an_absent_vm() {
     let host_side = network::check(&lab.topology(), &CheckOptions { skip_vm: true, ..opts() }).unwrap();
     assert!(host_side.passed(), "{host_side}");
     assert!(host_side.verdict().starts_with("network ready"), "{host_side}");
+    Ok(())
 }
 
-#[test]
-fn root_netns_check_finds_a_listening_vm_on_the_bridge() {
-    if !can_run("root_netns_check_finds_a_listening_vm_on_the_bridge") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_check_finds_a_listening_vm_on_the_bridge() -> testkit::Outcome {
+    can_run()?;
     let mut lab = Lab::new();
     network::setup(&lab.topology(), &mut Log::default()).unwrap();
     // A stand-in VM: a second namespace on a veth whose other end is a port of the bridge.
@@ -79,13 +76,12 @@ fn root_netns_check_finds_a_listening_vm_on_the_bridge() {
     assert_eq!(node.status, Status::Fail, "{text}");
     assert!(node.to_string().contains("refused"), "{text}");
     drop(listener);
+    Ok(())
 }
 
-#[test]
-fn root_netns_check_of_a_missing_network_says_what_to_run() {
-    if !can_run("root_netns_check_of_a_missing_network_says_what_to_run") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_check_of_a_missing_network_says_what_to_run() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     let report = network::check(&lab.topology(), &opts()).unwrap();
     let item = report.find(&format!("netns {}", lab.ns)).unwrap();
@@ -103,6 +99,7 @@ fn root_netns_check_of_a_missing_network_says_what_to_run() {
     );
     assert!(text.contains("✗ tap hlstap0 missing"), "{text}");
     assert_eq!(report.failures(), 2, "{text}");
+    Ok(())
 }
 
 /// The system's python (not a per-user shim another uid cannot run).
@@ -128,17 +125,11 @@ fn attach_as(ns: &str, uid: u32) -> (std::process::Child, String) {
     (child, line.trim().to_string())
 }
 
-#[test]
-fn root_netns_tap_user_can_attach_and_check_sees_the_carrier() {
-    if !can_run("root_netns_tap_user_can_attach_and_check_sees_the_carrier") {
-        return;
-    }
-    for tool in ["setpriv", PYTHON] {
-        if std::process::Command::new(tool).arg("--version").output().is_err() {
-            eprintln!("SKIPPED root_netns_tap_user_can_attach_and_check_sees_the_carrier: no {tool}");
-            return;
-        }
-    }
+#[testkit::test]
+fn root_netns_tap_user_can_attach_and_check_sees_the_carrier() -> testkit::Outcome {
+    can_run()?;
+    testkit::need::program("setpriv")?;
+    testkit::need::program(PYTHON)?;
     let lab = Lab::new();
     let owner = network::TapOwner { uid: 4_000_123, gid: Some(4_000_124) };
     let topo = network::Topology { tap_owner: Some(owner), ..lab.topology() };
@@ -159,4 +150,5 @@ fn root_netns_tap_user_can_attach_and_check_sees_the_carrier() {
     assert_eq!(log.changes(), 0, "{log:?}");
     drop(vm.stdin.take());
     assert!(vm.wait().unwrap().success());
+    Ok(())
 }

@@ -22,11 +22,9 @@ fn network<S: AsRef<str>>(args: &[S]) -> (i32, String, String) {
     (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
 }
 
-#[test]
-fn root_netns_cli_setup_check_teardown() {
-    if !can_run("root_netns_cli_setup_check_teardown") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_cli_setup_check_teardown() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     let run_dir = lab.run_dir.path().to_str().unwrap().to_string();
     let scope = ["--netns", lab.ns.as_str(), "--run-dir", run_dir.as_str()];
@@ -54,13 +52,12 @@ fn root_netns_cli_setup_check_teardown() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("deleted netns {}", lab.ns)), "{out}");
     assert!(!network::netns::exists(&lab.ns));
+    Ok(())
 }
 
-#[test]
-fn root_netns_cli_bad_input_exits_2_and_starts_nothing() {
-    if !can_run("root_netns_cli_bad_input_exits_2_and_starts_nothing") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_cli_bad_input_exits_2_and_starts_nothing() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     let run_dir = lab.run_dir.path().to_str().unwrap().to_string();
     let cases: [(&[&str], &str); 5] = [
@@ -79,4 +76,5 @@ fn root_netns_cli_bad_input_exits_2_and_starts_nothing() {
         assert!(!network::netns::path(&lab.ns).exists(), "{extra:?} started something");
         assert!(std::fs::read_dir(lab.run_dir.path()).unwrap().next().is_none(), "{extra:?} wrote state");
     }
+    Ok(())
 }

@@ -1,9 +1,14 @@
 //! Integration tests of the network crate. Every test that changes the network needs root and
 //! works only inside network namespaces it creates (`hlslab-t-<pid>-<n>`) and removes, also on
-//! failure (the [`Lab`] guard); none touches the host's own interfaces. Without root they print why
-//! and skip. State is verified independently of the crate, with `ip -j` and `nft`.
+//! failure (the [`Lab`] guard); none touches the host's own interfaces. Without root or
+//! `/dev/net/tun` they are reported as skipped, with the reason. State is verified
+//! independently of the crate, with `ip -j` and `nft`. Runs on testkit's runner.
 
 #![allow(clippy::unwrap_used)]
+
+fn main() -> std::process::ExitCode {
+    testkit::main()
+}
 
 mod check;
 mod cli;
@@ -19,17 +24,10 @@ use serde_json::Value;
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether this test can run: root and a TUN device. Prints the reason when not.
-pub fn can_run(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED {test}: needs root (network namespaces, bridges, TAP)");
-        return false;
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        eprintln!("SKIPPED {test}: /dev/net/tun is missing");
-        return false;
-    }
-    true
+/// What every test here needs: root and a TUN device (network namespaces, bridges, TAP).
+pub fn can_run() -> testkit::Outcome {
+    testkit::need::root("network namespaces, bridges, TAP devices")?;
+    testkit::need::device("/dev/net/tun", "TAP devices need the tun driver")
 }
 
 /// A unique namespace name for this test process; deleted (if it exists) when dropped, with a

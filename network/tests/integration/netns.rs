@@ -6,11 +6,9 @@ use network::netns;
 
 use crate::*;
 
-#[test]
-fn root_netns_create_and_delete_are_ip_netns_compatible() {
-    if !can_run("root_netns_create_and_delete_are_ip_netns_compatible") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_create_and_delete_are_ip_netns_compatible() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     assert!(!netns::exists(&lab.ns));
     assert!(netns::create(&lab.ns).unwrap());
@@ -26,13 +24,12 @@ fn root_netns_create_and_delete_are_ip_netns_compatible() {
     assert!(!netns::exists(&lab.ns));
     assert!(netns::create(&lab.ns).unwrap());
     assert!(netns::exists(&lab.ns));
+    Ok(())
 }
 
-#[test]
-fn root_netns_code_and_children_run_inside() {
-    if !can_run("root_netns_code_and_children_run_inside") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_code_and_children_run_inside() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     netns::create(&lab.ns).unwrap();
     ip(&["-n", &lab.ns, "link", "add", "hlslabmark0", "type", "bridge"]);
@@ -57,4 +54,5 @@ fn root_netns_code_and_children_run_inside() {
     let err = netns::enter_in_child(&mut cmd, "hlslab-t-no-such-netns").unwrap_err();
     assert!(err.to_string().contains("hlslab-t-no-such-netns"), "{err}");
     assert!(netns::in_netns("hlslab-t-no-such-netns", || ()).is_err());
+    Ok(())
 }

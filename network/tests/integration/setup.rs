@@ -21,11 +21,9 @@ fn texts(log: &Log) -> Vec<&str> {
     log.steps.iter().map(|s| s.text.as_str()).collect()
 }
 
-#[test]
-fn root_netns_setup_builds_bridge_with_address_and_tap_on_it() {
-    if !can_run("root_netns_setup_builds_bridge_with_address_and_tap_on_it") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_setup_builds_bridge_with_address_and_tap_on_it() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     let log = setup(&lab.topology());
     assert!(texts(&log).contains(&"created bridge hlsbr0"), "{log:?}");
@@ -46,6 +44,7 @@ fn root_netns_setup_builds_bridge_with_address_and_tap_on_it() {
 
     let state: Value = serde_json::from_str(&std::fs::read_to_string(lab.state_path()).unwrap()).unwrap();
     assert_eq!(state["created_netns"], true);
+    Ok(())
 }
 
 /// What must not change between two setups: every link's index, name, kind, MAC, controller,
@@ -70,11 +69,9 @@ fn snapshot(ns: &str) -> Vec<String> {
     out
 }
 
-#[test]
-fn root_netns_setup_twice_gives_the_same_state() {
-    if !can_run("root_netns_setup_twice_gives_the_same_state") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_setup_twice_gives_the_same_state() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     let topo = lab.topology();
     setup(&topo);
@@ -85,13 +82,12 @@ fn root_netns_setup_twice_gives_the_same_state() {
     assert!(texts(&again).contains(&"bridge hlsbr0 already up"), "{again:?}");
     assert_eq!(snapshot(&lab.ns), before);
     assert_eq!(std::fs::read_to_string(lab.state_path()).unwrap(), state_before);
+    Ok(())
 }
 
-#[test]
-fn root_netns_setup_repairs_a_half_built_network() {
-    if !can_run("root_netns_setup_repairs_a_half_built_network") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_setup_repairs_a_half_built_network() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     setup(&lab.topology());
     // Break it: address gone, bridge down, TAP detached and down.
@@ -110,13 +106,12 @@ fn root_netns_setup_repairs_a_half_built_network() {
     assert_eq!(addrs(&lab.ns, "hlsbr0"), ["10.177.0.1/24"]);
     let tap = link(&lab.ns, "hlstap0").unwrap();
     assert!(tap["master"] == "hlsbr0" && is_up(&tap), "{tap}");
+    Ok(())
 }
 
-#[test]
-fn root_netns_teardown_removes_everything_and_the_namespace() {
-    if !can_run("root_netns_teardown_removes_everything_and_the_namespace") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_teardown_removes_everything_and_the_namespace() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     let topo = lab.topology();
     setup(&topo);
@@ -131,13 +126,12 @@ fn root_netns_teardown_removes_everything_and_the_namespace() {
     // Again: nothing left, still fine.
     let log = teardown(&topo);
     assert_eq!(log.changes(), 0, "{log:?}");
+    Ok(())
 }
 
-#[test]
-fn root_netns_teardown_of_a_half_built_setup_succeeds() {
-    if !can_run("root_netns_teardown_of_a_half_built_setup_succeeds") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_teardown_of_a_half_built_setup_succeeds() -> testkit::Outcome {
+    can_run()?;
     // Only a bridge, in a namespace made outside setup: the bridge goes, the namespace stays.
     let lab = Lab::new();
     ip(&["netns", "add", &lab.ns]);
@@ -159,17 +153,13 @@ fn root_netns_teardown_of_a_half_built_setup_succeeds() {
     let log = teardown(&nothing.topology());
     assert_eq!(log.changes(), 0, "{log:?}");
     assert!(!network::netns::path(&nothing.ns).exists());
+    Ok(())
 }
 
-#[test]
-fn root_netns_nat_turns_ip_forward_on_and_teardown_restores_it() {
-    if !can_run("root_netns_nat_turns_ip_forward_on_and_teardown_restores_it") {
-        return;
-    }
-    if Command::new("nft").arg("--version").output().is_err() {
-        eprintln!("SKIPPED root_netns_nat_turns_ip_forward_on_and_teardown_restores_it: nft not installed");
-        return;
-    }
+#[testkit::test]
+fn root_netns_nat_turns_ip_forward_on_and_teardown_restores_it() -> testkit::Outcome {
+    can_run()?;
+    testkit::need::program("nft")?;
     // The namespace exists before setup, so it survives teardown and can be inspected after.
     let lab = Lab::new();
     assert!(network::netns::create(&lab.ns).unwrap());
@@ -195,17 +185,13 @@ fn root_netns_nat_turns_ip_forward_on_and_teardown_restores_it() {
     assert!(!nat_table(&lab.ns));
     assert!(network::netns::exists(&lab.ns));
     assert!(link(&lab.ns, "hlsbr0").is_none() && link(&lab.ns, "hlstap0").is_none());
+    Ok(())
 }
 
-#[test]
-fn root_netns_nat_leaves_ip_forward_alone_if_it_was_on() {
-    if !can_run("root_netns_nat_leaves_ip_forward_alone_if_it_was_on") {
-        return;
-    }
-    if Command::new("nft").arg("--version").output().is_err() {
-        eprintln!("SKIPPED root_netns_nat_leaves_ip_forward_alone_if_it_was_on: nft not installed");
-        return;
-    }
+#[testkit::test]
+fn root_netns_nat_leaves_ip_forward_alone_if_it_was_on() -> testkit::Outcome {
+    can_run()?;
+    testkit::need::program("nft")?;
     let lab = Lab::new();
     network::netns::create(&lab.ns).unwrap();
     ip(&["netns", "exec", &lab.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
@@ -215,13 +201,12 @@ fn root_netns_nat_leaves_ip_forward_alone_if_it_was_on() {
     teardown(&topo);
     assert_eq!(ip_forward(&lab.ns), "1", "teardown restores only what setup changed");
     assert!(!nat_table(&lab.ns));
+    Ok(())
 }
 
-#[test]
-fn root_netns_tap_owner_is_set_and_kept() {
-    if !can_run("root_netns_tap_owner_is_set_and_kept") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_tap_owner_is_set_and_kept() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     let owner = TapOwner { uid: 4_000_123, gid: Some(4_000_124) };
     setup(&Topology { tap_owner: Some(owner), ..lab.topology() });
@@ -238,13 +223,12 @@ fn root_netns_tap_owner_is_set_and_kept() {
     let tap = link(&lab.ns, "hlstap0").unwrap();
     assert_eq!(tap["ifindex"], index);
     assert_eq!(tap["linkinfo"]["info_data"]["user"].as_u64(), Some(4_000_200));
+    Ok(())
 }
 
-#[test]
-fn root_netns_a_foreign_device_with_our_name_is_refused_and_left_alone() {
-    if !can_run("root_netns_a_foreign_device_with_our_name_is_refused_and_left_alone") {
-        return;
-    }
+#[testkit::test]
+fn root_netns_a_foreign_device_with_our_name_is_refused_and_left_alone() -> testkit::Outcome {
+    can_run()?;
     let lab = Lab::new();
     network::netns::create(&lab.ns).unwrap();
     ip(&["-n", &lab.ns, "link", "add", "hlstap0", "type", "bridge"]);
@@ -256,4 +240,5 @@ fn root_netns_a_foreign_device_with_our_name_is_refused_and_left_alone() {
     let mut log = Log::default();
     assert!(network::teardown(&lab.topology(), &mut log).is_err());
     assert!(link(&lab.ns, "hlstap0").is_some(), "not ours: not deleted");
+    Ok(())
 }

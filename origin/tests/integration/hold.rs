@@ -34,7 +34,7 @@ async fn changes(addr: SocketAddr, until: Instant) -> Vec<(Instant, u64)> {
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn a_hold_freezes_the_playlist_then_publishing_resumes_at_the_normal_cadence() {
     let origin = origin::start(one_second_replay()).await.unwrap();
     let addr = origin.listen();
@@ -70,7 +70,7 @@ async fn a_hold_freezes_the_playlist_then_publishing_resumes_at_the_normal_caden
     origin.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn post_hold_on_the_status_listener_holds_and_rejects_bad_seconds() {
     let origin = origin::start(one_second_replay()).await.unwrap();
     let addr = origin.listen();
@@ -130,7 +130,7 @@ async fn post_hold_on_the_status_listener_holds_and_rejects_bad_seconds() {
 
 /// `POST /fault/http`: nginx answers the status for the range (every variant), other segments
 /// stay 200, `DELETE` restores them; bad parameters name the value.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn http_faults_serve_a_status_for_a_segment_range_until_cleared() {
     let mut config = one_second_replay();
     config.fault_injection = true;
@@ -176,7 +176,7 @@ async fn http_faults_serve_a_status_for_a_segment_range_until_cleared() {
 /// `POST /fault/pause?child=nginx`: connections are refused for the pause, then nginx serves
 /// again; `POST /fault/kill?child=nginx` is a crash the supervisor repairs. Segment faults
 /// need `--fault-injection`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn pausing_nginx_refuses_connections_then_serves_again() {
     let origin = origin::start(one_second_replay()).await.unwrap();
     let addr = origin.listen();

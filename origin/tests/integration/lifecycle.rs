@@ -19,7 +19,7 @@ fn pid_of(origin: &origin::Origin, name: &str) -> Option<u32> {
     origin.pids().into_iter().find(|(n, _)| n == name).map(|(_, p)| p)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn killed_encoder_and_nginx_are_restarted_and_the_stream_resumes() {
     let origin = origin::start(small("default", Source::Encode)).await.unwrap();
     let addr = origin.listen();
@@ -101,7 +101,7 @@ async fn child_pids(addr: std::net::SocketAddr) -> (Vec<u32>, serde_json::Value)
     (pids, h)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn sigkill_of_hls_origin_leaves_no_child_running() {
     let work = tempfile::tempdir().unwrap();
     let work_dir = work.path().to_str().unwrap();
@@ -132,7 +132,7 @@ async fn sigkill_of_hls_origin_leaves_no_child_running() {
     assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn sigterm_stops_children_removes_the_directory_and_exits_zero() {
     let (mut g, url) =
         spawn_binary(&["--source", "replay", "--no-node-exporter", "--no-nginx-exporter"]).await;
@@ -149,7 +149,7 @@ async fn sigterm_stops_children_removes_the_directory_and_exits_zero() {
     assert!(pids.iter().all(|p| !alive(*p)));
 }
 
-#[tokio::test]
+#[testkit::test(current_thread)]
 async fn bad_override_fails_before_starting_anything() {
     let mut c = small("default", Source::Encode);
     c.overrides.width = Some(333);
@@ -157,7 +157,7 @@ async fn bad_override_fails_before_starting_anything() {
     assert_eq!(e.to_string(), "invalid width 333: expected a number from 16 to 7680 and even");
 }
 
-#[tokio::test]
+#[testkit::test(current_thread)]
 async fn missing_encoder_is_a_clear_error_and_cleans_up() {
     let mut c = small("default", Source::Encode);
     let work = tempfile::tempdir().unwrap();
@@ -168,7 +168,7 @@ async fn missing_encoder_is_a_clear_error_and_cleans_up() {
     assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "temp dir left behind");
 }
 
-#[tokio::test]
+#[testkit::test(current_thread)]
 async fn a_busy_port_is_a_clear_error_before_anything_starts() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
@@ -186,7 +186,7 @@ async fn a_busy_port_is_a_clear_error_before_anything_starts() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn dropping_an_origin_without_stop_still_ends_its_children() {
     let origin = origin::start(small("default", Source::Replay)).await.unwrap();
     let pids = origin.pids();

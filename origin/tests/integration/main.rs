@@ -2,8 +2,12 @@
 //!
 //! Pictures are scaled down (320x180) or replayed so the suite fits a 2-core machine.
 
-// Test helpers outside #[test] functions panic on failure by design.
+// Test helpers outside test functions panic on failure by design.
 #![allow(clippy::unwrap_used)]
+
+fn main() -> std::process::ExitCode {
+    testkit::main()
+}
 
 mod common;
 mod hold;

@@ -8,7 +8,7 @@ use origin::{Profile, Source};
 
 use crate::common::{check_abr_master, check_live, check_segment, eventually, get, media, small};
 
-#[tokio::test]
+#[testkit::test(current_thread)]
 async fn nginx_accepts_every_profile_config() {
     for profile in Profile::all() {
         let dir = tempfile::tempdir().unwrap();
@@ -34,7 +34,7 @@ async fn nginx_accepts_every_profile_config() {
     }
 }
 
-#[test]
+#[testkit::test]
 fn config_command_prints_argv_and_nginx_config() {
     use clap::Parser;
     let cli =
@@ -63,7 +63,7 @@ async fn boot(profile: &str, source: Source) -> origin::Origin {
     origin
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn low_latency_encode_uses_one_second_segments_short_caching_and_deletes_behind_the_window() {
     let mut c = small("low-latency", Source::Encode);
     // Window 3 + delete threshold 5: segment 0 must be gone once segment 9 exists.
@@ -87,7 +87,7 @@ async fn low_latency_encode_uses_one_second_segments_short_caching_and_deletes_b
     origin.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn abr_encode_writes_a_master_with_bandwidth_and_resolution() {
     // Full size, this ladder needs a big machine; scaled to a 180p top rung it runs anywhere.
     let origin = origin::start(small("4k-abr", Source::Encode)).await.unwrap();
@@ -98,7 +98,7 @@ async fn abr_encode_writes_a_master_with_bandwidth_and_resolution() {
     origin.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn stress_replay_lists_fifteen_segments() {
     let mut c = small("stress", Source::Replay);
     c.ready_segments = 15;
@@ -112,7 +112,7 @@ async fn stress_replay_lists_fifteen_segments() {
     origin.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn logged_profile_writes_request_time_and_bytes() {
     let origin = boot("logged", Source::Replay).await;
     let log = origin.access_log().unwrap();
@@ -132,7 +132,7 @@ async fn logged_profile_writes_request_time_and_bytes() {
     origin.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn debug_profile_writes_debug_logs() {
     let origin = boot("debug", Source::Encode).await;
     let logs = origin.log_dir().to_owned();

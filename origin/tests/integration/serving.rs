@@ -7,7 +7,7 @@ use origin::{playlist, timeline};
 
 use crate::common::{check_abr_master, check_live, check_segment, eventually, get, media, small};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn encode_default_serves_a_live_stream_with_the_right_headers() {
     let origin = origin::start(small("default", Source::Encode)).await.unwrap();
     let addr = origin.listen();
@@ -64,7 +64,7 @@ async fn encode_default_serves_a_live_stream_with_the_right_headers() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn replay_slides_a_window_deletes_old_segments_and_loops_seamlessly() {
     let mut c = small("low-latency", Source::Replay);
     c.overrides.window = Some(3);
@@ -107,7 +107,7 @@ async fn replay_slides_a_window_deletes_old_segments_and_loops_seamlessly() {
     origin.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn abr_replay_master_lists_every_variant() {
     // The full 2160p ladder cannot be encoded on this machine; the same ladder scaled to a
     // 180p top rung exercises the master playlist and per-variant directories.
@@ -124,7 +124,7 @@ async fn abr_replay_master_lists_every_variant() {
     origin.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn both_exporters_answer_metrics() {
     let mut c = small("default", Source::Replay);
     c.node_exporter = Some("127.0.0.1:0".parse().unwrap());

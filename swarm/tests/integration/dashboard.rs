@@ -65,8 +65,9 @@ fn command_line(bin: &Path, args: &[String]) -> String {
     line
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn dashboard_shows_the_run_and_quits_cleanly_on_q() {
+#[testkit::test]
+async fn dashboard_shows_the_run_and_quits_cleanly_on_q() -> testkit::Outcome {
+    testkit::need::program("tmux")?;
     let _machine = shared_machine().await;
     let logs = tempfile::tempdir().expect("tempdir");
     let origin = start_logged_origin(true, logs.path()).await;
@@ -131,4 +132,5 @@ async fn dashboard_shows_the_run_and_quits_cleanly_on_q() {
     .expect("tmux steps");
     drop(tmux);
     origin.stop().await.expect("origin stops");
+    Ok(())
 }

@@ -14,7 +14,7 @@ fn achieved_rate(stdout: &str) -> Option<f64> {
     line.split("achieved ").nth(1)?.split("/s").next()?.parse().ok()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn ramp_of_200_viewers_at_50_per_second_is_within_2_percent() {
     let _machine = whole_machine().await;
     // The machine cannot start 200 FFmpeg processes in 4 s without preflight's ramp warning;
@@ -37,7 +37,7 @@ async fn ramp_of_200_viewers_at_50_per_second_is_within_2_percent() {
     assert!((rate / 50.0 - 1.0).abs() <= tolerance, "achieved {rate}/s for a 50/s ramp: {stdout}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn check_gives_three_documented_outcomes() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
@@ -65,7 +65,7 @@ async fn check_gives_three_documented_outcomes() {
     );
 }
 
-#[test]
+#[testkit::test]
 fn container_aliases_configure_the_run() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let out = swarm()
@@ -93,7 +93,7 @@ fn http_get(addr: &str, path: &str) -> String {
     body
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn metrics_endpoint_serves_live_values_and_a_busy_port_is_a_startup_error() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
@@ -130,7 +130,7 @@ async fn metrics_endpoint_serves_live_values_and_a_busy_port_is_a_startup_error(
     assert!(String::from_utf8_lossy(&busy.stderr).contains("cannot listen for metrics"), "{}", text(&busy));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn restart_on_stall_restarts_viewers_of_a_frozen_playlist() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
@@ -163,7 +163,7 @@ async fn restart_on_stall_restarts_viewers_of_a_frozen_playlist() {
     assert!(stalls >= 2, "each viewer stalls at least once: {stdout}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn viewers_of_a_finite_stream_end_instead_of_looping() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
@@ -218,7 +218,7 @@ fn segment_requests_by_dir(log: &str) -> std::collections::BTreeMap<String, usiz
     by_dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn variant_highest_and_lowest_play_only_the_chosen_rendition() {
     let _machine = shared_machine().await;
     let mut config = origin::Config::new("4k-abr").unwrap();

@@ -8,7 +8,7 @@ use nix::unistd::Pid;
 
 use crate::common::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn timed_run_streams_every_viewer_and_reports_it() {
     let _machine = shared_machine().await;
     let (out, stdout) = run_against_origin("--clients 5 --ramp-rate 5 --duration 12s --tui=false").await;
@@ -44,7 +44,7 @@ fn start_swarm_with_children(url: &str, n: usize) -> (std::process::Child, Vec<P
     (child, kids)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn ctrl_c_stops_gracefully_and_reaps_every_viewer() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
@@ -72,7 +72,7 @@ async fn ctrl_c_stops_gracefully_and_reaps_every_viewer() {
     assert!(took < Duration::from_secs(10), "stop took {took:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn sigkill_of_the_swarm_leaves_no_viewer_running() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
@@ -89,7 +89,7 @@ async fn sigkill_of_the_swarm_leaves_no_viewer_running() {
     assert!(survivors.is_empty(), "FFmpeg viewers survived SIGKILL of the swarm: {survivors:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn viewers_of_a_dead_origin_restart_with_backoff() {
     let _machine = shared_machine().await;
     // A port where nothing listens: every viewer fails at once and is restarted.

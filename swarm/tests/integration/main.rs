@@ -2,6 +2,10 @@
 //! loopback. Nothing here mocks FFmpeg or nginx.
 #![allow(clippy::unwrap_used)]
 
+fn main() -> std::process::ExitCode {
+    testkit::main()
+}
+
 mod common;
 mod dashboard;
 mod flags;

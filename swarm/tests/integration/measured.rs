@@ -52,8 +52,9 @@ fn run_and_scrape(args: &[&str], scrape_at: Duration) -> Scraped {
 
 /// The acceptance run: 20 viewers × 30 s through the relay, against the logged origin with its
 /// exporters. Counts by kind must equal nginx's log exactly, bytes within 1 %.
-#[tokio::test(flavor = "multi_thread")]
-async fn relay_counts_match_the_origin_log_and_every_documented_metric_moves() {
+#[testkit::test]
+async fn relay_counts_match_the_origin_log_and_every_documented_metric_moves() -> testkit::Outcome {
+    let promtool = testkit::need::program("promtool")?;
     let _machine = whole_machine().await;
     let logs = tempfile::tempdir().unwrap();
     let origin = start_logged_origin(true, logs.path()).await;
@@ -127,12 +128,13 @@ async fn relay_counts_match_the_origin_log_and_every_documented_metric_moves() {
     assert!(out.contains("(stall ratio 0.0000)"), "{out}");
     assert!(out.contains("Origin host       CPU mean"), "origin figures in the summary\n{out}");
 
-    check_promtool(m);
+    check_promtool(&promtool, m);
     check_documented_metrics(m);
+    Ok(())
 }
 
-fn check_promtool(scrape: &str) {
-    let mut child = std::process::Command::new("promtool")
+fn check_promtool(promtool: &std::path::Path, scrape: &str) {
+    let mut child = std::process::Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -188,7 +190,7 @@ fn check_documented_metrics(scrape: &str) {
 
 /// Errors are counted from the relay's responses: a missing playlist is a 404 per attempt,
 /// viewers exit and restart with backoff.
-#[tokio::test(flavor = "multi_thread")]
+#[testkit::test]
 async fn http_errors_restarts_and_exits_are_counted() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
@@ -215,7 +217,7 @@ async fn http_errors_restarts_and_exits_are_counted() {
 
 /// `--measure log` reads FFmpeg's log only: counts still come, bytes and latencies do not,
 /// and the summary says the figures are inferred.
-#[tokio::test(flavor = "multi_thread")]
+#[testkit::test]
 async fn log_mode_counts_requests_and_labels_them_inferred() {
     let _machine = shared_machine().await;
     let (out, stdout) = run_against_origin("--clients 3 --ramp-rate 10 --duration 8s --measure log").await;
@@ -229,7 +231,7 @@ async fn log_mode_counts_requests_and_labels_them_inferred() {
 /// The origin stops publishing for 12 s (6 target durations): each viewer plays out its
 /// buffer (about 3 segments), stalls, and resumes when publishing does. The player model
 /// counts it; `/metrics` shows the stalled viewers while it lasts.
-#[tokio::test(flavor = "multi_thread")]
+#[testkit::test]
 async fn a_publishing_hold_at_the_origin_is_counted_as_stalls() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
@@ -256,7 +258,7 @@ async fn a_publishing_hold_at_the_origin_is_counted_as_stalls() {
 
 /// `--assert`: a satisfiable set of thresholds exits 0, an impossible one exits 5 and says
 /// which failed and what was measured.
-#[tokio::test(flavor = "multi_thread")]
+#[testkit::test]
 async fn thresholds_pass_or_fail_the_run() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;

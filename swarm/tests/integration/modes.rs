@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-#[test]
+#[testkit::test]
 fn print_cmd_shows_the_probed_command() {
     let out = run_swarm(&[
         "--print-cmd",
@@ -25,7 +25,7 @@ fn print_cmd_shows_the_probed_command() {
     }
 }
 
-#[test]
+#[testkit::test]
 fn bad_input_exits_2_with_a_message_naming_the_value() {
     for (args, needle) in [
         (vec!["ftp://h/x.m3u8"], "unsupported URL scheme 'ftp'"),
@@ -46,7 +46,7 @@ fn bad_input_exits_2_with_a_message_naming_the_value() {
     }
 }
 
-#[test]
+#[testkit::test]
 fn missing_ffmpeg_is_a_preflight_failure() {
     let out = run_swarm(&["--ffmpeg", "/nonexistent/ffmpeg", "http://127.0.0.1:9/x.m3u8"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));

@@ -54,7 +54,7 @@ fn has_non_loopback_device() -> bool {
         .is_ok_and(|t| t.lines().skip(2).any(|l| l.split(':').next().is_some_and(|d| d.trim() != "lo")))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn origin_figures_under_http_load() {
     let _machine = shared_machine().await;
     let origin = origin_with_exporters().await;
@@ -104,7 +104,7 @@ async fn origin_figures_under_http_load() {
     assert!((0.0..=100.0).contains(&mean) && mean <= peak + 1e-9, "{:?}", s.run);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn unreachable_exporter_is_reported_while_the_other_works() {
     let _machine = shared_machine().await;
     let origin = origin_with_exporters().await;

@@ -44,7 +44,7 @@ async fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
     (head.lines().next().unwrap_or_default().to_owned(), buf[head_end..head_end + len].to_vec())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn forwards_over_one_kept_alive_connection_and_reports_each_request() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
@@ -100,7 +100,7 @@ async fn forwards_over_one_kept_alive_connection_and_reports_each_request() {
     origin.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[testkit::test]
 async fn connect_tunnels_are_measured_and_refused_origins_get_502() {
     let _machine = shared_machine().await;
     let origin = start_origin().await;
