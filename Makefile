@@ -7,7 +7,7 @@ NIX ?= nix --extra-experimental-features 'nix-command flakes'
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test check fmt clippy unit run dev test-origin bench bench-origin bench-swarm bench-quick nix-check nix-flake-check clean
+.PHONY: help deps deps-test build release demo test test-loaded check fmt clippy unit run dev test-origin bench bench-origin bench-swarm bench-image bench-quick nix-check nix-flake-check clean
 .PHONY: deps-containers container-bins container-conf container-build container-run container-stop test-containers
 .PHONY: deps-vm lab-bins microvm-check-kvm microvm-build microvm-start microvm-start-tap microvm-stop \
 	microvm-status microvm-console network-setup network-teardown network-check \
@@ -31,8 +31,14 @@ release: ## release binaries in target/release
 demo: deps release ## set up, start the origin, run 20 viewers for 30 s, print the summary, stop
 	scripts/demo
 
-test: deps-test check ## the whole suite: fmt, clippy -D warnings, unit and integration tests
-	$(CARGO) test --workspace --all-targets
+test: deps-test check ## the whole suite: fmt, clippy -D warnings, unit and integration tests; a summary of what did not run and why at the end
+	@mkdir -p $(TARGET_DIR)
+	bash -o pipefail -c '$(CARGO) test --workspace --all-targets 2>&1 | tee $(TARGET_DIR)/test.log'; \
+	status=$$?; $(CARGO) run -q -p testkit --bin test-summary -- $(TARGET_DIR)/test.log; exit $$status
+
+test-loaded: deps-test ## make test with a CPU hog on one core alongside (stress-ng --cpu 1): the suite passes on a busy machine too
+	stress-ng --cpu 1 --timeout 90m --quiet & hog=$$!; \
+	$(MAKE) test; status=$$?; kill $$hog; wait $$hog; exit $$status
 
 check: fmt clippy ## formatting and lints only
 
@@ -55,13 +61,15 @@ dev: ## a shell with the toolchain and runtime tools: `nix develop` when Nix is 
 test-origin: release ## run the test origin in the foreground: make test-origin PROFILE=low-latency
 	target/release/hls-origin serve --profile $(or $(PROFILE),default)
 
-bench: bench-origin bench-swarm ## every benchmark (each prints a table)
+bench: bench-origin bench-swarm bench-image ## every benchmark (each prints a table)
 
-bench-origin: ## the origin's CPU per profile, live encode vs replay (prints a table)
+bench-origin: ## the origin's CPU per profile, live encode vs replay; timing figures against their goals (hold, resume, pause, restart) (prints tables)
 	$(CARGO) bench -p hls-origin --bench cpu
+	$(CARGO) bench -p hls-origin --bench timing
 
-bench-swarm: ## swarm cost per viewer: relay, log, bare ffmpeg at 50/100/200 viewers, goals (~15 min; JSON in target/bench); micro benches
+bench-swarm: ## swarm cost per viewer: relay, log, bare ffmpeg at 50/100/200 viewers, goals (~15 min; JSON in target/bench); timing figures against their goals (~2 min); micro benches
 	$(CARGO) bench -p hls-swarm --bench micro
+	$(CARGO) bench -p hls-swarm --bench timing
 	$(CARGO) bench -p hls-swarm --bench swarm
 
 bench-quick: ## smoke run of the swarm benches: 20 viewers, short windows, micro benches very short (~2 min)
@@ -126,6 +134,10 @@ test-lab: deps-vm ## slow tier: boots the VM (user net; TAP in a netns as root) 
 	$(CARGO) build -p hls-origin -p hls-swarm --bins
 	$(CARGO) test -p microvm -- --include-ignored
 	$(CARGO) test -p testlab -- --ignored
+
+bench-image: deps-vm ## the VM image's build time, fresh and cached, against its goal (prints a table)
+	$(CARGO) build --release -p hls-origin --bins
+	$(CARGO) bench -p microvm --bench image
 
 bench-microvm: deps-vm ## boot-to-playlist seconds: user vs TAP, vmlinux vs bzImage (prints a table; ~3 min)
 	$(CARGO) build --release -p hls-origin --bins

@@ -21,10 +21,14 @@
 //! 4. `slow = "why"` puts a test in the slow tier: reported as ignored with the reason unless
 //!    run with `--ignored` or `--include-ignored` (`make test-lab`).
 //! 5. After the run, every skip and its reason is listed again, so they are easy to find in
-//!    a long log (`scripts/test-summary` collects them over the whole workspace).
+//!    a long log; `test-summary` (this crate's binary, run by `make test`) collects them
+//!    over the whole workspace ([`summary`]).
 //!
 //! Failures are panics, as with the built-in harness; libtest-mimic catches them per trial.
 //! Output is not captured.
+//!
+//! [`goals`] is the other half of the rule: a figure that depends on the machine's speed is
+//! not asserted in a test but printed beside its goal in a benchmark table (`make bench`).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -36,7 +40,9 @@ use libtest_mimic::{Arguments, Completion, Trial};
 pub use inventory;
 pub use testkit_macros::test;
 
+pub mod goals;
 pub mod need;
+pub mod summary;
 
 /// One registered test (written by `#[testkit::test]`).
 #[derive(Debug)]
@@ -173,6 +179,13 @@ pub fn main() -> ExitCode {
     let mut tests: Vec<&'static Test> = inventory::iter::<Test>.into_iter().collect();
     tests.sort_by_key(|t| t.full_name());
     assert!(!tests.is_empty(), "no #[testkit::test] function is linked into this binary");
+    if !args.list {
+        // For the summary of a whole `cargo test` log (`summary`): every crate's integration
+        // binary has the same name. Cargo sets CARGO_PKG_NAME for the tests it runs.
+        if let Ok(package) = std::env::var("CARGO_PKG_NAME") {
+            println!("testkit: package {package}");
+        }
+    }
     let conclusion = libtest_mimic::run(&args, trials(&tests, &args));
     if !args.list {
         let mut skipped = SKIPPED.lock().map(|s| s.clone()).unwrap_or_default();

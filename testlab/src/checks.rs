@@ -140,12 +140,19 @@ pub fn run(i: &Inputs<'_>) -> Vec<Check> {
         let name = format!("the impairment dropped about {percent}% of the packets");
         out.push(match counted {
             Ok((seen, dropped)) if *seen >= 100 => {
-                let got = *dropped as f64 / *seen as f64 * 100.0;
+                // Each packet is dropped independently (nftables `numgen random` or netem), so
+                // the count is binomial: within 5 standard deviations of the mean it is certain
+                // (a miss is a one-in-a-million event), and the band narrows as packets add up.
+                let n = *seen as f64;
+                let p = percent / 100.0;
+                let band = 5.0 * (n * p * (1.0 - p)).sqrt() + 1.0;
+                let got = *dropped as f64 / n * 100.0;
                 Check {
                     name,
-                    passed: got >= percent * 0.5 && got <= percent * 1.5,
+                    passed: (*dropped as f64 - n * p).abs() <= band,
                     detail: format!(
-                        "{dropped} of {seen} packets = {got:.2}% (within half to one and a half times)"
+                        "{dropped} of {seen} packets = {got:.2}% (expected {:.0} ± {band:.0}, 5 standard deviations)",
+                        n * p
                     ),
                 }
             }

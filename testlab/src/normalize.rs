@@ -5,7 +5,13 @@
 //!   applied, exporters up);
 //! - viewer counts exactly where the scenario decides them (target, started, peak, streaming
 //!   at the end, final states);
-//! - counts that depend on timing (restarts, errors, stalls, exits) as `0` or `">0"`;
+//! - counts that depend on timing (restarts, errors, stalls, exits) as `0` or `">0"` on an
+//!   undisturbed run; under impairment or faults even that depends on timing (5 % loss turns
+//!   a segment late only when a retransmission lands at the wrong moment; which exit codes a
+//!   paused nginx causes depends on what each FFmpeg was doing), so there they read
+//!   `varies (impaired)` or `varies (faults)`, and what is certain is checked by the scenario's
+//!   thresholds and lab checks instead (every viewer streaming at the end, the loss applied,
+//!   errors counted: `network_errors>=1`, stalls: `stalls>=3`);
 //! - request counts as a verdict against what the watched time implies (`as expected`, …);
 //! - durations and rates as a placeholder that only says whether they were measured.
 //!
@@ -21,6 +27,18 @@ use crate::exporters::Figures;
 use crate::faults::Applied;
 use crate::prometheus::QueryResult;
 use crate::scenario::Scenario;
+
+/// Why a scenario's timing-dependent counts are not pinned at all, if they are not: its
+/// impairment or its faults.
+fn disturbance(s: &Scenario) -> Option<&'static str> {
+    if s.network.is_some() {
+        Some("varies (impaired)")
+    } else if !s.faults.is_empty() {
+        Some("varies (faults)")
+    } else {
+        None
+    }
+}
 
 /// `0`, or `">0"` for a count that depends on timing.
 pub fn count(n: f64) -> Value {
@@ -194,26 +212,33 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
         let state = row["state"].as_str().unwrap_or("?").to_owned();
         *final_states.entry(state).or_insert(0) += 1;
     }
+    // Counts that depend on timing: `0`/`">0"`, or under a disturbance not pinned at all.
+    let varies = disturbance(s);
+    let timed = |pointer: &str| varies.map_or_else(|| count(num(r, pointer)), Value::from);
+    let timed_map = |pointer: &str| match varies {
+        Some(v) => BTreeMap::from([("any".to_owned(), Value::from(v))]),
+        None => counts(r.pointer(pointer)),
+    };
     let viewers = ViewersShape {
         target: num(r, "/viewers/target") as u64,
         started: num(r, "/viewers/started") as u64,
         streaming_peak: num(r, "/viewers/streaming_peak") as u64,
         streaming_at_stop: r.pointer("/viewers/streaming_at_stop").cloned().unwrap_or(Value::Null),
-        restarts: count(num(r, "/viewers/restarts")),
+        restarts: timed("/viewers/restarts"),
         stall_restarts: count(num(r, "/viewers/stall_restarts")),
         spawn_failures: count(num(r, "/viewers/spawn_failures")),
         final_states,
-        exits_unexpected: counts(r.pointer("/viewers/exits_unexpected")),
+        exits_unexpected: timed_map("/viewers/exits_unexpected"),
         exits_on_stop: counts(r.pointer("/viewers/exits_on_stop")),
     };
     let errors = ErrorsShape {
-        by_status: counts(r.pointer("/errors/by_status")),
-        network: count(num(r, "/errors/network")),
-        segments_skipped: count(num(r, "/errors/segments_skipped")),
+        by_status: timed_map("/errors/by_status"),
+        network: timed("/errors/network"),
+        segments_skipped: timed("/errors/segments_skipped"),
     };
     let mut playback = BTreeMap::new();
-    playback.insert("stalls", count(num(r, "/playback/stalls")));
-    playback.insert("late_segments", count(num(r, "/playback/late_segments")));
+    playback.insert("stalls", timed("/playback/stalls"));
+    playback.insert("late_segments", timed("/playback/late_segments"));
     playback.insert("inferred", r.pointer("/playback/inferred").cloned().unwrap_or(Value::Null));
     let mut timings = BTreeMap::new();
     for (k, p) in [
@@ -303,6 +328,67 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    const CLEAN: &str = "description = \"x\"\n[origin]\nprofile = \"default\"\n[swarm]\nclients = 2\n\
+                         duration = \"10s\"\n[expect]\n";
+
+    /// A report in which every timing-dependent count is non-zero.
+    fn busy_report() -> Value {
+        serde_json::json!({
+            "viewers": { "target": 2, "started": 2, "restarts": 3, "exits_unexpected": { "exit 1": 3 },
+                         "exits_on_stop": { "exit 255": 2 } },
+            "errors": { "network": 4, "by_status": { "404": 1 }, "segments_skipped": 1 },
+            "playback": { "stalls": 2, "late_segments": 1, "inferred": false },
+        })
+    }
+
+    fn normalized(toml: &str) -> serde_json::Value {
+        let s = Scenario::parse(Path::new("/x/t.toml"), toml).unwrap();
+        let report = busy_report();
+        let facts = Facts {
+            scenario: &s,
+            exit_code: Some(0),
+            report: Some(&report),
+            variants: 0,
+            faults: &[],
+            exporters: None,
+            checks: &[],
+            queries: &[],
+        };
+        serde_json::to_value(normalize(&facts)).unwrap()
+    }
+
+    #[test]
+    fn timing_counts_are_zero_or_more_on_a_clean_run_and_not_pinned_when_disturbed() {
+        let clean = normalized(CLEAN);
+        assert_eq!(clean["swarm"]["playback"]["stalls"], ">0");
+        assert_eq!(clean["swarm"]["viewers"]["restarts"], ">0");
+        assert_eq!(clean["swarm"]["viewers"]["exits_unexpected"]["exit 1"], ">0");
+        assert_eq!(clean["swarm"]["errors"]["network"], ">0");
+
+        let impaired = normalized(&CLEAN.replace(
+            "[origin]\nprofile = \"default\"",
+            "[origin]\nprofile = \"default\"\nplacement = \"netns\"\n[network]\nloss_percent = 5.0",
+        ));
+        let faulted = normalized(&format!("{CLEAN}\n[[fault]]\nat = \"4s\"\nhold = \"3s\"\n"));
+        for (n, word) in [(&impaired, "varies (impaired)"), (&faulted, "varies (faults)")] {
+            for path in [
+                "/swarm/playback/stalls",
+                "/swarm/playback/late_segments",
+                "/swarm/viewers/restarts",
+                "/swarm/viewers/exits_unexpected/any",
+                "/swarm/errors/network",
+                "/swarm/errors/by_status/any",
+                "/swarm/errors/segments_skipped",
+            ] {
+                assert_eq!(n.pointer(path), Some(&Value::from(word)), "{path} in {n:#}");
+            }
+            // What the scenario decides stays exact.
+            assert_eq!(n["swarm"]["viewers"]["target"], 2);
+            assert_eq!(n["swarm"]["viewers"]["exits_on_stop"]["exit 255"], ">0");
+        }
+    }
 
     #[test]
     fn counts_and_buckets() {

@@ -75,7 +75,7 @@ async fn low_latency_encode_uses_one_second_segments_short_caching_and_deletes_b
     let m = media(addr, "/stream.m3u8").await;
     check_live(&m, 1, 3);
     assert_eq!(get(addr, "/seg00000.ts").await.status, 200);
-    let later = eventually("segment 0 to be deleted", Duration::from_secs(20), || async {
+    let later = eventually("segment 0 to be deleted", Duration::from_secs(30), || async {
         let m = media(addr, "/stream.m3u8").await;
         (m.media_sequence >= 7 && get(addr, "/seg00000.ts").await.status == 404).then_some(m)
     })
@@ -119,7 +119,7 @@ async fn logged_profile_writes_request_time_and_bytes() {
     assert_eq!(log, origin.log_dir().join("nginx-access.log"));
     let seg = check_segment(origin.listen(), "/stream.m3u8", "seg00001.ts").await;
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    let req = eventually("the access log line", Duration::from_secs(5), || async {
+    let req = eventually("the access log line", Duration::from_secs(30), || async {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         origin::access_log::parse(&text).into_iter().find(|r| r.path == "/seg00001.ts")
     })

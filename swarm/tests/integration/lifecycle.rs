@@ -69,7 +69,9 @@ async fn ctrl_c_stops_gracefully_and_reaps_every_viewer() {
     assert!(stdout.contains("stopped by signal"), "{stdout}");
     // SIGTERM reached FFmpeg, which exits with 255 after a signal; nothing needed SIGKILL.
     assert!(stdout.contains("Exits (on stop)   4 × exit 255"), "{stdout}");
-    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    // The stop grace is 3 s; a generous bound that only a hang breaks (the reap time itself
+    // is a figure of `make bench-swarm`).
+    assert!(took < Duration::from_secs(30), "stop took {took:?}");
 }
 
 #[testkit::test]
@@ -112,8 +114,27 @@ async fn viewers_of_a_dead_origin_restart_with_backoff() {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let restarts = summary_number(&stdout, "Lifecycle", "restarts").unwrap_or(0);
-    // Backoff 250 ms × 1.7^n: about 5 restarts each in 4 s, far fewer than a tight loop.
-    assert!((4..=16).contains(&restarts), "restarts {restarts}: {stdout}");
+    // Each viewer fails at once and is restarted at least once in 4 s. The backoff schedule
+    // bounds the count from above whatever the machine's speed (a slow machine only makes it
+    // smaller): the delays 250 ms × 1.7^n, each shortened by at most the jitter, add up past
+    // 4 s after `max_restarts_within` restarts. A tight loop would make hundreds. How many a
+    // quiet machine makes is in `make bench-swarm`'s timing table.
+    let most = 2 * max_restarts_within(Duration::from_secs(4));
+    assert!((2..=most).contains(&restarts), "restarts {restarts}, at most {most}: {stdout}");
     assert!(stdout.contains("Connection refused"), "the last failure's log lines are shown: {stdout}");
     assert!(summary_number(&stdout, "Errors", "network").unwrap_or(0) >= restarts, "{stdout}");
+}
+
+/// The most restarts one viewer's backoff allows in `window`: the default policy's delays
+/// (250 ms × 1.7ⁿ up to 5 s, jitter ±20 %) at their shortest, with no time for FFmpeg itself.
+fn max_restarts_within(window: Duration) -> u64 {
+    let (mut delay, mut spent, mut n) = (0.25_f64, 0.0_f64, 0);
+    loop {
+        spent += delay * 0.8;
+        if spent > window.as_secs_f64() {
+            return n;
+        }
+        n += 1;
+        delay = (delay * 1.7).min(5.0);
+    }
 }

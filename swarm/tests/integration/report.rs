@@ -163,7 +163,8 @@ async fn json_and_html_reports_of_a_real_run() -> testkit::Outcome {
         "fields are the report's own numbers"
     );
     let p95 = r["fields"]["segment_download_p95"].as_f64().unwrap();
-    assert!(p95 > 0.0 && p95 < 1.0, "loopback downloads take milliseconds: {p95}");
+    // Milliseconds on loopback (`make bench-swarm`); below half a segment even when loaded.
+    assert!(p95 > 0.0 && p95 < 1.0, "a measured loopback download p95: {p95}");
     assert_eq!(r["passed"], true);
     assert_eq!(r["thresholds"].as_array().map(Vec::len), Some(2));
     assert_eq!(r["run"]["interrupted"], false);
