@@ -387,9 +387,15 @@ mod tests {
 
     #[test]
     fn layer_is_sorted_root_owned_stamped_and_reproducible() {
+        use std::time::{Duration, SystemTime};
         let dir = tempfile::tempdir().unwrap();
         let host = dir.path().join("f");
         std::fs::write(&host, b"hello").unwrap();
+        let touch = |secs: u64| {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            std::fs::File::options().write(true).open(&host).unwrap().set_modified(t).unwrap();
+        };
+        touch(1_000_000);
         let mut plan = Plan::default();
         plan.bytes("etc/passwd", 0o644, "root:x:0:0::/:/sbin/nologin\n").unwrap();
         plan.dir("tmp", 0o1777).unwrap();
@@ -397,11 +403,22 @@ mod tests {
         plan.mirror(&host).unwrap();
         let mut a = Vec::new();
         let (digest, len, entries, _) = write_layer(&plan, dir.path(), 1, &mut a).unwrap();
-        let mut b = Vec::new();
-        assert_eq!(write_layer(&plan, dir.path(), 1, &mut b).unwrap().0, digest);
-        assert_eq!(a, b);
         assert_eq!(len, a.len() as u64);
         assert_eq!(digest, hex(&Sha256::digest(&a)));
+
+        // Reproducible: the same plan made in another order, with the host file's mtime
+        // changed, gives the same bytes; only the stamp changes them.
+        touch(2_000_000);
+        let mut other = Plan::default();
+        other.mirror(&host).unwrap();
+        other.symlink("lib64", "usr/lib64").unwrap();
+        other.dir("tmp", 0o1777).unwrap();
+        other.bytes("etc/passwd", 0o644, "root:x:0:0::/:/sbin/nologin\n").unwrap();
+        let mut b = Vec::new();
+        assert_eq!(write_layer(&other, dir.path(), 1, &mut b).unwrap().0, digest);
+        assert!(a == b, "the layer depends on insertion order or the host file's mtime");
+        let mut c = Vec::new();
+        assert_ne!(write_layer(&plan, dir.path(), 2, &mut c).unwrap().0, digest);
 
         let mut archive = tar::Archive::new(a.as_slice());
         let mut seen = Vec::new();
@@ -409,6 +426,8 @@ mod tests {
             let e = e.unwrap();
             let h = e.header();
             assert_eq!((h.uid().unwrap(), h.gid().unwrap(), h.mtime().unwrap()), (0, 0, 1));
+            let owner = (h.username().unwrap().unwrap_or(""), h.groupname().unwrap().unwrap_or(""));
+            assert_eq!(owner, ("", ""), "no user or group names");
             seen.push((e.path().unwrap().display().to_string(), h.mode().unwrap()));
         }
         assert_eq!(seen.len(), entries);
@@ -437,6 +456,14 @@ mod tests {
         let img = Image::test_origin(&inputs);
         let c: serde_json::Value = serde_json::from_slice(&config_json(&img, "ab", 1)).unwrap();
         assert_eq!(c["created"], "1970-01-01T00:00:01Z");
+        // The only times in the config are the stamp given (no clock is read).
+        assert_eq!(c["history"].as_array().map(Vec::len), Some(1));
+        assert_eq!(c["history"][0]["created"], "1970-01-01T00:00:01Z");
+        let later: serde_json::Value = serde_json::from_slice(&config_json(&img, "ab", 86_400)).unwrap();
+        assert_eq!(
+            (&later["created"], &later["history"][0]["created"]),
+            (&"1970-01-02T00:00:00Z".into(), &"1970-01-02T00:00:00Z".into())
+        );
         assert_eq!(c["config"]["User"], "10002:10002");
         assert_eq!(c["config"]["Healthcheck"]["Retries"], 3);
         assert_eq!(c["config"]["Healthcheck"]["Interval"], 10_000_000_000_u64);

@@ -355,6 +355,9 @@ mod tests {
         assert_eq!(a.images, [Which::SwarmClient]);
         assert!(a.load);
         let e = Cli::try_parse_from(["hls-containers", "build", "--image", "nginx"]).unwrap_err();
-        assert!(e.use_stderr());
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue, "{e}");
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert!(text.contains("'nginx'") && text.contains("swarm-client"), "{text}");
     }
 }

@@ -570,9 +570,21 @@ mod tests {
 
     #[test]
     fn values_are_checked() {
-        assert!(parse(&["microvm", "start", "--picture", "321x180"]).is_err());
-        assert!(parse(&["microvm", "start", "--vm-addr", "10.177.0.10"]).is_err());
-        assert!(parse(&["microvm", "start", "--host-ports", "1,1,2"]).is_err());
+        // Refused by the flag's own parser (not as an unknown flag), naming the value and what
+        // would be accepted.
+        for (flag, value, want) in [
+            ("--picture", "321x180", "must be even"),
+            ("--picture", "big", "expected auto, profile, or WIDTHxHEIGHT"),
+            ("--vm-addr", "10.177.0.10", "with prefix length"),
+            ("--vm-addr", "10.177.0.10/31", "with prefix length"),
+            ("--host-ports", "1,1,2", "must differ"),
+        ] {
+            let e = parse(&["microvm", "start", flag, value]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{flag} {value}: {e}");
+            let text = e.to_string();
+            assert!(text.contains(flag) && text.contains(value) && text.contains(want), "{text}");
+            assert_eq!(e.exit_code(), 2);
+        }
         let a = start(&["--picture", "640x360", "--host-ports", "27080,29100,29113"]);
         let c = a.config().unwrap();
         assert_eq!(c.picture, Some(Some((640, 360))));
@@ -591,7 +603,16 @@ mod tests {
 
     #[test]
     fn network_commands_are_wired() {
-        assert!(matches!(parse(&["network", "check", "--skip-vm"]).unwrap().command, Command::Network(_)));
+        use network::cli::NetworkCommand as N;
+        let net = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Network(n) => n,
+            other => panic!("{args:?} parsed as {other:?}"),
+        };
+        assert!(
+            matches!(net(&["network", "setup", "--netns", "lab"]), N::Setup(t) if t.netns.as_deref() == Some("lab"))
+        );
+        assert!(matches!(net(&["network", "teardown"]), N::Teardown(_)));
+        assert!(matches!(net(&["network", "check", "--skip-vm"]), N::Check(_)));
     }
 
     #[tokio::test]

@@ -339,6 +339,7 @@ mod tests {
         assert_eq!(e[6].link_target(), Some("usr/bin"));
         // Distinct inodes: the kernel would turn shared ones into hard links.
         let mut inos: Vec<_> = e.iter().map(|e| e.ino).collect();
+        inos.sort_unstable();
         inos.dedup();
         assert_eq!(inos.len(), e.len());
     }
@@ -359,20 +360,53 @@ mod tests {
         assert_eq!(&bytes[116..122], b"070701");
     }
 
+    /// Every header of `bytes` (the trailer's included) as its thirteen numeric fields.
+    fn headers(bytes: &[u8]) -> Vec<[u32; 13]> {
+        let mut at = 0;
+        let mut all = Vec::new();
+        loop {
+            let h = &bytes[at..at + HEADER_LEN];
+            assert_eq!(&h[..6], MAGIC, "header at {at}");
+            let f: [u32; 13] = std::array::from_fn(|i| {
+                u32::from_str_radix(std::str::from_utf8(&h[6 + i * 8..14 + i * 8]).unwrap(), 16).unwrap()
+            });
+            all.push(f);
+            let name_end = at + HEADER_LEN + f[11] as usize;
+            if &bytes[at + HEADER_LEN..name_end - 1] == TRAILER.as_bytes() {
+                return all;
+            }
+            at = (name_end.next_multiple_of(4) + f[6] as usize).next_multiple_of(4);
+        }
+    }
+
     #[test]
-    fn deterministic() {
-        assert_eq!(sample(), sample());
+    fn headers_carry_no_owner_time_or_device_of_the_writer() {
+        // What would make the same inputs give different bytes: uid, gid, mtime and the
+        // archive's own device numbers. All are zero in every header.
+        let all = headers(&sample());
+        assert_eq!(all.len(), 8, "seven entries and the trailer");
+        for f in &all {
+            assert_eq!(
+                (f[2], f[3], f[5], f[7], f[8], f[12]),
+                (0, 0, 0, 0, 0, 0),
+                "uid gid mtime dev check: {f:?}"
+            );
+        }
     }
 
     #[test]
     fn rejects_bad_paths_and_lengths() {
         let mut w = Writer::new(Vec::new());
-        for p in ["/abs", "a/../b", "", "a//b", "dir/"] {
-            assert!(w.dir(p, 0o755).is_err(), "{p}");
+        for p in ["/abs", "a/../b", "", "a//b", "dir/", "./a"] {
+            let e = w.dir(p, 0o755).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{p}: {e}");
         }
-        assert!(w.file_from("short", 0o644, 10, &mut &b"abc"[..]).is_err());
+        assert_eq!(w.written(), 0, "a refused entry writes nothing");
+        let e = w.file_from("short", 0o644, 10, &mut &b"abc"[..]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
         let mut w = Writer::new(Vec::new());
-        assert!(w.file_from("long", 0o644, 2, &mut &b"abc"[..]).is_err());
+        let e = w.file_from("long", 0o644, 2, &mut &b"abc"[..]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
     }
 
     #[test]

@@ -128,10 +128,25 @@ mod tests {
 
     #[test]
     fn init_reads_what_cmdline_writes() {
-        for key in
-            ["hls.net=", "hls.ip=", "hls.gw=", "hls.profile=", "hls.source=", "hls.width=", "hls.height="]
-        {
-            assert!(INIT.contains(&format!("{key}*)")), "init does not parse {key}");
+        // Every `hls.*` setting of the fullest command line (gateway and picture size set).
+        let net = GuestNet {
+            mode: "tap",
+            address: Ipv4Addr::new(10, 177, 0, 10),
+            prefix: 24,
+            gateway: Some(Ipv4Addr::new(10, 177, 0, 1)),
+        };
+        let c = cmdline(&net, &stream(), Some(1), &[]);
+        let keys: Vec<&str> =
+            c.split(' ').filter(|w| w.starts_with("hls.")).map(|w| &w[..=w.find('=').unwrap()]).collect();
+        assert_eq!(keys.len(), 7, "{c}");
+        let code: Vec<&str> = INIT.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+        for key in keys {
+            let case = format!("{key}*)");
+            let line = code.iter().find(|l| l.trim_start().starts_with(&case));
+            assert!(
+                line.is_some_and(|l| l.contains(&format!("\"${{arg#{key}}}\""))),
+                "init does not read {key} into a variable: {line:?}"
+            );
         }
     }
 

@@ -888,15 +888,35 @@ mod tests {
 
     #[test]
     fn key_changes_with_content_and_metadata() {
+        use std::time::{Duration, SystemTime};
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("f");
+        let set_mtime = |secs: u64| {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            std::fs::File::options().write(true).open(&f).unwrap().set_modified(t).unwrap();
+        };
         std::fs::write(&f, b"one").unwrap();
-        let mut plan = Plan::default();
-        plan.insert("f".into(), Node::File { source: Source::Host(f.clone()), perm: 0o644 }).unwrap();
+        set_mtime(1_000_000);
+        let host = |perm| {
+            let mut plan = Plan::default();
+            plan.insert("f".into(), Node::File { source: Source::Host(f.clone()), perm }).unwrap();
+            plan
+        };
+        let plan = host(0o644);
         let k1 = plan.key(&[]).unwrap();
-        assert_eq!(k1, plan.key(&[]).unwrap());
+        // A host file: its mtime alone, its size alone, and the permission given to it.
+        set_mtime(2_000_000);
+        assert_ne!(k1, plan.key(&[]).unwrap(), "mtime");
         std::fs::write(&f, b"three").unwrap();
-        assert_ne!(k1, plan.key(&[]).unwrap());
+        set_mtime(1_000_000);
+        let k3 = plan.key(&[]).unwrap();
+        assert_ne!(k1, k3, "size");
+        assert_ne!(k3, host(0o755).key(&[]).unwrap(), "permission");
+        // Extra inputs (the kernel) are stamped too.
+        assert_ne!(k3, plan.key(&[f.as_path()]).unwrap(), "extra input");
+        // Nothing changed: the same key.
+        assert_eq!(k3, host(0o644).key(&[]).unwrap());
+        // Bytes given by the plan itself: their content.
         let mut plan2 = Plan::default();
         plan2.bytes("g", 0o644, "x").unwrap();
         let mut plan3 = Plan::default();

@@ -339,8 +339,18 @@ mod tests {
         let file = dir.path().join("kvm.json");
         let v = decide(NESTED_NONE, || Ok(()), async { Ok(Duration::ZERO) }, false).await;
         store(&file, Path::new("/usr/bin/qemu"), Path::new("/k"), &v);
-        assert_eq!(load_cached(&file, Path::new("/usr/bin/qemu"), Path::new("/k")), Some(v));
+        assert_eq!(load_cached(&file, Path::new("/usr/bin/qemu"), Path::new("/k")), Some(v.clone()));
         assert_eq!(load_cached(&file, Path::new("/other/qemu"), Path::new("/k")), None);
         assert_eq!(load_cached(&file, Path::new("/usr/bin/qemu"), Path::new("/k2")), None);
+        // The same verdict recorded under another boot is not this boot's.
+        assert!(!boot_id().is_empty(), "/proc/sys/kernel/random/boot_id is readable");
+        let other = Cached {
+            boot_id: "00000000-0000-0000-0000-000000000000".into(),
+            qemu: "/usr/bin/qemu".into(),
+            kernel: "/k".into(),
+            verdict: v,
+        };
+        std::fs::write(&file, serde_json::to_vec(&other).unwrap()).unwrap();
+        assert_eq!(load_cached(&file, Path::new("/usr/bin/qemu"), Path::new("/k")), None);
     }
 }

@@ -277,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn this_process_is_alive_and_not_owned() {
+    fn owns_needs_the_start_time_and_the_qmp_socket_in_the_command_line() {
         let me = std::process::id();
         let stat = ProcStat::read(me).unwrap();
         assert!(ProcStat::alive(me));
@@ -285,6 +285,23 @@ mod tests {
         let run = RunDir::new("t", Some(dir.path()));
         // Right start time but no qmp socket path in our command line: not a VM of this dir.
         assert!(!run.owns(me, stat.start_ticks));
+
+        // A child whose command line names the socket (as qemu's `-qmp unix:…` does) is
+        // owned, at its own start time only, until it is gone.
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg0(format!("unix:{},server=on", run.qmp_socket().display()))
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let ticks = ProcStat::read(pid).unwrap().start_ticks;
+        assert!(run.owns(pid, ticks));
+        assert!(!run.owns(pid, ticks + 1), "another process that got the same pid");
+        assert!(!RunDir::new("u", Some(&dir.path().join("other"))).owns(pid, ticks));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!run.owns(pid, ticks));
     }
 
     #[test]

@@ -195,8 +195,27 @@ mod tests {
 
     #[test]
     fn defaults_are_the_seeds() {
-        let NetworkCommand::Setup(a) = parse(&["setup"]).unwrap() else { panic!("not setup") };
-        assert_eq!(a.topology().unwrap(), Topology::default());
+        let seed = Topology {
+            bridge: "hlsbr0".into(),
+            bridge_addr: "10.177.0.1/24".parse().unwrap(),
+            tap: "hlstap0".into(),
+            tap_owner: None,
+            vm_addr: Ipv4Addr::new(10, 177, 0, 10),
+            nat: false,
+            netns: None,
+            run_dir: "/run/hls-lab".into(),
+        };
+        assert_eq!(Topology::default(), seed);
+        for args in [&["setup"][..], &["teardown"], &["check"]] {
+            let topo = match parse(args).unwrap() {
+                NetworkCommand::Setup(a) | NetworkCommand::Teardown(a) => a.topology(),
+                NetworkCommand::Check(c) => {
+                    assert_eq!((c.skip_vm, c.timeout), (false, Duration::from_secs(1)));
+                    c.topology.topology()
+                }
+            };
+            assert_eq!(topo.unwrap(), seed, "{args:?}");
+        }
     }
 
     #[test]
@@ -221,11 +240,19 @@ mod tests {
         ])
         .unwrap();
         let NetworkCommand::Teardown(a) = cmd else { panic!("not teardown") };
-        let t = a.topology().unwrap();
-        assert_eq!(t.netns.as_deref(), Some("lab"));
-        assert_eq!(t.bridge_addr.to_string(), "10.9.0.1/16");
-        assert_eq!(t.tap_owner, Some(TapOwner { uid: 0, gid: Some(0) }));
-        assert!(t.nat);
+        assert_eq!(
+            a.topology().unwrap(),
+            Topology {
+                bridge: "br9".into(),
+                bridge_addr: Cidr { addr: Ipv4Addr::new(10, 9, 0, 1), prefix: 16 },
+                tap: "tap9".into(),
+                tap_owner: Some(TapOwner { uid: 0, gid: Some(0) }),
+                vm_addr: Ipv4Addr::new(10, 9, 3, 4),
+                nat: true,
+                netns: Some("lab".into()),
+                run_dir: "/tmp/x".into(),
+            }
+        );
     }
 
     #[test]

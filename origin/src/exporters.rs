@@ -82,14 +82,33 @@ mod tests {
 
     #[test]
     fn find_tries_paths_then_names_on_path() {
-        assert_eq!(find(&["/nonexistent/x", "sh"]).map(|p| p.is_file()), Some(true));
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("sh");
+        std::fs::write(&ours, b"").unwrap();
+        let ours_str = ours.to_str().unwrap();
+        // Candidates in order: an existing path wins over a name that is also on PATH.
+        assert_eq!(find(&["/nonexistent/x", ours_str, "sh"]), Some(ours.clone()));
+        // A missing path is skipped for the next candidate, a bare name is looked up on PATH.
+        let on_path = find(&["/nonexistent/x", "sh"]).unwrap();
+        assert_ne!(on_path, ours);
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        assert!(
+            std::env::split_paths(&path).any(|d| d.join("sh") == on_path) && on_path.is_file(),
+            "{on_path:?} is not `sh` in a PATH directory"
+        );
+        // A directory is not a program.
+        assert_eq!(find(&[dir.path().to_str().unwrap()]), None);
         assert_eq!(find(&["/nonexistent/x", "no-such-program-anywhere"]), None);
     }
 
     #[test]
     fn node_exporter_runs_only_listed_collectors() {
         let a = node_args("127.0.0.1:9100".parse().unwrap());
-        assert_eq!(a[0], OsString::from("--web.listen-address=127.0.0.1:9100"));
-        assert_eq!(a.len(), 2 + NODE_COLLECTORS.len());
+        let mut want = vec![
+            OsString::from("--web.listen-address=127.0.0.1:9100"),
+            OsString::from("--collector.disable-defaults"),
+        ];
+        want.extend(NODE_COLLECTORS.iter().map(|c| OsString::from(format!("--collector.{c}"))));
+        assert_eq!(a, want);
     }
 }

@@ -437,6 +437,9 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Loopback answers take milliseconds; the limit only ends a hung test.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
     #[tokio::test]
     async fn reports_children_as_json() {
         let board = Board::default();
@@ -465,7 +468,7 @@ mod tests {
             segment_fault: std::sync::Mutex::new(None),
         });
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), facts.clone()).await.unwrap();
-        let r = crate::http::get(addr, "/health", Duration::from_secs(2)).await.unwrap();
+        let r = crate::http::get(addr, "/health", PATIENCE).await.unwrap();
         assert_eq!(r.status, 503);
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["status"], "starting");
@@ -473,13 +476,12 @@ mod tests {
         assert_eq!(v["children"]["ffmpeg"]["pid"], 42);
         assert_eq!(v["children"]["ffmpeg"]["state"], "running");
         facts.ready.store(true, Ordering::Release);
-        let r = crate::http::get(addr, "/health", Duration::from_secs(2)).await.unwrap();
+        let r = crate::http::get(addr, "/health", PATIENCE).await.unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.header("content-type"), Some("application/json"));
-        let missing = crate::http::get(addr, "/nope", Duration::from_secs(2)).await.unwrap();
+        let missing = crate::http::get(addr, "/nope", PATIENCE).await.unwrap();
         assert_eq!(missing.status, 404);
-        let hold =
-            crate::http::request(addr, "POST", "/hold?seconds=5", Duration::from_secs(2)).await.unwrap();
+        let hold = crate::http::request(addr, "POST", "/hold?seconds=5", PATIENCE).await.unwrap();
         assert_eq!(hold.status, 409, "the encode source cannot hold");
         let v: serde_json::Value = serde_json::from_slice(&hold.body).unwrap();
         let e = v["error"].as_str().unwrap();

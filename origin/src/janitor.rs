@@ -60,20 +60,31 @@ pub fn spawn(dirs: Vec<PathBuf>, max_age: Duration, every: Duration) -> JoinHand
 mod tests {
     use super::*;
 
-    #[test]
-    fn removes_only_old_segments() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["seg00001.ts", "seg00002.ts.tmp", "stream.m3u8", "seg00003.ts"] {
-            std::fs::write(dir.path().join(name), b"x").unwrap();
-        }
-        let now = SystemTime::now();
-        assert_eq!(sweep(dir.path(), Duration::from_secs(60), now), 0, "everything is fresh");
-        let later = now + Duration::from_secs(120);
-        assert_eq!(sweep(dir.path(), Duration::from_secs(60), later), 3);
-        let left: Vec<String> = std::fs::read_dir(dir.path())
+    fn left(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(left, ["stream.m3u8"], "playlists are never swept");
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn removes_only_old_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        // Ages set explicitly: three files written 5 minutes before `now`, one at `now`.
+        let now = SystemTime::now();
+        let old = now - Duration::from_secs(300);
+        for (name, mtime) in
+            [("seg00001.ts", old), ("seg00002.ts.tmp", old), ("stream.m3u8", old), ("seg00003.ts", now)]
+        {
+            let file = std::fs::File::create(dir.path().join(name)).unwrap();
+            file.set_modified(mtime).unwrap();
+        }
+        let max_age = Duration::from_secs(60);
+        assert_eq!(sweep(dir.path(), max_age, now), 2, "the old segment and the old temp file");
+        assert_eq!(left(dir.path()), ["seg00003.ts", "stream.m3u8"], "fresh segments and playlists stay");
+        assert_eq!(sweep(dir.path(), max_age, now + Duration::from_secs(120)), 1);
+        assert_eq!(left(dir.path()), ["stream.m3u8"], "playlists are never swept");
     }
 }

@@ -234,17 +234,39 @@ mod tests {
 
     #[test]
     fn config_keeps_everything_in_our_directory() {
-        let c = config(&Profile::named("default").unwrap(), &layout());
-        for line in c.lines().map(str::trim) {
-            for key in ["pid ", "error_log ", "access_log ", "client_body_temp_path", "proxy_temp_path"] {
-                if line.starts_with(key) && !line.ends_with("off;") {
-                    assert!(line.contains("/o/"), "{line}");
-                }
+        // Every directive that names a file or directory nginx writes or serves (without one,
+        // nginx falls back to a path under its compiled-in prefix, e.g. /var/lib/nginx).
+        let keys = [
+            "pid",
+            "error_log",
+            "access_log",
+            "root",
+            "client_body_temp_path",
+            "proxy_temp_path",
+            "fastcgi_temp_path",
+            "uwsgi_temp_path",
+            "scgi_temp_path",
+        ];
+        for name in ["default", "logged"] {
+            let c = config(&Profile::named(name).unwrap(), &layout());
+            for key in keys {
+                let values: Vec<&str> = c
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix(key)?.strip_prefix(' '))
+                    .filter_map(|rest| rest.split([' ', ';']).next())
+                    .collect();
+                assert!(!values.is_empty(), "{name}: no {key}");
+                assert!(
+                    values.iter().all(|v| *v == "off" || v.starts_with("/o/")),
+                    "{name}: {key} {values:?}"
+                );
             }
+            assert!(c.contains("master_process off;"));
+            assert!(c.contains("listen 127.0.0.1:17080;"));
         }
-        assert!(c.contains("master_process off;"));
-        assert!(c.contains("access_log off;"));
-        assert!(c.contains("listen 127.0.0.1:17080;"));
+        // The command line too: prefix, config and start-up error log.
+        let argv: Vec<String> = args(&layout()).iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(argv, ["-p", "/o/nginx", "-c", "/o/nginx/nginx.conf", "-e", "/o/logs/nginx-error.log"]);
     }
 
     #[test]

@@ -334,12 +334,28 @@ mod tests {
     fn every_profile_has_valid_rate_control() {
         for p in Profile::all() {
             assert!(!p.variants.is_empty(), "{}", p.name);
+            assert!(p.vbv_seconds > 0.0, "{}: a VBV buffer of {} s", p.name, p.vbv_seconds);
             for v in &p.variants {
-                assert!(v.maxrate_kbps() >= v.video_kbps, "{} {}", p.name, v.name);
-                assert_eq!(v.width % 2, 0);
-                assert_eq!(v.height % 2, 0);
+                // A peak above the target and at most 10 % above it (the module's rule).
+                assert!(v.maxrate_kbps() > v.video_kbps, "{} {}", p.name, v.name);
+                assert!(v.maxrate_kbps() * 10 <= v.video_kbps * 11, "{} {}", p.name, v.name);
+                assert!(v.audio_kbps > 0, "{} {}", p.name, v.name);
+                assert_eq!(
+                    (v.width % 2, v.height % 2),
+                    (0, 0),
+                    "{} {}: yuv420p needs even sizes",
+                    p.name,
+                    v.name
+                );
             }
-            assert_eq!(p.gop(), p.fps * p.segment_secs);
+            // A ladder goes down: each rung smaller and cheaper than the one above.
+            for pair in p.variants.windows(2) {
+                assert!(
+                    pair[1].height < pair[0].height && pair[1].video_kbps < pair[0].video_kbps,
+                    "{}",
+                    p.name
+                );
+            }
         }
         assert_eq!(Profile::all().len(), NAMES.len());
     }
@@ -357,6 +373,18 @@ mod tests {
         assert_eq!(abr.entry_playlist(), "master.m3u8");
         let s = Profile::named("stress").unwrap();
         assert_eq!((s.window, s.preset.as_str()), (15, "ultrafast"));
+        // One GOP per segment: frames per second × segment seconds.
+        let gops: Vec<(String, u32)> =
+            Profile::all().into_iter().map(|p| (p.name.clone(), p.gop())).collect();
+        let want = [
+            ("default", 60),
+            ("low-latency", 30),
+            ("4k-abr", 60),
+            ("stress", 50),
+            ("logged", 60),
+            ("debug", 60),
+        ];
+        assert_eq!(gops, want.map(|(n, g)| (n.to_owned(), g)));
         assert_eq!(Profile::named("logged").unwrap().logging, Logging::Access);
         assert_eq!(Profile::named("debug").unwrap().logging, Logging::Debug);
     }
@@ -364,7 +392,10 @@ mod tests {
     #[test]
     fn unknown_profile_lists_known_ones() {
         let e = Profile::named("4k").unwrap_err().to_string();
-        assert!(e.contains("\"4k\"") && e.contains("low-latency"), "{e}");
+        assert_eq!(
+            e,
+            "unknown profile \"4k\"; known profiles: default, low-latency, 4k-abr, stress, logged, debug"
+        );
     }
 
     #[test]

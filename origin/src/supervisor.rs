@@ -457,7 +457,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = spec(dir.path(), "");
         s.program = "/nonexistent/x".into();
-        let e = Supervisor::start(s, Board::default()).unwrap_err();
-        assert!(e.to_string().contains("/nonexistent/x"), "{e}");
+        let board = Board::default();
+        let e = Supervisor::start(s, board.clone()).unwrap_err();
+        assert_eq!(e.to_string(), "cannot start t (/nonexistent/x)");
+        assert!(
+            matches!(&e, Error::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+            "{e:?}"
+        );
+        assert!(board.snapshot().is_empty(), "nothing to supervise: {:?}", board.snapshot());
+        assert!(matches!(board.kill("t"), Err(FaultError::NoSuchChild { .. })));
     }
 }

@@ -302,13 +302,31 @@ mod tests {
         assert_eq!(first.len(), 1, "one audio stream");
         let boundary: HashMap<u16, u64> = first.iter().map(|(p, t)| (*p, t + loop_len)).collect();
         let mut last = seg(1);
+        let (pid, start) = first.iter().next().map(|(p, t)| (*p, *t)).unwrap();
+        let limit = start + loop_len;
+        let split = |data: &[u8]| -> (Vec<u64>, Vec<(u16, u64)>) {
+            let (audio, other): (Vec<_>, Vec<_>) = timestamps(data).into_iter().partition(|t| t.0 == pid);
+            (audio.into_iter().map(|t| t.1).collect(), other)
+        };
+        let (audio_before, other_before) = split(&last);
         let nulled = trim_audio_tail(&mut last, &boundary);
         assert!(nulled > 0);
-        let (pid, start) = first.iter().next().map(|(p, t)| (*p, *t)).unwrap();
-        let audio: Vec<u64> = timestamps(&last).into_iter().filter(|t| t.0 == pid).map(|t| t.1).collect();
+        let (audio, other) = split(&last);
+        assert_eq!(other, other_before, "only audio is touched");
+        // Only a tail goes: what remains is the start of what was there, and not all of it.
+        assert!(!audio.is_empty() && audio.len() < audio_before.len(), "{audio:?} of {audio_before:?}");
+        assert_eq!(audio[..], audio_before[..audio.len()], "{audio:?} of {audio_before:?}");
         // Every remaining audio PES ends (where the next one starts) no later than the boundary,
         // and the last remaining one starts no later than the boundary minus one AAC frame.
-        assert!(audio.iter().all(|t| *t + 1920 <= start + loop_len), "{audio:?} vs {}", start + loop_len);
+        assert!(audio_before[audio.len()] <= limit, "the last kept PES ends past {limit}: {audio_before:?}");
+        assert!(audio.iter().all(|t| *t + 1920 <= limit), "{audio:?} vs {limit}");
+        // No more than the overlap goes: the first PES removed reaches past the boundary (its
+        // successor starts beyond it, or it was the last).
+        let removed_ends = audio_before.get(audio.len() + 1);
+        assert!(
+            removed_ends.is_none_or(|end| *end > limit),
+            "removed more than the overlap: {audio_before:?}"
+        );
         let mut counters = HashMap::new();
         assert_eq!(continuity_errors(&last, &mut counters), 0, "nulling keeps the other counters intact");
     }

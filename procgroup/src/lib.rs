@@ -362,55 +362,77 @@ mod tests {
     }
 
     #[test]
-    fn backoff_jitter_stays_in_band() {
+    fn backoff_jitter_spreads_delays_over_the_band_and_no_further() {
         let mut rng = StdRng::seed_from_u64(7);
-        for _ in 0..1000 {
-            let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(1), 1.0, 0.4);
-            let d = b.next_delay(&mut rng).as_secs_f64();
-            assert!((0.8..=1.2).contains(&d), "{d}");
-        }
+        let delays: Vec<f64> = (0..1000)
+            .map(|_| {
+                let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(1), 1.0, 0.4);
+                b.next_delay(&mut rng).as_secs_f64()
+            })
+            .collect();
+        assert!(delays.iter().all(|d| (0.8..=1.2).contains(d)), "{delays:?}");
+        // Jitter that is not applied (or applied to one side only) fails here.
+        let (min, max) = delays.iter().fold((f64::MAX, f64::MIN), |(lo, hi), d| (lo.min(*d), hi.max(*d)));
+        assert!(min < 0.85 && max > 1.15, "delays only span {min}..{max} of 0.8..1.2");
     }
 
-    #[tokio::test]
-    async fn stop_terminates_group_gracefully() {
-        let mut g = spawn(Command::new("sleep").arg("30")).unwrap();
-        let exit = g.stop(Duration::from_secs(5)).await.unwrap();
-        assert_eq!(exit, Exit::Signal(libc::SIGTERM));
-        assert_eq!(exit.shell_code(), 143);
-    }
-
-    #[tokio::test]
-    async fn stop_escalates_to_sigkill_and_reaches_grandchildren() {
-        // A shell that ignores SIGTERM and has a grandchild in the same group.
+    /// Starts `bash -c script`, where the script starts a grandchild (`sleep 600 &`: it must
+    /// outlive [`assert_gone`]'s wait) and prints its pid first; returns the group and the
+    /// grandchild's pid.
+    async fn spawn_with_grandchild(script: &str) -> (Group, i32) {
+        use tokio::io::AsyncReadExt;
         let mut cmd = Command::new("bash");
-        cmd.args(["-c", "trap '' TERM; sleep 30 & echo $!; wait"]);
+        cmd.args(["-c", script]);
         cmd.stdout(std::process::Stdio::piped());
         let mut g = spawn(&mut cmd).unwrap();
         let mut out = g.child_mut().stdout.take().unwrap();
         let mut line = String::new();
-        use tokio::io::AsyncReadExt;
         let mut buf = [0u8; 32];
         while !line.contains('\n') {
             let n = out.read(&mut buf).await.unwrap();
             assert!(n > 0, "no grandchild pid printed");
             line.push_str(std::str::from_utf8(&buf[..n]).unwrap());
         }
-        let grandchild: i32 = line.trim().parse().unwrap();
-        let started = std::time::Instant::now();
-        let exit = g.stop(Duration::from_millis(300)).await.unwrap();
-        assert_eq!(exit, Exit::Signal(libc::SIGKILL));
-        assert!(started.elapsed() >= Duration::from_millis(300));
-        // The grandchild got SIGKILL too; it is re-parented and reaped by init (or us).
-        let alive = |pid: i32| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
-        };
-        for _ in 0..500 {
-            if !alive(grandchild) {
-                break;
+        (g, line.trim().parse().unwrap())
+    }
+
+    /// Waits up to 30 s for `pid` to be gone (or a zombie: re-parented, nobody of ours reaps it).
+    async fn assert_gone(pid: i32) {
+        let alive =
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while alive() {
+            if std::time::Instant::now() >= deadline {
+                // Do not leave it behind (it holds the test's stderr open).
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                panic!("process {pid} survived for 30 s");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(!alive(grandchild), "grandchild {grandchild} survived");
+    }
+
+    #[tokio::test]
+    async fn stop_terminates_the_whole_group_with_sigterm() {
+        // Neither the shell nor its grandchild ignores SIGTERM. The grace is long, so no SIGKILL
+        // is sent; the parent-death signal is not inherited across fork, and the group is reaped
+        // (no Drop backstop): only a SIGTERM to the group can end the grandchild.
+        let (mut g, grandchild) = spawn_with_grandchild("sleep 600 & echo $!; wait").await;
+        let exit = g.stop(Duration::from_secs(60)).await.unwrap();
+        assert_eq!(exit, Exit::Signal(libc::SIGTERM));
+        assert_eq!(exit.shell_code(), 143);
+        assert_gone(grandchild).await;
+    }
+
+    #[tokio::test]
+    async fn stop_escalates_to_sigkill_and_reaches_grandchildren() {
+        // A shell that ignores SIGTERM and has a grandchild in the same group.
+        let (mut g, grandchild) = spawn_with_grandchild("trap '' TERM; sleep 600 & echo $!; wait").await;
+        let started = std::time::Instant::now();
+        let exit = g.stop(Duration::from_millis(300)).await.unwrap();
+        assert_eq!(exit, Exit::Signal(libc::SIGKILL));
+        assert!(started.elapsed() >= Duration::from_millis(300), "SIGKILL before the grace ended");
+        // The grandchild got SIGKILL too; it is re-parented and reaped by init (or us).
+        assert_gone(grandchild).await;
     }
 
     #[tokio::test]

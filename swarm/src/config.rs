@@ -403,6 +403,13 @@ mod tests {
         assert_eq!(c.clients, 10);
         assert_eq!(c.duration, None);
         assert!(!c.tui, "no dashboard without a terminal");
+        let on_a_terminal = |args: &[&str]| {
+            let mut argv = vec!["hls-swarm"];
+            argv.extend_from_slice(args);
+            Config::from_cli(&Cli::try_parse_from(argv).unwrap(), true).unwrap().tui
+        };
+        assert!(on_a_terminal(&["http://h/x.m3u8"]), "the dashboard is on by default on a terminal");
+        assert!(!on_a_terminal(&["--tui=false", "http://h/x.m3u8"]));
     }
 
     #[test]

@@ -209,7 +209,10 @@ mod tests {
         }
         assert_eq!(n.len(), NOTICES);
         assert_eq!(n.total(), 202);
-        assert_eq!(n.iter().last().map(|l| l.text.as_str()), Some("n199"));
+        // The oldest are dropped: the newest NOTICES remain, in order.
+        let kept: Vec<String> = n.iter().map(|l| l.text.clone()).collect();
+        let newest: Vec<String> = (200 - NOTICES..200).map(|i| format!("n{i}")).collect();
+        assert_eq!(kept, newest);
     }
 
     #[test]

@@ -190,6 +190,7 @@ mod tests {
         a.subtract(&b);
         let s = a.summary();
         assert_eq!((s.count, s.max), (1, 0.001));
+        assert!((s.sum - 0.001).abs() < 1e-12, "the sum is undone too: {}", s.sum);
     }
 
     #[test]

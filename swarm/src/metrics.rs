@@ -404,11 +404,12 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
 
 #[allow(clippy::cast_precision_loss)]
 fn render_origin(o: &mut Out, r: &OriginSnapshot) {
+    // Each family's samples follow its own HELP and TYPE lines (the text format's grouping).
     o.family("origin_exporter_up", "gauge", "1 if the last scrape of the origin's exporter worked.");
-    o.family("origin_scrapes_total", "counter", "Scrapes of the origin's exporters, by result.");
     for (name, h) in [("node", &r.node), ("nginx", &r.nginx)] {
         o.sample("origin_exporter_up", &format!("exporter=\"{name}\""), if h.ok { 1.0 } else { 0.0 });
     }
+    o.family("origin_scrapes_total", "counter", "Scrapes of the origin's exporters, by result.");
     for (name, h) in [("node", &r.node), ("nginx", &r.nginx)] {
         o.sample("origin_scrapes_total", &format!("exporter=\"{name}\",result=\"ok\""), h.scrapes_ok as f64);
         o.sample(
@@ -485,19 +486,54 @@ mod tests {
         assert!(text.contains("hls_swarm_client_exits_total{cause=\"stop\",code=\"255\"} 3\n"));
         assert!(text.contains("stream_url=\"http://h/\\\"x\\\".m3u8\""));
         assert!(text.contains("hls_swarm_error_rate 0.03333"));
-        // Every sample belongs to a family declared just before it.
+        assert_grouped(&text);
+        // The origin's families (all figures known) keep the same grouping.
+        let origin = OriginSnapshot {
+            cpu_percent: Some(12.5),
+            mem_used_bytes: Some(1 << 20),
+            mem_total_bytes: Some(1 << 30),
+            net_rx_bytes_per_second: Some(10.0),
+            net_tx_bytes_per_second: Some(20.0),
+            active_connections: Some(3),
+            requests_per_second: Some(4.0),
+            nginx_up: Some(true),
+            ..OriginSnapshot::default()
+        };
+        let text = render(&s, Some(&origin), &labels);
+        assert!(text.contains("hls_swarm_origin_exporter_up{exporter=\"nginx\"} 0\n"));
+        assert!(text.contains("hls_swarm_origin_nginx_requests_per_second 4\n"));
+        assert_grouped(&text);
+    }
+
+    /// The text format's structure: every family has one HELP line right before its one TYPE
+    /// line, and every sample (a histogram's `_bucket`, `_sum`, `_count` included) follows its
+    /// own family's TYPE line, before the next family starts, with a finite number as value.
+    fn assert_grouped(text: &str) {
         let mut declared = std::collections::HashSet::new();
+        let mut help: Option<&str> = None;
+        let mut current: Option<(&str, &str)> = None;
+        let mut samples = 0;
         for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                declared.insert(rest.split_whitespace().next().unwrap().to_owned());
-            } else if !line.starts_with('#') {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                help = rest.split_whitespace().next();
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut words = rest.split_whitespace();
+                let (name, kind) = (words.next().unwrap(), words.next().unwrap());
+                assert_eq!(help.take(), Some(name), "the line before TYPE {name} is not its HELP");
+                assert!(declared.insert(name), "{name} is declared twice");
+                current = Some((name, kind));
+            } else {
+                help = None;
                 let name = line.split(['{', ' ']).next().unwrap();
-                let family = ["_bucket", "_sum", "_count"]
-                    .iter()
-                    .find_map(|s| name.strip_suffix(s).filter(|f| declared.contains(*f)))
-                    .unwrap_or(name);
-                assert!(declared.contains(family), "{name} has no TYPE line");
+                let (family, kind) = current.unwrap_or_else(|| panic!("{name} comes before any TYPE line"));
+                let part_of_histogram = kind == "histogram"
+                    && ["_bucket", "_sum", "_count"].iter().any(|s| name.strip_suffix(s) == Some(family));
+                assert!(name == family || part_of_histogram, "{name} follows the TYPE line of {family}");
+                let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+                assert!(value.is_finite(), "{line}");
+                samples += 1;
             }
         }
+        assert!(samples > 50, "only {samples} samples");
     }
 }

@@ -257,9 +257,11 @@ mod tests {
         s.feed(b"hel", |l| lines.push(l.to_owned()));
         s.feed(b"lo\n", |l| lines.push(l.to_owned()));
         s.feed(&vec![b'x'; MAX_LINE + 10], |l| lines.push(l.to_owned()));
-        s.feed(b"\n", |l| lines.push(l.to_owned()));
+        s.feed(b"\nnext\n", |l| lines.push(l.to_owned()));
+        assert_eq!(lines.len(), 3, "the cut-off rest is dropped, not a line of its own");
         assert_eq!(lines[0], "hello");
-        assert_eq!(lines[1].len(), MAX_LINE);
+        assert_eq!(lines[1], "x".repeat(MAX_LINE));
+        assert_eq!(lines[2], "next", "the line after a long one is whole");
     }
 
     #[test]

@@ -126,6 +126,8 @@ mod tests {
         let a = RampPlan::new(50, 5.0, Duration::from_millis(200), 9);
         let b = RampPlan::new(50, 5.0, Duration::from_millis(200), 9);
         assert_eq!(a.offsets, b.offsets);
+        let other = RampPlan::new(50, 5.0, Duration::from_millis(200), 10);
+        assert_ne!(a.offsets, other.offsets, "the seed decides the jitter");
     }
 
     #[test]

@@ -275,11 +275,9 @@ impl Assertion {
         let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))
             .unwrap_or(rest.len());
-        let number: f64 = rest[..num_end]
-            .parse()
-            .ok()
-            .filter(|v: &f64| v.is_finite())
-            .ok_or_else(|| err(format!("'{}' is not a number", &rest[..num_end])))?;
+        let number: f64 = rest[..num_end].parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
+            err(format!("the limit '{rest}' is not a number; {}", accepted(field.dimension)))
+        })?;
         let unit = rest[num_end..].trim();
         let scale = scale(field.dimension, unit).ok_or_else(|| {
             err(format!(
@@ -418,8 +416,12 @@ mod tests {
         let s = snap();
         let c = Assertion::parse("segment_ttfb_p95 < 500ms").unwrap().check(&s);
         assert_eq!((c.field, c.op, c.limit, c.actual), ("segment_ttfb_p95", "<", 0.5, Some(0.012)));
-        let f = fields().find(|f| f.name == "segment_ttfb_p95").unwrap();
-        assert_eq!(f.value(&s), c.actual);
+        // Another field carries its own value: 2 errors in 1000 requests.
+        let rate = Assertion::parse("error_rate<1%").unwrap().check(&s);
+        assert_eq!(
+            (rate.field, rate.limit, rate.actual, rate.passed),
+            ("error_rate", 0.01, Some(0.002), true)
+        );
         let none = Assertion::parse("startup_p95<1s").unwrap().check(&s);
         assert_eq!((none.actual, none.passed), (None, false));
     }
@@ -443,10 +445,27 @@ mod tests {
     #[test]
     fn errors_name_the_value_and_what_is_accepted() {
         let e = |t: &str| Assertion::parse(t).unwrap_err().to_string();
-        assert!(e("ttfb<1s").contains("unknown field 'ttfb'; known fields: segment_ttfb_p50"));
-        assert!(e("error_rate 1").contains("expected an operator"));
-        assert!(e("error_rate<abc").contains("is not a number"));
-        assert!(e("error_rate<5ms").contains("ratios take % or a bare fraction"));
-        assert!(e("segment_ttfb_p95<5%").contains("durations take us, ms, s or m"));
+        let unknown = e("ttfb<1s");
+        assert!(
+            unknown.starts_with("--assert 'ttfb<1s': unknown field 'ttfb'; known fields: segment_ttfb_p50")
+        );
+        for f in fields() {
+            assert!(unknown.contains(f.name), "{} is not listed: {unknown}", f.name);
+        }
+        assert_eq!(
+            e("error_rate 1"),
+            "--assert 'error_rate 1': expected an operator after the field: one of < <= > >= == !="
+        );
+        assert_eq!(
+            e("error_rate<abc"),
+            "--assert 'error_rate<abc': the limit 'abc' is not a number; \
+             ratios take % or a bare fraction (0.01 = 1 %)"
+        );
+        let unit = e("error_rate<5ms");
+        assert!(unit.starts_with("--assert 'error_rate<5ms': unit 'ms' does not fit error_rate"), "{unit}");
+        assert!(unit.ends_with("; ratios take % or a bare fraction (0.01 = 1 %)"), "{unit}");
+        let unit = e("segment_ttfb_p95<5%");
+        assert!(unit.starts_with("--assert 'segment_ttfb_p95<5%': unit '%' does not fit"), "{unit}");
+        assert!(unit.ends_with("; durations take us, ms, s or m (a bare number is seconds)"), "{unit}");
     }
 }

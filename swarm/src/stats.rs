@@ -938,6 +938,11 @@ mod tests {
         }
         let s = st.snapshot(t0 + Duration::from_secs(2));
         assert!((s.rate_of(RequestKind::Segment) - 5.0).abs() < 1e-9, "{:?}", s.request_rates);
+        let s = st.snapshot(t0 + Duration::from_secs(4));
+        assert!((s.rate_of(RequestKind::Segment) - 2.5).abs() < 1e-9, "{:?}", s.request_rates);
+        // At 7 s the window starts at the 2 s snapshot: the first second's requests are out.
+        let s = st.snapshot(t0 + Duration::from_secs(7));
+        assert_eq!(s.rate_of(RequestKind::Segment), 0.0, "{:?}", s.request_rates);
     }
 
     #[test]
@@ -946,7 +951,14 @@ mod tests {
         let mut st =
             Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log, Duration::from_secs(2));
         st.apply(ev(5, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
-        assert_eq!(st.snapshot(t0).process_starts, 0);
+        st.apply(seg(t0, 5));
+        let s = st.snapshot(t0);
+        assert_eq!((s.process_starts, s.requests_of(RequestKind::Segment)), (0, 0));
+        // The same events for the known viewer count.
+        st.apply(ev(0, t0, EventKind::Spawned { pid: 2, took: Duration::ZERO }));
+        st.apply(seg(t0, 0));
+        let s = st.snapshot(t0);
+        assert_eq!((s.process_starts, s.requests_of(RequestKind::Segment)), (1, 1));
     }
 
     fn fetched(kind: RequestKind, bytes: u64, ttfb_ms: u64, ttlb_ms: u64, media: Option<f64>) -> EventKind {

@@ -344,12 +344,15 @@ mod tests {
     }
 
     fn normalized(toml: &str) -> serde_json::Value {
+        normalized_report(toml, &busy_report())
+    }
+
+    fn normalized_report(toml: &str, report: &Value) -> serde_json::Value {
         let s = Scenario::parse(Path::new("/x/t.toml"), toml).unwrap();
-        let report = busy_report();
         let facts = Facts {
             scenario: &s,
             exit_code: Some(0),
-            report: Some(&report),
+            report: Some(report),
             variants: 0,
             faults: &[],
             exporters: None,
@@ -366,6 +369,21 @@ mod tests {
         assert_eq!(clean["swarm"]["viewers"]["restarts"], ">0");
         assert_eq!(clean["swarm"]["viewers"]["exits_unexpected"]["exit 1"], ">0");
         assert_eq!(clean["swarm"]["errors"]["network"], ">0");
+        let quiet = serde_json::json!({
+            "viewers": { "target": 2, "started": 2, "restarts": 0, "exits_unexpected": {} },
+            "errors": { "network": 0, "by_status": {}, "segments_skipped": 0 },
+            "playback": { "stalls": 0, "late_segments": 0, "inferred": false },
+        });
+        let quiet = normalized_report(CLEAN, &quiet);
+        for path in [
+            "/swarm/playback/stalls",
+            "/swarm/playback/late_segments",
+            "/swarm/viewers/restarts",
+            "/swarm/errors/network",
+            "/swarm/errors/segments_skipped",
+        ] {
+            assert_eq!(quiet.pointer(path), Some(&Value::from(0)), "{path} in {quiet:#}");
+        }
 
         let impaired = normalized(&CLEAN.replace(
             "[origin]\nprofile = \"default\"",

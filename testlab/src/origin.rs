@@ -481,6 +481,13 @@ mod tests {
             std::hint::black_box(0u64.wrapping_add(1));
         }
         assert!(tree_cpu_seconds(std::process::id()) >= 0.25);
+    }
+
+    #[test]
+    fn the_host_port_of_a_url() {
         assert_eq!(host_port("http://127.0.0.1:4000/stream.m3u8"), Some("127.0.0.1:4000".parse().unwrap()));
+        assert_eq!(host_port("http://10.177.0.10:17080"), Some("10.177.0.10:17080".parse().unwrap()));
+        assert_eq!(host_port("https://127.0.0.1:4000/stream.m3u8"), None);
+        assert_eq!(host_port("http://localhost:4000/stream.m3u8"), None);
     }
 }

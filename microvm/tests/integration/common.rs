@@ -101,6 +101,26 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     found
 }
 
+/// After a start that failed: no process of the VM is alive, `status` says it is not running,
+/// and of the run directory only the logs (console, qemu's stderr) and the lock file remain —
+/// no state, pid file or socket.
+pub fn assert_nothing_left_but_logs(name: &str, run_dir: &Path) {
+    let left = processes_mentioning(&run_dir.to_string_lossy());
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    let mut status = Command::new(hls_lab());
+    status.args(["microvm", "status", "--name", name, "--run-dir"]).arg(run_dir);
+    assert_eq!(
+        run(&mut status, Duration::from_secs(30)).status.code(),
+        Some(5),
+        "status after a failed start"
+    );
+    let mut files: Vec<String> = std::fs::read_dir(run_dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    files.retain(|f| !["console.log", "qemu.log", "lock"].contains(&f.as_str()));
+    assert!(files.is_empty(), "left in {}: {files:?}", run_dir.display());
+}
+
 /// What a VM test needs: qemu and everything the image is built from (the host's kernel with
 /// its modules, busybox, ffmpeg, nginx, the exporters, hls-origin). `make test` installs them
 /// (`scripts/install-deps --test --vm`), so under CI their absence is a failure.

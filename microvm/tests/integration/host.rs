@@ -33,8 +33,18 @@ fn the_host_kernel_opens_and_names_its_payload() -> testkit::Outcome {
 #[testkit::test]
 fn the_host_modules_resolve_virtio_net_with_its_dependencies() -> testkit::Outcome {
     let (_, release) = host_kernel()?;
-    let order = kmod::resolve(&Path::new("/lib/modules").join(release), &kmod::WANTED).unwrap();
-    assert!(order.iter().any(|f| kmod::name_of(f) == "virtio_net"), "{order:?}");
+    let dir = Path::new("/lib/modules").join(release);
+    let order = kmod::resolve(&dir, &kmod::WANTED).unwrap();
+    let names: Vec<String> = order.iter().map(|f| kmod::name_of(f)).collect();
+    let net = names.iter().position(|n| n == "virtio_net").unwrap_or_else(|| panic!("{names:?}"));
+    // Each dependency modules.dep lists for virtio_net is loaded, and before it.
+    let dep = kmod::parse_dep(&std::fs::read_to_string(dir.join("modules.dep")).unwrap());
+    let deps = &dep["virtio_net"].deps;
+    assert!(!deps.is_empty(), "virtio_net needs virtio and failover modules on distribution kernels");
+    for d in deps {
+        let at = names.iter().position(|n| *n == kmod::name_of(d));
+        assert!(at.is_some_and(|at| at < net), "{d} must load before virtio_net: {names:?}");
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use origin::{Config, Source};
 
-use crate::common::{get, media, small};
+use crate::common::{get, media, small, PATIENCE};
 
 /// Replay with 1 s segments and a 3-segment window, so `#EXT-X-MEDIA-SEQUENCE` moves with
 /// every segment published.
@@ -20,12 +20,12 @@ async fn sequence(addr: SocketAddr) -> u64 {
     media(addr, "/stream.m3u8").await.media_sequence
 }
 
-/// Samples the media sequence every 100 ms until `until`, or until it reaches `enough`;
-/// returns `(when the answer arrived, sequence)` at every change, starting with the first
-/// sample.
-async fn changes(addr: SocketAddr, until: Instant, enough: u64) -> Vec<(Instant, u64)> {
+/// Samples the media sequence every 100 ms until `until`, or until it is `more` past the first
+/// sample; returns `(when the answer arrived, sequence)` at every change, starting with the
+/// first sample.
+async fn changes(addr: SocketAddr, until: Instant, more: u64) -> Vec<(Instant, u64)> {
     let mut seen: Vec<(Instant, u64)> = Vec::new();
-    while Instant::now() < until && seen.last().is_none_or(|(_, s)| *s < enough) {
+    while Instant::now() < until && seen.last().is_none_or(|(_, s)| *s < seen[0].1 + more) {
         let seq = sequence(addr).await;
         if seen.last().is_none_or(|(_, s)| *s != seq) {
             seen.push((Instant::now(), seq));
@@ -39,6 +39,10 @@ async fn changes(addr: SocketAddr, until: Instant, enough: u64) -> Vec<(Instant,
 /// published before it, publishing resumes after it, and never faster than one segment per
 /// segment duration (a burst of the held segments would be). How soon after the end it
 /// resumes and how regular the cadence is are figures for `make bench-origin` (timing table).
+///
+/// Every bound counts segments, not time: once the hold is set, the publisher finishes at most
+/// the one segment it may be writing, then publishes nothing before the end, and afterwards
+/// never more than one segment per second of its schedule (a segment lasts exactly 1 s here).
 #[testkit::test]
 async fn a_hold_freezes_the_playlist_then_publishing_resumes_without_a_burst() {
     let origin = origin::start(one_second_replay()).await.unwrap();
@@ -50,27 +54,30 @@ async fn a_hold_freezes_the_playlist_then_publishing_resumes_without_a_burst() {
     })
     .await;
 
-    let before_hold = sequence(addr).await;
     let asked = Instant::now();
     let ends = origin.hold(3 * seg).unwrap();
     let returned = Instant::now();
     assert!(ends >= asked + 3 * seg && ends <= returned + 3 * seg, "{ends:?} vs asked {asked:?}");
     let h: serde_json::Value = serde_json::from_slice(&get(addr, "/health").await.body).unwrap();
-    assert!(h["hold_ends_unix_ms"].is_u64(), "{h}");
+    if Instant::now() < ends {
+        assert!(h["hold_ends_unix_ms"].is_u64(), "a report made during the hold shows it: {h}");
+    }
 
-    let seen = changes(addr, ends + Duration::from_secs(30), before_hold + 4).await;
-    // During the hold at most one segment lands: one being written, or one falling due,
-    // between reading `before_hold` and the hold taking effect.
+    // Every sample is read after the hold took effect; the first one is the reference.
+    let seen = changes(addr, ends + Duration::from_secs(30), 4).await;
+    let base = seen[0].1;
+    // During the hold at most the segment in flight when it was set lands.
     let during: Vec<u64> = seen.iter().filter(|(t, _)| *t < ends).map(|c| c.1).collect();
-    assert!(during.iter().all(|s| *s <= before_hold + 1), "moved during the hold: {seen:?}");
-    let held = during.last().copied().unwrap_or(before_hold);
+    assert!(during.iter().all(|s| *s <= base + 1), "moved during the hold: {seen:?}");
     // After it: every answer shows at most one segment per whole second since the hold ended,
-    // plus the one due at its end. The answer arrived after the playlist was read, so this
-    // bound is generous to the origin; three segments at once (the held backlog) break it.
+    // plus the one due at its end (and the one in flight at the start). The answer arrived
+    // after the playlist was read, so this bound is generous to the origin; the held backlog
+    // of three segments at once breaks it.
     for (when, s) in seen.iter().filter(|(t, _)| *t >= ends) {
-        let allowed = held + 1 + (*when - ends).as_secs();
+        let allowed = base + 2 + (*when - ends).as_secs();
         assert!(*s <= allowed, "{s} > {allowed} at {:?} after the hold: {seen:?}", *when - ends);
     }
+    let held = during.iter().copied().max().unwrap_or(base);
     assert!(
         seen.last().is_some_and(|(_, s)| *s >= held + 3),
         "publishing did not resume within 30 s of the hold's end: {seen:?}"
@@ -87,7 +94,7 @@ async fn post_hold_on_the_status_listener_holds_and_rejects_bad_seconds() {
     let addr = origin.listen();
     let status = origin.status_addr().unwrap();
     let post = |path: &'static str| async move {
-        origin::http::request(status, "POST", path, Duration::from_secs(5)).await.unwrap()
+        origin::http::request(status, "POST", path, PATIENCE).await.unwrap()
     };
     for (path, value) in [
         ("/hold?seconds=0", "more than 0"),
@@ -104,8 +111,7 @@ async fn post_hold_on_the_status_listener_holds_and_rejects_bad_seconds() {
     }
     assert_eq!(get(status, "/hold?seconds=2").await.status, 405, "GET does not hold");
     assert_eq!(get(addr, "/hold?seconds=2").await.status, 404, "not reachable on the HLS port");
-    let refused =
-        origin::http::request(addr, "POST", "/hold?seconds=2", Duration::from_secs(5)).await.unwrap();
+    let refused = origin::http::request(addr, "POST", "/hold?seconds=2", PATIENCE).await.unwrap();
     assert_ne!(refused.status, 200, "not reachable on the HLS port");
 
     let unix_now =
@@ -125,28 +131,43 @@ async fn post_hold_on_the_status_listener_holds_and_rejects_bad_seconds() {
     assert_eq!(v["seconds"], 1.5);
 
     // A second hold replaces the first: here it extends it well past 1.5 s.
+    let sent = Instant::now();
     let r = post("/hold?seconds=30").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let longer: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert!(longer["ends_unix_ms"].as_u64().unwrap() > ends + 25_000, "{longer}");
-    // Once the first hold's 1.5 s are over (and a segment being written then has landed),
-    // the sequence stays where it is.
-    let past_first = Instant::now() + Duration::from_millis(1500 + 500);
-    tokio::time::sleep_until(past_first.into()).await;
-    let held = sequence(addr).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(sequence(addr).await, held, "the extended hold did not hold");
+    // From its answer on, the publisher finishes at most the segment it may be writing, then
+    // publishes nothing until the 30 s (counted from no earlier than `sent`) are over. Sample
+    // until 3 s past the end of the first hold (at most 1.5 s after this answer): had that one
+    // not been extended, two more segments would have appeared by then.
+    let sampled_until = Instant::now() + Duration::from_millis(4500);
+    let mut samples = Vec::new();
+    while Instant::now() < sampled_until {
+        samples.push((sequence(addr).await, Instant::now()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let longer_ends = sent + Duration::from_secs(30);
+    let in_hold: Vec<u64> = samples.iter().filter(|(_, t)| *t < longer_ends).map(|s| s.0).collect();
+    let (Some(&lo), Some(&hi)) = (in_hold.iter().min(), in_hold.iter().max()) else {
+        panic!("no answer within the 30 s hold: {samples:?}")
+    };
+    assert!(hi <= lo + 1, "the extended hold did not hold: {in_hold:?}");
     let h: serde_json::Value = serde_json::from_slice(&get(addr, "/health").await.body).unwrap();
     let reported = h["hold_ends_unix_ms"].as_u64().unwrap();
     assert!(reported.abs_diff(longer["ends_unix_ms"].as_u64().unwrap()) <= 1, "{h} vs {longer}");
 
-    // And a zero hold (library only) ends it: publishing resumes long before the 30 s hold
-    // would have ended.
+    // And a zero hold (library only) ends it: a segment beyond the one that may have been in
+    // flight appears before the 30 s hold could have ended.
     origin.hold(Duration::ZERO).unwrap();
-    crate::common::eventually("publishing after a zero hold", Duration::from_secs(15), || async {
-        (sequence(addr).await > held).then_some(())
-    })
-    .await;
+    loop {
+        let s = sequence(addr).await;
+        let answered = Instant::now();
+        assert!(answered < longer_ends, "publishing did not resume before the 30 s hold would have ended");
+        if s > lo + 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     origin.stop().await.unwrap();
 }
 
@@ -160,8 +181,11 @@ async fn http_faults_serve_a_status_for_a_segment_range_until_cleared() {
     let addr = origin.listen();
     let status = origin.status_addr().unwrap();
     let call = |method: &'static str, path: String| async move {
-        origin::http::request(status, method, &path, Duration::from_secs(10)).await.unwrap()
+        origin::http::request(status, method, &path, PATIENCE).await.unwrap()
     };
+    // Held, the publisher deletes nothing: the segments listed below stay on disk however long
+    // the requests take (it may finish the one segment in flight, which deletes an older one).
+    origin.hold(origin::replay::MAX_HOLD).unwrap();
     let m = media(addr, "/stream.m3u8").await;
     let first = m.media_sequence;
     let listed: Vec<String> = m.segments.iter().map(|s| format!("/{}", s.uri)).collect();
@@ -195,24 +219,28 @@ async fn http_faults_serve_a_status_for_a_segment_range_until_cleared() {
     origin.stop().await.unwrap();
 }
 
-/// `POST /fault/pause?child=nginx`: connections are refused for the pause, then nginx serves
-/// again; `POST /fault/kill?child=nginx` is a crash the supervisor repairs. Segment faults
-/// need `--fault-injection`.
+/// `POST /fault/pause?child=nginx`: connections are refused while the pause lasts, then nginx
+/// serves again, and a pause is not counted as a crash; `POST /fault/kill?child=nginx` is a
+/// crash the supervisor repairs. Segment faults need `--fault-injection`.
+///
+/// The pause is long (so every check of "paused" falls inside it however slow the machine)
+/// and is ended early with a zero pause; that a pause lasts its length is
+/// `supervisor::pause_stops…` (paused clock) and a figure of `make bench-origin`.
 #[testkit::test]
 async fn pausing_nginx_refuses_connections_then_serves_again() {
+    use origin::supervisor::State;
     let origin = origin::start(one_second_replay()).await.unwrap();
     let addr = origin.listen();
     let status = origin.status_addr().unwrap();
-    let asked = Instant::now();
-    let r =
-        origin::http::request(status, "POST", "/fault/pause?child=nginx&seconds=2", Duration::from_secs(5))
-            .await
-            .unwrap();
+    let serves =
+        || async { origin::http::get(addr, "/stream.m3u8", PATIENCE).await.is_ok_and(|r| r.status == 200) };
+    let first = origin.children()["nginx"].pid.unwrap();
+    let r = origin::http::request(status, "POST", "/fault/pause?child=nginx&seconds=600", PATIENCE)
+        .await
+        .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let r =
-        origin::http::request(status, "POST", "/fault/http?status=503&from=0&to=1", Duration::from_secs(5))
-            .await
-            .unwrap();
+        origin::http::request(status, "POST", "/fault/http?status=503&from=0&to=1", PATIENCE).await.unwrap();
     assert_eq!(r.status, 409, "{}", r.text());
     assert!(r.text().contains("start the origin with --fault-injection"), "{}", r.text());
     crate::common::eventually("nginx to stop", Duration::from_secs(30), || async {
@@ -220,14 +248,25 @@ async fn pausing_nginx_refuses_connections_then_serves_again() {
     })
     .await;
     crate::common::eventually("nginx reported paused", Duration::from_secs(30), || async {
-        (origin.children()["nginx"].state == origin::supervisor::State::Paused).then_some(())
+        (origin.children()["nginx"].state == State::Paused).then_some(())
     })
     .await;
+    // Nothing brings it back before the pause ends (a supervisor that took the stop for a
+    // crash would restart it after a backoff of about 250 ms).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let row = origin.children()["nginx"].clone();
+    assert_eq!((row.state, row.pid), (State::Paused, None), "{row:?}");
+    assert!(!serves().await, "served during the pause");
+
+    origin.pause("nginx", Duration::ZERO).unwrap();
     crate::common::eventually("nginx to serve again", Duration::from_secs(30), || async {
         origin::http::get(addr, "/stream.m3u8", Duration::from_secs(1)).await.ok().filter(|r| r.status == 200)
     })
     .await;
-    assert!(asked.elapsed() >= Duration::from_secs(2), "served again only after the 2 s pause");
+    let row = origin.children()["nginx"].clone();
+    assert_eq!(row.state, State::Running, "{row:?}");
+    assert!(row.pid.is_some_and(|p| p != first), "a new nginx: {row:?}");
+    assert_eq!(row.restarts, 0, "a pause is not a crash: {row:?}");
 
     let pid = origin.kill("nginx").unwrap();
     crate::common::eventually("nginx restarted", Duration::from_secs(30), || async {

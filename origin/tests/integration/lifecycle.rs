@@ -153,8 +153,18 @@ async fn sigterm_stops_children_removes_the_directory_and_exits_zero() {
 async fn bad_override_fails_before_starting_anything() {
     let mut c = small("default", Source::Encode);
     c.overrides.width = Some(333);
+    // Anything tried before the check would fail another way: the port is taken, the
+    // programs do not exist, and the work directory would not stay empty.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    c.listen = taken.local_addr().unwrap();
+    c.ffmpeg = "/nonexistent/ffmpeg".into();
+    c.nginx = "/nonexistent/nginx".into();
+    let work = tempfile::tempdir().unwrap();
+    c.work_root = work.path().to_owned();
     let e = origin::start(c).await.unwrap_err();
     assert_eq!(e.to_string(), "invalid width 333: expected a number from 16 to 7680 and even");
+    assert!(matches!(e, origin::Error::InvalidOverride { .. }), "{e:?}");
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "something was created");
 }
 
 #[testkit::test(current_thread)]
@@ -176,12 +186,18 @@ async fn a_busy_port_is_a_clear_error_before_anything_starts() {
     for which in ["hls", "nginx-exporter"] {
         let mut c = small("default", Source::Replay);
         c.work_root = work.path().to_owned();
+        // Starting any child first would fail another way: none of the programs exists (and
+        // the replay loop cached for the real ffmpeg does not match this one).
+        c.ffmpeg = "/nonexistent/ffmpeg".into();
+        c.nginx = "/nonexistent/nginx".into();
+        c.nginx_exporter_bin = "/nonexistent/nginx-exporter".into();
         match which {
             "hls" => c.listen = addr,
             _ => c.nginx_exporter = Some(addr),
         }
         let e = origin::start(c).await.unwrap_err();
         assert_eq!(e.to_string(), format!("cannot listen on {addr}"), "{which}");
+        assert!(matches!(e, origin::Error::Bind { .. }), "{which}: {e:?}");
         assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0);
     }
 }

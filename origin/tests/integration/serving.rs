@@ -5,7 +5,7 @@ use std::time::Duration;
 use origin::Source;
 use origin::{playlist, timeline};
 
-use crate::common::{check_abr_master, check_live, check_segment, eventually, get, media, small};
+use crate::common::{check_abr_master, check_live, check_segment, eventually, get, media, small, PATIENCE};
 
 #[testkit::test]
 async fn encode_default_serves_a_live_stream_with_the_right_headers() {
@@ -46,10 +46,10 @@ async fn encode_default_serves_a_live_stream_with_the_right_headers() {
     assert_eq!(s.status, 200);
     assert!(s.text().starts_with("Active connections:"), "{}", s.text());
 
-    let pre = origin::http::request(addr, "OPTIONS", "/stream.m3u8", Duration::from_secs(2)).await.unwrap();
+    let pre = origin::http::request(addr, "OPTIONS", "/stream.m3u8", PATIENCE).await.unwrap();
     assert_eq!(pre.status, 204);
     assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
-    let post = origin::http::request(addr, "POST", "/stream.m3u8", Duration::from_secs(2)).await.unwrap();
+    let post = origin::http::request(addr, "POST", "/stream.m3u8", PATIENCE).await.unwrap();
     assert_eq!(post.status, 403);
     assert_eq!(get(addr, "/nginx.conf").await.status, 404, "the config is not served");
     assert_eq!(get(addr, "/seg99999.ts").await.status, 404);
@@ -76,10 +76,16 @@ async fn replay_slides_a_window_deletes_old_segments_and_loops_seamlessly() {
     assert_eq!(first.media_sequence, 0);
     check_segment(addr, "/stream.m3u8", &first.segments[0].uri).await;
 
-    // window 3 + delete threshold 5 = 8 segments of 1 s; seq 0 is gone after the 9th.
+    // window 3 + delete threshold 5 = 8 segments of 1 s; seq 0 is gone after the 9th. Wait also
+    // for a window that spans a loop point (a pass's last segment, then the next pass's first:
+    // seq 3k-1 and 3k both listed) so the checks below cross one.
+    let spans_a_loop_point = |m: &playlist::Media| {
+        (m.media_sequence + 1..m.media_sequence + m.segments.len() as u64).any(|seq| seq % 3 == 0)
+    };
     let later = eventually("seq 0 to be deleted", Duration::from_secs(30), || async {
         let m = media(addr, "/stream.m3u8").await;
-        (m.media_sequence >= 7 && get(addr, "/seg00000.ts").await.status == 404).then_some(m)
+        (m.media_sequence >= 7 && spans_a_loop_point(&m) && get(addr, "/seg00000.ts").await.status == 404)
+            .then_some(m)
     })
     .await;
     check_live(&later, 1, 3);
@@ -93,7 +99,9 @@ async fn replay_slides_a_window_deletes_old_segments_and_loops_seamlessly() {
     let mut counters = std::collections::HashMap::new();
     let mut previous_min = 0;
     for seg in &later.segments {
-        let body = get(addr, &format!("/{}", seg.uri)).await.body;
+        let r = get(addr, &format!("/{}", seg.uri)).await;
+        assert_eq!(r.status, 200, "{}", seg.uri);
+        let body = r.body;
         assert_eq!(timeline::continuity_errors(&body, &mut counters), 0, "{}", seg.uri);
         let min = timeline::timestamps(&body).iter().map(|t| t.1).min().unwrap();
         assert!(min > previous_min, "{}: PTS {min} not after {previous_min}", seg.uri);

@@ -120,37 +120,43 @@ fn argv_per_option_combination() {
 #[test]
 fn argv_never_uses_options_the_binary_lacks() {
     let caps = caps_51();
-    let config = Config::from_cli(
-        &Cli::try_parse_from([
-            "hls-swarm",
-            "--no-cache",
-            "--resolve",
-            "1.2.3.4",
-            "--dangerous",
-            "https://h/x.m3u8",
-        ])
-        .unwrap(),
-        false,
-    )
-    .unwrap();
-    let argv = ViewerCommand {
-        options: &config.ffmpeg,
-        caps: &caps,
-        url: &config.url,
-        selection: Selection::All,
-        viewer: 0,
-        proxy: Some("http://127.0.0.1:1"),
-    }
-    .argv();
-    for arg in argv.iter().skip(1).filter_map(|a| a.to_str()?.strip_prefix('-')) {
-        if arg.is_empty() || arg.contains(['+', ':', '/']) || arg.parse::<f64>().is_ok() {
-            continue; // values such as "-" (stdout) or "0:v:0?"
+    let config = |url: &str| {
+        let argv = ["hls-swarm", "--no-cache", "--resolve", "1.2.3.4", "--dangerous", "-H", "X-A: 1", url];
+        Config::from_cli(&Cli::try_parse_from(argv).unwrap(), false).unwrap()
+    };
+    // Every branch that adds options: https with --resolve and no relay adds -tls_verify,
+    // a relay adds -http_proxy, each selection its -map.
+    let mut seen = std::collections::BTreeSet::new();
+    for url in ["https://h/x.m3u8", "http://h/x.m3u8"] {
+        let config = config(url);
+        for proxy in [None, Some("http://127.0.0.1:1")] {
+            for selection in [Selection::All, Selection::First, Selection::Program(1)] {
+                let argv = ViewerCommand {
+                    options: &config.ffmpeg,
+                    caps: &caps,
+                    url: &config.url,
+                    selection,
+                    viewer: 0,
+                    proxy,
+                }
+                .argv();
+                for arg in argv.iter().skip(1).filter_map(|a| a.to_str()?.strip_prefix('-')) {
+                    if arg.is_empty() || arg.contains(['+', ':', '/']) || arg.parse::<f64>().is_ok() {
+                        continue; // values such as "-" (stdout) or "0:v:0?"
+                    }
+                    assert!(
+                        caps.has(arg)
+                            || ["i", "map", "c", "f", "loglevel", "nostdin", "hide_banner", "nostats"]
+                                .contains(&arg),
+                        "-{arg} is not an option of FFmpeg 5.1"
+                    );
+                    seen.insert(arg.to_owned());
+                }
+            }
         }
-        assert!(
-            caps.has(arg)
-                || ["i", "map", "c", "f", "loglevel", "nostdin", "hide_banner", "nostats"].contains(&arg),
-            "-{arg} is not an option of FFmpeg 5.1"
-        );
+    }
+    for branch in ["tls_verify", "http_proxy", "headers", "reconnect_on_network_error", "map"] {
+        assert!(seen.contains(branch), "-{branch} never emitted: {seen:?}");
     }
 }
 

@@ -349,6 +349,11 @@ mod tests {
         let svg = chart(vec![]).svg(600, 240);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("no data") && svg.contains("time since start"));
+        assert!(svg.contains(r#"<path d="M64,40 V196.0 H584.0""#), "both axes: {svg}");
+        assert!(
+            svg.contains(r#"text-anchor="end">1</text>"#)
+                && svg.contains(r#"text-anchor="middle">1s</text>"#)
+        );
         assert!(!svg.contains("<polyline") && !svg.contains("<circle"));
         assert!(svg.contains("<title>Errors &lt;per&gt; second</title>"), "{svg}");
         let gaps = chart(vec![(0.0, None), (1.0, None)]).svg(600, 240);
@@ -393,7 +398,12 @@ mod tests {
         let mut c = chart(vec![(0.0, Some(1.0)), (9.0, Some(2.0))]);
         c.lines[0].style = Style::Area;
         let svg = c.svg(600, 240);
-        assert!(svg.contains("<polygon") && svg.contains("<polyline"));
+        // The area closes along the x axis (y 196) under the line's first and last points.
+        let area = r#"<polygon points="64.0,196.0 64.0,118.0 532.0,40.0 532.0,196.0""#;
+        let line = r#"<polyline points="64.0,118.0 532.0,40.0""#;
+        let (a, l) = (svg.find(area), svg.find(line));
+        assert!(a.is_some() && l.is_some(), "{svg}");
+        assert!(a < l, "the area is drawn under the line");
     }
 
     #[test]

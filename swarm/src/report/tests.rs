@@ -275,10 +275,15 @@ fn html_page_is_self_contained_and_escaped() {
 #[test]
 fn long_runs_are_downsampled_and_empty_runs_still_render() {
     let page = html::render(&Report::new(&outcome(stats::Measure::Relay, 5000)));
-    for line in page.split("<polyline points=\"").skip(1) {
-        let points = line.split('"').next().unwrap_or_default().split_whitespace().count();
-        assert!(points <= html::MAX_POINTS, "{points} points");
-    }
+    let lines: Vec<usize> = page
+        .split("<polyline points=\"")
+        .skip(1)
+        .map(|line| line.split('"').next().unwrap_or_default().split_whitespace().count())
+        .collect();
+    // Throughput, running, streaming, stalled, p95 and errors: each one unbroken line of 5000
+    // seconds, folded into at most MAX_POINTS points (not cut short).
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert!(lines.iter().all(|n| (html::MAX_POINTS / 2..=html::MAX_POINTS).contains(n)), "{lines:?}");
     let mut empty = outcome(stats::Measure::Relay, 0);
     empty.snapshot.viewers.clear();
     let r = Report::new(&empty);
@@ -316,6 +321,7 @@ fn writes_both_formats_whole_and_names_the_file_it_cannot_write() {
     let back: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("run.json")).unwrap()).unwrap();
     assert_eq!(back, json(&r));
+    assert_eq!(std::fs::read_to_string(dir.path().join("run.html")).unwrap(), html::render(&r));
     let gone = Target { path: dir.path().join("gone/run.json"), format: Format::Json };
     let e = write(&r, &gone).unwrap_err().to_string();
     assert!(e.starts_with("cannot write the report '") && e.contains("gone/run.json"), "{e}");

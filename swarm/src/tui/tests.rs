@@ -212,7 +212,9 @@ fn quit_keys_and_scrolling() {
     // Scrolling past the end shows the last page rather than nothing.
     let s = snapshot_at(40_500);
     let ui = Ui { details: true, scroll: 1000, ..Ui::default() };
-    assert!(screen(80, 24, &s, None, &ui).contains("of 20"));
+    let text = screen(80, 24, &s, None, &ui);
+    assert!(text.contains("Viewers 11–20 of 20"), "{text}");
+    assert!(text.contains("│19     running"), "the last viewer is on the page: {text}");
 }
 
 #[test]
