@@ -33,7 +33,7 @@ demo: deps release ## set up, start the origin, run 20 viewers for 30 s, print t
 
 test: deps-test check ## the whole suite: fmt, clippy -D warnings, unit and integration tests; a summary of what did not run and why at the end
 	@mkdir -p $(TARGET_DIR)
-	bash -o pipefail -c '$(CARGO) test --workspace --all-targets 2>&1 | tee $(TARGET_DIR)/test.log'; \
+	bash -o pipefail -c '$(CARGO) test --workspace --all-targets --no-fail-fast 2>&1 | tee $(TARGET_DIR)/test.log'; \
 	status=$$?; $(CARGO) run -q -p testkit --bin test-summary -- $(TARGET_DIR)/test.log; exit $$status
 
 test-loaded: deps-test ## make test with a CPU hog on one core alongside (stress-ng --cpu 1): the suite passes on a busy machine too

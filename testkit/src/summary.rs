@@ -30,13 +30,49 @@ fn count_before(line: &str, word: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Which block of a test binary's closing output a line is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    None,
+    /// libtest's second `failures:` list: one name per line, indented four spaces.
+    Failures,
+    /// testkit's `N of M tests did not run here:` list: `  name: reason`.
+    NotRun,
+}
+
 /// Reads a log of `cargo test` (stdout and stderr together, in order).
+///
+/// Tests run in parallel, so a `test NAME ... ` line and its outcome can be split by another
+/// test's output; outcomes are therefore also read from the lists printed once a binary is
+/// done: libtest's `failures:` names and testkit's "did not run here" list.
 #[must_use]
 pub fn parse(log: &str) -> Summary {
     let mut s = Summary::default();
     let mut binary = String::new();
+    let mut block = Block::None;
     for line in log.lines() {
         let t = line.trim();
+        match block {
+            Block::Failures if line.starts_with("    ") && !t.is_empty() && !t.contains(' ') => {
+                s.failures.push((binary.clone(), t.to_owned()));
+                continue;
+            }
+            Block::NotRun if line.starts_with("  ") && !t.is_empty() => {
+                if let Some((name, reason)) = t.split_once(": ") {
+                    s.not_run.push((binary.clone(), name.to_owned(), reason.to_owned()));
+                }
+                continue;
+            }
+            _ => block = Block::None,
+        }
+        if t == "failures:" {
+            block = Block::Failures;
+            continue;
+        }
+        if t.ends_with("tests did not run here:") {
+            block = Block::NotRun;
+            continue;
+        }
         if let Some(rest) = t.strip_prefix("Running ").or_else(|| t.strip_prefix("Doc-tests ")) {
             // `Running tests/integration/main.rs (target/debug/deps/integration-0123)`
             binary = match rest.split_once(" (") {
@@ -64,11 +100,15 @@ pub fn parse(log: &str) -> Summary {
                 let reason = reason.trim().trim_start_matches(',').trim();
                 let reason = reason.strip_prefix('(').and_then(|r| r.strip_suffix(')')).unwrap_or(reason);
                 s.not_run.push((binary.clone(), name, reason.to_owned()));
-            } else if outcome.starts_with("FAILED") {
-                s.failures.push((binary.clone(), name));
             }
         }
     }
+    // The same test seen on its `test` line and in the closing list counts once; a reason
+    // beats none.
+    s.not_run.sort_by(|a, b| (&a.0, &a.1, b.2.is_empty()).cmp(&(&b.0, &b.1, a.2.is_empty())));
+    s.not_run.dedup_by(|later, first| later.0 == first.0 && later.1 == first.1);
+    s.failures.sort();
+    s.failures.dedup();
     s
 }
 
@@ -116,10 +156,27 @@ test result: ok. 1 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; fini
 testkit: package network
 
 running 3 tests
-test setup::root_only                       ... ignored (skipped: needs root (network namespaces))
 test setup::works                           ... ok
+test setup::root_only                       ...
+thread '<unnamed>' panicked at network/tests/integration/setup.rs:9:5:
+boom
+ignored (skipped: needs root (network namespaces))
 test setup::breaks                          ... FAILED
+
+failures:
+
+---- setup::breaks ----
+test panicked: boom
+
+
+failures:
+    setup::breaks
+
 test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.88s
+
+1 of 3 tests did not run here:
+  setup::root_only: skipped: needs root (network namespaces)
+
    Doc-tests procgroup
 test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s
 ";
@@ -132,14 +189,14 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
             s.not_run,
             [
                 (
-                    "swarm (unittests src/lib.rs)".into(),
-                    "a::slow".into(),
-                    "boots a VM; run with make test-lab".into()
-                ),
-                (
                     "network (tests/integration/main.rs)".into(),
                     "setup::root_only".into(),
                     "skipped: needs root (network namespaces)".into()
+                ),
+                (
+                    "swarm (unittests src/lib.rs)".into(),
+                    "a::slow".into(),
+                    "boots a VM; run with make test-lab".into()
                 ),
             ]
         );

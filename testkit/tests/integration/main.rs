@@ -1,5 +1,5 @@
-//! The runner as a user of it sees it: `examples/sample.rs` (one test of each kind) run as a
-//! process, with and without CI, its report read.
+//! The runner as a user of it sees it: `src/bin/testkit-sample.rs` (one test of each kind) run
+//! as a process, with and without CI, its report read.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,13 +10,9 @@ fn main() -> std::process::ExitCode {
     testkit::main()
 }
 
-/// `target/<profile>/examples/sample`, which `cargo test` builds with the tests.
+/// The sample binary cargo built for this test.
 fn sample() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap().join("examples");
-    let p = dir.join("sample");
-    assert!(p.is_file(), "{} is missing: cargo test builds the crate's examples", p.display());
-    p
+    PathBuf::from(env!("CARGO_BIN_EXE_testkit-sample"))
 }
 
 fn run(configure: impl FnOnce(&mut Command)) -> (Output, String) {

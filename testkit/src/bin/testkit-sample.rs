@@ -1,5 +1,7 @@
 //! A test binary on testkit's runner with one test of each kind, run by testkit's own
-//! integration test to check what the runner reports (`cargo run -p testkit --example sample`).
+//! integration test to check what the runner reports (`cargo run -p testkit --bin testkit-sample`).
+//! A binary rather than an example so that cargo builds it for the integration test and
+//! tells it where (`CARGO_BIN_EXE_testkit-sample`), whatever the targets asked for.
 
 #![allow(clippy::unwrap_used)]
 
