@@ -296,7 +296,13 @@ mod tests {
             .unwrap();
         let pid = child.id();
         let ticks = ProcStat::read(pid).unwrap().start_ticks;
-        assert!(run.owns(pid, ticks));
+        // spawn returns once exec has begun; the kernel sets the new command line a moment
+        // later, which a busy machine can stretch: wait for it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !run.owns(pid, ticks) {
+            assert!(std::time::Instant::now() < deadline, "the child's command line never named the socket");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(!run.owns(pid, ticks + 1), "another process that got the same pid");
         assert!(!RunDir::new("u", Some(&dir.path().join("other"))).owns(pid, ticks));
         child.kill().unwrap();

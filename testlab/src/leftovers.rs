@@ -105,6 +105,7 @@ pub fn sweep_stale_namespaces() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn the_marker_matches_whole_variables_only() {
@@ -131,7 +132,14 @@ mod tests {
     fn a_marked_child_is_found_until_it_is_gone() {
         let id = format!("unit-{}", std::process::id());
         let mut child = std::process::Command::new("sleep").arg("30").env(MARKER, &id).spawn().unwrap();
-        let found = processes(&id);
+        // spawn returns once exec has begun; the kernel publishes the new environment a moment
+        // later, which a busy machine can stretch: wait for it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut found = processes(&id);
+        while found.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            found = processes(&id);
+        }
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].pid, child.id());
         assert!(found[0].command.starts_with("sleep 30"));

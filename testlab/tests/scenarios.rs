@@ -21,11 +21,18 @@ fn main() -> ExitCode {
     let env = Env::from_test_exe(Path::new(env!("CARGO_MANIFEST_DIR")));
     let scenarios = Scenario::load_dir(&env.scenarios).unwrap_or_else(|e| panic!("{e}"));
     assert!(!scenarios.is_empty(), "no scenario files (*.toml) in {}", env.scenarios.display());
+    let run_slow = args.ignored || args.include_ignored;
     let mut trials: Vec<Trial> = scenarios
         .into_iter()
         .map(|s| {
             let slow = s.tier == Tier::Slow;
             let env = env.clone();
+            if slow && !run_slow {
+                // Listed as ignored with the reason; `--ignored` (make test-lab) runs it.
+                return Trial::ignorable_test(s.name.clone(), || {
+                    Ok(Completion::ignored_with("slow tier: run with make test-lab"))
+                });
+            }
             Trial::ignorable_test(s.name.clone(), move || run(&s, &env)).with_ignored_flag(slow)
         })
         .collect();
