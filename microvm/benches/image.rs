@@ -46,7 +46,7 @@ fn main() -> std::process::ExitCode {
         "image from this host's binaries, empty cache",
         ok(&fresh, false).map(|()| built),
         Goal::Below(120.0),
-        "docs/microvm.md (boot times)",
+        "what a cache miss costs, for comparison",
     ));
     table.add(Figure::duration(
         "the same image again, nothing changed (cache check)",
