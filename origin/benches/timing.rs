@@ -29,7 +29,7 @@ fn one_second_replay() -> anyhow::Result<Config> {
 
 async fn sequence(addr: SocketAddr) -> anyhow::Result<u64> {
     let r = origin::http::get(addr, "/stream.m3u8", Duration::from_secs(5)).await?;
-    Ok(origin::playlist::parse_media(&r.text())?.media_sequence)
+    Ok(kit::playlist::parse_media(&r.text())?.media_sequence)
 }
 
 /// Polls every 20 ms until the sequence passes `after` or `limit` passes: when it did.

@@ -40,7 +40,6 @@ pub mod health;
 pub mod http;
 pub mod janitor;
 pub mod nginx;
-pub mod playlist;
 pub mod profile;
 pub mod replay;
 pub mod service;

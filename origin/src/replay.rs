@@ -24,11 +24,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::encoder::{self, Output};
-use crate::playlist::{self, Media, Segment};
 use crate::profile::Profile;
 use crate::supervisor::Board;
 use crate::timeline::Timeline;
 use crate::Error;
+use kit::playlist::{self, Media, Segment};
 
 /// Segments published at once when the publisher starts (enough to be "ready").
 pub const INITIAL_SEGMENTS: u32 = 3;
@@ -280,15 +280,16 @@ impl Window {
             .map(|seq| Segment {
                 uri: segment_name(seq),
                 duration: durations[usize::try_from(seq % self.loop_len).unwrap_or(0)],
-                discontinuity: false,
+                ..Segment::default()
             })
             .collect();
         Media {
-            target_duration: Some(target),
+            version: Some(3),
+            target_duration: Some(target as f64),
             media_sequence: first,
-            discontinuity_sequence: 0,
+            independent_segments: true,
             segments,
-            endlist: false,
+            ..Media::default()
         }
     }
 }
@@ -459,7 +460,7 @@ mod tests {
         let durations: Vec<f64> = m.segments.iter().map(|s| s.duration).collect();
         assert_eq!(durations, [1.5, 2.0, 2.0], "seq 3 is the loop's last segment, 4 and 5 wrap");
         assert!(m.segments.iter().all(|s| !s.discontinuity));
-        assert!(!m.endlist);
+        assert!(!m.ended);
         assert!(!m.render().contains("ENDLIST"));
     }
 

@@ -14,7 +14,6 @@ use crate::exporters;
 use crate::health::{self, Facts};
 use crate::http;
 use crate::nginx::{self, Layout};
-use crate::playlist;
 use crate::profile::{Overrides, Profile};
 use crate::replay;
 use crate::supervisor::{Board, ChildStatus, Spec, State, Supervisor};
@@ -479,7 +478,7 @@ impl Origin {
                     if p.ends_with("master.m3u8") {
                         continue;
                     }
-                    match playlist::parse_media(&r.text()) {
+                    match kit::playlist::parse_media(&r.text()) {
                         Ok(m) if m.segments.len() >= min => {}
                         _ => return false,
                     }

@@ -1,5 +1,5 @@
 //! Microbenchmarks (criterion) of the swarm's hot pure code: FFmpeg's log lines into events
-//! ([`swarm::parser`]), HLS playlists ([`swarm::playlist`]) and the stats fold
+//! ([`swarm::parser`]), HLS playlists ([`kit::playlist`]) and the stats fold
 //! ([`swarm::stats::Stats::apply`], plus the per-tick [`swarm::stats::Stats::snapshot`]).
 //!
 //! `cargo bench -p hls-swarm --bench micro` (criterion's own flags after `--`, e.g. a filter
@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use kit::playlist;
 use swarm::events::{Event, EventKind, Request, ViewerId};
 use swarm::parser::{parse_line, LineSplitter, LogEvent, RequestKind};
-use swarm::playlist;
 use swarm::stats::{Measure, Stats};
 
 /// One real FFmpeg 5.1.9 viewer's stderr (20 s of a live 2 s-segment stream, status lines

@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 
 use crate::config::Config;
 use crate::ffmpeg::ViewerCommand;
-use crate::playlist;
 use crate::preflight::{self, Verdict as CheckVerdict};
 use crate::probe::{Fetcher, ProbeError, StreamInfo};
+use kit::playlist;
 
 /// The outcome of `--check`, each with its own exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,7 +28,6 @@ pub mod metrics;
 pub mod origin_metrics;
 pub mod parser;
 pub mod player;
-pub mod playlist;
 pub mod preflight;
 pub mod probe;
 pub mod ramp;

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use kit::exposition::{self, Sample};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -32,86 +33,6 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Largest response body read from an exporter.
 const MAX_BODY: usize = 8 << 20;
-
-/// One sample of the Prometheus text exposition format.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// Metric name, e.g. `node_cpu_seconds_total`.
-    pub name: String,
-    /// Labels in the order written, values unescaped.
-    pub labels: Vec<(String, String)>,
-    /// The value (`NaN` and `±Inf` included).
-    pub value: f64,
-}
-
-impl Sample {
-    /// The value of label `key`, if present.
-    #[must_use]
-    pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-}
-
-/// Parses Prometheus text exposition: `name{label="value",...} value [timestamp]` per line.
-/// Comment lines (`# HELP`, `# TYPE`) and blank lines are skipped, as are malformed lines, so
-/// one bad line does not hide the rest. The timestamp, if any, is ignored.
-#[must_use]
-pub fn parse_text(text: &str) -> Vec<Sample> {
-    text.split(['\n', '\r']).filter_map(parse_line).collect()
-}
-
-fn parse_line(line: &str) -> Option<Sample> {
-    let line = line.trim_start();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let name_end = line.find(|c: char| c == '{' || c.is_whitespace())?;
-    let name = &line[..name_end];
-    let mut rest = &line[name_end..];
-    let mut labels = Vec::new();
-    if let Some(after) = rest.strip_prefix('{') {
-        rest = parse_labels(after, &mut labels)?;
-    }
-    let value = parse_value(rest.split_whitespace().next()?)?;
-    Some(Sample { name: name.to_owned(), labels, value })
-}
-
-/// Reads `k="v",...}` into `labels`; returns what follows the closing brace.
-fn parse_labels<'a>(mut s: &'a str, labels: &mut Vec<(String, String)>) -> Option<&'a str> {
-    loop {
-        s = s.trim_start();
-        if let Some(after) = s.strip_prefix('}') {
-            return Some(after);
-        }
-        let eq = s.find('=')?;
-        let key = s[..eq].trim();
-        s = s[eq + 1..].trim_start().strip_prefix('"')?;
-        let mut value = String::new();
-        let mut chars = s.char_indices();
-        let end = loop {
-            match chars.next()? {
-                (i, '"') => break i,
-                (_, '\\') => match chars.next()?.1 {
-                    'n' => value.push('\n'),
-                    c @ ('\\' | '"') => value.push(c),
-                    c => {
-                        value.push('\\');
-                        value.push(c);
-                    }
-                },
-                (_, c) => value.push(c),
-            }
-        };
-        labels.push((key.to_owned(), value));
-        s = s[end + 1..].trim_start();
-        s = s.strip_prefix(',').unwrap_or(s);
-    }
-}
-
-fn parse_value(token: &str) -> Option<f64> {
-    // Rust accepts every spelling Prometheus writes: `NaN`, `+Inf`, `-Inf`, `1e+06`.
-    token.parse().ok()
-}
 
 /// Where the origin's exporters are scraped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,12 +184,12 @@ pub struct Scraper {
 impl Scraper {
     /// Folds a good node exporter scrape made at `at`.
     pub fn observe_node(&mut self, at: Instant, text: &str) {
-        self.node_samples(at, &parse_text(text));
+        self.node_samples(at, &exposition::parse(text));
     }
 
     /// Folds a good nginx exporter scrape made at `at`.
     pub fn observe_nginx(&mut self, at: Instant, text: &str) {
-        self.nginx_samples(at, &parse_text(text));
+        self.nginx_samples(at, &exposition::parse(text));
     }
 
     /// Records a failed scrape of `which`: marks it unhealthy with `error`, keeps its figures.
@@ -476,7 +397,7 @@ async fn scrape(client: &reqwest::Client, url: &Url, timeout: Duration) -> Resul
         }
         body.extend_from_slice(&chunk);
     }
-    let samples = parse_text(&String::from_utf8_lossy(&body));
+    let samples = exposition::parse(&String::from_utf8_lossy(&body));
     if samples.is_empty() {
         return Err(ScrapeError::Empty { url: url.clone() });
     }
@@ -718,7 +639,7 @@ nginxexporter_build_info{arch="linux/amd64",commit="",date="",dirty="false",go="
 
     #[test]
     fn parses_real_node_output() {
-        let s = parse_text(NODE_1);
+        let s = exposition::parse(NODE_1);
         assert_eq!(s.iter().filter(|s| s.name == "node_cpu_seconds_total").count(), 16);
         assert_eq!(
             s[0],
@@ -733,31 +654,6 @@ nginxexporter_build_info{arch="linux/amd64",commit="",date="",dirty="false",go="
         assert_eq!(build.labels.len(), 6);
         assert_eq!(gauge(&s, "node_memory_MemTotal_bytes"), Some(25_276_510_208.0));
         assert_eq!(gauge(&s, "go_gc_duration_seconds_count"), Some(0.0));
-    }
-
-    #[test]
-    fn parses_escapes_special_values_and_timestamps() {
-        let text = "# a comment {x=\"y\"} 3\r\n\
-            m{path=\"C:\\\\dir\",msg=\"say \\\"hi\\\", {ok}\",nl=\"a\\nb\",}  NaN 1700000000000\n\
-            inf_pos +Inf\n inf_neg{} -Inf\nexp 1e+06\nneg -2.5e-3 \n\
-            broken{a=\"unterminated} 1\nno_value\nbad 12abc\n";
-        let s = parse_text(text);
-        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["m", "inf_pos", "inf_neg", "exp", "neg"]);
-        assert_eq!(
-            s[0].labels,
-            [
-                ("path".to_owned(), "C:\\dir".to_owned()),
-                ("msg".to_owned(), "say \"hi\", {ok}".to_owned()),
-                ("nl".to_owned(), "a\nb".to_owned()),
-            ]
-        );
-        assert!(s[0].value.is_nan());
-        assert_eq!(s[1].value, f64::INFINITY);
-        assert_eq!(s[2].value, f64::NEG_INFINITY);
-        assert!(s[2].labels.is_empty());
-        assert_eq!(s[3].value, 1_000_000.0);
-        assert_eq!(s[4].value, -0.0025);
     }
 
     #[test]

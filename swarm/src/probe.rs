@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::cli::Variant;
 use crate::config::FfmpegOptions;
-use crate::playlist::{self, Master, Media, Playlist};
+use kit::playlist::{self, Master, Media, Playlist};
 
 /// Why the stream could not be examined.
 #[derive(Debug, Clone, thiserror::Error)]

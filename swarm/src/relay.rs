@@ -32,7 +32,7 @@ use url::Url;
 use crate::events::{EventKind, EventSink, Request, Tunnel, ViewerId};
 use crate::parser::RequestKind;
 use crate::player::Player;
-use crate::playlist::{self, Playlist};
+use kit::playlist::{self, Playlist};
 
 /// Largest request or response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -232,8 +232,8 @@ impl Catalog {
                 }
                 entry.previous = std::mem::replace(&mut entry.current, current);
                 entry.others.clear();
-                let extra = m.init.iter().map(|u| (u, RequestKind::Init));
-                for (u, k) in extra.chain(m.keys.iter().map(|u| (u, RequestKind::Key))) {
+                let extra = m.map_uris().into_iter().map(|u| (u, RequestKind::Init));
+                for (u, k) in extra.chain(m.key_uris().into_iter().map(|u| (u, RequestKind::Key))) {
                     if let Ok(u) = playlist::resolve(url, u) {
                         entry.others.insert(u.to_string(), k);
                     }

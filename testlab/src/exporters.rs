@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::http::{metric_sum, metric_sum_without, Reach};
+use kit::exposition::{self, sum, sum_where};
+
+use crate::http::Reach;
 
 /// What one scrape of both exporters found (`None`: that exporter did not answer).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -36,24 +38,22 @@ pub fn scrape(reach: &Reach, node: SocketAddr, nginx: SocketAddr, since: Instant
     let mut s = Sample { at: since.elapsed().as_secs_f64(), ..Sample::default() };
     if let Ok(r) = reach.get(node, "/metrics") {
         if r.status == 200 {
-            s.cpu_total = metric_sum(&r.body, "node_cpu_seconds_total", &[]);
-            s.cpus = Some(
-                r.body
-                    .lines()
-                    .filter(|l| l.starts_with("node_cpu_seconds_total{") && l.contains("mode=\"idle\""))
-                    .count(),
-            )
-            .filter(|n| *n > 0);
-            s.cpu_busy =
-                metric_sum_without(&r.body, "node_cpu_seconds_total", &["mode=\"idle\"", "mode=\"iowait\""]);
-            s.net_tx = metric_sum_without(&r.body, "node_network_transmit_bytes_total", &["device=\"lo\""]);
+            let m = exposition::parse(&r.body);
+            let cpu = "node_cpu_seconds_total";
+            s.cpu_total = sum(&m, cpu);
+            s.cpus = Some(m.iter().filter(|x| x.name == cpu && x.label("mode") == Some("idle")).count())
+                .filter(|n| *n > 0);
+            s.cpu_busy = sum_where(&m, cpu, |x| !matches!(x.label("mode"), Some("idle" | "iowait")));
+            s.net_tx =
+                sum_where(&m, "node_network_transmit_bytes_total", |x| x.label("device") != Some("lo"));
         }
     }
     if let Ok(r) = reach.get(nginx, "/metrics") {
         if r.status == 200 {
-            s.nginx_up = metric_sum(&r.body, "nginx_up", &[]).map(|v| v >= 1.0);
-            s.nginx_requests = metric_sum(&r.body, "nginx_http_requests_total", &[]);
-            s.nginx_active = metric_sum(&r.body, "nginx_connections_active", &[]);
+            let m = exposition::parse(&r.body);
+            s.nginx_up = sum(&m, "nginx_up").map(|v| v >= 1.0);
+            s.nginx_requests = sum(&m, "nginx_http_requests_total");
+            s.nginx_active = sum(&m, "nginx_connections_active");
         }
     }
     s

@@ -1,6 +1,5 @@
 //! A minimal blocking HTTP/1.0 client for the lab's own endpoints (exporters, the origin's
-//! status listener, Prometheus's API), optionally from inside a network namespace, and the
-//! Prometheus text format.
+//! status listener, Prometheus's API), optionally from inside a network namespace.
 //!
 //! HTTP/1.0 with `Connection: close` keeps servers from answering chunked, so a response is
 //! the bytes until the peer closes.
@@ -103,39 +102,6 @@ fn request(method: &'static str, addr: SocketAddr, path: &str, timeout: Duration
     Ok(Response { status, body: body.to_owned() })
 }
 
-/// Sum of every sample of `name` (exact metric name, any labels) whose label set contains
-/// every `key="value"` in `labels`, or `None` if there is none.
-pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    let mut found = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else { continue };
-        let metric = series.split('{').next().unwrap_or(series);
-        if metric != name || !labels.iter().all(|l| series.contains(l)) {
-            continue;
-        }
-        if let Ok(v) = value.parse::<f64>() {
-            *found.get_or_insert(0.0) += v;
-        }
-    }
-    found
-}
-
-/// Sum of every sample of `name` whose labels do not contain any of `excluded`.
-pub fn metric_sum_without(text: &str, name: &str, excluded: &[&str]) -> Option<f64> {
-    let mut found = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else { continue };
-        let metric = series.split('{').next().unwrap_or(series);
-        if metric != name || excluded.iter().any(|l| series.contains(l)) {
-            continue;
-        }
-        if let Ok(v) = value.parse::<f64>() {
-            *found.get_or_insert(0.0) += v;
-        }
-    }
-    found
-}
-
 /// A free TCP port on 127.0.0.1 (the listener is closed again; the caller binds it soon).
 ///
 /// # Errors
@@ -147,22 +113,6 @@ pub fn free_port() -> std::io::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SCRAPE: &str = "# HELP x\n# TYPE node_cpu_seconds_total counter\n\
-        node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 10\n\
-        node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 2.5\n\
-        node_cpu_seconds_total{cpu=\"1\",mode=\"idle\"} 11\n\
-        node_cpu_seconds_total{cpu=\"1\",mode=\"system\"} 1.5\n\
-        nginx_http_requests_total{instance=\"hls-origin\"} 42\n";
-
-    #[test]
-    fn sums_select_by_name_and_labels() {
-        assert_eq!(metric_sum(SCRAPE, "node_cpu_seconds_total", &[]), Some(25.0));
-        assert_eq!(metric_sum(SCRAPE, "node_cpu_seconds_total", &["mode=\"idle\""]), Some(21.0));
-        assert_eq!(metric_sum_without(SCRAPE, "node_cpu_seconds_total", &["mode=\"idle\""]), Some(4.0));
-        assert_eq!(metric_sum(SCRAPE, "nginx_http_requests_total", &[]), Some(42.0));
-        assert_eq!(metric_sum(SCRAPE, "nginx_http_requests", &[]), None);
-    }
 
     #[test]
     fn a_request_reads_status_and_body() {

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use kit::playlist;
+use origin::timeline;
 use origin::Source;
-use origin::{playlist, timeline};
 
 use crate::common::{check_abr_master, check_live, check_segment, eventually, get, media, small, PATIENCE};
 

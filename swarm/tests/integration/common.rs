@@ -79,15 +79,7 @@ pub fn summary_float(stdout: &str, line_start: &str, label: &str) -> Option<f64>
 
 /// Sum of the samples of metric `name` (exact name, any labels) in a Prometheus text scrape.
 pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
-    let mut found = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let (series, value) = line.rsplit_once(' ')?;
-        let metric = series.split('{').next().unwrap_or(series);
-        if metric == name {
-            *found.get_or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
-        }
-    }
-    found
+    kit::exposition::sum(&kit::exposition::parse(text), name)
 }
 
 /// The swarm command with test defaults: no metrics listener unless a test asks for one

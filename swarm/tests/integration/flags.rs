@@ -229,9 +229,7 @@ async fn variant_highest_and_lowest_play_only_the_chosen_rendition() {
     config.profile.logging = origin::profile::Logging::Access;
     let origin = origin::start(config).await.unwrap();
     let master = std::fs::read_to_string(origin.dir().join("master.m3u8")).unwrap();
-    let swarm::playlist::Playlist::Master(m) = swarm::playlist::parse(&master).unwrap() else {
-        panic!("not a master playlist: {master}")
-    };
+    let m = kit::playlist::parse_master(&master).unwrap_or_else(|e| panic!("{e}: {master}"));
     let dir_of = |i: usize| m.variants[i].uri.rsplit_once('/').unwrap().0.to_owned();
     let (hi, lo) = (dir_of(m.pick(true).unwrap()), dir_of(m.pick(false).unwrap()));
     assert_ne!(hi, lo);

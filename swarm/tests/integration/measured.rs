@@ -119,13 +119,12 @@ async fn relay_counts_match_the_origin_log_and_every_documented_metric_moves() -
     // Loopback latencies are milliseconds (the Go tool reports ≈ the segment duration).
     let m = &run.scrape;
     let count = metric_sum(m, "hls_swarm_time_to_first_byte_seconds_count").unwrap();
+    let samples = kit::exposition::parse(m);
     let bucket = |name: &str, le: &str| {
-        m.lines()
-            .find(|l| {
-                l.starts_with(name) && l.contains("kind=\"segment\"") && l.contains(&format!("le=\"{le}\""))
-            })
-            .and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .unwrap()
+        kit::exposition::sum_where(&samples, name, |s| {
+            s.label("kind") == Some("segment") && s.label("le") == Some(le)
+        })
+        .unwrap_or_else(|| panic!("no {name} for segments with le={le}"))
     };
     let seg_count = bucket("hls_swarm_time_to_first_byte_seconds_bucket", "+Inf");
     assert!(count >= seg_count && seg_count > 100.0, "{count} {seg_count}");
@@ -225,8 +224,10 @@ async fn http_errors_restarts_and_exits_are_counted() {
     origin.stop().await.unwrap();
     let m = &run.scrape;
     assert_eq!(run.status, Some(0), "{}", run.stdout);
-    let not_found = m.lines().find(|l| l.starts_with("hls_swarm_http_errors_total{status_code=\"404\"}"));
-    let n: f64 = not_found.and_then(|l| l.rsplit_once(' ')?.1.parse().ok()).unwrap_or(0.0);
+    let n = kit::exposition::sum_where(&kit::exposition::parse(m), "hls_swarm_http_errors_total", |s| {
+        s.label("status_code") == Some("404")
+    })
+    .unwrap_or(0.0);
     assert!(n >= 3.0, "one 404 per attempt: {m}");
     assert!(metric_sum(m, "hls_swarm_client_restarts_total").unwrap() >= 3.0, "{m}");
     assert!(metric_sum(m, "hls_swarm_client_exits_total").unwrap() >= 3.0, "{m}");

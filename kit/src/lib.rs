@@ -1,0 +1,16 @@
+//! What the lab's crates share, so each exists once.
+//!
+//! # Theory of operation
+//!
+//! - [`playlist`]: the one HLS playlist parser and writer (master and media playlists, byte
+//!   ranges, keys, init sections, discontinuities, gaps, program date-time, and the
+//!   low-latency tags). The swarm reads what viewers fetch with it; the origin writes its
+//!   replayed live window with it and checks what it serves.
+//! - [`exposition`]: the one Prometheus text-format reader (the origin's exporters for the
+//!   swarm, exporters and the swarm's `/metrics` for the tests).
+//!
+//! Parsing is pure (text in, typed value or an error naming the line out), so every consumer
+//! sees the same stream the same way.
+
+pub mod exposition;
+pub mod playlist;

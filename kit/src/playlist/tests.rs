@@ -1,0 +1,215 @@
+use super::*;
+
+const MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:3\n\
+    #EXT-X-STREAM-INF:BANDWIDTH=2200000,RESOLUTION=1280x720,CODECS=\"avc1.640028,mp4a.40.2\"\n720p/stream.m3u8\n\
+    #EXT-X-STREAM-INF:BANDWIDTH=550000,RESOLUTION=640x360\n360p/stream.m3u8\n\
+    #EXT-X-STREAM-INF:BANDWIDTH=5500000,RESOLUTION=1920x1080\nhttp://cdn.example/1080p/stream.m3u8\n";
+
+const LIVE: &str = "#EXTM3U\r\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:17\n\
+    #EXTINF:2.000000,\nseg00017.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.000000,\nseg00018.ts\n\
+    #EXTINF:1.966667,\nseg00019.ts\n";
+
+/// Apple's low-latency example, abridged (draft-pantos-hls-rfc8216bis, §9.2 style).
+const LOW_LATENCY: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-VERSION:6\n\
+    #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.0,CAN-SKIP-UNTIL=12.0\n\
+    #EXT-X-PART-INF:PART-TARGET=0.33334\n#EXT-X-MEDIA-SEQUENCE:266\n\
+    #EXT-X-PROGRAM-DATE-TIME:2019-02-14T02:13:36.106Z\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+    #EXTINF:4.00008,\nfileSequence266.mp4\n\
+    #EXT-X-PART:DURATION=0.33334,URI=\"filePart267.0.mp4\",INDEPENDENT=YES\n\
+    #EXT-X-PART:DURATION=0.33334,URI=\"filePart267.1.mp4\"\n\
+    #EXTINF:0.66668,\nfileSequence267.mp4\n\
+    #EXT-X-PART:DURATION=0.33334,URI=\"filePart268.0.mp4\",INDEPENDENT=YES\n\
+    #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"filePart268.1.mp4\"\n\
+    #EXT-X-RENDITION-REPORT:URI=\"../1M/waitForMSN.php\",LAST-MSN=268,LAST-PART=0\n";
+
+fn media(text: &str) -> Media {
+    parse_media(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn master_variants_in_order_with_their_attributes() {
+    let m = parse_master(MASTER).unwrap();
+    assert_eq!(m.version, Some(3));
+    assert_eq!(m.variants.len(), 3);
+    assert_eq!(m.variants[0].resolution, Some((1280, 720)));
+    assert_eq!(m.variants[0].codecs.as_deref(), Some("avc1.640028,mp4a.40.2"));
+    assert_eq!(m.variants[2].uri, "http://cdn.example/1080p/stream.m3u8");
+    assert_eq!(m.pick(true), Some(2));
+    assert_eq!(m.pick(false), Some(1));
+    assert_eq!(parse_media(MASTER), Err(ParseError::NotMedia));
+}
+
+#[test]
+fn renditions_and_grouped_variants() {
+    let text = "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+        #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,URI=\"a/en.m3u8\"\n\
+        #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Deutsch\",LANGUAGE=\"de\",DEFAULT=NO,AUTOSELECT=NO,URI=\"s/de.m3u8\"\n\
+        #EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=NO,AUTOSELECT=YES\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,FRAME-RATE=29.970,AUDIO=\"aac\",SUBTITLES=\"subs\"\nv.m3u8\n";
+    let m = parse_master(text).unwrap();
+    assert!(m.independent_segments);
+    assert_eq!(m.renditions.len(), 3);
+    assert_eq!(
+        m.renditions[0],
+        Rendition {
+            kind: MediaType::Audio,
+            group_id: "aac".into(),
+            name: "English".into(),
+            language: Some("en".into()),
+            default: true,
+            autoselect: true,
+            uri: Some("a/en.m3u8".into()),
+        }
+    );
+    assert_eq!(m.renditions[2].uri, None);
+    let v = &m.variants[0];
+    assert_eq!(
+        (v.average_bandwidth, v.audio.as_deref(), v.subtitles.as_deref()),
+        (Some(800_000), Some("aac"), Some("subs"))
+    );
+    assert!((v.frame_rate.unwrap() - 29.97).abs() < 1e-9);
+    assert_eq!(parse_master(&m.render()).unwrap(), m);
+}
+
+#[test]
+fn live_media_playlist() {
+    let m = media(LIVE);
+    assert_eq!(m.target_duration, Some(2.0));
+    assert_eq!(m.media_sequence, 17);
+    assert_eq!(m.segments.len(), 3);
+    assert!(!m.segments[0].discontinuity && m.segments[1].discontinuity);
+    assert!((m.segments[2].duration - 1.966_667).abs() < 1e-9);
+    assert!(!m.ended && m.playlist_type.is_none());
+    assert_eq!(parse_master(LIVE), Err(ParseError::NotMaster));
+}
+
+#[test]
+fn keys_maps_byte_ranges_gaps_and_dates_apply_to_the_right_segments() {
+    let text = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+        #EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"720@0\"\n\
+        #EXT-X-KEY:METHOD=AES-128,URI=\"k/1.key\",IV=0x1\n\
+        #EXT-X-PROGRAM-DATE-TIME:2026-12-03T12:00:00.000Z\n#EXTINF:6,first\n#EXT-X-BYTERANGE:1000@720\nall.mp4\n\
+        #EXT-X-KEY:METHOD=AES-128,URI=\"k/1.key\"\n#EXTINF:6,\n#EXT-X-BYTERANGE:1000\nall.mp4\n\
+        #EXT-X-KEY:METHOD=NONE\n#EXT-X-GAP\n#EXTINF:6,\nmissing.mp4\n\
+        #EXT-X-MAP:URI=\"init2.mp4\"\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k/2.key\",KEYFORMAT=\"identity\"\n\
+        #EXTINF:6,\nlast.mp4\n#EXT-X-ENDLIST\n";
+    let m = media(text);
+    assert!(m.ended);
+    assert_eq!(m.playlist_type, Some(PlaylistType::Vod));
+    let s = &m.segments;
+    assert_eq!(s.len(), 4);
+    assert_eq!(s[0].title.as_deref(), Some("first"));
+    assert_eq!(s[0].byte_range, Some(ByteRange { length: 1000, offset: Some(720) }));
+    assert_eq!(s[1].byte_range, Some(ByteRange { length: 1000, offset: None }));
+    assert_eq!(s[0].program_date_time.as_deref(), Some("2026-12-03T12:00:00.000Z"));
+    assert_eq!(s[1].program_date_time, None);
+    assert_eq!(s[0].key.as_ref().and_then(|k| k.iv.as_deref()), Some("0x1"));
+    assert_eq!(s[1].key.as_ref().and_then(|k| k.uri.as_deref()), Some("k/1.key"));
+    assert!(s[2].gap && s[2].key.is_none() && !s[1].gap);
+    assert_eq!(
+        s[0].map,
+        Some(Map { uri: "init.mp4".into(), byte_range: Some(ByteRange { length: 720, offset: Some(0) }) })
+    );
+    assert_eq!(s[2].map.as_ref().map(|m| m.uri.as_str()), Some("init.mp4"));
+    assert_eq!(s[3].map.as_ref().map(|m| m.uri.as_str()), Some("init2.mp4"));
+    assert_eq!(
+        s[3].key.as_ref().map(|k| (k.method.as_str(), k.keyformat.as_deref())),
+        Some(("SAMPLE-AES", Some("identity")))
+    );
+    assert_eq!(m.map_uris(), ["init.mp4", "init2.mp4"]);
+    assert_eq!(m.key_uris(), ["k/1.key", "k/2.key"]);
+    assert_eq!(media(&m.render()), m, "{}", m.render());
+}
+
+#[test]
+fn low_latency_tags_are_read_and_written_back() {
+    let m = media(LOW_LATENCY);
+    let c = m.server_control.unwrap();
+    assert!(c.can_block_reload);
+    assert_eq!((c.part_hold_back, c.can_skip_until, c.hold_back), (Some(1.0), Some(12.0), None));
+    assert_eq!(m.part_target, Some(0.33334));
+    assert_eq!(m.segments.len(), 2);
+    assert!(m.segments[0].parts.is_empty());
+    let parts = &m.segments[1].parts;
+    assert_eq!(parts.len(), 2);
+    assert!(parts[0].independent && !parts[1].independent);
+    assert_eq!(parts[1].uri, "filePart267.1.mp4");
+    assert_eq!(m.parts_in_progress.len(), 1, "the segment still being written");
+    assert_eq!(m.preload_hints, [PreloadHint { kind: "PART".into(), uri: "filePart268.1.mp4".into() }]);
+    assert_eq!(
+        m.rendition_reports,
+        [RenditionReport { uri: "../1M/waitForMSN.php".into(), last_msn: Some(268), last_part: Some(0) }]
+    );
+    assert_eq!(media(&m.render()), m, "{}", m.render());
+    let delta =
+        media("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n#EXTINF:4,\na.mp4\n");
+    assert_eq!(delta.skipped_segments, Some(3));
+}
+
+#[test]
+fn ffmpeg_output_captured_on_this_machine() {
+    let master = parse_master(include_str!("../../testdata/ffmpeg-abr-master.m3u8")).unwrap();
+    assert_eq!(master.variants.len(), 5);
+    assert_eq!(master.variants[4].resolution, Some((106, 60)));
+    assert_eq!(master.pick(false), Some(4));
+    let vod = media(include_str!("../../testdata/ffmpeg-vod-loop.m3u8"));
+    assert_eq!(
+        (vod.version, vod.target_duration, vod.playlist_type),
+        (Some(6), Some(2.0), Some(PlaylistType::Vod))
+    );
+    assert!(vod.ended && vod.independent_segments && !vod.segments.is_empty());
+    assert_eq!(media(&vod.render()), vod);
+}
+
+#[test]
+fn rendering_without_a_target_duration_takes_the_longest_segment() {
+    let m = Media {
+        segments: vec![
+            Segment { duration: 2.0, uri: "a.ts".into(), ..Segment::default() },
+            Segment { duration: 2.6, uri: "b.ts".into(), ..Segment::default() },
+        ],
+        ..Media::default()
+    };
+    assert!(m.render().contains("#EXT-X-TARGETDURATION:3\n"), "{}", m.render());
+}
+
+#[test]
+fn errors_name_the_line_and_the_tag() {
+    assert_eq!(parse("<html>"), Err(ParseError::NotM3u8));
+    assert_eq!(parse(""), Err(ParseError::NotM3u8));
+    assert_eq!(parse("#EXTM3U\n#EXTINF:abc,\nx.ts"), Err(ParseError::BadTag { line: 2, tag: "#EXTINF" }));
+    assert_eq!(
+        parse("#EXTM3U\n\n#EXT-X-MEDIA-SEQUENCE:x\n"),
+        Err(ParseError::BadTag { line: 3, tag: "#EXT-X-MEDIA-SEQUENCE" })
+    );
+    assert_eq!(
+        parse("#EXTM3U\n#EXT-X-STREAM-INF:RESOLUTION=1x1\nv.m3u8"),
+        Err(ParseError::BadTag { line: 2, tag: "BANDWIDTH" })
+    );
+    assert_eq!(parse("#EXTM3U\n#EXT-X-KEY:URI=\"k\"\n"), Err(ParseError::BadTag { line: 2, tag: "METHOD" }));
+    assert_eq!(
+        parse("#EXTM3U\n#EXT-X-BYTERANGE:many\n"),
+        Err(ParseError::BadTag { line: 2, tag: "#EXT-X-BYTERANGE" })
+    );
+    assert_eq!(ParseError::BadTag { line: 2, tag: "#EXTINF" }.to_string(), "line 2: cannot read #EXTINF");
+}
+
+#[test]
+fn unknown_tags_and_a_byte_order_mark_are_ignored() {
+    let m = media("\u{feff}#EXTM3U\n#EXT-X-FUTURE-TAG:X=1\n#EXTINF:2,\na.ts\n# a comment\n");
+    assert_eq!(m.segments.len(), 1);
+}
+
+#[test]
+fn attribute_lists_keep_quoted_commas() {
+    let a = Attributes::new("A=1,B=\"x,y\",C=z");
+    assert_eq!((a.get("A"), a.get("B"), a.get("C"), a.get("D")), (Some("1"), Some("x,y"), Some("z"), None));
+    assert_eq!(Attributes::new("A=\"unterminated").get("A"), Some("unterminated"));
+}
+
+#[test]
+fn relative_uris() {
+    let base = url::Url::parse("http://h:17080/live/master.m3u8").unwrap();
+    assert_eq!(resolve(&base, "720p/stream.m3u8").unwrap().as_str(), "http://h:17080/live/720p/stream.m3u8");
+    assert_eq!(resolve(&base, "/abs.m3u8").unwrap().as_str(), "http://h:17080/abs.m3u8");
+}
