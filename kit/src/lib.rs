@@ -8,9 +8,11 @@
 //!   replayed live window with it and checks what it serves.
 //! - [`exposition`]: the one Prometheus text-format reader (the origin's exporters for the
 //!   swarm, exporters and the swarm's `/metrics` for the tests).
+//! - [`http`]: the one blocking HTTP client for the lab's own endpoints, on `ureq`.
 //!
 //! Parsing is pure (text in, typed value or an error naming the line out), so every consumer
 //! sees the same stream the same way.
 
 pub mod exposition;
+pub mod http;
 pub mod playlist;

@@ -1,28 +1,16 @@
-//! A minimal blocking HTTP/1.0 client for the lab's own endpoints (exporters, the origin's
-//! status listener, Prometheus's API), optionally from inside a network namespace.
-//!
-//! HTTP/1.0 with `Connection: close` keeps servers from answering chunked, so a response is
-//! the bytes until the peer closes.
+//! Requests to the lab's own endpoints (exporters, the origin's status listener, Prometheus's
+//! API) from this process's network namespace or a named one: [`kit::http`] on a thread that
+//! entered the namespace.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Connect, send or receive failed.
-    #[error("{method} http://{addr}{path}: {source}")]
-    Io {
-        method: &'static str,
-        addr: SocketAddr,
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The answer is not HTTP.
-    #[error("{method} http://{addr}{path}: not an HTTP response")]
-    Malformed { method: &'static str, addr: SocketAddr, path: String },
+    /// No complete answer (refused, timed out, not HTTP).
+    #[error(transparent)]
+    Http(#[from] kit::http::Error),
     /// The network namespace cannot be entered.
     #[error("cannot enter network namespace {netns}")]
     Netns {
@@ -32,7 +20,7 @@ pub enum Error {
     },
 }
 
-/// A response: status and body.
+/// A response: status and body as text.
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
@@ -51,7 +39,7 @@ impl Reach {
         Reach { netns: Some(name.to_owned()) }
     }
 
-    /// `method path` on `addr` with a timeout for each step.
+    /// `method path` on `addr`, all of it within `timeout`.
     ///
     /// # Errors
     /// Connection or protocol failure; an HTTP error status is a response, not an error.
@@ -62,9 +50,14 @@ impl Reach {
         path: &str,
         timeout: Duration,
     ) -> Result<Response, Error> {
+        let send = || {
+            kit::http::request(method, addr, path, timeout)
+                .map(|r| Response { status: r.status, body: r.text() })
+                .map_err(Error::from)
+        };
         match &self.netns {
-            None => request(method, addr, path, timeout),
-            Some(ns) => network::netns::in_netns(ns, || request(method, addr, path, timeout))
+            None => send(),
+            Some(ns) => network::netns::in_netns(ns, send)
                 .map_err(|source| Error::Netns { netns: ns.clone(), source })?,
         }
     }
@@ -78,30 +71,6 @@ impl Reach {
     }
 }
 
-fn request(method: &'static str, addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response, Error> {
-    let io = |source| Error::Io { method, addr, path: path.to_owned(), source };
-    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
-    s.set_read_timeout(Some(timeout)).map_err(io)?;
-    s.set_write_timeout(Some(timeout)).map_err(io)?;
-    let req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: hls-testlab\r\nConnection: close\r\n\
-         Content-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).map_err(io)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(io)?;
-    let text = String::from_utf8_lossy(&raw);
-    let malformed = || Error::Malformed { method, addr, path: path.to_owned() };
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(malformed)?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .filter(|_| head.starts_with("HTTP/"))
-        .ok_or_else(malformed)?;
-    Ok(Response { status, body: body.to_owned() })
-}
-
 /// A free TCP port on 127.0.0.1 (the listener is closed again; the caller binds it soon).
 ///
 /// # Errors
@@ -113,6 +82,7 @@ pub fn free_port() -> std::io::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
 
     #[test]
     fn a_request_reads_status_and_body() {
@@ -126,8 +96,8 @@ mod tests {
             s.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n\r\nnope").unwrap();
             req
         });
-        let r = Reach::default().request("POST", addr, "/fault?x=1", Duration::from_secs(5)).unwrap();
+        let r = Reach::default().request("POST", addr, "/fault?x=1", Duration::from_secs(30)).unwrap();
         assert_eq!((r.status, r.body.as_str()), (404, "nope"));
-        assert!(server.join().unwrap().starts_with("POST /fault?x=1 HTTP/1.0\r\n"));
+        assert!(server.join().unwrap().starts_with("POST /fault?x=1 HTTP/1.1\r\n"));
     }
 }

@@ -5,8 +5,7 @@
 //! into a mounted directory. Containers, images and the namespace are removed at the end, also
 //! when the test fails.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -55,18 +54,10 @@ impl Drop for Lab {
     }
 }
 
-/// `GET path` over HTTP/1.0 from the calling thread's namespace: status and body.
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
+/// `GET path` on 127.0.0.1 from the calling thread's namespace: status and body.
+fn get(port: u16, path: &str) -> Result<(u16, String), kit::http::Error> {
+    let r = kit::http::get(SocketAddr::from(([127, 0, 0, 1], port)), path, Duration::from_secs(30))?;
+    Ok((r.status, r.text()))
 }
 
 fn uid_of(pid: &str) -> String {

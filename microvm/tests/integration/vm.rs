@@ -114,7 +114,7 @@ fn vm_user_net_serves_the_swarm_on_loopback() -> testkit::Outcome {
         microvm::http::get(([127, 0, 0, 1], port).into(), path, Duration::from_secs(5)).unwrap()
     };
     assert!(microvm::http::is_playlist(&get(ports[0], "/stream.m3u8")));
-    assert_metrics(&get(ports[1], "/metrics").body, &get(ports[2], "/metrics").body);
+    assert_metrics(&get(ports[1], "/metrics").text(), &get(ports[2], "/metrics").text());
 
     let mut status = Command::new(common::hls_lab());
     status.args(["microvm", "status", "--name", &name, "--run-dir"]).arg(&run_dir);
@@ -177,7 +177,7 @@ fn vm_tap_in_netns_serves_the_swarm() -> testkit::Outcome {
         })
         .unwrap();
         assert!(microvm::http::is_playlist(&playlist));
-        assert_metrics(&node.body, &nginx.body);
+        assert_metrics(&node.text(), &nginx.text());
 
         let mut swarm = swarm_cmd("http://10.177.0.10:17080/stream.m3u8");
         network::netns::enter_in_child(&mut swarm, &ns).unwrap();

@@ -130,7 +130,7 @@ async fn logged_profile_writes_request_time_and_bytes() {
     assert_eq!((req.method.as_str(), req.status), ("GET", 200));
     assert!(req.is_segment(), "{req:?}");
     assert_eq!(req.bytes, seg.body.len() as u64);
-    assert_eq!(req.user_agent, "hls-origin");
+    assert_eq!(req.user_agent, "hls-lab", "the lab's own client (kit::http)");
     // nginx timed the request, and logged it, inside our own view of it (give or take the
     // milliseconds its clock readings are truncated to).
     let slack = 0.002;

@@ -53,20 +53,15 @@ pub async fn start_logged_origin(exporters: bool, log_dir: &std::path::Path) -> 
     origin::start(config).await.expect("origin starts")
 }
 
-/// `GET path` on `addr` over plain HTTP/1.1; the response body.
+/// `GET path` on `addr` (`host:port`); the response body.
 pub fn http_get(addr: &str, path: &str) -> String {
-    try_http_get(addr, path).unwrap_or_else(|e| panic!("GET http://{addr}{path}: {e}"))
+    try_http_get(addr, path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// As [`http_get`], with the error returned: for a server that may be going away.
-pub fn try_http_get(addr: &str, path: &str) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+pub fn try_http_get(addr: &str, path: &str) -> Result<String, kit::http::Error> {
+    let addr = addr.parse().unwrap_or_else(|e| panic!("{addr}: {e}"));
+    kit::http::get(addr, path, Duration::from_secs(30)).map(|r| r.text())
 }
 
 /// The number (with decimals) after `label` in the summary line starting with `line_start`.
