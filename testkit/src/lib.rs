@@ -27,6 +27,9 @@
 //! Failures are panics, as with the built-in harness; libtest-mimic catches them per trial.
 //! Output is not captured.
 //!
+//! [`cycles`] finds import cycles between a crate's files (`make check` runs it on every
+//! crate through the `import-cycles` binary).
+//!
 //! [`goals`] is the other half of the rule: a figure that depends on the machine's speed is
 //! not asserted in a test but printed beside its goal in a benchmark table (`make bench`).
 
@@ -40,6 +43,7 @@ use libtest_mimic::{Arguments, Completion, Trial};
 pub use inventory;
 pub use testkit_macros::test;
 
+pub mod cycles;
 pub mod goals;
 pub mod need;
 pub mod summary;
