@@ -85,7 +85,7 @@ fn named_paths(module: &str, code: &str) -> Vec<String> {
                 let group: String = bytes[j + 1..end].iter().collect();
                 prefixes = group
                     .split(',')
-                    .map(|s| s.trim().split_whitespace().next().unwrap_or("").trim_end_matches("::{"))
+                    .map(|s| s.split_whitespace().next().unwrap_or("").trim_end_matches("::{"))
                     .filter(|s| !s.is_empty())
                     .map(|s| if s == "self" { path.clone() } else { format!("{path}::{s}") })
                     .collect();
@@ -115,18 +115,18 @@ fn path_follows(chars: &[char]) -> bool {
 fn absolute(module: &str, path: &str) -> Option<String> {
     let mut parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
     let mut base: Vec<&str> = if module.is_empty() { Vec::new() } else { module.split("::").collect() };
-    match parts.first()? {
-        &"crate" => {
+    match *parts.first()? {
+        "crate" => {
             parts.remove(0);
             base.clear();
         }
-        &"super" => {
+        "super" => {
             while parts.first() == Some(&"super") {
                 parts.remove(0);
                 base.pop()?;
             }
         }
-        &"self" => {
+        "self" => {
             parts.remove(0);
         }
         _ => {}
