@@ -1,6 +1,6 @@
 //! Microbenchmarks (criterion) of the swarm's hot pure code: FFmpeg's log lines into events
-//! ([`swarm::parser`]), HLS playlists ([`kit::playlist`]) and the stats fold
-//! ([`swarm::stats::Stats::apply`], plus the per-tick [`swarm::stats::Stats::snapshot`]).
+//! ([`swarm::engine::ffmpeg::log`]), HLS playlists ([`kit::playlist`]) and the stats fold
+//! ([`swarm::measure::fold::Stats::apply`], plus the per-tick [`swarm::measure::fold::Stats::snapshot`]).
 //!
 //! `cargo bench -p hls-swarm --bench micro` (criterion's own flags after `--`, e.g. a filter
 //! `-- stats` or `--measurement-time 10`). Defaults are short (1 s warm-up, 3 s measurement,
@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use kit::playlist;
-use swarm::events::{Event, EventKind, Request, ViewerId};
-use swarm::parser::{parse_line, LineSplitter, LogEvent, RequestKind};
-use swarm::stats::{Measure, Stats};
+use swarm::engine::ffmpeg::log::{parse_line, LineSplitter, LogEvent, RequestKind};
+use swarm::measure::events::{Event, EventKind, Request, ViewerId};
+use swarm::measure::fold::{Measure, Stats};
 
 /// One real FFmpeg 5.1.9 viewer's stderr (20 s of a live 2 s-segment stream, status lines
 /// ending in `\r`), as the parser's tests use it.

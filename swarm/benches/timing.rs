@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use testkit::goals::{Figure, Goal, Table, Unit};
 
-/// An FFmpeg start costs ≈ this much CPU (`swarm::preflight::START_CPU_SECONDS`).
-const START_CPU_SECONDS: f64 = swarm::preflight::START_CPU_SECONDS;
+/// An FFmpeg start costs ≈ this much CPU (`swarm::control::preflight::START_CPU_SECONDS`).
+const START_CPU_SECONDS: f64 = swarm::control::preflight::START_CPU_SECONDS;
 
 fn swarm() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hls-swarm"));

@@ -4,41 +4,23 @@
 //!
 //! The command line ([`cli`]) is validated once into a [`config::Config`] before anything
 //! starts. [`run::run`] then probes the FFmpeg binary ([`ffmpeg::Capabilities`]), runs the
-//! [`preflight`] checks, and starts viewers on a fixed schedule ([`ramp::RampPlan`]).
+//! [`preflight`] checks, and starts viewers on a fixed schedule ([`plan::RampPlan`]).
 //!
-//! Each viewer ([`viewer::Viewer`]) is one FFmpeg process reading the stream with
+//! Each viewer ([`supervisor::Viewer`]) is one FFmpeg process reading the stream with
 //! `-c copy -f null -`, started through [`procgroup`] so it leads its own process group and
 //! dies with us. Its stderr is split into lines and parsed into typed events ([`parser`],
 //! [`events`]); when it exits it is restarted with exponential backoff and jitter.
 //!
 //! One task owns all aggregates ([`stats`]): it folds every event and publishes a
-//! [`stats::Snapshot`] per tick, which the status line and the end-of-run [`summary`] read.
+//! [`fold::Snapshot`] per tick, which the status line and the end-of-run [`summary`] read.
 //!
 //! Stopping (duration reached, Ctrl+C or SIGTERM) sends SIGTERM to every viewer's group,
 //! waits a grace period, then SIGKILLs and reaps; a second Ctrl+C kills at once.
 
-pub mod check;
-pub mod cli;
-pub mod config;
-pub mod events;
-pub mod ffmpeg;
-pub mod history;
-pub mod latency;
-pub mod metrics;
-pub mod origin_metrics;
-pub mod parser;
-pub mod player;
-pub mod preflight;
-pub mod probe;
-pub mod ramp;
-pub mod relay;
-pub mod report;
-pub mod run;
-pub mod slo;
-pub mod stats;
-pub mod summary;
-pub mod tui;
-pub mod viewer;
+pub mod control;
+pub mod engine;
+pub mod measure;
+pub mod output;
 
 /// Process exit codes of `hls-swarm` (documented in the README).
 pub mod exit_code {

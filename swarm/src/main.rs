@@ -4,12 +4,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use swarm::check::Verdict;
-use swarm::cli::{Cli, LogFormat};
-use swarm::config::Config;
+use swarm::control::check::Verdict;
+use swarm::control::cli::{Cli, LogFormat};
+use swarm::control::config::Config;
+use swarm::control::orchestrator::{run, Finished, RunError};
 use swarm::exit_code;
-use swarm::report::{self, Report};
-use swarm::run::{run, Finished, Outcome, RunError};
+use swarm::output::outcome::Outcome;
+use swarm::output::report::{self, Report};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// Container-friendly short names, read when the `HLS_SWARM_*` variable is not set.

@@ -1,8 +1,8 @@
-//! `origin_metrics::run` against the real origin's node and nginx exporters on loopback.
+//! `measure::origin::run` against the real origin's node and nginx exporters on loopback.
 
 use std::time::Duration;
 
-use swarm::origin_metrics::{self, OriginSnapshot, Targets};
+use swarm::measure::origin::{self as scrape, OriginSnapshot, Targets};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,7 @@ fn start_scraping(
 ) -> (watch::Receiver<OriginSnapshot>, CancellationToken, tokio::task::JoinHandle<()>) {
     let (publish, snapshots) = watch::channel(OriginSnapshot::default());
     let stop = CancellationToken::new();
-    let task = tokio::spawn(origin_metrics::run(targets, interval, publish, stop.clone()));
+    let task = tokio::spawn(scrape::run(targets, interval, publish, stop.clone()));
     (snapshots, stop, task)
 }
 

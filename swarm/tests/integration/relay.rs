@@ -4,10 +4,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use swarm::events::{EventKind, EventSink};
-use swarm::parser::RequestKind;
-use swarm::player::Player;
-use swarm::relay::{Relay, Route};
+use swarm::engine::ffmpeg::log::RequestKind;
+use swarm::engine::ffmpeg::relay::{Relay, Route};
+use swarm::measure::events::{EventKind, EventSink};
+use swarm::measure::player::Player;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

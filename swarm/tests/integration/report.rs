@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use swarm::report::html;
+use swarm::output::report::html;
 use tokio::io::AsyncReadExt;
 
 use crate::common::*;

@@ -1,0 +1,269 @@
+//! Command line: what the user typed, before validation (see [`crate::control::config`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::settings::Variant;
+use clap::{ArgAction, Args, Parser, ValueEnum};
+
+/// Start N simulated viewers against an HLS stream and measure what they experience.
+///
+/// Each viewer is a real FFmpeg process reading the stream (`-c copy -f null -`, no decoding).
+/// Viewers are started at --ramp-rate per second, restarted with backoff when they fail, and
+/// stopped gracefully on Ctrl+C, SIGTERM or when --duration has passed.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "hls-swarm", version, about, long_about)]
+pub struct Cli {
+    /// The HLS URL (master or media playlist), http:// or https://
+    #[arg(env = "HLS_SWARM_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub measure: MeasureArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub modes: ModeArgs,
+}
+
+/// How many viewers, how fast, for how long.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Load")]
+pub struct LoadArgs {
+    /// Number of concurrent viewers
+    #[arg(long, env = "HLS_SWARM_CLIENTS", default_value_t = 10)]
+    pub clients: u32,
+
+    /// Viewers started per second (fractions allowed, e.g. 0.5)
+    #[arg(long, env = "HLS_SWARM_RAMP_RATE", default_value_t = 5.0)]
+    pub ramp_rate: f64,
+
+    /// Random extra delay per viewer start, capped at half the ramp interval
+    #[arg(long, env = "HLS_SWARM_RAMP_JITTER", default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub ramp_jitter: Duration,
+
+    /// Run length (30s, 5m, 1h); 0 runs until Ctrl+C or SIGTERM
+    #[arg(long, env = "HLS_SWARM_DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+
+    /// Which rendition each viewer plays: all, highest, lowest or first
+    #[arg(long, env = "HLS_SWARM_VARIANT", value_enum, default_value_t = Variant::All)]
+    pub variant: Variant,
+
+    /// Restart a viewer whose playback stalls longer than --stall-timeout
+    #[arg(long, env = "HLS_SWARM_RESTART_ON_STALL")]
+    pub restart_on_stall: bool,
+
+    /// Stall threshold for --restart-on-stall (default: twice the target duration)
+    #[arg(long, env = "HLS_SWARM_STALL_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Option<Duration>,
+
+    /// Seed for ramp jitter and restart backoff (default: random)
+    #[arg(long, env = "HLS_SWARM_SEED")]
+    pub seed: Option<u64>,
+}
+
+/// What the viewers send.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpArgs {
+    /// Network timeout for each read or connect
+    #[arg(long, env = "HLS_SWARM_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// Let FFmpeg reconnect dropped connections (--reconnect=false to turn off)
+    #[arg(long, env = "HLS_SWARM_RECONNECT", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub reconnect: bool,
+
+    /// Longest delay between FFmpeg's reconnect attempts
+    #[arg(long, env = "HLS_SWARM_RECONNECT_DELAY", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub reconnect_delay: Duration,
+
+    /// Send cache-busting request headers (Cache-Control: no-cache, Pragma: no-cache)
+    #[arg(long, env = "HLS_SWARM_NO_CACHE")]
+    pub no_cache: bool,
+
+    /// Extra request header, `Name: value` (repeatable)
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// User-Agent; each viewer appends ` viewer/<id>`
+    #[arg(long, env = "HLS_SWARM_USER_AGENT", default_value = concat!("hls-swarm/", env!("CARGO_PKG_VERSION")))]
+    pub user_agent: String,
+
+    /// Connect to this IP instead of resolving the URL's host (Host header kept). Needs --dangerous
+    #[arg(long, env = "HLS_SWARM_RESOLVE", value_name = "IP")]
+    pub resolve: Option<String>,
+
+    /// Allow --resolve (with https this also turns off certificate checks)
+    #[arg(long, env = "HLS_SWARM_DANGEROUS")]
+    pub dangerous: bool,
+}
+
+/// How the numbers are obtained, viewer side and origin side.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Measurement")]
+pub struct MeasureArgs {
+    /// relay: every request passes a relay in the swarm that measures it (exact bytes,
+    /// TTFB, download time); log: read FFmpeg's log only (cheaper, figures inferred)
+    #[arg(long, env = "HLS_SWARM_MEASURE", value_enum, default_value_t = MeasureMode::Relay)]
+    pub measure: MeasureMode,
+
+    /// Origin host running the exporters: node exporter on :9100, nginx exporter on :9113
+    #[arg(long, env = "HLS_SWARM_ORIGIN_METRICS_HOST", value_name = "HOST")]
+    pub origin_metrics_host: Option<String>,
+
+    /// Node exporter URL (overrides --origin-metrics-host for it)
+    #[arg(long, env = "HLS_SWARM_ORIGIN_METRICS", value_name = "URL")]
+    pub origin_metrics: Option<String>,
+
+    /// nginx exporter URL (overrides --origin-metrics-host for it)
+    #[arg(long, env = "HLS_SWARM_NGINX_METRICS", value_name = "URL")]
+    pub nginx_metrics: Option<String>,
+
+    /// Pass/fail threshold checked at the end, e.g. 'segment_ttfb_p95<500ms',
+    /// 'error_rate<0.001', 'stall_ratio==0', 'viewers_reached>=100%' (repeatable; a failure
+    /// exits 5). Fields and units: docs/metrics.md
+    #[arg(long = "assert", value_name = "EXPR")]
+    pub asserts: Vec<String>,
+
+    /// How often the origin's exporters are scraped
+    #[arg(long, env = "HLS_SWARM_ORIGIN_METRICS_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub origin_metrics_interval: Duration,
+}
+
+/// How viewers are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MeasureMode {
+    /// Through the observing relay (exact)
+    Relay,
+    /// From FFmpeg's log (inferred)
+    Log,
+}
+
+/// Where results go.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Live dashboard; off when stdout is not a terminal (--tui=false to turn off)
+    #[arg(long, env = "HLS_SWARM_TUI", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tui: bool,
+
+    /// How often the plain-text status line is printed when the dashboard is off
+    #[arg(long, env = "HLS_SWARM_STATUS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub status_interval: Duration,
+
+    /// Prometheus endpoint (/metrics, /health, /ready) listen address, or `off`
+    #[arg(long, env = "HLS_SWARM_METRICS", default_value = "0.0.0.0:17091", value_name = "ADDR|off")]
+    pub metrics: String,
+
+    /// Write a report file when the run ends (repeatable): FILE.json is machine-readable
+    /// (schema: docs/report.schema.json), FILE.html a self-contained page with charts
+    #[arg(long = "report", value_name = "FILE", conflicts_with_all = ["check", "print_cmd"])]
+    pub reports: Vec<PathBuf>,
+
+    /// More log output (-v debug, -vv trace)
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log format on stderr
+    #[arg(long, env = "HLS_SWARM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines
+    Text,
+    /// One JSON object per line
+    Json,
+}
+
+/// Alternative modes and the FFmpeg binary.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Modes")]
+pub struct ModeArgs {
+    /// Print the exact FFmpeg command a viewer runs (shell-quoted, secrets redacted) and exit
+    #[arg(long)]
+    pub print_cmd: bool,
+
+    /// Validate the configuration, look at the stream once (playlist, variants, one segment)
+    /// and print a verdict; starts no load
+    #[arg(long, conflicts_with = "print_cmd")]
+    pub check: bool,
+
+    /// Skip the preflight checks
+    #[arg(long, env = "HLS_SWARM_SKIP_PREFLIGHT")]
+    pub skip_preflight: bool,
+
+    /// FFmpeg binary to run
+    #[arg(long, env = "HLS_SWARM_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+
+    /// How long a viewer gets to exit after SIGTERM before it is killed
+    #[arg(long, env = "HLS_SWARM_STOP_GRACE", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub stop_grace: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["hls-swarm", "http://h/x.m3u8"]).unwrap();
+        assert_eq!(cli.load.clients, 10);
+        assert!((cli.load.ramp_rate - 5.0).abs() < f64::EPSILON);
+        assert_eq!(cli.load.ramp_jitter, Duration::from_millis(200));
+        assert_eq!(cli.load.duration, Duration::ZERO);
+        assert!(cli.output.tui);
+        assert!(cli.http.reconnect);
+        assert_eq!(cli.http.timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn bool_flags_take_equals_false() {
+        let cli = Cli::try_parse_from(["hls-swarm", "--tui=false", "--reconnect=false", "http://h/x.m3u8"])
+            .unwrap();
+        assert!(!cli.output.tui);
+        assert!(!cli.http.reconnect);
+        let cli = Cli::try_parse_from(["hls-swarm", "--tui", "http://h/x.m3u8"]).unwrap();
+        assert!(cli.output.tui);
+    }
+
+    #[test]
+    fn flags_after_url_are_read() {
+        // The reference tool stops parsing at the URL; we do not.
+        let cli = Cli::try_parse_from(["hls-swarm", "http://h/x.m3u8", "--clients", "3"]).unwrap();
+        assert_eq!(cli.load.clients, 3);
+    }
+
+    #[test]
+    fn report_needs_a_load_run() {
+        for mode in ["--check", "--print-cmd"] {
+            let err = Cli::try_parse_from(["hls-swarm", mode, "--report", "a.json", "http://h/x.m3u8"]);
+            assert!(err.unwrap_err().to_string().contains("--report"), "{mode}");
+        }
+        let cli =
+            Cli::try_parse_from(["hls-swarm", "--report", "a.json", "--report", "b.html", "http://h/x"]);
+        assert_eq!(cli.unwrap().output.reports.len(), 2);
+    }
+
+    #[test]
+    fn malformed_duration_names_the_value() {
+        let err = Cli::try_parse_from(["hls-swarm", "--duration", "ten", "http://h/x.m3u8"]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("'ten'") && msg.contains("--duration"), "{msg}");
+    }
+}

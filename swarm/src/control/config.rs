@@ -1,0 +1,442 @@
+//! The validated run configuration: built once from the [`Cli`], before any side effect.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::control::cli::{Cli, LogFormat, MeasureMode};
+use crate::engine::ffmpeg::command::FfmpegOptions;
+use crate::engine::settings::{Header, HttpSettings, Variant};
+use crate::measure::fold::Measure;
+use crate::measure::origin::Targets;
+use crate::output::report;
+use crate::output::thresholds::Assertion;
+
+/// Most viewers one swarm may run; past this, split the load over several machines.
+pub const MAX_CLIENTS: u32 = 50_000;
+/// Fastest ramp accepted, viewers per second.
+pub const MAX_RAMP_RATE: f64 = 1_000.0;
+/// URL used by `--print-cmd` when none is given.
+pub const PLACEHOLDER_URL: &str = "http://origin.invalid/stream.m3u8";
+
+/// Everything a run needs, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The stream every viewer opens.
+    pub url: Url,
+    /// Concurrent viewers.
+    pub clients: u32,
+    /// Viewers started per second.
+    pub ramp_rate: f64,
+    /// Upper bound of the random start delay.
+    pub ramp_jitter: Duration,
+    /// Run length; `None` runs until stopped.
+    pub duration: Option<Duration>,
+    /// Rendition choice.
+    pub variant: Variant,
+    /// Restart stalled viewers.
+    pub restart_on_stall: bool,
+    /// Stall threshold, if given.
+    pub stall_timeout: Option<Duration>,
+    /// Seed for jitter and backoff.
+    pub seed: u64,
+    /// How each FFmpeg viewer is run.
+    /// What every viewer's requests carry, whatever engine makes them.
+    pub http: HttpSettings,
+    /// The FFmpeg engine's own settings.
+    pub ffmpeg: FfmpegOptions,
+    /// Show the dashboard (already false when stdout is not a terminal).
+    pub tui: bool,
+    /// Status line period without the dashboard.
+    pub status_interval: Duration,
+    /// Log verbosity: 0 info, 1 debug, 2+ trace.
+    pub verbose: u8,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Skip preflight.
+    pub skip_preflight: bool,
+    /// Only print the FFmpeg command.
+    pub print_cmd: bool,
+    /// Only examine the stream and print a verdict.
+    pub check: bool,
+    /// Where `/metrics` listens; `None` when off.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// How viewers are measured.
+    pub measure: Measure,
+    /// The origin's exporters, if any were named.
+    pub origin_metrics: Option<Targets>,
+    /// Their scrape interval.
+    pub origin_metrics_interval: Duration,
+    /// `--assert` thresholds, checked at the end.
+    pub asserts: Vec<Assertion>,
+    /// `--report` files, written at the end.
+    pub reports: Vec<report::Target>,
+}
+
+/// A configuration value that cannot be used; the message names it and what is accepted.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// No URL.
+    #[error("no stream URL given: pass an http:// or https:// URL of a master or media playlist")]
+    MissingUrl,
+    /// Not a URL.
+    #[error("invalid URL '{url}': {reason}; expected an http:// or https:// URL of an HLS playlist")]
+    BadUrl {
+        /// The value given.
+        url: String,
+        /// Parser's complaint.
+        reason: String,
+    },
+    /// Wrong scheme.
+    #[error("unsupported URL scheme '{scheme}' in '{url}': only http and https are accepted")]
+    BadScheme {
+        /// The value given.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// Clients out of range.
+    #[error("--clients {value} is out of range: accepted 1 to {max}")]
+    Clients {
+        /// The value given.
+        value: u32,
+        /// Upper bound.
+        max: u32,
+    },
+    /// Ramp rate out of range.
+    #[error(
+        "--ramp-rate {value} is out of range: accepted more than 0 and at most {max} viewers per second"
+    )]
+    RampRate {
+        /// The value given.
+        value: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Zero timeout.
+    #[error("--timeout {value} is out of range: it must be longer than 0")]
+    Timeout {
+        /// The value given, formatted.
+        value: String,
+    },
+    /// Zero stall timeout.
+    #[error("--stall-timeout {value} is out of range: it must be longer than 0")]
+    StallTimeout {
+        /// The value given, formatted.
+        value: String,
+    },
+    /// Resolve without the safety gate.
+    #[error(
+        "--resolve {ip} needs --dangerous: it sends the load to another address than the URL's host names"
+    )]
+    ResolveNeedsDangerous {
+        /// The value given.
+        ip: String,
+    },
+    /// Resolve value not an IP.
+    #[error("--resolve '{value}' is not an IP address: give an IPv4 or IPv6 address such as 10.177.0.10")]
+    ResolveNotIp {
+        /// The value given.
+        value: String,
+    },
+    /// Malformed header.
+    #[error("--header '{value}' is malformed: {reason}; expected 'Name: value'")]
+    BadHeader {
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Metrics address unreadable.
+    #[error("--metrics '{value}' is not a listen address: give IP:PORT such as 0.0.0.0:17091 or 127.0.0.1:0, or 'off'")]
+    Metrics {
+        /// The value given.
+        value: String,
+    },
+    /// An exporter URL that is not an http(s) URL.
+    #[error("{flag} '{value}' is not usable: {reason}; expected an http:// or https:// URL such as http://10.177.0.10:9100/metrics")]
+    ExporterUrl {
+        /// Which flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An origin host that makes no URL.
+    #[error("--origin-metrics-host '{value}' is not a host name or IP address ({reason}); expected e.g. 10.177.0.10")]
+    ExporterHost {
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An unreadable `--assert`.
+    #[error(transparent)]
+    Assert(#[from] crate::output::thresholds::ParseError),
+    /// Scrape interval out of range.
+    #[error("--origin-metrics-interval {value} is out of range: accepted 100ms to 5m")]
+    ScrapeInterval {
+        /// The value given, formatted.
+        value: String,
+    },
+    /// A `--report` file that cannot be written.
+    #[error("--report '{value}' is not usable: {reason}; {}", report::ACCEPTED)]
+    Report {
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Control characters in the user agent.
+    #[error("--user-agent '{value}' contains a line break or control character")]
+    BadUserAgent {
+        /// The value given.
+        value: String,
+    },
+}
+
+impl Config {
+    /// Validates the command line. `stdout_is_terminal` decides whether the dashboard can run.
+    ///
+    /// # Errors
+    /// The first value that cannot be used.
+    pub fn from_cli(cli: &Cli, stdout_is_terminal: bool) -> Result<Config, ConfigError> {
+        let print_cmd = cli.modes.print_cmd;
+        let url = match (&cli.url, print_cmd) {
+            (Some(u), _) => parse_url(u)?,
+            (None, true) => parse_url(PLACEHOLDER_URL)?,
+            (None, false) => return Err(ConfigError::MissingUrl),
+        };
+        let load = &cli.load;
+        if load.clients == 0 || load.clients > MAX_CLIENTS {
+            return Err(ConfigError::Clients { value: load.clients, max: MAX_CLIENTS });
+        }
+        if !(load.ramp_rate.is_finite() && load.ramp_rate > 0.0 && load.ramp_rate <= MAX_RAMP_RATE) {
+            return Err(ConfigError::RampRate { value: load.ramp_rate, max: MAX_RAMP_RATE });
+        }
+        let http = &cli.http;
+        if http.timeout.is_zero() {
+            return Err(ConfigError::Timeout { value: humantime::format_duration(http.timeout).to_string() });
+        }
+        if let Some(st) = load.stall_timeout.filter(|d| d.is_zero()) {
+            return Err(ConfigError::StallTimeout { value: humantime::format_duration(st).to_string() });
+        }
+        let resolve = match &http.resolve {
+            None => None,
+            Some(ip) if !http.dangerous => return Err(ConfigError::ResolveNeedsDangerous { ip: ip.clone() }),
+            Some(ip) => Some(
+                ip.trim_matches(|c| c == '[' || c == ']')
+                    .parse::<IpAddr>()
+                    .map_err(|_| ConfigError::ResolveNotIp { value: ip.clone() })?,
+            ),
+        };
+        let headers = http.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
+        if http.user_agent.chars().any(char::is_control) {
+            return Err(ConfigError::BadUserAgent { value: http.user_agent.clone() });
+        }
+        let metrics = match cli.output.metrics.trim() {
+            "off" | "none" | "" => None,
+            v => Some(v.parse().map_err(|_| ConfigError::Metrics { value: v.to_owned() })?),
+        };
+        let m = &cli.measure;
+        let exporter = |flag: &'static str, raw: &str| -> Result<Url, ConfigError> {
+            let bad = |reason: String| ConfigError::ExporterUrl { flag, value: raw.to_owned(), reason };
+            let u = Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+            if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+                return Err(bad(format!(
+                    "the scheme is '{}' and the host '{}'",
+                    u.scheme(),
+                    u.host_str().unwrap_or("")
+                )));
+            }
+            Ok(u)
+        };
+        let mut targets = match &m.origin_metrics_host {
+            Some(h) => Some(
+                Targets::for_host(h.trim())
+                    .map_err(|e| ConfigError::ExporterHost { value: h.clone(), reason: e.to_string() })?,
+            ),
+            None => None,
+        };
+        if let Some(raw) = &m.origin_metrics {
+            targets.get_or_insert(Targets { node: None, nginx: None }).node =
+                Some(exporter("--origin-metrics", raw)?);
+        }
+        if let Some(raw) = &m.nginx_metrics {
+            targets.get_or_insert(Targets { node: None, nginx: None }).nginx =
+                Some(exporter("--nginx-metrics", raw)?);
+        }
+        let interval = m.origin_metrics_interval;
+        if interval < Duration::from_millis(100) || interval > Duration::from_secs(300) {
+            return Err(ConfigError::ScrapeInterval {
+                value: humantime::format_duration(interval).to_string(),
+            });
+        }
+        let asserts = m.asserts.iter().map(|a| Assertion::parse(a)).collect::<Result<Vec<_>, _>>()?;
+        let reports = cli
+            .output
+            .reports
+            .iter()
+            .map(|p| {
+                report::Target::parse(p)
+                    .map_err(|reason| ConfigError::Report { value: p.display().to_string(), reason })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Config {
+            url,
+            clients: load.clients,
+            ramp_rate: load.ramp_rate,
+            ramp_jitter: load.ramp_jitter,
+            duration: (!load.duration.is_zero()).then_some(load.duration),
+            variant: load.variant,
+            restart_on_stall: load.restart_on_stall,
+            stall_timeout: load.stall_timeout,
+            seed: load.seed.unwrap_or_else(rand::random),
+            http: HttpSettings {
+                timeout: http.timeout,
+                no_cache: http.no_cache,
+                headers,
+                user_agent: http.user_agent.clone(),
+                resolve,
+            },
+            ffmpeg: FfmpegOptions {
+                binary: cli.modes.ffmpeg.clone(),
+                reconnect: http.reconnect,
+                reconnect_delay: http.reconnect_delay,
+                stop_grace: cli.modes.stop_grace,
+            },
+            tui: cli.output.tui && stdout_is_terminal,
+            status_interval: cli.output.status_interval.max(Duration::from_millis(100)),
+            verbose: cli.output.verbose,
+            log_format: cli.output.log_format,
+            skip_preflight: cli.modes.skip_preflight,
+            print_cmd,
+            check: cli.modes.check,
+            metrics,
+            measure: match m.measure {
+                MeasureMode::Relay => Measure::Relay,
+                MeasureMode::Log => Measure::Log,
+            },
+            origin_metrics: targets,
+            origin_metrics_interval: interval,
+            asserts,
+            reports,
+        })
+    }
+}
+
+fn parse_url(raw: &str) -> Result<Url, ConfigError> {
+    let url =
+        Url::parse(raw).map_err(|e| ConfigError::BadUrl { url: raw.to_owned(), reason: e.to_string() })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::BadScheme { url: raw.to_owned(), scheme: url.scheme().to_owned() });
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::BadUrl { url: raw.to_owned(), reason: "it has no host".into() });
+    }
+    Ok(url)
+}
+
+fn parse_header(raw: &str) -> Result<Header, ConfigError> {
+    let bad = |reason| ConfigError::BadHeader { value: raw.to_owned(), reason };
+    let (name, value) = raw.split_once(':').ok_or_else(|| bad("there is no ':'"))?;
+    if name.is_empty() {
+        return Err(bad("the name is empty"));
+    }
+    // RFC 9110 token characters.
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if !name.chars().all(token) {
+        return Err(bad("the name may only contain letters, digits and !#$%&'*+-.^_`|~"));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(bad("the value contains a line break or control character"));
+    }
+    Ok(Header { name: name.to_owned(), value: value.trim().to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["hls-swarm"];
+        argv.extend_from_slice(args);
+        Config::from_cli(&Cli::try_parse_from(argv).unwrap(), false)
+    }
+
+    fn message(args: &[&str]) -> String {
+        config(args).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn accepts_defaults() {
+        let c = config(&["http://127.0.0.1:17080/stream.m3u8"]).unwrap();
+        assert_eq!(c.clients, 10);
+        assert_eq!(c.duration, None);
+        assert!(!c.tui, "no dashboard without a terminal");
+        let on_a_terminal = |args: &[&str]| {
+            let mut argv = vec!["hls-swarm"];
+            argv.extend_from_slice(args);
+            Config::from_cli(&Cli::try_parse_from(argv).unwrap(), true).unwrap().tui
+        };
+        assert!(on_a_terminal(&["http://h/x.m3u8"]), "the dashboard is on by default on a terminal");
+        assert!(!on_a_terminal(&["--tui=false", "http://h/x.m3u8"]));
+    }
+
+    #[test]
+    fn validation_messages_name_the_value_and_what_is_accepted() {
+        insta::assert_snapshot!([
+            message(&[]),
+            message(&["ftp://h/x.m3u8"]),
+            message(&["file:///etc/passwd"]),
+            message(&["not a url"]),
+            message(&["--clients", "0", "http://h/x.m3u8"]),
+            message(&["--clients", "50001", "http://h/x.m3u8"]),
+            message(&["--ramp-rate", "0", "http://h/x.m3u8"]),
+            message(&["--ramp-rate", "NaN", "http://h/x.m3u8"]),
+            message(&["--timeout", "0s", "http://h/x.m3u8"]),
+            message(&["--stall-timeout", "0s", "http://h/x.m3u8"]),
+            message(&["--resolve", "10.0.0.1", "http://h/x.m3u8"]),
+            message(&["--resolve", "origin.example", "--dangerous", "http://h/x.m3u8"]),
+            message(&["--header", "NoColon", "http://h/x.m3u8"]),
+            message(&["--header", "Bad Name: v", "http://h/x.m3u8"]),
+            message(&["--user-agent", "a\nb", "http://h/x.m3u8"]),
+            message(&["--metrics", "localhost", "http://h/x.m3u8"]),
+            message(&["--origin-metrics", "10.0.0.1:9100", "http://h/x.m3u8"]),
+            message(&["--nginx-metrics", "ftp://h/metrics", "http://h/x.m3u8"]),
+            message(&["--origin-metrics-host", "a b", "http://h/x.m3u8"]),
+            message(&["--origin-metrics-interval", "10ms", "http://h/x.m3u8"]),
+            message(&["--report", "out.txt", "http://h/x.m3u8"]),
+            message(&["--report", "/no/such/dir/run.html", "http://h/x.m3u8"]),
+        ]
+        .join("\n"));
+    }
+
+    #[test]
+    fn resolve_with_dangerous_parses_ipv6() {
+        let c = config(&["--resolve", "[::1]", "--dangerous", "http://h/x.m3u8"]).unwrap();
+        assert_eq!(c.http.resolve, Some("::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn origin_metrics_host_and_overrides() {
+        let c = config(&["--origin-metrics-host", "10.177.0.10", "http://h/x.m3u8"]).unwrap();
+        let t = c.origin_metrics.unwrap();
+        assert_eq!(t.node.unwrap().as_str(), "http://10.177.0.10:9100/metrics");
+        assert_eq!(t.nginx.unwrap().as_str(), "http://10.177.0.10:9113/metrics");
+        let c = config(&["--nginx-metrics", "http://o:1/m", "http://h/x.m3u8"]).unwrap();
+        let t = c.origin_metrics.unwrap();
+        assert_eq!((t.node, t.nginx.unwrap().as_str()), (None, "http://o:1/m"));
+        assert_eq!(config(&["http://h/x.m3u8"]).unwrap().measure, Measure::Relay);
+        assert_eq!(config(&["--measure", "log", "http://h/x.m3u8"]).unwrap().measure, Measure::Log);
+    }
+
+    #[test]
+    fn print_cmd_needs_no_url() {
+        let c = config(&["--print-cmd"]).unwrap();
+        assert_eq!(c.url.as_str(), PLACEHOLDER_URL);
+    }
+}

@@ -1,0 +1,223 @@
+//! Looking at the stream once, from Rust, the way a viewer would: same headers, same
+//! `--resolve`, same timeout. Used to choose a variant (`--variant highest|lowest`), to learn
+//! the target duration and whether the stream is finite, and by `--check`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use url::Url;
+
+use crate::engine::settings::HttpSettings;
+use crate::engine::settings::Variant;
+use kit::playlist::{self, Master, Media, Playlist};
+
+/// Why the stream could not be examined.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    /// No HTTP answer: refused, timed out, DNS or TLS failure.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable {
+        /// What was requested.
+        url: Url,
+        /// The client's reason.
+        reason: String,
+    },
+    /// The server answered with an error status.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// What was requested.
+        url: Url,
+        /// The status code.
+        status: u16,
+    },
+    /// The body is not a usable playlist.
+    #[error("{url} is not a usable HLS playlist: {reason}")]
+    NotPlaylist {
+        /// What was requested.
+        url: Url,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A header value cannot be sent.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl ProbeError {
+    /// True when no server answered at all (as opposed to answering wrongly).
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ProbeError::Unreachable { .. })
+    }
+}
+
+/// One completed GET.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Final URL.
+    pub url: Url,
+    /// Time to the response head.
+    pub ttfb: Duration,
+    /// Time to the last byte.
+    pub total: Duration,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// An HTTP client that behaves like the viewers.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+}
+
+impl Fetcher {
+    /// A client with the viewers' headers, user agent (`… probe`), timeout and `--resolve`.
+    ///
+    /// # Errors
+    /// [`ProbeError::Client`] if a header cannot be encoded.
+    pub fn new(options: &HttpSettings, url: &Url) -> Result<Fetcher, ProbeError> {
+        let mut headers = HeaderMap::new();
+        let mut add = |name: &str, value: &str| -> Result<(), ProbeError> {
+            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| ProbeError::Client(e.to_string()))?;
+            let v = HeaderValue::from_str(value).map_err(|e| ProbeError::Client(e.to_string()))?;
+            headers.append(n, v);
+            Ok(())
+        };
+        if options.no_cache {
+            add("Cache-Control", "no-cache, no-store, must-revalidate")?;
+            add("Pragma", "no-cache")?;
+        }
+        for h in &options.headers {
+            add(&h.name, &h.value)?;
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(format!("{} probe", options.user_agent))
+            .default_headers(headers)
+            .connect_timeout(options.timeout)
+            .read_timeout(options.timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .no_proxy();
+        if let (Some(ip), Some(host)) = (options.resolve, url.host_str()) {
+            let port = url.port_or_known_default().unwrap_or(80);
+            builder = builder.resolve(host, SocketAddr::new(ip, port));
+            if url.scheme() == "https" {
+                builder = builder.danger_accept_invalid_certs(true);
+            }
+        }
+        let client = builder.build().map_err(|e| ProbeError::Client(e.to_string()))?;
+        Ok(Fetcher { client })
+    }
+
+    /// GETs `url`, reading the whole body (at most `limit` bytes).
+    ///
+    /// # Errors
+    /// [`ProbeError::Unreachable`] or [`ProbeError::Status`].
+    pub async fn get(&self, url: &Url, limit: usize) -> Result<Fetched, ProbeError> {
+        let unreachable =
+            |e: reqwest::Error| ProbeError::Unreachable { url: url.clone(), reason: describe(&e) };
+        let start = Instant::now();
+        let mut resp = self.client.get(url.clone()).send().await.map_err(unreachable)?;
+        let ttfb = start.elapsed();
+        if !resp.status().is_success() {
+            return Err(ProbeError::Status { url: url.clone(), status: resp.status().as_u16() });
+        }
+        let final_url = resp.url().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            let room = limit.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        Ok(Fetched { url: final_url, ttfb, total: start.elapsed(), body })
+    }
+
+    /// GETs and parses a playlist.
+    ///
+    /// # Errors
+    /// As [`Fetcher::get`], plus [`ProbeError::NotPlaylist`].
+    pub async fn playlist(&self, url: &Url) -> Result<(Fetched, Playlist), ProbeError> {
+        let fetched = self.get(url, 4 << 20).await?;
+        let text = String::from_utf8_lossy(&fetched.body);
+        let parsed = playlist::parse(&text)
+            .map_err(|e| ProbeError::NotPlaylist { url: url.clone(), reason: e.to_string() })?;
+        Ok((fetched, parsed))
+    }
+}
+
+/// The most useful reason in a reqwest error chain (e.g. "Connection refused").
+fn describe(e: &reqwest::Error) -> String {
+    let mut reason = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    reason
+}
+
+/// What a first look at the stream found.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The master playlist, if the URL was one.
+    pub master: Option<Master>,
+    /// Index of the variant the viewers will play (`--variant highest|lowest`), if any.
+    pub chosen: Option<usize>,
+    /// The media playlist examined.
+    pub media_url: Url,
+    /// Its content.
+    pub media: Media,
+    /// Fetch of the URL itself.
+    pub first_fetch: Fetched,
+}
+
+impl StreamInfo {
+    /// True if the stream will not grow (VOD, or an event that has ended).
+    #[must_use]
+    pub fn finite(&self) -> bool {
+        self.media.ended
+    }
+}
+
+/// Fetches the URL; for a master, picks the variant per `variant` (highest/lowest by
+/// BANDWIDTH, else the first) and fetches its media playlist.
+///
+/// # Errors
+/// See [`ProbeError`].
+pub async fn examine(fetcher: &Fetcher, url: &Url, variant: Variant) -> Result<StreamInfo, ProbeError> {
+    let (first_fetch, parsed) = fetcher.playlist(url).await?;
+    match parsed {
+        Playlist::Media(media) => Ok(StreamInfo {
+            master: None,
+            chosen: None,
+            media_url: first_fetch.url.clone(),
+            media,
+            first_fetch,
+        }),
+        Playlist::Master(master) => {
+            if master.variants.is_empty() {
+                return Err(ProbeError::NotPlaylist {
+                    url: url.clone(),
+                    reason: "the master lists no variants".into(),
+                });
+            }
+            let chosen = match variant {
+                Variant::Highest => master.pick(true),
+                Variant::Lowest => master.pick(false),
+                Variant::All | Variant::First => None,
+            };
+            let index = chosen.unwrap_or(0);
+            let uri = master.variants.get(index).map(|v| v.uri.clone()).unwrap_or_default();
+            let media_url = playlist::resolve(&first_fetch.url, &uri).map_err(|e| {
+                ProbeError::NotPlaylist { url: url.clone(), reason: format!("variant URI '{uri}': {e}") }
+            })?;
+            let (_, parsed) = fetcher.playlist(&media_url).await?;
+            let Playlist::Media(media) = parsed else {
+                return Err(ProbeError::NotPlaylist {
+                    url: media_url,
+                    reason: "a variant is itself a master".into(),
+                });
+            };
+            Ok(StreamInfo { master: Some(master), chosen, media_url, media, first_fetch })
+        }
+    }
+}

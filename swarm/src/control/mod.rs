@@ -1,0 +1,11 @@
+//! From the command line to a finished run: the CLI and its validated configuration, the
+//! start schedule, preflight, `--check`, the one look at the stream before the load, and the
+//! orchestrator that starts and stops everything.
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod examine;
+pub mod orchestrator;
+pub mod plan;
+pub mod preflight;

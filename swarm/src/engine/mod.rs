@@ -1,0 +1,6 @@
+//! Viewers: the supervisor that runs each viewer (start, backoff, restart on stall, stop) and
+//! the engines that play the stream (FFmpeg processes measured through a relay).
+
+pub mod ffmpeg;
+pub mod settings;
+pub mod supervisor;

@@ -1,0 +1,45 @@
+//! What every engine is told, whatever plays the stream: the settings of its HTTP requests
+//! and which variant of a master playlist it plays.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+/// Which variant of a master playlist a viewer plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// Every variant and rendition (FFmpeg `-map 0`)
+    All,
+    /// The variant with the highest BANDWIDTH
+    Highest,
+    /// The variant with the lowest BANDWIDTH
+    Lowest,
+    /// The first video and first audio stream
+    First,
+}
+
+/// What every viewer's requests carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    /// Network timeout for each read or connect.
+    pub timeout: Duration,
+    /// Send no-cache headers.
+    pub no_cache: bool,
+    /// Extra headers, in order.
+    pub headers: Vec<Header>,
+    /// Base User-Agent (`… viewer/N` is appended).
+    pub user_agent: String,
+    /// Connect to this address instead of resolving the host.
+    pub resolve: Option<IpAddr>,
+}
+
+/// One `Name: value` request header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Field name as given.
+    pub name: String,
+    /// Field value, trimmed.
+    pub value: String,
+}

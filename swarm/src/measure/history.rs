@@ -1,0 +1,260 @@
+//! What the run looked like over time: one [`Sample`] per second for the charts, a short log of
+//! notable [`Notice`]s, and a [`ViewerRow`] per viewer. The stats owner fills them in; the
+//! dashboard and the reports only read them.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::measure::events::ViewerId;
+
+/// Where a viewer is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum ViewerState {
+    /// Not started yet (ramp).
+    #[default]
+    Waiting,
+    /// Process alive.
+    Running,
+    /// Between an exit and the next start.
+    Backoff,
+    /// Finished: the stream ended.
+    Ended,
+    /// Finished: the run ended.
+    Stopped,
+}
+
+impl ViewerState {
+    /// Lower-case name.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            ViewerState::Waiting => "waiting",
+            ViewerState::Running => "running",
+            ViewerState::Backoff => "backoff",
+            ViewerState::Ended => "ended",
+            ViewerState::Stopped => "stopped",
+        }
+    }
+}
+
+/// Samples the live snapshot carries (the dashboard's charts span this many seconds).
+pub const RECENT_SAMPLES: usize = 300;
+/// Notices kept.
+pub const NOTICES: usize = 64;
+
+/// One second of the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Sample {
+    /// Seconds since the first viewer was due: this sample covers `[second, second + 1)`.
+    pub second: u64,
+    /// Viewer processes alive at the end of the second.
+    pub running: u32,
+    /// Viewers that fetched a segment recently.
+    pub streaming: u32,
+    /// Viewers whose player model was stalled.
+    pub stalled: u32,
+    /// Bytes received in this second, all request kinds.
+    pub bytes: u64,
+    /// Requests that ended in this second.
+    pub requests: u64,
+    /// HTTP (>= 400) and network errors in this second.
+    pub errors: u64,
+    /// 95th percentile of the segment download times that ended in this second, seconds.
+    pub segment_p95: Option<f64>,
+}
+
+/// How much a notice matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Part of a normal run.
+    Info,
+    /// Recoverable trouble (an HTTP error, a restart).
+    Warn,
+    /// A viewer could not start.
+    Error,
+}
+
+/// Something a person watching the run would want to see.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Notice {
+    /// Time since the run started (of the latest repeat).
+    #[serde(serialize_with = "as_seconds")]
+    pub at: Duration,
+    /// Which viewer (of the latest repeat).
+    pub viewer: Option<ViewerId>,
+    /// Severity.
+    pub level: Level,
+    /// One line.
+    pub text: String,
+    /// The viewer's last log lines, for exits.
+    pub detail: Vec<String>,
+    /// How many times in a row this notice happened (1 = once).
+    pub repeats: u64,
+}
+
+fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// The last [`NOTICES`] notices; a notice equal in text to the newest one is folded into it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Notices {
+    items: VecDeque<Notice>,
+    total: u64,
+}
+
+impl Notices {
+    /// Adds a notice (or counts a repeat of the newest one).
+    pub fn push(&mut self, at: Duration, viewer: Option<ViewerId>, level: Level, text: String) {
+        self.push_with(at, viewer, level, text, Vec::new());
+    }
+
+    /// Adds a notice with detail lines.
+    pub fn push_with(
+        &mut self,
+        at: Duration,
+        viewer: Option<ViewerId>,
+        level: Level,
+        text: String,
+        detail: Vec<String>,
+    ) {
+        self.total += 1;
+        if let Some(last) = self.items.back_mut() {
+            if last.text == text && last.level == level {
+                last.repeats += 1;
+                last.at = at;
+                last.viewer = viewer;
+                last.detail = detail;
+                return;
+            }
+        }
+        if self.items.len() == NOTICES {
+            self.items.pop_front();
+        }
+        self.items.push_back(Notice { at, viewer, level, text, detail, repeats: 1 });
+    }
+
+    /// Oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Notice> {
+        self.items.iter()
+    }
+
+    /// Notices ever pushed, repeats included.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// How many are kept.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True if none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// One viewer, for the dashboard's table and the report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ViewerRow {
+    /// Viewer number.
+    pub id: ViewerId,
+    /// Where it is.
+    #[serde(serialize_with = "state_name")]
+    pub state: ViewerState,
+    /// True while its player model is stalled.
+    pub stalled: bool,
+    /// Processes started for it.
+    pub starts: u64,
+    /// Segments received.
+    pub segments: u64,
+    /// Bytes received.
+    pub bytes: u64,
+    /// HTTP and network errors it saw.
+    pub errors: u64,
+    /// Seconds its player model spent stalled.
+    pub stall_seconds: f64,
+    /// The first line of its last unexpected exit's log, if any.
+    pub last_error: Option<String>,
+}
+
+fn state_name<S: serde::Serializer>(state: &ViewerState, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.label())
+}
+
+/// Keeps one sample per second for the whole run.
+#[derive(Debug, Clone, Default)]
+pub struct Series {
+    samples: Vec<Sample>,
+}
+
+impl Series {
+    /// Appends a sample; samples arrive in order of `second` (later duplicates are ignored).
+    pub fn push(&mut self, sample: Sample) {
+        if self.samples.last().is_none_or(|l| sample.second > l.second) {
+            self.samples.push(sample);
+        }
+    }
+
+    /// The second the next sample is for.
+    #[must_use]
+    pub fn next_second(&self) -> u64 {
+        self.samples.last().map_or(0, |s| s.second + 1)
+    }
+
+    /// The last [`RECENT_SAMPLES`].
+    #[must_use]
+    pub fn recent(&self) -> Vec<Sample> {
+        self.samples[self.samples.len().saturating_sub(RECENT_SAMPLES)..].to_vec()
+    }
+
+    /// Every sample.
+    #[must_use]
+    pub fn all(&self) -> &[Sample] {
+        &self.samples
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_fold_and_the_log_is_bounded() {
+        let mut n = Notices::default();
+        let s = Duration::from_secs;
+        n.push(s(1), Some(1), Level::Warn, "HTTP 404 segment".into());
+        n.push(s(2), Some(2), Level::Warn, "HTTP 404 segment".into());
+        assert_eq!(n.len(), 1);
+        let first = n.iter().next().cloned();
+        assert_eq!(first.map(|f| (f.repeats, f.viewer, f.at)), Some((2, Some(2), s(2))));
+        for i in 0..200 {
+            n.push(s(3), None, Level::Info, format!("n{i}"));
+        }
+        assert_eq!(n.len(), NOTICES);
+        assert_eq!(n.total(), 202);
+        // The oldest are dropped: the newest NOTICES remain, in order.
+        let kept: Vec<String> = n.iter().map(|l| l.text.clone()).collect();
+        let newest: Vec<String> = (200 - NOTICES..200).map(|i| format!("n{i}")).collect();
+        assert_eq!(kept, newest);
+    }
+
+    #[test]
+    fn series_keeps_order_and_recent_is_bounded() {
+        let mut s = Series::default();
+        for second in 0..400 {
+            s.push(Sample { second, ..Sample::default() });
+        }
+        s.push(Sample { second: 10, ..Sample::default() });
+        assert_eq!(s.all().len(), 400);
+        assert_eq!(s.next_second(), 400);
+        let recent = s.recent();
+        assert_eq!(recent.len(), RECENT_SAMPLES);
+        assert_eq!(recent.first().map(|r| r.second), Some(100));
+    }
+}

@@ -1,0 +1,11 @@
+//! What the run measured: the engine-neutral events viewers report, the player model, latency
+//! histograms, the one fold that owns every aggregate, the per-second history, and the
+//! origin's own figures. Nothing here knows which engine produced an event.
+
+pub mod events;
+pub mod fold;
+pub mod history;
+pub mod latency;
+pub mod origin;
+pub mod player;
+pub mod ramp;

@@ -1,0 +1,9 @@
+//! What the run shows and leaves: the live dashboard, `/metrics`, the status line and the
+//! end-of-run summary, `--assert` thresholds, and the JSON and HTML reports.
+
+pub mod metrics;
+pub mod outcome;
+pub mod report;
+pub mod summary;
+pub mod thresholds;
+pub mod tui;

@@ -1,0 +1,44 @@
+//! What a finished run produced, as the outputs read it: the final snapshot, the per-second
+//! series, the run's facts, the origin's figures and the `--assert` results. The orchestrator
+//! fills it in; the summary and the reports are made from it.
+
+use crate::measure::fold::Snapshot;
+use crate::measure::origin::OriginSnapshot;
+use crate::output::summary::{self, RunFacts};
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The final aggregates.
+    pub snapshot: Snapshot,
+    /// One sample per second of the run.
+    pub series: Vec<crate::measure::history::Sample>,
+    /// Header facts for the summary.
+    pub facts: RunFacts,
+    /// The origin's figures at the end, if its exporters were scraped.
+    pub origin: Option<OriginSnapshot>,
+    /// `--assert` results, in the order given.
+    pub checks: Vec<crate::output::thresholds::Checked>,
+}
+
+impl Outcome {
+    /// The end-of-run summary text.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let mut text = summary::render(&self.snapshot, &self.facts, self.origin.as_ref());
+        if !self.checks.is_empty() {
+            let failed = self.checks.iter().filter(|c| !c.passed).count();
+            text.push_str(&format!("Thresholds        {} of {} failed\n", failed, self.checks.len()));
+            for c in &self.checks {
+                text.push_str(&format!("  {c}\n"));
+            }
+        }
+        text
+    }
+
+    /// True if every `--assert` held.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+}

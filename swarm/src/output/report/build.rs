@@ -1,0 +1,229 @@
+//! The report built from a finished run ([`Report::new`]): what the JSON file holds and the
+//! HTML page renders.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::model::*;
+use crate::engine::ffmpeg::log::RequestKind;
+use crate::measure::{fold, history};
+use crate::output::outcome::Outcome;
+use crate::output::thresholds;
+
+/// The version of the report format written today.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The results of one `hls-swarm` run. Numbers are in SI base units: seconds, bytes, bytes per
+/// second, and ratios as fractions (0.01 = 1 %). `null` means "not measured".
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "hls-swarm report")]
+pub struct Report {
+    /// Version of this format (1). It changes when a field is removed or changes meaning;
+    /// fields may be added within a version.
+    #[schemars(extend("const" = 1))]
+    pub schema_version: u32,
+    /// The program that wrote the report.
+    pub tool: Tool,
+    /// What was run, and how it ended.
+    pub run: Run,
+    /// The simulated viewers.
+    pub viewers: Viewers,
+    /// HTTP requests the viewers made, by kind.
+    pub requests: Requests,
+    /// Failed requests.
+    pub errors: Errors,
+    /// What the viewers' players experienced (the player model).
+    pub playback: Playback,
+    /// Bytes received per second.
+    pub throughput: Throughput,
+    /// The origin's own figures from its exporters; `null` when they were not scraped.
+    pub origin: Option<Origin>,
+    /// Every `--assert` field by name, with its value in the field's base unit; `null` when not
+    /// measured. An assertion compares exactly this value.
+    pub fields: Fields,
+    /// The `--assert` thresholds, in the order given.
+    pub thresholds: Vec<Threshold>,
+    /// True if every threshold held (also when there were none).
+    pub passed: bool,
+    /// Recent notable events (failed starts, HTTP and network errors, unexpected exits, stall
+    /// restarts), oldest first; at most the last 64, a repeat of the previous event counted in
+    /// its `repeats`.
+    pub notices: Vec<Notice>,
+    /// One sample per second of the run, oldest first.
+    pub series: Vec<Sample>,
+}
+
+/// A number that JSON can hold (NaN and infinities are not measurements).
+fn finite(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
+}
+
+impl Report {
+    /// Builds the report of a finished run.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss, clippy::too_many_lines)]
+    pub fn new(outcome: &Outcome) -> Report {
+        let s = &outcome.snapshot;
+        let f = &outcome.facts;
+        let relay = s.measure == fold::Measure::Relay;
+        let kind = |k: RequestKind| KindFigures {
+            count: s.requests_of(k),
+            bytes: relay.then(|| s.bytes_of(k)),
+            ttfb: s.ttfb.get(&k).and_then(Quantiles::of),
+            download: s.ttlb.get(&k).and_then(Quantiles::of),
+        };
+        let exits = |m: &BTreeMap<procgroup::Exit, u64>| m.iter().map(|(e, n)| (e.to_string(), *n)).collect();
+        let total_bytes: u64 = s.bytes.values().sum();
+        let elapsed = s.elapsed.as_secs_f64();
+        let per_second = |b: u64| (relay && elapsed > 0.0).then(|| b as f64 / elapsed);
+        let p = &s.playback;
+        let fields = Fields::of(s);
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool { name: "hls-swarm".into(), version: env!("CARGO_PKG_VERSION").into() },
+            run: Run {
+                url: f.url.clone(),
+                ffmpeg: f.ffmpeg.clone(),
+                measure: if relay { Measure::Relay } else { Measure::Log },
+                started: humantime::format_rfc3339_millis(f.started).to_string(),
+                run_seconds: finite(f.run_seconds),
+                stop_seconds: finite(f.stop_seconds),
+                interrupted: f.interrupted,
+                planned_duration_seconds: f.duration,
+                ramp_rate: finite(f.ramp_rate),
+                ramp_rate_achieved: s.ramp_rate_achieved.filter(|r| r.is_finite()),
+                ramp_lag_max_seconds: s.ramp_lag_max.as_secs_f64(),
+                target_duration_seconds: f.target_duration,
+                dropped_events: s.dropped_events,
+            },
+            viewers: Viewers {
+                target: s.target,
+                started: s.started,
+                streaming_peak: s.streaming_peak,
+                streaming_at_stop: s.streaming_at_stop,
+                reached: fields.get("viewers_reached"),
+                ended: s.ended,
+                process_starts: s.process_starts,
+                restarts: s.restarts,
+                stall_restarts: s.stall_restarts,
+                spawn_failures: s.spawn_failures,
+                process_start_mean_seconds: if s.process_starts == 0 {
+                    0.0
+                } else {
+                    s.spawn_time_total.as_secs_f64() / s.process_starts as f64
+                },
+                process_start_max_seconds: s.spawn_time_max.as_secs_f64(),
+                exits_unexpected: exits(&s.exits_unexpected),
+                exits_on_stop: exits(&s.exits_on_stop),
+                rows: s.viewers.iter().map(viewer_row).collect(),
+            },
+            requests: Requests {
+                total: s.total_requests(),
+                bytes: relay.then_some(total_bytes),
+                by_kind: ByKind {
+                    master: kind(RequestKind::Master),
+                    playlist: kind(RequestKind::Playlist),
+                    segment: kind(RequestKind::Segment),
+                    init: kind(RequestKind::Init),
+                    key: kind(RequestKind::Key),
+                    other: kind(RequestKind::Other),
+                },
+                connect: Quantiles::of(&s.connect),
+                tunnels: Tunnels {
+                    count: s.tunnels.count,
+                    failed: s.tunnels.failed,
+                    bytes_down: s.tunnels.bytes_down,
+                    bytes_up: s.tunnels.bytes_up,
+                },
+            },
+            errors: Errors {
+                by_status: s.http_errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                http_4xx: s.http_errors_in(400, 499),
+                http_5xx: s.http_errors_in(500, 599),
+                http_total: s.http_errors.values().sum(),
+                network: s.network_errors,
+                segments_skipped: s.segments_skipped,
+                error_rate: finite(s.error_rate()),
+            },
+            playback: Playback {
+                inferred: !relay,
+                sessions_started: p.started,
+                startup: Quantiles::of(&s.startup),
+                stalls: p.stalls,
+                stall_seconds: finite(p.stall_seconds),
+                watch_seconds: finite(p.watch_seconds),
+                stall_ratio: finite(p.stall_ratio()),
+                late_segments: p.late_segments,
+                playlist_refreshes_per_minute: (p.watch_seconds > 0.0)
+                    .then(|| s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds),
+            },
+            throughput: Throughput {
+                mean_bytes_per_second: per_second(total_bytes),
+                segment_mean_bytes_per_second: fields.get("segment_throughput"),
+                peak_bytes_per_second: relay
+                    .then(|| outcome.series.iter().map(|x| x.bytes).max().unwrap_or(0)),
+            },
+            origin: outcome.origin.as_ref().map(Origin::of),
+            thresholds: outcome.checks.iter().map(threshold).collect(),
+            passed: outcome.passed(),
+            fields,
+            notices: s.notices.iter().map(notice).collect(),
+            series: outcome.series.iter().map(Sample::from).collect(),
+        }
+    }
+
+    /// The report as pretty-printed JSON.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+fn viewer_row(v: &history::ViewerRow) -> ViewerRow {
+    ViewerRow {
+        id: v.id,
+        state: v.state.into(),
+        stalled: v.stalled,
+        starts: v.starts,
+        segments: v.segments,
+        bytes: v.bytes,
+        errors: v.errors,
+        stall_seconds: finite(v.stall_seconds),
+        last_error: v.last_error.clone(),
+    }
+}
+
+fn threshold(c: &thresholds::Checked) -> Threshold {
+    Threshold {
+        expression: c.text.clone(),
+        field: c.field.to_owned(),
+        op: c.op.to_owned(),
+        limit: finite(c.limit),
+        actual: c.actual.filter(|v| v.is_finite()),
+        passed: c.passed,
+        text: c.to_string(),
+        detail: c.detail.clone(),
+    }
+}
+
+fn notice(n: &history::Notice) -> Notice {
+    Notice {
+        at_seconds: (n.at.as_secs_f64() * 1000.0).round() / 1000.0,
+        viewer: n.viewer,
+        level: match n.level {
+            history::Level::Info => Level::Info,
+            history::Level::Warn => Level::Warn,
+            history::Level::Error => Level::Error,
+        },
+        text: n.text.clone(),
+        detail: n.detail.clone(),
+        repeats: n.repeats,
+    }
+}

@@ -1,0 +1,589 @@
+//! The HTML report: one self-contained page rendered from a [`Report`].
+//!
+//! Inline CSS, charts as inline SVG ([`super::chart`]), no script and no external resource; a
+//! Content-Security-Policy refuses any load that slips in. Every text from the run (URLs, log
+//! lines, error messages) goes through [`escape`].
+
+use std::fmt::Write as _;
+
+use super::build::Report;
+use super::chart::{bridge, downsample, Chart, Line, Point, Reduce, Style, Unit};
+use super::markup::escape;
+use super::model::{Exporter, KindFigures, Level, Measure, Quantiles, Sample, ViewerRow, ViewerState};
+use crate::output::summary::{bytes, seconds};
+use crate::output::thresholds;
+
+/// Line colour of the throughput chart.
+pub const THROUGHPUT_COLOUR: &str = "#1c7ed6";
+/// Line colour of running viewers.
+pub const RUNNING_COLOUR: &str = "#7048e8";
+/// Line colour of streaming viewers.
+pub const STREAMING_COLOUR: &str = "#2b8a3e";
+/// Line colour of stalled viewers.
+pub const STALLED_COLOUR: &str = "#f59f00";
+/// Line colour of the segment download p95 chart.
+pub const P95_COLOUR: &str = "#e8590c";
+/// Line colour of the errors chart.
+pub const ERRORS_COLOUR: &str = "#c2255c";
+
+/// Chart titles, in page order.
+pub const CHART_TITLES: [&str; 4] =
+    ["Throughput", "Active viewers", "Segment download time, 95th percentile", "Errors per second"];
+
+/// Points per chart line at most; longer runs are downsampled.
+pub const MAX_POINTS: usize = 1000;
+
+/// What an empty chart says.
+const NO_DATA: &str = "no data";
+
+/// Seconds without a segment download after which the p95 line breaks (shorter gaps are the
+/// time between segments, and are bridged).
+const P95_GAP: f64 = 10.0;
+
+/// Viewers listed in the page's table (all of them are in the JSON report).
+const VIEWER_ROWS: usize = 50;
+
+const STYLE: &str = "
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1d2127;background:#fff;margin:0 auto;max-width:1240px;padding:16px 20px 40px}
+h1{font-size:22px;margin:8px 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d4da;padding-bottom:4px}
+.meta{color:#5c6370;margin:2px 0}.verdict{display:inline-block;padding:3px 10px;border-radius:4px;font-weight:600;margin:8px 0}
+.pass{background:#d3f9d8;color:#0b5e1f}.fail{background:#ffe3e3;color:#a51111}.none{background:#eef0f3;color:#3d434c}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:12px}
+svg.chart{max-width:100%;height:auto;border:1px solid #e4e6eb;border-radius:4px;background:#fff}
+svg .chart-title{font-size:14px;font-weight:600;fill:#1d2127}svg .tick,svg .axis-label,svg .legend{font-size:11px;fill:#5c6370}
+svg .no-data{font-size:14px;fill:#8a8f98}
+table{border-collapse:collapse;margin:6px 0 10px;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #d0d4da;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f5f7;font-weight:600}
+td.num{text-align:right}pre{margin:2px 0 0;font-size:12px;white-space:pre-wrap;color:#3d434c}
+.warn{color:#8a5300}.error{color:#a51111}details{margin:6px 0}footer{margin-top:32px;color:#5c6370;font-size:12px}
+";
+
+fn opt<T>(v: Option<T>, show: impl Fn(T) -> String) -> String {
+    v.map_or_else(|| "n/a".to_owned(), show)
+}
+
+fn percent(fraction: f64) -> String {
+    format!("{:.2} %", fraction * 100.0)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn size(n: u64) -> String {
+    format!("{n} ({})", bytes(n as f64))
+}
+
+fn rate(v: f64) -> String {
+    format!("{}/s", bytes(v))
+}
+
+/// A two-column table of (label, already-escaped HTML value).
+fn facts(o: &mut String, rows: &[(&str, String)]) {
+    o.push_str("<table>");
+    for (k, v) in rows {
+        let _ = write!(o, "<tr><th>{}</th><td>{v}</td></tr>", escape(k));
+    }
+    o.push_str("</table>");
+}
+
+/// A table with a header row; cells are already-escaped HTML.
+fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    o.push_str("<table><tr>");
+    for h in head {
+        let _ = write!(o, "<th>{}</th>", escape(h));
+    }
+    o.push_str("</tr>");
+    for row in rows {
+        o.push_str("<tr>");
+        for cell in row {
+            let class = if cell.starts_with(|c: char| c.is_ascii_digit()) { " class=\"num\"" } else { "" };
+            let _ = write!(o, "<td{class}>{cell}</td>");
+        }
+        o.push_str("</tr>");
+    }
+    o.push_str("</table>");
+}
+
+/// The page.
+#[must_use]
+pub fn render(r: &Report) -> String {
+    let mut o = String::with_capacity(64 * 1024 + r.series.len() * 200);
+    let _ = writeln!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>hls-swarm report: {}</title><style>{STYLE}</style></head><body>",
+        escape(&r.run.url)
+    );
+    header(&mut o, r);
+    o.push_str("<h2>Over time</h2><div class=\"charts\">");
+    for chart in charts(r) {
+        o.push_str(&chart.svg(600, 260));
+    }
+    o.push_str("</div>\n");
+    thresholds(&mut o, r);
+    viewers(&mut o, r);
+    requests(&mut o, r);
+    playback(&mut o, r);
+    errors(&mut o, r);
+    origin(&mut o, r);
+    notices(&mut o, r);
+    viewer_rows(&mut o, r);
+    fields(&mut o, r);
+    let _ = writeln!(
+        o,
+        "<footer>Written by {} {} · report schema version {} · the same figures as JSON: <code>--report FILE.json</code></footer>\n</body></html>",
+        escape(&r.tool.name),
+        escape(&r.tool.version),
+        r.schema_version
+    );
+    o
+}
+
+fn header(o: &mut String, r: &Report) {
+    let run = &r.run;
+    let _ = write!(o, "<h1>hls-swarm report</h1><p class=\"meta\">{}</p>", escape(&run.url));
+    let failed = r.thresholds.iter().filter(|t| !t.passed).count();
+    let (class, verdict) = match (r.thresholds.len(), failed) {
+        (0, _) => ("none", "No thresholds given".to_owned()),
+        (n, 0) => ("pass", format!("PASSED: all {n} thresholds held")),
+        (n, f) => ("fail", format!("FAILED: {f} of {n} thresholds")),
+    };
+    let _ = write!(o, "<p class=\"verdict {class}\">{}</p>", escape(&verdict));
+    let how = if run.interrupted { "stopped by a signal" } else { "duration reached" };
+    let _ = writeln!(
+        o,
+        "<p class=\"meta\">Started {} · ran {:.1} s ({how}) · {} viewers at {}/s · {} · measured by {}</p>",
+        escape(&run.started),
+        run.run_seconds,
+        r.viewers.target,
+        run.ramp_rate,
+        escape(&run.ffmpeg),
+        match run.measure {
+            Measure::Relay => "the relay",
+            Measure::Log => "FFmpeg's log (inferred)",
+        }
+    );
+}
+
+/// The four charts over the run's samples, downsampled to [`MAX_POINTS`].
+#[must_use]
+#[allow(clippy::cast_precision_loss)]
+pub fn charts(r: &Report) -> [Chart; 4] {
+    let series = |get: &dyn Fn(&Sample) -> Option<f64>, how| {
+        let points: Vec<Point> = r.series.iter().map(|s| (s.second as f64, get(s))).collect();
+        downsample(&points, MAX_POINTS, how)
+    };
+    let line = |name: &str, colour, style, points| Line { name: name.to_owned(), colour, style, points };
+    let [throughput, viewers, p95, errors] = CHART_TITLES;
+    let x_span = r.series.last().map_or(0.0, |s| s.second as f64);
+    let relay = r.run.measure == Measure::Relay;
+    let unmeasured = if relay { NO_DATA } else { "not measured with --measure log" };
+    [
+        Chart {
+            title: throughput.into(),
+            unit: Unit::BytesPerSecond,
+            x_span,
+            empty: unmeasured.into(),
+            lines: vec![line(
+                "all responses",
+                THROUGHPUT_COLOUR,
+                Style::Area,
+                series(&|s| relay.then_some(s.bytes as f64), Reduce::Mean),
+            )],
+        },
+        Chart {
+            title: viewers.into(),
+            unit: Unit::Count,
+            x_span,
+            empty: NO_DATA.into(),
+            lines: vec![
+                line(
+                    "running",
+                    RUNNING_COLOUR,
+                    Style::Area,
+                    series(&|s| Some(f64::from(s.running)), Reduce::Mean),
+                ),
+                line(
+                    "streaming",
+                    STREAMING_COLOUR,
+                    Style::Line,
+                    series(&|s| Some(f64::from(s.streaming)), Reduce::Mean),
+                ),
+                line(
+                    "stalled",
+                    STALLED_COLOUR,
+                    Style::Line,
+                    series(&|s| Some(f64::from(s.stalled)), Reduce::Max),
+                ),
+            ],
+        },
+        Chart {
+            title: p95.into(),
+            unit: Unit::Seconds,
+            x_span,
+            empty: unmeasured.into(),
+            lines: vec![line(
+                "p95",
+                P95_COLOUR,
+                Style::Line,
+                bridge(&series(&|s| s.segment_download_p95.filter(|_| relay), Reduce::Max), P95_GAP),
+            )],
+        },
+        Chart {
+            title: errors.into(),
+            unit: Unit::Count,
+            x_span,
+            empty: NO_DATA.into(),
+            lines: vec![line(
+                "HTTP and network errors",
+                ERRORS_COLOUR,
+                Style::Line,
+                series(&|s| Some(s.errors as f64), Reduce::Max),
+            )],
+        },
+    ]
+}
+
+fn thresholds(o: &mut String, r: &Report) {
+    o.push_str("<h2>Thresholds</h2>");
+    if r.thresholds.is_empty() {
+        o.push_str("<p class=\"meta\">None given (<code>--assert</code>).</p>");
+        return;
+    }
+    let rows: Vec<Vec<String>> = r
+        .thresholds
+        .iter()
+        .map(|t| {
+            let mark = if t.passed {
+                "<span class=\"verdict pass\">PASS</span>"
+            } else {
+                "<span class=\"verdict fail\">FAIL</span>"
+            };
+            vec![mark.to_owned(), format!("<code>{}</code>", escape(&t.expression)), escape(&t.detail)]
+        })
+        .collect();
+    table(o, &["", "threshold", "measured"], &rows);
+}
+
+fn viewers(o: &mut String, r: &Report) {
+    let v = &r.viewers;
+    let exits = |m: &std::collections::BTreeMap<String, u64>| {
+        if m.is_empty() {
+            "none".to_owned()
+        } else {
+            escape(&m.iter().map(|(e, n)| format!("{n} × {e}")).collect::<Vec<_>>().join(", "))
+        }
+    };
+    o.push_str("<h2>Viewers</h2>");
+    facts(
+        o,
+        &[
+            ("target", v.target.to_string()),
+            ("started", v.started.to_string()),
+            ("most streaming at once", format!("{} ({})", v.streaming_peak, opt(v.reached, percent))),
+            ("streaming when the stop began", opt(v.streaming_at_stop, |n| n.to_string())),
+            ("stream ended", v.ended.to_string()),
+            ("process starts", v.process_starts.to_string()),
+            ("restarts", format!("{} ({} on stall)", v.restarts, v.stall_restarts)),
+            ("failed starts", v.spawn_failures.to_string()),
+            (
+                "process start time",
+                format!(
+                    "mean {} · max {}",
+                    seconds(v.process_start_mean_seconds),
+                    seconds(v.process_start_max_seconds)
+                ),
+            ),
+            (
+                "ramp",
+                format!(
+                    "asked {}/s · achieved {} · latest start {} behind plan",
+                    r.run.ramp_rate,
+                    opt(r.run.ramp_rate_achieved, |a| format!("{a:.2}/s")),
+                    seconds(r.run.ramp_lag_max_seconds)
+                ),
+            ),
+            ("exits on their own", exits(&v.exits_unexpected)),
+            ("exits on stop", exits(&v.exits_on_stop)),
+        ],
+    );
+}
+
+fn quantile_cells(q: Option<&Quantiles>) -> [String; 4] {
+    match q {
+        None => std::array::from_fn(|_| "n/a".to_owned()),
+        Some(q) => [seconds(q.p50), seconds(q.p95), seconds(q.p99), seconds(q.max)],
+    }
+}
+
+fn requests(o: &mut String, r: &Report) {
+    let q = &r.requests;
+    o.push_str("<h2>Requests</h2>");
+    let k = &q.by_kind;
+    let kinds: [(&str, &KindFigures); 6] = [
+        ("master playlist", &k.master),
+        ("media playlist", &k.playlist),
+        ("segment", &k.segment),
+        ("init", &k.init),
+        ("key", &k.key),
+        ("other", &k.other),
+    ];
+    let rows: Vec<Vec<String>> = kinds
+        .iter()
+        .filter(|(_, f)| f.count > 0)
+        .map(|(name, f)| {
+            let mut row = vec![(*name).to_owned(), f.count.to_string(), opt(f.bytes, size)];
+            row.extend(quantile_cells(f.ttfb.as_ref()));
+            row.extend(quantile_cells(f.download.as_ref()));
+            row
+        })
+        .collect();
+    table(
+        o,
+        &[
+            "kind",
+            "requests",
+            "bytes",
+            "TTFB p50",
+            "TTFB p95",
+            "TTFB p99",
+            "TTFB max",
+            "download p50",
+            "download p95",
+            "download p99",
+            "download max",
+        ],
+        &rows,
+    );
+    let t = &r.throughput;
+    facts(
+        o,
+        &[
+            ("requests", q.total.to_string()),
+            ("bytes", opt(q.bytes, size)),
+            ("throughput, mean over the run", opt(t.mean_bytes_per_second, rate)),
+            ("segment throughput, mean", opt(t.segment_mean_bytes_per_second, rate)),
+            ("busiest second", opt(t.peak_bytes_per_second, |b| size(b) + "/s")),
+            (
+                "connection set-up",
+                q.connect.as_ref().map_or_else(
+                    || "n/a".to_owned(),
+                    |c| format!("p50 {} · p95 {} · max {}", seconds(c.p50), seconds(c.p95), seconds(c.max)),
+                ),
+            ),
+        ],
+    );
+    if q.tunnels.count > 0 {
+        let _ = write!(
+            o,
+            "<p class=\"meta\">HTTPS tunnels: {} ({} failed), {} received; requests inside TLS are not visible.</p>",
+            q.tunnels.count,
+            q.tunnels.failed,
+            size(q.tunnels.bytes_down)
+        );
+    }
+}
+
+fn playback(o: &mut String, r: &Report) {
+    let p = &r.playback;
+    o.push_str("<h2>Playback</h2>");
+    if p.inferred {
+        o.push_str("<p class=\"meta\">Inferred from FFmpeg's log: each segment request counted as one target duration.</p>");
+    }
+    let startup = p.startup.as_ref().map_or_else(
+        || "n/a".to_owned(),
+        |s| {
+            format!(
+                "p50 {} · p90 {} · p95 {} · p99 {} · max {} ({} sessions)",
+                seconds(s.p50),
+                seconds(s.p90),
+                seconds(s.p95),
+                seconds(s.p99),
+                seconds(s.max),
+                s.count
+            )
+        },
+    );
+    facts(
+        o,
+        &[
+            ("sessions that played", p.sessions_started.to_string()),
+            ("startup (first request to first segment)", startup),
+            ("stalls", p.stalls.to_string()),
+            (
+                "stalled",
+                format!(
+                    "{:.1} s of {:.1} s watched (stall ratio {})",
+                    p.stall_seconds,
+                    p.watch_seconds,
+                    percent(p.stall_ratio)
+                ),
+            ),
+            ("late segments", p.late_segments.to_string()),
+            (
+                "playlist refreshes",
+                opt(p.playlist_refreshes_per_minute, |m| format!("{m:.1} per viewer per minute")),
+            ),
+        ],
+    );
+}
+
+fn errors(o: &mut String, r: &Report) {
+    let e = &r.errors;
+    o.push_str("<h2>Errors</h2>");
+    let by_status = if e.by_status.is_empty() {
+        "none".to_owned()
+    } else {
+        e.by_status.iter().map(|(s, n)| format!("{} × {n}", escape(s))).collect::<Vec<_>>().join(", ")
+    };
+    facts(
+        o,
+        &[
+            ("error rate", percent(e.error_rate)),
+            ("HTTP 4xx", e.http_4xx.to_string()),
+            ("HTTP 5xx", e.http_5xx.to_string()),
+            ("by status", by_status),
+            ("network", e.network.to_string()),
+            ("segments skipped", e.segments_skipped.to_string()),
+        ],
+    );
+}
+
+fn origin(o: &mut String, r: &Report) {
+    let Some(g) = &r.origin else { return };
+    o.push_str("<h2>Origin</h2>");
+    let exporter = |e: &Exporter| {
+        let state = if e.ok { "up" } else { "down" };
+        let error = e.error.as_deref().map_or_else(String::new, |m| format!(" · {}", escape(m)));
+        format!("{state} · {} scrapes ok, {} failed{error}", e.scrapes_ok, e.scrapes_failed)
+    };
+    let memory = match (g.memory_used_bytes, g.memory_total_bytes) {
+        #[allow(clippy::cast_precision_loss)]
+        (Some(u), Some(t)) => format!("{} of {}", bytes(u as f64), bytes(t as f64)),
+        _ => "n/a".to_owned(),
+    };
+    facts(
+        o,
+        &[
+            ("node exporter", exporter(&g.node)),
+            ("nginx exporter", exporter(&g.nginx)),
+            (
+                "CPU load over the run",
+                format!(
+                    "mean {} · peak {}",
+                    opt(g.run.cpu_load_mean, percent),
+                    opt(g.run.cpu_load_peak, percent)
+                ),
+            ),
+            ("memory at the end", memory),
+            (
+                "network over the run",
+                format!(
+                    "sent {} · received {}",
+                    size(g.run.network_transmit_bytes),
+                    size(g.run.network_receive_bytes)
+                ),
+            ),
+            ("nginx requests over the run", g.run.nginx_requests.to_string()),
+            ("nginx peak active connections", opt(g.run.nginx_peak_active_connections, |n| n.to_string())),
+        ],
+    );
+}
+
+fn notices(o: &mut String, r: &Report) {
+    o.push_str("<h2>Notices</h2>");
+    if r.notices.is_empty() {
+        o.push_str("<p class=\"meta\">None.</p>");
+        return;
+    }
+    let rows: Vec<Vec<String>> = r
+        .notices
+        .iter()
+        .map(|n| {
+            let (class, level) = match n.level {
+                Level::Info => ("", "info"),
+                Level::Warn => ("warn", "warn"),
+                Level::Error => ("error", "error"),
+            };
+            let mut text = escape(&n.text);
+            if !n.detail.is_empty() {
+                let _ = write!(text, "<pre>{}</pre>", escape(&n.detail.join("\n")));
+            }
+            vec![
+                format!("{:.1} s", n.at_seconds),
+                format!("<span class=\"{class}\">{level}</span>"),
+                n.viewer.map_or_else(|| "all".to_owned(), |v| v.to_string()),
+                text,
+                n.repeats.to_string(),
+            ]
+        })
+        .collect();
+    table(o, &["at", "level", "viewer", "event", "times"], &rows);
+}
+
+fn viewer_rows(o: &mut String, r: &Report) {
+    let rows = &r.viewers.rows;
+    if rows.is_empty() {
+        return;
+    }
+    let mut worst: Vec<&ViewerRow> = rows.iter().collect();
+    worst.sort_by(|a, b| {
+        (b.errors, b.stall_seconds, b.starts)
+            .partial_cmp(&(a.errors, a.stall_seconds, a.starts))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.id.cmp(&b.id))
+    });
+    worst.truncate(VIEWER_ROWS);
+    worst.sort_by_key(|v| v.id);
+    let _ = write!(o, "<h2>Viewers, one by one</h2><p class=\"meta\">");
+    if rows.len() > VIEWER_ROWS {
+        let _ = write!(
+            o,
+            "The {VIEWER_ROWS} of {} viewers with the most errors, stall time and restarts; every viewer is in the JSON report.",
+            rows.len()
+        );
+    } else {
+        o.push_str("Every viewer.");
+    }
+    o.push_str("</p>");
+    let cells: Vec<Vec<String>> = worst
+        .iter()
+        .map(|v| {
+            let state = match v.state {
+                ViewerState::Waiting => "waiting",
+                ViewerState::Running => "running",
+                ViewerState::Backoff => "backoff",
+                ViewerState::Ended => "ended",
+                ViewerState::Stopped => "stopped",
+            };
+            vec![
+                v.id.to_string(),
+                state.to_owned(),
+                v.starts.to_string(),
+                v.segments.to_string(),
+                size(v.bytes),
+                v.errors.to_string(),
+                format!("{:.1} s", v.stall_seconds),
+                v.last_error.as_deref().map_or_else(String::new, escape),
+            ]
+        })
+        .collect();
+    table(o, &["viewer", "state", "starts", "segments", "bytes", "errors", "stalled", "last error"], &cells);
+}
+
+fn fields(o: &mut String, r: &Report) {
+    o.push_str("<details><summary>Every <code>--assert</code> field</summary>");
+    let rows: Vec<Vec<String>> = thresholds::fields()
+        .map(|f| {
+            let value = opt(r.fields.get(f.name), |v| match f.dimension {
+                thresholds::Dimension::Duration => seconds(v),
+                thresholds::Dimension::Ratio => percent(v),
+                thresholds::Dimension::Rate => rate(v),
+                thresholds::Dimension::Count => format!("{v}"),
+            });
+            vec![format!("<code>{}</code>", f.name), value, escape(f.help)]
+        })
+        .collect();
+    table(o, &["field", "value", "meaning"], &rows);
+    o.push_str("</details>");
+}

@@ -1,0 +1,118 @@
+//! End-of-run report files: `--report run.json` (machine-readable, described by
+//! `docs/report.schema.json`) and `--report run.html` (one self-contained page).
+//!
+//! A [`Report`] is built once from the run's [`Outcome`]; the JSON file is that struct
+//! serialized and the HTML page ([`html`]) renders the same struct, so both say the same thing.
+//! Numbers are in SI base units: seconds, bytes, bytes per second, ratios as fractions
+//! (0.01 = 1 %). `fields` holds every `--assert` field by name, so a threshold reads exactly
+//! one value of the report.
+//!
+//! The schema is generated from these types ([`schema`]); a unit test keeps the committed
+//! file equal to it (`UPDATE_SCHEMA=1 cargo test -p hls-swarm --lib report` rewrites it).
+
+mod build;
+pub mod chart;
+pub mod html;
+pub mod markup;
+mod model;
+
+pub use build::{Report, SCHEMA_VERSION};
+pub use model::*;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A report file's format, decided by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `.json`: the [`Report`] as JSON.
+    Json,
+    /// `.html`: one self-contained page.
+    Html,
+}
+
+/// One `--report` file, validated: a known extension in an existing directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Where it is written.
+    pub path: PathBuf,
+    /// What is written there.
+    pub format: Format,
+}
+
+/// Accepted `--report` values, for messages.
+pub const ACCEPTED: &str = "accepted: a file name ending in .json (machine-readable) or .html \
+    (a self-contained page), in a directory that exists";
+
+impl Target {
+    /// Reads a `--report` value.
+    ///
+    /// # Errors
+    /// An extension other than `.json` or `.html`, or a parent directory that does not exist;
+    /// the message says which.
+    pub fn parse(path: &Path) -> Result<Target, String> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let format = match ext.as_deref() {
+            Some("json") => Format::Json,
+            Some("html") => Format::Html,
+            Some(other) => return Err(format!("the extension '.{other}' is not a report format")),
+            None => return Err("it has no extension".to_owned()),
+        };
+        match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+                Err(format!("the directory '{}' does not exist", dir.display()))
+            }
+            _ => Ok(Target { path: path.to_owned(), format }),
+        }
+    }
+}
+
+/// A report file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the report '{}': {source}", path.display())]
+pub struct WriteError {
+    /// The file.
+    pub path: PathBuf,
+    /// The OS error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Writes `report` to `target`, through a temporary file in the same directory, so a reader
+/// never sees half a report.
+///
+/// # Errors
+/// If the file cannot be created, written or renamed into place.
+pub fn write(report: &Report, target: &Target) -> Result<(), WriteError> {
+    let text = match target.format {
+        Format::Json => {
+            let mut t = report.to_json();
+            t.push('\n');
+            t
+        }
+        Format::Html => html::render(report),
+    };
+    let err = |source| WriteError { path: target.path.clone(), source };
+    let name = target.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = target.path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, &target.path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(err)
+}
+
+/// The JSON Schema of [`Report`] (draft 2020-12), as committed in `docs/report.schema.json`.
+#[must_use]
+pub fn schema() -> String {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().for_serialize().into_generator();
+    let schema = generator.into_root_schema_for::<Report>();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,581 @@
+//! The report's types: what the JSON holds, field by field, with the descriptions that become
+//! `docs/report.schema.json`. Numbers are in SI base units (seconds, bytes, bytes per second,
+//! fractions); `null` means "not measured".
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::measure::fold::Snapshot;
+use crate::measure::latency::Latency;
+use crate::{measure::history, measure::origin, output::thresholds};
+
+/// The program that wrote the report.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    /// `hls-swarm`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// How the numbers were obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    /// Every request measured by the relay in the swarm.
+    Relay,
+    /// FFmpeg's log only: counts and errors, no bytes or latencies; playback inferred.
+    Log,
+}
+
+/// What was run, and how it ended.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    /// The stream URL every viewer opened.
+    pub url: String,
+    /// The FFmpeg the viewers ran, e.g. `FFmpeg 5.1.6`.
+    pub ffmpeg: String,
+    /// How the numbers were obtained (`--measure`).
+    pub measure: Measure,
+    /// Wall-clock time the run started (the first viewer was due), RFC 3339 in UTC.
+    #[schemars(extend("format" = "date-time"))]
+    pub started: String,
+    /// Seconds from the start until the stop began.
+    pub run_seconds: f64,
+    /// Seconds from the stop until every viewer was reaped.
+    pub stop_seconds: f64,
+    /// True if the run was ended by a signal (Ctrl+C, SIGTERM) rather than by its duration.
+    pub interrupted: bool,
+    /// The asked run length in seconds (`--duration`); `null`: until stopped.
+    pub planned_duration_seconds: Option<f64>,
+    /// The asked ramp rate, viewers started per second.
+    pub ramp_rate: f64,
+    /// The achieved ramp rate, viewers per second; `null` with fewer than two starts.
+    pub ramp_rate_achieved: Option<f64>,
+    /// Seconds the latest first start fell behind its planned time.
+    pub ramp_lag_max_seconds: f64,
+    /// The media playlist's target duration in seconds; `null` for a finite (VOD) stream or
+    /// one that could not be examined.
+    pub target_duration_seconds: Option<f64>,
+    /// Events the stats task dropped because it fell behind (counts are low if not 0).
+    pub dropped_events: u64,
+}
+
+/// The simulated viewers.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Viewers {
+    /// Viewers asked for (`--clients`).
+    pub target: u32,
+    /// Viewers whose first process started.
+    pub started: u32,
+    /// Most viewers streaming at once.
+    pub streaming_peak: u32,
+    /// Viewers streaming when the stop began; `null` if the run never reached the stop.
+    pub streaming_at_stop: Option<u32>,
+    /// `streaming_peak / target`, a fraction; `null` when the target is 0.
+    pub reached: Option<f64>,
+    /// Viewers whose stream ended (finite streams).
+    pub ended: u32,
+    /// Processes started, first starts included.
+    pub process_starts: u64,
+    /// Processes started after a viewer's first.
+    pub restarts: u64,
+    /// Processes restarted by `--restart-on-stall`.
+    pub stall_restarts: u64,
+    /// Process starts that failed.
+    pub spawn_failures: u64,
+    /// Mean seconds one process start (fork to exec) took.
+    pub process_start_mean_seconds: f64,
+    /// Longest seconds one process start took.
+    pub process_start_max_seconds: f64,
+    /// Exits the viewers made on their own, by how they ended (`exit 1`, `signal 9 (SIGKILL)`).
+    pub exits_unexpected: BTreeMap<String, u64>,
+    /// Exits caused by the stop, by how they ended.
+    pub exits_on_stop: BTreeMap<String, u64>,
+    /// Every viewer, by number.
+    pub rows: Vec<ViewerRow>,
+}
+
+/// Where a viewer was at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewerState {
+    /// Never started (the run ended during the ramp).
+    Waiting,
+    /// Process alive.
+    Running,
+    /// Waiting to restart.
+    Backoff,
+    /// The stream ended.
+    Ended,
+    /// Stopped by the end of the run.
+    Stopped,
+}
+
+impl From<history::ViewerState> for ViewerState {
+    fn from(s: history::ViewerState) -> ViewerState {
+        match s {
+            history::ViewerState::Waiting => ViewerState::Waiting,
+            history::ViewerState::Running => ViewerState::Running,
+            history::ViewerState::Backoff => ViewerState::Backoff,
+            history::ViewerState::Ended => ViewerState::Ended,
+            history::ViewerState::Stopped => ViewerState::Stopped,
+        }
+    }
+}
+
+/// One viewer.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ViewerRow {
+    /// Viewer number (0 is the first started).
+    pub id: u32,
+    /// Where it was at the end.
+    pub state: ViewerState,
+    /// True if its player model was stalled at the end.
+    pub stalled: bool,
+    /// Processes started for it.
+    pub starts: u64,
+    /// Segments it received.
+    pub segments: u64,
+    /// Bytes it received.
+    pub bytes: u64,
+    /// HTTP and network errors it saw.
+    pub errors: u64,
+    /// Seconds its player model spent stalled.
+    pub stall_seconds: f64,
+    /// The first line of its last unexpected exit's log; `null` if none.
+    pub last_error: Option<String>,
+}
+
+/// A latency distribution, in seconds.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quantiles {
+    /// Values recorded.
+    pub count: u64,
+    /// Arithmetic mean, seconds.
+    pub mean: f64,
+    /// Median, seconds.
+    pub p50: f64,
+    /// 90th percentile, seconds.
+    pub p90: f64,
+    /// 95th percentile, seconds.
+    pub p95: f64,
+    /// 99th percentile, seconds.
+    pub p99: f64,
+    /// Largest value, seconds.
+    pub max: f64,
+}
+
+impl Quantiles {
+    pub(super) fn of(l: &Latency) -> Option<Quantiles> {
+        (l.count > 0).then(|| Quantiles {
+            count: l.count,
+            mean: l.mean(),
+            p50: l.p50,
+            p90: l.p90,
+            p95: l.p95,
+            p99: l.p99,
+            max: l.max,
+        })
+    }
+}
+
+/// Requests of one kind.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KindFigures {
+    /// Requests (relay: finished exchanges; log: request starts).
+    pub count: u64,
+    /// Response body bytes; `null` with `--measure log`.
+    pub bytes: Option<u64>,
+    /// Time to first byte, seconds; `null` when not measured.
+    pub ttfb: Option<Quantiles>,
+    /// Download time (request to last byte), seconds; `null` when not measured.
+    pub download: Option<Quantiles>,
+}
+
+/// Requests by kind.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ByKind {
+    /// Master (multivariant) playlists.
+    pub master: KindFigures,
+    /// Media playlists (with `--measure log`: every playlist).
+    pub playlist: KindFigures,
+    /// Media segments.
+    pub segment: KindFigures,
+    /// Init sections (`#EXT-X-MAP`).
+    pub init: KindFigures,
+    /// Decryption keys.
+    pub key: KindFigures,
+    /// Anything else.
+    pub other: KindFigures,
+}
+
+/// `CONNECT` tunnels (https through the relay): only sizes are visible.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tunnels {
+    /// Tunnels closed.
+    pub count: u64,
+    /// Tunnels whose upstream connection failed.
+    pub failed: u64,
+    /// Bytes from the origin.
+    pub bytes_down: u64,
+    /// Bytes to the origin.
+    pub bytes_up: u64,
+}
+
+/// HTTP requests the viewers made.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requests {
+    /// All requests.
+    pub total: u64,
+    /// All response body bytes; `null` with `--measure log`.
+    pub bytes: Option<u64>,
+    /// By kind.
+    pub by_kind: ByKind,
+    /// Upstream connection set-up time, seconds; `null` when not measured.
+    pub connect: Option<Quantiles>,
+    /// HTTPS tunnels.
+    pub tunnels: Tunnels,
+}
+
+/// Failed requests.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Errors {
+    /// HTTP error responses (status >= 400) by status code.
+    pub by_status: BTreeMap<String, u64>,
+    /// Responses with a 4xx status.
+    pub http_4xx: u64,
+    /// Responses with a 5xx status.
+    pub http_5xx: u64,
+    /// Responses with a status >= 400.
+    pub http_total: u64,
+    /// Requests without a complete response (refused, reset, timed out).
+    pub network: u64,
+    /// Segments FFmpeg gave up on.
+    pub segments_skipped: u64,
+    /// (HTTP errors + network errors) / requests, a fraction.
+    pub error_rate: f64,
+}
+
+/// What the viewers' players experienced.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Playback {
+    /// True with `--measure log`: each segment request counted as one target duration.
+    pub inferred: bool,
+    /// Sessions (viewer processes) that reached playback.
+    pub sessions_started: u64,
+    /// First request to first segment buffered, seconds; `null` when no session started.
+    pub startup: Option<Quantiles>,
+    /// Stalls (a player's buffer ran dry).
+    pub stalls: u64,
+    /// Seconds spent stalled, summed over sessions.
+    pub stall_seconds: f64,
+    /// Seconds since playback started, summed over sessions (stalls included).
+    pub watch_seconds: f64,
+    /// `stall_seconds / watch_seconds`, a fraction.
+    pub stall_ratio: f64,
+    /// Segments that took longer to download than to play.
+    pub late_segments: u64,
+    /// Media playlist requests per viewer per minute of watching; `null` before anyone played.
+    pub playlist_refreshes_per_minute: Option<f64>,
+}
+
+/// Bytes received per second.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Throughput {
+    /// All response bytes / seconds from the start until every viewer was reaped, bytes per
+    /// second; `null` with `--measure log`.
+    pub mean_bytes_per_second: Option<f64>,
+    /// Segment bytes over the same time, bytes per second (the `segment_throughput` field).
+    pub segment_mean_bytes_per_second: Option<f64>,
+    /// The busiest second of `series`, bytes per second; `null` with `--measure log`.
+    pub peak_bytes_per_second: Option<u64>,
+}
+
+/// How scraping one exporter went.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Exporter {
+    /// The last scrape worked.
+    pub ok: bool,
+    /// Why the last scrape failed; `null` when it worked.
+    pub error: Option<String>,
+    /// Scrapes that worked.
+    pub scrapes_ok: u64,
+    /// Scrapes that failed.
+    pub scrapes_failed: u64,
+}
+
+impl Exporter {
+    pub(super) fn of(h: &origin::ExporterHealth) -> Exporter {
+        Exporter {
+            ok: h.ok,
+            error: h.error.clone(),
+            scrapes_ok: h.scrapes_ok,
+            scrapes_failed: h.scrapes_failed,
+        }
+    }
+}
+
+/// The origin's totals over the run.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginRun {
+    /// Mean CPU load, a fraction of all CPUs, each scrape interval weighted by its length.
+    pub cpu_load_mean: Option<f64>,
+    /// Highest CPU load of one scrape interval, a fraction of all CPUs.
+    pub cpu_load_peak: Option<f64>,
+    /// Bytes received (all devices but `lo`).
+    pub network_receive_bytes: u64,
+    /// Bytes sent (all devices but `lo`).
+    pub network_transmit_bytes: u64,
+    /// HTTP requests nginx served (the exporter's own polls included).
+    pub nginx_requests: u64,
+    /// Most active nginx connections seen in one scrape.
+    pub nginx_peak_active_connections: Option<u64>,
+}
+
+/// The origin's figures from its node and nginx exporters. Rates and loads are between the
+/// last two scrapes; `null` when not available.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// The node exporter's scrapes.
+    pub node: Exporter,
+    /// The nginx exporter's scrapes.
+    pub nginx: Exporter,
+    /// CPU load at the end, a fraction of all CPUs.
+    pub cpu_load: Option<f64>,
+    /// Memory in use (`MemTotal - MemAvailable`), bytes.
+    pub memory_used_bytes: Option<u64>,
+    /// `MemTotal`, bytes.
+    pub memory_total_bytes: Option<u64>,
+    /// Bytes received per second (all devices but `lo`).
+    pub network_receive_bytes_per_second: Option<f64>,
+    /// Bytes sent per second (all devices but `lo`).
+    pub network_transmit_bytes_per_second: Option<f64>,
+    /// nginx active connections.
+    pub nginx_active_connections: Option<u64>,
+    /// nginx requests per second.
+    pub nginx_requests_per_second: Option<f64>,
+    /// The nginx exporter could read nginx's `stub_status`.
+    pub nginx_up: Option<bool>,
+    /// Totals over the run.
+    pub run: OriginRun,
+}
+
+impl Origin {
+    pub(super) fn of(o: &origin::OriginSnapshot) -> Origin {
+        let fraction = |p: Option<f64>| p.map(|p| p / 100.0);
+        Origin {
+            node: Exporter::of(&o.node),
+            nginx: Exporter::of(&o.nginx),
+            cpu_load: fraction(o.cpu_percent),
+            memory_used_bytes: o.mem_used_bytes,
+            memory_total_bytes: o.mem_total_bytes,
+            network_receive_bytes_per_second: o.net_rx_bytes_per_second,
+            network_transmit_bytes_per_second: o.net_tx_bytes_per_second,
+            nginx_active_connections: o.active_connections,
+            nginx_requests_per_second: o.requests_per_second,
+            nginx_up: o.nginx_up,
+            run: OriginRun {
+                cpu_load_mean: fraction(o.run.cpu_mean_percent),
+                cpu_load_peak: fraction(o.run.cpu_peak_percent),
+                network_receive_bytes: o.run.net_rx_bytes,
+                network_transmit_bytes: o.run.net_tx_bytes,
+                nginx_requests: o.run.requests,
+                nginx_peak_active_connections: o.run.peak_active_connections,
+            },
+        }
+    }
+}
+
+/// Every `--assert` field, in documentation order, with its value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields(pub Vec<(&'static str, Option<f64>)>);
+
+impl Fields {
+    /// Reads every field from the final snapshot.
+    #[must_use]
+    pub fn of(s: &Snapshot) -> Fields {
+        Fields(thresholds::fields().map(|f| (f.name, f.value(s))).collect())
+    }
+
+    /// One field's value.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.0.iter().find(|(n, _)| *n == name).and_then(|(_, v)| *v)
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, &Number(*value))?;
+        }
+        map.end()
+    }
+}
+
+impl JsonSchema for Fields {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Fields".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut properties = serde_json::Map::new();
+        for f in thresholds::fields() {
+            let description =
+                format!("{}, in {}; null when not measured", capitalized(f.help), f.dimension.unit());
+            properties.insert(
+                f.name.into(),
+                serde_json::json!({"type": ["number", "null"], "description": description}),
+            );
+        }
+        let required: Vec<&str> = thresholds::fields().map(|f| f.name).collect();
+        schemars::json_schema!({
+            "type": "object",
+            "description": "Every --assert field (docs/metrics.md#thresholds---assert) with its value in the \
+                field's base unit: seconds, fractions, bytes per second or counts.",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false,
+        })
+    }
+}
+
+/// A measured value as JSON: whole numbers as integers (`3`, not `3.0`), `None` as `null`.
+struct Number(Option<f64>);
+
+impl Serialize for Number {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(v) if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) => s.serialize_u64(v as u64),
+            v => v.serialize(s),
+        }
+    }
+}
+
+#[allow(clippy::ref_option)]
+fn number<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    Number(*v).serialize(s)
+}
+
+fn whole<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    Number(Some(*v)).serialize(s)
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |first| first.to_uppercase().chain(c).collect())
+}
+
+/// One `--assert` and its result.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    /// The assertion as written, e.g. `segment_ttfb_p95<500ms`.
+    pub expression: String,
+    /// The field it reads (a key of `fields`).
+    pub field: String,
+    /// The comparison: `<`, `<=`, `>`, `>=`, `==` or `!=`.
+    pub op: String,
+    /// The value compared against, in the field's base unit.
+    #[serde(serialize_with = "whole")]
+    pub limit: f64,
+    /// The measured value in the field's base unit (equal to `fields[field]`); `null` when not
+    /// measured, which fails the threshold.
+    #[serde(serialize_with = "number")]
+    pub actual: Option<f64>,
+    /// True if it held.
+    pub passed: bool,
+    /// The summary's line, e.g. `FAIL  error_rate<0.1%  (measured 0.2000 %)`.
+    pub text: String,
+    /// The measured value as shown to people, or why there is none.
+    pub detail: String,
+}
+
+/// How much a notice matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Part of a normal run.
+    Info,
+    /// Recoverable trouble (an HTTP error, a restart).
+    Warn,
+    /// A viewer could not start.
+    Error,
+}
+
+/// A notable event.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    /// Seconds since the run started (of the latest repeat).
+    pub at_seconds: f64,
+    /// Which viewer (of the latest repeat); `null` for the whole run.
+    pub viewer: Option<u32>,
+    /// Severity.
+    pub level: Level,
+    /// One line.
+    pub text: String,
+    /// The viewer's last log lines, for exits.
+    pub detail: Vec<String>,
+    /// How many times in a row it happened (1 = once).
+    pub repeats: u64,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// Seconds since the first viewer was due: the sample covers `[second, second + 1)`.
+    pub second: u64,
+    /// Viewer processes alive at the end of the second.
+    pub running: u32,
+    /// Viewers that fetched a segment recently.
+    pub streaming: u32,
+    /// Viewers whose player model was stalled.
+    pub stalled: u32,
+    /// Bytes received in this second, all request kinds (0 with `--measure log`).
+    pub bytes: u64,
+    /// Requests that ended in this second.
+    pub requests: u64,
+    /// HTTP (status >= 400) and network errors in this second.
+    pub errors: u64,
+    /// 95th percentile of the segment download times that ended in this second, seconds;
+    /// `null` if none ended.
+    pub segment_download_p95: Option<f64>,
+}
+
+impl From<&history::Sample> for Sample {
+    fn from(s: &history::Sample) -> Sample {
+        Sample {
+            second: s.second,
+            running: s.running,
+            streaming: s.streaming,
+            stalled: s.stalled,
+            bytes: s.bytes,
+            requests: s.requests,
+            errors: s.errors,
+            segment_download_p95: s.segment_p95.filter(|v| v.is_finite()),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Human-readable text: the periodic status line and the end-of-run summary.
+
+use std::fmt::Write as _;
+
+use crate::engine::ffmpeg::log::RequestKind;
+use crate::measure::fold::{Measure, Snapshot};
+use crate::measure::latency::Latency;
+use crate::measure::origin::OriginSnapshot;
+
+/// One line for logs and non-terminal output, e.g.
+/// `[12s] streaming 20/20 stalled 0 seg/s 10.0 playlists/s 10.0 thr 1.2 MiB/s p95 3.1ms restarts 0 errors 0`.
+#[must_use]
+pub fn status_line(s: &Snapshot) -> String {
+    let mut line = format!(
+        "[{}s] streaming {}/{} running {} backoff {} stalled {} seg/s {:.1} playlists/s {:.1}",
+        s.elapsed.as_secs(),
+        s.streaming,
+        s.target,
+        s.running,
+        s.backoff,
+        s.playback.stalled_now,
+        s.rate_of(RequestKind::Segment),
+        s.rate_of(RequestKind::Playlist) + s.rate_of(RequestKind::Master),
+    );
+    if s.measure == Measure::Relay {
+        let _ = write!(line, " thr {}/s p95 {}", bytes(s.throughput.w30), seconds(s.segment_ttlb_recent.p95));
+    }
+    let _ = write!(line, " restarts {} errors {}", s.restarts, error_count(s));
+    line
+}
+
+/// `1.2 MiB`-style sizes.
+#[must_use]
+#[allow(clippy::cast_precision_loss)]
+pub fn bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `3.1ms` / `1.25s`-style durations from seconds.
+#[must_use]
+pub fn seconds(s: f64) -> String {
+    if s < 0.001 {
+        format!("{:.0}µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1}ms", s * 1e3)
+    } else {
+        format!("{s:.2}s")
+    }
+}
+
+fn quantiles(l: &Latency) -> String {
+    if l.count == 0 {
+        return "none".to_owned();
+    }
+    format!(
+        "p50 {} · p95 {} · p99 {} · max {} ({} samples)",
+        seconds(l.p50),
+        seconds(l.p95),
+        seconds(l.p99),
+        seconds(l.max),
+        l.count
+    )
+}
+
+fn error_count(s: &Snapshot) -> u64 {
+    s.http_errors.values().sum::<u64>() + s.network_errors + s.spawn_failures
+}
+
+/// What the run was asked to do, for the summary's header.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    /// Stream URL.
+    pub url: String,
+    /// FFmpeg version line.
+    pub ffmpeg: String,
+    /// Asked ramp rate.
+    pub ramp_rate: f64,
+    /// Seconds from the first viewer start until the stop began.
+    pub run_seconds: f64,
+    /// True if the run ended before its duration: by a signal, or `q` on the dashboard.
+    pub interrupted: bool,
+    /// True if it was `q` (Esc, Ctrl+C) on the dashboard.
+    pub quit_from_dashboard: bool,
+    /// Longest time from the end of the run until every viewer was reaped, in seconds.
+    pub stop_seconds: f64,
+    /// The media playlist's target duration, if the stream was examined and is live.
+    pub target_duration: Option<f64>,
+    /// Wall-clock time the run started (first viewer due).
+    pub started: std::time::SystemTime,
+    /// Asked run length (`None` = until stopped).
+    pub duration: Option<f64>,
+}
+
+/// The end-of-run summary.
+#[must_use]
+pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "═══ hls-swarm summary ═══");
+    let _ = writeln!(o, "Stream            {}", facts.url);
+    let _ = writeln!(o, "FFmpeg            {}", facts.ffmpeg);
+    let how = match (facts.interrupted, facts.quit_from_dashboard) {
+        (_, true) => "stopped from the dashboard",
+        (true, false) => "stopped by signal",
+        (false, false) => "duration reached",
+    };
+    let _ = writeln!(
+        o,
+        "Run time          {:.1} s ({how}); all viewers reaped {:.2} s after the stop",
+        facts.run_seconds, facts.stop_seconds
+    );
+    let achieved = s.ramp_rate_achieved.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}/s"));
+    #[allow(clippy::cast_precision_loss)]
+    let mean_start = if s.process_starts == 0 {
+        0.0
+    } else {
+        s.spawn_time_total.as_secs_f64() * 1000.0 / s.process_starts as f64
+    };
+    let _ = writeln!(
+        o,
+        "Ramp              target {:.2}/s, achieved {achieved} ; latest start {:.2} s behind plan; process start mean {mean_start:.1} ms, max {:.1} ms",
+        facts.ramp_rate,
+        s.ramp_lag_max.as_secs_f64(),
+        s.spawn_time_max.as_secs_f64() * 1000.0
+    );
+    let _ = writeln!(
+        o,
+        "Viewers           {} target · {} started · {} streaming at the end · {} stream ended",
+        s.target,
+        s.started,
+        s.streaming_at_stop.unwrap_or(s.streaming),
+        s.ended
+    );
+    let _ = writeln!(
+        o,
+        "Lifecycle         {} process starts · {} restarts · {} stall restarts · {} failed starts",
+        s.process_starts, s.restarts, s.stall_restarts, s.spawn_failures
+    );
+    let how = match s.measure {
+        Measure::Relay => "measured by the relay",
+        Measure::Log => "request starts read from FFmpeg's log; inferred",
+    };
+    let others: u64 =
+        [RequestKind::Init, RequestKind::Key, RequestKind::Other].iter().map(|k| s.requests_of(*k)).sum();
+    let _ = writeln!(
+        o,
+        "Requests          {} playlists ({} master) · {} segments · {} other ({how})",
+        s.playlist_requests(),
+        s.requests_of(RequestKind::Master),
+        s.requests_of(RequestKind::Segment),
+        others
+    );
+    if s.measure == Measure::Relay {
+        let total: u64 = s.bytes.values().sum();
+        #[allow(clippy::cast_precision_loss)]
+        let run_rate = if facts.run_seconds > 0.0 { total as f64 / facts.run_seconds } else { 0.0 };
+        #[allow(clippy::cast_precision_loss)]
+        let all = total as f64;
+        let _ = writeln!(
+            o,
+            "Bytes             {total} bytes ({}) · {} segment bytes · {} playlist bytes · {}/s over the run",
+            bytes(all),
+            s.bytes_of(RequestKind::Segment),
+            s.bytes_of(RequestKind::Playlist) + s.bytes_of(RequestKind::Master),
+            bytes(run_rate)
+        );
+        let empty = Latency::default();
+        let get = |m: &'_ std::collections::BTreeMap<RequestKind, Latency>, k| {
+            quantiles(m.get(&k).unwrap_or(&empty))
+        };
+        let _ = writeln!(o, "Segment TTFB      {}", get(&s.ttfb, RequestKind::Segment));
+        let _ = writeln!(o, "Segment download  {}", get(&s.ttlb, RequestKind::Segment));
+        let _ = writeln!(o, "Playlist TTFB     {}", get(&s.ttfb, RequestKind::Playlist));
+        let _ = writeln!(o, "Playlist download {}", get(&s.ttlb, RequestKind::Playlist));
+        if s.tunnels.count > 0 {
+            let _ = writeln!(
+                o,
+                "HTTPS tunnels     {} ({} failed) · {} received; requests inside TLS are not visible",
+                s.tunnels.count,
+                s.tunnels.failed,
+                bytes(s.tunnels.bytes_down as f64)
+            );
+        }
+    }
+    let p = &s.playback;
+    let inferred = if s.measure == Measure::Log {
+        " (inferred: each segment request counted as one target duration)"
+    } else {
+        ""
+    };
+    let _ = writeln!(o, "Startup           {}{inferred}", quantiles(&s.startup));
+    let _ = writeln!(
+        o,
+        "Playback          {} stalls · {:.1} s stalled of {:.1} s watched (stall ratio {:.4}) · {} late segments",
+        p.stalls,
+        p.stall_seconds,
+        p.watch_seconds,
+        p.stall_ratio(),
+        p.late_segments
+    );
+    if p.watch_seconds > 0.0 {
+        #[allow(clippy::cast_precision_loss)]
+        let per_min = s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds;
+        let expected = facts.target_duration.map_or_else(String::new, |td| {
+            format!(" (a live player: {:.1} = 60 / target duration)", 60.0 / td)
+        });
+        let _ = writeln!(o, "Playlist refresh  {per_min:.1} per viewer per minute{expected}");
+    }
+    let _ = writeln!(
+        o,
+        "Errors            {} HTTP 4xx · {} HTTP 5xx · {} network · {} segments skipped",
+        s.http_errors_in(400, 499),
+        s.http_errors_in(500, 599),
+        s.network_errors,
+        s.segments_skipped
+    );
+    if !s.http_errors.is_empty() {
+        let by_status: Vec<String> = s.http_errors.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        let _ = writeln!(o, "  by status       {}", by_status.join(" "));
+    }
+    let exits = |m: &std::collections::BTreeMap<procgroup::Exit, u64>| {
+        if m.is_empty() {
+            "none".to_owned()
+        } else {
+            m.iter().map(|(e, n)| format!("{n} × {e}")).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let _ = writeln!(o, "Exits (own)       {}", exits(&s.exits_unexpected));
+    let _ = writeln!(o, "Exits (on stop)   {}", exits(&s.exits_on_stop));
+    if let Some(r) = origin {
+        origin_lines(&mut o, r);
+    }
+    if let Some((viewer, tail)) = &s.last_failure {
+        let _ = writeln!(o, "Last failure      viewer {viewer}, its last log lines:");
+        for line in tail {
+            let _ = writeln!(o, "                  {line}");
+        }
+    }
+    if s.dropped_events > 0 {
+        let _ = writeln!(
+            o,
+            "Warning           {} events dropped: the stats task fell behind, counts are low",
+            s.dropped_events
+        );
+    }
+    o
+}
+
+/// The origin's part of the summary: run figures from the deltas between scrapes.
+#[allow(clippy::cast_precision_loss)]
+fn origin_lines(o: &mut String, r: &OriginSnapshot) {
+    let pct = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1} %"));
+    if r.node.scrapes_ok > 0 {
+        let mem = match (r.mem_used_bytes, r.mem_total_bytes) {
+            (Some(u), Some(t)) => format!("{} of {}", bytes(u as f64), bytes(t as f64)),
+            _ => "n/a".to_owned(),
+        };
+        let _ = writeln!(
+            o,
+            "Origin host       CPU mean {} · peak {} · memory {mem} · sent {} · received {} (node exporter)",
+            pct(r.run.cpu_mean_percent),
+            pct(r.run.cpu_peak_percent),
+            bytes(r.run.net_tx_bytes as f64),
+            bytes(r.run.net_rx_bytes as f64),
+        );
+    }
+    if r.nginx.scrapes_ok > 0 {
+        let _ = writeln!(
+            o,
+            "Origin nginx      {} requests · peak {} active connections (nginx exporter, its own polls included)",
+            r.run.requests,
+            r.run.peak_active_connections.map_or_else(|| "n/a".to_owned(), |v| v.to_string())
+        );
+    }
+    for (name, h) in [("node exporter", &r.node), ("nginx exporter", &r.nginx)] {
+        if let Some(e) = h.error.as_ref().filter(|_| !h.ok) {
+            let _ = writeln!(
+                o,
+                "Origin warning    {name}: {e} ({} of {} scrapes failed)",
+                h.scrapes_failed,
+                h.scrapes_failed + h.scrapes_ok
+            );
+        }
+    }
+}

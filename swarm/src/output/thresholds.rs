@@ -1,0 +1,471 @@
+//! `--assert`: pass/fail thresholds over the run's results.
+//!
+//! An assertion is `FIELD OP VALUE[UNIT]`, e.g. `segment_ttfb_p95<500ms`, `error_rate<0.001`,
+//! `stall_ratio==0`, `viewers_reached>=100%`. `OP` is one of `<` `<=` `>` `>=` `==` `!=`.
+//! Each field has a dimension, and the value's unit must fit it: durations take `us`, `µs`,
+//! `ms`, `s` or `m` (a bare number is seconds); ratios take `%` or a bare fraction; rates take
+//! `B/s`, `KiB/s`, `MiB/s`, `kB/s`, `MB/s` (bare: bytes per second); counts are bare numbers.
+//! Assertions are parsed with the rest of the command line (a typo is exit 2 before anything
+//! starts) and checked against the final snapshot; any failure makes the run exit 5.
+
+use std::fmt;
+
+use crate::engine::ffmpeg::log::RequestKind;
+use crate::measure::fold::{Measure, Snapshot};
+use crate::measure::latency::Latency;
+use crate::output::summary;
+
+/// What a field measures, which decides the units it accepts and how values are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    /// Seconds.
+    Duration,
+    /// A fraction (0.5 = 50 %).
+    Ratio,
+    /// Bytes per second.
+    Rate,
+    /// A plain number.
+    Count,
+}
+
+/// One field an assertion can name.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    /// Its name.
+    pub name: &'static str,
+    /// Its dimension.
+    pub dimension: Dimension,
+    /// What it is.
+    pub help: &'static str,
+    read: fn(&Snapshot) -> Option<f64>,
+}
+
+impl Field {
+    /// Its value in the final snapshot, in the base unit of its dimension; `None` when it was
+    /// not measured (latencies with `--measure log`, or nothing recorded).
+    #[must_use]
+    pub fn value(&self, s: &Snapshot) -> Option<f64> {
+        (self.read)(s).filter(|v| v.is_finite())
+    }
+}
+
+impl Dimension {
+    /// The base unit its values are given in (assertions, reports).
+    #[must_use]
+    pub fn unit(self) -> &'static str {
+        match self {
+            Dimension::Duration => "seconds",
+            Dimension::Ratio => "a fraction (0.01 = 1 %)",
+            Dimension::Rate => "bytes per second",
+            Dimension::Count => "a count",
+        }
+    }
+}
+
+fn lat(m: &std::collections::BTreeMap<RequestKind, Latency>, k: RequestKind) -> Option<&Latency> {
+    m.get(&k).filter(|l| l.count > 0)
+}
+
+fn relay(s: &Snapshot) -> Option<&Snapshot> {
+    (s.measure == Measure::Relay).then_some(s)
+}
+
+macro_rules! quantile_fields {
+    ($($name:literal, $map:ident, $kind:ident, $q:ident, $help:literal;)*) => {
+        [$(Field {
+            name: $name,
+            dimension: Dimension::Duration,
+            help: $help,
+            read: |s| lat(&relay(s)?.$map, RequestKind::$kind).map(|l| l.$q),
+        },)*]
+    };
+}
+
+const QUANTILES: [Field; 16] = quantile_fields![
+    "segment_ttfb_p50", ttfb, Segment, p50, "segment time to first byte, median";
+    "segment_ttfb_p95", ttfb, Segment, p95, "segment time to first byte, 95th percentile";
+    "segment_ttfb_p99", ttfb, Segment, p99, "segment time to first byte, 99th percentile";
+    "segment_ttfb_max", ttfb, Segment, max, "segment time to first byte, largest";
+    "segment_download_p50", ttlb, Segment, p50, "segment download time, median";
+    "segment_download_p95", ttlb, Segment, p95, "segment download time, 95th percentile";
+    "segment_download_p99", ttlb, Segment, p99, "segment download time, 99th percentile";
+    "segment_download_max", ttlb, Segment, max, "segment download time, largest";
+    "playlist_ttfb_p50", ttfb, Playlist, p50, "media playlist time to first byte, median";
+    "playlist_ttfb_p95", ttfb, Playlist, p95, "media playlist time to first byte, 95th percentile";
+    "playlist_ttfb_p99", ttfb, Playlist, p99, "media playlist time to first byte, 99th percentile";
+    "playlist_ttfb_max", ttfb, Playlist, max, "media playlist time to first byte, largest";
+    "playlist_download_p50", ttlb, Playlist, p50, "media playlist download time, median";
+    "playlist_download_p95", ttlb, Playlist, p95, "media playlist download time, 95th percentile";
+    "playlist_download_p99", ttlb, Playlist, p99, "media playlist download time, 99th percentile";
+    "playlist_download_max", ttlb, Playlist, max, "media playlist download time, largest";
+];
+
+#[allow(clippy::cast_precision_loss)]
+const OTHERS: [Field; 12] = [
+    Field {
+        name: "startup_p50",
+        dimension: Dimension::Duration,
+        help: "first request to first segment buffered, median",
+        read: |s| (s.startup.count > 0).then_some(s.startup.p50),
+    },
+    Field {
+        name: "startup_p95",
+        dimension: Dimension::Duration,
+        help: "first request to first segment buffered, 95th percentile",
+        read: |s| (s.startup.count > 0).then_some(s.startup.p95),
+    },
+    Field {
+        name: "startup_max",
+        dimension: Dimension::Duration,
+        help: "first request to first segment buffered, largest",
+        read: |s| (s.startup.count > 0).then_some(s.startup.max),
+    },
+    Field {
+        name: "error_rate",
+        dimension: Dimension::Ratio,
+        help: "(HTTP errors + network errors) / requests",
+        read: |s| Some(s.error_rate()),
+    },
+    Field {
+        name: "stall_ratio",
+        dimension: Dimension::Ratio,
+        help: "time stalled / time watched (player model)",
+        read: |s| Some(s.playback.stall_ratio()),
+    },
+    Field {
+        name: "stalls",
+        dimension: Dimension::Count,
+        help: "stalls",
+        read: |s| Some(s.playback.stalls as f64),
+    },
+    Field {
+        name: "viewers_reached",
+        dimension: Dimension::Ratio,
+        help: "most viewers streaming at once / --clients",
+        read: |s| (s.target > 0).then(|| f64::from(s.streaming_peak) / f64::from(s.target)),
+    },
+    Field {
+        name: "restarts",
+        dimension: Dimension::Count,
+        help: "processes started after a viewer's first",
+        read: |s| Some(s.restarts as f64),
+    },
+    Field {
+        name: "http_errors",
+        dimension: Dimension::Count,
+        help: "responses with status >= 400",
+        read: |s| Some(s.http_errors.values().sum::<u64>() as f64),
+    },
+    Field {
+        name: "network_errors",
+        dimension: Dimension::Count,
+        help: "requests without a complete response",
+        read: |s| Some(s.network_errors as f64),
+    },
+    Field {
+        name: "late_segments",
+        dimension: Dimension::Count,
+        help: "segments that took longer to download than to play",
+        read: |s| Some(s.playback.late_segments as f64),
+    },
+    Field {
+        name: "segment_throughput",
+        dimension: Dimension::Rate,
+        help: "segment bytes per second over the whole run",
+        read: |s| {
+            let secs = s.elapsed.as_secs_f64();
+            (relay(s).is_some() && secs > 0.0).then(|| s.bytes_of(RequestKind::Segment) as f64 / secs)
+        },
+    },
+];
+
+/// Every field, in documentation order.
+pub fn fields() -> impl Iterator<Item = &'static Field> {
+    QUANTILES.iter().chain(OTHERS.iter())
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+}
+
+impl Op {
+    /// As written: `<`, `<=`, …
+    #[must_use]
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+            Op::Ne => "!=",
+        }
+    }
+
+    fn holds(self, a: f64, b: f64) -> bool {
+        // Values come from measurements: compare equal within a relative 1e-9.
+        let eq = (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-12);
+        match self {
+            Op::Lt => a < b && !eq,
+            Op::Le => a < b || eq,
+            Op::Gt => a > b && !eq,
+            Op::Ge => a > b || eq,
+            Op::Eq => eq,
+            Op::Ne => !eq,
+        }
+    }
+}
+
+/// One parsed `--assert`.
+#[derive(Debug, Clone)]
+pub struct Assertion {
+    /// As written.
+    pub text: String,
+    field: &'static Field,
+    op: Op,
+    /// In the field's base unit (seconds, fraction, bytes/s, count).
+    value: f64,
+}
+
+/// Why an assertion cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--assert '{text}': {reason}")]
+pub struct ParseError {
+    /// As written.
+    pub text: String,
+    /// What is wrong, and what is accepted.
+    pub reason: String,
+}
+
+impl Assertion {
+    /// Parses `FIELD OP VALUE[UNIT]`.
+    ///
+    /// # Errors
+    /// Unknown field, missing or unknown operator, unreadable number, or a unit that does not
+    /// fit the field; the message lists what is accepted.
+    pub fn parse(text: &str) -> Result<Assertion, ParseError> {
+        let err = |reason: String| ParseError { text: text.to_owned(), reason };
+        let t = text.trim();
+        let name_end = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(t.len());
+        let name = &t[..name_end];
+        let Some(field) = fields().find(|f| f.name == name) else {
+            let known: Vec<&str> = fields().map(|f| f.name).collect();
+            return Err(err(format!("unknown field '{name}'; known fields: {}", known.join(", "))));
+        };
+        let rest = t[name_end..].trim_start();
+        let ops =
+            [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt)];
+        let Some((sym, op)) = ops.iter().find(|(s, _)| rest.starts_with(s)) else {
+            return Err(err("expected an operator after the field: one of < <= > >= == !=".into()));
+        };
+        let rest = rest[sym.len()..].trim();
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..num_end].parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
+            err(format!("the limit '{rest}' is not a number; {}", accepted(field.dimension)))
+        })?;
+        let unit = rest[num_end..].trim();
+        let scale = scale(field.dimension, unit).ok_or_else(|| {
+            err(format!(
+                "unit '{unit}' does not fit {} ({}); {}",
+                field.name,
+                field.help,
+                accepted(field.dimension)
+            ))
+        })?;
+        Ok(Assertion { text: t.to_owned(), field, op: *op, value: number * scale })
+    }
+
+    /// Checks the assertion against the final snapshot.
+    #[must_use]
+    pub fn check(&self, s: &Snapshot) -> Checked {
+        let actual = self.field.value(s);
+        let checked = |passed, detail| Checked {
+            text: self.text.clone(),
+            field: self.field.name,
+            op: self.op.symbol(),
+            limit: self.value,
+            actual,
+            passed,
+            detail,
+        };
+        match actual {
+            None => checked(
+                false,
+                if s.measure == Measure::Log {
+                    format!("{} is not measured with --measure log", self.field.name)
+                } else {
+                    format!("{} has no value: nothing was measured", self.field.name)
+                },
+            ),
+            Some(v) => {
+                checked(self.op.holds(v, self.value), format!("measured {}", show(self.field.dimension, v)))
+            }
+        }
+    }
+}
+
+/// The result of one assertion.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Checked {
+    /// As written.
+    pub text: String,
+    /// The field it names.
+    pub field: &'static str,
+    /// Its comparison, as written (`<`, `<=`, …).
+    pub op: &'static str,
+    /// The value compared against, in the field's base unit.
+    pub limit: f64,
+    /// The measured value in the field's base unit (`None` when not measured).
+    pub actual: Option<f64>,
+    /// True if it held.
+    pub passed: bool,
+    /// The measured value, or why there is none.
+    pub detail: String,
+}
+
+impl fmt::Display for Checked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = if self.passed { "PASS" } else { "FAIL" };
+        write!(f, "{mark}  {}  ({})", self.text, self.detail)
+    }
+}
+
+fn scale(d: Dimension, unit: &str) -> Option<f64> {
+    Some(match (d, unit) {
+        (Dimension::Duration, "" | "s") => 1.0,
+        (Dimension::Duration, "ms") => 1e-3,
+        (Dimension::Duration, "us" | "µs") => 1e-6,
+        (Dimension::Duration, "m" | "min") => 60.0,
+        (Dimension::Ratio, "") => 1.0,
+        (Dimension::Ratio, "%") => 0.01,
+        (Dimension::Rate, "" | "B/s") => 1.0,
+        (Dimension::Rate, "kB/s") => 1e3,
+        (Dimension::Rate, "MB/s") => 1e6,
+        (Dimension::Rate, "KiB/s") => 1024.0,
+        (Dimension::Rate, "MiB/s") => 1024.0 * 1024.0,
+        (Dimension::Count, "") => 1.0,
+        _ => return None,
+    })
+}
+
+fn accepted(d: Dimension) -> &'static str {
+    match d {
+        Dimension::Duration => "durations take us, ms, s or m (a bare number is seconds)",
+        Dimension::Ratio => "ratios take % or a bare fraction (0.01 = 1 %)",
+        Dimension::Rate => "rates take B/s, kB/s, MB/s, KiB/s or MiB/s",
+        Dimension::Count => "counts are bare numbers",
+    }
+}
+
+fn show(d: Dimension, v: f64) -> String {
+    match d {
+        Dimension::Duration => summary::seconds(v),
+        Dimension::Ratio => format!("{:.4} %", v * 100.0),
+        Dimension::Rate => format!("{}/s", summary::bytes(v)),
+        Dimension::Count => format!("{v}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap() -> Snapshot {
+        let mut s = Snapshot { target: 20, streaming_peak: 20, ..Snapshot::default() };
+        s.ttfb.insert(RequestKind::Segment, Latency { count: 100, p95: 0.012, ..Latency::default() });
+        s.requests.insert(RequestKind::Segment, 1000);
+        s.http_errors.insert(404, 2);
+        s
+    }
+
+    #[test]
+    fn parses_units_and_checks() {
+        let s = snap();
+        let ok = |t: &str| Assertion::parse(t).unwrap().check(&s).passed;
+        assert!(ok("segment_ttfb_p95<500ms"));
+        assert!(ok("segment_ttfb_p95 < 0.5"));
+        assert!(!ok("segment_ttfb_p95<10ms"));
+        assert!(ok("segment_ttfb_p95>=12ms"), "equal within rounding");
+        assert!(ok("viewers_reached>=100%"));
+        assert!(ok("error_rate<0.01"));
+        assert!(!ok("error_rate<0.001"));
+        assert!(ok("error_rate==0.2%"));
+        assert!(ok("stall_ratio==0"));
+        assert!(ok("http_errors<=2"));
+        let failed = Assertion::parse("error_rate<0.1%").unwrap().check(&s);
+        assert_eq!(failed.to_string(), "FAIL  error_rate<0.1%  (measured 0.2000 %)");
+    }
+
+    #[test]
+    fn checked_carries_the_value_it_compared() {
+        let s = snap();
+        let c = Assertion::parse("segment_ttfb_p95 < 500ms").unwrap().check(&s);
+        assert_eq!((c.field, c.op, c.limit, c.actual), ("segment_ttfb_p95", "<", 0.5, Some(0.012)));
+        // Another field carries its own value: 2 errors in 1000 requests.
+        let rate = Assertion::parse("error_rate<1%").unwrap().check(&s);
+        assert_eq!(
+            (rate.field, rate.limit, rate.actual, rate.passed),
+            ("error_rate", 0.01, Some(0.002), true)
+        );
+        let none = Assertion::parse("startup_p95<1s").unwrap().check(&s);
+        assert_eq!((none.actual, none.passed), (None, false));
+    }
+
+    #[test]
+    fn every_field_is_documented() {
+        let doc = include_str!("../../../docs/metrics.md");
+        for f in fields() {
+            assert!(doc.contains(&format!("`{}`", f.name)), "{} is missing from docs/metrics.md", f.name);
+        }
+    }
+
+    #[test]
+    fn unmeasured_fields_fail_with_a_reason() {
+        let s = Snapshot { measure: Measure::Log, ..snap() };
+        let c = Assertion::parse("segment_ttfb_p95<1s").unwrap().check(&s);
+        assert!(!c.passed);
+        assert!(c.detail.contains("--measure log"), "{}", c.detail);
+    }
+
+    #[test]
+    fn errors_name_the_value_and_what_is_accepted() {
+        let e = |t: &str| Assertion::parse(t).unwrap_err().to_string();
+        let unknown = e("ttfb<1s");
+        assert!(
+            unknown.starts_with("--assert 'ttfb<1s': unknown field 'ttfb'; known fields: segment_ttfb_p50")
+        );
+        for f in fields() {
+            assert!(unknown.contains(f.name), "{} is not listed: {unknown}", f.name);
+        }
+        assert_eq!(
+            e("error_rate 1"),
+            "--assert 'error_rate 1': expected an operator after the field: one of < <= > >= == !="
+        );
+        assert_eq!(
+            e("error_rate<abc"),
+            "--assert 'error_rate<abc': the limit 'abc' is not a number; \
+             ratios take % or a bare fraction (0.01 = 1 %)"
+        );
+        let unit = e("error_rate<5ms");
+        assert!(unit.starts_with("--assert 'error_rate<5ms': unit 'ms' does not fit error_rate"), "{unit}");
+        assert!(unit.ends_with("; ratios take % or a bare fraction (0.01 = 1 %)"), "{unit}");
+        let unit = e("segment_ttfb_p95<5%");
+        assert!(unit.starts_with("--assert 'segment_ttfb_p95<5%': unit '%' does not fit"), "{unit}");
+        assert!(unit.ends_with("; durations take us, ms, s or m (a bare number is seconds)"), "{unit}");
+    }
+}
