@@ -7,7 +7,7 @@ NIX ?= nix --extra-experimental-features 'nix-command flakes'
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test test-loaded check fmt clippy unit run dev test-origin bench bench-origin bench-swarm bench-image bench-quick nix-check nix-flake-check clean
+.PHONY: help deps deps-test build release demo test test-loaded check fmt clippy cycles unit run dev test-origin bench bench-origin bench-swarm bench-image bench-quick nix-check nix-flake-check clean
 .PHONY: deps-containers container-bins container-conf container-build container-run container-stop test-containers
 .PHONY: deps-vm lab-bins microvm-check-kvm microvm-build microvm-start microvm-start-tap microvm-stop \
 	microvm-status microvm-console network-setup network-teardown network-check \
@@ -40,13 +40,18 @@ test-loaded: deps-test ## make test with a CPU hog on one core alongside (stress
 	stress-ng --cpu 1 --timeout 90m --quiet & hog=$$!; \
 	$(MAKE) test; status=$$?; kill $$hog; wait $$hog; exit $$status
 
-check: fmt clippy ## formatting and lints only
+check: fmt clippy cycles ## formatting, lints and import cycles only
 
 fmt: ## rustfmt check
 	$(CARGO) fmt --all -- --check
 
 clippy: ## clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+CRATES = swarm origin network microvm containers testlab procgroup kit testkit
+
+cycles: ## no two files of a crate import each other (testkit's import-cycles)
+	$(CARGO) run -q -p testkit --bin import-cycles -- $(CRATES)
 
 unit: ## unit tests only (no ffmpeg or nginx needed)
 	$(CARGO) test --workspace --lib

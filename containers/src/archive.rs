@@ -19,8 +19,8 @@ use microvm::image::{Content, Entry, Plan};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::error::{io, Error};
 use crate::spec::Image;
-use crate::{io, Error};
 
 /// The time stamped on every entry and in the config (1970-01-01T00:00:01Z, as nixpkgs'
 /// dockerTools does: some tools take 0 for "unset").

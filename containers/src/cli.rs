@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::archive;
+use crate::error::{io, Error};
 use crate::podman::{self, conf::Conf, Podman};
 use crate::spec::{self, Image, Inputs, Overrides};
-use crate::{archive, Error};
 
 /// Container images of hls-swarm and the test origin, built without Nix.
 #[derive(Debug, Parser)]
@@ -150,9 +151,9 @@ fn mib(bytes: u64) -> String {
 /// # Errors
 /// Anything [`archive::write`] raises.
 pub fn build_images(images: &[Image], dir: &Path) -> Result<Vec<archive::Written>, Error> {
-    std::fs::create_dir_all(dir).map_err(crate::io("cannot create", dir))?;
+    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
     let scratch = dir.join(format!(".scratch-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).map_err(crate::io("cannot create", &scratch))?;
+    std::fs::create_dir_all(&scratch).map_err(io("cannot create", &scratch))?;
     let result = images
         .iter()
         .map(|img| archive::write(img, &dir.join(format!("{}.tar", img.name)), &scratch))

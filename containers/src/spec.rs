@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use microvm::image::{on_path, Plan};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The swarm's image name.
 pub const SWARM_CLIENT: &str = "hls-swarm-client";

@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::error::Error;
 use crate::qemu::Machine;
-use crate::vm::Error;
 use crate::{guest, image, netns, rundir};
 
 /// Guest ports (fixed inside the VM).

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::rundir::RunDir;
-use crate::vm::{kill, kill_stray, shutdown_signal, unix_ms, Error};
+use crate::error::Error;
+use crate::rundir::{kill, kill_stray, unix_ms, RunDir};
 use crate::{http, qmp};
 
 /// How `stop` ended.
@@ -218,6 +218,22 @@ pub async fn console(
         tokio::select! {
             () = &mut stop => return Ok(()),
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+/// Returns on Ctrl+C or SIGTERM, whichever comes first: what ends a wait the user may cut
+/// short (`start` waiting for the playlist, `console --follow`).
+pub(crate) async fn shutdown_signal() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod control;
 pub mod cpio;
 pub mod decompress;
 pub mod elf;
+mod error;
 pub mod guest;
 pub mod http;
 pub mod image;

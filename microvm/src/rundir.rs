@@ -5,12 +5,14 @@
 //!
 //! A pid alone is not an identity: after the VM exits the number can be reused. Every check
 //! compares the recorded start time (`/proc/PID/stat` field 22) and looks for this run
-//! directory's QMP socket path in `/proc/PID/cmdline` before trusting or signalling it.
+//! directory's QMP socket path in `/proc/PID/cmdline` before trusting or signalling it (as
+//! `kill` does before each signal it sends).
 
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -263,6 +265,51 @@ pub fn parse_stat(line: &str) -> Option<ProcStat> {
     let state = fields.first()?.chars().next()?;
     let start_ticks = fields.get(22 - 3)?.parse().ok()?;
     Some(ProcStat { state, start_ticks })
+}
+
+/// Milliseconds since the Unix epoch, as the state record keeps times.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The pid in a pid file (qemu's `-pidfile`), if it holds one.
+pub(crate) fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// A daemon qemu left behind by a failed start (its pid file exists but no state was written).
+pub(crate) async fn kill_stray(run: &RunDir) {
+    if let Some(pid) = read_pid(&run.pid_file()) {
+        if let Some(s) = ProcStat::read(pid) {
+            kill(run, pid, s.start_ticks, Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// SIGTERM, `grace`, SIGKILL — each only after checking that `pid` is still this run
+/// directory's qemu — then waits (bounded) until it is gone. Returns whether it was gone.
+pub(crate) async fn kill(run: &RunDir, pid: u32, start_ticks: u64, grace: Duration) -> bool {
+    let Ok(raw) = i32::try_from(pid) else { return false };
+    let target = nix::unistd::Pid::from_raw(raw);
+    for (signal, wait) in [
+        (nix::sys::signal::Signal::SIGTERM, grace),
+        (nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5)),
+    ] {
+        if !run.owns(pid, start_ticks) {
+            return true;
+        }
+        let _ = nix::sys::signal::kill(target, signal);
+        let t = Instant::now();
+        while t.elapsed() < wait {
+            if !run.owns(pid, start_ticks) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    !run.owns(pid, start_ticks)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The launcher: `start` for one VM and its run directory (its configuration is in
-//! [`crate::config`], `stop`, `status` and `console` in [`crate::control`]; both re-exported).
+//! [`crate::config`], `stop`, `status` and `console` in [`crate::control`], its [`Error`] in a
+//! module of its own; all re-exported here).
 //!
 //! `start` validates everything before any side effect, builds (or reuses) the image, picks
 //! the accelerator, then runs qemu with `-daemonize`: the foreground qemu is our child (own
@@ -12,14 +13,15 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
+use crate::control::shutdown_signal;
 use crate::guest::{self, GuestNet, Stream};
 use crate::image::{self, Image};
 use crate::kvm::{self, Verdict};
 use crate::qemu::{self, Accel, Backend, Launch, Machine};
-use crate::rundir::{self, ProcStat, RunDir, State};
+use crate::rundir::{self, kill, kill_stray, read_pid, unix_ms, ProcStat, RunDir, State};
 use crate::{http, netns};
 
 pub use crate::config::{
@@ -27,97 +29,13 @@ pub use crate::config::{
     NGINX_PORT, NODE_PORT,
 };
 pub use crate::control::{console, status, stop, Health, Stopped};
-
-/// Launcher failures. [`Error::exit_code`] maps them to the documented exit codes.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A bad value; nothing was started.
-    #[error("{0}")]
-    Invalid(String),
-    /// The image could not be built.
-    #[error(transparent)]
-    Image(#[from] image::Error),
-    /// Run directory problem.
-    #[error(transparent)]
-    RunDir(#[from] rundir::Error),
-    /// Namespace problem.
-    #[error(transparent)]
-    Netns(#[from] netns::Error),
-    /// A VM already runs in this run directory.
-    #[error("VM {name} is already running (qemu pid {pid}, run directory {dir}); stop it first with `hls-lab microvm stop --name {name}`")]
-    AlreadyRunning {
-        /// VM name.
-        name: String,
-        /// qemu's pid.
-        pid: u32,
-        /// Run directory.
-        dir: PathBuf,
-    },
-    /// qemu itself refused to start.
-    #[error("qemu refused to start ({status}): {stderr}")]
-    QemuFailed {
-        /// Its exit.
-        status: String,
-        /// What it said.
-        stderr: String,
-    },
-    /// The guest did not serve the playlist in time, or died; the VM was stopped.
-    #[error("{what}; the VM was stopped. Last console lines ({log}):\n{tail}")]
-    NotReady {
-        /// What happened.
-        what: String,
-        /// Console log.
-        log: PathBuf,
-        /// Its last lines.
-        tail: String,
-    },
-    /// Interrupted while starting; the VM was stopped.
-    #[error("interrupted while waiting for the VM; it was stopped")]
-    Interrupted,
-    /// I/O.
-    #[error("{action}: {source}")]
-    Io {
-        /// What was being done.
-        action: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl Error {
-    /// The exit code documented in docs/microvm.md.
-    #[must_use]
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Invalid(_) | Error::Netns(netns::Error::Missing { .. }) => 2,
-            Error::Image(
-                image::Error::ProgramNotFound { .. }
-                | image::Error::Kernel(
-                    crate::kernel::Error::NotFound
-                    | crate::kernel::Error::NotBzImage { .. }
-                    | crate::kernel::Error::Read { .. },
-                ),
-            ) => 2,
-            Error::AlreadyRunning { .. } | Error::RunDir(rundir::Error::Busy { .. }) => 3,
-            Error::QemuFailed { .. } | Error::NotReady { .. } => 4,
-            Error::Interrupted => 130,
-            _ => 1,
-        }
-    }
-}
+pub use crate::error::Error;
 
 /// What `start` achieved.
 #[derive(Debug, Clone)]
 pub struct Started {
     /// The recorded state.
     pub state: State,
-}
-
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Last `n` non-empty lines of a file, without terminal escapes.
@@ -174,20 +92,6 @@ pub fn vhost_net() -> Result<(), String> {
         .open("/dev/vhost-net")
         .map(drop)
         .map_err(|e| format!("/dev/vhost-net: {e}"))
-}
-
-pub(crate) async fn shutdown_signal() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 /// Starts the VM and waits for its playlist. Progress goes to `out`.
@@ -503,10 +407,6 @@ async fn wait_playlist(
     }
 }
 
-pub(crate) fn read_pid(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
 fn nobody_exists() -> bool {
     std::fs::read_to_string("/etc/passwd").is_ok_and(|t| t.lines().any(|l| l.starts_with("nobody:")))
 }
@@ -517,39 +417,6 @@ fn tsc_khz() -> Option<u64> {
     let mhz: f64 =
         cpuinfo.lines().find(|l| l.starts_with("cpu MHz"))?.split(':').nth(1)?.trim().parse().ok()?;
     Some((mhz * 1000.0) as u64)
-}
-
-/// A daemon qemu left behind by a failed start (its pid file exists but no state was written).
-pub(crate) async fn kill_stray(run: &RunDir) {
-    if let Some(pid) = read_pid(&run.pid_file()) {
-        if let Some(s) = ProcStat::read(pid) {
-            kill(run, pid, s.start_ticks, Duration::from_secs(2)).await;
-        }
-    }
-}
-
-/// SIGTERM, `grace`, SIGKILL — each only after checking that `pid` is still this run
-/// directory's qemu — then waits (bounded) until it is gone. Returns whether it was gone.
-pub(crate) async fn kill(run: &RunDir, pid: u32, start_ticks: u64, grace: Duration) -> bool {
-    let Ok(raw) = i32::try_from(pid) else { return false };
-    let target = nix::unistd::Pid::from_raw(raw);
-    for (signal, wait) in [
-        (nix::sys::signal::Signal::SIGTERM, grace),
-        (nix::sys::signal::Signal::SIGKILL, Duration::from_secs(5)),
-    ] {
-        if !run.owns(pid, start_ticks) {
-            return true;
-        }
-        let _ = nix::sys::signal::kill(target, signal);
-        let t = Instant::now();
-        while t.elapsed() < wait {
-            if !run.owns(pid, start_ticks) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    !run.owns(pid, start_ticks)
 }
 
 /// One line about an image.

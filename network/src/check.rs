@@ -10,8 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::links::{self, Link};
-use crate::setup::with_netlink;
+use crate::links::{self, with_netlink, Link};
 use crate::topology::{Topology, NAT_TABLE, VM_PORTS};
 use crate::{nat, netns};
 

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use crate::check::CheckOptions;
 use crate::error::{chain, Error, InputError};
+use crate::log::Log;
 use crate::topology::{Cidr, TapOwner, Topology, DEFAULT_BRIDGE, DEFAULT_RUN_DIR, DEFAULT_TAP};
-use crate::{CheckOptions, Log};
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum NetworkCommand {

@@ -25,6 +25,7 @@ pub mod check;
 pub mod cli;
 pub mod error;
 mod links;
+mod log;
 mod nat;
 pub mod netns;
 mod setup;
@@ -32,44 +33,8 @@ pub mod state;
 mod tap;
 pub mod topology;
 
-use std::fmt;
-
 pub use check::{check, CheckOptions, Report, Status};
 pub use error::{Error, InputError};
+pub use log::{Log, Step};
 pub use setup::{require_root, setup, teardown};
 pub use topology::{Cidr, TapOwner, Topology, VM_PORTS};
-
-/// One thing setup or teardown did or found already done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    pub text: String,
-    /// `true` if the system was changed, `false` if it already was as wanted.
-    pub changed: bool,
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-/// The steps of one setup or teardown, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Log {
-    pub steps: Vec<Step>,
-}
-
-impl Log {
-    pub(crate) fn changed(&mut self, text: impl Into<String>) {
-        self.steps.push(Step { text: text.into(), changed: true });
-    }
-
-    pub(crate) fn kept(&mut self, text: impl Into<String>) {
-        self.steps.push(Step { text: text.into(), changed: false });
-    }
-
-    /// How many steps changed the system.
-    pub fn changes(&self) -> usize {
-        self.steps.iter().filter(|s| s.changed).count()
-    }
-}

@@ -3,7 +3,7 @@
 //! did in the log.
 //!
 //! The netlink socket belongs to the namespace of the thread that opened it: open the [`Handle`]
-//! on a thread inside the wanted namespace.
+//! on a thread inside the wanted namespace ([`with_netlink`], which setup and check both use).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -14,8 +14,38 @@ use rtnetlink::packet_route::link::{InfoData, InfoKind, LinkAttribute, LinkFlags
 use rtnetlink::{Handle, LinkBridge, LinkUnspec};
 
 use crate::error::Error;
+use crate::log::Log;
+use crate::netns;
 use crate::topology::Cidr;
-use crate::Log;
+
+/// Run `f` with a netlink handle on a thread inside `netns` (or the host's namespace), on a
+/// current-thread tokio runtime of that thread. Synchronous code in `f` (the TUN ioctl,
+/// `/proc/sys/net`) runs in that namespace too.
+pub(crate) fn with_netlink<T, F, Fut>(netns: Option<&str>, f: F) -> Result<T, Error>
+where
+    T: Send,
+    F: FnOnce(Handle) -> Fut + Send,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let enter_err =
+        |source| Error::Netns { op: "entering", name: netns.unwrap_or("host").to_string(), source };
+    netns::run_in(netns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|source| Error::Io { op: "starting the netlink runtime", source })?;
+        rt.block_on(async move {
+            let (conn, handle, _) = rtnetlink::new_connection()
+                .map_err(|source| Error::Io { op: "opening a netlink socket", source })?;
+            let conn = tokio::spawn(conn);
+            let out = f(handle).await;
+            conn.abort();
+            out
+        })
+    })
+    .map_err(enter_err)?
+}
 
 /// What the kernel says about one link.
 #[derive(Debug, Clone, PartialEq, Eq)]

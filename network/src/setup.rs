@@ -4,10 +4,11 @@
 use rtnetlink::Handle;
 
 use crate::error::Error;
-use crate::links::{self, Link};
+use crate::links::{self, with_netlink, Link};
+use crate::log::Log;
 use crate::state::State;
 use crate::topology::{TapOwner, Topology, NAT_TABLE};
-use crate::{nat, netns, tap, Log};
+use crate::{nat, netns, tap};
 
 /// Fail with [`Error::NotRoot`] unless the effective uid is 0.
 pub fn require_root() -> Result<(), Error> {
@@ -16,35 +17,6 @@ pub fn require_root() -> Result<(), Error> {
     } else {
         Err(Error::NotRoot)
     }
-}
-
-/// Run `f` with a netlink handle on a thread inside `netns` (or the host's namespace), on a
-/// current-thread tokio runtime of that thread. Synchronous code in `f` (the TUN ioctl,
-/// `/proc/sys/net`) runs in that namespace too.
-pub(crate) fn with_netlink<T, F, Fut>(netns: Option<&str>, f: F) -> Result<T, Error>
-where
-    T: Send,
-    F: FnOnce(Handle) -> Fut + Send,
-    Fut: std::future::Future<Output = Result<T, Error>>,
-{
-    let enter_err =
-        |source| Error::Netns { op: "entering", name: netns.unwrap_or("host").to_string(), source };
-    netns::run_in(netns, move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|source| Error::Io { op: "starting the netlink runtime", source })?;
-        rt.block_on(async move {
-            let (conn, handle, _) = rtnetlink::new_connection()
-                .map_err(|source| Error::Io { op: "opening a netlink socket", source })?;
-            let conn = tokio::spawn(conn);
-            let out = f(handle).await;
-            conn.abort();
-            out
-        })
-    })
-    .map_err(enter_err)?
 }
 
 /// Create what is missing and fix what differs, so that afterwards: the namespace exists (if asked,

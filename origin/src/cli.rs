@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{Config, Source};
 use crate::encoder::{self, Output};
+use crate::error::Error;
 use crate::nginx::{self, Layout};
 use crate::profile::{Overrides, Profile, NAMES};
-use crate::service::{self, Config, Source};
-use crate::Error;
+use crate::service;
 
 /// The lab's test HLS origin: ffmpeg + nginx + Prometheus exporters, supervised.
 #[derive(Debug, Parser)]

@@ -17,11 +17,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::config::Source;
+use crate::error::Error;
 use crate::faults::SegmentFault;
 use crate::replay::{Hold, MAX_HOLD};
-use crate::service::Source;
 use crate::supervisor::{Board, ChildStatus, FaultError, State};
-use crate::Error;
 
 /// What the status listener reports, and the one thing it controls (the hold).
 #[derive(Debug)]

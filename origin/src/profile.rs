@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::Error;
+use crate::error::Error;
 
 /// One rendition of the picture (a single-bitrate profile has exactly one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

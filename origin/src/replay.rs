@@ -24,10 +24,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::encoder::{self, Output};
+use crate::error::Error;
 use crate::profile::Profile;
 use crate::supervisor::Board;
 use crate::timeline::Timeline;
-use crate::Error;
 use kit::playlist::{self, Media, Segment};
 
 /// Segments published at once when the publisher starts (enough to be "ready").

@@ -16,7 +16,7 @@ use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::Error;
+use crate::error::Error;
 
 /// A child that ran at least this long counts as healthy: its next failure restarts quickly.
 const HEALTHY_RUN: Duration = Duration::from_secs(10);

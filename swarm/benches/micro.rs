@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use kit::playlist;
-use swarm::engine::ffmpeg::log::{parse_line, LineSplitter, LogEvent, RequestKind};
+use swarm::engine::ffmpeg::log::{parse_line, LineSplitter};
+use swarm::measure::events::RequestKind;
 use swarm::measure::events::{Event, EventKind, Request, ViewerId};
-use swarm::measure::fold::{Measure, Stats};
+use swarm::measure::fold::Stats;
+use swarm::measure::snapshot::Measure;
 
 /// One real FFmpeg 5.1.9 viewer's stderr (20 s of a live 2 s-segment stream, status lines
 /// ending in `\r`), as the parser's tests use it.
@@ -92,11 +94,7 @@ fn events(viewers: u32, seconds: u32, measure: Measure, t0: Instant) -> Vec<Even
     let mut out = Vec::new();
     for v in 0..viewers {
         let took = Duration::from_millis(20);
-        out.push(Event {
-            viewer: v,
-            at: ms(u64::from(v) * 200),
-            kind: EventKind::Spawned { pid: 1000 + v, took },
-        });
+        out.push(Event { viewer: v, at: ms(u64::from(v) * 200), kind: EventKind::SessionStarted { took } });
     }
     let fetched = |kind: RequestKind, url: &str, bytes: u64, media: Option<f64>| {
         EventKind::Request(Request {
@@ -110,6 +108,7 @@ fn events(viewers: u32, seconds: u32, measure: Measure, t0: Instant) -> Vec<Even
             elapsed: Duration::from_micros(4200),
             media_duration: media,
             network_error: None,
+            measured: true,
         })
     };
     let start = u64::from(viewers) * 200;
@@ -133,8 +132,9 @@ fn events(viewers: u32, seconds: u32, measure: Measure, t0: Instant) -> Vec<Even
                     push(&mut out, v, fetched(RequestKind::Segment, &seg_url, 210_000, Some(2.0)));
                 }
                 Measure::Log => {
-                    let log =
-                        |kind, url: &str| EventKind::Log(LogEvent::Request { kind, url: url.to_owned() });
+                    let log = |kind, url: &str| {
+                        EventKind::Request(Request::inferred(kind, url.to_owned(), Some(2.0)))
+                    };
                     push(&mut out, v, log(RequestKind::Playlist, "http://127.0.0.1:17080/stream.m3u8"));
                     push(&mut out, v, log(RequestKind::Segment, &seg_url));
                 }
@@ -146,7 +146,7 @@ fn events(viewers: u32, seconds: u32, measure: Measure, t0: Instant) -> Vec<Even
 
 fn fresh(viewers: u32, measure: Measure, t0: Instant) -> Stats {
     let planned = (0..viewers).map(|v| Duration::from_millis(u64::from(v) * 200)).collect();
-    Stats::new(viewers, t0, planned, Arc::default(), measure, Duration::from_secs(2))
+    Stats::new(viewers, t0, planned, Arc::default(), measure)
 }
 
 fn stats_fold(c: &mut Criterion) {

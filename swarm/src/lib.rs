@@ -12,7 +12,7 @@
 //! [`events`]); when it exits it is restarted with exponential backoff and jitter.
 //!
 //! One task owns all aggregates ([`stats`]): it folds every event and publishes a
-//! [`fold::Snapshot`] per tick, which the status line and the end-of-run [`summary`] read.
+//! [`snapshot::Snapshot`] per tick, which the status line and the end-of-run [`summary`] read.
 //!
 //! Stopping (duration reached, Ctrl+C or SIGTERM) sends SIGTERM to every viewer's group,
 //! waits a grace period, then SIGKILLs and reaps; a second Ctrl+C kills at once.

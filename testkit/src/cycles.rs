@@ -1,8 +1,9 @@
 //! Import cycles between the files of a crate, found from their source text.
 //!
 //! Each `.rs` file under `src/` is one node (`src/a/b.rs` and `src/a/b/mod.rs` are module
-//! `a::b`; `lib.rs` and `main.rs` the root). An edge goes from a file to the file of every
-//! module it names through `crate::…` or `super::…` paths (in `use` items and in code), with
+//! `a::b`; `lib.rs`, or `main.rs` in a crate without a library, the root; with a library,
+//! `main.rs` and `src/bin/` are other crates and left out). An edge goes from a file to the
+//! file of every module it names through `crate::…` or `super::…` paths (in `use` items and in code), with
 //! the longest module prefix that exists winning. `mod x;` declarations are not edges, and test
 //! code is left out: files called `tests.rs` and everything from a `#[cfg(test)]` line on (the
 //! house style puts test modules last). A strongly connected group of two or more files is a
@@ -142,14 +143,19 @@ impl Graph {
     /// If a directory or file cannot be read.
     pub fn read(src: &Path) -> std::io::Result<Graph> {
         let mut files = Vec::new();
+        // With a library, `main.rs` and `bin/` are other crates that use it by name.
+        let has_lib = src.join("lib.rs").is_file();
         let mut dirs = vec![src.to_owned()];
         while let Some(d) = dirs.pop() {
             for e in std::fs::read_dir(&d)? {
                 let p = e?.path();
                 if p.is_dir() {
-                    dirs.push(p);
+                    if !(has_lib && p == src.join("bin")) {
+                        dirs.push(p);
+                    }
                 } else if p.extension().is_some_and(|x| x == "rs")
                     && p.file_name().is_some_and(|n| n != "tests.rs")
+                    && !(has_lib && p == src.join("main.rs"))
                 {
                     files.push(p);
                 }
@@ -336,6 +342,12 @@ mod tests {
         let g = Graph::read(&src).unwrap();
         assert_eq!(g.edges["a"], BTreeSet::from(["b".to_owned()]));
         assert!(g.cycles().is_empty(), "{:?}", g.edges);
+        // Beside a library, `main.rs` and `bin/` are crates of their own.
+        std::fs::create_dir_all(src.join("bin")).unwrap();
+        std::fs::write(src.join("main.rs"), "fn main() { crate::run(); }\n").unwrap();
+        std::fs::write(src.join("bin/tool.rs"), "use crate::a::A;\nfn main() {}\n").unwrap();
+        let g = Graph::read(&src).unwrap();
+        assert_eq!(g.files.keys().collect::<Vec<_>>(), ["", "a", "b", "out", "out::x"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

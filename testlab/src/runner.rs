@@ -25,6 +25,7 @@ use crate::normalize::{normalize, Facts};
 use crate::origin::{Endpoints, MicroVm, OriginDirs, OriginProcess};
 use crate::prometheus::{self, Prometheus, QueryResult};
 use crate::scenario::{Placement, Scenario};
+use crate::snapshot::panic_text;
 use crate::swarm::{self, Swarm};
 
 /// How a scenario ended.
@@ -277,14 +278,6 @@ async fn futures_catch<F: std::future::Future + Send>(f: F) -> Result<F::Output,
         }
     }
     Catch(Box::pin(f)).await
-}
-
-/// The message of a panic payload.
-pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "(no message)".into())
 }
 
 /// The run's steps. Resources go into `lab` as soon as they exist.

@@ -1,6 +1,7 @@
 //! The snapshot check: the normalized result against `snapshots/NAME.snap` beside the scenario
 //! file, through insta (one settings helper), so `cargo insta review` and `INSTA_UPDATE` work
-//! as for any insta snapshot. A mismatch is reported as a failure, not a panic.
+//! as for any insta snapshot. A mismatch is reported as a failure, not a panic ([`panic_text`]
+//! reads a caught panic's message, here and for a scenario whose run panicked).
 
 use std::path::Path;
 
@@ -32,7 +33,7 @@ pub fn compare(s: &Scenario, dir: &Path, value: &Normalized) -> Result<(), Strin
         format!(
             "snapshot {} does not match ({}); review with `cargo insta review` (or rerun with INSTA_UPDATE=always to accept)",
             dir.join(format!("{name}.snap")).display(),
-            crate::runner::panic_text(&*p).lines().next().unwrap_or_default()
+            panic_text(&*p).lines().next().unwrap_or_default()
         )
     })
 }
@@ -56,4 +57,12 @@ pub fn quiet_insta_panics() {
 pub fn mismatches_are_accepted() -> bool {
     let update = std::env::var("INSTA_UPDATE").unwrap_or_default();
     update == "always" || update == "force" || std::env::var_os("INSTA_FORCE_PASS").is_some()
+}
+
+/// The message of a panic payload.
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "(no message)".into())
 }

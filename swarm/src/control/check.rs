@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use crate::control::config::Config;
-use crate::control::examine::{Fetcher, ProbeError, StreamInfo};
-use crate::control::preflight::{self, Verdict as CheckVerdict};
+use crate::control::examine::{ExamineError, Fetcher, StreamInfo};
+use crate::control::preflight::{self, Status};
 use crate::engine::ffmpeg::command::ViewerCommand;
 use kit::playlist;
 
@@ -24,7 +24,7 @@ pub enum Verdict {
 /// `probed` is the run's one look at the stream ([`examine::examine`]) with the client it used.
 pub async fn run(
     config: &Config,
-    probed: Result<(&Fetcher, &StreamInfo), &ProbeError>,
+    probed: Result<(&Fetcher, &StreamInfo), &ExamineError>,
     command: &ViewerCommand<'_>,
 ) -> (Verdict, String) {
     let mut o = String::new();
@@ -32,9 +32,9 @@ pub async fn run(
     let verdict = report(probed, &mut o).await;
     let verdict = if verdict == Verdict::Playable {
         let ff = preflight::ffmpeg_accepts(&command.argv(), &config.ffmpeg.binary).await;
-        let mark = if ff.verdict == CheckVerdict::Fail { "✗" } else { "✓" };
+        let mark = if ff.status == Status::Fail { "✗" } else { "✓" };
         let _ = writeln!(o, "  {mark} ffmpeg: {}", ff.detail);
-        if ff.verdict == CheckVerdict::Fail {
+        if ff.status == Status::Fail {
             Verdict::Unplayable
         } else {
             Verdict::Playable
@@ -57,8 +57,8 @@ pub async fn run(
     (verdict, o)
 }
 
-async fn report(probed: Result<(&Fetcher, &StreamInfo), &ProbeError>, o: &mut String) -> Verdict {
-    let fail = |o: &mut String, e: &ProbeError| {
+async fn report(probed: Result<(&Fetcher, &StreamInfo), &ExamineError>, o: &mut String) -> Verdict {
+    let fail = |o: &mut String, e: &ExamineError| {
         let _ = writeln!(o, "  ✗ {e}");
         if e.is_unreachable() {
             Verdict::Unreachable

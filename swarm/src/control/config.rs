@@ -8,8 +8,8 @@ use url::Url;
 use crate::control::cli::{Cli, LogFormat, MeasureMode};
 use crate::engine::ffmpeg::command::FfmpegOptions;
 use crate::engine::settings::{Header, HttpSettings, Variant};
-use crate::measure::fold::Measure;
 use crate::measure::origin::Targets;
+use crate::measure::snapshot::Measure;
 use crate::output::report;
 use crate::output::thresholds::Assertion;
 

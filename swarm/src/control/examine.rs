@@ -14,7 +14,7 @@ use kit::playlist::{self, Master, Media, Playlist};
 
 /// Why the stream could not be examined.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ProbeError {
+pub enum ExamineError {
     /// No HTTP answer: refused, timed out, DNS or TLS failure.
     #[error("cannot reach {url}: {reason}")]
     Unreachable {
@@ -44,11 +44,11 @@ pub enum ProbeError {
     Client(String),
 }
 
-impl ProbeError {
+impl ExamineError {
     /// True when no server answered at all (as opposed to answering wrongly).
     #[must_use]
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ProbeError::Unreachable { .. })
+        matches!(self, ExamineError::Unreachable { .. })
     }
 }
 
@@ -75,12 +75,13 @@ impl Fetcher {
     /// A client with the viewers' headers, user agent (`… probe`), timeout and `--resolve`.
     ///
     /// # Errors
-    /// [`ProbeError::Client`] if a header cannot be encoded.
-    pub fn new(options: &HttpSettings, url: &Url) -> Result<Fetcher, ProbeError> {
+    /// [`ExamineError::Client`] if a header cannot be encoded.
+    pub fn new(options: &HttpSettings, url: &Url) -> Result<Fetcher, ExamineError> {
         let mut headers = HeaderMap::new();
-        let mut add = |name: &str, value: &str| -> Result<(), ProbeError> {
-            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| ProbeError::Client(e.to_string()))?;
-            let v = HeaderValue::from_str(value).map_err(|e| ProbeError::Client(e.to_string()))?;
+        let mut add = |name: &str, value: &str| -> Result<(), ExamineError> {
+            let n =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| ExamineError::Client(e.to_string()))?;
+            let v = HeaderValue::from_str(value).map_err(|e| ExamineError::Client(e.to_string()))?;
             headers.append(n, v);
             Ok(())
         };
@@ -105,22 +106,22 @@ impl Fetcher {
                 builder = builder.danger_accept_invalid_certs(true);
             }
         }
-        let client = builder.build().map_err(|e| ProbeError::Client(e.to_string()))?;
+        let client = builder.build().map_err(|e| ExamineError::Client(e.to_string()))?;
         Ok(Fetcher { client })
     }
 
     /// GETs `url`, reading the whole body (at most `limit` bytes).
     ///
     /// # Errors
-    /// [`ProbeError::Unreachable`] or [`ProbeError::Status`].
-    pub async fn get(&self, url: &Url, limit: usize) -> Result<Fetched, ProbeError> {
+    /// [`ExamineError::Unreachable`] or [`ExamineError::Status`].
+    pub async fn get(&self, url: &Url, limit: usize) -> Result<Fetched, ExamineError> {
         let unreachable =
-            |e: reqwest::Error| ProbeError::Unreachable { url: url.clone(), reason: describe(&e) };
+            |e: reqwest::Error| ExamineError::Unreachable { url: url.clone(), reason: describe(&e) };
         let start = Instant::now();
         let mut resp = self.client.get(url.clone()).send().await.map_err(unreachable)?;
         let ttfb = start.elapsed();
         if !resp.status().is_success() {
-            return Err(ProbeError::Status { url: url.clone(), status: resp.status().as_u16() });
+            return Err(ExamineError::Status { url: url.clone(), status: resp.status().as_u16() });
         }
         let final_url = resp.url().clone();
         let mut body = Vec::new();
@@ -134,12 +135,12 @@ impl Fetcher {
     /// GETs and parses a playlist.
     ///
     /// # Errors
-    /// As [`Fetcher::get`], plus [`ProbeError::NotPlaylist`].
-    pub async fn playlist(&self, url: &Url) -> Result<(Fetched, Playlist), ProbeError> {
+    /// As [`Fetcher::get`], plus [`ExamineError::NotPlaylist`].
+    pub async fn playlist(&self, url: &Url) -> Result<(Fetched, Playlist), ExamineError> {
         let fetched = self.get(url, 4 << 20).await?;
         let text = String::from_utf8_lossy(&fetched.body);
         let parsed = playlist::parse(&text)
-            .map_err(|e| ProbeError::NotPlaylist { url: url.clone(), reason: e.to_string() })?;
+            .map_err(|e| ExamineError::NotPlaylist { url: url.clone(), reason: e.to_string() })?;
         Ok((fetched, parsed))
     }
 }
@@ -182,8 +183,8 @@ impl StreamInfo {
 /// BANDWIDTH, else the first) and fetches its media playlist.
 ///
 /// # Errors
-/// See [`ProbeError`].
-pub async fn examine(fetcher: &Fetcher, url: &Url, variant: Variant) -> Result<StreamInfo, ProbeError> {
+/// See [`ExamineError`].
+pub async fn examine(fetcher: &Fetcher, url: &Url, variant: Variant) -> Result<StreamInfo, ExamineError> {
     let (first_fetch, parsed) = fetcher.playlist(url).await?;
     match parsed {
         Playlist::Media(media) => Ok(StreamInfo {
@@ -195,7 +196,7 @@ pub async fn examine(fetcher: &Fetcher, url: &Url, variant: Variant) -> Result<S
         }),
         Playlist::Master(master) => {
             if master.variants.is_empty() {
-                return Err(ProbeError::NotPlaylist {
+                return Err(ExamineError::NotPlaylist {
                     url: url.clone(),
                     reason: "the master lists no variants".into(),
                 });
@@ -208,11 +209,11 @@ pub async fn examine(fetcher: &Fetcher, url: &Url, variant: Variant) -> Result<S
             let index = chosen.unwrap_or(0);
             let uri = master.variants.get(index).map(|v| v.uri.clone()).unwrap_or_default();
             let media_url = playlist::resolve(&first_fetch.url, &uri).map_err(|e| {
-                ProbeError::NotPlaylist { url: url.clone(), reason: format!("variant URI '{uri}': {e}") }
+                ExamineError::NotPlaylist { url: url.clone(), reason: format!("variant URI '{uri}': {e}") }
             })?;
             let (_, parsed) = fetcher.playlist(&media_url).await?;
             let Playlist::Media(media) = parsed else {
-                return Err(ProbeError::NotPlaylist {
+                return Err(ExamineError::NotPlaylist {
                     url: media_url,
                     reason: "a variant is itself a master".into(),
                 });

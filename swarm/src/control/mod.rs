@@ -7,5 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod examine;
 pub mod orchestrator;
+pub mod outputs;
 pub mod plan;
 pub mod preflight;
+pub mod signals;

@@ -46,6 +46,11 @@ impl RampPlan {
         self.offsets.clone()
     }
 
+    /// The viewers, in start order.
+    pub fn ids(&self) -> impl Iterator<Item = crate::measure::events::ViewerId> {
+        (0..self.offsets.len()).map_while(|i| u32::try_from(i).ok())
+    }
+
     /// Number of planned starts.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -21,7 +21,7 @@ pub const START_CPU_SECONDS: f64 = 0.14;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Status {
     /// Fine.
     Pass,
     /// Worth knowing; the run goes on.
@@ -36,7 +36,7 @@ pub struct Check {
     /// Short name.
     pub name: &'static str,
     /// Outcome.
-    pub verdict: Verdict,
+    pub status: Status,
     /// What was found.
     pub detail: String,
     /// How to fix it, for warnings and failures.
@@ -45,27 +45,27 @@ pub struct Check {
 
 /// All checks of one preflight.
 #[derive(Debug, Clone, Default)]
-pub struct Report {
+pub struct Checklist {
     /// In the order they ran.
     pub checks: Vec<Check>,
 }
 
-impl Report {
+impl Checklist {
     /// True if any check failed.
     #[must_use]
     pub fn failed(&self) -> bool {
-        self.checks.iter().any(|c| c.verdict == Verdict::Fail)
+        self.checks.iter().any(|c| c.status == Status::Fail)
     }
 }
 
-impl fmt::Display for Report {
+impl fmt::Display for Checklist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Preflight checks:")?;
         for c in &self.checks {
-            let mark = match c.verdict {
-                Verdict::Pass => "✓",
-                Verdict::Warn => "⚠",
-                Verdict::Fail => "✗",
+            let mark = match c.status {
+                Status::Pass => "✓",
+                Status::Warn => "⚠",
+                Status::Fail => "✗",
             };
             writeln!(f, "  {mark} {}: {}", c.name, c.detail)?;
             if let Some(fix) = &c.fix {
@@ -76,8 +76,8 @@ impl fmt::Display for Report {
     }
 }
 
-fn check(name: &'static str, verdict: Verdict, detail: String, fix: Option<String>) -> Check {
-    Check { name, verdict, detail, fix }
+fn check(name: &'static str, status: Status, detail: String, fix: Option<String>) -> Check {
+    Check { name, status, detail, fix }
 }
 
 /// Checks the process's limits and the machine's memory and ports against `config`.
@@ -90,24 +90,24 @@ pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
     out.push(match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
         Ok((soft, _)) if soft >= need => check(
             "file descriptors",
-            Verdict::Pass,
+            Status::Pass,
             format!("limit {soft}, {need} needed for {n} viewers"),
             None,
         ),
         Ok((soft, hard)) => check(
             "file descriptors",
-            Verdict::Fail,
+            Status::Fail,
             format!("limit {soft} (hard {hard}), {need} needed for {n} viewers"),
             Some(format!("ulimit -n {}", need.next_power_of_two())),
         ),
-        Err(e) => check("file descriptors", Verdict::Warn, format!("cannot read RLIMIT_NOFILE: {e}"), None),
+        Err(e) => check("file descriptors", Status::Warn, format!("cannot read RLIMIT_NOFILE: {e}"), None),
     });
 
     let need = n + 50;
     out.push(match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC) {
         Ok((soft, _)) if soft >= need => check(
             "process limit",
-            Verdict::Pass,
+            Status::Pass,
             format!(
                 "limit {}, {need} needed",
                 if soft == u64::MAX { "unlimited".into() } else { soft.to_string() }
@@ -116,25 +116,25 @@ pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
         ),
         Ok((soft, _)) => check(
             "process limit",
-            Verdict::Fail,
+            Status::Fail,
             format!("limit {soft}, {need} needed for {n} viewers"),
             Some(format!("ulimit -u {}", need.next_power_of_two())),
         ),
-        Err(e) => check("process limit", Verdict::Warn, format!("cannot read RLIMIT_NPROC: {e}"), None),
+        Err(e) => check("process limit", Status::Warn, format!("cannot read RLIMIT_NPROC: {e}"), None),
     });
 
     out.push(match read_port_range() {
         Some((lo, hi)) if u64::from(hi.saturating_sub(lo)) >= n * 4 => {
-            check("ephemeral ports", Verdict::Pass, format!("{lo}-{hi}"), None)
+            check("ephemeral ports", Status::Pass, format!("{lo}-{hi}"), None)
         }
         Some((lo, hi)) => check(
             "ephemeral ports",
-            Verdict::Warn,
+            Status::Warn,
             format!("range {lo}-{hi} is small for {n} viewers ({} wanted)", n * 4),
             Some("sysctl -w net.ipv4.ip_local_port_range='1024 65535'".into()),
         ),
         None => {
-            check("ephemeral ports", Verdict::Warn, "cannot read net.ipv4.ip_local_port_range".into(), None)
+            check("ephemeral ports", Status::Warn, "cannot read net.ipv4.ip_local_port_range".into(), None)
         }
     });
 
@@ -142,28 +142,28 @@ pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
     out.push(match read_mem_available() {
         Some(avail) if need <= avail / 10 * 8 => check(
             "memory",
-            Verdict::Pass,
+            Status::Pass,
             format!("≈{} MiB for {n} viewers, {} MiB available", need >> 20, avail >> 20),
             None,
         ),
         Some(avail) => check(
             "memory",
-            Verdict::Warn,
+            Status::Warn,
             format!("≈{} MiB for {n} viewers but only {} MiB available", need >> 20, avail >> 20),
             Some("run fewer viewers per machine".into()),
         ),
-        None => check("memory", Verdict::Warn, "cannot read MemAvailable from /proc/meminfo".into(), None),
+        None => check("memory", Status::Warn, "cannot read MemAvailable from /proc/meminfo".into(), None),
     });
 
     #[allow(clippy::cast_precision_loss)]
     let start_load = config.ramp_rate * START_CPU_SECONDS;
     let cores_f = cores.max(1) as f64;
     out.push(if start_load <= cores_f * 0.8 {
-        check("ramp rate", Verdict::Pass, format!("{:.1} starts/s ≈ {:.0} % of {cores} cores", config.ramp_rate, start_load * 100.0 / cores_f), None)
+        check("ramp rate", Status::Pass, format!("{:.1} starts/s ≈ {:.0} % of {cores} cores", config.ramp_rate, start_load * 100.0 / cores_f), None)
     } else {
         check(
             "ramp rate",
-            Verdict::Warn,
+            Status::Warn,
             format!(
                 "{:.1} starts/s needs ≈ {:.1} cores just to start FFmpeg ({START_CPU_SECONDS} CPU-s each); this machine has {cores}: starts will lag and running viewers will starve",
                 config.ramp_rate, start_load
@@ -194,7 +194,7 @@ pub async fn ffmpeg_accepts(argv: &[std::ffi::OsString], binary: &Path) -> Check
     let listener = match TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => {
-            return check(name, Verdict::Warn, format!("cannot open a local port to test FFmpeg: {e}"), None)
+            return check(name, Status::Warn, format!("cannot open a local port to test FFmpeg: {e}"), None)
         }
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
@@ -228,24 +228,24 @@ pub async fn ffmpeg_accepts(argv: &[std::ffi::OsString], binary: &Path) -> Check
     let result = tokio::time::timeout(Duration::from_secs(20), run).await;
     server.abort();
     match result {
-        Err(_) => check(name, Verdict::Fail, "FFmpeg did not answer within 20 s".into(), None),
+        Err(_) => check(name, Status::Fail, "FFmpeg did not answer within 20 s".into(), None),
         Ok(Err(e)) => check(
             name,
-            Verdict::Fail,
+            Status::Fail,
             format!("cannot run '{}': {e}", binary.display()),
             Some("install ffmpeg (apt install ffmpeg) or pass --ffmpeg PATH".into()),
         ),
         Ok(Ok(out)) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
             if stderr.contains("404") {
-                check(name, Verdict::Pass, "accepts every option of the viewer command".into(), None)
+                check(name, Status::Pass, "accepts every option of the viewer command".into(), None)
             } else {
                 let mut detail = String::from("FFmpeg rejected the viewer command: ");
                 let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
                 let _ = write!(detail, "{}", last.trim());
                 check(
                     name,
-                    Verdict::Fail,
+                    Status::Fail,
                     detail,
                     Some("use a newer FFmpeg or report this build's version".into()),
                 )
@@ -260,21 +260,16 @@ mod tests {
 
     #[test]
     fn report_format() {
-        let r = Report {
+        let r = Checklist {
             checks: vec![
-                check(
-                    "file descriptors",
-                    Verdict::Pass,
-                    "limit 1024, 144 needed for 10 viewers".into(),
-                    None,
-                ),
+                check("file descriptors", Status::Pass, "limit 1024, 144 needed for 10 viewers".into(), None),
                 check(
                     "process limit",
-                    Verdict::Fail,
+                    Status::Fail,
                     "limit 10, 60 needed".into(),
                     Some("ulimit -u 64".into()),
                 ),
-                check("memory", Verdict::Warn, "low".into(), Some("fewer".into())),
+                check("memory", Status::Warn, "low".into(), Some("fewer".into())),
             ],
         };
         assert!(r.failed());

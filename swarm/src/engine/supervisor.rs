@@ -1,108 +1,118 @@
-//! One viewer's supervisor: run FFmpeg, read its log, restart it with backoff, stop it cleanly.
+//! One viewer's supervisor, whatever engine plays the stream: start a session, watch it,
+//! restart it with backoff when it ends by itself or its player stalls too long, stop it when
+//! the run ends.
+//!
+//! An [`Engine`] starts [`Session`]s (the FFmpeg engine: one process each) and reports what
+//! they see as events; the supervisor adds the lifecycle events (started, ended and by whom,
+//! backoff, finished) and owns the policy: exponential backoff with jitter, reset after a
+//! healthy session; a finite stream played to its end is not started again; with a stall
+//! timeout, a session whose player (the fold's model, read through [`Verdicts`]) has been dry
+//! that long — or that has not buffered its first segment that long after starting — is
+//! stopped and started again.
 
-use std::collections::VecDeque;
-use std::ffi::OsString;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-use procgroup::{Backoff, Exit, Group};
+use procgroup::Backoff;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use tokio::io::AsyncReadExt;
-use tokio::process::{ChildStderr, Command};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::ffmpeg::log::{parse_line, LineSplitter, LogEvent, RequestKind};
-use crate::engine::ffmpeg::relay::{Relay, Route};
-use crate::measure::events::{EventKind, EventSink, FinishReason, ViewerId};
-use crate::measure::fold::TAIL_LINES;
-use crate::measure::player::Player;
+use crate::measure::events::{EndCause, Ending, EventKind, EventSink, FinishReason, ViewerId};
+use crate::measure::player::Verdicts;
 
-/// A process that ran this long counts as healthy: its next failure starts the backoff over.
+/// A session that ran this long counts as healthy: the next failure starts the backoff over.
 pub const HEALTHY_UPTIME: Duration = Duration::from_secs(30);
-
-/// Viewers run this much nicer than the swarm: on a saturated machine the schedule and the
-/// measurements must not queue behind FFmpeg's own CPU use.
-pub const VIEWER_NICE: i32 = 19;
 
 /// How the run asks viewers to end.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
-    /// Cancelled when the run ends: viewers stop gracefully (SIGTERM, grace, SIGKILL).
+    /// Cancelled when the run ends: viewers stop gracefully.
     pub stop: CancellationToken,
     /// Cancelled on a second interrupt: viewers are killed at once.
     pub kill: CancellationToken,
 }
 
-/// Everything one viewer needs.
+/// What plays the stream for one viewer: starts its sessions.
+pub trait Engine: Send + 'static {
+    /// One session (the FFmpeg engine: one process).
+    type Session: Session;
+    /// Starts a session; the error says why it could not.
+    fn start(&mut self) -> impl Future<Output = Result<Self::Session, String>> + Send;
+    /// The viewer is done: releases what outlives its sessions and reports what is left.
+    fn close(self) -> impl Future<Output = ()> + Send;
+}
+
+/// One playback session.
+pub trait Session: Send {
+    /// When it was created, and how long starting it took.
+    fn started(&self) -> (Instant, Duration);
+    /// Plays until the session ends by itself; how it ended. Cancel-safe.
+    fn ended(&mut self) -> impl Future<Output = Ending> + Send;
+    /// Ends it: gracefully within `grace`, at once when `kill` fires.
+    fn stop(&mut self, grace: Duration, kill: &CancellationToken) -> impl Future<Output = Ending> + Send;
+    /// Its last log lines, for an ending it caused itself.
+    fn tail(&mut self) -> Vec<String>;
+}
+
+/// Everything one viewer's supervision needs.
 #[derive(Debug)]
-pub struct Viewer {
-    /// Its number.
+pub struct Supervisor<E> {
+    /// The viewer.
     pub id: ViewerId,
-    /// The FFmpeg argv, program first.
-    pub argv: Vec<OsString>,
-    /// Grace period after SIGTERM.
+    /// What plays for it.
+    pub engine: E,
+    /// Grace period of a graceful stop.
     pub grace: Duration,
-    /// Restart after a clean exit (live streams); false for finite (VOD) streams.
+    /// Start again after a clean end (live streams); false for finite (VOD) streams.
     pub restart_after_clean_exit: bool,
-    /// Seed for this viewer's backoff jitter.
-    pub seed: u64,
-    /// Restart the process when its player has been stalled this long (or, before playback
-    /// starts, when no segment arrived this long after the start).
+    /// `--restart-on-stall`: restart a session whose player has been stalled this long.
     pub stall_timeout: Option<Duration>,
-    /// Where processes are forked.
-    pub spawner: procgroup::Spawner,
-    /// The viewer's observing relay (already in `argv` as `-http_proxy`), if measured.
-    pub relay: Option<(Relay, Route)>,
-    /// Media time credited per segment request when only the log is read.
-    pub assumed_segment: Duration,
+    /// The player models' verdicts, kept by the fold.
+    pub verdicts: Arc<Verdicts>,
+    /// Seed of this run's backoff jitter.
+    pub seed: u64,
 }
 
-/// Who ended a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cause {
-    /// It exited by itself.
-    Own,
-    /// The run is stopping.
-    Shutdown,
-    /// `--restart-on-stall`: no progress for the stall timeout.
-    Stall,
+/// How one session ended, for the loop.
+enum SessionEnd {
+    /// The run stopped it.
+    Stopped,
+    /// Restarted because its player stalled.
+    Stalled,
+    /// It ended by itself.
+    Ended { ending: Ending, uptime: Duration },
+    /// It could not start.
+    NotStarted,
 }
 
-impl Viewer {
+impl<E: Engine> Supervisor<E> {
     /// Runs the viewer until the run ends or its stream does.
     pub async fn run(mut self, sink: EventSink, shutdown: Shutdown) {
-        let player = Arc::new(Mutex::new(Player::default()));
-        let relay =
-            self.relay.take().map(|(r, route)| r.serve(self.id, sink.clone(), route, Arc::clone(&player)));
-        let reason = self.supervise(&sink, &shutdown, &player).await;
-        // The process is gone, so its connections are closing: collect their last requests
-        // before saying the viewer is finished.
-        if let Some(r) = relay {
-            r.close().await;
-        }
-        sink.send(self.id, EventKind::Finished { reason });
+        let reason = self.supervise(&sink, &shutdown).await;
+        // Its last session is over: collect what the engine still holds before saying so.
+        let (id, engine) = (self.id, self.engine);
+        engine.close().await;
+        sink.send(id, EventKind::Finished { reason });
     }
 
-    async fn supervise(&self, sink: &EventSink, shutdown: &Shutdown, player: &Mutex<Player>) -> FinishReason {
+    async fn supervise(&mut self, sink: &EventSink, shutdown: &Shutdown) -> FinishReason {
         let mut backoff = Backoff::default();
         let mut rng = StdRng::seed_from_u64(self.seed ^ u64::from(self.id));
-        let reason = loop {
+        loop {
             if shutdown.stop.is_cancelled() {
-                break FinishReason::Shutdown;
+                return FinishReason::Shutdown;
             }
-            let healthy = match self.run_once(sink, shutdown, player).await {
-                Outcome::Stopped => break FinishReason::Shutdown,
-                Outcome::Stalled => false,
-                Outcome::Exited { exit, uptime } => {
-                    if exit.success() && !self.restart_after_clean_exit {
-                        break FinishReason::StreamEnded;
+            let healthy = match self.session(sink, shutdown).await {
+                SessionEnd::Stopped => return FinishReason::Shutdown,
+                SessionEnd::Stalled | SessionEnd::NotStarted => false,
+                SessionEnd::Ended { ending, uptime } => {
+                    if ending.success() && !self.restart_after_clean_exit {
+                        return FinishReason::StreamEnded;
                     }
                     uptime >= HEALTHY_UPTIME
                 }
-                Outcome::SpawnFailed => false,
             };
             if healthy {
                 backoff.reset();
@@ -111,178 +121,72 @@ impl Viewer {
             sink.send(self.id, EventKind::Backoff { delay });
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = shutdown.stop.cancelled() => break FinishReason::Shutdown,
+                () = shutdown.stop.cancelled() => return FinishReason::Shutdown,
             }
-        };
-        reason
-    }
-
-    async fn run_once(&self, sink: &EventSink, shutdown: &Shutdown, player: &Mutex<Player>) -> Outcome {
-        let Some((program, args)) = self.argv.split_first() else {
-            return Outcome::SpawnFailed;
-        };
-        let mut cmd = Command::new(program);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-        let spawned = self.spawner.spawn(cmd).await;
-        let mut group = match spawned {
-            Ok(g) => {
-                let _ = g.lower_priority(VIEWER_NICE);
-                g
-            }
-            Err(e) => {
-                sink.send(
-                    self.id,
-                    EventKind::SpawnFailed {
-                        error: format!("cannot start {}: {e}", program.to_string_lossy()),
-                    },
-                );
-                return Outcome::SpawnFailed;
-            }
-        };
-        let started = group.forked_at();
-        lock(player).reset();
-        sink.send_at(self.id, started, EventKind::Spawned { pid: group.pid(), took: started.elapsed() });
-        let stderr = group.child_mut().stderr.take();
-        let mut tail = VecDeque::with_capacity(TAIL_LINES);
-        let (exit, cause) = self.watch(&mut group, stderr, sink, shutdown, &mut tail, player).await;
-        let uptime = started.elapsed();
-        let stopped_by_us = cause != Cause::Own;
-        let tail = if cause == Cause::Shutdown { Vec::new() } else { tail.into_iter().collect() };
-        sink.send(self.id, EventKind::Exited { exit, uptime, stopped_by_us, tail });
-        match cause {
-            Cause::Shutdown => Outcome::Stopped,
-            Cause::Stall => Outcome::Stalled,
-            Cause::Own => Outcome::Exited { exit, uptime },
         }
     }
 
-    /// Reads the log until the process exits, the run stops it, or it stalls (with
-    /// `--restart-on-stall`). Returns how it ended and who ended it.
-    async fn watch(
-        &self,
-        group: &mut Group,
-        mut stderr: Option<ChildStderr>,
-        sink: &EventSink,
-        shutdown: &Shutdown,
-        tail: &mut VecDeque<String>,
-        player: &Mutex<Player>,
-    ) -> (Exit, Cause) {
-        let mut splitter = LineSplitter::default();
-        let mut buf = vec![0u8; 8192];
-        let started = Instant::now();
-        let id = self.id;
-        let measured = self.relay_in_use();
-        let assumed = self.assumed_segment;
-        // Records the line and reports its event. Without a relay, the log's segment requests
-        // are all the player model gets.
-        let mut on_line = |line: &str| {
-            if tail.len() == TAIL_LINES {
-                tail.pop_front();
+    /// Starts one session and watches it until it ends, the run stops it, or it stalls.
+    async fn session(&mut self, sink: &EventSink, shutdown: &Shutdown) -> SessionEnd {
+        let mut session = match self.engine.start().await {
+            Ok(s) => s,
+            Err(error) => {
+                sink.send(self.id, EventKind::StartFailed { error });
+                return SessionEnd::NotStarted;
             }
-            tail.push_back(line.to_owned());
-            let Some(ev) = parse_line(line) else { return };
-            if let LogEvent::Request { kind, .. } = &ev {
-                if measured {
-                    return; // the relay reports requests, exactly
-                }
-                let now = Instant::now();
-                let mut p = lock(player);
-                p.request(now);
-                if *kind == RequestKind::Segment {
-                    p.segment(now, assumed);
-                }
-            }
-            sink.send(id, EventKind::Log(ev));
         };
-        let stall = self.stall_timeout;
+        let (started, took) = session.started();
+        sink.send_at(self.id, started, EventKind::SessionStarted { took });
+        let end = |ending, cause, tail| EventKind::SessionEnded {
+            ending,
+            cause,
+            uptime: now().saturating_duration_since(started),
+            tail,
+        };
         loop {
-            // Before playback: the first segment is due within the timeout of the start;
-            // after: the player may be stalled at most the timeout.
-            let stall_at = stall.map(|limit| lock(player).dry_at().unwrap_or(started) + limit);
-            let sleep_to =
-                tokio::time::Instant::from_std(stall_at.unwrap_or(started + Duration::from_secs(86_400)));
+            // Before playback the first segment is due within the timeout of the start;
+            // after, the player may be stalled at most the timeout.
+            let stall_at = self.stall_timeout.map(|limit| self.dry_at(started) + limit);
+            let never = started + Duration::from_secs(86_400 * 365);
             tokio::select! {
                 biased;
                 () = shutdown.stop.cancelled() => {
-                    return (stop(group, self.grace, &shutdown.kill).await, Cause::Shutdown);
+                    let ending = session.stop(self.grace, &shutdown.kill).await;
+                    sink.send(self.id, end(ending, EndCause::Stopped, Vec::new()));
+                    return SessionEnd::Stopped;
                 }
-                () = tokio::time::sleep_until(sleep_to), if stall_at.is_some() => {
-                    // Segments may have arrived meanwhile; only a deadline that still holds counts.
-                    let still = stall.map(|limit| lock(player).dry_at().unwrap_or(started) + limit);
-                    if still.is_some_and(|t| t <= Instant::now()) {
-                        let waited = lock(player).stalled_for(Instant::now()).unwrap_or_else(|| started.elapsed());
-                        sink.send(self.id, EventKind::Stalled { waited });
-                        return (stop(group, self.grace, &shutdown.kill).await, Cause::Stall);
+                () = tokio::time::sleep_until(stall_at.unwrap_or(never).into()), if stall_at.is_some() => {
+                    // Segments may have arrived meanwhile: only a deadline that still holds counts.
+                    let Some(limit) = self.stall_timeout else { continue };
+                    let dry = self.dry_at(started);
+                    let at = now();
+                    if dry + limit <= at {
+                        let waited = at.saturating_duration_since(dry);
+                        let ending = session.stop(self.grace, &shutdown.kill).await;
+                        sink.send(self.id, end(ending, EndCause::Stalled { waited }, session.tail()));
+                        return SessionEnd::Stalled;
                     }
                 }
-                read = read_some(&mut stderr, &mut buf), if stderr.is_some() => {
-                    match read {
-                        Some(n) => splitter.feed(&buf[..n], &mut on_line),
-                        None => {
-                            splitter.finish(&mut on_line);
-                            stderr = None;
-                        }
-                    }
-                }
-                status = group.wait(), if stderr.is_none() => {
-                    let exit = status.map_or(Exit::Code(-1), Exit::from);
-                    return (exit, Cause::Own);
+                ending = session.ended() => {
+                    let uptime = now().saturating_duration_since(started);
+                    sink.send(self.id, end(ending.clone(), EndCause::Own, session.tail()));
+                    return SessionEnd::Ended { ending, uptime };
                 }
             }
         }
     }
 
-    fn relay_in_use(&self) -> bool {
-        self.argv.iter().any(|a| a == "-http_proxy")
+    /// When this session's player ran (or runs) dry; its start, before the first segment.
+    /// A verdict older than the session is the previous session's.
+    fn dry_at(&self, started: Instant) -> Instant {
+        self.verdicts.dry_at(self.id as usize).filter(|d| *d >= started).unwrap_or(started)
     }
 }
 
-fn lock(player: &Mutex<Player>) -> std::sync::MutexGuard<'_, Player> {
-    player.lock().unwrap_or_else(PoisonError::into_inner)
+/// Now, on tokio's clock (the same as the system's, except in tests that pause it).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
-enum Outcome {
-    Stopped,
-    Stalled,
-    Exited { exit: Exit, uptime: Duration },
-    SpawnFailed,
-}
-
-/// Reads one chunk; `None` at end of stream or on error.
-async fn read_some(stderr: &mut Option<ChildStderr>, buf: &mut [u8]) -> Option<usize> {
-    match stderr.as_mut()?.read(buf).await {
-        Ok(0) | Err(_) => None,
-        Ok(n) => Some(n),
-    }
-}
-
-/// Graceful stop, cut short by a second interrupt.
-async fn stop(group: &mut Group, grace: Duration, kill: &CancellationToken) -> Exit {
-    if kill.is_cancelled() {
-        return kill_now(group).await;
-    }
-    tokio::select! {
-        exit = stop_ffmpeg(group, grace) => exit,
-        () = kill.cancelled() => kill_now(group).await,
-    }
-}
-
-/// FFmpeg's stop: SIGTERM, and after a second a second SIGTERM, then SIGKILL at `grace`.
-///
-/// After its first signal FFmpeg only leaves its main loop between packets; a viewer blocked
-/// in a read (a frozen playlist, a stalled server) needs a second signal to abort the I/O
-/// and exit cleanly instead of being killed.
-async fn stop_ffmpeg(group: &mut Group, grace: Duration) -> Exit {
-    let nudge = grace.min(Duration::from_secs(1));
-    let _ = group.signal(Signal::SIGTERM);
-    if let Ok(status) = tokio::time::timeout(nudge, group.wait()).await {
-        return status.map_or(Exit::Code(-1), Exit::from);
-    }
-    let _ = group.signal(Signal::SIGTERM);
-    group.stop(grace.saturating_sub(nudge)).await.unwrap_or(Exit::Code(-1))
-}
-
-async fn kill_now(group: &mut Group) -> Exit {
-    let _ = group.signal(Signal::SIGKILL);
-    group.wait().await.map_or(Exit::Code(-1), Exit::from)
-}
+#[cfg(test)]
+mod tests;

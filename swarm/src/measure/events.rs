@@ -1,16 +1,80 @@
-//! The typed events viewers report, whatever engine produced them.
+//! The engine-neutral events viewers report: what any engine (an FFmpeg process measured by
+//! its relay, or a player inside the swarm) can say about a viewer, and nothing about how it
+//! found out. An engine translates its own world into these; the fold reads nothing else.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use procgroup::Exit;
 use tokio::sync::mpsc;
-
-use crate::engine::ffmpeg::log::{LogEvent, RequestKind};
 
 /// Viewer number, 0-based, stable across restarts.
 pub type ViewerId = u32;
+
+/// What a request fetched.
+///
+/// The relay knows exactly (it reads every playlist that passes, so it knows which URLs are
+/// segments, init sections and keys); FFmpeg's log only shows URLs, so log mode judges by the
+/// extension ([`RequestKind::of_url`]) and calls every playlist [`RequestKind::Playlist`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// A master (multivariant) playlist.
+    Master,
+    /// A media playlist (in log mode: any playlist).
+    Playlist,
+    /// A media segment.
+    Segment,
+    /// An init section (`#EXT-X-MAP`).
+    Init,
+    /// A decryption key (`#EXT-X-KEY`).
+    Key,
+    /// Anything else.
+    Other,
+}
+
+impl RequestKind {
+    /// Every kind, in label order.
+    pub const ALL: [RequestKind; 6] = [
+        RequestKind::Master,
+        RequestKind::Playlist,
+        RequestKind::Segment,
+        RequestKind::Init,
+        RequestKind::Key,
+        RequestKind::Other,
+    ];
+
+    /// Judges a URL by the extension of its path (query and fragment ignored).
+    #[must_use]
+    pub fn of_url(url: &str) -> RequestKind {
+        let path = url.split(['?', '#']).next().unwrap_or(url);
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".m3u8") || lower.ends_with(".m3u") {
+            RequestKind::Playlist
+        } else {
+            RequestKind::Segment
+        }
+    }
+
+    /// The label used in metrics and reports.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            RequestKind::Master => "master",
+            RequestKind::Playlist => "playlist",
+            RequestKind::Segment => "segment",
+            RequestKind::Init => "init",
+            RequestKind::Key => "key",
+            RequestKind::Other => "other",
+        }
+    }
+
+    /// Master or media playlist.
+    #[must_use]
+    pub fn is_playlist(self) -> bool {
+        matches!(self, RequestKind::Master | RequestKind::Playlist)
+    }
+}
 
 /// Something that happened to one viewer at one instant.
 #[derive(Debug, Clone)]
@@ -26,23 +90,22 @@ pub struct Event {
 /// What happened.
 #[derive(Debug, Clone)]
 pub enum EventKind {
-    /// A viewer process started.
-    Spawned {
-        /// Its pid (= process group id).
-        pid: u32,
-        /// From `fork` until `exec` completed (the event itself is stamped at `fork`).
+    /// A playback session began (FFmpeg: a process started; stamped when it was created).
+    SessionStarted {
+        /// How long starting it took (FFmpeg: from `fork` until `exec` completed).
         took: Duration,
     },
-    /// A viewer process could not be started.
-    SpawnFailed {
-        /// The OS error.
+    /// A session could not be started.
+    StartFailed {
+        /// Why.
         error: String,
     },
-    /// A line of the viewer's log that carries an event.
-    Log(LogEvent),
-    /// An HTTP exchange observed by the relay; the event is stamped when it ended.
+    /// An HTTP exchange, measured or inferred (see [`Request::measured`]); stamped when it
+    /// ended (measured) or was seen to start (inferred).
     Request(Request),
-    /// A media playlist passed the relay.
+    /// Something went wrong that no measured exchange shows (read from FFmpeg's log).
+    Problem(Problem),
+    /// A media playlist was read.
     PlaylistSeen {
         /// `#EXT-X-MEDIA-SEQUENCE`.
         media_sequence: u64,
@@ -51,36 +114,86 @@ pub enum EventKind {
         /// True if it ends with `#EXT-X-ENDLIST`.
         ended: bool,
     },
-    /// A `CONNECT` tunnel (https through the relay) closed; only sizes and times are known.
+    /// An https tunnel the engine could not look into: only sizes and times are known.
     Tunnel(Tunnel),
-    /// The viewer process ended.
-    Exited {
-        /// How.
-        exit: Exit,
+    /// The session ended.
+    SessionEnded {
+        /// How it ended.
+        ending: Ending,
+        /// Who ended it.
+        cause: EndCause,
         /// How long it ran.
         uptime: Duration,
-        /// True if we stopped it (shutdown or stall restart), false if it ended by itself.
-        stopped_by_us: bool,
-        /// Its last log lines (only for exits we did not cause).
+        /// Its last log lines (only for endings we did not cause).
         tail: Vec<String>,
     },
-    /// No new segment for the stall timeout: the process is being restarted.
-    Stalled {
-        /// Time since the last segment request.
-        waited: Duration,
-    },
-    /// The viewer waits this long before starting again.
+    /// The viewer waits this long before its next session.
     Backoff {
         /// The delay.
         delay: Duration,
     },
-    /// The run begins to stop its viewers (sent once, with viewer 0).
-    RunStopping,
     /// The viewer is done for this run.
     Finished {
         /// Why.
         reason: FinishReason,
     },
+}
+
+/// How a session ended, whatever the engine: a shell-style status and how to show it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Ending {
+    /// 0 for a clean end; otherwise the engine's code (FFmpeg: its exit code, or 128 + the
+    /// signal that ended it).
+    pub code: i32,
+    /// For people: `exit 1`, `signal 9 (SIGKILL)`.
+    pub label: String,
+}
+
+impl Ending {
+    /// True for a clean end.
+    #[must_use]
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+/// Who ended a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndCause {
+    /// It ended by itself (an error, or a finite stream played to its end).
+    Own,
+    /// The run stopped it.
+    Stopped,
+    /// `--restart-on-stall`: its player had been stalled this long, so it was restarted.
+    Stalled {
+        /// How long it had been stalled (or waiting for its first segment).
+        waited: Duration,
+    },
+}
+
+impl EndCause {
+    /// True if the swarm ended the session rather than the session itself.
+    #[must_use]
+    pub fn by_us(self) -> bool {
+        !matches!(self, EndCause::Own)
+    }
+}
+
+/// A problem without a measured exchange behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The server answered with an HTTP error status.
+    HttpStatus(u16),
+    /// A connection failed or timed out.
+    Network(String),
+    /// A segment could not be fetched and was skipped.
+    SegmentSkipped,
 }
 
 /// One HTTP request and its response, as measured between the viewer and the origin.
@@ -107,9 +220,31 @@ pub struct Request {
     pub media_duration: Option<f64>,
     /// The upstream connection failed (refused, reset, timed out) rather than answering.
     pub network_error: Option<String>,
+    /// True if the exchange was observed (status, bytes and times are real); false if only
+    /// its start was seen (FFmpeg's log), so status, bytes and times are unknown and
+    /// `media_duration` is an assumption (one target duration).
+    pub measured: bool,
 }
 
 impl Request {
+    /// A request of `kind` whose start was seen, nothing more (a log line): inferred.
+    #[must_use]
+    pub fn inferred(kind: RequestKind, url: String, media_duration: Option<f64>) -> Request {
+        Request {
+            kind,
+            url,
+            status: None,
+            bytes: 0,
+            connect: None,
+            ttfb: None,
+            ttlb: None,
+            elapsed: Duration::ZERO,
+            media_duration,
+            network_error: None,
+            measured: false,
+        }
+    }
+
     /// True if the whole body of a 2xx response arrived.
     #[must_use]
     pub fn complete_ok(&self) -> bool {
@@ -143,18 +278,30 @@ pub enum FinishReason {
     StreamEnded,
 }
 
-/// The sending side handed to every viewer. Never blocks: if the stats owner falls behind,
-/// events are dropped and counted, so a slow consumer cannot stall FFmpeg's stderr pipe.
+/// What travels from the viewers to the fold.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// A viewer's event.
+    Event(Event),
+    /// The run begins to stop its viewers.
+    RunStopping {
+        /// When.
+        at: Instant,
+    },
+}
+
+/// The sending side handed to every viewer. Never blocks: if the fold falls behind, events
+/// are dropped and counted, so a slow consumer cannot stall an engine.
 #[derive(Debug, Clone)]
 pub struct EventSink {
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Message>,
     dropped: Arc<AtomicU64>,
 }
 
 impl EventSink {
-    /// A sink and its receiver, with room for `capacity` queued events.
+    /// A sink and its receiver, with room for `capacity` queued messages.
     #[must_use]
-    pub fn channel(capacity: usize) -> (EventSink, mpsc::Receiver<Event>, Arc<AtomicU64>) {
+    pub fn channel(capacity: usize) -> (EventSink, mpsc::Receiver<Message>, Arc<AtomicU64>) {
         let (tx, rx) = mpsc::channel(capacity);
         let dropped = Arc::new(AtomicU64::new(0));
         (EventSink { tx, dropped: Arc::clone(&dropped) }, rx, dropped)
@@ -167,8 +314,16 @@ impl EventSink {
 
     /// Reports `kind` for `viewer`, observed at `at`.
     pub fn send_at(&self, viewer: ViewerId, at: Instant, kind: EventKind) {
-        let event = Event { viewer, at, kind };
-        if self.tx.try_send(event).is_err() {
+        self.put(Message::Event(Event { viewer, at, kind }));
+    }
+
+    /// Says the run begins to stop its viewers (once, from the orchestrator).
+    pub fn run_stopping(&self) {
+        self.put(Message::RunStopping { at: Instant::now() });
+    }
+
+    fn put(&self, message: Message) {
+        if self.tx.try_send(message).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

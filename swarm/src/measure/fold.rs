@@ -10,37 +10,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use procgroup::Exit;
 use tokio::sync::{mpsc, watch};
 
-use crate::engine::ffmpeg::log::{LogEvent, RequestKind};
-use crate::measure::events::{Event, EventKind, FinishReason, Request, Tunnel, ViewerId};
-use crate::measure::history::{Level, Notices, Sample, Series, ViewerRow, ViewerState};
-use crate::measure::latency::{Hist, Latency};
-use crate::measure::player::Player;
+use crate::measure::events::{
+    EndCause, Event, EventKind, FinishReason, Message, Problem, Request, RequestKind, Tunnel,
+};
+use crate::measure::history::{Level, Sample, Series, ViewerRow, ViewerState};
+use crate::measure::latency::Hist;
+use crate::measure::player::{Player, Verdicts};
 use crate::measure::ramp::achieved_rate;
-
-/// A viewer counts as streaming while its last segment is at most this old.
-pub const STREAMING_WINDOW: Duration = Duration::from_secs(10);
-/// Request rates are computed over this window.
-pub const RATE_WINDOW: Duration = Duration::from_secs(5);
-/// Log lines kept from the last unexpected exit of each viewer.
-pub const TAIL_LINES: usize = 8;
-/// Throughput windows, in seconds.
-pub const WINDOWS: [u64; 4] = [1, 30, 60, 300];
-/// Window of the rolling latency percentiles, in seconds.
-pub const LATENCY_WINDOW: u64 = 30;
-
-/// How the numbers are obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Measure {
-    /// Through the observing relay: every request measured.
-    #[default]
-    Relay,
-    /// From FFmpeg's log: request starts and errors only; the rest inferred.
-    Log,
-}
+use crate::measure::results::{Results, FORMAT};
+use crate::measure::snapshot::{Measure, Snapshot, Throughput, RATE_WINDOW, STREAMING_WINDOW, WINDOWS};
+use crate::measure::windows::{kind_index, Slot, Windows};
 
 #[derive(Debug, Default, Clone)]
 struct Viewer {
@@ -57,364 +38,6 @@ struct Viewer {
     stalled: Duration,
 }
 
-/// Playback as the player model sees it, summed over viewers.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Playback {
-    /// Sessions (viewer processes) that reached playback.
-    pub started: u64,
-    /// Stalls (the buffer ran dry), finished and ongoing.
-    pub stalls: u64,
-    /// Seconds spent stalled.
-    pub stall_seconds: f64,
-    /// Seconds since playback started, summed over sessions (stalls included).
-    pub watch_seconds: f64,
-    /// Viewers stalled right now.
-    pub stalled_now: u32,
-    /// Segments whose download took longer than their media duration.
-    pub late_segments: u64,
-}
-
-impl Playback {
-    /// Stall time / watch time (0 before anyone plays).
-    #[must_use]
-    pub fn stall_ratio(&self) -> f64 {
-        if self.watch_seconds > 0.0 {
-            self.stall_seconds / self.watch_seconds
-        } else {
-            0.0
-        }
-    }
-}
-
-/// Bytes per second over the windows of [`WINDOWS`].
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Throughput {
-    /// Last second.
-    pub w1: f64,
-    /// Last 30 seconds.
-    pub w30: f64,
-    /// Last minute.
-    pub w60: f64,
-    /// Last 5 minutes.
-    pub w300: f64,
-}
-
-/// `CONNECT` tunnels (https through the relay).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Tunnels {
-    /// Tunnels closed.
-    pub count: u64,
-    /// Tunnels whose upstream connection failed.
-    pub failed: u64,
-    /// Bytes from the origin.
-    pub bytes_down: u64,
-    /// Bytes to the origin.
-    pub bytes_up: u64,
-}
-
-/// Everything the readers need, at one instant.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Snapshot {
-    /// How the numbers were obtained.
-    pub measure: Measure,
-    /// Time since the run started.
-    pub elapsed: Duration,
-    /// Viewers asked for.
-    pub target: u32,
-    /// Viewers whose first process has started.
-    pub started: u32,
-    /// Viewers with a live process.
-    pub running: u32,
-    /// Running viewers that received (relay) or requested (log) a segment within
-    /// [`STREAMING_WINDOW`].
-    pub streaming: u32,
-    /// Most viewers streaming at once, at any snapshot of the run.
-    pub streaming_peak: u32,
-    /// Viewers waiting to restart.
-    pub backoff: u32,
-    /// Viewers whose stream ended.
-    pub ended: u32,
-    /// Process starts, first starts included.
-    pub process_starts: u64,
-    /// Starts after the first, per viewer, summed.
-    pub restarts: u64,
-    /// Spawn attempts that failed.
-    pub spawn_failures: u64,
-    /// Longest time one process start (fork + exec) took.
-    pub spawn_time_max: Duration,
-    /// Sum of the start times, for the mean.
-    pub spawn_time_total: Duration,
-    /// Processes restarted by `--restart-on-stall`.
-    pub stall_restarts: u64,
-    /// Requests by kind (relay: finished exchanges; log: request starts).
-    pub requests: BTreeMap<RequestKind, u64>,
-    /// Response body bytes by kind (relay only).
-    pub bytes: BTreeMap<RequestKind, u64>,
-    /// Time to first byte by kind (relay only).
-    pub ttfb: BTreeMap<RequestKind, Latency>,
-    /// Time to last byte (the whole download) by kind (relay only).
-    pub ttlb: BTreeMap<RequestKind, Latency>,
-    /// Segment time to first byte over the last [`LATENCY_WINDOW`] seconds.
-    pub segment_ttfb_recent: Latency,
-    /// Segment download time over the last [`LATENCY_WINDOW`] seconds.
-    pub segment_ttlb_recent: Latency,
-    /// Upstream connection set-up times (relay only).
-    pub connect: Latency,
-    /// First request of a session → first segment buffered.
-    pub startup: Latency,
-    /// The player model's figures.
-    pub playback: Playback,
-    /// Segment bytes per second (relay only).
-    pub segment_throughput: Throughput,
-    /// All response bytes per second (relay only).
-    pub throughput: Throughput,
-    /// Media playlists read by the relay.
-    pub playlists_seen: u64,
-    /// HTTPS tunnels.
-    pub tunnels: Tunnels,
-    /// HTTP error responses (status ≥ 400) by status.
-    pub http_errors: BTreeMap<u16, u64>,
-    /// Failed connections or cut responses.
-    pub network_errors: u64,
-    /// Segments FFmpeg gave up on.
-    pub segments_skipped: u64,
-    /// Exits the viewers made on their own.
-    pub exits_unexpected: BTreeMap<Exit, u64>,
-    /// Exits caused by our stop.
-    pub exits_on_stop: BTreeMap<Exit, u64>,
-    /// Rate at which first starts happened.
-    pub ramp_rate_achieved: Option<f64>,
-    /// Latest first start, compared with its planned time.
-    pub ramp_lag_max: Duration,
-    /// Requests per second over [`RATE_WINDOW`], by kind.
-    pub request_rates: BTreeMap<RequestKind, f64>,
-    /// Viewers streaming when the stop began (the final snapshot has none running).
-    pub streaming_at_stop: Option<u32>,
-    /// Viewers running when the stop began.
-    pub running_at_stop: Option<u32>,
-    /// Events lost because the stats task fell behind.
-    pub dropped_events: u64,
-    /// Events folded in.
-    pub events: u64,
-    /// The last log lines of the most recent unexpected exit, with its viewer.
-    pub last_failure: Option<(ViewerId, Vec<String>)>,
-    /// The last [`crate::measure::history::RECENT_SAMPLES`] seconds, oldest first.
-    pub recent: Vec<Sample>,
-    /// Recent notable events, oldest first.
-    pub notices: Notices,
-    /// Every viewer, by number.
-    pub viewers: Vec<ViewerRow>,
-    /// Media time received per wall-clock second per streaming viewer over the last 30 s
-    /// (1.0 = keeping up with a live stream; below 1 the buffers drain).
-    pub speed: Option<f64>,
-}
-
-impl Snapshot {
-    /// Requests of one kind.
-    #[must_use]
-    pub fn requests_of(&self, kind: RequestKind) -> u64 {
-        self.requests.get(&kind).copied().unwrap_or(0)
-    }
-
-    /// Master and media playlist requests.
-    #[must_use]
-    pub fn playlist_requests(&self) -> u64 {
-        self.requests_of(RequestKind::Master) + self.requests_of(RequestKind::Playlist)
-    }
-
-    /// All requests.
-    #[must_use]
-    pub fn total_requests(&self) -> u64 {
-        self.requests.values().sum()
-    }
-
-    /// Bytes of one kind.
-    #[must_use]
-    pub fn bytes_of(&self, kind: RequestKind) -> u64 {
-        self.bytes.get(&kind).copied().unwrap_or(0)
-    }
-
-    /// Requests per second of one kind.
-    #[must_use]
-    pub fn rate_of(&self, kind: RequestKind) -> f64 {
-        self.request_rates.get(&kind).copied().unwrap_or(0.0)
-    }
-
-    /// HTTP errors with a status in `lo..=hi`.
-    #[must_use]
-    pub fn http_errors_in(&self, lo: u16, hi: u16) -> u64 {
-        self.http_errors.range(lo..=hi).map(|(_, n)| n).sum()
-    }
-
-    /// (HTTP errors + network errors) / requests over the whole run.
-    #[must_use]
-    #[allow(clippy::cast_precision_loss)]
-    pub fn error_rate(&self) -> f64 {
-        let requests = self.total_requests();
-        let errors = self.http_errors.values().sum::<u64>() + self.network_errors;
-        if requests == 0 {
-            0.0
-        } else {
-            errors as f64 / requests as f64
-        }
-    }
-
-    /// Events lost / events produced.
-    #[must_use]
-    #[allow(clippy::cast_precision_loss)]
-    pub fn drop_rate(&self) -> f64 {
-        let all = self.events + self.dropped_events;
-        if all == 0 {
-            0.0
-        } else {
-            self.dropped_events as f64 / all as f64
-        }
-    }
-}
-
-fn kind_index(kind: RequestKind) -> usize {
-    RequestKind::ALL.iter().position(|k| *k == kind).unwrap_or(RequestKind::ALL.len() - 1)
-}
-
-/// One second of the rolling windows.
-#[derive(Debug, Clone, Default)]
-struct Slot {
-    second: u64,
-    bytes: [u64; 6],
-    requests: u64,
-    errors: u64,
-    /// Media seconds of the segments that arrived in this second.
-    media: f64,
-    segment: Option<Box<(Hist, Hist)>>,
-}
-
-/// Per-second slots for the last [`WINDOWS`]`.max()` seconds, and the running segment
-/// latency histograms of the last [`LATENCY_WINDOW`] seconds (a slot's values are subtracted
-/// when it leaves that window, so no tick merges 30 histograms).
-#[derive(Debug, Default)]
-struct Windows {
-    slots: VecDeque<Slot>,
-    recent: Option<Box<(Hist, Hist)>>,
-    /// Slots older than this second have left `recent`.
-    recent_from: u64,
-}
-
-impl Windows {
-    fn slot(&mut self, second: u64) -> Option<&mut Slot> {
-        let newest = self.slots.back().map_or(0, |s| s.second);
-        if self.slots.is_empty() || second > newest {
-            let from = if self.slots.is_empty() { second } else { newest + 1 };
-            for s in from.max(second.saturating_sub(WINDOWS[3]))..=second {
-                self.slots.push_back(Slot { second: s, ..Slot::default() });
-            }
-            while self.slots.len() as u64 > WINDOWS[3] + 1 {
-                self.slots.pop_front();
-            }
-            self.expire(second);
-        }
-        let first = self.slots.front()?.second;
-        let idx = usize::try_from(second.checked_sub(first)?).ok()?;
-        self.slots.get_mut(idx)
-    }
-
-    /// Takes slots older than [`LATENCY_WINDOW`] before `now_second` out of `recent`.
-    fn expire(&mut self, now_second: u64) {
-        let keep_from = now_second.saturating_sub(LATENCY_WINDOW);
-        if keep_from <= self.recent_from {
-            return;
-        }
-        for slot in &mut self.slots {
-            if slot.second >= keep_from {
-                break;
-            }
-            if let (Some(h), Some(recent)) = (slot.segment.take(), self.recent.as_mut()) {
-                recent.0.subtract(&h.0);
-                recent.1.subtract(&h.1);
-            }
-        }
-        self.recent_from = keep_from;
-    }
-
-    /// Counts one request (and whether it failed) in `second`.
-    fn count(&mut self, second: u64, errors: u64) {
-        if let Some(slot) = self.slot(second) {
-            slot.requests += 1;
-            slot.errors += errors;
-        }
-    }
-
-    /// The sample of a finished `second` (viewer counts are filled in by the caller).
-    fn sample(&self, second: u64) -> Sample {
-        let Some(slot) = self.slots.iter().find(|s| s.second == second) else {
-            return Sample { second, ..Sample::default() };
-        };
-        let p95 = slot.segment.as_ref().map(|h| h.1.summary()).filter(|l| l.count > 0).map(|l| l.p95);
-        Sample {
-            second,
-            bytes: slot.bytes.iter().sum(),
-            requests: slot.requests,
-            errors: slot.errors,
-            segment_p95: p95,
-            ..Sample::default()
-        }
-    }
-
-    /// Records one segment's latencies in `second`'s slot and the running window.
-    fn record_segment(&mut self, second: u64, ttfb: Duration, ttlb: Duration) {
-        if second < self.recent_from {
-            return;
-        }
-        let Some(slot) = self.slot(second) else { return };
-        let h =
-            slot.segment.get_or_insert_with(|| Box::new((Hist::with_precision(2), Hist::with_precision(2))));
-        h.0.record(ttfb);
-        h.1.record(ttlb);
-        let recent =
-            self.recent.get_or_insert_with(|| Box::new((Hist::with_precision(2), Hist::with_precision(2))));
-        recent.0.record(ttfb);
-        recent.1.record(ttlb);
-    }
-
-    /// Bytes per second over the last `window` whole seconds before `now_second`, of kinds
-    /// selected by `pick`.
-    #[allow(clippy::cast_precision_loss)]
-    fn rate(&self, now_second: u64, window: u64, pick: impl Fn(usize) -> bool) -> f64 {
-        let span = window.min(now_second);
-        if span == 0 {
-            return 0.0;
-        }
-        let from = now_second - span;
-        let total: u64 = self
-            .slots
-            .iter()
-            .filter(|s| s.second >= from && s.second < now_second)
-            .map(|s| s.bytes.iter().enumerate().filter(|(i, _)| pick(*i)).map(|(_, b)| b).sum::<u64>())
-            .sum();
-        total as f64 / span as f64
-    }
-
-    /// Media seconds received per second over the last `window` whole seconds.
-    #[allow(clippy::cast_precision_loss)]
-    fn media_rate(&self, now_second: u64, window: u64) -> Option<f64> {
-        let span = window.min(now_second);
-        let from = now_second.checked_sub(span)?;
-        let media: f64 =
-            self.slots.iter().filter(|s| s.second >= from && s.second < now_second).map(|s| s.media).sum();
-        (span > 0).then(|| media / span as f64)
-    }
-
-    fn add_media(&mut self, second: u64, media: Duration) {
-        if let Some(slot) = self.slot(second) {
-            slot.media += media.as_secs_f64();
-        }
-    }
-
-    fn recent_segments(&mut self, now_second: u64) -> (Latency, Latency) {
-        self.expire(now_second);
-        self.recent.as_ref().map_or_else(Default::default, |r| (r.0.summary(), r.1.summary()))
-    }
-}
-
 /// The fold. Public so tests and benchmarks can drive it without a runtime.
 #[derive(Debug)]
 pub struct Stats {
@@ -424,8 +47,8 @@ pub struct Stats {
     snap: Snapshot,
     history: VecDeque<(Instant, BTreeMap<RequestKind, u64>)>,
     dropped: Arc<AtomicU64>,
-    /// Duration credited per segment when the log is all we have.
-    assumed_segment: Duration,
+    /// What each viewer's player model says, for the stall watchdogs.
+    verdicts: Arc<Verdicts>,
     ttfb: BTreeMap<RequestKind, Hist>,
     ttlb: BTreeMap<RequestKind, Hist>,
     connect: Hist,
@@ -437,12 +60,15 @@ pub struct Stats {
     /// Stalls still running at the end of their session are counted then.
     stopping_at: Option<Instant>,
     series: Series,
+    /// As of the last snapshot: first starts (sorted offsets), and watch and stall time.
+    firsts: Vec<Duration>,
+    watch_totals: (Duration, Duration),
 }
 
 impl Stats {
     /// Empty aggregates for `target` viewers whose first starts are planned at `planned`
-    /// (offsets from `started_at`; see [`crate::control::plan::RampPlan`]). `assumed_segment` is the
-    /// media time credited per segment request in [`Measure::Log`] (the target duration).
+    /// (offsets from `started_at`; see `control::plan::RampPlan`); `measure` says how the
+    /// engine obtains its figures.
     #[must_use]
     pub fn new(
         target: u32,
@@ -450,7 +76,6 @@ impl Stats {
         planned: Vec<Duration>,
         dropped: Arc<AtomicU64>,
         measure: Measure,
-        assumed_segment: Duration,
     ) -> Stats {
         Stats {
             started_at,
@@ -459,7 +84,7 @@ impl Stats {
             snap: Snapshot { target, measure, ..Snapshot::default() },
             history: VecDeque::new(),
             dropped,
-            assumed_segment,
+            verdicts: Arc::new(Verdicts::new(target as usize, started_at)),
             ttfb: BTreeMap::new(),
             ttlb: BTreeMap::new(),
             connect: Hist::default(),
@@ -469,7 +94,35 @@ impl Stats {
             stalled: Duration::ZERO,
             stopping_at: None,
             series: Series::default(),
+            firsts: Vec::new(),
+            watch_totals: (Duration::ZERO, Duration::ZERO),
         }
+    }
+
+    /// What the viewers' player models say, for the stall watchdogs (updated as events are
+    /// folded in).
+    #[must_use]
+    pub fn verdicts(&self) -> Arc<Verdicts> {
+        Arc::clone(&self.verdicts)
+    }
+
+    /// Folds one message in.
+    pub fn apply_message(&mut self, m: Message) {
+        match m {
+            Message::Event(ev) => self.apply(ev),
+            Message::RunStopping { at } => self.run_stopping(at),
+        }
+    }
+
+    /// The run begins to stop its viewers at `at`: what is streaming now is what the stop
+    /// interrupts, and watch time ends here.
+    pub fn run_stopping(&mut self, at: Instant) {
+        let since = at.saturating_duration_since(self.started_at);
+        self.snap.notices.push(since, None, Level::Info, "run ending: stopping every viewer".into());
+        let now = self.snapshot(at);
+        self.snap.streaming_at_stop = Some(now.streaming);
+        self.snap.running_at_stop = Some(now.running);
+        self.stopping_at = Some(at);
     }
 
     /// Folds one event in.
@@ -477,21 +130,14 @@ impl Stats {
         self.snap.events += 1;
         let at = ev.at.saturating_duration_since(self.started_at);
         let second = at.as_secs();
-        if matches!(ev.kind, EventKind::RunStopping) {
-            self.snap.notices.push(at, None, Level::Info, "run ending: stopping every viewer".into());
-            let now = self.snapshot(ev.at);
-            self.snap.streaming_at_stop = Some(now.streaming);
-            self.snap.running_at_stop = Some(now.running);
-            self.stopping_at = Some(ev.at);
-            return;
-        }
+        // Seconds before this event are over: their samples hold the state at their end.
+        self.close_seconds(second);
         let Some(v) = self.viewers.get_mut(ev.viewer as usize) else {
             return;
         };
         let s = &mut self.snap;
-        let relay = s.measure == Measure::Relay;
         match ev.kind {
-            EventKind::Spawned { took, .. } => {
+            EventKind::SessionStarted { took } => {
                 s.spawn_time_max = s.spawn_time_max.max(took);
                 s.spawn_time_total += took;
                 end_session(v, ev.at, self.stopping_at, &mut self.watched, &mut self.stalled, s);
@@ -504,43 +150,26 @@ impl Stats {
                     s.restarts += 1;
                 }
             }
-            EventKind::SpawnFailed { error } => {
+            EventKind::StartFailed { error } => {
                 s.spawn_failures += 1;
                 s.notices.push(at, Some(ev.viewer), Level::Error, format!("could not start: {error}"));
                 v.tail = vec![error];
                 s.last_failure = Some((ev.viewer, v.tail.clone()));
             }
-            EventKind::Log(log) => match log {
-                LogEvent::Request { kind, .. } if !relay => {
-                    *s.requests.entry(kind).or_default() += 1;
-                    self.windows.count(second, 0);
-                    v.player.request(ev.at);
-                    if kind == RequestKind::Segment {
-                        v.segments += 1;
-                        self.windows.add_media(second, self.assumed_segment);
-                        v.last_segment = Some(ev.at);
-                        let b = v.player.segment(ev.at, self.assumed_segment);
-                        buffered(b, &mut self.startup, s);
-                    }
+            EventKind::Request(r) if !r.measured => {
+                // Only its start was seen: a count, and one assumed segment for the player.
+                *s.requests.entry(r.kind).or_default() += 1;
+                self.windows.count(second, 0);
+                v.player.request(ev.at);
+                if r.kind == RequestKind::Segment {
+                    v.segments += 1;
+                    v.last_segment = Some(ev.at);
+                    let media = Duration::from_secs_f64(r.media_duration.unwrap_or(0.0).max(0.0));
+                    self.windows.add_media(second, media);
+                    let b = v.player.segment(ev.at, media);
+                    buffered(b, &mut self.startup, s);
                 }
-                LogEvent::HttpError { status } if !relay => {
-                    *s.http_errors.entry(status).or_default() += 1;
-                    v.errors += 1;
-                    self.windows.count(second, 1);
-                    s.notices.push(at, Some(ev.viewer), Level::Warn, format!("HTTP {status} (from the log)"));
-                }
-                LogEvent::NetworkError { reason } if !relay => {
-                    s.network_errors += 1;
-                    v.errors += 1;
-                    self.windows.count(second, 1);
-                    s.notices.push(at, Some(ev.viewer), Level::Warn, format!("network error: {reason}"));
-                }
-                LogEvent::SegmentSkipped => s.segments_skipped += 1,
-                LogEvent::Request { .. }
-                | LogEvent::HttpError { .. }
-                | LogEvent::NetworkError { .. }
-                | LogEvent::Problem { .. } => {}
-            },
+            }
             EventKind::Request(r) => {
                 let slot = self.windows.slot(second);
                 record_request(&r, s, &mut self.ttfb, &mut self.ttlb, &mut self.connect, slot);
@@ -560,14 +189,33 @@ impl Stats {
                     buffered(b, &mut self.startup, s);
                 }
             }
+            EventKind::Problem(Problem::HttpStatus(status)) => {
+                *s.http_errors.entry(status).or_default() += 1;
+                v.errors += 1;
+                self.windows.count(second, 1);
+                s.notices.push(at, Some(ev.viewer), Level::Warn, format!("HTTP {status} (from the log)"));
+            }
+            EventKind::Problem(Problem::Network(reason)) => {
+                s.network_errors += 1;
+                v.errors += 1;
+                self.windows.count(second, 1);
+                s.notices.push(at, Some(ev.viewer), Level::Warn, format!("network error: {reason}"));
+            }
+            EventKind::Problem(Problem::SegmentSkipped) => s.segments_skipped += 1,
             EventKind::PlaylistSeen { .. } => s.playlists_seen += 1,
             EventKind::Tunnel(t) => record_tunnel(&t, s),
-            EventKind::Exited { exit, stopped_by_us, tail, .. } => {
-                let map = if stopped_by_us { &mut s.exits_on_stop } else { &mut s.exits_unexpected };
-                *map.entry(exit).or_default() += 1;
-                if !stopped_by_us {
-                    let text = format!("FFmpeg exited ({exit}); restarting after a backoff");
+            EventKind::SessionEnded { ending, cause, tail, .. } => {
+                if let EndCause::Stalled { waited } = cause {
+                    s.stall_restarts += 1;
+                    let text = format!("no segment for {} s: restarting", waited.as_secs());
+                    s.notices.push(at, Some(ev.viewer), Level::Warn, text);
+                }
+                if cause.by_us() {
+                    *s.exits_on_stop.entry(ending).or_default() += 1;
+                } else {
+                    let text = format!("FFmpeg exited ({ending}); restarting after a backoff");
                     s.notices.push_with(at, Some(ev.viewer), Level::Warn, text, tail.clone());
+                    *s.exits_unexpected.entry(ending).or_default() += 1;
                     v.tail = tail;
                     s.last_failure = Some((ev.viewer, v.tail.clone()));
                 }
@@ -575,12 +223,6 @@ impl Stats {
                 v.state = ViewerState::Backoff;
             }
             EventKind::Backoff { .. } => v.state = ViewerState::Backoff,
-            EventKind::RunStopping => {}
-            EventKind::Stalled { waited } => {
-                s.stall_restarts += 1;
-                let text = format!("no segment for {} s: restarting", waited.as_secs());
-                s.notices.push(at, Some(ev.viewer), Level::Warn, text);
-            }
             EventKind::Finished { reason } => {
                 v.state = match reason {
                     FinishReason::Shutdown => ViewerState::Stopped,
@@ -588,6 +230,7 @@ impl Stats {
                 }
             }
         }
+        self.verdicts.set(ev.viewer as usize, &v.player);
     }
 
     /// Brings the time-dependent parts up to `now` and returns the snapshot.
@@ -645,6 +288,8 @@ impl Stats {
         s.streaming_peak = s.streaming_peak.max(streaming);
         firsts.sort();
         s.ramp_rate_achieved = achieved_rate(&firsts);
+        self.firsts = firsts;
+        self.watch_totals = (watched, stalled);
         s.ramp_lag_max = lag;
         s.dropped_events = self.dropped.load(Ordering::Relaxed);
 
@@ -679,11 +324,8 @@ impl Stats {
         s.segment_ttfb_recent = ttfb;
         s.segment_ttlb_recent = ttlb;
 
-        while self.series.next_second() < sec {
-            let mut sample = self.windows.sample(self.series.next_second());
-            (sample.running, sample.streaming, sample.stalled) = (running, streaming, stalled_now);
-            self.series.push(sample);
-        }
+        self.close_seconds(sec);
+        let s = &mut self.snap;
         s.recent = self.series.recent();
 
         self.history.push_back((now, s.requests.clone()));
@@ -703,6 +345,62 @@ impl Stats {
             }
         }
         s.clone()
+    }
+
+    /// Adds the samples of the seconds before `second` not sampled yet. Each holds its
+    /// second's traffic and the viewers as they were at the second's end (so the sample does
+    /// not depend on when it is taken, and runs sharing a load test add up second by second).
+    fn close_seconds(&mut self, second: u64) {
+        while self.series.next_second() < second {
+            let n = self.series.next_second();
+            let end = self.started_at + Duration::from_secs(n + 1);
+            let until = self.stopping_at.map_or(end, |t| t.min(end));
+            let mut sample = self.windows.sample(n);
+            for v in self.viewers.iter().filter(|v| v.state == ViewerState::Running) {
+                sample.running += 1;
+                if v.last_segment.is_some_and(|t| end.saturating_duration_since(t) <= STREAMING_WINDOW) {
+                    sample.streaming += 1;
+                }
+                if v.player.stalled_for(until).is_some() {
+                    sample.stalled += 1;
+                }
+            }
+            self.series.push(sample);
+            if let Some(encoded) = self.windows.segment_ttlb(n) {
+                self.series.keep_segments(n, encoded);
+            }
+        }
+    }
+
+    /// The run's results at `now` (see [`Results`]); `started_unix` is the wall-clock second
+    /// the run started.
+    pub fn results(&mut self, now: Instant, started_unix: u64) -> Results {
+        let mut totals = self.snapshot(now);
+        // Live-only figures (rolling windows) are not results.
+        totals.recent = Vec::new();
+        (totals.segment_ttfb_recent, totals.segment_ttlb_recent) = Default::default();
+        (totals.segment_throughput, totals.throughput) = Default::default();
+        totals.request_rates.clear();
+        totals.speed = None;
+        Results {
+            format: FORMAT,
+            started_unix,
+            totals,
+            ttfb: self.ttfb.clone(),
+            ttlb: self.ttlb.clone(),
+            connect: self.connect.clone(),
+            startup: self.startup.clone(),
+            watched: self.watch_totals.0,
+            stalled: self.watch_totals.1,
+            first_starts: self.firsts.clone(),
+            series: self.series.all().to_vec(),
+            segment_ttlb: self
+                .series
+                .segment_ttlb()
+                .iter()
+                .filter_map(|(k, v)| Some((*k, Hist::decode(v).ok()?)))
+                .collect(),
+        }
     }
 
     /// One sample per finished second of the run so far.
@@ -813,42 +511,44 @@ fn record_tunnel(t: &Tunnel, s: &mut Snapshot) {
     }
 }
 
-/// Runs the stats owner until every sender is gone; returns the final snapshot and the run's
-/// per-second series.
+/// Runs the fold until every sender is gone; returns the run's results (`started_unix`: the
+/// wall-clock second the run started).
 pub async fn run(
     mut stats: Stats,
-    mut events: mpsc::Receiver<Event>,
-    publish: watch::Sender<Snapshot>,
+    mut messages: mpsc::Receiver<Message>,
+    publish: watch::Sender<Arc<Snapshot>>,
     tick: Duration,
-) -> (Snapshot, Vec<Sample>) {
+    started_unix: u64,
+) -> Results {
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            ev = events.recv() => match ev {
-                Some(ev) => stats.apply(ev),
+            m = messages.recv() => match m {
+                Some(m) => stats.apply_message(m),
                 None => break,
             },
             _ = ticker.tick() => {
-                publish.send_replace(stats.snapshot(Instant::now()));
+                publish.send_replace(Arc::new(stats.snapshot(Instant::now())));
             }
         }
     }
-    let last = stats.snapshot(Instant::now());
-    publish.send_replace(last.clone());
-    (last, stats.series.all().to_vec())
+    let now = Instant::now();
+    publish.send_replace(Arc::new(stats.snapshot(now)));
+    stats.results(now, started_unix)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::events::{Ending, ViewerId};
 
     fn ev(viewer: ViewerId, at: Instant, kind: EventKind) -> Event {
         Event { viewer, at, kind }
     }
 
     fn seg(at: Instant, viewer: ViewerId) -> Event {
-        ev(viewer, at, EventKind::Log(LogEvent::Request { kind: RequestKind::Segment, url: "s.ts".into() }))
+        ev(viewer, at, EventKind::Request(Request::inferred(RequestKind::Segment, "s.ts".into(), Some(2.0))))
     }
 
     #[test]
@@ -860,22 +560,17 @@ mod tests {
             vec![Duration::ZERO, Duration::from_millis(500), Duration::from_secs(1)],
             Arc::default(),
             Measure::Log,
-            Duration::from_secs(2),
         );
-        st.apply(ev(0, t0, EventKind::Spawned { pid: 10, took: Duration::ZERO }));
-        st.apply(ev(
-            1,
-            t0 + Duration::from_millis(500),
-            EventKind::Spawned { pid: 11, took: Duration::ZERO },
-        ));
+        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
+        st.apply(ev(1, t0 + Duration::from_millis(500), EventKind::SessionStarted { took: Duration::ZERO }));
         st.apply(seg(t0 + Duration::from_secs(1), 0));
         st.apply(ev(
             1,
             t0 + Duration::from_secs(2),
-            EventKind::Exited {
-                exit: Exit::Code(1),
+            EventKind::SessionEnded {
+                ending: Ending { code: 1, label: "exit 1".into() },
+                cause: EndCause::Own,
                 uptime: Duration::from_secs(1),
-                stopped_by_us: false,
                 tail: vec!["[error] boom".into()],
             },
         ));
@@ -884,11 +579,11 @@ mod tests {
             t0 + Duration::from_secs(2),
             EventKind::Backoff { delay: Duration::from_millis(250) },
         ));
-        st.apply(ev(1, t0 + Duration::from_secs(3), EventKind::Spawned { pid: 12, took: Duration::ZERO }));
+        st.apply(ev(1, t0 + Duration::from_secs(3), EventKind::SessionStarted { took: Duration::ZERO }));
         let s = st.snapshot(t0 + Duration::from_secs(4));
         assert_eq!((s.target, s.started, s.running, s.streaming), (3, 2, 2, 1));
         assert_eq!((s.process_starts, s.restarts), (3, 1));
-        assert_eq!(s.exits_unexpected.get(&Exit::Code(1)), Some(&1));
+        assert_eq!(s.exits_unexpected.get(&Ending { code: 1, label: "exit 1".into() }), Some(&1));
         assert_eq!(s.ramp_rate_achieved, Some(2.0));
         assert_eq!(s.last_failure, Some((1, vec!["[error] boom".to_owned()])));
         // Streaming lapses when segments stop arriving.
@@ -899,9 +594,8 @@ mod tests {
     #[test]
     fn rates_cover_the_window() {
         let t0 = Instant::now();
-        let mut st =
-            Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log, Duration::from_secs(2));
-        st.apply(ev(0, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log);
+        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
         st.snapshot(t0);
         for i in 0..10 {
             st.apply(seg(t0 + Duration::from_millis(i * 100), 0));
@@ -918,14 +612,13 @@ mod tests {
     #[test]
     fn events_for_unknown_viewers_are_ignored() {
         let t0 = Instant::now();
-        let mut st =
-            Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log, Duration::from_secs(2));
-        st.apply(ev(5, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log);
+        st.apply(ev(5, t0, EventKind::SessionStarted { took: Duration::ZERO }));
         st.apply(seg(t0, 5));
         let s = st.snapshot(t0);
         assert_eq!((s.process_starts, s.requests_of(RequestKind::Segment)), (0, 0));
         // The same events for the known viewer count.
-        st.apply(ev(0, t0, EventKind::Spawned { pid: 2, took: Duration::ZERO }));
+        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
         st.apply(seg(t0, 0));
         let s = st.snapshot(t0);
         assert_eq!((s.process_starts, s.requests_of(RequestKind::Segment)), (1, 1));
@@ -943,6 +636,7 @@ mod tests {
             elapsed: Duration::from_millis(ttlb_ms),
             media_duration: media,
             network_error: None,
+            measured: true,
         })
     }
 
@@ -950,8 +644,8 @@ mod tests {
     fn relay_requests_give_bytes_latency_throughput_and_playback() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay, ms(2000));
-        st.apply(ev(0, t0, EventKind::Spawned { pid: 1, took: Duration::ZERO }));
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay);
+        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
         st.apply(ev(0, t0 + ms(20), fetched(RequestKind::Master, 300, 2, 3, None)));
         st.apply(ev(0, t0 + ms(40), fetched(RequestKind::Playlist, 400, 2, 3, None)));
         // Three segments at once, then one every 2 s for 20 s: never stalls.
@@ -961,8 +655,6 @@ mod tests {
         for i in 1..=10 {
             st.apply(ev(0, t0 + ms(120 + 2000 * i), fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0))));
         }
-        // A log line about a request is not counted twice in relay mode.
-        st.apply(seg(t0 + ms(21_000), 0));
         let s = st.snapshot(t0 + ms(21_500));
         assert_eq!(s.requests_of(RequestKind::Segment), 13);
         assert_eq!(s.playlist_requests(), 2);
@@ -1004,7 +696,7 @@ mod tests {
     #[test]
     fn errors_by_status_and_network() {
         let t0 = Instant::now();
-        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay, Duration::ZERO);
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay);
         let mut r = Request {
             kind: RequestKind::Segment,
             url: "http://h/s.ts".into(),
@@ -1016,6 +708,7 @@ mod tests {
             elapsed: Duration::from_millis(1),
             media_duration: Some(2.0),
             network_error: None,
+            measured: true,
         };
         st.apply(ev(0, t0, EventKind::Request(r.clone())));
         r.status = None;

@@ -7,19 +7,33 @@ use std::time::Duration;
 
 use crate::measure::events::ViewerId;
 
-/// Where a viewer is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+/// Where a viewer is in its life (in a report: where it was at the end).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ViewerState {
-    /// Not started yet (ramp).
+    /// Never started (the run ended during the ramp).
     #[default]
     Waiting,
     /// Process alive.
     Running,
-    /// Between an exit and the next start.
+    /// Waiting to restart.
     Backoff,
-    /// Finished: the stream ended.
+    /// The stream ended.
     Ended,
-    /// Finished: the run ended.
+    /// Stopped by the end of the run.
     Stopped,
 }
 
@@ -43,7 +57,7 @@ pub const RECENT_SAMPLES: usize = 300;
 pub const NOTICES: usize = 64;
 
 /// One second of the run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// Seconds since the first viewer was due: this sample covers `[second, second + 1)`.
     pub second: u64,
@@ -64,7 +78,7 @@ pub struct Sample {
 }
 
 /// How much a notice matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Part of a normal run.
@@ -76,10 +90,9 @@ pub enum Level {
 }
 
 /// Something a person watching the run would want to see.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Notice {
     /// Time since the run started (of the latest repeat).
-    #[serde(serialize_with = "as_seconds")]
     pub at: Duration,
     /// Which viewer (of the latest repeat).
     pub viewer: Option<ViewerId>,
@@ -93,12 +106,8 @@ pub struct Notice {
     pub repeats: u64,
 }
 
-fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
-}
-
 /// The last [`NOTICES`] notices; a notice equal in text to the newest one is folded into it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Notices {
     items: VecDeque<Notice>,
     total: u64,
@@ -135,6 +144,27 @@ impl Notices {
         self.items.push_back(Notice { at, viewer, level, text, detail, repeats: 1 });
     }
 
+    /// Moves every notice `by` later (its run started that much after the merged one's).
+    pub fn shift(&mut self, by: Duration) {
+        for n in &mut self.items {
+            n.at += by;
+        }
+    }
+
+    /// Adds `other`'s notices (their viewers numbered from `viewer_offset`), keeping the
+    /// last [`NOTICES`] of both by time. Repeats already folded stay as they are.
+    pub fn merge(&mut self, other: &Notices, viewer_offset: ViewerId) {
+        let theirs = other.items.iter().cloned().map(|mut n| {
+            n.viewer = n.viewer.map(|v| v + viewer_offset);
+            n
+        });
+        let mut all: Vec<Notice> = self.items.drain(..).chain(theirs).collect();
+        all.sort_by_key(|n| n.at);
+        let skip = all.len().saturating_sub(NOTICES);
+        self.items = all.into_iter().skip(skip).collect();
+        self.total += other.total;
+    }
+
     /// Oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Notice> {
         self.items.iter()
@@ -160,12 +190,11 @@ impl Notices {
 }
 
 /// One viewer, for the dashboard's table and the report.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ViewerRow {
     /// Viewer number.
     pub id: ViewerId,
     /// Where it is.
-    #[serde(serialize_with = "state_name")]
     pub state: ViewerState,
     /// True while its player model is stalled.
     pub stalled: bool,
@@ -183,14 +212,13 @@ pub struct ViewerRow {
     pub last_error: Option<String>,
 }
 
-fn state_name<S: serde::Serializer>(state: &ViewerState, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(state.label())
-}
-
 /// Keeps one sample per second for the whole run.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
     samples: Vec<Sample>,
+    /// Each second's segment download times ([`crate::measure::latency::Hist::encode`]),
+    /// for seconds that had any: what merging two runs' seconds needs.
+    segment_ttlb: std::collections::BTreeMap<u64, String>,
 }
 
 impl Series {
@@ -199,6 +227,17 @@ impl Series {
         if self.samples.last().is_none_or(|l| sample.second > l.second) {
             self.samples.push(sample);
         }
+    }
+
+    /// Keeps `second`'s segment download times (encoded).
+    pub fn keep_segments(&mut self, second: u64, encoded: String) {
+        self.segment_ttlb.insert(second, encoded);
+    }
+
+    /// Each second's segment download times, encoded, for seconds that had any.
+    #[must_use]
+    pub fn segment_ttlb(&self) -> &std::collections::BTreeMap<u64, String> {
+        &self.segment_ttlb
     }
 
     /// The second the next sample is for.

@@ -16,11 +16,23 @@ pub const BUCKETS: [f64; 15] =
 /// Values are recorded in microseconds, up to an hour; longer ones are recorded as an hour.
 const MAX_MICROS: u64 = 3_600_000_000;
 
-/// A histogram of durations.
-#[derive(Debug, Clone)]
+/// A histogram of durations. As serde, [`Hist::encode`]'s text.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Hist {
     h: Histogram<u64>,
     sum: Duration,
+}
+
+impl serde::Serialize for Hist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.encode())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Hist {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hist, D::Error> {
+        Hist::decode(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for Hist {
@@ -50,6 +62,37 @@ impl Hist {
     pub fn merge(&mut self, other: &Hist) {
         let _ = self.h.add(&other.h);
         self.sum += other.sum;
+    }
+
+    /// The histogram in hdrhistogram's V2 format (what HdrHistogram's other implementations
+    /// read), base64, with the exact sum of its values in microseconds after a `:`.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        let mut bytes = Vec::new();
+        // Writing into a Vec cannot fail for a histogram within its own bounds.
+        let _ = hdrhistogram::serialization::Serializer::serialize(
+            &mut hdrhistogram::serialization::V2Serializer::new(),
+            &self.h,
+            &mut bytes,
+        );
+        format!("{}:{}", base64::engine::general_purpose::STANDARD.encode(bytes), self.sum.as_micros())
+    }
+
+    /// Reads what [`Hist::encode`] wrote.
+    ///
+    /// # Errors
+    /// A text that is not an encoded histogram, named in the message.
+    pub fn decode(text: &str) -> Result<Hist, String> {
+        use base64::Engine as _;
+        let bad = |why: String| format!("not an encoded histogram ({why}): {:.40}", text);
+        let (b64, sum) = text.split_once(':').ok_or_else(|| bad("no ':'".into()))?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| bad(e.to_string()))?;
+        let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| bad(format!("{e:?}")))?;
+        let sum: u64 = sum.parse().map_err(|_| bad("sum".into()))?;
+        Ok(Hist { h, sum: Duration::from_micros(sum) })
     }
 
     /// Values recorded.
@@ -112,7 +155,7 @@ impl Hist {
 }
 
 /// Quantiles and bucket counts of one distribution, in seconds.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Latency {
     /// Values recorded.
     pub count: u64,

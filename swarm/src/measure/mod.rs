@@ -9,3 +9,6 @@ pub mod latency;
 pub mod origin;
 pub mod player;
 pub mod ramp;
+pub mod results;
+pub mod snapshot;
+pub mod windows;

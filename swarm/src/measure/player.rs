@@ -8,6 +8,7 @@
 //! instant the buffer runs dry is `play start + media buffered + time stalled`, so every
 //! figure follows from the arrival times.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// One playback session (one viewer process).
@@ -98,6 +99,41 @@ impl Player {
     }
 }
 
+/// When each viewer's buffer runs dry, as the fold's player models say: what the stall
+/// watchdogs read. The fold is the only writer; one atomic per viewer, so reading costs a load.
+#[derive(Debug)]
+pub struct Verdicts {
+    /// Instants are stored as nanoseconds since this one.
+    origin: Instant,
+    /// `u64::MAX`: not playing.
+    dry_at: Vec<AtomicU64>,
+}
+
+impl Verdicts {
+    /// For `viewers` viewers, none playing.
+    #[must_use]
+    pub fn new(viewers: usize, origin: Instant) -> Verdicts {
+        Verdicts { origin, dry_at: (0..viewers).map(|_| AtomicU64::new(u64::MAX)).collect() }
+    }
+
+    /// Records what `player` (viewer `viewer`'s model) says now.
+    pub fn set(&self, viewer: usize, player: &Player) {
+        if let Some(slot) = self.dry_at.get(viewer) {
+            let v = player.dry_at().map_or(u64::MAX, |t| {
+                u64::try_from(t.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX - 1)
+            });
+            slot.store(v, Ordering::Release);
+        }
+    }
+
+    /// When viewer `viewer`'s buffer runs (or ran) dry; `None` before playback.
+    #[must_use]
+    pub fn dry_at(&self, viewer: usize) -> Option<Instant> {
+        let v = self.dry_at.get(viewer)?.load(Ordering::Acquire);
+        (v != u64::MAX).then(|| self.origin + Duration::from_nanos(v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +157,25 @@ mod tests {
         let now = t0 + S(19);
         assert_eq!(p.stalled_for(now), None);
         assert_eq!(p.watched(now).1, Duration::ZERO);
+    }
+
+    #[test]
+    fn verdicts_follow_the_player() {
+        let t0 = Instant::now();
+        let v = Verdicts::new(2, t0);
+        let mut p = Player::default();
+        assert_eq!(v.dry_at(0), None);
+        v.set(0, &p);
+        assert_eq!(v.dry_at(0), None, "not playing yet");
+        p.request(t0);
+        p.segment(t0 + Duration::from_millis(300), S(2));
+        v.set(0, &p);
+        assert_eq!(v.dry_at(0), Some(t0 + Duration::from_millis(2300)));
+        assert_eq!(v.dry_at(1), None);
+        assert_eq!(v.dry_at(7), None, "no such viewer");
+        p.reset();
+        v.set(0, &p);
+        assert_eq!(v.dry_at(0), None);
     }
 
     #[test]

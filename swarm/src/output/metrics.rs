@@ -13,10 +13,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::engine::ffmpeg::log::RequestKind;
-use crate::measure::fold::Snapshot;
+use crate::measure::events::RequestKind;
 use crate::measure::latency::{Latency, BUCKETS};
 use crate::measure::origin::OriginSnapshot;
+use crate::measure::snapshot::Snapshot;
 
 /// Fixed facts about the run shown in `hls_swarm_info` and the duration gauges.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub struct RunLabels {
 #[derive(Debug, Clone)]
 pub struct Sources {
     /// The stats owner's snapshots.
-    pub swarm: watch::Receiver<Snapshot>,
+    pub swarm: watch::Receiver<std::sync::Arc<Snapshot>>,
     /// The origin scraper's snapshots, if `--origin-metrics*` was given.
     pub origin: Option<watch::Receiver<OriginSnapshot>>,
 }
@@ -69,7 +69,8 @@ impl Server {
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let origin = sources.origin.as_ref().map(|o| o.borrow().clone());
-                        let body = respond(&req, &sources.swarm.borrow(), origin.as_ref(), &labels);
+                        let swarm = std::sync::Arc::clone(&sources.swarm.borrow());
+                        let body = respond(&req, &swarm, origin.as_ref(), &labels);
                         async move { Ok::<_, Infallible>(body) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -224,12 +225,13 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
         "FFmpeg process exits by cause (own: by itself; stop: we stopped it) and exit code.",
     );
     for (cause, map) in [("own", &s.exits_unexpected), ("stop", &s.exits_on_stop)] {
-        for (exit, n) in map {
-            o.sample(
-                "client_exits_total",
-                &format!("cause=\"{cause}\",code=\"{}\"", exit.shell_code()),
-                *n as f64,
-            );
+        // One series per code (an exit 137 and a SIGKILL share one).
+        let mut by_code = std::collections::BTreeMap::new();
+        for (ending, n) in map {
+            *by_code.entry(ending.code).or_insert(0u64) += n;
+        }
+        for (code, n) in by_code {
+            o.sample("client_exits_total", &format!("cause=\"{cause}\",code=\"{code}\""), n as f64);
         }
     }
 
@@ -462,7 +464,7 @@ fn render_origin(o: &mut Out, r: &OriginSnapshot) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use procgroup::Exit;
+    use crate::measure::events::Ending;
 
     #[test]
     fn exposition_is_well_formed() {
@@ -470,8 +472,8 @@ mod tests {
         s.requests.insert(RequestKind::Segment, 40);
         s.requests.insert(RequestKind::Playlist, 20);
         s.http_errors.insert(404, 2);
-        s.exits_unexpected.insert(Exit::Code(1), 1);
-        s.exits_on_stop.insert(Exit::Code(255), 3);
+        s.exits_unexpected.insert(Ending { code: 1, label: "exit 1".into() }, 1);
+        s.exits_on_stop.insert(Ending { code: 255, label: "exit 255".into() }, 3);
         let labels = RunLabels {
             stream_url: "http://h/\"x\".m3u8".into(),
             variant: "all".into(),

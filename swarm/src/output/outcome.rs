@@ -2,8 +2,8 @@
 //! series, the run's facts, the origin's figures and the `--assert` results. The orchestrator
 //! fills it in; the summary and the reports are made from it.
 
-use crate::measure::fold::Snapshot;
 use crate::measure::origin::OriginSnapshot;
+use crate::measure::snapshot::Snapshot;
 use crate::output::summary::{self, RunFacts};
 
 /// What a finished run produced.
@@ -22,6 +22,20 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome of a run with these results: the final snapshot and series derived from
+    /// them, `asserts` checked against that snapshot.
+    #[must_use]
+    pub fn new(
+        results: &crate::measure::results::Results,
+        facts: RunFacts,
+        origin: Option<OriginSnapshot>,
+        asserts: &[crate::output::thresholds::Assertion],
+    ) -> Outcome {
+        let snapshot = results.snapshot();
+        let checks = asserts.iter().map(|a| a.check(&snapshot)).collect();
+        Outcome { snapshot, series: results.series(), facts, origin, checks }
+    }
+
     /// The end-of-run summary text.
     #[must_use]
     pub fn summary(&self) -> String {

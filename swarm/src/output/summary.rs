@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::ffmpeg::log::RequestKind;
-use crate::measure::fold::{Measure, Snapshot};
+use crate::measure::events::RequestKind;
 use crate::measure::latency::Latency;
 use crate::measure::origin::OriginSnapshot;
+use crate::measure::snapshot::{Measure, Snapshot};
 
 /// One line for logs and non-terminal output, e.g.
 /// `[12s] streaming 20/20 stalled 0 seg/s 10.0 playlists/s 10.0 thr 1.2 MiB/s p95 3.1ms restarts 0 errors 0`.
@@ -228,7 +228,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         let by_status: Vec<String> = s.http_errors.iter().map(|(k, v)| format!("{k}×{v}")).collect();
         let _ = writeln!(o, "  by status       {}", by_status.join(" "));
     }
-    let exits = |m: &std::collections::BTreeMap<procgroup::Exit, u64>| {
+    let exits = |m: &std::collections::BTreeMap<crate::measure::events::Ending, u64>| {
         if m.is_empty() {
             "none".to_owned()
         } else {

@@ -10,9 +10,9 @@
 
 use std::fmt;
 
-use crate::engine::ffmpeg::log::RequestKind;
-use crate::measure::fold::{Measure, Snapshot};
+use crate::measure::events::RequestKind;
 use crate::measure::latency::Latency;
+use crate::measure::snapshot::{Measure, Snapshot};
 use crate::output::summary;
 
 /// What a field measures, which decides the units it accepts and how values are shown.

@@ -1,13 +1,10 @@
 //! The relay on its own, against the real origin's nginx: forwarding, keep-alive, what it
 //! reports, CONNECT tunnels and connection failures.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use swarm::engine::ffmpeg::log::RequestKind;
 use swarm::engine::ffmpeg::relay::{Relay, Route};
-use swarm::measure::events::{EventKind, EventSink};
-use swarm::measure::player::Player;
+use swarm::measure::events::{EventKind, EventSink, Message, RequestKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -51,7 +48,7 @@ async fn forwards_over_one_kept_alive_connection_and_reports_each_request() {
     let (sink, mut events, _) = EventSink::channel(64);
     let relay = Relay::bind().await.unwrap();
     let proxy = relay.proxy_url();
-    let running = relay.serve(7, sink, route(), Arc::new(Mutex::new(Player::default())));
+    let running = relay.serve(7, sink, route());
 
     let mut s = TcpStream::connect(proxy.trim_start_matches("http://")).await.unwrap();
     let playlist_url = origin.playlist_url();
@@ -73,8 +70,10 @@ async fn forwards_over_one_kept_alive_connection_and_reports_each_request() {
     running.close().await;
 
     let mut got = Vec::new();
-    while let Ok(ev) = events.try_recv() {
-        got.push(ev);
+    while let Ok(m) = events.try_recv() {
+        if let Message::Event(ev) = m {
+            got.push(ev);
+        }
     }
     let requests: Vec<_> = got
         .iter()
@@ -108,7 +107,7 @@ async fn connect_tunnels_are_measured_and_refused_origins_get_502() {
     let (sink, mut events, _) = EventSink::channel(64);
     let relay = Relay::bind().await.unwrap();
     let proxy = relay.proxy_url();
-    let running = relay.serve(1, sink, route(), Arc::new(Mutex::new(Player::default())));
+    let running = relay.serve(1, sink, route());
     let proxy_addr = proxy.trim_start_matches("http://").to_owned();
 
     // A tunnel to the origin; plain HTTP inside stands in for TLS (the relay cannot tell).
@@ -138,7 +137,7 @@ async fn connect_tunnels_are_measured_and_refused_origins_get_502() {
 
     let mut tunnel = None;
     let mut refused = None;
-    while let Ok(ev) = events.try_recv() {
+    while let Ok(Message::Event(ev)) = events.try_recv() {
         match ev.kind {
             EventKind::Tunnel(t) => tunnel = Some(t),
             EventKind::Request(r) => refused = Some(r),

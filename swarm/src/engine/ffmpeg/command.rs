@@ -32,7 +32,7 @@ pub struct Capabilities {
 
 /// Why the FFmpeg binary could not be examined.
 #[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
+pub enum CapabilityError {
     /// Could not run it at all.
     #[error("cannot run FFmpeg '{binary}': {source}; install it (apt install ffmpeg) or pass --ffmpeg PATH")]
     Spawn {
@@ -57,7 +57,7 @@ impl Capabilities {
     ///
     /// # Errors
     /// The binary is missing or fails.
-    pub async fn probe(binary: &Path) -> Result<Capabilities, ProbeError> {
+    pub async fn probe(binary: &Path) -> Result<Capabilities, CapabilityError> {
         let version = run_capture(binary, &["-hide_banner", "-version"]).await?;
         let help = run_capture(binary, &["-hide_banner", "-h", "full"]).await?;
         let mut caps = Capabilities::from_help(&help);
@@ -90,7 +90,7 @@ impl Capabilities {
     }
 }
 
-async fn run_capture(binary: &Path, args: &[&str]) -> Result<String, ProbeError> {
+async fn run_capture(binary: &Path, args: &[&str]) -> Result<String, CapabilityError> {
     let name = binary.display().to_string();
     let out = tokio::process::Command::new(binary)
         .args(args)
@@ -98,9 +98,9 @@ async fn run_capture(binary: &Path, args: &[&str]) -> Result<String, ProbeError>
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|source| ProbeError::Spawn { binary: name.clone(), source })?;
+        .map_err(|source| CapabilityError::Spawn { binary: name.clone(), source })?;
     if !out.status.success() {
-        return Err(ProbeError::Failed { binary: name, status: out.status.to_string() });
+        return Err(CapabilityError::Failed { binary: name, status: out.status.to_string() });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

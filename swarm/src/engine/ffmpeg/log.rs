@@ -10,6 +10,8 @@
 //! connection failures — never a download's end, its duration or its size. Figures derived
 //! from it are inferred; exact ones come from the observing relay.
 
+use crate::measure::events::RequestKind;
+
 /// Longest line kept; FFmpeg's lines are short, anything longer is cut here.
 pub const MAX_LINE: usize = 4096;
 
@@ -49,74 +51,9 @@ impl LineSplitter {
     }
 }
 
-/// What a request fetched.
-///
-/// The relay knows exactly (it reads every playlist that passes, so it knows which URLs are
-/// segments, init sections and keys); FFmpeg's log only shows URLs, so log mode judges by the
-/// extension ([`RequestKind::of_url`]) and calls every playlist [`RequestKind::Playlist`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestKind {
-    /// A master (multivariant) playlist.
-    Master,
-    /// A media playlist (in log mode: any playlist).
-    Playlist,
-    /// A media segment.
-    Segment,
-    /// An init section (`#EXT-X-MAP`).
-    Init,
-    /// A decryption key (`#EXT-X-KEY`).
-    Key,
-    /// Anything else.
-    Other,
-}
-
-impl RequestKind {
-    /// Every kind, in label order.
-    pub const ALL: [RequestKind; 6] = [
-        RequestKind::Master,
-        RequestKind::Playlist,
-        RequestKind::Segment,
-        RequestKind::Init,
-        RequestKind::Key,
-        RequestKind::Other,
-    ];
-
-    /// Judges a URL by the extension of its path (query and fragment ignored).
-    #[must_use]
-    pub fn of_url(url: &str) -> RequestKind {
-        let path = url.split(['?', '#']).next().unwrap_or(url);
-        let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".m3u8") || lower.ends_with(".m3u") {
-            RequestKind::Playlist
-        } else {
-            RequestKind::Segment
-        }
-    }
-
-    /// The label used in metrics and reports.
-    #[must_use]
-    pub fn label(self) -> &'static str {
-        match self {
-            RequestKind::Master => "master",
-            RequestKind::Playlist => "playlist",
-            RequestKind::Segment => "segment",
-            RequestKind::Init => "init",
-            RequestKind::Key => "key",
-            RequestKind::Other => "other",
-        }
-    }
-
-    /// Master or media playlist.
-    #[must_use]
-    pub fn is_playlist(self) -> bool {
-        matches!(self, RequestKind::Master | RequestKind::Playlist)
-    }
-}
-
 /// FFmpeg's log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
+pub enum LogLevel {
     /// `[trace]`
     Trace,
     /// `[debug]`
@@ -135,17 +72,17 @@ pub enum Level {
     Panic,
 }
 
-impl Level {
-    fn parse(tag: &str) -> Option<Level> {
+impl LogLevel {
+    fn parse(tag: &str) -> Option<LogLevel> {
         Some(match tag {
-            "trace" => Level::Trace,
-            "debug" => Level::Debug,
-            "verbose" => Level::Verbose,
-            "info" => Level::Info,
-            "warning" => Level::Warning,
-            "error" => Level::Error,
-            "fatal" => Level::Fatal,
-            "panic" => Level::Panic,
+            "trace" => LogLevel::Trace,
+            "debug" => LogLevel::Debug,
+            "verbose" => LogLevel::Verbose,
+            "info" => LogLevel::Info,
+            "warning" => LogLevel::Warning,
+            "error" => LogLevel::Error,
+            "fatal" => LogLevel::Fatal,
+            "panic" => LogLevel::Panic,
             _ => return None,
         })
     }
@@ -176,7 +113,7 @@ pub enum LogEvent {
     /// Any other line at warning level or above.
     Problem {
         /// Its level.
-        level: Level,
+        level: LogLevel,
         /// The message without prefixes.
         message: String,
     },
@@ -184,7 +121,7 @@ pub enum LogEvent {
 
 /// Splits `[ctx @ 0x…] [level] message` into (context class, level, message).
 #[must_use]
-pub fn split_prefix(line: &str) -> (Option<&str>, Option<Level>, &str) {
+pub fn split_prefix(line: &str) -> (Option<&str>, Option<LogLevel>, &str) {
     let mut rest = line.trim_start();
     let mut class = None;
     if let Some(r) = rest.strip_prefix('[') {
@@ -198,7 +135,7 @@ pub fn split_prefix(line: &str) -> (Option<&str>, Option<Level>, &str) {
     let mut level = None;
     if let Some(r) = rest.strip_prefix('[') {
         if let Some((tag, after)) = r.split_once("] ") {
-            if let Some(l) = Level::parse(tag) {
+            if let Some(l) = LogLevel::parse(tag) {
                 level = Some(l);
                 rest = after;
             }
@@ -230,7 +167,7 @@ pub fn parse_line(line: &str) -> Option<LogEvent> {
         return Some(LogEvent::SegmentSkipped);
     }
     match level {
-        Some(l) if l >= Level::Warning => Some(LogEvent::Problem { level: l, message: msg.to_owned() }),
+        Some(l) if l >= LogLevel::Warning => Some(LogEvent::Problem { level: l, message: msg.to_owned() }),
         _ => None,
     }
 }
@@ -268,9 +205,12 @@ mod tests {
     fn prefix_forms() {
         assert_eq!(
             split_prefix("[hls @ 0x55cf05e72ac0] [info] Opening 'x' for reading"),
-            (Some("hls"), Some(Level::Info), "Opening 'x' for reading")
+            (Some("hls"), Some(LogLevel::Info), "Opening 'x' for reading")
         );
-        assert_eq!(split_prefix("[error] http://h/x: boom"), (None, Some(Level::Error), "http://h/x: boom"));
+        assert_eq!(
+            split_prefix("[error] http://h/x: boom"),
+            (None, Some(LogLevel::Error), "http://h/x: boom")
+        );
         assert_eq!(split_prefix("plain"), (None, None, "plain"));
     }
 

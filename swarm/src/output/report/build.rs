@@ -7,8 +7,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::model::*;
-use crate::engine::ffmpeg::log::RequestKind;
-use crate::measure::{fold, history};
+use crate::measure::events::Ending;
+use crate::measure::events::RequestKind;
+use crate::measure::history;
+use crate::measure::snapshot;
 use crate::output::outcome::Outcome;
 use crate::output::thresholds;
 
@@ -72,14 +74,14 @@ impl Report {
     pub fn new(outcome: &Outcome) -> Report {
         let s = &outcome.snapshot;
         let f = &outcome.facts;
-        let relay = s.measure == fold::Measure::Relay;
+        let relay = s.measure == snapshot::Measure::Relay;
         let kind = |k: RequestKind| KindFigures {
             count: s.requests_of(k),
             bytes: relay.then(|| s.bytes_of(k)),
             ttfb: s.ttfb.get(&k).and_then(Quantiles::of),
             download: s.ttlb.get(&k).and_then(Quantiles::of),
         };
-        let exits = |m: &BTreeMap<procgroup::Exit, u64>| m.iter().map(|(e, n)| (e.to_string(), *n)).collect();
+        let exits = |m: &BTreeMap<Ending, u64>| m.iter().map(|(e, n)| (e.label.clone(), *n)).collect();
         let total_bytes: u64 = s.bytes.values().sum();
         let elapsed = s.elapsed.as_secs_f64();
         let per_second = |b: u64| (relay && elapsed > 0.0).then(|| b as f64 / elapsed);
@@ -91,7 +93,7 @@ impl Report {
             run: Run {
                 url: f.url.clone(),
                 ffmpeg: f.ffmpeg.clone(),
-                measure: if relay { Measure::Relay } else { Measure::Log },
+                measure: s.measure,
                 started: humantime::format_rfc3339_millis(f.started).to_string(),
                 run_seconds: finite(f.run_seconds),
                 stop_seconds: finite(f.stop_seconds),
@@ -189,7 +191,7 @@ impl Report {
 fn viewer_row(v: &history::ViewerRow) -> ViewerRow {
     ViewerRow {
         id: v.id,
-        state: v.state.into(),
+        state: v.state,
         stalled: v.stalled,
         starts: v.starts,
         segments: v.segments,
@@ -217,11 +219,7 @@ fn notice(n: &history::Notice) -> Notice {
     Notice {
         at_seconds: (n.at.as_secs_f64() * 1000.0).round() / 1000.0,
         viewer: n.viewer,
-        level: match n.level {
-            history::Level::Info => Level::Info,
-            history::Level::Warn => Level::Warn,
-            history::Level::Error => Level::Error,
-        },
+        level: n.level,
         text: n.text.clone(),
         detail: n.detail.clone(),
         repeats: n.repeats,

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::measure::fold::Snapshot;
+pub use crate::measure::history::{Level, ViewerState};
 use crate::measure::latency::Latency;
+pub use crate::measure::snapshot::Measure;
+use crate::measure::snapshot::Snapshot;
 use crate::{measure::history, measure::origin, output::thresholds};
 
 /// The program that wrote the report.
@@ -19,16 +21,6 @@ pub struct Tool {
     pub name: String,
     /// Its version.
     pub version: String,
-}
-
-/// How the numbers were obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Measure {
-    /// Every request measured by the relay in the swarm.
-    Relay,
-    /// FFmpeg's log only: counts and errors, no bytes or latencies; playback inferred.
-    Log,
 }
 
 /// What was run, and how it ended.
@@ -99,34 +91,6 @@ pub struct Viewers {
     pub exits_on_stop: BTreeMap<String, u64>,
     /// Every viewer, by number.
     pub rows: Vec<ViewerRow>,
-}
-
-/// Where a viewer was at the end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ViewerState {
-    /// Never started (the run ended during the ramp).
-    Waiting,
-    /// Process alive.
-    Running,
-    /// Waiting to restart.
-    Backoff,
-    /// The stream ended.
-    Ended,
-    /// Stopped by the end of the run.
-    Stopped,
-}
-
-impl From<history::ViewerState> for ViewerState {
-    fn from(s: history::ViewerState) -> ViewerState {
-        match s {
-            history::ViewerState::Waiting => ViewerState::Waiting,
-            history::ViewerState::Running => ViewerState::Running,
-            history::ViewerState::Backoff => ViewerState::Backoff,
-            history::ViewerState::Ended => ViewerState::Ended,
-            history::ViewerState::Stopped => ViewerState::Stopped,
-        }
-    }
 }
 
 /// One viewer.
@@ -510,18 +474,6 @@ pub struct Threshold {
     pub text: String,
     /// The measured value as shown to people, or why there is none.
     pub detail: String,
-}
-
-/// How much a notice matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    /// Part of a normal run.
-    Info,
-    /// Recoverable trouble (an HTTP error, a restart).
-    Warn,
-    /// A viewer could not start.
-    Error,
 }
 
 /// A notable event.

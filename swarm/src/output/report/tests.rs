@@ -1,11 +1,11 @@
 use std::time::Duration;
 
 use super::*;
-use crate::engine::ffmpeg::log::RequestKind;
-use crate::measure::fold::{self, Snapshot};
+use crate::measure::events::{Ending, RequestKind};
 use crate::measure::history::{self, Level as NoticeLevel, Notices};
 use crate::measure::latency::Latency;
 use crate::measure::origin;
+use crate::measure::snapshot::{self, Snapshot};
 use crate::output::outcome::Outcome;
 use crate::output::summary::RunFacts;
 use crate::output::thresholds;
@@ -26,7 +26,7 @@ fn latency(p50: f64) -> Latency {
 }
 
 /// A finished 3-viewer run with one 404, one restart, a stall and a hostile URL and log line.
-fn outcome(measure: fold::Measure, seconds: u64) -> Outcome {
+fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
     let mut s = Snapshot { measure, target: 3, started: 3, streaming_peak: 3, ..Snapshot::default() };
     s.elapsed = Duration::from_secs(seconds);
     s.streaming_at_stop = Some(3);
@@ -36,7 +36,7 @@ fn outcome(measure: fold::Measure, seconds: u64) -> Outcome {
     s.spawn_time_max = Duration::from_millis(20);
     s.requests.insert(RequestKind::Playlist, 30);
     s.requests.insert(RequestKind::Segment, 40);
-    if measure == fold::Measure::Relay {
+    if measure == snapshot::Measure::Relay {
         s.bytes.insert(RequestKind::Playlist, 6_000);
         s.bytes.insert(RequestKind::Segment, 4_000_000);
         s.ttfb.insert(RequestKind::Segment, latency(0.002));
@@ -45,7 +45,7 @@ fn outcome(measure: fold::Measure, seconds: u64) -> Outcome {
         s.ttlb.insert(RequestKind::Playlist, latency(0.001));
     }
     s.startup = latency(0.3);
-    s.playback = fold::Playback {
+    s.playback = snapshot::Playback {
         started: 4,
         stalls: 1,
         stall_seconds: 0.5,
@@ -54,8 +54,8 @@ fn outcome(measure: fold::Measure, seconds: u64) -> Outcome {
         late_segments: 0,
     };
     s.http_errors.insert(404, 1);
-    s.exits_unexpected.insert(procgroup::Exit::Code(1), 1);
-    s.exits_on_stop.insert(procgroup::Exit::Code(255), 3);
+    s.exits_unexpected.insert(Ending { code: 1, label: "exit 1".into() }, 1);
+    s.exits_on_stop.insert(Ending { code: 255, label: "exit 255".into() }, 3);
     let mut notices = Notices::default();
     notices.push(Duration::from_millis(1500), Some(2), NoticeLevel::Warn, "HTTP 404 <segment>".into());
     notices.push_with(
@@ -176,9 +176,9 @@ fn schema_describes_every_property_and_allows_no_others() {
 
 #[test]
 fn json_report_validates_and_carries_the_run() {
-    for measure in [fold::Measure::Relay, fold::Measure::Log] {
+    for measure in [snapshot::Measure::Relay, snapshot::Measure::Log] {
         let mut o = outcome(measure, 10);
-        if measure == fold::Measure::Log {
+        if measure == snapshot::Measure::Log {
             o.origin = Some(origin::OriginSnapshot {
                 cpu_percent: Some(12.5),
                 run: origin::RunTotals { cpu_peak_percent: Some(50.0), ..Default::default() },
@@ -187,7 +187,7 @@ fn json_report_validates_and_carries_the_run() {
         }
         validate(&json(&Report::new(&o)));
     }
-    let j = json(&Report::new(&outcome(fold::Measure::Relay, 10)));
+    let j = json(&Report::new(&outcome(snapshot::Measure::Relay, 10)));
     assert_eq!(j["schema_version"], 1);
     assert_eq!(j["tool"]["name"], "hls-swarm");
     assert_eq!(j["run"]["started"], "2023-11-14T22:13:20.123Z");
@@ -209,7 +209,7 @@ fn json_report_validates_and_carries_the_run() {
     assert_eq!(j["series"][1]["segment_download_p95"], serde_json::Value::Null);
     assert_eq!(j["series"][2]["segment_download_p95"], 0.004);
 
-    let log = json(&Report::new(&outcome(fold::Measure::Log, 10)));
+    let log = json(&Report::new(&outcome(snapshot::Measure::Log, 10)));
     assert_eq!(log["requests"]["bytes"], serde_json::Value::Null);
     assert_eq!(log["requests"]["by_kind"]["segment"]["ttfb"], serde_json::Value::Null);
     assert_eq!(log["fields"]["segment_ttfb_p95"], serde_json::Value::Null);
@@ -218,7 +218,7 @@ fn json_report_validates_and_carries_the_run() {
 
 #[test]
 fn fields_are_the_assert_fields_and_thresholds_read_them() {
-    let o = outcome(fold::Measure::Relay, 10);
+    let o = outcome(snapshot::Measure::Relay, 10);
     let r = Report::new(&o);
     let names: Vec<&str> = r.fields.0.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, thresholds::fields().map(|f| f.name).collect::<Vec<_>>());
@@ -246,7 +246,7 @@ fn fields_are_the_assert_fields_and_thresholds_read_them() {
 
 #[test]
 fn html_page_is_self_contained_and_escaped() {
-    let page = html::render(&Report::new(&outcome(fold::Measure::Relay, 10)));
+    let page = html::render(&Report::new(&outcome(snapshot::Measure::Relay, 10)));
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert!(page.contains(
         r#"<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">"#
@@ -269,14 +269,14 @@ fn html_page_is_self_contained_and_escaped() {
         assert!(!page.contains(attr), "{attr} in the page");
     }
     assert!(page.contains("FAILED: 2 of 3 thresholds"), "{page}");
-    let log = html::render(&Report::new(&outcome(fold::Measure::Log, 10)));
+    let log = html::render(&Report::new(&outcome(snapshot::Measure::Log, 10)));
     assert!(log.contains("Inferred from FFmpeg") && log.contains("FFmpeg's log (inferred)"), "{log}");
     assert_eq!(log.matches(">not measured with --measure log</text>").count(), 2, "throughput and p95");
 }
 
 #[test]
 fn long_runs_are_downsampled_and_empty_runs_still_render() {
-    let page = html::render(&Report::new(&outcome(fold::Measure::Relay, 5000)));
+    let page = html::render(&Report::new(&outcome(snapshot::Measure::Relay, 5000)));
     let lines: Vec<usize> = page
         .split("<polyline points=\"")
         .skip(1)
@@ -286,7 +286,7 @@ fn long_runs_are_downsampled_and_empty_runs_still_render() {
     // seconds, folded into at most MAX_POINTS points (not cut short).
     assert_eq!(lines.len(), 6, "{lines:?}");
     assert!(lines.iter().all(|n| (html::MAX_POINTS / 2..=html::MAX_POINTS).contains(n)), "{lines:?}");
-    let mut empty = outcome(fold::Measure::Relay, 0);
+    let mut empty = outcome(snapshot::Measure::Relay, 0);
     empty.snapshot.viewers.clear();
     let r = Report::new(&empty);
     validate(&json(&r));
@@ -310,7 +310,7 @@ fn targets_are_json_or_html_in_an_existing_directory() {
 #[test]
 fn writes_both_formats_whole_and_names_the_file_it_cannot_write() {
     let dir = tempfile::tempdir().unwrap();
-    let r = Report::new(&outcome(fold::Measure::Relay, 10));
+    let r = Report::new(&outcome(snapshot::Measure::Relay, 10));
     for name in ["run.json", "run.html"] {
         let target = Target::parse(&dir.path().join(name)).unwrap();
         write(&r, &target).unwrap();

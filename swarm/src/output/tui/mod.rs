@@ -1,7 +1,7 @@
 //! The live dashboard: what the viewers experience, drawn from the stats snapshots a few times
 //! a second.
 //!
-//! Drawing ([`draw`]) is a pure function of a [`Header`], a [`Snapshot`], the origin's figures
+//! Drawing ([`draw`]) is a pure function of a [`Banner`], a [`Snapshot`], the origin's figures
 //! and the [`Ui`] state, so every screen is tested with ratatui's `TestBackend`. The terminal
 //! side ([`Dashboard`]) runs on its own thread: raw mode and the alternate screen are set up
 //! there and always undone, on quit, at the end of the run, and on panic (ratatui's hook).
@@ -22,12 +22,12 @@ use ratatui::Frame;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::ffmpeg::log::RequestKind;
-use crate::measure::fold::{Measure, Snapshot};
+use crate::measure::events::RequestKind;
 use crate::measure::history::ViewerState;
 use crate::measure::history::{Level, Notice, Sample, ViewerRow};
 use crate::measure::latency::Latency;
 use crate::measure::origin::OriginSnapshot;
+use crate::measure::snapshot::{Measure, Snapshot};
 use crate::output::summary::{bytes, seconds};
 
 /// How often the screen is redrawn (and keys are read).
@@ -35,7 +35,7 @@ pub const REFRESH: Duration = Duration::from_millis(250);
 
 /// What the run was asked to do.
 #[derive(Debug, Clone)]
-pub struct Header {
+pub struct Banner {
     /// Stream URL.
     pub url: String,
     /// `--clients`.
@@ -139,7 +139,7 @@ impl Ui {
 }
 
 /// Draws one frame.
-pub fn draw(frame: &mut Frame, h: &Header, s: &Snapshot, origin: Option<&OriginSnapshot>, ui: &Ui) {
+pub fn draw(frame: &mut Frame, h: &Banner, s: &Snapshot, origin: Option<&OriginSnapshot>, ui: &Ui) {
     let [top, body, footer] =
         Layout::vertical([Constraint::Length(3), Constraint::Min(0), Constraint::Length(1)])
             .areas(frame.area());
@@ -176,7 +176,7 @@ fn ratio(part: f64, whole: f64) -> f64 {
     }
 }
 
-fn draw_top(frame: &mut Frame, area: Rect, h: &Header, s: &Snapshot, origin: Option<&OriginSnapshot>) {
+fn draw_top(frame: &mut Frame, area: Rect, h: &Banner, s: &Snapshot, origin: Option<&OriginSnapshot>) {
     let [title, gauges, origin_line] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Length(1)]).areas(area);
     let mode = match h.measure {
@@ -531,8 +531,8 @@ impl Dashboard {
     /// # Errors
     /// The terminal cannot be set up (it is restored before returning).
     pub fn start(
-        header: Header,
-        snapshots: watch::Receiver<Snapshot>,
+        header: Banner,
+        snapshots: watch::Receiver<Arc<Snapshot>>,
         origin: Option<watch::Receiver<OriginSnapshot>>,
         stop: CancellationToken,
     ) -> io::Result<Dashboard> {
@@ -547,11 +547,11 @@ impl Dashboard {
         let closing = Arc::clone(&close);
         let thread = std::thread::Builder::new().name("dashboard".into()).spawn(move || {
             let mut ui = Ui::default();
-            let mut view = (Snapshot::default(), None);
+            let mut view = (Arc::new(Snapshot::default()), None);
             let result = (|| -> io::Result<()> {
                 while !closing.load(Ordering::SeqCst) {
                     if !ui.paused {
-                        view = (snapshots.borrow().clone(), origin.as_ref().map(|o| o.borrow().clone()));
+                        view = (Arc::clone(&snapshots.borrow()), origin.as_ref().map(|o| o.borrow().clone()));
                     }
                     terminal.draw(|f| draw(f, &header, &view.0, view.1.as_ref(), &ui))?;
                     if event::poll(REFRESH)? {

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use procgroup::Exit;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 
 use super::*;
-use crate::measure::events::{Event, EventKind, Request};
+use crate::measure::events::{EndCause, Ending, Event, EventKind, Request};
 use crate::measure::fold::Stats;
 use crate::measure::origin::ExporterHealth;
 
@@ -32,6 +31,7 @@ fn fetched(kind: RequestKind, status: u16, bytes: u64, ttfb: Duration, ttlb: Dur
         elapsed: ttlb,
         media_duration: (kind == RequestKind::Segment).then_some(2.0),
         network_error: None,
+        measured: true,
     })
 }
 
@@ -39,12 +39,12 @@ fn fetched(kind: RequestKind, status: u16, bytes: u64, ttfb: Duration, ttlb: Dur
 fn snapshot_at(at: u64) -> Snapshot {
     let t0 = Instant::now();
     let planned: Vec<Duration> = (0..u64::from(VIEWERS)).map(|i| ms(i * 250)).collect();
-    let mut st = Stats::new(VIEWERS, t0, planned.clone(), Arc::default(), Measure::Relay, ms(2000));
+    let mut st = Stats::new(VIEWERS, t0, planned.clone(), Arc::default(), Measure::Relay);
     let mut events = Vec::new();
     let mut push = |viewer: u32, t: u64, kind: EventKind| events.push(Event { viewer, at: t0 + ms(t), kind });
     for v in 0..VIEWERS {
         let start = u64::from(v) * 250;
-        push(v, start, EventKind::Spawned { pid: 1000 + v, took: ms(3) });
+        push(v, start, EventKind::SessionStarted { took: ms(3) });
         push(v, start + 5, fetched(RequestKind::Master, 200, 400, ms(1), ms(1)));
         // Viewer 12 stops receiving segments after 20 s and is stalled by the end.
         let last = if v == 12 { 20_000 } else { at };
@@ -63,10 +63,10 @@ fn snapshot_at(at: u64) -> Snapshot {
     push(
         3,
         15_000,
-        EventKind::Exited {
-            exit: Exit::Code(1),
+        EventKind::SessionEnded {
+            ending: Ending { code: 1, label: "exit 1".into() },
+            cause: EndCause::Own,
             uptime: ms(14_250),
-            stopped_by_us: false,
             tail: vec![
                 "[hls @ 0x55d0] Opening 'http://127.0.0.1:17080/stream_00042.ts' for reading".into(),
                 "[in#0 @ 0x55d1] Error during demuxing: Connection reset by peer".into(),
@@ -74,7 +74,7 @@ fn snapshot_at(at: u64) -> Snapshot {
         },
     );
     push(3, 15_000, EventKind::Backoff { delay: ms(500) });
-    push(3, 15_500, EventKind::Spawned { pid: 2003, took: ms(3) });
+    push(3, 15_500, EventKind::SessionStarted { took: ms(3) });
     events.sort_by_key(|e| e.at);
     // Fold events in as the stats owner does: ticks every 500 ms in between.
     let mut tick = 0;
@@ -105,8 +105,8 @@ fn origin() -> OriginSnapshot {
     }
 }
 
-fn header() -> Header {
-    Header {
+fn header() -> Banner {
+    Banner {
         url: "http://127.0.0.1:17080/stream.m3u8".into(),
         clients: VIEWERS,
         duration: Some(Duration::from_secs(60)),
@@ -161,7 +161,7 @@ fn details_160x48_by_errors_paused() {
 #[test]
 fn first_second_before_anything_arrived() {
     let s = snapshot_at(0);
-    let h = Header { duration: None, measure: Measure::Log, metrics: None, ..header() };
+    let h = Banner { duration: None, measure: Measure::Log, metrics: None, ..header() };
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
     terminal.draw(|f| draw(f, &h, &s, None, &Ui::default())).expect("draw");
     insta::assert_snapshot!(terminal.backend().to_string());

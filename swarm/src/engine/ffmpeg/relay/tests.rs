@@ -1,4 +1,9 @@
-use super::*;
+use url::Url;
+
+use super::catalog::Catalog;
+use super::chunked::{dechunk, Chunks};
+use super::exchange::connection_says;
+use crate::measure::events::{EventKind, RequestKind};
 
 #[test]
 fn chunked_framing_in_any_split() {

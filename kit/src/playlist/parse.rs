@@ -1,0 +1,313 @@
+//! Reading playlist text: [`parse`] and its helpers.
+
+use super::model::*;
+
+/// Why a text is not a playlist we can read.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// The first line is not `#EXTM3U`.
+    #[error("not an HLS playlist: it does not start with #EXTM3U")]
+    NotM3u8,
+    /// A tag or attribute value does not read.
+    #[error("line {line}: cannot read {tag}")]
+    BadTag {
+        /// 1-based line number.
+        line: usize,
+        /// The tag or attribute.
+        tag: &'static str,
+    },
+    /// A media playlist was expected.
+    #[error("a master playlist where a media playlist was expected")]
+    NotMedia,
+    /// A master playlist was expected.
+    #[error("a media playlist where a master playlist was expected")]
+    NotMaster,
+}
+
+/// Parses a master or media playlist.
+///
+/// # Errors
+/// [`ParseError`] for text that is not a playlist or has an unreadable value.
+pub fn parse(text: &str) -> Result<Playlist, ParseError> {
+    let mut lines =
+        text.split(['\r', '\n']).enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty());
+    match lines.next() {
+        Some((_, first)) if first.trim_start_matches('\u{feff}').starts_with("#EXTM3U") => {}
+        _ => return Err(ParseError::NotM3u8),
+    }
+    let mut p = Parser::default();
+    for (n, line) in lines {
+        p.line(n, line)?;
+    }
+    Ok(p.finish())
+}
+
+/// Parses a media playlist.
+///
+/// # Errors
+/// As [`parse`], and [`ParseError::NotMedia`] for a master playlist.
+pub fn parse_media(text: &str) -> Result<Media, ParseError> {
+    match parse(text)? {
+        Playlist::Media(m) => Ok(m),
+        Playlist::Master(_) => Err(ParseError::NotMedia),
+    }
+}
+
+/// Parses a master playlist.
+///
+/// # Errors
+/// As [`parse`], and [`ParseError::NotMaster`] for a media playlist.
+pub fn parse_master(text: &str) -> Result<Master, ParseError> {
+    match parse(text)? {
+        Playlist::Master(m) => Ok(m),
+        Playlist::Media(_) => Err(ParseError::NotMaster),
+    }
+}
+
+/// The parser's state between lines.
+#[derive(Debug, Default)]
+struct Parser {
+    master: Master,
+    media: Media,
+    is_master: bool,
+    /// The next URI line belongs to this variant.
+    variant: Option<Variant>,
+    /// The next URI line is a segment with these tags.
+    segment: Option<Segment>,
+    /// Tags seen for the next segment before its `#EXTINF`.
+    pending: Segment,
+    key: Option<Key>,
+    map: Option<Map>,
+}
+
+fn bad(line: usize, tag: &'static str) -> ParseError {
+    ParseError::BadTag { line, tag }
+}
+
+fn number<T: std::str::FromStr>(v: &str, line: usize, tag: &'static str) -> Result<T, ParseError> {
+    v.trim().parse().map_err(|_| bad(line, tag))
+}
+
+fn yes(v: Option<&str>) -> bool {
+    v == Some("YES")
+}
+
+impl Parser {
+    fn line(&mut self, n: usize, line: &str) -> Result<(), ParseError> {
+        let Some(tag_line) = line.strip_prefix('#') else {
+            self.uri(line);
+            return Ok(());
+        };
+        let (tag, value) = tag_line.split_once(':').unwrap_or((tag_line, ""));
+        match tag {
+            "EXT-X-VERSION" => {
+                let v = number(value, n, "#EXT-X-VERSION")?;
+                self.master.version = Some(v);
+                self.media.version = Some(v);
+            }
+            "EXT-X-INDEPENDENT-SEGMENTS" => {
+                self.master.independent_segments = true;
+                self.media.independent_segments = true;
+            }
+            "EXT-X-STREAM-INF" => {
+                self.is_master = true;
+                self.variant = Some(variant(value, n)?);
+            }
+            "EXT-X-MEDIA" => {
+                self.is_master = true;
+                self.master.renditions.push(rendition(value, n)?);
+            }
+            "EXT-X-TARGETDURATION" => {
+                self.media.target_duration = Some(number(value, n, "#EXT-X-TARGETDURATION")?);
+            }
+            "EXT-X-MEDIA-SEQUENCE" => self.media.media_sequence = number(value, n, "#EXT-X-MEDIA-SEQUENCE")?,
+            "EXT-X-DISCONTINUITY-SEQUENCE" => {
+                self.media.discontinuity_sequence = number(value, n, "#EXT-X-DISCONTINUITY-SEQUENCE")?;
+            }
+            "EXT-X-PLAYLIST-TYPE" => {
+                self.media.playlist_type = match value.trim() {
+                    "VOD" => Some(PlaylistType::Vod),
+                    "EVENT" => Some(PlaylistType::Event),
+                    _ => return Err(bad(n, "#EXT-X-PLAYLIST-TYPE")),
+                };
+            }
+            "EXT-X-ENDLIST" => self.media.ended = true,
+            "EXTINF" => {
+                let (d, title) = value.split_once(',').unwrap_or((value, ""));
+                let mut seg = std::mem::take(&mut self.pending);
+                seg.duration = number(d, n, "#EXTINF")?;
+                seg.title = Some(title.trim()).filter(|t| !t.is_empty()).map(str::to_owned);
+                self.segment = Some(seg);
+            }
+            "EXT-X-BYTERANGE" => {
+                self.next().byte_range = Some(ByteRange::parse(value).ok_or(bad(n, "#EXT-X-BYTERANGE"))?);
+            }
+            "EXT-X-DISCONTINUITY" => self.next().discontinuity = true,
+            "EXT-X-GAP" => self.next().gap = true,
+            "EXT-X-PROGRAM-DATE-TIME" => self.next().program_date_time = Some(value.trim().to_owned()),
+            "EXT-X-KEY" => {
+                let a = Attributes::new(value);
+                let method = a.get("METHOD").ok_or(bad(n, "METHOD"))?;
+                self.key = (method != "NONE").then(|| Key {
+                    method: method.to_owned(),
+                    uri: a.string("URI"),
+                    iv: a.string("IV"),
+                    keyformat: a.string("KEYFORMAT"),
+                });
+            }
+            "EXT-X-MAP" => {
+                let a = Attributes::new(value);
+                self.map = Some(Map {
+                    uri: a.string("URI").ok_or(bad(n, "URI"))?,
+                    byte_range: a.range("BYTERANGE", n)?,
+                });
+            }
+            "EXT-X-PART" => {
+                let a = Attributes::new(value);
+                let part = Part {
+                    duration: a.number("DURATION", n)?.ok_or(bad(n, "DURATION"))?,
+                    uri: a.string("URI").ok_or(bad(n, "URI"))?,
+                    independent: yes(a.get("INDEPENDENT")),
+                    byte_range: a.range("BYTERANGE", n)?,
+                    gap: yes(a.get("GAP")),
+                };
+                self.next().parts.push(part);
+            }
+            "EXT-X-PART-INF" => {
+                self.media.part_target = Attributes::new(value).number("PART-TARGET", n)?;
+            }
+            "EXT-X-SERVER-CONTROL" => {
+                let a = Attributes::new(value);
+                self.media.server_control = Some(ServerControl {
+                    can_block_reload: yes(a.get("CAN-BLOCK-RELOAD")),
+                    can_skip_until: a.number("CAN-SKIP-UNTIL", n)?,
+                    hold_back: a.number("HOLD-BACK", n)?,
+                    part_hold_back: a.number("PART-HOLD-BACK", n)?,
+                });
+            }
+            "EXT-X-SKIP" => {
+                self.media.skipped_segments = Attributes::new(value).number("SKIPPED-SEGMENTS", n)?;
+            }
+            "EXT-X-PRELOAD-HINT" => {
+                let a = Attributes::new(value);
+                self.media.preload_hints.push(PreloadHint {
+                    kind: a.string("TYPE").ok_or(bad(n, "TYPE"))?,
+                    uri: a.string("URI").ok_or(bad(n, "URI"))?,
+                });
+            }
+            "EXT-X-RENDITION-REPORT" => {
+                let a = Attributes::new(value);
+                self.media.rendition_reports.push(RenditionReport {
+                    uri: a.string("URI").ok_or(bad(n, "URI"))?,
+                    last_msn: a.number("LAST-MSN", n)?,
+                    last_part: a.number("LAST-PART", n)?,
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The segment the next URI line will complete (after its `#EXTINF`, or before it).
+    fn next(&mut self) -> &mut Segment {
+        self.segment.as_mut().unwrap_or(&mut self.pending)
+    }
+
+    fn uri(&mut self, line: &str) {
+        if let Some(mut v) = self.variant.take() {
+            v.uri = line.to_owned();
+            self.master.variants.push(v);
+        } else if let Some(mut s) = self.segment.take() {
+            s.uri = line.to_owned();
+            s.key.clone_from(&self.key);
+            s.map.clone_from(&self.map);
+            self.media.segments.push(s);
+        }
+    }
+
+    fn finish(mut self) -> Playlist {
+        if self.is_master {
+            Playlist::Master(self.master)
+        } else {
+            self.media.parts_in_progress = std::mem::take(&mut self.pending.parts);
+            Playlist::Media(self.media)
+        }
+    }
+}
+
+fn variant(value: &str, n: usize) -> Result<Variant, ParseError> {
+    let a = Attributes::new(value);
+    Ok(Variant {
+        bandwidth: a.number("BANDWIDTH", n)?.ok_or(bad(n, "BANDWIDTH"))?,
+        average_bandwidth: a.number("AVERAGE-BANDWIDTH", n)?,
+        resolution: match a.get("RESOLUTION") {
+            None => None,
+            Some(r) => {
+                let (w, h) = r.split_once(['x', 'X']).ok_or(bad(n, "RESOLUTION"))?;
+                Some((number(w, n, "RESOLUTION")?, number(h, n, "RESOLUTION")?))
+            }
+        },
+        codecs: a.string("CODECS"),
+        frame_rate: a.number("FRAME-RATE", n)?,
+        audio: a.string("AUDIO"),
+        subtitles: a.string("SUBTITLES"),
+        uri: String::new(),
+    })
+}
+
+fn rendition(value: &str, n: usize) -> Result<Rendition, ParseError> {
+    let a = Attributes::new(value);
+    Ok(Rendition {
+        kind: a.get("TYPE").and_then(MediaType::parse).ok_or(bad(n, "TYPE"))?,
+        group_id: a.string("GROUP-ID").ok_or(bad(n, "GROUP-ID"))?,
+        name: a.string("NAME").ok_or(bad(n, "NAME"))?,
+        language: a.string("LANGUAGE"),
+        default: yes(a.get("DEFAULT")),
+        autoselect: yes(a.get("AUTOSELECT")),
+        uri: a.string("URI"),
+    })
+}
+
+/// An attribute list (`A=1,B="x,y",C=z`): names and values, quotes removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attributes<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> Attributes<'a> {
+    /// Splits `list`, honouring quotes; a malformed tail is ignored.
+    #[must_use]
+    pub fn new(list: &'a str) -> Attributes<'a> {
+        let mut out = Vec::new();
+        let mut rest = list.trim();
+        while let Some((key, after)) = rest.split_once('=') {
+            let (value, next) = if let Some(q) = after.strip_prefix('"') {
+                match q.split_once('"') {
+                    Some((v, n)) => (v, n),
+                    None => (q, ""),
+                }
+            } else {
+                after.split_once(',').map_or((after, ""), |(v, n)| (v, n))
+            };
+            out.push((key.trim(), value.trim_matches(' ')));
+            rest = next.trim_start_matches([',', ' ']);
+        }
+        Attributes(out)
+    }
+
+    /// The first value of `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+
+    fn string(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+
+    fn number<T: std::str::FromStr>(&self, name: &'static str, line: usize) -> Result<Option<T>, ParseError> {
+        self.get(name).map(|v| number(v, line, name)).transpose()
+    }
+
+    fn range(&self, name: &'static str, line: usize) -> Result<Option<ByteRange>, ParseError> {
+        self.get(name).map(|v| ByteRange::parse(v).ok_or(bad(line, name))).transpose()
+    }
+}

@@ -1,0 +1,146 @@
+//! What a run shows while it runs: `/metrics`, the dashboard or status lines, and the origin
+//! scraper that feeds both. Started once nothing else can fail, closed before the summary.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::control::config::Config;
+use crate::measure::origin::{self, OriginSnapshot};
+use crate::measure::snapshot::Snapshot;
+use crate::output::metrics::{self, RunLabels};
+use crate::output::summary;
+use crate::output::tui::{self, Dashboard};
+
+/// The running outputs of a run.
+#[derive(Debug)]
+pub struct Outputs {
+    metrics: Option<metrics::Server>,
+    dashboard: Option<Dashboard>,
+    status: Option<tokio::task::JoinHandle<()>>,
+    origin: Option<OriginScrape>,
+    origin_stop: CancellationToken,
+}
+
+/// The origin scraper of a run.
+#[derive(Debug)]
+struct OriginScrape {
+    receiver: watch::Receiver<OriginSnapshot>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Outputs {
+    /// Starts `/metrics` (if asked), the dashboard (or status lines every
+    /// `--status-interval` without one) and the origin scraper, all reading `snapshots`.
+    /// `stop` is what the dashboard's `q` cancels, and what ends the status lines.
+    ///
+    /// # Errors
+    /// The metrics address cannot be bound (nothing else is left running then).
+    pub async fn start(
+        config: &Config,
+        labels: RunLabels,
+        snapshots: &watch::Receiver<Arc<Snapshot>>,
+        stop: &CancellationToken,
+        out: &mut (dyn Write + Send),
+    ) -> Result<Outputs, (std::net::SocketAddr, std::io::Error)> {
+        // The scraper's channel exists now for /metrics and the dashboard; the scraper itself
+        // starts last, once nothing else can fail.
+        let origin_channel =
+            config.origin_metrics.is_some().then(|| watch::channel(OriginSnapshot::default()));
+        let origin_rx = origin_channel.as_ref().map(|(_, rx)| rx.clone());
+        let metrics = match config.metrics {
+            Some(addr) => {
+                let sources = metrics::Sources { swarm: snapshots.clone(), origin: origin_rx.clone() };
+                let server = metrics::Server::start(addr, sources, labels).await.map_err(|e| (addr, e))?;
+                let _ = writeln!(out, "Metrics: http://{}/metrics", server.addr);
+                Some(server)
+            }
+            None => None,
+        };
+        let dashboard = if config.tui {
+            let header = tui::Banner {
+                url: config.url.to_string(),
+                clients: config.clients,
+                duration: config.duration,
+                measure: config.measure,
+                metrics: metrics.as_ref().map(|s| s.addr.to_string()),
+            };
+            match Dashboard::start(header, snapshots.clone(), origin_rx, stop.clone()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    let _ =
+                        writeln!(out, "The dashboard cannot use this terminal ({e}); printing status lines");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let status = dashboard
+            .is_none()
+            .then(|| tokio::spawn(print_status(snapshots.clone(), config.status_interval, stop.clone())));
+        let origin_stop = CancellationToken::new();
+        let origin = match (config.origin_metrics.clone(), origin_channel) {
+            (Some(targets), Some((tx, receiver))) => {
+                let interval = config.origin_metrics_interval;
+                let task = tokio::spawn(origin::run(targets, interval, tx, origin_stop.clone()));
+                Some(OriginScrape { receiver, task })
+            }
+            _ => None,
+        };
+        Ok(Outputs { metrics, dashboard, status, origin, origin_stop })
+    }
+
+    /// Gives the terminal back (the stop has begun); says how many viewers are being ended.
+    pub async fn close_dashboard(&mut self, running: u32, out: &mut (dyn Write + Send)) {
+        if let Some(d) = self.dashboard.take() {
+            if let Err(e) = d.close().await {
+                let _ = writeln!(out, "The dashboard failed: {e}");
+            }
+            let _ = writeln!(out, "Stopping: ending {running} viewers…");
+        }
+    }
+
+    /// Ends everything (the status lines end with the run's stop token); returns the origin's
+    /// last figures, if it was scraped.
+    pub async fn finish(mut self, out: &mut (dyn Write + Send)) -> Option<OriginSnapshot> {
+        self.close_dashboard(0, out).await;
+        if let Some(status) = self.status.take() {
+            let _ = status.await;
+        }
+        if let Some(server) = self.metrics.take() {
+            server.shutdown();
+        }
+        let scrape = self.origin.take()?;
+        self.origin_stop.cancel();
+        let _ = scrape.task.await;
+        let last = scrape.receiver.borrow().clone();
+        Some(last)
+    }
+}
+
+impl Drop for Outputs {
+    fn drop(&mut self) {
+        self.origin_stop.cancel();
+        if let Some(server) = self.metrics.take() {
+            server.shutdown();
+        }
+    }
+}
+
+async fn print_status(snapshots: watch::Receiver<Arc<Snapshot>>, every: Duration, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let snapshot = Arc::clone(&snapshots.borrow());
+                println!("{}", summary::status_line(&snapshot));
+            }
+            () = stop.cancelled() => return,
+        }
+    }
+}

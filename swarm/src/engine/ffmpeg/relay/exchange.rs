@@ -1,0 +1,457 @@
+//! One viewer connection: requests read one after another, each forwarded to the origin on
+//! the connection's own upstream connection and measured (status, body bytes, time to first
+//! and last byte, kind).
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use url::Url;
+
+use crate::engine::ffmpeg::relay::catalog::Catalog;
+use crate::engine::ffmpeg::relay::chunked::{dechunk, Chunks};
+use crate::engine::ffmpeg::relay::tunnel::{respond, tunnel};
+use crate::engine::ffmpeg::relay::upstream::{connect, Route};
+use crate::measure::events::{EventKind, EventSink, Request, ViewerId};
+
+/// Largest request or response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// Largest playlist body kept for reading (longer ones are forwarded but not read).
+const MAX_PLAYLIST: usize = 4 * 1024 * 1024;
+/// Copy buffer per connection.
+const CHUNK: usize = 64 * 1024;
+/// How long the rest of a response is still counted after its viewer went away.
+const DRAIN_ABORTED: Duration = Duration::from_millis(100);
+
+/// What every connection of one viewer shares.
+#[derive(Debug)]
+pub(super) struct Ctx {
+    pub(super) viewer: ViewerId,
+    pub(super) sink: EventSink,
+    pub(super) route: Route,
+    pub(super) catalog: Mutex<Catalog>,
+}
+
+impl Ctx {
+    fn catalog(&self) -> std::sync::MutexGuard<'_, Catalog> {
+        self.catalog.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn report(&self, at: Instant, req: Request) {
+        self.sink.send_at(self.viewer, at, EventKind::Request(req));
+    }
+}
+
+/// The origin connection serving one viewer connection.
+#[derive(Debug)]
+struct Upstream {
+    key: (String, u16),
+    stream: TcpStream,
+    buf: Vec<u8>,
+    served: u32,
+}
+
+/// One viewer connection: requests one after another, each forwarded and measured.
+pub(super) async fn connection(mut client: TcpStream, ctx: Arc<Ctx>) {
+    let mut cbuf = Vec::with_capacity(4096);
+    let mut up: Option<Upstream> = None;
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let head = match read_head(&mut client, &mut cbuf, None).await {
+            Ok(Some((len, _))) => len,
+            Ok(None) | Err(_) => return,
+        };
+        let received = Instant::now();
+        match exchange(&mut client, &mut cbuf, head, received, &mut up, &ctx, &mut chunk).await {
+            Next::Keep => {}
+            Next::Close => return,
+        }
+    }
+}
+
+enum Next {
+    Keep,
+    Close,
+}
+
+/// A parsed request head.
+struct Head {
+    method: String,
+    target: String,
+    minor: u8,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+
+    fn wants_close(&self) -> bool {
+        connection_says(self.header("connection"), self.minor)
+    }
+}
+
+/// True if a `Connection` header (or its absence in HTTP/1.0) means the connection closes.
+pub(super) fn connection_says(value: Option<&[u8]>, minor: u8) -> bool {
+    let v = value.map(|v| String::from_utf8_lossy(v).to_ascii_lowercase()).unwrap_or_default();
+    if v.split(',').any(|t| t.trim() == "close") {
+        return true;
+    }
+    minor == 0 && !v.split(',').any(|t| t.trim() == "keep-alive")
+}
+
+fn parse_request(raw: &[u8]) -> Option<Head> {
+    let mut headers = [httparse::EMPTY_HEADER; 96];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(raw) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return None,
+    }
+    Some(Head {
+        method: req.method?.to_owned(),
+        target: req.path?.to_owned(),
+        minor: req.version?,
+        headers: req.headers.iter().map(|h| (h.name.to_owned(), h.value.to_vec())).collect(),
+    })
+}
+
+/// How a response body ends.
+#[derive(Debug, Clone, Copy)]
+enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// Forwards one request and its response.
+#[allow(clippy::too_many_lines)]
+async fn exchange(
+    client: &mut TcpStream,
+    cbuf: &mut Vec<u8>,
+    head_len: usize,
+    received: Instant,
+    up: &mut Option<Upstream>,
+    ctx: &Ctx,
+    chunk: &mut [u8],
+) -> Next {
+    let Some(head) = parse_request(&cbuf[..head_len]) else {
+        let _ = respond(client, 400, "hls-swarm relay: malformed request").await;
+        return Next::Close;
+    };
+    cbuf.drain(..head_len);
+    if head.method.eq_ignore_ascii_case("CONNECT") {
+        tunnel(client, cbuf, &head.target, received, (ctx.viewer, &ctx.sink, &ctx.route)).await;
+        return Next::Close;
+    }
+    let url = match Url::parse(&head.target) {
+        Ok(u) if u.scheme() == "http" && u.host_str().is_some() => u,
+        _ => {
+            let _ = respond(client, 400, "hls-swarm relay: expected an absolute http:// URL").await;
+            return Next::Close;
+        }
+    };
+    if head.header("transfer-encoding").is_some() {
+        let _ = respond(client, 501, "hls-swarm relay: chunked request bodies are not supported").await;
+        return Next::Close;
+    }
+    let body_len: usize = head
+        .header("content-length")
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok())
+        .unwrap_or(0);
+    let client_close = head.wants_close();
+
+    // The request as the origin gets it: origin-form target, proxy headers dropped.
+    let mut path = url.path().to_owned();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let mut out = Vec::with_capacity(head_len);
+    out.extend_from_slice(format!("{} {path} HTTP/1.{}\r\n", head.method, head.minor).as_bytes());
+    for (name, value) in &head.headers {
+        if name.to_ascii_lowercase().starts_with("proxy-") {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    // Request bodies (FFmpeg sends none) are forwarded whole.
+    while cbuf.len() < body_len {
+        match client.read(chunk).await {
+            Ok(0) | Err(_) => return Next::Close,
+            Ok(n) => cbuf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    out.extend(cbuf.drain(..body_len));
+
+    let key = (url.host_str().unwrap_or_default().to_owned(), url.port_or_known_default().unwrap_or(80));
+    let (kind_by_url, media_duration) = ctx.catalog().classify(url.as_str());
+    let mut report = Request {
+        kind: kind_by_url,
+        url: url.to_string(),
+        status: None,
+        bytes: 0,
+        connect: None,
+        ttfb: None,
+        ttlb: None,
+        elapsed: Duration::ZERO,
+        media_duration,
+        network_error: None,
+        measured: true,
+    };
+
+    // Send, reconnecting once if a kept-alive connection turns out to be closed.
+    let mut first_byte = None;
+    let mut resp_head = 0;
+    for attempt in 0..2 {
+        if up.as_ref().is_none_or(|u| u.key != key) {
+            let t = Instant::now();
+            match connect(&key, &ctx.route).await {
+                Ok(stream) => {
+                    report.connect = Some(t.elapsed());
+                    *up = Some(Upstream { key: key.clone(), stream, buf: Vec::new(), served: 0 });
+                }
+                Err(e) => {
+                    report.network_error = Some(format!("connect to {}:{}: {e}", key.0, key.1));
+                    report.elapsed = received.elapsed();
+                    ctx.report(Instant::now(), report);
+                    let _ = respond(client, 502, &format!("hls-swarm relay: cannot connect: {e}")).await;
+                    return Next::Close;
+                }
+            }
+        }
+        let Some(u) = up.as_mut() else { return Next::Close };
+        let reused = u.served > 0;
+        let sent = u.stream.write_all(&out).await;
+        let got = match sent {
+            Ok(()) => read_head(&mut u.stream, &mut u.buf, Some(ctx.route.timeout)).await,
+            Err(e) => Err(e),
+        };
+        match got {
+            Ok(Some((len, at))) => {
+                resp_head = len;
+                first_byte = at;
+                break;
+            }
+            // The origin closed an idle kept-alive connection just as we reused it.
+            Ok(None) | Err(_) if reused && attempt == 0 => {
+                *up = None;
+            }
+            Ok(None) => {
+                report.network_error = Some("origin closed the connection without a response".into());
+                break;
+            }
+            Err(e) => {
+                report.network_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let Some(u) = up.as_mut().filter(|_| resp_head > 0) else {
+        *up = None;
+        report.elapsed = received.elapsed();
+        ctx.report(Instant::now(), report);
+        let _ = respond(client, 502, "hls-swarm relay: the origin did not answer").await;
+        return Next::Close;
+    };
+    u.served += 1;
+    report.ttfb = first_byte.map(|t| t.saturating_duration_since(received));
+
+    let mut rheaders = [httparse::EMPTY_HEADER; 96];
+    let mut resp = httparse::Response::new(&mut rheaders);
+    let parsed = resp.parse(&u.buf[..resp_head]);
+    let (status, minor) = match (parsed, resp.code, resp.version) {
+        (Ok(httparse::Status::Complete(_)), Some(c), Some(v)) => (c, v),
+        _ => {
+            *up = None;
+            report.network_error = Some("malformed response from the origin".into());
+            report.elapsed = received.elapsed();
+            ctx.report(Instant::now(), report);
+            let _ = respond(client, 502, "hls-swarm relay: malformed response from the origin").await;
+            return Next::Close;
+        }
+    };
+    report.status = Some(status);
+    let rh = |name: &str| resp.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+    let chunked = rh("transfer-encoding")
+        .is_some_and(|v| String::from_utf8_lossy(v).to_ascii_lowercase().contains("chunked"));
+    let length = rh("content-length").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+    let framing =
+        if head.method.eq_ignore_ascii_case("HEAD") || status < 200 || status == 204 || status == 304 {
+            Framing::Empty
+        } else if chunked {
+            Framing::Chunked
+        } else if let Some(n) = length {
+            Framing::Length(n)
+        } else {
+            Framing::UntilClose
+        };
+    let origin_close = connection_says(rh("connection"), minor) || matches!(framing, Framing::UntilClose);
+    let is_playlist = kind_by_url.is_playlist()
+        || rh("content-type")
+            .is_some_and(|v| String::from_utf8_lossy(v).to_ascii_lowercase().contains("mpegurl"));
+
+    if client.write_all(&u.buf[..resp_head]).await.is_err() {
+        *up = None;
+        report.elapsed = received.elapsed();
+        ctx.report(Instant::now(), report);
+        return Next::Close;
+    }
+    u.buf.drain(..resp_head);
+
+    // The body: forwarded as it arrives, counted, playlists kept for reading.
+    let mut keep = is_playlist && (200..300).contains(&status);
+    let mut captured = Vec::new();
+    let mut tracker = Chunks::default();
+    let mut remaining = match framing {
+        Framing::Length(n) => n,
+        _ => 0,
+    };
+    let mut done = matches!(framing, Framing::Empty) || matches!(framing, Framing::Length(0));
+    let mut client_gone = false;
+    let mut drain_until: Option<tokio::time::Instant> = None;
+    let mut pending = std::mem::take(&mut u.buf);
+    while !done {
+        if pending.is_empty() {
+            let wait = match drain_until {
+                Some(t) => t.saturating_duration_since(tokio::time::Instant::now()),
+                None => ctx.route.timeout,
+            };
+            let read = tokio::time::timeout(wait, u.stream.read(chunk)).await;
+            match read {
+                Ok(Ok(0) | Err(_)) | Err(_) if client_gone => break,
+                Ok(Ok(0)) => {
+                    if matches!(framing, Framing::UntilClose) {
+                        done = true;
+                    } else {
+                        report.network_error = Some("origin closed the connection mid-body".into());
+                    }
+                    break;
+                }
+                Ok(Ok(n)) => {
+                    // Take whatever else has already arrived, so the viewer gets it in one
+                    // write (fewer wake-ups on both sides; timing is taken from the first read).
+                    let mut filled = n;
+                    while filled < chunk.len() {
+                        match u.stream.try_read(&mut chunk[filled..]) {
+                            Ok(m) if m > 0 => filled += m,
+                            _ => break,
+                        }
+                    }
+                    pending.extend_from_slice(&chunk[..filled]);
+                }
+                Ok(Err(e)) => {
+                    report.network_error = Some(e.to_string());
+                    break;
+                }
+                Err(_) => {
+                    report.network_error = Some("origin stopped sending (timed out)".into());
+                    break;
+                }
+            }
+        }
+        let (take, payload) = match framing {
+            Framing::Length(_) => {
+                let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(pending.len());
+                remaining -= n as u64;
+                done = remaining == 0;
+                (n, n as u64)
+            }
+            Framing::Chunked => {
+                let before = tracker.payload;
+                let n = tracker.feed(&pending);
+                done = tracker.done();
+                (n, tracker.payload - before)
+            }
+            Framing::UntilClose => (pending.len(), pending.len() as u64),
+            Framing::Empty => (0, 0),
+        };
+        report.bytes += payload;
+        if !client_gone && client.write_all(&pending[..take]).await.is_err() {
+            // The viewer went away mid-body (stopped, restarted). What the origin already
+            // sent is still counted: take what has arrived, briefly, then close.
+            client_gone = true;
+            keep = false;
+            drain_until = Some(tokio::time::Instant::now() + DRAIN_ABORTED);
+        }
+        if keep {
+            if captured.len() + take > MAX_PLAYLIST {
+                keep = false;
+                captured = Vec::new();
+            } else {
+                captured.extend_from_slice(&pending[..take]);
+            }
+        }
+        pending.drain(..take);
+    }
+    let at = Instant::now();
+    report.elapsed = at.saturating_duration_since(received);
+    let clean = done && !client_gone && report.network_error.is_none();
+    if clean {
+        report.ttlb = Some(report.elapsed);
+        if keep {
+            let body = if matches!(framing, Framing::Chunked) { dechunk(&captured) } else { captured };
+            if let Some((kind, seen)) = ctx.catalog().learn(&url, &body) {
+                report.kind = kind;
+                if let Some(seen) = seen {
+                    ctx.sink.send_at(ctx.viewer, at, seen);
+                }
+            }
+        }
+        if let Some(u) = up.as_mut() {
+            u.buf = pending;
+        }
+    }
+    ctx.report(at, report);
+    if !clean || origin_close {
+        *up = None;
+    }
+    if !clean || client_close || origin_close {
+        return Next::Close;
+    }
+    Next::Keep
+}
+
+/// Reads until `buf` holds a whole head (`\r\n\r\n`). Returns its length and when the first
+/// byte of it arrived (if it arrived in this call), or `None` at a clean end of stream.
+async fn read_head(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    timeout: Option<Duration>,
+) -> io::Result<Option<(usize, Option<Instant>)>> {
+    let mut first = if buf.is_empty() { None } else { Some(Instant::now()) };
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = find_head_end(buf) {
+            return Ok(Some((end, first)));
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
+        }
+        let n = match timeout {
+            Some(t) => tokio::time::timeout(t, s.read(&mut chunk))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no response (timed out)"))??,
+            None => s.read(&mut chunk).await?,
+        };
+        if n == 0 {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-head"));
+        }
+        first.get_or_insert_with(Instant::now);
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+}

@@ -1,0 +1,271 @@
+//! What every reader gets at each tick: the run's aggregates at one instant ([`Snapshot`]),
+//! published by the fold. The status line, the dashboard, `/metrics`, the summary and the
+//! reports read nothing else.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::measure::events::{Ending, RequestKind, ViewerId};
+use crate::measure::history::{Notices, Sample, ViewerRow};
+use crate::measure::latency::Latency;
+
+/// A viewer counts as streaming while its last segment is at most this old.
+pub const STREAMING_WINDOW: Duration = Duration::from_secs(10);
+/// Request rates are computed over this window.
+pub const RATE_WINDOW: Duration = Duration::from_secs(5);
+/// Log lines kept from the last unexpected exit of each viewer.
+pub const TAIL_LINES: usize = 8;
+/// Throughput windows, in seconds.
+pub const WINDOWS: [u64; 4] = [1, 30, 60, 300];
+/// Window of the rolling latency percentiles, in seconds.
+pub const LATENCY_WINDOW: u64 = 30;
+
+/// How the numbers were obtained.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    /// Every request measured by the relay in the swarm.
+    #[default]
+    Relay,
+    /// FFmpeg's log only: counts and errors, no bytes or latencies; playback inferred.
+    Log,
+}
+
+/// Playback as the player model sees it, summed over viewers.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Playback {
+    /// Sessions (viewer processes) that reached playback.
+    pub started: u64,
+    /// Stalls (the buffer ran dry), finished and ongoing.
+    pub stalls: u64,
+    /// Seconds spent stalled.
+    pub stall_seconds: f64,
+    /// Seconds since playback started, summed over sessions (stalls included).
+    pub watch_seconds: f64,
+    /// Viewers stalled right now.
+    pub stalled_now: u32,
+    /// Segments whose download took longer than their media duration.
+    pub late_segments: u64,
+}
+
+impl Playback {
+    /// Stall time / watch time (0 before anyone plays).
+    #[must_use]
+    pub fn stall_ratio(&self) -> f64 {
+        if self.watch_seconds > 0.0 {
+            self.stall_seconds / self.watch_seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Bytes per second over the windows of [`WINDOWS`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Throughput {
+    /// Last second.
+    pub w1: f64,
+    /// Last 30 seconds.
+    pub w30: f64,
+    /// Last minute.
+    pub w60: f64,
+    /// Last 5 minutes.
+    pub w300: f64,
+}
+
+/// `CONNECT` tunnels (https through the relay).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tunnels {
+    /// Tunnels closed.
+    pub count: u64,
+    /// Tunnels whose upstream connection failed.
+    pub failed: u64,
+    /// Bytes from the origin.
+    pub bytes_down: u64,
+    /// Bytes to the origin.
+    pub bytes_up: u64,
+}
+
+/// Everything the readers need, at one instant.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// How the numbers were obtained.
+    pub measure: Measure,
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// Viewers asked for.
+    pub target: u32,
+    /// Viewers whose first process has started.
+    pub started: u32,
+    /// Viewers with a live process.
+    pub running: u32,
+    /// Running viewers that received (relay) or requested (log) a segment within
+    /// [`STREAMING_WINDOW`].
+    pub streaming: u32,
+    /// Most viewers streaming at once, at any snapshot of the run.
+    pub streaming_peak: u32,
+    /// Viewers waiting to restart.
+    pub backoff: u32,
+    /// Viewers whose stream ended.
+    pub ended: u32,
+    /// Process starts, first starts included.
+    pub process_starts: u64,
+    /// Starts after the first, per viewer, summed.
+    pub restarts: u64,
+    /// Spawn attempts that failed.
+    pub spawn_failures: u64,
+    /// Longest time one process start (fork + exec) took.
+    pub spawn_time_max: Duration,
+    /// Sum of the start times, for the mean.
+    pub spawn_time_total: Duration,
+    /// Processes restarted by `--restart-on-stall`.
+    pub stall_restarts: u64,
+    /// Requests by kind (relay: finished exchanges; log: request starts).
+    pub requests: BTreeMap<RequestKind, u64>,
+    /// Response body bytes by kind (relay only).
+    pub bytes: BTreeMap<RequestKind, u64>,
+    /// Time to first byte by kind (relay only).
+    pub ttfb: BTreeMap<RequestKind, Latency>,
+    /// Time to last byte (the whole download) by kind (relay only).
+    pub ttlb: BTreeMap<RequestKind, Latency>,
+    /// Segment time to first byte over the last [`LATENCY_WINDOW`] seconds.
+    pub segment_ttfb_recent: Latency,
+    /// Segment download time over the last [`LATENCY_WINDOW`] seconds.
+    pub segment_ttlb_recent: Latency,
+    /// Upstream connection set-up times (relay only).
+    pub connect: Latency,
+    /// First request of a session → first segment buffered.
+    pub startup: Latency,
+    /// The player model's figures.
+    pub playback: Playback,
+    /// Segment bytes per second (relay only).
+    pub segment_throughput: Throughput,
+    /// All response bytes per second (relay only).
+    pub throughput: Throughput,
+    /// Media playlists read by the relay.
+    pub playlists_seen: u64,
+    /// HTTPS tunnels.
+    pub tunnels: Tunnels,
+    /// HTTP error responses (status ≥ 400) by status.
+    pub http_errors: BTreeMap<u16, u64>,
+    /// Failed connections or cut responses.
+    pub network_errors: u64,
+    /// Segments FFmpeg gave up on.
+    pub segments_skipped: u64,
+    /// Exits the viewers made on their own.
+    #[serde(with = "pairs")]
+    pub exits_unexpected: BTreeMap<Ending, u64>,
+    /// Exits caused by our stop.
+    #[serde(with = "pairs")]
+    pub exits_on_stop: BTreeMap<Ending, u64>,
+    /// Rate at which first starts happened.
+    pub ramp_rate_achieved: Option<f64>,
+    /// Latest first start, compared with its planned time.
+    pub ramp_lag_max: Duration,
+    /// Requests per second over [`RATE_WINDOW`], by kind.
+    pub request_rates: BTreeMap<RequestKind, f64>,
+    /// Viewers streaming when the stop began (the final snapshot has none running).
+    pub streaming_at_stop: Option<u32>,
+    /// Viewers running when the stop began.
+    pub running_at_stop: Option<u32>,
+    /// Events lost because the stats task fell behind.
+    pub dropped_events: u64,
+    /// Events folded in.
+    pub events: u64,
+    /// The last log lines of the most recent unexpected exit, with its viewer.
+    pub last_failure: Option<(ViewerId, Vec<String>)>,
+    /// The last [`crate::measure::history::RECENT_SAMPLES`] seconds, oldest first.
+    pub recent: Vec<Sample>,
+    /// Recent notable events, oldest first.
+    pub notices: Notices,
+    /// Every viewer, by number.
+    pub viewers: Vec<ViewerRow>,
+    /// Media time received per wall-clock second per streaming viewer over the last 30 s
+    /// (1.0 = keeping up with a live stream; below 1 the buffers drain).
+    pub speed: Option<f64>,
+}
+
+impl Snapshot {
+    /// Requests of one kind.
+    #[must_use]
+    pub fn requests_of(&self, kind: RequestKind) -> u64 {
+        self.requests.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Master and media playlist requests.
+    #[must_use]
+    pub fn playlist_requests(&self) -> u64 {
+        self.requests_of(RequestKind::Master) + self.requests_of(RequestKind::Playlist)
+    }
+
+    /// All requests.
+    #[must_use]
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().sum()
+    }
+
+    /// Bytes of one kind.
+    #[must_use]
+    pub fn bytes_of(&self, kind: RequestKind) -> u64 {
+        self.bytes.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Requests per second of one kind.
+    #[must_use]
+    pub fn rate_of(&self, kind: RequestKind) -> f64 {
+        self.request_rates.get(&kind).copied().unwrap_or(0.0)
+    }
+
+    /// HTTP errors with a status in `lo..=hi`.
+    #[must_use]
+    pub fn http_errors_in(&self, lo: u16, hi: u16) -> u64 {
+        self.http_errors.range(lo..=hi).map(|(_, n)| n).sum()
+    }
+
+    /// (HTTP errors + network errors) / requests over the whole run.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn error_rate(&self) -> f64 {
+        let requests = self.total_requests();
+        let errors = self.http_errors.values().sum::<u64>() + self.network_errors;
+        if requests == 0 {
+            0.0
+        } else {
+            errors as f64 / requests as f64
+        }
+    }
+
+    /// Events lost / events produced.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn drop_rate(&self) -> f64 {
+        let all = self.events + self.dropped_events;
+        if all == 0 {
+            0.0
+        } else {
+            self.dropped_events as f64 / all as f64
+        }
+    }
+}
+
+/// A map whose keys are not strings, as a list of pairs (JSON keys must be strings).
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        m: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<K, V>, D::Error> {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
