@@ -1,15 +1,22 @@
-//! `/metrics` (Prometheus text format), `/health` and `/ready`, rendered from the latest
-//! [`Snapshot`]. The exporter keeps no counters of its own: every value is read from the one
-//! stats owner at scrape time.
+//! `/metrics` (Prometheus text format), `/health` and `/ready`.
+//!
+//! `/metrics` is the `prometheus` crate's registry with two collectors: [`SwarmCollector`],
+//! which builds every `hls_swarm_*` family from the latest [`Snapshot`] (and the origin's
+//! figures, when they are scraped) at scrape time, and the crate's process collector (the
+//! swarm's own CPU, memory and file descriptors as `process_*`). The exporter keeps no
+//! counters of its own: every value is read from the one stats owner.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -37,7 +44,7 @@ pub struct RunLabels {
 #[derive(Debug, Clone)]
 pub struct Sources {
     /// The stats owner's snapshots.
-    pub swarm: watch::Receiver<std::sync::Arc<Snapshot>>,
+    pub swarm: watch::Receiver<Arc<Snapshot>>,
     /// The origin scraper's snapshots, if `--origin-metrics*` was given.
     pub origin: Option<watch::Receiver<OriginSnapshot>>,
 }
@@ -58,19 +65,18 @@ impl Server {
     pub async fn start(addr: SocketAddr, sources: Sources, labels: RunLabels) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let labels = std::sync::Arc::new(labels);
+        let registry = Arc::new(registry(sources.clone(), labels));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
                     continue;
                 };
-                let sources = sources.clone();
-                let labels = std::sync::Arc::clone(&labels);
+                let swarm = sources.swarm.clone();
+                let registry = Arc::clone(&registry);
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
-                        let origin = sources.origin.as_ref().map(|o| o.borrow().clone());
-                        let swarm = std::sync::Arc::clone(&sources.swarm.borrow());
-                        let body = respond(&req, &swarm, origin.as_ref(), &labels);
+                        let snapshot = Arc::clone(&swarm.borrow());
+                        let body = respond(&req, &snapshot, &registry);
                         async move { Ok::<_, Infallible>(body) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -88,14 +94,62 @@ impl Server {
     }
 }
 
-fn respond(
-    req: &Request<Incoming>,
-    s: &Snapshot,
-    origin: Option<&OriginSnapshot>,
-    labels: &RunLabels,
-) -> Response<Full<Bytes>> {
+/// The registry `/metrics` gathers: the swarm's families and the process collector.
+fn registry(sources: Sources, labels: RunLabels) -> Registry {
+    let registry = Registry::new();
+    // Registering two collectors without overlapping names in a new registry cannot fail.
+    let _ = registry.register(Box::new(SwarmCollector { sources, labels }));
+    let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+    registry
+}
+
+/// Every `hls_swarm_*` family, read from the latest snapshots at each scrape.
+#[derive(Debug)]
+pub struct SwarmCollector {
+    sources: Sources,
+    labels: RunLabels,
+}
+
+impl Collector for SwarmCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        // Families depend on the run (per kind, status and exit code): described at collect.
+        Vec::new()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let swarm = Arc::clone(&self.sources.swarm.borrow());
+        let origin = self.sources.origin.as_ref().map(|o| o.borrow().clone());
+        families(&swarm, origin.as_ref(), &self.labels)
+    }
+}
+
+/// The text format of `families`.
+#[must_use]
+pub fn encode(families: &[MetricFamily]) -> String {
+    let mut out = Vec::with_capacity(32 * 1024);
+    // Encoding families built here (finite values, valid names) into memory does not fail.
+    let _ = TextEncoder::new().encode(families, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The swarm's exposition alone (no process figures) for one snapshot, as `/metrics` gathers
+/// it.
+#[must_use]
+pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, labels: &RunLabels) -> String {
+    let sources = Sources {
+        swarm: watch::channel(Arc::new(s.clone())).1,
+        origin: origin.map(|o| watch::channel(o.clone()).1),
+    };
+    let registry = Registry::new();
+    let _ = registry.register(Box::new(SwarmCollector { sources, labels: labels.clone() }));
+    encode(&registry.gather())
+}
+
+fn respond(req: &Request<Incoming>, s: &Snapshot, registry: &Registry) -> Response<Full<Bytes>> {
     let (status, ctype, body) = match req.uri().path() {
-        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", render(s, origin, labels)),
+        "/metrics" => {
+            (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", encode(&registry.gather()))
+        }
         "/health" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
         "/ready" if s.target > 0 && s.started == s.target => {
             (StatusCode::OK, "text/plain", "ready\n".to_owned())
@@ -115,58 +169,98 @@ fn respond(
     resp
 }
 
-/// Escapes a label value for the text format.
-fn esc(v: &str) -> String {
-    v.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
-}
+/// The families of one exposition, built in order: each [`Families::family`] starts one,
+/// whose samples follow.
+struct Families(Vec<MetricFamily>);
 
-struct Out(String);
-
-impl Out {
+impl Families {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP hls_swarm_{name} {help}\n# TYPE hls_swarm_{name} {kind}");
+        let mut f = MetricFamily::default();
+        f.set_name(format!("hls_swarm_{name}"));
+        f.set_help(help.to_owned());
+        f.set_field_type(match kind {
+            "counter" => MetricType::COUNTER,
+            "histogram" => MetricType::HISTOGRAM,
+            _ => MetricType::GAUGE,
+        });
+        self.0.push(f);
     }
-    fn sample(&mut self, name: &str, labels: &str, value: f64) {
-        if labels.is_empty() {
-            let _ = writeln!(self.0, "hls_swarm_{name} {value}");
-        } else {
-            let _ = writeln!(self.0, "hls_swarm_{name}{{{labels}}} {value}");
-        }
+
+    fn push(&mut self, labels: &[(&str, &str)], fill: impl FnOnce(&mut Metric, MetricType)) {
+        let Some(f) = self.0.last_mut() else { return };
+        let mut m = Metric::default();
+        m.set_label(
+            labels
+                .iter()
+                .map(|(k, v)| {
+                    let mut p = LabelPair::default();
+                    p.set_name((*k).to_owned());
+                    p.set_value((*v).to_owned());
+                    p
+                })
+                .collect(),
+        );
+        fill(&mut m, f.get_field_type());
+        f.mut_metric().push(m);
     }
+
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        self.push(labels, |m, kind| {
+            if kind == MetricType::COUNTER {
+                let mut c = Counter::default();
+                c.set_value(value);
+                m.set_counter(c);
+            } else {
+                let mut g = Gauge::default();
+                g.set_value(value);
+                m.set_gauge(g);
+            }
+        });
+    }
+
     fn one(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         self.family(name, kind, help);
-        self.sample(name, "", value);
+        self.sample(&[], value);
     }
-    /// A histogram series: cumulative buckets, `+Inf`, sum and count.
-    #[allow(clippy::cast_precision_loss)]
-    fn histogram(&mut self, name: &str, labels: &str, l: &Latency) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (i, le) in BUCKETS.iter().enumerate() {
-            let n = l.buckets.get(i).copied().unwrap_or(0);
-            self.sample(&format!("{name}_bucket"), &format!("{labels}{sep}le=\"{le}\""), n as f64);
-        }
-        self.sample(&format!("{name}_bucket"), &format!("{labels}{sep}le=\"+Inf\""), l.count as f64);
-        self.sample(&format!("{name}_sum"), labels, l.sum);
-        self.sample(&format!("{name}_count"), labels, l.count as f64);
+
+    /// A histogram series: cumulative counts at [`BUCKETS`] (`+Inf` is the count), sum and
+    /// count.
+    fn histogram(&mut self, labels: &[(&str, &str)], l: &Latency) {
+        self.push(labels, |m, _| {
+            let mut h = Histogram::default();
+            h.set_sample_count(l.count);
+            h.set_sample_sum(l.sum);
+            h.set_bucket(
+                BUCKETS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, le)| {
+                        let mut b = Bucket::default();
+                        b.set_upper_bound(*le);
+                        b.set_cumulative_count(l.buckets.get(i).copied().unwrap_or(0));
+                        b
+                    })
+                    .collect(),
+            );
+            m.set_histogram(h);
+        });
     }
 }
 
 /// The whole exposition for one snapshot (and the origin's, when it is scraped).
 #[must_use]
 #[allow(clippy::cast_precision_loss, clippy::too_many_lines)]
-pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> String {
-    let mut o = Out(String::with_capacity(16 * 1024));
+pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> Vec<MetricFamily> {
+    let mut o = Families(Vec::with_capacity(80));
     o.family("info", "gauge", "Constant 1, labelled with the run's settings.");
     o.sample(
-        "info",
-        &format!(
-            "version=\"{}\",stream_url=\"{}\",variant=\"{}\",ffmpeg=\"{}\",measure=\"{}\"",
-            env!("CARGO_PKG_VERSION"),
-            esc(&l.stream_url),
-            esc(&l.variant),
-            esc(&l.ffmpeg),
-            esc(&l.measure)
-        ),
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("stream_url", &l.stream_url),
+            ("variant", &l.variant),
+            ("ffmpeg", &l.ffmpeg),
+            ("measure", &l.measure),
+        ],
         1.0,
     );
 
@@ -231,14 +325,14 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
             *by_code.entry(ending.code).or_insert(0u64) += n;
         }
         for (code, n) in by_code {
-            o.sample("client_exits_total", &format!("cause=\"{cause}\",code=\"{code}\""), n as f64);
+            o.sample(&[("cause", cause), ("code", &code.to_string())], n as f64);
         }
     }
 
     // Requests.
     o.family("requests_total", "counter", "Requests by kind (master, playlist, segment, init, key, other).");
     for kind in RequestKind::ALL {
-        o.sample("requests_total", &format!("kind=\"{}\"", kind.label()), s.requests_of(kind) as f64);
+        o.sample(&[("kind", kind.label())], s.requests_of(kind) as f64);
     }
     o.one(
         "manifest_requests_total",
@@ -280,7 +374,7 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
     // Bytes and throughput (relay).
     o.family("response_bytes_total", "counter", "Response body bytes received from the origin, by kind.");
     for kind in RequestKind::ALL {
-        o.sample("response_bytes_total", &format!("kind=\"{}\"", kind.label()), s.bytes_of(kind) as f64);
+        o.sample(&[("kind", kind.label())], s.bytes_of(kind) as f64);
     }
     let all_bytes: u64 = s.bytes.values().sum();
     o.one("bytes_downloaded_total", "counter", "Response body bytes received, all kinds.", all_bytes as f64);
@@ -317,14 +411,14 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
         "Request to last body byte (the whole download), by kind.",
     );
     for (kind, lat) in &s.ttlb {
-        o.histogram("request_duration_seconds", &format!("kind=\"{}\"", kind.label()), lat);
+        o.histogram(&[("kind", kind.label())], lat);
     }
     o.family("time_to_first_byte_seconds", "histogram", "Request to first response byte, by kind.");
     for (kind, lat) in &s.ttfb {
-        o.histogram("time_to_first_byte_seconds", &format!("kind=\"{}\"", kind.label()), lat);
+        o.histogram(&[("kind", kind.label())], lat);
     }
     o.family("upstream_connect_seconds", "histogram", "TCP connection set-up to the origin.");
-    o.histogram("upstream_connect_seconds", "", &s.connect);
+    o.histogram(&[], &s.connect);
     let recent = &s.segment_ttlb_recent;
     for (q, v) in [("p50", recent.p50), ("p95", recent.p95), ("p99", recent.p99), ("max", recent.max)] {
         o.one(
@@ -343,7 +437,7 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
         "histogram",
         "First request of a viewer process to its first segment buffered.",
     );
-    o.histogram("startup_seconds", "", &s.startup);
+    o.histogram(&[], &s.startup);
     let p = &s.playback;
     o.one("stalls_total", "counter", "Player-model stalls (the buffer ran dry) that ended.", p.stalls as f64);
     o.one("stall_seconds_total", "counter", "Seconds viewers spent stalled.", p.stall_seconds);
@@ -364,7 +458,7 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
     // Errors.
     o.family("http_errors_total", "counter", "HTTP error responses (status >= 400), by status code.");
     for (status, n) in &s.http_errors {
-        o.sample("http_errors_total", &format!("status_code=\"{status}\""), *n as f64);
+        o.sample(&[("status_code", &status.to_string())], *n as f64);
     }
     o.one(
         "network_errors_total",
@@ -386,8 +480,8 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
         s.tunnels.count as f64,
     );
     o.family("tunnel_bytes_total", "counter", "Bytes through HTTPS tunnels, by direction.");
-    o.sample("tunnel_bytes_total", "direction=\"down\"", s.tunnels.bytes_down as f64);
-    o.sample("tunnel_bytes_total", "direction=\"up\"", s.tunnels.bytes_up as f64);
+    o.sample(&[("direction", "down")], s.tunnels.bytes_down as f64);
+    o.sample(&[("direction", "up")], s.tunnels.bytes_up as f64);
 
     // The stats pipeline itself.
     o.one(
@@ -399,26 +493,22 @@ pub fn render(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) -> S
     o.one("stats_drop_rate", "gauge", "Events lost / events produced, over the whole run.", s.drop_rate());
 
     if let Some(origin) = origin {
-        render_origin(&mut o, origin);
+        origin_families(&mut o, origin);
     }
     o.0
 }
 
 #[allow(clippy::cast_precision_loss)]
-fn render_origin(o: &mut Out, r: &OriginSnapshot) {
+fn origin_families(o: &mut Families, r: &OriginSnapshot) {
     // Each family's samples follow its own HELP and TYPE lines (the text format's grouping).
     o.family("origin_exporter_up", "gauge", "1 if the last scrape of the origin's exporter worked.");
     for (name, h) in [("node", &r.node), ("nginx", &r.nginx)] {
-        o.sample("origin_exporter_up", &format!("exporter=\"{name}\""), if h.ok { 1.0 } else { 0.0 });
+        o.sample(&[("exporter", name)], if h.ok { 1.0 } else { 0.0 });
     }
     o.family("origin_scrapes_total", "counter", "Scrapes of the origin's exporters, by result.");
     for (name, h) in [("node", &r.node), ("nginx", &r.nginx)] {
-        o.sample("origin_scrapes_total", &format!("exporter=\"{name}\",result=\"ok\""), h.scrapes_ok as f64);
-        o.sample(
-            "origin_scrapes_total",
-            &format!("exporter=\"{name}\",result=\"failed\""),
-            h.scrapes_failed as f64,
-        );
+        o.sample(&[("exporter", name), ("result", "ok")], h.scrapes_ok as f64);
+        o.sample(&[("exporter", name), ("result", "failed")], h.scrapes_failed as f64);
     }
     let gauges: [(&str, &str, Option<f64>); 7] = [
         (
