@@ -193,19 +193,9 @@ async fn exchange(
 
     let key = (url.host_str().unwrap_or_default().to_owned(), url.port_or_known_default().unwrap_or(80));
     let (kind_by_url, media_duration) = ctx.catalog().classify(url.as_str());
-    let mut report = Request {
-        kind: kind_by_url,
-        url: url.to_string(),
-        status: None,
-        bytes: 0,
-        connect: None,
-        ttfb: None,
-        ttlb: None,
-        elapsed: Duration::ZERO,
-        media_duration,
-        network_error: None,
-        measured: true,
-    };
+    // Nothing of it seen yet; measured from here on.
+    let mut report =
+        Request { measured: true, ..Request::inferred(kind_by_url, url.to_string(), media_duration) };
 
     // Send, reconnecting once if a kept-alive connection turns out to be closed.
     let mut first_byte = None;
