@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use crate::measure::events::{
     EndCause, Event, EventKind, FinishReason, Message, Problem, Request, RequestKind, Tunnel,
 };
-use crate::measure::history::{Level, Sample, Series, ViewerRow, ViewerState};
+use crate::measure::history::{Level, SecondSample, Series, ViewerRow, ViewerState};
 use crate::measure::latency::Hist;
 use crate::measure::player::{Player, Verdicts};
 use crate::measure::ramp::achieved_rate;
@@ -405,7 +405,7 @@ impl Stats {
 
     /// One sample per finished second of the run so far.
     #[must_use]
-    pub fn series(&self) -> &[Sample] {
+    pub fn series(&self) -> &[SecondSample] {
         self.series.all()
     }
 }

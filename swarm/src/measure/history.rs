@@ -1,4 +1,4 @@
-//! What the run looked like over time: one [`Sample`] per second for the charts, a short log of
+//! What the run looked like over time: one [`SecondSample`] per second for the charts, a short log of
 //! notable [`Notice`]s, and a [`ViewerRow`] per viewer. The stats owner fills them in; the
 //! dashboard and the reports only read them.
 
@@ -58,7 +58,7 @@ pub const NOTICES: usize = 64;
 
 /// One second of the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Sample {
+pub struct SecondSample {
     /// Seconds since the first viewer was due: this sample covers `[second, second + 1)`.
     pub second: u64,
     /// Viewer processes alive at the end of the second.
@@ -215,7 +215,7 @@ pub struct ViewerRow {
 /// Keeps one sample per second for the whole run.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
-    samples: Vec<Sample>,
+    samples: Vec<SecondSample>,
     /// Each second's segment download times ([`crate::measure::latency::Hist::encode`]),
     /// for seconds that had any: what merging two runs' seconds needs.
     segment_ttlb: std::collections::BTreeMap<u64, String>,
@@ -223,7 +223,7 @@ pub struct Series {
 
 impl Series {
     /// Appends a sample; samples arrive in order of `second` (later duplicates are ignored).
-    pub fn push(&mut self, sample: Sample) {
+    pub fn push(&mut self, sample: SecondSample) {
         if self.samples.last().is_none_or(|l| sample.second > l.second) {
             self.samples.push(sample);
         }
@@ -248,13 +248,13 @@ impl Series {
 
     /// The last [`RECENT_SAMPLES`].
     #[must_use]
-    pub fn recent(&self) -> Vec<Sample> {
+    pub fn recent(&self) -> Vec<SecondSample> {
         self.samples[self.samples.len().saturating_sub(RECENT_SAMPLES)..].to_vec()
     }
 
     /// Every sample.
     #[must_use]
-    pub fn all(&self) -> &[Sample] {
+    pub fn all(&self) -> &[SecondSample] {
         &self.samples
     }
 }
@@ -287,9 +287,9 @@ mod tests {
     fn series_keeps_order_and_recent_is_bounded() {
         let mut s = Series::default();
         for second in 0..400 {
-            s.push(Sample { second, ..Sample::default() });
+            s.push(SecondSample { second, ..SecondSample::default() });
         }
-        s.push(Sample { second: 10, ..Sample::default() });
+        s.push(SecondSample { second: 10, ..SecondSample::default() });
         assert_eq!(s.all().len(), 400);
         assert_eq!(s.next_second(), 400);
         let recent = s.recent();

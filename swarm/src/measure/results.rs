@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::measure::events::RequestKind;
-use crate::measure::history::{Sample, RECENT_SAMPLES};
+use crate::measure::history::{SecondSample, RECENT_SAMPLES};
 use crate::measure::latency::Hist;
 use crate::measure::ramp::achieved_rate;
 use crate::measure::snapshot::Snapshot;
@@ -52,7 +52,7 @@ pub struct Results {
     /// When each viewer first started, from the run's start, sorted.
     pub first_starts: Vec<Duration>,
     /// One sample per finished second.
-    pub series: Vec<Sample>,
+    pub series: Vec<SecondSample>,
     /// Each second's segment download times, for seconds that had any.
     pub segment_ttlb: BTreeMap<u64, Hist>,
 }
@@ -83,10 +83,13 @@ impl Results {
 
     /// The per-second series, each second's segment percentile from its histogram.
     #[must_use]
-    pub fn series(&self) -> Vec<Sample> {
+    pub fn series(&self) -> Vec<SecondSample> {
         self.series
             .iter()
-            .map(|x| Sample { segment_p95: self.segment_ttlb.get(&x.second).map(|h| h.summary().p95), ..*x })
+            .map(|x| SecondSample {
+                segment_p95: self.segment_ttlb.get(&x.second).map(|h| h.summary().p95),
+                ..*x
+            })
             .collect()
     }
 
@@ -111,9 +114,11 @@ impl Results {
         self.stalled += other.stalled;
         self.first_starts.extend(other.first_starts);
         self.first_starts.sort();
-        let mut seconds: BTreeMap<u64, Sample> = self.series.iter().map(|x| (x.second, *x)).collect();
+        let mut seconds: BTreeMap<u64, SecondSample> = self.series.iter().map(|x| (x.second, *x)).collect();
         for x in other.series {
-            let m = seconds.entry(x.second).or_insert(Sample { second: x.second, ..Sample::default() });
+            let m = seconds
+                .entry(x.second)
+                .or_insert(SecondSample { second: x.second, ..SecondSample::default() });
             m.running += x.running;
             m.streaming += x.streaming;
             m.stalled += x.stalled;

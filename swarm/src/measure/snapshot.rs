@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::measure::events::{Ending, RequestKind, ViewerId};
-use crate::measure::history::{Notices, Sample, ViewerRow};
+use crate::measure::history::{Notices, SecondSample, ViewerRow};
 use crate::measure::latency::Latency;
 
 /// A viewer counts as streaming while its last segment is at most this old.
@@ -177,7 +177,7 @@ pub struct Snapshot {
     /// The last log lines of the most recent unexpected exit, with its viewer.
     pub last_failure: Option<(ViewerId, Vec<String>)>,
     /// The last [`crate::measure::history::RECENT_SAMPLES`] seconds, oldest first.
-    pub recent: Vec<Sample>,
+    pub recent: Vec<SecondSample>,
     /// Recent notable events, oldest first.
     pub notices: Notices,
     /// Every viewer, by number.

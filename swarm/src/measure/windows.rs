@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::measure::events::RequestKind;
-use crate::measure::history::Sample;
+use crate::measure::history::SecondSample;
 use crate::measure::latency::{Hist, Latency};
 use crate::measure::snapshot::{LATENCY_WINDOW, WINDOWS};
 
@@ -82,18 +82,18 @@ impl Windows {
     }
 
     /// The sample of a finished `second` (viewer counts are filled in by the caller).
-    pub(crate) fn sample(&self, second: u64) -> Sample {
+    pub(crate) fn sample(&self, second: u64) -> SecondSample {
         let Some(slot) = self.slots.iter().find(|s| s.second == second) else {
-            return Sample { second, ..Sample::default() };
+            return SecondSample { second, ..SecondSample::default() };
         };
         let p95 = slot.segment.as_ref().map(|h| h.1.summary()).filter(|l| l.count > 0).map(|l| l.p95);
-        Sample {
+        SecondSample {
             second,
             bytes: slot.bytes.iter().sum(),
             requests: slot.requests,
             errors: slot.errors,
             segment_p95: p95,
-            ..Sample::default()
+            ..SecondSample::default()
         }
     }
 

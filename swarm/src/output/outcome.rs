@@ -12,7 +12,7 @@ pub struct Outcome {
     /// The final aggregates.
     pub snapshot: Snapshot,
     /// One sample per second of the run.
-    pub series: Vec<crate::measure::history::Sample>,
+    pub series: Vec<crate::measure::history::SecondSample>,
     /// Header facts for the summary.
     pub facts: RunFacts,
     /// The origin's figures at the end, if its exporters were scraped.

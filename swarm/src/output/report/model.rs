@@ -517,8 +517,8 @@ pub struct Sample {
     pub segment_download_p95: Option<f64>,
 }
 
-impl From<&history::Sample> for Sample {
-    fn from(s: &history::Sample) -> Sample {
+impl From<&history::SecondSample> for Sample {
+    fn from(s: &history::SecondSample) -> Sample {
         Sample {
             second: s.second,
             running: s.running,

@@ -80,7 +80,7 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
         })
         .collect();
     let series = (0..seconds)
-        .map(|second| history::Sample {
+        .map(|second| history::SecondSample {
             second,
             running: 3,
             streaming: u32::try_from(second.min(3)).unwrap_or(3),

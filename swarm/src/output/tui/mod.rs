@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::measure::events::RequestKind;
 use crate::measure::history::ViewerState;
-use crate::measure::history::{Level, Notice, Sample, ViewerRow};
+use crate::measure::history::{Level, Notice, SecondSample, ViewerRow};
 use crate::measure::latency::Latency;
 use crate::measure::origin::OriginSnapshot;
 use crate::measure::snapshot::{Measure, Snapshot};
@@ -341,7 +341,7 @@ fn draw_panels(frame: &mut Frame, area: Rect, s: &Snapshot) {
 }
 
 /// One chart's bars: the samples folded into at most `width` buckets.
-fn buckets(samples: &[Sample], width: usize, pick: impl Fn(&[Sample]) -> u64) -> Vec<u64> {
+fn buckets(samples: &[SecondSample], width: usize, pick: impl Fn(&[SecondSample]) -> u64) -> Vec<u64> {
     if samples.is_empty() || width == 0 {
         return Vec::new();
     }
@@ -350,13 +350,13 @@ fn buckets(samples: &[Sample], width: usize, pick: impl Fn(&[Sample]) -> u64) ->
 }
 
 #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-fn draw_charts(frame: &mut Frame, area: Rect, recent: &[Sample]) {
+fn draw_charts(frame: &mut Frame, area: Rect, recent: &[SecondSample]) {
     let areas = Layout::horizontal([Constraint::Ratio(1, 4); 4]).split(area);
     let width = usize::from(area.width / 4).saturating_sub(2);
     let span = recent.len();
     let span_text = if span >= 120 { format!("{} min", span / 60) } else { format!("{span} s") };
     let last = recent.last().copied().unwrap_or_default();
-    let mean = |c: &[Sample]| c.iter().map(|x| x.bytes).sum::<u64>() / c.len().max(1) as u64;
+    let mean = |c: &[SecondSample]| c.iter().map(|x| x.bytes).sum::<u64>() / c.len().max(1) as u64;
     let charts: [(String, Vec<u64>, Color); 4] = [
         (format!(" thr {}/s ", bytes(last.bytes as f64)), buckets(recent, width, mean), Color::Cyan),
         (

@@ -219,8 +219,8 @@ fn quit_keys_and_scrolling() {
 
 #[test]
 fn chart_buckets_fold_long_series() {
-    let samples: Vec<Sample> =
-        (0..300).map(|i| Sample { second: i, bytes: i, ..Sample::default() }).collect();
+    let samples: Vec<SecondSample> =
+        (0..300).map(|i| SecondSample { second: i, bytes: i, ..SecondSample::default() }).collect();
     let b = buckets(&samples, 18, |c| c.iter().map(|x| x.bytes).max().unwrap_or(0));
     assert_eq!(b.len(), 18);
     assert_eq!(b.last(), Some(&299));
