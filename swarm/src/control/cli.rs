@@ -66,6 +66,11 @@ pub struct LoadArgs {
     #[arg(long, env = "HLS_SWARM_STALL_TIMEOUT", value_parser = humantime::parse_duration)]
     pub stall_timeout: Option<Duration>,
 
+    /// A viewer that has not played this long after it started is a failed start, and its
+    /// wait counts as stalled (default: five target durations, at least 10 s)
+    #[arg(long, env = "HLS_SWARM_STARTUP_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub startup_timeout: Option<Duration>,
+
     /// Seed for ramp jitter and restart backoff (default: random)
     #[arg(long, env = "HLS_SWARM_SEED")]
     pub seed: Option<u64>,

@@ -39,6 +39,8 @@ pub struct Config {
     pub restart_on_stall: bool,
     /// Stall threshold, if given.
     pub stall_timeout: Option<Duration>,
+    /// Failed-start threshold, if given.
+    pub startup_timeout: Option<Duration>,
     /// Seed for jitter and backoff.
     pub seed: u64,
     /// How each FFmpeg viewer is run.
@@ -117,6 +119,12 @@ pub enum ConfigError {
     /// Zero timeout.
     #[error("--timeout {value} is out of range: it must be longer than 0")]
     Timeout {
+        /// The value given, formatted.
+        value: String,
+    },
+    /// Zero startup timeout.
+    #[error("--startup-timeout {value} is out of range: it must be longer than 0")]
+    StartupTimeout {
         /// The value given, formatted.
         value: String,
     },
@@ -220,6 +228,9 @@ impl Config {
         if http.timeout.is_zero() {
             return Err(ConfigError::Timeout { value: humantime::format_duration(http.timeout).to_string() });
         }
+        if let Some(st) = load.startup_timeout.filter(|d| d.is_zero()) {
+            return Err(ConfigError::StartupTimeout { value: humantime::format_duration(st).to_string() });
+        }
         if let Some(st) = load.stall_timeout.filter(|d| d.is_zero()) {
             return Err(ConfigError::StallTimeout { value: humantime::format_duration(st).to_string() });
         }
@@ -293,6 +304,7 @@ impl Config {
             variant: load.variant,
             restart_on_stall: load.restart_on_stall,
             stall_timeout: load.stall_timeout,
+            startup_timeout: load.startup_timeout,
             seed: load.seed.unwrap_or_else(rand::random),
             http: HttpSettings {
                 timeout: http.timeout,
@@ -399,6 +411,7 @@ mod tests {
             message(&["--ramp-rate", "NaN", "http://h/x.m3u8"]),
             message(&["--timeout", "0s", "http://h/x.m3u8"]),
             message(&["--stall-timeout", "0s", "http://h/x.m3u8"]),
+            message(&["--startup-timeout", "0s", "http://h/x.m3u8"]),
             message(&["--resolve", "10.0.0.1", "http://h/x.m3u8"]),
             message(&["--resolve", "origin.example", "--dangerous", "http://h/x.m3u8"]),
             message(&["--header", "NoColon", "http://h/x.m3u8"]),

@@ -19,7 +19,7 @@ use crate::control::signals::Signals;
 use crate::engine::ffmpeg::command::{Capabilities, CapabilityError, Selection, ViewerCommand};
 use crate::engine::ffmpeg::relay::{Relay, Route};
 use crate::engine::ffmpeg::viewer::FfmpegEngine;
-use crate::engine::supervisor::{Shutdown, Supervisor};
+use crate::engine::supervisor::{backoff_cap, Shutdown, Supervisor};
 use crate::measure::events::{EventKind, EventSink, ViewerId};
 use crate::measure::fold::{self, Stats};
 use crate::measure::player::Verdicts;
@@ -103,7 +103,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let (started_at, started_wall) = start_on_a_whole_second().await;
     let (sink, events, dropped) = EventSink::channel(EVENT_QUEUE);
     let (publish, snapshots) = watch::channel(Arc::new(Snapshot::default()));
-    let stats = Stats::new(config.clients, started_at, plan.offsets(), dropped, config.measure);
+    let stats = Stats::new(config.clients, started_at, plan.offsets(), dropped, config.measure)
+        .with_startup_timeout(shape.startup_timeout);
     let verdicts = stats.verdicts();
     let stats_task = tokio::spawn(fold::run(stats, events, publish, STATS_TICK, unix_seconds(started_wall)));
     let shutdown = Shutdown::default();
@@ -241,6 +242,7 @@ struct Shape {
     finite: bool,
     target_duration: f64,
     stall_timeout: Duration,
+    startup_timeout: Duration,
 }
 
 impl Shape {
@@ -287,7 +289,9 @@ impl Shape {
         };
         let stall_timeout =
             config.stall_timeout.unwrap_or(Duration::from_secs_f64(2.0 * target_duration.max(0.5)));
-        Ok(Shape { relay, finite, target_duration, stall_timeout })
+        let startup_timeout =
+            config.startup_timeout.unwrap_or(Duration::from_secs_f64((5.0 * target_duration).max(10.0)));
+        Ok(Shape { relay, finite, target_duration, stall_timeout, startup_timeout })
     }
 }
 
@@ -384,6 +388,7 @@ impl Starter<'_> {
             stall_timeout: self.config.restart_on_stall.then_some(self.shape.stall_timeout),
             verdicts: Arc::clone(&self.verdicts),
             seed: self.config.seed,
+            backoff_cap: backoff_cap(self.config.clients, self.config.ramp_rate),
         };
         viewers.spawn(viewer.run(sink.clone(), shutdown.clone()));
     }

@@ -25,6 +25,19 @@ use crate::measure::player::Verdicts;
 /// A session that ran this long counts as healthy: the next failure starts the backoff over.
 pub const HEALTHY_UPTIME: Duration = Duration::from_secs(30);
 
+/// The first wait before a restart.
+pub const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+
+/// The longest wait between restarts for `viewers` started at `ramp_rate` per second: the
+/// time the ramp took, so that viewers failing together restart no faster than the machine
+/// was asked to start them, between 1 s (a short outage costs the viewers little more than
+/// itself) and 5 s.
+#[must_use]
+pub fn backoff_cap(viewers: u32, ramp_rate: f64) -> Duration {
+    let ramp = f64::from(viewers) / ramp_rate.max(f64::MIN_POSITIVE);
+    Duration::from_secs_f64(if ramp.is_finite() { ramp.clamp(1.0, 5.0) } else { 5.0 })
+}
+
 /// How the run asks viewers to end.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
@@ -73,6 +86,9 @@ pub struct Supervisor<E> {
     pub verdicts: Arc<Verdicts>,
     /// Seed of this run's backoff jitter.
     pub seed: u64,
+    /// Longest wait between restarts (the delays grow from [`BACKOFF_FIRST`] ×1.7 per
+    /// attempt up to it, ±20 %).
+    pub backoff_cap: Duration,
 }
 
 /// How one session ended, for the loop.
@@ -98,7 +114,7 @@ impl<E: Engine> Supervisor<E> {
     }
 
     async fn supervise(&mut self, sink: &EventSink, shutdown: &Shutdown) -> FinishReason {
-        let mut backoff = Backoff::default();
+        let mut backoff = Backoff::new(BACKOFF_FIRST, self.backoff_cap, 1.7, 0.4);
         let mut rng = StdRng::seed_from_u64(self.seed ^ u64::from(self.id));
         loop {
             if shutdown.stop.is_cancelled() {

@@ -34,8 +34,14 @@ struct Viewer {
     segments: u64,
     bytes: u64,
     errors: u64,
-    /// Stall time of finished sessions.
-    stalled: Duration,
+    /// When the viewer finished (its stream ended, or the run stopped it).
+    finished_at: Option<Instant>,
+    /// Since when it has had no process (after one of its sessions ended by itself).
+    down_since: Option<Instant>,
+    /// Time it had no process, between its sessions.
+    down: Duration,
+    /// Sessions that ended by themselves (or were restarted for a stall) after it had played.
+    interruptions: u64,
 }
 
 /// The fold. Public so tests and benchmarks can drive it without a runtime.
@@ -53,16 +59,15 @@ pub struct Stats {
     ttlb: BTreeMap<RequestKind, Hist>,
     connect: Hist,
     startup: Hist,
+    rejoin: Hist,
     windows: Windows,
-    /// Finished sessions' watch and stall time.
-    watched: Duration,
-    stalled: Duration,
     /// Stalls still running at the end of their session are counted then.
     stopping_at: Option<Instant>,
     series: Series,
     /// As of the last snapshot: first starts (sorted offsets), and watch and stall time.
     firsts: Vec<Duration>,
     watch_totals: (Duration, Duration),
+    down_total: Duration,
 }
 
 impl Stats {
@@ -89,14 +94,24 @@ impl Stats {
             ttlb: BTreeMap::new(),
             connect: Hist::default(),
             startup: Hist::default(),
+            rejoin: Hist::default(),
             windows: Windows::default(),
-            watched: Duration::ZERO,
-            stalled: Duration::ZERO,
             stopping_at: None,
             series: Series::default(),
             firsts: Vec::new(),
             watch_totals: (Duration::ZERO, Duration::ZERO),
+            down_total: Duration::ZERO,
         }
+    }
+
+    /// Viewers that have not played `timeout` after joining are failed starts (see
+    /// [`Player`]); 30 s unless set.
+    #[must_use]
+    pub fn with_startup_timeout(mut self, timeout: Duration) -> Stats {
+        for v in &mut self.viewers {
+            v.player = Player::new(timeout);
+        }
+        self
     }
 
     /// What the viewers' player models say, for the stall watchdogs (updated as events are
@@ -140,7 +155,11 @@ impl Stats {
             EventKind::SessionStarted { took } => {
                 s.spawn_time_max = s.spawn_time_max.max(took);
                 s.spawn_time_total += took;
-                end_session(v, ev.at, self.stopping_at, &mut self.watched, &mut self.stalled, s);
+                if let Some(since) = v.down_since.take() {
+                    v.down +=
+                        self.stopping_at.map_or(ev.at, |t| t.min(ev.at)).saturating_duration_since(since);
+                }
+                v.player.session_started(ev.at);
                 v.state = ViewerState::Running;
                 v.first_spawn.get_or_insert(ev.at);
                 v.last_segment = None;
@@ -166,8 +185,9 @@ impl Stats {
                     v.last_segment = Some(ev.at);
                     let media = Duration::from_secs_f64(r.media_duration.unwrap_or(0.0).max(0.0));
                     self.windows.add_media(second, media);
-                    let b = v.player.segment(ev.at, media);
-                    buffered(b, &mut self.startup, s);
+                    // The log shows when a segment was asked for, not when it arrived: the
+                    // player runs on that, but a startup figure would be meaningless.
+                    let _ = v.player.segment(ev.at, media);
                 }
             }
             EventKind::Request(r) => {
@@ -186,7 +206,14 @@ impl Stats {
                     self.windows.add_media(second, Duration::from_secs_f64(m.max(0.0)));
                 }
                 if let Some(b) = segment_buffered(&r, ev.at, v) {
-                    buffered(b, &mut self.startup, s);
+                    if let Some(d) = b.startup {
+                        self.startup.record(d);
+                        s.playback.started += 1;
+                    }
+                    if let Some(d) = b.rejoin {
+                        self.rejoin.record(d);
+                        s.playback.rejoins += 1;
+                    }
                 }
             }
             EventKind::Problem(Problem::HttpStatus(status)) => {
@@ -219,11 +246,24 @@ impl Stats {
                     v.tail = tail;
                     s.last_failure = Some((ev.viewer, v.tail.clone()));
                 }
-                end_session(v, ev.at, self.stopping_at, &mut self.watched, &mut self.stalled, s);
+                if cause != EndCause::Stopped {
+                    // Its buffer went with it; until the next session plays, the viewer is not
+                    // watching anything.
+                    v.player.session_ended(ev.at);
+                    v.down_since = Some(ev.at);
+                    if v.player.playing() {
+                        v.interruptions += 1;
+                    }
+                }
                 v.state = ViewerState::Backoff;
             }
             EventKind::Backoff { .. } => v.state = ViewerState::Backoff,
             EventKind::Finished { reason } => {
+                v.finished_at = Some(ev.at);
+                if let Some(since) = v.down_since.take() {
+                    v.down +=
+                        self.stopping_at.map_or(ev.at, |t| t.min(ev.at)).saturating_duration_since(since);
+                }
                 v.state = match reason {
                     FinishReason::Shutdown => ViewerState::Stopped,
                     FinishReason::StreamEnded => ViewerState::Ended,
@@ -240,21 +280,37 @@ impl Stats {
         let (mut started, mut running, mut streaming, mut backoff, mut ended) = (0, 0, 0, 0, 0);
         let mut firsts = Vec::new();
         let mut lag = Duration::ZERO;
-        let (mut watched, mut stalled, mut stalled_now) = (self.watched, self.stalled, 0);
+        let (mut watched, mut stalled, mut stalled_now) = (Duration::ZERO, Duration::ZERO, 0);
+        let (mut stalls, mut failed_starts, mut interruptions, mut down) = (0, 0, 0, Duration::ZERO);
         let until = self.stopping_at.map_or(now, |t| t.min(now));
         let mut rows = Vec::with_capacity(self.viewers.len());
         for (i, v) in self.viewers.iter().enumerate() {
-            let mut row = ViewerRow {
+            // A viewer's playback ends when it finished or the run began to stop.
+            let end = v.finished_at.map_or(until, |t| t.min(until));
+            let (w, st) = v.player.watched(end);
+            let live = v.finished_at.is_none() && self.stopping_at.is_none_or(|t| t > now);
+            let stalled_here = live && (v.player.stalled_for(end).is_some() || v.player.failed_start(end));
+            let open_down = v.down_since.map_or(Duration::ZERO, |d| end.saturating_duration_since(d));
+            let row = ViewerRow {
                 id: u32::try_from(i).unwrap_or(u32::MAX),
                 state: v.state,
-                stalled: false,
+                stalled: stalled_here,
                 starts: v.starts,
                 segments: v.segments,
                 bytes: v.bytes,
                 errors: v.errors,
-                stall_seconds: v.stalled.as_secs_f64(),
+                stalls: v.player.stalls(end),
+                stall_seconds: st.as_secs_f64(),
+                watch_seconds: w.as_secs_f64(),
                 last_error: v.tail.iter().rev().find(|l| !l.trim().is_empty()).cloned(),
             };
+            watched += w;
+            stalled += st;
+            stalls += row.stalls;
+            stalled_now += u32::from(stalled_here);
+            failed_starts += u32::from(v.player.failed_start(end));
+            interruptions += v.interruptions;
+            down += v.down + open_down;
             if let Some(t) = v.first_spawn {
                 started += 1;
                 let at = t.saturating_duration_since(self.started_at);
@@ -266,14 +322,6 @@ impl Stats {
                     running += 1;
                     if v.last_segment.is_some_and(|t| now.saturating_duration_since(t) <= STREAMING_WINDOW) {
                         streaming += 1;
-                    }
-                    let (w, st) = v.player.watched(until);
-                    watched += w;
-                    stalled += st;
-                    row.stall_seconds += st.as_secs_f64();
-                    if v.player.stalled_for(until).is_some() {
-                        stalled_now += 1;
-                        row.stalled = true;
                     }
                 }
                 ViewerState::Backoff => backoff += 1,
@@ -293,12 +341,16 @@ impl Stats {
         s.ramp_lag_max = lag;
         s.dropped_events = self.dropped.load(Ordering::Relaxed);
 
-        // Finished stalls are in `stalls` already; an ongoing one is in `stalled_now` and its
-        // time so far in `stall_seconds`; it is counted when it ends (or its session does).
+        // Every viewer's playback up to now (or to its end): stalls finished and ongoing.
         let p = &mut s.playback;
         p.watch_seconds = watched.as_secs_f64();
         p.stall_seconds = stalled.as_secs_f64();
         p.stalled_now = stalled_now;
+        p.stalls = stalls;
+        p.failed_starts = failed_starts;
+        p.interruptions = interruptions;
+        p.down_seconds = down.as_secs_f64();
+        self.down_total = down;
 
         for (kind, h) in &self.ttfb {
             s.ttfb.insert(*kind, h.summary());
@@ -308,6 +360,7 @@ impl Stats {
         }
         s.connect = self.connect.summary();
         s.startup = self.startup.summary();
+        s.rejoin = self.rejoin.summary();
         let sec = s.elapsed.as_secs();
         let seg = kind_index(RequestKind::Segment);
         let w = &self.windows;
@@ -390,6 +443,8 @@ impl Stats {
             ttlb: self.ttlb.clone(),
             connect: self.connect.clone(),
             startup: self.startup.clone(),
+            rejoin: self.rejoin.clone(),
+            down: self.down_total,
             watched: self.watch_totals.0,
             stalled: self.watch_totals.1,
             first_starts: self.firsts.clone(),
@@ -410,27 +465,6 @@ impl Stats {
     }
 }
 
-/// Ends a viewer's playback session at `at` (or at the stop, if earlier): its watch time and
-/// any stall still running are booked.
-fn end_session(
-    v: &mut Viewer,
-    at: Instant,
-    stopping_at: Option<Instant>,
-    watched: &mut Duration,
-    stalled: &mut Duration,
-    s: &mut Snapshot,
-) {
-    let end = stopping_at.map_or(at, |t| t.min(at));
-    let (w, st) = v.player.watched(end);
-    *watched += w;
-    *stalled += st;
-    v.stalled += st;
-    if v.player.stalled_for(end).is_some() {
-        s.playback.stalls += 1;
-    }
-    v.player.reset();
-}
-
 /// Feeds a fully received segment to the viewer's player model.
 fn segment_buffered(r: &Request, at: Instant, v: &mut Viewer) -> Option<crate::measure::player::Buffered> {
     v.player.request(at.checked_sub(r.elapsed).unwrap_or(at));
@@ -441,16 +475,6 @@ fn segment_buffered(r: &Request, at: Instant, v: &mut Viewer) -> Option<crate::m
     v.segments += 1;
     let media = Duration::from_secs_f64(r.media_duration?.max(0.0));
     Some(v.player.segment(at, media))
-}
-
-fn buffered(b: crate::measure::player::Buffered, startup: &mut Hist, s: &mut Snapshot) {
-    if let Some(d) = b.startup {
-        startup.record(d);
-        s.playback.started += 1;
-    }
-    if b.stall.is_some() {
-        s.playback.stalls += 1;
-    }
 }
 
 fn record_request(
@@ -691,6 +715,76 @@ mod tests {
         assert_eq!(st.snapshot(t0 + ms(55_000)).segment_ttlb_recent.count, 1);
         assert_eq!(st.snapshot(t0 + ms(61_000)).segment_ttlb_recent.count, 0);
         assert_eq!(st.snapshot(t0 + ms(61_000)).ttlb[&RequestKind::Segment].count, 14, "the run keeps all");
+    }
+
+    #[test]
+    fn an_exit_is_a_stall_until_the_next_session_plays() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay);
+        let segment = || fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0));
+        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
+        st.apply(ev(0, t0 + ms(10), fetched(RequestKind::Playlist, 400, 2, 3, None)));
+        for i in 0..3 {
+            st.apply(ev(0, t0 + ms(100 + i), segment())); // plays from 0.1 s, 6 s buffered
+        }
+        st.apply(ev(0, t0 + ms(2_100), segment()));
+        // The origin goes away at 3 s: the process exits, taking its 5.2 s of buffer.
+        let ending = Ending { code: 1, label: "exit 1".into() };
+        let tail = vec!["Connection refused".to_owned()];
+        let cause = EndCause::Own;
+        st.apply(ev(0, t0 + ms(3_000), EventKind::SessionEnded { ending, cause, uptime: ms(3_000), tail }));
+        let down = st.snapshot(t0 + ms(8_000));
+        assert_eq!((down.playback.stalled_now, down.playback.stalls, down.playback.interruptions), (1, 1, 1));
+        assert!((down.playback.stall_seconds - 5.0).abs() < 1e-6, "{:?}", down.playback);
+        assert!((down.playback.down_seconds - 5.0).abs() < 1e-6, "{:?}", down.playback);
+        // A new process at 10 s plays again at 11 s: an 8 s stall, 7 s of it without a process.
+        st.apply(ev(0, t0 + ms(10_000), EventKind::SessionStarted { took: Duration::ZERO }));
+        st.apply(ev(0, t0 + ms(10_500), fetched(RequestKind::Playlist, 400, 2, 3, None)));
+        st.apply(ev(0, t0 + ms(11_000), segment()));
+        let s = st.snapshot(t0 + ms(12_000));
+        let p = &s.playback;
+        assert_eq!((p.stalls, p.stalled_now, p.started, p.rejoins, p.failed_starts), (1, 0, 1, 1, 0));
+        assert!((p.stall_seconds - 8.0).abs() < 1e-6 && (p.down_seconds - 7.0).abs() < 1e-6, "{p:?}");
+        assert!((p.watch_seconds - 11.9).abs() < 1e-6, "{p:?}");
+        assert_eq!((s.startup.count, s.rejoin.count), (1, 1));
+        assert!((s.rejoin.p50 - 0.503).abs() < 0.001, "first request of the session → its first segment");
+        let row = &s.viewers[0];
+        assert_eq!(row.stalls, 1);
+        assert!((row.stall_seconds - 8.0).abs() < 1e-6 && (row.watch_seconds - 11.9).abs() < 1e-6, "{row:?}");
+    }
+
+    #[test]
+    fn a_viewer_that_never_plays_is_a_failed_start() {
+        let t0 = Instant::now();
+        let secs = Duration::from_secs;
+        let mut st = Stats::new(2, t0, vec![Duration::ZERO; 2], Arc::default(), Measure::Relay)
+            .with_startup_timeout(secs(10));
+        for v in 0..2 {
+            st.apply(ev(v, t0, EventKind::SessionStarted { took: Duration::ZERO }));
+            st.apply(ev(v, t0 + secs(1), fetched(RequestKind::Playlist, 400, 2, 3, None)));
+        }
+        // Viewer 1 plays at 2 s; viewer 0's segments trickle and never arrive.
+        st.apply(ev(1, t0 + secs(2), fetched(RequestKind::Segment, 10_000, 1, 5, Some(30.0))));
+        let early = st.snapshot(t0 + secs(9));
+        assert_eq!((early.playback.failed_starts, early.playback.stalled_now), (0, 0), "still within 10 s");
+        let s = st.snapshot(t0 + secs(25));
+        let p = &s.playback;
+        assert_eq!((p.failed_starts, p.stalled_now, p.started, p.stalls), (1, 1, 1, 0));
+        assert!((p.stall_seconds - 25.0).abs() < 1e-6, "viewer 0's whole wait: {p:?}");
+        assert!((p.watch_seconds - 48.0).abs() < 1e-6, "25 s waiting + 23 s playing: {p:?}");
+        assert!(s.viewers[0].stalled && !s.viewers[1].stalled);
+    }
+
+    #[test]
+    fn the_log_gives_no_startup_figure() {
+        let t0 = Instant::now();
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Log);
+        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
+        st.apply(seg(t0 + Duration::from_millis(1), 0));
+        let s = st.snapshot(t0 + Duration::from_secs(1));
+        assert_eq!((s.startup.count, s.requests_of(RequestKind::Segment)), (0, 1));
+        assert!(s.playback.watch_seconds > 0.9, "the player still runs on the requests");
     }
 
     #[test]

@@ -206,8 +206,12 @@ pub struct ViewerRow {
     pub bytes: u64,
     /// HTTP and network errors it saw.
     pub errors: u64,
-    /// Seconds its player model spent stalled.
+    /// Stalls of its player model, finished and ongoing.
+    pub stalls: u64,
+    /// Seconds its player model spent not playing (stalls, a failed start's wait).
     pub stall_seconds: f64,
+    /// Seconds it watched (from its first playback, or from joining for a failed start).
+    pub watch_seconds: f64,
     /// The first line of its last unexpected exit's log, if any.
     pub last_error: Option<String>,
 }

@@ -1,66 +1,122 @@
-//! The player model: a virtual playhead per viewer.
+//! The player model: a virtual playhead per viewer, across its sessions.
 //!
 //! FFmpeg with `-f null` reads as fast as the network allows and never "plays", so whether a
-//! real player would have stalled has to be modelled. Playback starts when the first segment
-//! is fully received and then advances at 1× wall time; every fully received segment adds
-//! its media duration (from the playlist) to the buffer. When the playhead reaches the end of
-//! the buffer the player stalls until the next segment arrives. Nothing needs a timer: the
+//! real player would have stalled has to be modelled. Playback starts when the viewer's first
+//! segment is fully received and then advances at 1× wall time; every fully received segment
+//! adds its media duration (from the playlist) to the buffer. When the playhead reaches the end
+//! of the buffer the player stalls until the next segment arrives. Nothing needs a timer: the
 //! instant the buffer runs dry is `play start + media buffered + time stalled`, so every
 //! figure follows from the arrival times.
+//!
+//! The model belongs to the viewer, not to one session (one FFmpeg process): when a session
+//! ends by itself its buffer is gone with it (the playhead stops there), and the time until
+//! the next session's first segment is a stall like any other — a crash, a backoff or an
+//! unreachable origin is time the viewer watched nothing. A viewer that has not played
+//! `startup_timeout` after it joined is a failed start, and from then on its waiting counts as
+//! watched and stalled.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// One playback session (one viewer process).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One viewer's playback, from its first session on.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Player {
-    /// First request of the session.
+    /// How long a viewer may wait for its first segment before it is a failed start.
+    startup_timeout: Duration,
+    /// When the viewer's first session started.
+    joined: Option<Instant>,
+    /// First request of the current session.
     session: Option<Instant>,
+    /// True once the current session has buffered a segment.
+    session_playing: bool,
     /// When the first segment was buffered: playback starts.
     play_start: Option<Instant>,
-    /// Media time received.
+    /// Media time received (less what a session took with it when it ended).
     buffered: Duration,
     /// Time spent in finished stalls.
     stalled: Duration,
+    /// Stalls that ended.
+    stalls: u64,
+}
+
+impl Default for Player {
+    fn default() -> Player {
+        Player::new(Duration::from_secs(30))
+    }
 }
 
 /// What one buffered segment changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Buffered {
-    /// Set for the session's first segment: first request → first segment buffered.
+    /// Set for the viewer's first segment: first request → first segment buffered.
     pub startup: Option<Duration>,
+    /// Set for the first segment of a later session: its first request → this segment.
+    pub rejoin: Option<Duration>,
     /// Set if the player was stalled until this segment arrived: how long.
     pub stall: Option<Duration>,
 }
 
 impl Player {
-    /// Starts a new session (a new process): everything is forgotten.
-    pub fn reset(&mut self) {
-        *self = Player::default();
+    /// A viewer that has not joined yet; `startup_timeout` as above.
+    #[must_use]
+    pub fn new(startup_timeout: Duration) -> Player {
+        Player {
+            startup_timeout,
+            joined: None,
+            session: None,
+            session_playing: false,
+            play_start: None,
+            buffered: Duration::ZERO,
+            stalled: Duration::ZERO,
+            stalls: 0,
+        }
     }
 
-    /// A request was sent at `at`; the first one starts the session's startup clock.
+    /// A session (a process) started at `at`.
+    pub fn session_started(&mut self, at: Instant) {
+        self.joined.get_or_insert(at);
+        self.session = None;
+        self.session_playing = false;
+    }
+
+    /// The session ended at `at`: what it had buffered and not played is gone.
+    pub fn session_ended(&mut self, at: Instant) {
+        if let Some(dry) = self.dry_at().filter(|d| *d > at) {
+            self.buffered = self.buffered.saturating_sub(dry - at);
+        }
+        self.session = None;
+        self.session_playing = false;
+    }
+
+    /// A request was sent at `at`; the first one of a session starts its startup clock.
     pub fn request(&mut self, at: Instant) {
+        self.joined.get_or_insert(at);
         self.session.get_or_insert(at);
     }
 
     /// A segment of `media` duration was fully received at `at`.
     pub fn segment(&mut self, at: Instant, media: Duration) -> Buffered {
         let mut out = Buffered::default();
+        let session = self.session.unwrap_or(at);
         match self.play_start {
             None => {
                 self.play_start = Some(at);
-                out.startup = Some(at.saturating_duration_since(self.session.unwrap_or(at)));
+                out.startup = Some(at.saturating_duration_since(session));
             }
             Some(start) => {
+                if !self.session_playing {
+                    out.rejoin = Some(at.saturating_duration_since(session));
+                }
                 let dry = start + self.buffered + self.stalled;
                 if at > dry {
                     let stall = at - dry;
                     self.stalled += stall;
+                    self.stalls += 1;
                     out.stall = Some(stall);
                 }
             }
         }
+        self.session_playing = true;
         self.buffered += media;
         out
     }
@@ -83,19 +139,46 @@ impl Player {
         self.dry_at().map(|d| d.saturating_duration_since(now))
     }
 
-    /// Wall time since playback started, and the part of it spent stalled (finished stalls
-    /// plus the ongoing one).
+    /// True if the viewer had not played `startup_timeout` after joining (as of `now`).
+    #[must_use]
+    pub fn failed_start(&self, now: Instant) -> bool {
+        self.joined.is_some_and(|j| {
+            self.play_start.unwrap_or(now).saturating_duration_since(j) > self.startup_timeout
+        })
+    }
+
+    /// Wall time watched by `now` (from the first playback, or from joining for a failed
+    /// start), and the part of it spent not playing: finished stalls, the ongoing one, and a
+    /// failed start's wait.
     #[must_use]
     pub fn watched(&self, now: Instant) -> (Duration, Duration) {
-        let Some(start) = self.play_start else { return (Duration::ZERO, Duration::ZERO) };
-        let wall = now.saturating_duration_since(start);
-        (wall, self.stalled + self.stalled_for(now).unwrap_or_default())
+        let Some(joined) = self.joined else { return (Duration::ZERO, Duration::ZERO) };
+        let waited = if self.failed_start(now) {
+            self.play_start.unwrap_or(now).min(now).saturating_duration_since(joined)
+        } else {
+            Duration::ZERO
+        };
+        let Some(start) = self.play_start.filter(|s| *s <= now) else { return (waited, waited) };
+        let wall = now.saturating_duration_since(start) + waited;
+        (wall, waited + self.stalled + self.stalled_for(now).unwrap_or_default())
+    }
+
+    /// Stalls by `now`: those that ended and an ongoing one.
+    #[must_use]
+    pub fn stalls(&self, now: Instant) -> u64 {
+        self.stalls + u64::from(self.stalled_for(now).is_some())
     }
 
     /// True once the first segment is in.
     #[must_use]
     pub fn playing(&self) -> bool {
         self.play_start.is_some()
+    }
+
+    /// True while the current session has not buffered a segment yet.
+    #[must_use]
+    pub fn session_waiting(&self) -> bool {
+        !self.session_playing
     }
 }
 
@@ -173,9 +256,6 @@ mod tests {
         assert_eq!(v.dry_at(0), Some(t0 + Duration::from_millis(2300)));
         assert_eq!(v.dry_at(1), None);
         assert_eq!(v.dry_at(7), None, "no such viewer");
-        p.reset();
-        v.set(0, &p);
-        assert_eq!(v.dry_at(0), None);
     }
 
     #[test]
@@ -189,8 +269,49 @@ mod tests {
         assert_eq!(b.stall, Some(S(3)));
         assert_eq!(p.dry_at(), Some(t0 + S(7)));
         assert_eq!(p.watched(t0 + S(6)), (S(6), S(3)));
-        p.reset();
-        assert!(!p.playing());
-        assert_eq!(p.stalled_for(t0 + S(100)), None);
+        assert_eq!((p.stalls(t0 + S(6)), p.stalls(t0 + S(8))), (1, 2), "an ongoing stall counts");
+    }
+
+    #[test]
+    fn a_crash_takes_the_buffer_and_the_outage_is_one_stall() {
+        let t0 = Instant::now();
+        let mut p = Player::new(S(10));
+        p.session_started(t0);
+        p.request(t0);
+        for i in 0..3 {
+            p.segment(t0 + S(1), S(2)); // plays from 1 s, 6 s buffered
+            let _ = i;
+        }
+        assert_eq!(p.dry_at(), Some(t0 + S(7)));
+        // The process dies at 3 s: it had 4 s left, gone with it.
+        p.session_ended(t0 + S(3));
+        assert_eq!(p.stalled_for(t0 + S(4)), Some(S(1)));
+        // Backoff, a new process at 9 s, its first request at 9 s, its first segment at 13 s.
+        p.session_started(t0 + S(9));
+        p.request(t0 + S(9));
+        assert!(p.session_waiting());
+        let b = p.segment(t0 + S(13), S(2));
+        assert_eq!((b.startup, b.rejoin, b.stall), (None, Some(S(4)), Some(S(10))));
+        assert_eq!(p.watched(t0 + S(14)), (S(13), S(10)));
+        assert_eq!(p.stalls(t0 + S(14)), 1);
+        assert!(!p.failed_start(t0 + S(14)));
+    }
+
+    #[test]
+    fn a_viewer_that_never_plays_is_a_failed_start_whose_wait_counts() {
+        let t0 = Instant::now();
+        let mut p = Player::new(S(8));
+        assert_eq!(p.watched(t0 + S(5)), (S(0), S(0)), "not joined");
+        p.session_started(t0);
+        p.request(t0);
+        assert!(!p.failed_start(t0 + S(8)));
+        assert_eq!(p.watched(t0 + S(8)), (S(0), S(0)), "still within the startup timeout");
+        assert!(p.failed_start(t0 + S(9)));
+        assert_eq!(p.watched(t0 + S(25)), (S(25), S(25)), "all of its wait, watched and stalled");
+        // Playing at last at 30 s: the wait stays counted, then playback is normal.
+        let b = p.segment(t0 + S(30), S(2));
+        assert_eq!(b.startup, Some(S(30)));
+        assert_eq!(p.watched(t0 + S(31)), (S(31), S(30)));
+        assert_eq!(p.stalls(t0 + S(31)), 0, "a failed start is not a stall");
     }
 }

@@ -45,6 +45,10 @@ pub struct Results {
     pub connect: Hist,
     /// Startup times.
     pub startup: Hist,
+    /// Re-join times (later sessions' first segments).
+    pub rejoin: Hist,
+    /// Time viewers had no process.
+    pub down: Duration,
     /// Watch time, summed over sessions (exact, for the stall ratio).
     pub watched: Duration,
     /// Stall time, summed over sessions.
@@ -66,6 +70,8 @@ impl Results {
         s.ttlb = self.ttlb.iter().map(|(k, h)| (*k, h.summary())).collect();
         s.connect = self.connect.summary();
         s.startup = self.startup.summary();
+        s.rejoin = self.rejoin.summary();
+        s.playback.down_seconds = self.down.as_secs_f64();
         s.playback.watch_seconds = self.watched.as_secs_f64();
         s.playback.stall_seconds = self.stalled.as_secs_f64();
         s.ramp_rate_achieved = achieved_rate(&self.first_starts);
@@ -110,6 +116,8 @@ impl Results {
         }
         self.connect.merge(&other.connect);
         self.startup.merge(&other.startup);
+        self.rejoin.merge(&other.rejoin);
+        self.down += other.down;
         self.watched += other.watched;
         self.stalled += other.stalled;
         self.first_starts.extend(other.first_starts);
@@ -174,6 +182,9 @@ fn add_totals(a: &mut Snapshot, b: &Snapshot) {
     add_map(&mut a.bytes, &b.bytes);
     let (p, q) = (&mut a.playback, &b.playback);
     p.started += q.started;
+    p.rejoins += q.rejoins;
+    p.failed_starts += q.failed_starts;
+    p.interruptions += q.interruptions;
     p.stalls += q.stalls;
     p.stalled_now += q.stalled_now;
     p.late_segments += q.late_segments;

@@ -36,16 +36,27 @@ pub enum Measure {
 /// Playback as the player model sees it, summed over viewers.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Playback {
-    /// Sessions (viewer processes) that reached playback.
+    /// Viewers that reached playback (first starts).
     pub started: u64,
-    /// Stalls (the buffer ran dry), finished and ongoing.
+    /// Later sessions of a viewer that reached playback again (re-joins after an exit).
+    pub rejoins: u64,
+    /// Viewers that had not played `--startup-timeout` after joining (their wait counts as
+    /// watched and stalled).
+    pub failed_starts: u32,
+    /// Stalls (the buffer ran dry, also because its process ended), finished and ongoing.
     pub stalls: u64,
-    /// Seconds spent stalled.
+    /// Seconds not playing after the first playback (and a failed start's wait).
     pub stall_seconds: f64,
-    /// Seconds since playback started, summed over sessions (stalls included).
+    /// Seconds since each viewer's first playback (or its joining, for a failed start) until
+    /// it finished or the run stopped, summed over viewers.
     pub watch_seconds: f64,
-    /// Viewers stalled right now.
+    /// Viewers not playing right now (stalled, between processes, or a failed start).
     pub stalled_now: u32,
+    /// Sessions that ended by themselves (or were restarted for a stall) after their viewer
+    /// had played: error-caused interruptions.
+    pub interruptions: u64,
+    /// Seconds viewers had no process (from a session's end to the next one's start).
+    pub down_seconds: f64,
     /// Segments whose download took longer than their media duration.
     pub late_segments: u64,
 }
@@ -136,8 +147,10 @@ pub struct Snapshot {
     pub segment_ttlb_recent: Latency,
     /// Upstream connection set-up times (relay only).
     pub connect: Latency,
-    /// First request of a session → first segment buffered.
+    /// First request of a viewer → its first segment buffered (relay only).
     pub startup: Latency,
+    /// First request of a later session → its first segment buffered (relay only).
+    pub rejoin: Latency,
     /// The player model's figures.
     pub playback: Playback,
     /// Segment bytes per second (relay only).

@@ -435,17 +435,57 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
     o.family(
         "startup_seconds",
         "histogram",
-        "First request of a viewer process to its first segment buffered.",
+        "First request of a viewer to its first segment buffered (relay only).",
     );
     o.histogram(&[], &s.startup);
+    o.family(
+        "rejoin_seconds",
+        "histogram",
+        "First request of a later session to its first segment buffered.",
+    );
+    o.histogram(&[], &s.rejoin);
     let p = &s.playback;
-    o.one("stalls_total", "counter", "Player-model stalls (the buffer ran dry) that ended.", p.stalls as f64);
-    o.one("stall_seconds_total", "counter", "Seconds viewers spent stalled.", p.stall_seconds);
+    o.one(
+        "rejoins_total",
+        "counter",
+        "Later sessions that reached playback again after an exit.",
+        p.rejoins as f64,
+    );
+    o.one(
+        "failed_starts",
+        "gauge",
+        "Viewers that had not played --startup-timeout after they started.",
+        f64::from(p.failed_starts),
+    );
+    o.one(
+        "stalls_total",
+        "counter",
+        "Player-model stalls (the buffer ran dry, also with its process gone), finished and ongoing.",
+        p.stalls as f64,
+    );
+    o.one(
+        "stall_seconds_total",
+        "counter",
+        "Seconds viewers did not play after their first playback (and failed starts' waits).",
+        p.stall_seconds,
+    );
     o.one(
         "watch_seconds_total",
         "counter",
-        "Seconds since playback start, summed over viewers.",
+        "Seconds since each viewer's first playback (or start, for a failed start), summed.",
         p.watch_seconds,
+    );
+    o.one(
+        "interruptions_total",
+        "counter",
+        "Sessions that ended by themselves (or were restarted for a stall) after playing.",
+        p.interruptions as f64,
+    );
+    o.one(
+        "process_down_seconds_total",
+        "counter",
+        "Seconds viewers had no process, from a session's end to the next one's start.",
+        p.down_seconds,
     );
     o.one("stall_ratio", "gauge", "stall_seconds_total / watch_seconds_total.", p.stall_ratio());
     o.one(

@@ -143,7 +143,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     );
     let _ = writeln!(
         o,
-        "Lifecycle         {} process starts · {} restarts · {} stall restarts · {} failed starts",
+        "Lifecycle         {} process starts · {} restarts · {} stall restarts · {} spawn failures",
         s.process_starts, s.restarts, s.stall_restarts, s.spawn_failures
     );
     let how = match s.measure {
@@ -193,21 +193,44 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         }
     }
     let p = &s.playback;
+    if s.measure == Measure::Log {
+        let _ = writeln!(
+            o,
+            "Startup           not measured: FFmpeg's log shows requests, not arrivals (--measure relay)"
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "Startup           {} · failed {} of {}",
+            quantiles(&s.startup),
+            p.failed_starts,
+            s.target
+        );
+        if p.rejoins > 0 {
+            let _ = writeln!(o, "Re-joins          {} after an exit: {}", p.rejoins, quantiles(&s.rejoin));
+        }
+    }
     let inferred = if s.measure == Measure::Log {
         " (inferred: each segment request counted as one target duration)"
     } else {
         ""
     };
-    let _ = writeln!(o, "Startup           {}{inferred}", quantiles(&s.startup));
     let _ = writeln!(
         o,
-        "Playback          {} stalls · {:.1} s stalled of {:.1} s watched (stall ratio {:.4}) · {} late segments",
+        "Playback          {} stalls · {:.1} s stalled of {:.1} s watched (stall ratio {:.4}) · {} late segments{inferred}",
         p.stalls,
         p.stall_seconds,
         p.watch_seconds,
         p.stall_ratio(),
         p.late_segments
     );
+    if p.interruptions > 0 || p.down_seconds > 0.0 {
+        let _ = writeln!(
+            o,
+            "Interruptions     {} sessions ended after playing · {:.1} s with no viewer process",
+            p.interruptions, p.down_seconds
+        );
+    }
     if p.watch_seconds > 0.0 {
         #[allow(clippy::cast_precision_loss)]
         let per_min = s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds;

@@ -101,7 +101,7 @@ const QUANTILES: [Field; 16] = quantile_fields![
 ];
 
 #[allow(clippy::cast_precision_loss)]
-const OTHERS: [Field; 12] = [
+const OTHERS: [Field; 13] = [
     Field {
         name: "startup_p50",
         dimension: Dimension::Duration,
@@ -137,6 +137,12 @@ const OTHERS: [Field; 12] = [
         dimension: Dimension::Count,
         help: "stalls",
         read: |s| Some(s.playback.stalls as f64),
+    },
+    Field {
+        name: "failed_starts",
+        dimension: Dimension::Count,
+        help: "viewers that had not played --startup-timeout after they started",
+        read: |s| Some(f64::from(s.playback.failed_starts)),
     },
     Field {
         name: "viewers_reached",

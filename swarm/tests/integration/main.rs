@@ -13,5 +13,6 @@ mod lifecycle;
 mod measured;
 mod modes;
 mod origin_metrics;
+mod playback;
 mod relay;
 mod report;

@@ -110,6 +110,7 @@ async fn supervise(
         stall_timeout,
         verdicts,
         seed: 42,
+        backoff_cap: Duration::from_secs(5),
     };
     let shutdown = Shutdown::default();
     if let Some(at) = stop_at {
@@ -337,4 +338,12 @@ async fn a_session_that_cannot_start_is_tried_again_with_backoff() {
         _ => None,
     });
     assert_eq!(error.as_deref(), Some("no such program"));
+}
+
+#[test]
+fn the_backoff_cap_follows_the_ramp_within_one_to_five_seconds() {
+    assert_eq!(backoff_cap(3, 10.0), Duration::from_secs(1));
+    assert_eq!(backoff_cap(30, 10.0), Duration::from_secs(3));
+    assert_eq!(backoff_cap(1000, 10.0), Duration::from_secs(5));
+    assert_eq!(backoff_cap(10, 0.0), Duration::from_secs(5));
 }

@@ -156,12 +156,18 @@ impl Report {
             },
             playback: Playback {
                 inferred: !relay,
-                sessions_started: p.started,
+                sessions_started: p.started + p.rejoins,
+                viewers_started: p.started,
+                rejoins: p.rejoins,
+                failed_starts: p.failed_starts,
                 startup: Quantiles::of(&s.startup),
+                rejoin: Quantiles::of(&s.rejoin),
                 stalls: p.stalls,
                 stall_seconds: finite(p.stall_seconds),
                 watch_seconds: finite(p.watch_seconds),
                 stall_ratio: finite(p.stall_ratio()),
+                interruptions: p.interruptions,
+                process_down_seconds: finite(p.down_seconds),
                 late_segments: p.late_segments,
                 playlist_refreshes_per_minute: (p.watch_seconds > 0.0)
                     .then(|| s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds),
@@ -197,7 +203,9 @@ fn viewer_row(v: &history::ViewerRow) -> ViewerRow {
         segments: v.segments,
         bytes: v.bytes,
         errors: v.errors,
+        stalls: v.stalls,
         stall_seconds: finite(v.stall_seconds),
+        watch_seconds: finite(v.watch_seconds),
         last_error: v.last_error.clone(),
     }
 }

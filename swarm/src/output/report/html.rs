@@ -285,7 +285,7 @@ fn viewers(o: &mut String, r: &Report) {
             ("stream ended", v.ended.to_string()),
             ("process starts", v.process_starts.to_string()),
             ("restarts", format!("{} ({} on stall)", v.restarts, v.stall_restarts)),
-            ("failed starts", v.spawn_failures.to_string()),
+            ("spawn failures", v.spawn_failures.to_string()),
             (
                 "process start time",
                 format!(
@@ -390,25 +390,31 @@ fn playback(o: &mut String, r: &Report) {
     if p.inferred {
         o.push_str("<p class=\"meta\">Inferred from FFmpeg's log: each segment request counted as one target duration.</p>");
     }
-    let startup = p.startup.as_ref().map_or_else(
-        || "n/a".to_owned(),
-        |s| {
-            format!(
-                "p50 {} · p90 {} · p95 {} · p99 {} · max {} ({} sessions)",
-                seconds(s.p50),
-                seconds(s.p90),
-                seconds(s.p95),
-                seconds(s.p99),
-                seconds(s.max),
-                s.count
-            )
-        },
-    );
+    let dist = |q: Option<&super::model::Quantiles>, what: &str| {
+        q.map_or_else(
+            || if p.inferred { "not measured with --measure log".to_owned() } else { "none".to_owned() },
+            |s| {
+                format!(
+                    "p50 {} · p90 {} · p95 {} · p99 {} · max {} ({} {what})",
+                    seconds(s.p50),
+                    seconds(s.p90),
+                    seconds(s.p95),
+                    seconds(s.p99),
+                    seconds(s.max),
+                    s.count
+                )
+            },
+        )
+    };
     facts(
         o,
         &[
-            ("sessions that played", p.sessions_started.to_string()),
-            ("startup (first request to first segment)", startup),
+            (
+                "viewers that played",
+                format!("{} ({} failed to start in time)", p.viewers_started, p.failed_starts),
+            ),
+            ("startup (first request to first segment)", dist(p.startup.as_ref(), "viewers")),
+            ("re-joins after an exit", format!("{}: {}", p.rejoins, dist(p.rejoin.as_ref(), "sessions"))),
             ("stalls", p.stalls.to_string()),
             (
                 "stalled",
@@ -420,6 +426,13 @@ fn playback(o: &mut String, r: &Report) {
                 ),
             ),
             ("late segments", p.late_segments.to_string()),
+            (
+                "interruptions",
+                format!(
+                    "{} sessions ended after playing · {:.1} s with no viewer process",
+                    p.interruptions, p.process_down_seconds
+                ),
+            ),
             (
                 "playlist refreshes",
                 opt(p.playlist_refreshes_per_minute, |m| format!("{m:.1} per viewer per minute")),

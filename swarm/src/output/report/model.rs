@@ -111,8 +111,12 @@ pub struct ViewerRow {
     pub bytes: u64,
     /// HTTP and network errors it saw.
     pub errors: u64,
-    /// Seconds its player model spent stalled.
+    /// Stalls of its player model.
+    pub stalls: u64,
+    /// Seconds it did not play after its first playback (or waited, for a failed start).
     pub stall_seconds: f64,
+    /// Seconds it watched: from its first playback (or its start, for a failed start).
+    pub watch_seconds: f64,
     /// The first line of its last unexpected exit's log; `null` if none.
     pub last_error: Option<String>,
 }
@@ -239,16 +243,36 @@ pub struct Errors {
 pub struct Playback {
     /// True with `--measure log`: each segment request counted as one target duration.
     pub inferred: bool,
-    /// Sessions (viewer processes) that reached playback.
+    /// Sessions (viewer processes) that reached playback: `viewers_started + rejoins`.
     pub sessions_started: u64,
-    /// First request to first segment buffered, seconds; `null` when no session started.
+    /// Viewers that reached playback.
+    pub viewers_started: u64,
+    /// Later sessions that reached playback again after their viewer's process ended.
+    pub rejoins: u64,
+    /// Viewers that had not played `--startup-timeout` after they started; their wait counts
+    /// as watched and stalled.
+    pub failed_starts: u32,
+    /// A viewer's first request to its first segment buffered, seconds; `null` when no viewer
+    /// played, or with `--measure log` (the log shows no arrivals, so it cannot be inferred).
     pub startup: Option<Quantiles>,
-    /// Stalls (a player's buffer ran dry).
+    /// A later session's first request to its first segment buffered, seconds; `null` when
+    /// there was none, or with `--measure log`.
+    pub rejoin: Option<Quantiles>,
+    /// Stalls: a player's buffer ran dry, also because its process ended (ongoing ones at the
+    /// stop included).
     pub stalls: u64,
-    /// Seconds spent stalled, summed over sessions.
+    /// Seconds not playing after each viewer's first playback, across its processes (stalls,
+    /// exits, backoff, an unreachable origin), plus the wait of failed starts.
     pub stall_seconds: f64,
-    /// Seconds since playback started, summed over sessions (stalls included).
+    /// Seconds from each viewer's first playback (or its start, for a failed start) until it
+    /// finished or the run stopped, summed over viewers.
     pub watch_seconds: f64,
+    /// Sessions that ended by themselves (or were restarted for a stall) after their viewer
+    /// had played: error-caused interruptions.
+    pub interruptions: u64,
+    /// Seconds viewers had no process, from a session's end to the next one's start (an
+    /// origin outage shows here; slow delivery does not).
+    pub process_down_seconds: f64,
     /// `stall_seconds / watch_seconds`, a fraction.
     pub stall_ratio: f64,
     /// Segments that took longer to download than to play.

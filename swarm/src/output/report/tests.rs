@@ -46,12 +46,16 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
     }
     s.startup = latency(0.3);
     s.playback = snapshot::Playback {
-        started: 4,
+        started: 3,
+        rejoins: 1,
+        failed_starts: 0,
         stalls: 1,
         stall_seconds: 0.5,
         watch_seconds: 25.0,
         stalled_now: 0,
         late_segments: 0,
+        interruptions: 1,
+        down_seconds: 0.4,
     };
     s.http_errors.insert(404, 1);
     s.exits_unexpected.insert(Ending { code: 1, label: "exit 1".into() }, 1);
@@ -75,7 +79,9 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
             segments: 13,
             bytes: 1_300_000,
             errors: u64::from(id == 2),
+            stalls: u64::from(id == 2),
             stall_seconds: if id == 2 { 0.5 } else { 0.0 },
+            watch_seconds: 25.0 / 3.0,
             last_error: (id == 2).then(|| "Server returned 404 <Not Found> & more".to_owned()),
         })
         .collect();
@@ -227,7 +233,7 @@ fn fields_are_the_assert_fields_and_thresholds_read_them() {
     }
     let j = json(&r);
     let keys: Vec<&String> = j["fields"].as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 28, "documentation order kept: {keys:?}");
+    assert_eq!(keys.len(), 29, "documentation order kept: {keys:?}");
     assert_eq!(j["fields"]["segment_download_p95"], 0.012);
     assert_eq!(j["fields"]["error_rate"], 1.0 / 70.0);
     for t in j["thresholds"].as_array().unwrap() {
