@@ -56,6 +56,18 @@ impl Targets {
         Ok(Targets { node: Some(url(NODE_PORT)?), nginx: Some(url(NGINX_PORT)?) })
     }
 
+    /// True if the node exporter is reached over loopback: the origin runs on this machine
+    /// and its viewers' traffic goes over `lo`.
+    #[must_use]
+    pub fn node_on_loopback(&self) -> bool {
+        self.node.as_ref().is_some_and(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        })
+    }
+
     /// Exporters at the given addresses (`None`: not scraped), e.g. an in-process origin's.
     #[must_use]
     pub fn at(node: Option<SocketAddr>, nginx: Option<SocketAddr>) -> Targets {
@@ -63,6 +75,19 @@ impl Targets {
         let url = |a: SocketAddr| Url::parse(&format!("http://{a}/metrics")).ok();
         Targets { node: node.and_then(url), nginx: nginx.and_then(url) }
     }
+}
+
+/// What the origin's network figures count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetScope {
+    /// Every device but `lo`: a remote origin's traffic with its viewers.
+    #[default]
+    Devices,
+    /// The origin is on the swarm's machine (its exporter is reached over loopback): its
+    /// viewers' traffic goes over `lo`, which also carries the relay's hop to FFmpeg and
+    /// everything else local, so no device counter is the origin's. The figures are left out;
+    /// the bytes the origin served are the relay's count of response bodies.
+    Loopback,
 }
 
 /// Which exporter a scrape was for.
@@ -98,10 +123,11 @@ pub struct RunTotals {
     pub cpu_peak_percent: Option<f64>,
     /// Mean CPU load, each interval weighted by its length.
     pub cpu_mean_percent: Option<f64>,
-    /// Bytes received by the origin (all devices but `lo`), summed over the measured intervals.
-    pub net_rx_bytes: u64,
-    /// Bytes sent by the origin (all devices but `lo`), summed over the measured intervals.
-    pub net_tx_bytes: u64,
+    /// Bytes received by the origin (devices per [`NetScope`]), summed over the measured
+    /// intervals; `None` before two node scrapes, or when the traffic is not exported.
+    pub net_rx_bytes: Option<u64>,
+    /// Bytes sent by the origin, likewise.
+    pub net_tx_bytes: Option<u64>,
     /// HTTP requests nginx served, summed over the measured intervals.
     pub requests: u64,
     /// Most active nginx connections seen in one scrape.
@@ -123,9 +149,11 @@ pub struct OriginSnapshot {
     pub mem_used_bytes: Option<u64>,
     /// `MemTotal`.
     pub mem_total_bytes: Option<u64>,
-    /// Received bytes per second (all devices but `lo`) between the last two node scrapes.
+    /// Which network devices the network figures count.
+    pub net_scope: NetScope,
+    /// Received bytes per second (devices per `net_scope`) between the last two node scrapes.
     pub net_rx_bytes_per_second: Option<f64>,
-    /// Sent bytes per second (all devices but `lo`) between the last two node scrapes.
+    /// Sent bytes per second (devices per `net_scope`) between the last two node scrapes.
     pub net_tx_bytes_per_second: Option<f64>,
     /// `nginx_connections_active` (includes the exporter's own `stub_status` request).
     pub active_connections: Option<u64>,
@@ -168,6 +196,8 @@ struct Reading {
 /// captured exporter output. Memory is bounded by one previous reading per counter family.
 #[derive(Debug, Default)]
 pub struct Scraper {
+    /// Count `lo` (the origin is on loopback).
+    loopback: bool,
     snap: OriginSnapshot,
     cpu: Option<Reading>,
     rx: Option<Reading>,
@@ -182,6 +212,12 @@ pub struct Scraper {
 }
 
 impl Scraper {
+    /// A scraper; `loopback`: the origin is on this machine, so `lo` carries its traffic.
+    #[must_use]
+    pub fn new(loopback: bool) -> Scraper {
+        Scraper { loopback, ..Scraper::default() }
+    }
+
     /// Folds a good node exporter scrape made at `at`.
     pub fn observe_node(&mut self, at: Instant, text: &str) {
         self.node_samples(at, &exposition::parse(text));
@@ -249,13 +285,22 @@ impl Scraper {
             self.snap.run.cpu_mean_percent = Some(self.cpu_weighted / self.cpu_seconds);
         }
 
-        let not_lo = |s: &Sample| s.label("device") != Some("lo");
-        let rx = advance(&mut self.rx, at, series(samples, "node_network_receive_bytes_total", not_lo));
-        self.snap.net_rx_bytes_per_second = rate(rx, &mut self.rx_total);
-        let tx = advance(&mut self.tx, at, series(samples, "node_network_transmit_bytes_total", not_lo));
-        self.snap.net_tx_bytes_per_second = rate(tx, &mut self.tx_total);
-        self.snap.run.net_rx_bytes = whole(self.rx_total);
-        self.snap.run.net_tx_bytes = whole(self.tx_total);
+        if self.loopback {
+            // The other devices carry none of the viewers' traffic: no figure beats a false 0.
+            self.snap.net_scope = NetScope::Loopback;
+        } else {
+            let keep = |s: &Sample| s.label("device") != Some("lo");
+            let rx = advance(&mut self.rx, at, series(samples, "node_network_receive_bytes_total", keep));
+            let tx = advance(&mut self.tx, at, series(samples, "node_network_transmit_bytes_total", keep));
+            self.snap.net_rx_bytes_per_second = rate(rx, &mut self.rx_total);
+            self.snap.net_tx_bytes_per_second = rate(tx, &mut self.tx_total);
+            if self.snap.net_rx_bytes_per_second.is_some() || self.snap.run.net_rx_bytes.is_some() {
+                self.snap.run.net_rx_bytes = Some(whole(self.rx_total));
+            }
+            if self.snap.net_tx_bytes_per_second.is_some() || self.snap.run.net_tx_bytes.is_some() {
+                self.snap.run.net_tx_bytes = Some(whole(self.tx_total));
+            }
+        }
 
         let total = gauge(samples, "node_memory_MemTotal_bytes");
         let free = gauge(samples, "node_memory_MemAvailable_bytes")
@@ -427,7 +472,7 @@ pub async fn run(
 ) {
     let interval = interval.max(MIN_INTERVAL);
     let timeout = interval.min(MAX_TIMEOUT);
-    let mut scraper = Scraper::default();
+    let mut scraper = Scraper::new(targets.node_on_loopback());
     // Exporters are scraped directly, never through a proxy from the environment.
     let client = match reqwest::Client::builder().timeout(timeout).no_proxy().build() {
         Ok(c) => c,
@@ -693,7 +738,7 @@ nginxexporter_build_info{arch="linux/amd64",commit="",date="",dirty="false",go="
         assert!(close(s.net_rx_bytes_per_second, 84.0 / 4.0));
         assert!(close(s.net_tx_bytes_per_second, 84.0 / 4.0));
         assert_eq!(s.mem_used_bytes, Some(25_276_510_208 - 24_609_923_072));
-        assert_eq!(s.run.net_tx_bytes, 84);
+        assert_eq!(s.run.net_tx_bytes, Some(84));
         assert!(close(s.run.cpu_peak_percent, expected));
         assert!(close(s.run.cpu_mean_percent, expected));
     }
@@ -725,8 +770,32 @@ nginxexporter_build_info{arch="linux/amd64",commit="",date="",dirty="false",go="
         assert!(close(s.net_tx_bytes_per_second, 2000.0));
         assert!(close(s.run.cpu_peak_percent, 100.0));
         assert!(close(s.run.cpu_mean_percent, 81.25));
-        assert_eq!(s.run.net_tx_bytes, 8000);
+        assert_eq!(s.run.net_tx_bytes, Some(8000));
         assert_eq!(s.net_rx_bytes_per_second, None, "no receive family");
+    }
+
+    #[test]
+    fn an_origin_on_loopback_has_no_device_figures_rather_than_a_false_zero() {
+        let t0 = Instant::now();
+        let on_lo = Targets::at("127.0.0.1:9100".parse().ok(), None);
+        assert!(on_lo.node_on_loopback());
+        assert!(Targets::for_host("localhost").unwrap().node_on_loopback());
+        assert!(Targets::for_host("::1").unwrap().node_on_loopback());
+        assert!(!Targets::for_host("10.177.0.10").unwrap().node_on_loopback());
+        assert!(!Targets::at(None, "127.0.0.1:9113".parse().ok()).node_on_loopback(), "no node exporter");
+        let mut sc = Scraper::new(on_lo.node_on_loopback());
+        sc.observe_node(t0, &node(100.0, 10.0, 50.0, 1000.0, 5e9));
+        sc.observe_node(t0 + Duration::from_secs(1), &node(100.5, 10.25, 50.25, 1000.0, 9e9));
+        let s = sc.snapshot();
+        assert_eq!(s.net_scope, NetScope::Loopback);
+        assert_eq!(
+            (s.net_tx_bytes_per_second, s.run.net_tx_bytes),
+            (None, None),
+            "eth0 did not move: not 0 B"
+        );
+        assert!(close(s.cpu_percent, 25.0), "the rest is measured as usual");
+        let remote = Scraper::default().snapshot();
+        assert_eq!(remote.net_scope, NetScope::Devices);
     }
 
     #[test]
@@ -739,7 +808,7 @@ nginxexporter_build_info{arch="linux/amd64",commit="",date="",dirty="false",go="
         let s = sc.snapshot();
         assert_eq!(s.cpu_percent, None);
         assert_eq!(s.net_tx_bytes_per_second, None);
-        assert_eq!(s.run.net_tx_bytes, 0);
+        assert_eq!(s.run.net_tx_bytes, None, "no interval measured yet");
         sc.observe_node(at(2), &node(1.5, 0.0, 1.5, 600.0, 0.0));
         let s = sc.snapshot();
         assert!(close(s.cpu_percent, 50.0));

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::measure::events::RequestKind;
 use crate::measure::latency::Latency;
-use crate::measure::origin::OriginSnapshot;
+use crate::measure::origin::{NetScope, OriginSnapshot};
 use crate::measure::snapshot::{Measure, Snapshot};
 
 /// One line for logs and non-terminal output, e.g.
@@ -261,7 +261,8 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     let _ = writeln!(o, "Exits (own)       {}", exits(&s.exits_unexpected));
     let _ = writeln!(o, "Exits (on stop)   {}", exits(&s.exits_on_stop));
     if let Some(r) = origin {
-        origin_lines(&mut o, r);
+        let served = (s.measure == Measure::Relay).then(|| s.bytes.values().sum::<u64>());
+        origin_lines(&mut o, r, served);
     }
     if let Some((viewer, tail)) = &s.last_failure {
         let _ = writeln!(o, "Last failure      viewer {viewer}, its last log lines:");
@@ -279,9 +280,25 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     o
 }
 
+/// The origin's network totals; for an origin on this machine, the bytes it served as the
+/// relay counted them (no device counter is its own there). Never a 0 for traffic not seen.
+#[allow(clippy::cast_precision_loss)]
+fn network(r: &OriginSnapshot, served: Option<u64>) -> String {
+    match (r.net_scope, r.run.net_tx_bytes, r.run.net_rx_bytes) {
+        (NetScope::Loopback, _, _) => match served {
+            Some(b) => format!("served {} (response bodies, by the relay; on loopback)", bytes(b as f64)),
+            None => "network not known (on loopback: lo carries the swarm's own traffic too)".to_owned(),
+        },
+        (NetScope::Devices, Some(tx), Some(rx)) => {
+            format!("sent {} · received {}", bytes(tx as f64), bytes(rx as f64))
+        }
+        _ => "network n/a (needs two scrapes)".to_owned(),
+    }
+}
+
 /// The origin's part of the summary: run figures from the deltas between scrapes.
 #[allow(clippy::cast_precision_loss)]
-fn origin_lines(o: &mut String, r: &OriginSnapshot) {
+fn origin_lines(o: &mut String, r: &OriginSnapshot, served: Option<u64>) {
     let pct = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1} %"));
     if r.node.scrapes_ok > 0 {
         let mem = match (r.mem_used_bytes, r.mem_total_bytes) {
@@ -290,11 +307,10 @@ fn origin_lines(o: &mut String, r: &OriginSnapshot) {
         };
         let _ = writeln!(
             o,
-            "Origin host       CPU mean {} · peak {} · memory {mem} · sent {} · received {} (node exporter)",
+            "Origin host       CPU mean {} · peak {} · memory {mem} · {} (node exporter)",
             pct(r.run.cpu_mean_percent),
             pct(r.run.cpu_peak_percent),
-            bytes(r.run.net_tx_bytes as f64),
-            bytes(r.run.net_rx_bytes as f64),
+            network(r, served),
         );
     }
     if r.nginx.scrapes_ok > 0 {

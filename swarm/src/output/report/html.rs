@@ -491,11 +491,14 @@ fn origin(o: &mut String, r: &Report) {
             ("memory at the end", memory),
             (
                 "network over the run",
-                format!(
-                    "sent {} · received {}",
-                    size(g.run.network_transmit_bytes),
-                    size(g.run.network_receive_bytes)
-                ),
+                match (g.network_scope, g.run.network_transmit_bytes, g.run.network_receive_bytes) {
+                    (super::model::NetworkScope::Loopback, _, _) => {
+                        "on loopback: lo carries the swarm's own traffic too (see the bytes the relay measured)"
+                            .to_owned()
+                    }
+                    (_, Some(tx), Some(rx)) => format!("sent {} · received {}", size(tx), size(rx)),
+                    _ => "n/a".to_owned(),
+                },
             ),
             ("nginx requests over the run", g.run.nginx_requests.to_string()),
             ("nginx peak active connections", opt(g.run.nginx_peak_active_connections, |n| n.to_string())),

@@ -319,6 +319,16 @@ impl Exporter {
     }
 }
 
+/// What the origin's network figures count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkScope {
+    /// Every device but `lo`: a remote origin.
+    Devices,
+    /// The origin is on the swarm's machine: no device counter is its own.
+    Loopback,
+}
+
 /// The origin's totals over the run.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -327,10 +337,10 @@ pub struct OriginRun {
     pub cpu_load_mean: Option<f64>,
     /// Highest CPU load of one scrape interval, a fraction of all CPUs.
     pub cpu_load_peak: Option<f64>,
-    /// Bytes received (all devices but `lo`).
-    pub network_receive_bytes: u64,
-    /// Bytes sent (all devices but `lo`).
-    pub network_transmit_bytes: u64,
+    /// Bytes received (the devices `network_scope` says); `null` when not known.
+    pub network_receive_bytes: Option<u64>,
+    /// Bytes sent (the devices `network_scope` says); `null` when not known.
+    pub network_transmit_bytes: Option<u64>,
     /// HTTP requests nginx served (the exporter's own polls included).
     pub nginx_requests: u64,
     /// Most active nginx connections seen in one scrape.
@@ -352,9 +362,14 @@ pub struct Origin {
     pub memory_used_bytes: Option<u64>,
     /// `MemTotal`, bytes.
     pub memory_total_bytes: Option<u64>,
-    /// Bytes received per second (all devices but `lo`).
+    /// What the network figures count: `devices` (all but `lo`: a remote origin), or
+    /// `loopback` (the origin is on the swarm's machine, where `lo` carries the swarm's own
+    /// traffic too: the figures are `null`, and the bytes the origin served are the relay's
+    /// `requests.bytes`).
+    pub network_scope: NetworkScope,
+    /// Bytes received per second (the devices `network_scope` says).
     pub network_receive_bytes_per_second: Option<f64>,
-    /// Bytes sent per second (all devices but `lo`).
+    /// Bytes sent per second (the devices `network_scope` says).
     pub network_transmit_bytes_per_second: Option<f64>,
     /// nginx active connections.
     pub nginx_active_connections: Option<u64>,
@@ -375,6 +390,10 @@ impl Origin {
             cpu_load: fraction(o.cpu_percent),
             memory_used_bytes: o.mem_used_bytes,
             memory_total_bytes: o.mem_total_bytes,
+            network_scope: match o.net_scope {
+                origin::NetScope::Devices => NetworkScope::Devices,
+                origin::NetScope::Loopback => NetworkScope::Loopback,
+            },
             network_receive_bytes_per_second: o.net_rx_bytes_per_second,
             network_transmit_bytes_per_second: o.net_tx_bytes_per_second,
             nginx_active_connections: o.active_connections,

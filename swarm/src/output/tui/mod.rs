@@ -26,7 +26,7 @@ use crate::measure::events::RequestKind;
 use crate::measure::history::ViewerState;
 use crate::measure::history::{Level, Notice, SecondSample, ViewerRow};
 use crate::measure::latency::Latency;
-use crate::measure::origin::OriginSnapshot;
+use crate::measure::origin::{NetScope, OriginSnapshot};
 use crate::measure::snapshot::{Measure, Snapshot};
 use crate::output::summary::{bytes, seconds};
 
@@ -220,10 +220,10 @@ fn draw_top(frame: &mut Frame, area: Rect, h: &Banner, s: &Snapshot, origin: Opt
             .unfilled_style(Style::new().fg(Color::DarkGray)),
         ramp,
     );
-    frame.render_widget(Paragraph::new(origin_text(origin)), origin_line);
+    frame.render_widget(Paragraph::new(origin_text(origin, s)), origin_line);
 }
 
-fn origin_text(origin: Option<&OriginSnapshot>) -> Line<'static> {
+fn origin_text(origin: Option<&OriginSnapshot>, s: &Snapshot) -> Line<'static> {
     let Some(o) = origin else {
         return Line::from(" origin: not scraped (--origin-metrics-host HOST to see its CPU and network)")
             .dim();
@@ -231,7 +231,15 @@ fn origin_text(origin: Option<&OriginSnapshot>) -> Line<'static> {
     let mut parts = vec![Span::raw(" origin ")];
     if o.node.ok {
         let cpu = o.cpu_percent.map_or_else(|| "…".to_owned(), |c| format!("{c:.0}%"));
-        let tx = o.net_tx_bytes_per_second.map_or_else(|| "…".to_owned(), |b| format!("{}/s", bytes(b)));
+        let tx = match (o.net_scope, o.net_tx_bytes_per_second) {
+            // On loopback no device counter is the origin's: what it serves is the relay's count.
+            (NetScope::Loopback, _) if s.measure == Measure::Relay => {
+                format!("{}/s (relay)", bytes(s.throughput.w1))
+            }
+            (NetScope::Loopback, _) => "n/a (loopback)".to_owned(),
+            (_, None) => "…".to_owned(),
+            (_, Some(b)) => format!("{}/s", bytes(b)),
+        };
         parts.push(Span::raw(format!("CPU {cpu} · net out {tx}")));
     } else {
         parts.push(Span::raw("node exporter down").fg(Color::Yellow));

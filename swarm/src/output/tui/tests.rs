@@ -98,6 +98,7 @@ fn origin() -> OriginSnapshot {
         mem_total_bytes: Some(24 << 30),
         net_rx_bytes_per_second: Some(40_000.0),
         net_tx_bytes_per_second: Some(2_500_000.0),
+        net_scope: crate::measure::origin::NetScope::Devices,
         active_connections: Some(21),
         requests_per_second: Some(20.5),
         nginx_up: Some(true),
