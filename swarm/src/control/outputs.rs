@@ -13,7 +13,8 @@ use crate::measure::origin::{self, OriginSnapshot};
 use crate::measure::snapshot::Snapshot;
 use crate::output::metrics::{self, RunLabels};
 use crate::output::summary;
-use crate::output::tui::{self, Dashboard};
+use crate::output::tui;
+use crate::output::tui::terminal::Dashboard;
 
 /// The running outputs of a run.
 #[derive(Debug)]

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use crate::measure::events::{
     EndCause, Event, EventKind, FinishReason, Message, Problem, Request, RequestKind, Tunnel,
 };
+use crate::measure::generator::{CpuSampler, Health};
 use crate::measure::history::{Level, SecondSample, Series, ViewerRow, ViewerState};
 use crate::measure::latency::Hist;
 use crate::measure::player::{Player, Verdicts};
@@ -68,6 +69,7 @@ pub struct Stats {
     firsts: Vec<Duration>,
     watch_totals: (Duration, Duration),
     down_total: Duration,
+    health: Health,
 }
 
 impl Stats {
@@ -101,6 +103,7 @@ impl Stats {
             firsts: Vec::new(),
             watch_totals: (Duration::ZERO, Duration::ZERO),
             down_total: Duration::ZERO,
+            health: Health::default(),
         }
     }
 
@@ -112,6 +115,17 @@ impl Stats {
             v.player = Player::new(timeout);
         }
         self
+    }
+
+    /// A sample of the machine at `now`, over `over`: host CPU busy (0–1) and the swarm's own
+    /// CPU in cores.
+    pub fn generator_sample(&mut self, now: Instant, over: Duration, host: f64, process: f64) {
+        self.health.sample(now, over, host, process);
+    }
+
+    /// A stats tick ran `lag` behind its schedule.
+    pub fn generator_tick(&mut self, lag: Duration) {
+        self.health.tick(lag);
     }
 
     /// What the viewers' player models say, for the stall watchdogs (updated as events are
@@ -340,6 +354,7 @@ impl Stats {
         self.watch_totals = (watched, stalled);
         s.ramp_lag_max = lag;
         s.dropped_events = self.dropped.load(Ordering::Relaxed);
+        s.generator = self.health.figures(s.dropped_events, s.ramp_lag_max);
 
         // Every viewer's playback up to now (or to its end): stalls finished and ongoing.
         let p = &mut s.playback;
@@ -546,14 +561,22 @@ pub async fn run(
 ) -> Results {
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cpu = CpuSampler::default();
+    let mut sampled = Instant::now();
     loop {
         tokio::select! {
             m = messages.recv() => match m {
                 Some(m) => stats.apply_message(m),
                 None => break,
             },
-            _ = ticker.tick() => {
-                publish.send_replace(Arc::new(stats.snapshot(Instant::now())));
+            due = ticker.tick() => {
+                let now = Instant::now();
+                stats.generator_tick(now.saturating_duration_since(due.into_std()));
+                if let Some((host, own)) = cpu.sample(now) {
+                    stats.generator_sample(now, now.saturating_duration_since(sampled), host, own);
+                }
+                sampled = now;
+                publish.send_replace(Arc::new(stats.snapshot(now)));
             }
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod fold;
+pub mod generator;
 pub mod history;
 pub mod latency;
 pub mod origin;

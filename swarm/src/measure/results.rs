@@ -8,9 +8,10 @@
 //! the merged histograms; each second's samples add (viewer counts included), its segment
 //! percentile from the merged second's histogram; the most viewers streaming at once is the
 //! largest merged second (or the merged count at the stop). The viewers of the merged-in
-//! results are numbered after this one's (shards merge in index order). Two things are logs,
-//! not measurements, and merge approximately: the notices (the last 64 of both, by time) and
-//! the last failure (this one's if it has one).
+//! results are numbered after this one's (shards merge in index order). The generator's
+//! figures describe each machine: merged, the worst of each, and the verdict is taken again.
+//! Two things are logs, not measurements, and merge approximately: the notices (the last 64 of
+//! both, by time) and the last failure (this one's if it has one).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::measure::events::RequestKind;
+use crate::measure::generator::verdict;
 use crate::measure::history::{SecondSample, RECENT_SAMPLES};
 use crate::measure::latency::Hist;
 use crate::measure::ramp::achieved_rate;
@@ -84,6 +86,8 @@ impl Results {
             .unwrap_or(0)
             .max(s.streaming);
         s.recent = self.series[self.series.len().saturating_sub(RECENT_SAMPLES)..].to_vec();
+        s.generator.reasons = verdict(&s.generator, s.dropped_events, s.ramp_lag_max);
+        s.generator.bound = !s.generator.reasons.is_empty();
         s
     }
 
@@ -205,6 +209,7 @@ fn add_totals(a: &mut Snapshot, b: &Snapshot) {
     a.streaming_at_stop = add_opt(a.streaming_at_stop, b.streaming_at_stop);
     a.running_at_stop = add_opt(a.running_at_stop, b.running_at_stop);
     a.dropped_events += b.dropped_events;
+    a.generator.merge(&b.generator);
     a.events += b.events;
     if a.last_failure.is_none() {
         a.last_failure = b.last_failure.clone().map(|(v, tail)| (v + offset, tail));

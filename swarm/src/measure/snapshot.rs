@@ -185,6 +185,8 @@ pub struct Snapshot {
     pub running_at_stop: Option<u32>,
     /// Events lost because the stats task fell behind.
     pub dropped_events: u64,
+    /// The load generator's own health, and whether it was the bottleneck.
+    pub generator: crate::measure::generator::Generator,
     /// Events folded in.
     pub events: u64,
     /// The last log lines of the most recent unexpected exit, with its viewer.

@@ -260,6 +260,20 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     };
     let _ = writeln!(o, "Exits (own)       {}", exits(&s.exits_unexpected));
     let _ = writeln!(o, "Exits (on stop)   {}", exits(&s.exits_on_stop));
+    let g = &s.generator;
+    let _ = writeln!(
+        o,
+        "Generator         host CPU peak {} · swarm {} · latest tick {} late · {} events dropped{}",
+        g.host_cpu_peak.map_or_else(|| "n/a".to_owned(), |p| format!("{:.0} %", p * 100.0)),
+        g.process_cpu_mean.map_or_else(|| "n/a".to_owned(), |c| format!("{c:.2} cores")),
+        seconds(g.tick_lag_max.as_secs_f64()),
+        s.dropped_events,
+        if g.bound {
+            format!("\n                  GENERATOR-BOUND: {} — these figures measure this machine as much as the origin", g.reasons.join(", "))
+        } else {
+            String::new()
+        }
+    );
     if let Some(r) = origin {
         let served = (s.measure == Measure::Relay).then(|| s.bytes.values().sum::<u64>());
         origin_lines(&mut o, r, served);

@@ -26,6 +26,8 @@ pub enum Dimension {
     Rate,
     /// A plain number.
     Count,
+    /// Yes or no: `true` (1) or `false` (0).
+    Flag,
 }
 
 /// One field an assertion can name.
@@ -58,6 +60,7 @@ impl Dimension {
             Dimension::Ratio => "a fraction (0.01 = 1 %)",
             Dimension::Rate => "bytes per second",
             Dimension::Count => "a count",
+            Dimension::Flag => "1 for true, 0 for false",
         }
     }
 }
@@ -101,7 +104,7 @@ const QUANTILES: [Field; 16] = quantile_fields![
 ];
 
 #[allow(clippy::cast_precision_loss)]
-const OTHERS: [Field; 13] = [
+const OTHERS: [Field; 14] = [
     Field {
         name: "startup_p50",
         dimension: Dimension::Duration,
@@ -143,6 +146,12 @@ const OTHERS: [Field; 13] = [
         dimension: Dimension::Count,
         help: "viewers that had not played --startup-timeout after they started",
         read: |s| Some(f64::from(s.playback.failed_starts)),
+    },
+    Field {
+        name: "generator_bound",
+        dimension: Dimension::Flag,
+        help: "the swarm's own machine was the bottleneck (see docs/metrics.md)",
+        read: |s| Some(if s.generator.bound { 1.0 } else { 0.0 }),
     },
     Field {
         name: "viewers_reached",
@@ -278,6 +287,19 @@ impl Assertion {
             return Err(err("expected an operator after the field: one of < <= > >= == !=".into()));
         };
         let rest = rest[sym.len()..].trim();
+        if field.dimension == Dimension::Flag {
+            let value = match rest {
+                "true" => 1.0,
+                "false" => 0.0,
+                _ => {
+                    return Err(err(format!(
+                        "the limit '{rest}' is not true or false; {}",
+                        accepted(field.dimension)
+                    )))
+                }
+            };
+            return Ok(Assertion { text: t.to_owned(), field, op: *op, value });
+        }
         let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))
             .unwrap_or(rest.len());
@@ -375,6 +397,7 @@ fn accepted(d: Dimension) -> &'static str {
         Dimension::Ratio => "ratios take % or a bare fraction (0.01 = 1 %)",
         Dimension::Rate => "rates take B/s, kB/s, MB/s, KiB/s or MiB/s",
         Dimension::Count => "counts are bare numbers",
+        Dimension::Flag => "flags take true or false",
     }
 }
 
@@ -384,6 +407,7 @@ fn show(d: Dimension, v: f64) -> String {
         Dimension::Ratio => format!("{:.4} %", v * 100.0),
         Dimension::Rate => format!("{}/s", summary::bytes(v)),
         Dimension::Count => format!("{v}"),
+        Dimension::Flag => (v != 0.0).to_string(),
     }
 }
 
@@ -430,6 +454,18 @@ mod tests {
         );
         let none = Assertion::parse("startup_p95<1s").unwrap().check(&s);
         assert_eq!((none.actual, none.passed), (None, false));
+    }
+
+    #[test]
+    fn flags_take_true_or_false() {
+        let mut s = Snapshot::default();
+        let a = Assertion::parse("generator_bound==false").unwrap();
+        assert!(a.check(&s).passed);
+        s.generator.bound = true;
+        let c = a.check(&s);
+        assert!(!c.passed && c.to_string().contains("true"), "{c}");
+        let e = Assertion::parse("generator_bound==maybe").unwrap_err();
+        assert!(e.to_string().contains("'maybe' is not true or false"), "{e}");
     }
 
     #[test]

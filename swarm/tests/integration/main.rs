@@ -9,6 +9,7 @@ fn main() -> std::process::ExitCode {
 mod common;
 mod dashboard;
 mod flags;
+mod generator;
 mod lifecycle;
 mod measured;
 mod modes;

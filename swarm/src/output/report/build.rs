@@ -43,6 +43,8 @@ pub struct Report {
     pub throughput: Throughput,
     /// The origin's own figures from its exporters; `null` when they were not scraped.
     pub origin: Option<Origin>,
+    /// The swarm's own machine, and whether it was the bottleneck.
+    pub generator: Generator,
     /// Every `--assert` field by name, with its value in the field's base unit; `null` when not
     /// measured. An assertion compares exactly this value.
     pub fields: Fields,
@@ -179,6 +181,7 @@ impl Report {
                     .then(|| outcome.series.iter().map(|x| x.bytes).max().unwrap_or(0)),
             },
             origin: outcome.origin.as_ref().map(Origin::of),
+            generator: Generator::of(&s.generator),
             thresholds: outcome.checks.iter().map(threshold).collect(),
             passed: outcome.passed(),
             fields,

@@ -8,9 +8,10 @@ use std::fmt::Write as _;
 
 use super::build::Report;
 use super::chart::{bridge, downsample, Chart, Line, Point, Reduce, Style, Unit};
-use super::markup::escape;
-use super::model::{Exporter, KindFigures, Level, Measure, Quantiles, Sample, ViewerRow, ViewerState};
-use crate::output::summary::{bytes, seconds};
+use super::markup::{escape, facts, opt, percent, rate, size, table};
+use super::model::{KindFigures, Measure, Quantiles, Sample, ViewerRow, ViewerState};
+use super::sections::{errors, generator, notices, origin, playback};
+use crate::output::summary::seconds;
 use crate::output::thresholds;
 
 /// Line colour of the throughput chart.
@@ -58,50 +59,6 @@ td.num{text-align:right}pre{margin:2px 0 0;font-size:12px;white-space:pre-wrap;c
 .warn{color:#8a5300}.error{color:#a51111}details{margin:6px 0}footer{margin-top:32px;color:#5c6370;font-size:12px}
 ";
 
-fn opt<T>(v: Option<T>, show: impl Fn(T) -> String) -> String {
-    v.map_or_else(|| "n/a".to_owned(), show)
-}
-
-fn percent(fraction: f64) -> String {
-    format!("{:.2} %", fraction * 100.0)
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn size(n: u64) -> String {
-    format!("{n} ({})", bytes(n as f64))
-}
-
-fn rate(v: f64) -> String {
-    format!("{}/s", bytes(v))
-}
-
-/// A two-column table of (label, already-escaped HTML value).
-fn facts(o: &mut String, rows: &[(&str, String)]) {
-    o.push_str("<table>");
-    for (k, v) in rows {
-        let _ = write!(o, "<tr><th>{}</th><td>{v}</td></tr>", escape(k));
-    }
-    o.push_str("</table>");
-}
-
-/// A table with a header row; cells are already-escaped HTML.
-fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
-    o.push_str("<table><tr>");
-    for h in head {
-        let _ = write!(o, "<th>{}</th>", escape(h));
-    }
-    o.push_str("</tr>");
-    for row in rows {
-        o.push_str("<tr>");
-        for cell in row {
-            let class = if cell.starts_with(|c: char| c.is_ascii_digit()) { " class=\"num\"" } else { "" };
-            let _ = write!(o, "<td{class}>{cell}</td>");
-        }
-        o.push_str("</tr>");
-    }
-    o.push_str("</table>");
-}
-
 /// The page.
 #[must_use]
 pub fn render(r: &Report) -> String {
@@ -126,6 +83,7 @@ pub fn render(r: &Report) -> String {
     playback(&mut o, r);
     errors(&mut o, r);
     origin(&mut o, r);
+    generator(&mut o, r);
     notices(&mut o, r);
     viewer_rows(&mut o, r);
     fields(&mut o, r);
@@ -384,159 +342,6 @@ fn requests(o: &mut String, r: &Report) {
     }
 }
 
-fn playback(o: &mut String, r: &Report) {
-    let p = &r.playback;
-    o.push_str("<h2>Playback</h2>");
-    if p.inferred {
-        o.push_str("<p class=\"meta\">Inferred from FFmpeg's log: each segment request counted as one target duration.</p>");
-    }
-    let dist = |q: Option<&super::model::Quantiles>, what: &str| {
-        q.map_or_else(
-            || if p.inferred { "not measured with --measure log".to_owned() } else { "none".to_owned() },
-            |s| {
-                format!(
-                    "p50 {} · p90 {} · p95 {} · p99 {} · max {} ({} {what})",
-                    seconds(s.p50),
-                    seconds(s.p90),
-                    seconds(s.p95),
-                    seconds(s.p99),
-                    seconds(s.max),
-                    s.count
-                )
-            },
-        )
-    };
-    facts(
-        o,
-        &[
-            (
-                "viewers that played",
-                format!("{} ({} failed to start in time)", p.viewers_started, p.failed_starts),
-            ),
-            ("startup (first request to first segment)", dist(p.startup.as_ref(), "viewers")),
-            ("re-joins after an exit", format!("{}: {}", p.rejoins, dist(p.rejoin.as_ref(), "sessions"))),
-            ("stalls", p.stalls.to_string()),
-            (
-                "stalled",
-                format!(
-                    "{:.1} s of {:.1} s watched (stall ratio {})",
-                    p.stall_seconds,
-                    p.watch_seconds,
-                    percent(p.stall_ratio)
-                ),
-            ),
-            ("late segments", p.late_segments.to_string()),
-            (
-                "interruptions",
-                format!(
-                    "{} sessions ended after playing · {:.1} s with no viewer process",
-                    p.interruptions, p.process_down_seconds
-                ),
-            ),
-            (
-                "playlist refreshes",
-                opt(p.playlist_refreshes_per_minute, |m| format!("{m:.1} per viewer per minute")),
-            ),
-        ],
-    );
-}
-
-fn errors(o: &mut String, r: &Report) {
-    let e = &r.errors;
-    o.push_str("<h2>Errors</h2>");
-    let by_status = if e.by_status.is_empty() {
-        "none".to_owned()
-    } else {
-        e.by_status.iter().map(|(s, n)| format!("{} × {n}", escape(s))).collect::<Vec<_>>().join(", ")
-    };
-    facts(
-        o,
-        &[
-            ("error rate", percent(e.error_rate)),
-            ("HTTP 4xx", e.http_4xx.to_string()),
-            ("HTTP 5xx", e.http_5xx.to_string()),
-            ("by status", by_status),
-            ("network", e.network.to_string()),
-            ("segments skipped", e.segments_skipped.to_string()),
-        ],
-    );
-}
-
-fn origin(o: &mut String, r: &Report) {
-    let Some(g) = &r.origin else { return };
-    o.push_str("<h2>Origin</h2>");
-    let exporter = |e: &Exporter| {
-        let state = if e.ok { "up" } else { "down" };
-        let error = e.error.as_deref().map_or_else(String::new, |m| format!(" · {}", escape(m)));
-        format!("{state} · {} scrapes ok, {} failed{error}", e.scrapes_ok, e.scrapes_failed)
-    };
-    let memory = match (g.memory_used_bytes, g.memory_total_bytes) {
-        #[allow(clippy::cast_precision_loss)]
-        (Some(u), Some(t)) => format!("{} of {}", bytes(u as f64), bytes(t as f64)),
-        _ => "n/a".to_owned(),
-    };
-    facts(
-        o,
-        &[
-            ("node exporter", exporter(&g.node)),
-            ("nginx exporter", exporter(&g.nginx)),
-            (
-                "CPU load over the run",
-                format!(
-                    "mean {} · peak {}",
-                    opt(g.run.cpu_load_mean, percent),
-                    opt(g.run.cpu_load_peak, percent)
-                ),
-            ),
-            ("memory at the end", memory),
-            (
-                "network over the run",
-                match (g.network_scope, g.run.network_transmit_bytes, g.run.network_receive_bytes) {
-                    (super::model::NetworkScope::Loopback, _, _) => {
-                        "on loopback: lo carries the swarm's own traffic too (see the bytes the relay measured)"
-                            .to_owned()
-                    }
-                    (_, Some(tx), Some(rx)) => format!("sent {} · received {}", size(tx), size(rx)),
-                    _ => "n/a".to_owned(),
-                },
-            ),
-            ("nginx requests over the run", g.run.nginx_requests.to_string()),
-            ("nginx peak active connections", opt(g.run.nginx_peak_active_connections, |n| n.to_string())),
-        ],
-    );
-}
-
-fn notices(o: &mut String, r: &Report) {
-    o.push_str("<h2>Notices</h2>");
-    if r.notices.is_empty() {
-        o.push_str("<p class=\"meta\">None.</p>");
-        return;
-    }
-    let rows: Vec<Vec<String>> = r
-        .notices
-        .iter()
-        .map(|n| {
-            let (class, level) = match n.level {
-                Level::Info => ("", "info"),
-                Level::Warn => ("warn", "warn"),
-                Level::Error => ("error", "error"),
-            };
-            let mut text = escape(&n.text);
-            if !n.detail.is_empty() {
-                let _ = write!(text, "<pre>{}</pre>", escape(&n.detail.join("\n")));
-            }
-            vec![
-                format!("{:.1} s", n.at_seconds),
-                format!("<span class=\"{class}\">{level}</span>"),
-                n.viewer.map_or_else(|| "all".to_owned(), |v| v.to_string()),
-                text,
-                n.repeats.to_string(),
-            ]
-        })
-        .collect();
-    table(o, &["at", "level", "viewer", "event", "times"], &rows);
-}
-
 fn viewer_rows(o: &mut String, r: &Report) {
     let rows = &r.viewers.rows;
     if rows.is_empty() {
@@ -596,6 +401,7 @@ fn fields(o: &mut String, r: &Report) {
                 thresholds::Dimension::Ratio => percent(v),
                 thresholds::Dimension::Rate => rate(v),
                 thresholds::Dimension::Count => format!("{v}"),
+                thresholds::Dimension::Flag => (v != 0.0).to_string(),
             });
             vec![format!("<code>{}</code>", f.name), value, escape(f.help)]
         })

@@ -12,9 +12,11 @@
 
 mod build;
 pub mod chart;
+mod hosts;
 pub mod html;
 pub mod markup;
 mod model;
+mod sections;
 
 pub use build::{Report, SCHEMA_VERSION};
 pub use model::*;

@@ -11,7 +11,9 @@ pub use crate::measure::history::{Level, ViewerState};
 use crate::measure::latency::Latency;
 pub use crate::measure::snapshot::Measure;
 use crate::measure::snapshot::Snapshot;
-use crate::{measure::history, measure::origin, output::thresholds};
+use crate::{measure::history, output::thresholds};
+
+pub use super::hosts::{Exporter, Generator, NetworkScope, Origin, OriginRun};
 
 /// The program that wrote the report.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -292,123 +294,6 @@ pub struct Throughput {
     pub segment_mean_bytes_per_second: Option<f64>,
     /// The busiest second of `series`, bytes per second; `null` with `--measure log`.
     pub peak_bytes_per_second: Option<u64>,
-}
-
-/// How scraping one exporter went.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Exporter {
-    /// The last scrape worked.
-    pub ok: bool,
-    /// Why the last scrape failed; `null` when it worked.
-    pub error: Option<String>,
-    /// Scrapes that worked.
-    pub scrapes_ok: u64,
-    /// Scrapes that failed.
-    pub scrapes_failed: u64,
-}
-
-impl Exporter {
-    pub(super) fn of(h: &origin::ExporterHealth) -> Exporter {
-        Exporter {
-            ok: h.ok,
-            error: h.error.clone(),
-            scrapes_ok: h.scrapes_ok,
-            scrapes_failed: h.scrapes_failed,
-        }
-    }
-}
-
-/// What the origin's network figures count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NetworkScope {
-    /// Every device but `lo`: a remote origin.
-    Devices,
-    /// The origin is on the swarm's machine: no device counter is its own.
-    Loopback,
-}
-
-/// The origin's totals over the run.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OriginRun {
-    /// Mean CPU load, a fraction of all CPUs, each scrape interval weighted by its length.
-    pub cpu_load_mean: Option<f64>,
-    /// Highest CPU load of one scrape interval, a fraction of all CPUs.
-    pub cpu_load_peak: Option<f64>,
-    /// Bytes received (the devices `network_scope` says); `null` when not known.
-    pub network_receive_bytes: Option<u64>,
-    /// Bytes sent (the devices `network_scope` says); `null` when not known.
-    pub network_transmit_bytes: Option<u64>,
-    /// HTTP requests nginx served (the exporter's own polls included).
-    pub nginx_requests: u64,
-    /// Most active nginx connections seen in one scrape.
-    pub nginx_peak_active_connections: Option<u64>,
-}
-
-/// The origin's figures from its node and nginx exporters. Rates and loads are between the
-/// last two scrapes; `null` when not available.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Origin {
-    /// The node exporter's scrapes.
-    pub node: Exporter,
-    /// The nginx exporter's scrapes.
-    pub nginx: Exporter,
-    /// CPU load at the end, a fraction of all CPUs.
-    pub cpu_load: Option<f64>,
-    /// Memory in use (`MemTotal - MemAvailable`), bytes.
-    pub memory_used_bytes: Option<u64>,
-    /// `MemTotal`, bytes.
-    pub memory_total_bytes: Option<u64>,
-    /// What the network figures count: `devices` (all but `lo`: a remote origin), or
-    /// `loopback` (the origin is on the swarm's machine, where `lo` carries the swarm's own
-    /// traffic too: the figures are `null`, and the bytes the origin served are the relay's
-    /// `requests.bytes`).
-    pub network_scope: NetworkScope,
-    /// Bytes received per second (the devices `network_scope` says).
-    pub network_receive_bytes_per_second: Option<f64>,
-    /// Bytes sent per second (the devices `network_scope` says).
-    pub network_transmit_bytes_per_second: Option<f64>,
-    /// nginx active connections.
-    pub nginx_active_connections: Option<u64>,
-    /// nginx requests per second.
-    pub nginx_requests_per_second: Option<f64>,
-    /// The nginx exporter could read nginx's `stub_status`.
-    pub nginx_up: Option<bool>,
-    /// Totals over the run.
-    pub run: OriginRun,
-}
-
-impl Origin {
-    pub(super) fn of(o: &origin::OriginSnapshot) -> Origin {
-        let fraction = |p: Option<f64>| p.map(|p| p / 100.0);
-        Origin {
-            node: Exporter::of(&o.node),
-            nginx: Exporter::of(&o.nginx),
-            cpu_load: fraction(o.cpu_percent),
-            memory_used_bytes: o.mem_used_bytes,
-            memory_total_bytes: o.mem_total_bytes,
-            network_scope: match o.net_scope {
-                origin::NetScope::Devices => NetworkScope::Devices,
-                origin::NetScope::Loopback => NetworkScope::Loopback,
-            },
-            network_receive_bytes_per_second: o.net_rx_bytes_per_second,
-            network_transmit_bytes_per_second: o.net_tx_bytes_per_second,
-            nginx_active_connections: o.active_connections,
-            nginx_requests_per_second: o.requests_per_second,
-            nginx_up: o.nginx_up,
-            run: OriginRun {
-                cpu_load_mean: fraction(o.run.cpu_mean_percent),
-                cpu_load_peak: fraction(o.run.cpu_peak_percent),
-                network_receive_bytes: o.run.net_rx_bytes,
-                network_transmit_bytes: o.run.net_tx_bytes,
-                nginx_requests: o.run.requests,
-                nginx_peak_active_connections: o.run.peak_active_connections,
-            },
-        }
-    }
 }
 
 /// Every `--assert` field, in documentation order, with its value.

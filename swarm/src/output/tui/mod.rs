@@ -7,20 +7,14 @@
 //! there and always undone, on quit, at the end of the run, and on panic (ratatui's hook).
 
 use std::cmp::Reverse;
-use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Sparkline, Table};
 use ratatui::Frame;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::measure::events::RequestKind;
 use crate::measure::history::ViewerState;
@@ -225,8 +219,11 @@ fn draw_top(frame: &mut Frame, area: Rect, h: &Banner, s: &Snapshot, origin: Opt
 
 fn origin_text(origin: Option<&OriginSnapshot>, s: &Snapshot) -> Line<'static> {
     let Some(o) = origin else {
-        return Line::from(" origin: not scraped (--origin-metrics-host HOST to see its CPU and network)")
-            .dim();
+        let mut parts =
+            vec![Span::raw(" origin: not scraped (--origin-metrics-host HOST to see its CPU and network)")
+                .dim()];
+        parts.extend(generator_spans(s));
+        return Line::from(parts);
     };
     let mut parts = vec![Span::raw(" origin ")];
     if o.node.ok {
@@ -252,7 +249,21 @@ fn origin_text(origin: Option<&OriginSnapshot>, s: &Snapshot) -> Line<'static> {
     } else {
         parts.push(Span::raw("nginx exporter down").fg(Color::Yellow));
     }
+    parts.extend(generator_spans(s));
     Line::from(parts)
+}
+
+/// The swarm's own machine: its CPU, and a warning when it is the bottleneck.
+fn generator_spans(s: &Snapshot) -> Vec<Span<'static>> {
+    let g = &s.generator;
+    let mut parts = Vec::new();
+    if let Some(host) = g.host_cpu {
+        parts.push(Span::raw(format!(" │ swarm host CPU {:.0}%", host * 100.0)));
+    }
+    if g.bound {
+        parts.push(Span::raw(" GENERATOR-BOUND").fg(Color::Red).bold());
+    }
+    parts
 }
 
 fn row(label: &str, value: String) -> Line<'static> {
@@ -525,86 +536,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &Ui) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// The dashboard thread of a run.
-#[derive(Debug)]
-pub struct Dashboard {
-    close: Arc<AtomicBool>,
-    thread: Option<JoinHandle<io::Result<()>>>,
-}
-
-impl Dashboard {
-    /// Takes over the terminal (raw mode, alternate screen) and draws until [`Dashboard::close`].
-    /// A quit key cancels `stop`, which ends the run gracefully.
-    ///
-    /// # Errors
-    /// The terminal cannot be set up (it is restored before returning).
-    pub fn start(
-        header: Banner,
-        snapshots: watch::Receiver<Arc<Snapshot>>,
-        origin: Option<watch::Receiver<OriginSnapshot>>,
-        stop: CancellationToken,
-    ) -> io::Result<Dashboard> {
-        let mut terminal = match ratatui::try_init() {
-            Ok(t) => t,
-            Err(e) => {
-                ratatui::restore();
-                return Err(e);
-            }
-        };
-        let close = Arc::new(AtomicBool::new(false));
-        let closing = Arc::clone(&close);
-        let thread = std::thread::Builder::new().name("dashboard".into()).spawn(move || {
-            let mut ui = Ui::default();
-            let mut view = (Arc::new(Snapshot::default()), None);
-            let result = (|| -> io::Result<()> {
-                while !closing.load(Ordering::SeqCst) {
-                    if !ui.paused {
-                        view = (Arc::clone(&snapshots.borrow()), origin.as_ref().map(|o| o.borrow().clone()));
-                    }
-                    terminal.draw(|f| draw(f, &header, &view.0, view.1.as_ref(), &ui))?;
-                    if event::poll(REFRESH)? {
-                        if let Event::Key(key) = event::read()? {
-                            if ui.on_key(key) == Action::Quit {
-                                stop.cancel();
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            })();
-            ratatui::restore();
-            result
-        });
-        match thread {
-            Ok(t) => Ok(Dashboard { close, thread: Some(t) }),
-            Err(e) => {
-                ratatui::restore();
-                Err(e)
-            }
-        }
-    }
-
-    /// Stops drawing and gives the terminal back; returns what went wrong while drawing, if
-    /// anything.
-    pub async fn close(mut self) -> io::Result<()> {
-        self.close.store(true, Ordering::SeqCst);
-        let Some(thread) = self.thread.take() else { return Ok(()) };
-        match tokio::task::spawn_blocking(move || thread.join()).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) | Err(_) => Err(io::Error::other("the dashboard thread panicked")),
-        }
-    }
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        // A run that ends by an error path still gives the terminal back.
-        self.close.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+pub mod terminal;
 
 #[cfg(test)]
 mod tests;
