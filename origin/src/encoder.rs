@@ -103,7 +103,9 @@ pub fn args(profile: &Profile, dir: &Path, output: Output) -> Vec<OsString> {
             "-hls_flags".into(),
             // append_list: a restarted encoder continues the sequence (with a discontinuity)
             // instead of starting over at 0 under viewers' feet.
-            "delete_segments+omit_endlist+temp_file+independent_segments+append_list".into(),
+            // program_date_time: each segment's wall-clock time, for viewers' live-edge latency.
+            "delete_segments+omit_endlist+temp_file+independent_segments+append_list+program_date_time"
+                .into(),
         ]),
         Output::Loop { .. } => a.extend([
             "-hls_list_size".into(),

@@ -294,6 +294,16 @@ impl Window {
     }
 }
 
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+}
+
+/// `2026-12-03T17:20:01.123Z` for Unix time `t`.
+fn rfc3339(t: f64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 /// File name of sequence number `seq`.
 #[must_use]
 pub fn segment_name(seq: u64) -> String {
@@ -328,6 +338,10 @@ struct Publisher {
     loop_ticks: u64,
     /// One per variant.
     timelines: Vec<Timeline>,
+    /// Wall-clock start of the next segment (Unix seconds): its `EXT-X-PROGRAM-DATE-TIME`.
+    clock: f64,
+    /// The program date-time of each segment still listed, by sequence number.
+    times: std::collections::BTreeMap<u64, String>,
 }
 
 impl Publisher {
@@ -335,6 +349,11 @@ impl Publisher {
     fn step(&mut self) -> io::Result<()> {
         let seq = self.window.next;
         let idx = usize::try_from(seq % self.window.loop_len).unwrap_or(0);
+        // Its program date-time is its start: the first burst is dated back from the moment it
+        // is published, later segments follow on (see `catch_up`).
+        let duration = self.durations[idx];
+        self.times.insert(seq, rfc3339(self.clock));
+        self.clock += duration;
         let offset = (seq / self.window.loop_len) * self.loop_ticks;
         for (v, t) in self.lp.variants.iter().zip(&mut self.timelines) {
             if idx == 0 {
@@ -344,7 +363,13 @@ impl Publisher {
             copy_shifted(&v.segments[idx].0, &d.join(segment_name(seq)), t, offset)?;
         }
         self.window.next += 1;
-        let text = self.window.playlist(&self.durations, self.target).render();
+        let mut media = self.window.playlist(&self.durations, self.target);
+        let first = media.media_sequence;
+        self.times.retain(|s, _| *s >= first);
+        for (i, s) in media.segments.iter_mut().enumerate() {
+            s.program_date_time = self.times.get(&(first + i as u64)).cloned();
+        }
+        let text = media.render();
         for v in &self.lp.variants {
             let d = self.root.join(&v.subdir);
             write_atomic(&d.join("stream.m3u8"), &text)?;
@@ -353,6 +378,13 @@ impl Publisher {
             }
         }
         Ok(())
+    }
+
+    /// The next segment ends now: if the clock fell behind (a hold), it jumps to real time, as
+    /// a live encoder's would.
+    fn catch_up(&mut self) {
+        let next = self.next_duration().as_secs_f64();
+        self.clock = self.clock.max(unix_now() - next);
     }
 
     /// Duration of the segment that will be published next.
@@ -392,6 +424,8 @@ pub fn publish(
         write_atomic(&out, &text).map_err(io_err(&out))?;
     }
     let loop_ticks = (durations.iter().sum::<f64>() * 90_000.0).round() as u64;
+    let burst = usize::try_from(INITIAL_SEGMENTS.min(profile.window)).unwrap_or(0);
+    let durations_ahead: f64 = durations.iter().cycle().take(burst).sum();
     let mut p = Publisher {
         timelines: vec![Timeline::default(); lp.variants.len()],
         loop_ticks,
@@ -401,6 +435,9 @@ pub fn publish(
         durations,
         target,
         keep: u64::from(profile.window + profile.delete_threshold),
+        // The first burst ends now.
+        clock: unix_now() - durations_ahead,
+        times: std::collections::BTreeMap::new(),
     };
     for _ in 0..INITIAL_SEGMENTS.min(profile.window) {
         p.step().map_err(io_err(&p.root))?;
@@ -416,6 +453,7 @@ pub fn publish(
                 tracing::info!(late = ?woke - due, "replay publisher resumed after a hold");
                 due = woke;
             }
+            p.catch_up();
             if let Err(e) = p.step() {
                 tracing::error!(error = %e, "replay publisher failed to publish a segment");
                 board.record_failure("replay", format!("publishing segment {}: {e}", p.window.next));

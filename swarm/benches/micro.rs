@@ -107,6 +107,7 @@ fn events(viewers: u32, seconds: u32, measure: Measure, t0: Instant) -> Vec<Even
             ttlb: Some(Duration::from_micros(if media.is_some() { 4200 } else { 1100 })),
             elapsed: Duration::from_micros(4200),
             media_duration: media,
+            program_date_time: None,
             network_error: None,
             measured: true,
         })

@@ -15,7 +15,7 @@ mod parse;
 mod render;
 
 pub use model::*;
-pub use parse::{parse, parse_master, parse_media, Attributes, ParseError};
+pub use parse::{date_time, parse, parse_master, parse_media, Attributes, ParseError};
 
 #[cfg(test)]
 mod tests;

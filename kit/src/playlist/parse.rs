@@ -311,3 +311,45 @@ impl<'a> Attributes<'a> {
         self.get(name).map(|v| ByteRange::parse(v).ok_or(bad(line, name))).transpose()
     }
 }
+
+/// An `EXT-X-PROGRAM-DATE-TIME` value as Unix seconds: ISO 8601 date and time with optional
+/// fraction and a `Z`, `±HH:MM` or `±HHMM` offset (FFmpeg writes `+0000`). `None` if it does
+/// not read.
+#[must_use]
+pub fn date_time(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let (date, rest) = t.split_once(['T', 't', ' '])?;
+    let mut d = date.splitn(3, '-');
+    let (y, mo, da): (i64, i64, i64) =
+        (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
+    let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+    let (clock, zone) = rest.split_at(zone_at);
+    let mut c = clock.splitn(3, ':');
+    let (h, mi): (i64, i64) = (c.next()?.parse().ok()?, c.next()?.parse().ok()?);
+    let sec: f64 = c.next().unwrap_or("0").parse().ok()?;
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || !(0.0..61.0).contains(&sec)
+    {
+        return None;
+    }
+    let offset = match zone {
+        "" | "Z" | "z" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let digits: String = z[1..].chars().filter(char::is_ascii_digit).collect();
+            if digits.len() != 4 {
+                return None;
+            }
+            let (oh, om): (i64, i64) = (digits[..2].parse().ok()?, digits[2..].parse().ok()?);
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    // Days from 1970-01-01 to the date (Howard Hinnant's days_from_civil).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (mo + if mo > 2 { -3 } else { 9 }) + 2) / 5 + da - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    #[allow(clippy::cast_precision_loss)]
+    Some((days * 86_400 + h * 3600 + mi * 60 - offset) as f64 + sec)
+}

@@ -213,3 +213,25 @@ fn relative_uris() {
     assert_eq!(resolve(&base, "720p/stream.m3u8").unwrap().as_str(), "http://h:17080/live/720p/stream.m3u8");
     assert_eq!(resolve(&base, "/abs.m3u8").unwrap().as_str(), "http://h:17080/abs.m3u8");
 }
+
+#[test]
+fn program_date_times_read_as_unix_seconds() {
+    assert_eq!(date_time("1970-01-01T00:00:00Z"), Some(0.0));
+    assert_eq!(date_time("2026-12-03T12:00:00.000Z"), Some(1_796_299_200.0));
+    // FFmpeg's own form, and offsets either way.
+    assert_eq!(date_time("2026-12-03T13:00:00.000+0100"), Some(1_796_299_200.0));
+    assert_eq!(date_time("2026-12-03T07:30:00-04:30"), Some(1_796_299_200.0));
+    let with_ms = date_time("2019-02-14T02:13:36.106Z").unwrap();
+    assert!((with_ms - 1_550_110_416.106).abs() < 1e-6, "{with_ms}");
+    assert_eq!(date_time("2024-02-29T00:00:00Z"), Some(1_709_164_800.0), "a leap day");
+    for bad in [
+        "",
+        "yesterday",
+        "2026-13-01T00:00:00Z",
+        "2026-12-03",
+        "2026-12-03T25:00:00Z",
+        "2026-12-03T12:00:00+1",
+    ] {
+        assert_eq!(date_time(bad), None, "{bad}");
+    }
+}

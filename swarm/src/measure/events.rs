@@ -218,6 +218,9 @@ pub struct Request {
     pub elapsed: Duration,
     /// Media duration of the segment in seconds, from the playlist that listed it.
     pub media_duration: Option<f64>,
+    /// The segment's `EXT-X-PROGRAM-DATE-TIME` (its start, Unix seconds), when its playlist
+    /// gave one.
+    pub program_date_time: Option<f64>,
     /// The upstream connection failed (refused, reset, timed out) rather than answering.
     pub network_error: Option<String>,
     /// True if the exchange was observed (status, bytes and times are real); false if only
@@ -240,6 +243,7 @@ impl Request {
             ttlb: None,
             elapsed: Duration::ZERO,
             media_duration,
+            program_date_time: None,
             network_error: None,
             measured: false,
         }

@@ -43,6 +43,8 @@ struct Viewer {
     down: Duration,
     /// Sessions that ended by themselves (or were restarted for a stall) after it had played.
     interruptions: u64,
+    /// Its latest live-edge latency, seconds.
+    live_latency: Option<f64>,
 }
 
 /// The fold. Public so tests and benchmarks can drive it without a runtime.
@@ -61,6 +63,9 @@ pub struct Stats {
     connect: Hist,
     startup: Hist,
     rejoin: Hist,
+    live_latency: Hist,
+    /// The wall clock (Unix seconds) at `started_at`, for program date-times.
+    wall_start: f64,
     windows: Windows,
     /// Stalls still running at the end of their session are counted then.
     stopping_at: Option<Instant>,
@@ -97,6 +102,12 @@ impl Stats {
             connect: Hist::default(),
             startup: Hist::default(),
             rejoin: Hist::default(),
+            live_latency: Hist::default(),
+            wall_start: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64()
+                - started_at.elapsed().as_secs_f64(),
             windows: Windows::default(),
             stopping_at: None,
             series: Series::default(),
@@ -228,6 +239,14 @@ impl Stats {
                         self.rejoin.record(d);
                         s.playback.rejoins += 1;
                     }
+                    // How far behind the live edge this viewer plays, as each segment arrives.
+                    let wall =
+                        self.wall_start + ev.at.saturating_duration_since(self.started_at).as_secs_f64();
+                    if let Some(l) = v.player.live_latency(ev.at, wall) {
+                        // A negative figure is a clock ahead of the origin's: recorded as 0.
+                        self.live_latency.record(Duration::from_secs_f64(l.max(0.0)));
+                        v.live_latency = Some(l);
+                    }
                 }
             }
             EventKind::Problem(Problem::HttpStatus(status)) => {
@@ -316,6 +335,7 @@ impl Stats {
                 stalls: v.player.stalls(end),
                 stall_seconds: st.as_secs_f64(),
                 watch_seconds: w.as_secs_f64(),
+                live_latency_seconds: v.live_latency,
                 last_error: v.tail.iter().rev().find(|l| !l.trim().is_empty()).cloned(),
             };
             watched += w;
@@ -376,6 +396,7 @@ impl Stats {
         s.connect = self.connect.summary();
         s.startup = self.startup.summary();
         s.rejoin = self.rejoin.summary();
+        s.live_latency = self.live_latency.summary();
         let sec = s.elapsed.as_secs();
         let seg = kind_index(RequestKind::Segment);
         let w = &self.windows;
@@ -459,6 +480,7 @@ impl Stats {
             connect: self.connect.clone(),
             startup: self.startup.clone(),
             rejoin: self.rejoin.clone(),
+            live_latency: self.live_latency.clone(),
             down: self.down_total,
             watched: self.watch_totals.0,
             stalled: self.watch_totals.1,
@@ -489,6 +511,9 @@ fn segment_buffered(r: &Request, at: Instant, v: &mut Viewer) -> Option<crate::m
     v.last_segment = Some(at);
     v.segments += 1;
     let media = Duration::from_secs_f64(r.media_duration?.max(0.0));
+    if let Some(pdt) = r.program_date_time {
+        v.player.anchor(pdt);
+    }
     Some(v.player.segment(at, media))
 }
 
@@ -682,6 +707,7 @@ mod tests {
             ttlb: Some(Duration::from_millis(ttlb_ms)),
             elapsed: Duration::from_millis(ttlb_ms),
             media_duration: media,
+            program_date_time: None,
             network_error: None,
             measured: true,
         })
@@ -824,6 +850,7 @@ mod tests {
             ttlb: Some(Duration::from_millis(1)),
             elapsed: Duration::from_millis(1),
             media_duration: Some(2.0),
+            program_date_time: None,
             network_error: None,
             measured: true,
         };

@@ -212,6 +212,9 @@ pub struct ViewerRow {
     pub stall_seconds: f64,
     /// Seconds it watched (from its first playback, or from joining for a failed start).
     pub watch_seconds: f64,
+    /// How far behind the live edge it played at its latest segment; `None` without program
+    /// date-times.
+    pub live_latency_seconds: Option<f64>,
     /// The first line of its last unexpected exit's log, if any.
     pub last_error: Option<String>,
 }

@@ -37,6 +37,9 @@ pub struct Player {
     stalled: Duration,
     /// Stalls that ended.
     stalls: u64,
+    /// The latest segment with a program date-time: its place in the buffer (media time
+    /// from the start of playback) and its wall-clock start (Unix seconds).
+    anchor: Option<(Duration, f64)>,
 }
 
 impl Default for Player {
@@ -69,6 +72,7 @@ impl Player {
             buffered: Duration::ZERO,
             stalled: Duration::ZERO,
             stalls: 0,
+            anchor: None,
         }
     }
 
@@ -119,6 +123,23 @@ impl Player {
         self.session_playing = true;
         self.buffered += media;
         out
+    }
+
+    /// The next segment to be buffered started at wall-clock `program_date_time` (Unix
+    /// seconds): it ties the playhead to the live stream's clock.
+    pub fn anchor(&mut self, program_date_time: f64) {
+        self.anchor = Some((self.buffered, program_date_time));
+    }
+
+    /// How far behind the live edge the playhead is at `now`, which is `now_unix` on the wall
+    /// clock: the wall time minus the program date-time of the media playing. `None` before
+    /// playback or without a program date-time.
+    #[must_use]
+    pub fn live_latency(&self, now: Instant, now_unix: f64) -> Option<f64> {
+        let (start, (at, pdt)) = (self.play_start?, self.anchor?);
+        let not_playing = self.stalled + self.stalled_for(now).unwrap_or_default();
+        let played = now.saturating_duration_since(start).saturating_sub(not_playing);
+        Some(now_unix - (pdt + (played.as_secs_f64() - at.as_secs_f64())))
     }
 
     /// When the buffer runs (or ran) dry if nothing more arrives; `None` before playback.
@@ -295,6 +316,28 @@ mod tests {
         assert_eq!(p.watched(t0 + S(14)), (S(13), S(10)));
         assert_eq!(p.stalls(t0 + S(14)), 1);
         assert!(!p.failed_start(t0 + S(14)));
+    }
+
+    #[test]
+    fn live_latency_follows_the_playhead_against_the_program_date_time() {
+        let t0 = Instant::now();
+        let unix = 1_000_000.0; // the wall clock at t0
+        let mut p = Player::new(S(10));
+        p.session_started(t0);
+        p.request(t0);
+        assert_eq!(p.live_latency(t0, unix), None, "not playing");
+        // Three segments at 1 s, the first one started 7 s before t0 (FFmpeg starts 3 back).
+        for i in 0..3 {
+            p.anchor(unix - 7.0 + 2.0 * f64::from(i));
+            p.segment(t0 + S(1), S(2));
+        }
+        // Playing the first segment's start at 1 s: 8 s behind; the same while it plays.
+        assert_eq!(p.live_latency(t0 + S(1), unix + 1.0), Some(8.0));
+        assert_eq!(p.live_latency(t0 + S(5), unix + 5.0), Some(8.0));
+        // Dry at 7 s, stalled until 9 s: two more seconds behind.
+        p.anchor(unix - 1.0);
+        p.segment(t0 + S(9), S(2));
+        assert_eq!(p.live_latency(t0 + S(10), unix + 10.0), Some(10.0));
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct Results {
     pub startup: Hist,
     /// Re-join times (later sessions' first segments).
     pub rejoin: Hist,
+    /// Live-edge latencies.
+    pub live_latency: Hist,
     /// Time viewers had no process.
     pub down: Duration,
     /// Watch time, summed over sessions (exact, for the stall ratio).
@@ -73,6 +75,7 @@ impl Results {
         s.connect = self.connect.summary();
         s.startup = self.startup.summary();
         s.rejoin = self.rejoin.summary();
+        s.live_latency = self.live_latency.summary();
         s.playback.down_seconds = self.down.as_secs_f64();
         s.playback.watch_seconds = self.watched.as_secs_f64();
         s.playback.stall_seconds = self.stalled.as_secs_f64();
@@ -121,6 +124,7 @@ impl Results {
         self.connect.merge(&other.connect);
         self.startup.merge(&other.startup);
         self.rejoin.merge(&other.rejoin);
+        self.live_latency.merge(&other.live_latency);
         self.down += other.down;
         self.watched += other.watched;
         self.stalled += other.stalled;
@@ -252,6 +256,7 @@ mod tests {
             ttlb: Some(Duration::from_micros(ttlb_us)),
             elapsed: Duration::from_micros(ttlb_us),
             media_duration: (kind == RequestKind::Segment).then_some(2.0),
+            program_date_time: None,
             network_error: None,
             measured: true,
         })

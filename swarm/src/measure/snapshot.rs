@@ -151,6 +151,9 @@ pub struct Snapshot {
     pub startup: Latency,
     /// First request of a later session → its first segment buffered (relay only).
     pub rejoin: Latency,
+    /// How far behind the live edge viewers play, as each segment arrives (relay, and
+    /// playlists with `EXT-X-PROGRAM-DATE-TIME` only).
+    pub live_latency: Latency,
     /// The player model's figures.
     pub playback: Playback,
     /// Segment bytes per second (relay only).

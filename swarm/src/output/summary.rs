@@ -206,6 +206,16 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
             p.failed_starts,
             s.target
         );
+        if s.live_latency.count > 0 {
+            let _ = writeln!(
+                o,
+                "Live edge latency {} (wall time − program date-time playing)",
+                quantiles(&s.live_latency)
+            );
+        } else {
+            let _ =
+                writeln!(o, "Live edge latency not measured: the playlists carry no EXT-X-PROGRAM-DATE-TIME");
+        }
         if p.rejoins > 0 {
             let _ = writeln!(o, "Re-joins          {} after an exit: {}", p.rejoins, quantiles(&s.rejoin));
         }

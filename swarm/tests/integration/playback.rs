@@ -192,3 +192,32 @@ async fn segments_that_never_arrive_are_failed_starts() {
     assert!(stdout.contains("failed 2 of 2"), "{stdout}");
     assert_eq!(r["fields"]["failed_starts"], 2);
 }
+
+/// The origin dates its segments (`EXT-X-PROGRAM-DATE-TIME`): each viewer's distance from the
+/// live edge is measured. FFmpeg starts three segments from the end and keeps pace, so it is a
+/// few segment durations (2 s each here), the same for every viewer within a segment or two.
+#[testkit::test]
+async fn viewers_play_a_few_segments_behind_the_live_edge() {
+    let _machine = shared_machine().await;
+    let origin = start_origin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("run.json");
+    let args = ["--clients", "2", "--duration", "12s", "--tui=false", "--report"];
+    let url = origin.playlist_url();
+    let path = report.clone();
+    let out = tokio::task::spawn_blocking(move || swarm().args(args).arg(&path).arg(url).output().unwrap())
+        .await
+        .unwrap();
+    origin.stop().await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report_of(&report);
+    let l = &r["playback"]["live_edge_latency"];
+    let (p50, max) = (l["p50"].as_f64().unwrap(), l["max"].as_f64().unwrap());
+    assert!(l["count"].as_u64().unwrap() >= 6, "{l}");
+    assert!((2.0..=20.0).contains(&p50) && max <= 30.0, "{l}");
+    for row in r["viewers"]["rows"].as_array().unwrap() {
+        let v = row["live_latency_seconds"].as_f64().unwrap();
+        assert!((2.0..=20.0).contains(&v), "{row}");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Live edge latency p50"), "{}", text(&out));
+}

@@ -292,6 +292,12 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
     );
     o.histogram(&[], &s.startup);
     o.family(
+        "live_edge_latency_seconds",
+        "histogram",
+        "How far behind the live edge viewers play (wall time minus the program date-time playing), at each segment.",
+    );
+    o.histogram(&[], &s.live_latency);
+    o.family(
         "rejoin_seconds",
         "histogram",
         "First request of a later session to its first segment buffered.",

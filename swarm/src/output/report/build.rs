@@ -164,6 +164,7 @@ impl Report {
                 failed_starts: p.failed_starts,
                 startup: Quantiles::of(&s.startup),
                 rejoin: Quantiles::of(&s.rejoin),
+                live_edge_latency: Quantiles::of(&s.live_latency),
                 stalls: p.stalls,
                 stall_seconds: finite(p.stall_seconds),
                 watch_seconds: finite(p.watch_seconds),
@@ -209,6 +210,7 @@ fn viewer_row(v: &history::ViewerRow) -> ViewerRow {
         stalls: v.stalls,
         stall_seconds: finite(v.stall_seconds),
         watch_seconds: finite(v.watch_seconds),
+        live_latency_seconds: v.live_latency_seconds.filter(|l| l.is_finite()),
         last_error: v.last_error.clone(),
     }
 }

@@ -119,6 +119,9 @@ pub struct ViewerRow {
     pub stall_seconds: f64,
     /// Seconds it watched: from its first playback (or its start, for a failed start).
     pub watch_seconds: f64,
+    /// How far behind the live edge it played at its latest segment, seconds; `null` without
+    /// `EXT-X-PROGRAM-DATE-TIME` in the playlists (or with `--measure log`).
+    pub live_latency_seconds: Option<f64>,
     /// The first line of its last unexpected exit's log; `null` if none.
     pub last_error: Option<String>,
 }
@@ -260,6 +263,10 @@ pub struct Playback {
     /// A later session's first request to its first segment buffered, seconds; `null` when
     /// there was none, or with `--measure log`.
     pub rejoin: Option<Quantiles>,
+    /// How far behind the live edge viewers played (wall time minus the program date-time of
+    /// the media playing), sampled as each segment arrived, seconds; `null` when the playlists
+    /// carry no `EXT-X-PROGRAM-DATE-TIME`, or with `--measure log`.
+    pub live_edge_latency: Option<Quantiles>,
     /// Stalls: a player's buffer ran dry, also because its process ended (ongoing ones at the
     /// stop included).
     pub stalls: u64,

@@ -39,6 +39,13 @@ pub(super) fn playback(o: &mut String, r: &Report) {
             ),
             ("startup (first request to first segment)", dist(p.startup.as_ref(), "viewers")),
             ("re-joins after an exit", format!("{}: {}", p.rejoins, dist(p.rejoin.as_ref(), "sessions"))),
+            (
+                "behind the live edge",
+                p.live_edge_latency.as_ref().map_or_else(
+                    || "not measured (no EXT-X-PROGRAM-DATE-TIME in the playlists)".to_owned(),
+                    |_| dist(p.live_edge_latency.as_ref(), "samples"),
+                ),
+            ),
             ("stalls", p.stalls.to_string()),
             (
                 "stalled",

@@ -82,6 +82,7 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
             stalls: u64::from(id == 2),
             stall_seconds: if id == 2 { 0.5 } else { 0.0 },
             watch_seconds: 25.0 / 3.0,
+            live_latency_seconds: Some(7.5),
             last_error: (id == 2).then(|| "Server returned 404 <Not Found> & more".to_owned()),
         })
         .collect();

@@ -22,13 +22,23 @@ pub(super) struct Catalog {
 
 #[derive(Debug, Default)]
 struct Listing {
-    current: HashMap<String, f64>,
-    previous: HashMap<String, f64>,
+    current: HashMap<String, Listed>,
+    previous: HashMap<String, Listed>,
     others: HashMap<String, RequestKind>,
 }
 
+/// What a media playlist says of one segment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Listed {
+    /// `#EXTINF`, seconds.
+    pub(super) duration: f64,
+    /// Its start in wall-clock time (Unix seconds): its own `EXT-X-PROGRAM-DATE-TIME`, or
+    /// the previous one's plus the durations since (until a discontinuity).
+    pub(super) program_date_time: Option<f64>,
+}
+
 impl Catalog {
-    pub(super) fn classify(&self, url: &str) -> (RequestKind, Option<f64>) {
+    pub(super) fn classify(&self, url: &str) -> (RequestKind, Option<Listed>) {
         for l in self.playlists.values() {
             if let Some(d) = l.current.get(url).or_else(|| l.previous.get(url)) {
                 return (RequestKind::Segment, Some(*d));
@@ -68,9 +78,18 @@ impl Catalog {
                 }
                 let entry = self.playlists.entry(url.to_string()).or_default();
                 let mut current = HashMap::with_capacity(m.segments.len());
+                let mut clock: Option<f64> = None;
                 for s in &m.segments {
+                    if s.discontinuity {
+                        clock = None;
+                    }
+                    if let Some(t) = s.program_date_time.as_deref().and_then(playlist::date_time) {
+                        clock = Some(t);
+                    }
+                    let listed = Listed { duration: s.duration, program_date_time: clock };
+                    clock = clock.map(|t| t + s.duration);
                     if let Ok(u) = playlist::resolve(url, &s.uri) {
-                        current.insert(u.to_string(), s.duration);
+                        current.insert(u.to_string(), listed);
                     }
                 }
                 entry.previous = std::mem::replace(&mut entry.current, current);

@@ -192,10 +192,14 @@ async fn exchange(
     out.extend(cbuf.drain(..body_len));
 
     let key = (url.host_str().unwrap_or_default().to_owned(), url.port_or_known_default().unwrap_or(80));
-    let (kind_by_url, media_duration) = ctx.catalog().classify(url.as_str());
+    let (kind_by_url, listed) = ctx.catalog().classify(url.as_str());
+    let media_duration = listed.map(|l| l.duration);
     // Nothing of it seen yet; measured from here on.
-    let mut report =
-        Request { measured: true, ..Request::inferred(kind_by_url, url.to_string(), media_duration) };
+    let mut report = Request {
+        measured: true,
+        program_date_time: listed.and_then(|l| l.program_date_time),
+        ..Request::inferred(kind_by_url, url.to_string(), media_duration)
+    };
 
     // Send, reconnecting once if a kept-alive connection turns out to be closed.
     let mut first_byte = None;

@@ -1,6 +1,6 @@
 use url::Url;
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, Listed};
 use super::chunked::{dechunk, Chunks};
 use super::exchange::connection_says;
 use crate::measure::events::{EventKind, RequestKind};
@@ -51,7 +51,7 @@ fn catalog_learns_segments_init_and_keys() {
     let (kind, seen) = c.learn(&media, one.as_bytes()).unwrap();
     assert_eq!(kind, RequestKind::Playlist);
     assert!(matches!(seen, Some(EventKind::PlaylistSeen { media_sequence: 7, segments: 2, ended: false })));
-    assert_eq!(c.classify("http://h/live/v0/seg7.m4s"), (RequestKind::Segment, Some(2.5)));
+    assert_eq!(c.classify("http://h/live/v0/seg7.m4s"), (RequestKind::Segment, Some(listed(2.5, None))));
     assert_eq!(c.classify("http://h/live/v0/init.mp4"), (RequestKind::Init, None));
     assert_eq!(c.classify("http://h/keys/k1"), (RequestKind::Key, None));
     // The next refresh slides the window: the old segment is still known (previous listing),
@@ -60,9 +60,29 @@ fn catalog_learns_segments_init_and_keys() {
     c.learn(&media, two.as_bytes());
     let three = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:9\n#EXTINF:2,\nseg9.m4s\n";
     c.learn(&media, three.as_bytes());
-    assert_eq!(c.classify("http://h/live/v0/seg8.m4s"), (RequestKind::Segment, Some(1.5)));
+    assert_eq!(c.classify("http://h/live/v0/seg8.m4s"), (RequestKind::Segment, Some(listed(1.5, None))));
     assert_eq!(c.classify("http://h/live/v0/seg7.m4s"), (RequestKind::Segment, None), "judged by extension");
     assert_eq!(c.classify("http://h/x/other.json").0, RequestKind::Other);
     assert_eq!(c.classify("http://h/x/unknown.m3u8?t=1").0, RequestKind::Playlist);
     assert!(c.learn(&media, b"<html>").is_none());
+}
+
+fn listed(duration: f64, program_date_time: Option<f64>) -> Listed {
+    Listed { duration, program_date_time }
+}
+
+#[test]
+fn program_date_times_carry_forward_until_a_discontinuity() {
+    let mut c = Catalog::default();
+    let media = Url::parse("http://h/live/stream.m3u8").unwrap();
+    let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n\
+        #EXT-X-PROGRAM-DATE-TIME:2026-12-03T12:00:00.000Z\n#EXTINF:2,\ns1.ts\n#EXTINF:1.5,\ns2.ts\n\
+        #EXTINF:2,\ns3.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2,\ns4.ts\n\
+        #EXT-X-PROGRAM-DATE-TIME:2026-12-03T13:00:00.000+0000\n#EXTINF:2,\ns5.ts\n";
+    c.learn(&media, text.as_bytes()).unwrap();
+    let noon = 1_796_299_200.0;
+    let at = |u: &str| c.classify(&format!("http://h/live/{u}")).1.and_then(|l| l.program_date_time);
+    assert_eq!((at("s1.ts"), at("s2.ts"), at("s3.ts")), (Some(noon), Some(noon + 2.0), Some(noon + 3.5)));
+    assert_eq!(at("s4.ts"), None, "after a discontinuity, only a new date-time says");
+    assert_eq!(at("s5.ts"), Some(noon + 3600.0));
 }
