@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::measure::events::{
-    EndCause, Event, EventKind, FinishReason, Message, Problem, Request, RequestKind, Tunnel,
+    EndCause, Event, EventKind, FinishReason, Message, Problem, Request, RequestKind,
 };
+use crate::measure::exchanges::{record_request, record_tunnel, request_problem};
 use crate::measure::generator::{CpuSampler, Health};
 use crate::measure::history::{Level, SecondSample, Series, ViewerRow, ViewerState};
 use crate::measure::latency::Hist;
@@ -22,7 +23,7 @@ use crate::measure::player::{Player, Verdicts};
 use crate::measure::ramp::achieved_rate;
 use crate::measure::results::{Results, FORMAT};
 use crate::measure::snapshot::{Measure, Snapshot, Throughput, RATE_WINDOW, STREAMING_WINDOW, WINDOWS};
-use crate::measure::windows::{kind_index, Slot, Windows};
+use crate::measure::windows::{kind_index, Windows};
 
 #[derive(Debug, Default, Clone)]
 struct Viewer {
@@ -515,64 +516,6 @@ fn segment_buffered(r: &Request, at: Instant, v: &mut Viewer) -> Option<crate::m
         v.player.anchor(pdt);
     }
     Some(v.player.segment(at, media))
-}
-
-fn record_request(
-    r: &Request,
-    s: &mut Snapshot,
-    ttfb: &mut BTreeMap<RequestKind, Hist>,
-    ttlb: &mut BTreeMap<RequestKind, Hist>,
-    connect: &mut Hist,
-    slot: Option<&mut Slot>,
-) {
-    *s.requests.entry(r.kind).or_default() += 1;
-    *s.bytes.entry(r.kind).or_default() += r.bytes;
-    if let Some(c) = r.connect {
-        connect.record(c);
-    }
-    let http_error = r.status.filter(|code| *code >= 400);
-    if let Some(code) = http_error {
-        *s.http_errors.entry(code).or_default() += 1;
-    }
-    if r.network_error.is_some() {
-        s.network_errors += 1;
-    }
-    let failed = http_error.is_some() || r.network_error.is_some();
-    if let Some(d) = r.ttfb {
-        ttfb.entry(r.kind).or_default().record(d);
-    }
-    if let Some(d) = r.ttlb {
-        ttlb.entry(r.kind).or_default().record(d);
-        if r.kind == RequestKind::Segment && r.media_duration.is_some_and(|m| d.as_secs_f64() > m) {
-            s.playback.late_segments += 1;
-        }
-    }
-    if let Some(slot) = slot {
-        slot.bytes[kind_index(r.kind)] += r.bytes;
-        slot.requests += 1;
-        slot.errors += u64::from(failed);
-    }
-}
-
-/// What went wrong with a request, if anything: `HTTP 404 on segment`.
-fn request_problem(r: &Request) -> Option<String> {
-    let kind = r.kind.label();
-    match (&r.network_error, r.status) {
-        (Some(e), _) => Some(format!("network error on {kind}: {e}")),
-        (None, Some(code)) if code >= 400 => Some(format!("HTTP {code} on {kind}")),
-        _ => None,
-    }
-}
-
-fn record_tunnel(t: &Tunnel, s: &mut Snapshot) {
-    let tunnels = &mut s.tunnels;
-    tunnels.count += 1;
-    tunnels.bytes_down += t.bytes_down;
-    tunnels.bytes_up += t.bytes_up;
-    if t.error.is_some() {
-        tunnels.failed += 1;
-        s.network_errors += 1;
-    }
 }
 
 /// Runs the fold until every sender is gone; returns the run's results (`started_unix`: the

@@ -3,6 +3,7 @@
 //! origin's own figures. Nothing here knows which engine produced an event.
 
 pub mod events;
+pub(crate) mod exchanges;
 pub mod fold;
 pub mod generator;
 pub mod history;
