@@ -273,27 +273,22 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
 
     let mut exporters = BTreeMap::new();
     // Through packet loss a scrape of the lab's own can time out now and then: whether one
-    // did depends on timing, so there only up or down is pinned.
+    // did depends on timing, so there what is certain is recorded: up or down.
     let lossy = s.network.as_ref().is_some_and(|n| n.loss_percent.is_some_and(|l| l > 0.0));
     if let Some(x) = f.exporters {
         exporters.insert(
             "node",
-            if x.node_ok == 0 {
-                "down"
-            } else if lossy {
-                "up (a scrape through the loss may fail)"
-            } else if x.node_ok == x.scrapes {
-                "up"
-            } else {
-                "up, some scrapes failed"
+            match x.node_ok {
+                0 => "down",
+                _ if lossy || x.node_ok == x.scrapes => "up",
+                _ => "up, some scrapes failed",
             },
         );
         exporters.insert(
             "nginx",
             match (x.nginx_ok, x.nginx_down) {
                 (0, _) => "down",
-                (_, 0) if lossy => "up, nginx up (a scrape through the loss may fail)",
-                (_, 0) if x.nginx_ok == x.scrapes => "up, nginx up",
+                (_, 0) if lossy || x.nginx_ok == x.scrapes => "up, nginx up",
                 (_, 0) => "up, some scrapes failed",
                 _ => "up, nginx down at times",
             },

@@ -189,10 +189,12 @@ impl Notices {
     }
 }
 
-/// One viewer, for the dashboard's table and the report.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// One viewer, for the dashboard's table and the report (where `stalled` and `state` are as
+/// they were at the end).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ViewerRow {
-    /// Viewer number.
+    /// Viewer number (0 is the first started).
     pub id: ViewerId,
     /// Where it is.
     pub state: ViewerState,
@@ -200,22 +202,22 @@ pub struct ViewerRow {
     pub stalled: bool,
     /// Processes started for it.
     pub starts: u64,
-    /// Segments received.
+    /// Segments it received.
     pub segments: u64,
-    /// Bytes received.
+    /// Bytes it received.
     pub bytes: u64,
     /// HTTP and network errors it saw.
     pub errors: u64,
     /// Stalls of its player model, finished and ongoing.
     pub stalls: u64,
-    /// Seconds its player model spent not playing (stalls, a failed start's wait).
+    /// Seconds it did not play after its first playback (or waited, for a failed start).
     pub stall_seconds: f64,
-    /// Seconds it watched (from its first playback, or from joining for a failed start).
+    /// Seconds it watched: from its first playback (or its start, for a failed start).
     pub watch_seconds: f64,
-    /// How far behind the live edge it played at its latest segment; `None` without program
-    /// date-times.
+    /// How far behind the live edge it played at its latest segment, seconds; `null` without
+    /// `EXT-X-PROGRAM-DATE-TIME` in the playlists (or with `--measure log`).
     pub live_latency_seconds: Option<f64>,
-    /// The first line of its last unexpected exit's log, if any.
+    /// The first line of its last unexpected exit's log; `null` if none.
     pub last_error: Option<String>,
 }
 

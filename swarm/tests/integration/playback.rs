@@ -39,7 +39,9 @@ async fn an_origin_outage_is_a_stall_of_its_length_for_every_viewer() {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(12)).await;
     let listen = origin.listen();
-    let cpu_before = cpu_times();
+    // The swarm's own sampler, over the outage and the rest of the run.
+    let mut cpu = swarm::measure::generator::CpuSampler::default();
+    let _ = cpu.sample(Instant::now());
     let stopped = Instant::now();
     origin.pause("nginx", Duration::from_secs(10)).unwrap();
     // The outage as a viewer would see it: until the port accepts connections again.
@@ -54,7 +56,7 @@ async fn an_origin_outage_is_a_stall_of_its_length_for_every_viewer() {
     .expect("nginx accepts again within 30 s");
     let outage = back.duration_since(stopped).as_secs_f64();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
-    let busy = busy_fraction(cpu_before, cpu_times());
+    let busy = cpu.sample(Instant::now()).map_or(1.0, |(host, _)| host);
     origin.stop().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(5), "stall_ratio==0 fails: {}", text(&out));
@@ -78,22 +80,6 @@ async fn an_origin_outage_is_a_stall_of_its_length_for_every_viewer() {
     assert!(p["process_down_seconds"].as_f64().unwrap() > 0.0, "{p}");
     assert_eq!(p["failed_starts"], 0, "{p}");
     assert!(stdout.contains("Interruptions"), "{stdout}");
-}
-
-/// The machine's CPU time so far: (busy, total) in ticks, from `/proc/stat`.
-fn cpu_times() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap();
-    let ticks: Vec<u64> =
-        stat.lines().next().unwrap().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
-    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
-    let total: u64 = ticks.iter().take(8).sum();
-    (total - idle, total)
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn busy_fraction(before: (u64, u64), after: (u64, u64)) -> f64 {
-    let total = after.1.saturating_sub(before.1).max(1);
-    after.0.saturating_sub(before.0) as f64 / total as f64
 }
 
 /// A server that answers playlists at once and sends segment bodies at 2 KB/s, for at most

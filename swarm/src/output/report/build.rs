@@ -126,7 +126,7 @@ impl Report {
                 process_start_max_seconds: s.spawn_time_max.as_secs_f64(),
                 exits_unexpected: exits(&s.exits_unexpected),
                 exits_on_stop: exits(&s.exits_on_stop),
-                rows: s.viewers.iter().map(viewer_row).collect(),
+                rows: s.viewers.clone(),
             },
             requests: Requests {
                 total: s.total_requests(),
@@ -195,23 +195,6 @@ impl Report {
     #[must_use]
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
-    }
-}
-
-fn viewer_row(v: &history::ViewerRow) -> ViewerRow {
-    ViewerRow {
-        id: v.id,
-        state: v.state,
-        stalled: v.stalled,
-        starts: v.starts,
-        segments: v.segments,
-        bytes: v.bytes,
-        errors: v.errors,
-        stalls: v.stalls,
-        stall_seconds: finite(v.stall_seconds),
-        watch_seconds: finite(v.watch_seconds),
-        live_latency_seconds: v.live_latency_seconds.filter(|l| l.is_finite()),
-        last_error: v.last_error.clone(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-pub use crate::measure::history::{Level, ViewerState};
+pub use crate::measure::history::{Level, ViewerRow, ViewerState};
 use crate::measure::latency::Latency;
 pub use crate::measure::snapshot::Measure;
 use crate::measure::snapshot::Snapshot;
@@ -93,37 +93,6 @@ pub struct Viewers {
     pub exits_on_stop: BTreeMap<String, u64>,
     /// Every viewer, by number.
     pub rows: Vec<ViewerRow>,
-}
-
-/// One viewer.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ViewerRow {
-    /// Viewer number (0 is the first started).
-    pub id: u32,
-    /// Where it was at the end.
-    pub state: ViewerState,
-    /// True if its player model was stalled at the end.
-    pub stalled: bool,
-    /// Processes started for it.
-    pub starts: u64,
-    /// Segments it received.
-    pub segments: u64,
-    /// Bytes it received.
-    pub bytes: u64,
-    /// HTTP and network errors it saw.
-    pub errors: u64,
-    /// Stalls of its player model.
-    pub stalls: u64,
-    /// Seconds it did not play after its first playback (or waited, for a failed start).
-    pub stall_seconds: f64,
-    /// Seconds it watched: from its first playback (or its start, for a failed start).
-    pub watch_seconds: f64,
-    /// How far behind the live edge it played at its latest segment, seconds; `null` without
-    /// `EXT-X-PROGRAM-DATE-TIME` in the playlists (or with `--measure log`).
-    pub live_latency_seconds: Option<f64>,
-    /// The first line of its last unexpected exit's log; `null` if none.
-    pub last_error: Option<String>,
 }
 
 /// A latency distribution, in seconds.
