@@ -126,6 +126,16 @@ pub struct NetArgs {
     /// then checks a marker file per segment request and does not cache segment descriptors
     #[arg(long, env = "HLS_ORIGIN_FAULT_INJECTION")]
     pub fault_injection: bool,
+    /// Also serve HTTPS here (the same streams; health and the exporters stay on --listen).
+    /// Needs --tls-cert and --tls-key
+    #[arg(long, env = "HLS_ORIGIN_TLS_LISTEN", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Option<SocketAddr>,
+    /// Certificate chain for --tls-listen (PEM)
+    #[arg(long, env = "HLS_ORIGIN_TLS_CERT", requires = "tls_listen", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key for --tls-listen (PEM)
+    #[arg(long, env = "HLS_ORIGIN_TLS_KEY", requires = "tls_listen", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `serve` flags.
@@ -231,6 +241,11 @@ impl ServeArgs {
         c.nginx_exporter = nginx_exp.then_some(self.net.nginx_exporter);
         c.status_listen = self.net.status_listen;
         c.fault_injection = self.net.fault_injection;
+        if let (Some(listen), Some(cert), Some(key)) =
+            (self.net.tls_listen, &self.net.tls_cert, &self.net.tls_key)
+        {
+            c.tls = Some(crate::config::TlsListen { listen, cert: cert.clone(), key: key.clone() });
+        }
         if let Some(d) = &self.work_dir {
             c.work_root.clone_from(d);
         }
@@ -254,6 +269,7 @@ pub fn preview_layout(listen: SocketAddr, dir: &Path) -> Layout {
         logs: dir.join("logs"),
         status: "127.0.0.1:17081".parse().unwrap_or(listen),
         faults: None,
+        tls: None,
     }
 }
 
@@ -326,6 +342,10 @@ where
         Command::Serve(args) => {
             let origin = service::start(args.config()?).await?;
             write(out, &format!("ready {}\n", origin.playlist_url()));
+            if let Some(tls) = origin.tls_listen() {
+                let path = origin.profile().entry_playlist();
+                write(out, &format!("https https://{}/{path}\n", crate::exporters::local_address(tls)));
+            }
             shutdown.await;
             tracing::info!("shutting down");
             origin.stop().await?;

@@ -78,6 +78,19 @@ pub struct Config {
     /// work: nginx then checks a marker file per segment request and does not cache segment
     /// descriptors. Off by default.
     pub fault_injection: bool,
+    /// Also serve HTTPS (the same content) on a second listener.
+    pub tls: Option<TlsListen>,
+}
+
+/// An HTTPS listener: address and the PEM certificate chain and key nginx serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListen {
+    /// HTTPS listen address; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -139,6 +152,7 @@ impl Config {
             node_exporter_bin: node_bin.unwrap_or_else(|| exporters::NODE_EXPORTER[0].into()),
             nginx_exporter_bin: nginx_exp_bin.unwrap_or_else(|| exporters::NGINX_EXPORTER[0].into()),
             fault_injection: false,
+            tls: None,
         })
     }
 

@@ -49,7 +49,7 @@ pub mod service;
 pub mod supervisor;
 pub mod timeline;
 
-pub use config::{Config, Source};
+pub use config::{Config, Source, TlsListen};
 pub use error::Error;
 pub use profile::{Overrides, Profile};
 pub use service::{start, Origin};

@@ -24,6 +24,8 @@ pub struct Layout {
     pub status: SocketAddr,
     /// With fault injection: the marker directory checked for every segment request.
     pub faults: Option<PathBuf>,
+    /// An HTTPS listener besides the plain one (the exporter and health checks stay plain).
+    pub tls: Option<crate::config::TlsListen>,
 }
 
 impl Layout {
@@ -133,7 +135,7 @@ http {{
 
     server {{
         listen {listen};
-        root {root};
+{tls}        root {root};
 
         # Playlists change every segment: never cache their file metadata (a cached
         # descriptor serves the old playlist after ffmpeg renames a new one into place).
@@ -183,6 +185,7 @@ http {{
 }}
 "#,
         listen = layout.listen,
+        tls = tls_listen(layout),
         root = p(&layout.root),
         playlist_cc = profile.playlist_cache_control,
         segment_cc = profile.segment_cache_control(),
@@ -190,6 +193,18 @@ http {{
         segment_files = segment_files(layout, cache_max, seg_life),
     );
     c
+}
+
+/// The HTTPS listener's lines, if any.
+fn tls_listen(layout: &Layout) -> String {
+    layout.tls.as_ref().map_or_else(String::new, |t| {
+        format!(
+            "        listen {} ssl;\n        ssl_certificate {};\n        ssl_certificate_key {};\n",
+            t.listen,
+            p(&t.cert),
+            p(&t.key)
+        )
+    })
 }
 
 /// The segment location's file handling: a descriptor cache, or with fault injection no cache
@@ -229,6 +244,7 @@ mod tests {
             logs: "/o/logs".into(),
             status: "127.0.0.1:4000".parse().unwrap(),
             faults: None,
+            tls: None,
         }
     }
 

@@ -25,6 +25,7 @@ use crate::supervisor::{Board, ChildStatus, Spec, State, Supervisor};
 pub struct Origin {
     profile: Profile,
     listen: SocketAddr,
+    tls: Option<crate::config::TlsListen>,
     node_exporter: Option<SocketAddr>,
     nginx_exporter: Option<SocketAddr>,
     status: Option<SocketAddr>,
@@ -65,6 +66,15 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
     let profile = config.effective_profile()?;
     let mut held = Vec::new();
     let listen = resolve_port(config.listen, &mut held)?;
+    let tls = match &config.tls {
+        Some(t) => {
+            for path in [&t.cert, &t.key] {
+                std::fs::metadata(path).map_err(|source| Error::File { path: path.clone(), source })?;
+            }
+            Some(crate::config::TlsListen { listen: resolve_port(t.listen, &mut held)?, ..t.clone() })
+        }
+        None => None,
+    };
     let node_exporter = config.node_exporter.map(|a| resolve_port(a, &mut held)).transpose()?;
     let nginx_exporter = config.nginx_exporter.map(|a| resolve_port(a, &mut held)).transpose()?;
     drop(held);
@@ -105,6 +115,7 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
     let mut origin = Origin {
         profile,
         listen,
+        tls,
         node_exporter,
         nginx_exporter,
         status: None,
@@ -241,6 +252,7 @@ impl Origin {
             logs: self.log_dir.clone(),
             status,
             faults: self.facts.faults_dir.clone(),
+            tls: self.tls.clone(),
         };
         let conf = nginx::config(&self.profile, &layout);
         std::fs::write(layout.conf(), conf).map_err(|source| Error::File { path: layout.conf(), source })?;
@@ -390,6 +402,12 @@ impl Origin {
     #[must_use]
     pub fn listen(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The HTTPS listen address (with the port actually used), if it serves HTTPS.
+    #[must_use]
+    pub fn tls_listen(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|t| t.listen)
     }
 
     /// The served directory (playlists and segments).

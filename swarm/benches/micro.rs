@@ -103,6 +103,7 @@ fn events(viewers: u32, seconds: u32, measure: Measure, t0: Instant) -> Vec<Even
             status: Some(200),
             bytes,
             connect: None,
+            tls: None,
             ttfb: Some(Duration::from_micros(900)),
             ttlb: Some(Duration::from_micros(if media.is_some() { 4200 } else { 1100 })),
             elapsed: Duration::from_micros(4200),

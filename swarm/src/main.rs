@@ -79,7 +79,7 @@ fn main() -> ExitCode {
             eprintln!("hls-swarm: {e}");
             ExitCode::from(exit_code::PREFLIGHT)
         }
-        Err(e @ (RunError::Probe(_) | RunError::MetricsBind { .. })) => {
+        Err(e @ (RunError::Probe(_) | RunError::MetricsBind { .. } | RunError::Untrusted(_))) => {
             eprintln!("hls-swarm: {e}");
             ExitCode::from(exit_code::PREFLIGHT)
         }

@@ -109,9 +109,14 @@ pub struct HttpArgs {
     #[arg(long, env = "HLS_SWARM_RESOLVE", value_name = "IP")]
     pub resolve: Option<String>,
 
-    /// Allow --resolve (with https this also turns off certificate checks)
+    /// Allow --resolve, and accept any TLS certificate from the origin (no checks)
     #[arg(long, env = "HLS_SWARM_DANGEROUS")]
     pub dangerous: bool,
+
+    /// Also trust the CA certificates in this PEM file for https origins (the system's
+    /// roots are always trusted)
+    #[arg(long, env = "HLS_SWARM_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// How the numbers are obtained, viewer side and origin side.

@@ -8,6 +8,7 @@ use url::Url;
 use crate::control::cli::{Cli, LogFormat, MeasureMode};
 use crate::engine::ffmpeg::command::FfmpegOptions;
 use crate::engine::settings::{Header, HttpSettings, Variant};
+use crate::engine::trust::Trust;
 use crate::measure::origin::Targets;
 use crate::measure::snapshot::Measure;
 use crate::output::report;
@@ -197,6 +198,9 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// An unusable `--ca-file`.
+    #[error(transparent)]
+    CaFile(#[from] crate::engine::trust::CaFileError),
     /// Control characters in the user agent.
     #[error("--user-agent '{value}' contains a line break or control character")]
     BadUserAgent {
@@ -312,6 +316,11 @@ impl Config {
                 headers,
                 user_agent: http.user_agent.clone(),
                 resolve,
+                trust: if http.dangerous {
+                    Trust::Any
+                } else {
+                    Trust::with_ca_file(http.ca_file.as_deref())?
+                },
             },
             ffmpeg: FfmpegOptions {
                 binary: cli.modes.ffmpeg.clone(),

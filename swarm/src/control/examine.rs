@@ -23,6 +23,14 @@ pub enum ExamineError {
         /// The client's reason.
         reason: String,
     },
+    /// The server's TLS certificate is not trusted.
+    #[error("the TLS certificate of {url} is not trusted ({reason}): give its CA with --ca-file PEM, or pass --dangerous to skip the check")]
+    Untrusted {
+        /// What was requested.
+        url: Url,
+        /// Why the certificate was refused.
+        reason: String,
+    },
     /// The server answered with an error status.
     #[error("{url} answered HTTP {status}")]
     Status {
@@ -45,10 +53,11 @@ pub enum ExamineError {
 }
 
 impl ExamineError {
-    /// True when no server answered at all (as opposed to answering wrongly).
+    /// True when no server answered at all (as opposed to answering wrongly); a TLS
+    /// certificate that is not trusted counts as no answer.
     #[must_use]
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ExamineError::Unreachable { .. })
+        matches!(self, ExamineError::Unreachable { .. } | ExamineError::Untrusted { .. })
     }
 }
 
@@ -98,13 +107,11 @@ impl Fetcher {
             .connect_timeout(options.timeout)
             .read_timeout(options.timeout)
             .redirect(reqwest::redirect::Policy::limited(5))
-            .no_proxy();
+            .no_proxy()
+            .use_preconfigured_tls((*options.trust.client_config()).clone());
         if let (Some(ip), Some(host)) = (options.resolve, url.host_str()) {
             let port = url.port_or_known_default().unwrap_or(80);
             builder = builder.resolve(host, SocketAddr::new(ip, port));
-            if url.scheme() == "https" {
-                builder = builder.danger_accept_invalid_certs(true);
-            }
         }
         let client = builder.build().map_err(|e| ExamineError::Client(e.to_string()))?;
         Ok(Fetcher { client })
@@ -115,8 +122,13 @@ impl Fetcher {
     /// # Errors
     /// [`ExamineError::Unreachable`] or [`ExamineError::Status`].
     pub async fn get(&self, url: &Url, limit: usize) -> Result<Fetched, ExamineError> {
-        let unreachable =
-            |e: reqwest::Error| ExamineError::Unreachable { url: url.clone(), reason: describe(&e) };
+        let unreachable = |e: reqwest::Error| {
+            if untrusted_certificate(&e) {
+                ExamineError::Untrusted { url: url.clone(), reason: describe(&e) }
+            } else {
+                ExamineError::Unreachable { url: url.clone(), reason: describe(&e) }
+            }
+        };
         let start = Instant::now();
         let mut resp = self.client.get(url.clone()).send().await.map_err(unreachable)?;
         let ttfb = start.elapsed();
@@ -143,6 +155,22 @@ impl Fetcher {
             .map_err(|e| ExamineError::NotPlaylist { url: url.clone(), reason: e.to_string() })?;
         Ok((fetched, parsed))
     }
+}
+
+/// True if the error chain holds rustls refusing the server's certificate.
+fn untrusted_certificate(e: &reqwest::Error) -> bool {
+    let mut next = std::error::Error::source(e);
+    while let Some(s) = next {
+        if matches!(s.downcast_ref::<rustls::Error>(), Some(rustls::Error::InvalidCertificate(_))) {
+            return true;
+        }
+        // An io::Error's source skips the error it wraps: step into it instead.
+        next = match s.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    false
 }
 
 /// The most useful reason in a reqwest error chain (e.g. "Connection refused").

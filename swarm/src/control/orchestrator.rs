@@ -17,7 +17,7 @@ use crate::control::plan::RampPlan;
 use crate::control::preflight::{self, Checklist};
 use crate::control::signals::Signals;
 use crate::engine::ffmpeg::command::{Capabilities, CapabilityError, Selection, ViewerCommand};
-use crate::engine::ffmpeg::relay::{Relay, Route};
+use crate::engine::ffmpeg::relay::{Relay, Route, Tls};
 use crate::engine::ffmpeg::viewer::FfmpegEngine;
 use crate::engine::supervisor::{backoff_cap, Shutdown, Supervisor};
 use crate::measure::events::{EventKind, EventSink, ViewerId};
@@ -55,6 +55,12 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The origin's TLS certificate is not trusted: no viewer could play.
+    #[error(transparent)]
+    Untrusted(ExamineError),
+    /// The relay's TLS cannot be set up.
+    #[error("{0}")]
+    Tls(String),
     /// Installing signal handlers or starting threads failed.
     #[error("cannot set up the run (signal handlers, threads): {0}")]
     Signals(#[source] std::io::Error),
@@ -89,6 +95,9 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         let (verdict, report) = check::run(&config, stream.probed(), &commands.of(0, None)).await;
         let _ = write!(out, "{report}");
         return Ok(Finished::Checked(verdict));
+    }
+    if let Err(e @ ExamineError::Untrusted { .. }) = &stream.info {
+        return Err(RunError::Untrusted(e.clone()));
     }
     announce(&config, out);
     let shape = Shape::of(&config, &caps, &stream, out)?;
@@ -238,7 +247,8 @@ fn announce(config: &Config, out: &mut (dyn Write + Send)) {
 
 /// What the run knows of the stream and its viewers before they start.
 struct Shape {
-    relay: bool,
+    /// With `--measure relay`: where each viewer's relay sends its requests.
+    relay: Option<Route>,
     finite: bool,
     target_duration: f64,
     stall_timeout: Duration,
@@ -260,13 +270,23 @@ impl Shape {
                     .into(),
             }));
         }
-        if config.http.resolve.is_some() && config.url.scheme() == "https" && !relay {
+        if config.url.scheme() == "https" && !relay {
             let _ = writeln!(
                 out,
-                "WARNING: --resolve with https: viewers connect to {} and do NOT verify the server's certificate",
-                config.http.resolve.map(|ip| ip.to_string()).unwrap_or_default()
+                "WARNING: with --measure log, FFmpeg viewers do NOT check the origin's TLS certificate"
             );
         }
+        let relay = if relay {
+            // The relay waits a little longer than FFmpeg's own timeout, so FFmpeg decides failures.
+            let tls = Tls::new(config.http.trust.client_config()).map_err(RunError::Tls)?;
+            Some(Route {
+                resolve: config.http.resolve,
+                timeout: config.http.timeout + Duration::from_secs(5),
+                tls: Some(tls),
+            })
+        } else {
+            None
+        };
         let (finite, target_duration) = match &stream.info {
             Ok(i) => {
                 let td = i.media.target_duration.unwrap_or(2.0);
@@ -357,27 +377,24 @@ struct Starter<'a> {
 
 impl Starter<'_> {
     async fn start(&self, id: ViewerId, sink: &EventSink, shutdown: &Shutdown, viewers: &mut JoinSet<()>) {
-        let relay = match (self.shape.relay, Relay::bind().await) {
-            (false, _) => None,
-            (true, Ok(r)) => Some(r),
-            (true, Err(e)) => {
-                let error = format!("cannot open the viewer's relay: {e}");
-                sink.send(id, EventKind::StartFailed { error });
-                return;
-            }
+        let relay = match &self.shape.relay {
+            None => None,
+            Some(route) => match Relay::bind().await {
+                Ok(r) => Some((r, route.clone())),
+                Err(e) => {
+                    let error = format!("cannot open the viewer's relay: {e}");
+                    sink.send(id, EventKind::StartFailed { error });
+                    return;
+                }
+            },
         };
-        // The relay waits a little longer than FFmpeg's own timeout, so FFmpeg decides failures.
-        let route = Route {
-            resolve: self.config.http.resolve,
-            timeout: self.config.http.timeout + Duration::from_secs(5),
-        };
-        let proxy = relay.as_ref().map(Relay::proxy_url);
+        let proxy = relay.as_ref().map(|(r, _)| r.proxy_url());
         let engine = FfmpegEngine::new(
             id,
             self.commands.of(id, proxy.as_deref()).argv(),
             self.spawner.clone(),
             sink.clone(),
-            relay.map(|r| (r, route)),
+            relay,
             Duration::from_secs_f64(self.shape.target_duration.max(0.1)),
         );
         let viewer = Supervisor {

@@ -4,3 +4,4 @@
 pub mod ffmpeg;
 pub mod settings;
 pub mod supervisor;
+pub mod trust;

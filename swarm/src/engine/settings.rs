@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
+use crate::engine::trust::Trust;
+
 /// Which variant of a master playlist a viewer plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +35,8 @@ pub struct HttpSettings {
     pub user_agent: String,
     /// Connect to this address instead of resolving the host.
     pub resolve: Option<IpAddr>,
+    /// How https origins' certificates are checked (by the probe and the relay).
+    pub trust: Trust,
 }
 
 /// One `Name: value` request header.

@@ -210,6 +210,8 @@ pub struct Request {
     pub bytes: u64,
     /// Time for a new upstream connection, when this request opened one.
     pub connect: Option<Duration>,
+    /// TLS handshake time of that new connection (https only).
+    pub tls: Option<Duration>,
     /// From the request (as the viewer sent it) to the first byte of the response.
     pub ttfb: Option<Duration>,
     /// From the request to the last byte of the body; `None` if the body did not complete.
@@ -239,6 +241,7 @@ impl Request {
             status: None,
             bytes: 0,
             connect: None,
+            tls: None,
             ttfb: None,
             ttlb: None,
             elapsed: Duration::ZERO,

@@ -14,13 +14,16 @@ pub(crate) fn record_request(
     s: &mut Snapshot,
     ttfb: &mut BTreeMap<RequestKind, Hist>,
     ttlb: &mut BTreeMap<RequestKind, Hist>,
-    connect: &mut Hist,
+    (connect, tls): (&mut Hist, &mut Hist),
     slot: Option<&mut Slot>,
 ) {
     *s.requests.entry(r.kind).or_default() += 1;
     *s.bytes.entry(r.kind).or_default() += r.bytes;
     if let Some(c) = r.connect {
         connect.record(c);
+    }
+    if let Some(t) = r.tls {
+        tls.record(t);
     }
     let http_error = r.status.filter(|code| *code >= 400);
     if let Some(code) = http_error {

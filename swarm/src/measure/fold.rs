@@ -62,6 +62,7 @@ pub struct Stats {
     ttfb: BTreeMap<RequestKind, Hist>,
     ttlb: BTreeMap<RequestKind, Hist>,
     connect: Hist,
+    tls: Hist,
     startup: Hist,
     rejoin: Hist,
     live_latency: Hist,
@@ -101,6 +102,7 @@ impl Stats {
             ttfb: BTreeMap::new(),
             ttlb: BTreeMap::new(),
             connect: Hist::default(),
+            tls: Hist::default(),
             startup: Hist::default(),
             rejoin: Hist::default(),
             live_latency: Hist::default(),
@@ -218,7 +220,14 @@ impl Stats {
             }
             EventKind::Request(r) => {
                 let slot = self.windows.slot(second);
-                record_request(&r, s, &mut self.ttfb, &mut self.ttlb, &mut self.connect, slot);
+                record_request(
+                    &r,
+                    s,
+                    &mut self.ttfb,
+                    &mut self.ttlb,
+                    (&mut self.connect, &mut self.tls),
+                    slot,
+                );
                 v.bytes += r.bytes;
                 if let Some(problem) = request_problem(&r) {
                     v.errors += 1;
@@ -395,6 +404,7 @@ impl Stats {
             s.ttlb.insert(*kind, h.summary());
         }
         s.connect = self.connect.summary();
+        s.tls_handshake = self.tls.summary();
         s.startup = self.startup.summary();
         s.rejoin = self.rejoin.summary();
         s.live_latency = self.live_latency.summary();
@@ -479,6 +489,7 @@ impl Stats {
             ttfb: self.ttfb.clone(),
             ttlb: self.ttlb.clone(),
             connect: self.connect.clone(),
+            tls_handshake: self.tls.clone(),
             startup: self.startup.clone(),
             rejoin: self.rejoin.clone(),
             live_latency: self.live_latency.clone(),
@@ -646,6 +657,7 @@ mod tests {
             status: Some(200),
             bytes,
             connect: None,
+            tls: None,
             ttfb: Some(Duration::from_millis(ttfb_ms)),
             ttlb: Some(Duration::from_millis(ttlb_ms)),
             elapsed: Duration::from_millis(ttlb_ms),
@@ -789,6 +801,7 @@ mod tests {
             status: Some(404),
             bytes: 150,
             connect: Some(Duration::from_micros(80)),
+            tls: None,
             ttfb: Some(Duration::from_millis(1)),
             ttlb: Some(Duration::from_millis(1)),
             elapsed: Duration::from_millis(1),

@@ -45,6 +45,9 @@ pub struct Results {
     pub ttlb: BTreeMap<RequestKind, Hist>,
     /// Upstream connection set-up times.
     pub connect: Hist,
+    /// Upstream TLS handshake times (https).
+    #[serde(default)]
+    pub tls_handshake: Hist,
     /// Startup times.
     pub startup: Hist,
     /// Re-join times (later sessions' first segments).
@@ -73,6 +76,7 @@ impl Results {
         s.ttfb = self.ttfb.iter().map(|(k, h)| (*k, h.summary())).collect();
         s.ttlb = self.ttlb.iter().map(|(k, h)| (*k, h.summary())).collect();
         s.connect = self.connect.summary();
+        s.tls_handshake = self.tls_handshake.summary();
         s.startup = self.startup.summary();
         s.rejoin = self.rejoin.summary();
         s.live_latency = self.live_latency.summary();
@@ -122,6 +126,7 @@ impl Results {
             self.ttlb.entry(*k).or_default().merge(h);
         }
         self.connect.merge(&other.connect);
+        self.tls_handshake.merge(&other.tls_handshake);
         self.startup.merge(&other.startup);
         self.rejoin.merge(&other.rejoin);
         self.live_latency.merge(&other.live_latency);
@@ -252,6 +257,7 @@ mod tests {
             status: Some(status),
             bytes: 1000 + ttlb_us,
             connect: Some(Duration::from_micros(ttfb_us / 2 + 1)),
+            tls: ttfb_us.is_multiple_of(3).then(|| Duration::from_micros(ttfb_us / 3 + 7)),
             ttfb: Some(Duration::from_micros(ttfb_us)),
             ttlb: Some(Duration::from_micros(ttlb_us)),
             elapsed: Duration::from_micros(ttlb_us),

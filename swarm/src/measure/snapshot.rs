@@ -147,6 +147,8 @@ pub struct Snapshot {
     pub segment_ttlb_recent: Latency,
     /// Upstream connection set-up times (relay only).
     pub connect: Latency,
+    /// Upstream TLS handshake times (relay, https origins only).
+    pub tls_handshake: Latency,
     /// First request of a viewer → its first segment buffered (relay only).
     pub startup: Latency,
     /// First request of a later session → its first segment buffered (relay only).

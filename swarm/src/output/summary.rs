@@ -182,10 +182,13 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         let _ = writeln!(o, "Segment download  {}", get(&s.ttlb, RequestKind::Segment));
         let _ = writeln!(o, "Playlist TTFB     {}", get(&s.ttfb, RequestKind::Playlist));
         let _ = writeln!(o, "Playlist download {}", get(&s.ttlb, RequestKind::Playlist));
+        if s.tls_handshake.count > 0 {
+            let _ = writeln!(o, "TLS handshake     {} (to the origin)", quantiles(&s.tls_handshake));
+        }
         if s.tunnels.count > 0 {
             let _ = writeln!(
                 o,
-                "HTTPS tunnels     {} ({} failed) · {} received; requests inside TLS are not visible",
+                "Blind tunnels     {} ({} failed) · {} received; their requests are not visible",
                 s.tunnels.count,
                 s.tunnels.failed,
                 bytes(s.tunnels.bytes_down as f64)

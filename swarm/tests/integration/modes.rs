@@ -36,6 +36,10 @@ fn bad_input_exits_2_with_a_message_naming_the_value() {
         (vec!["--assert", "ttfb<1s", "http://h/x.m3u8"], "--assert 'ttfb<1s': unknown field 'ttfb'"),
         (vec!["--assert", "error_rate<5ms", "http://h/x.m3u8"], "ratios take %"),
         (vec!["--measure", "magic", "http://h/x.m3u8"], "'magic'"),
+        (
+            vec!["--ca-file", "/no/such/ca.pem", "https://h/x.m3u8"],
+            "--ca-file '/no/such/ca.pem' is not usable",
+        ),
         (vec![], "no stream URL given"),
     ] {
         let out = run_swarm(&args);

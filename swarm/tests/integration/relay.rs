@@ -1,9 +1,10 @@
 //! The relay on its own, against the real origin's nginx: forwarding, keep-alive, what it
-//! reports, CONNECT tunnels and connection failures.
+//! reports, blind CONNECT tunnels and connection failures.
 
 use std::time::Duration;
 
-use swarm::engine::ffmpeg::relay::{Relay, Route};
+use swarm::engine::ffmpeg::relay::{Relay, Route, Tls};
+use swarm::engine::trust::Trust;
 use swarm::measure::events::{EventKind, EventSink, Message, RequestKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -11,7 +12,7 @@ use tokio::net::TcpStream;
 use crate::common::*;
 
 fn route() -> Route {
-    Route { resolve: None, timeout: Duration::from_secs(5) }
+    Route { resolve: None, timeout: Duration::from_secs(5), tls: None }
 }
 
 /// Reads one response with a Content-Length body; returns (status line, body).
@@ -107,10 +108,12 @@ async fn connect_tunnels_are_measured_and_refused_origins_get_502() {
     let (sink, mut events, _) = EventSink::channel(64);
     let relay = Relay::bind().await.unwrap();
     let proxy = relay.proxy_url();
-    let running = relay.serve(1, sink, route());
+    // With TLS in the relay: what is not TLS inside a CONNECT is passed through blind.
+    let tls = Tls::new(Trust::default().client_config()).unwrap();
+    let running = relay.serve(1, sink, Route { tls: Some(tls), ..route() });
     let proxy_addr = proxy.trim_start_matches("http://").to_owned();
 
-    // A tunnel to the origin; plain HTTP inside stands in for TLS (the relay cannot tell).
+    // A tunnel to the origin with plain HTTP inside.
     let mut s = TcpStream::connect(&proxy_addr).await.unwrap();
     let target = origin.listen().to_string();
     s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes()).await.unwrap();

@@ -272,6 +272,8 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
     }
     o.family("upstream_connect_seconds", "histogram", "TCP connection set-up to the origin.");
     o.histogram(&[], &s.connect);
+    o.family("upstream_tls_handshake_seconds", "histogram", "TLS handshake with an https origin.");
+    o.histogram(&[], &s.tls_handshake);
     let recent = &s.segment_ttlb_recent;
     for (q, v) in [("p50", recent.p50), ("p95", recent.p95), ("p99", recent.p99), ("max", recent.max)] {
         o.one(
@@ -375,10 +377,10 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
     o.one(
         "tunnels_total",
         "counter",
-        "HTTPS CONNECT tunnels closed (contents not visible).",
+        "CONNECT tunnels passed through blind, closed (contents not visible).",
         s.tunnels.count as f64,
     );
-    o.family("tunnel_bytes_total", "counter", "Bytes through HTTPS tunnels, by direction.");
+    o.family("tunnel_bytes_total", "counter", "Bytes through blind CONNECT tunnels, by direction.");
     o.sample(&[("direction", "down")], s.tunnels.bytes_down as f64);
     o.sample(&[("direction", "up")], s.tunnels.bytes_up as f64);
 

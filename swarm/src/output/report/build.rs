@@ -140,6 +140,7 @@ impl Report {
                     other: kind(RequestKind::Other),
                 },
                 connect: Quantiles::of(&s.connect),
+                tls_handshake: Quantiles::of(&s.tls_handshake),
                 tunnels: Tunnels {
                     count: s.tunnels.count,
                     failed: s.tunnels.failed,

@@ -322,19 +322,14 @@ fn requests(o: &mut String, r: &Report) {
             ("throughput, mean over the run", opt(t.mean_bytes_per_second, rate)),
             ("segment throughput, mean", opt(t.segment_mean_bytes_per_second, rate)),
             ("busiest second", opt(t.peak_bytes_per_second, |b| size(b) + "/s")),
-            (
-                "connection set-up",
-                q.connect.as_ref().map_or_else(
-                    || "n/a".to_owned(),
-                    |c| format!("p50 {} · p95 {} · max {}", seconds(c.p50), seconds(c.p95), seconds(c.max)),
-                ),
-            ),
+            ("connection set-up", spread(q.connect.as_ref())),
+            ("TLS handshake", spread(q.tls_handshake.as_ref())),
         ],
     );
     if q.tunnels.count > 0 {
         let _ = write!(
             o,
-            "<p class=\"meta\">HTTPS tunnels: {} ({} failed), {} received; requests inside TLS are not visible.</p>",
+            "<p class=\"meta\">Blind CONNECT tunnels: {} ({} failed), {} received; their requests are not visible.</p>",
             q.tunnels.count,
             q.tunnels.failed,
             size(q.tunnels.bytes_down)
@@ -408,4 +403,12 @@ fn fields(o: &mut String, r: &Report) {
         .collect();
     table(o, &["field", "value", "meaning"], &rows);
     o.push_str("</details>");
+}
+
+/// `p50 … · p95 … · max …`, or `n/a` when nothing was measured.
+fn spread(q: Option<&Quantiles>) -> String {
+    q.map_or_else(
+        || "n/a".to_owned(),
+        |c| format!("p50 {} · p95 {} · max {}", seconds(c.p50), seconds(c.p95), seconds(c.max)),
+    )
 }

@@ -161,7 +161,8 @@ pub struct ByKind {
     pub other: KindFigures,
 }
 
-/// `CONNECT` tunnels (https through the relay): only sizes are visible.
+/// `CONNECT` tunnels the relay passed through blind (what was inside was not TLS, or the relay
+/// had no TLS): only sizes are visible. HTTPS through the relay is measured like HTTP.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tunnels {
@@ -187,7 +188,9 @@ pub struct Requests {
     pub by_kind: ByKind,
     /// Upstream connection set-up time, seconds; `null` when not measured.
     pub connect: Option<Quantiles>,
-    /// HTTPS tunnels.
+    /// Upstream TLS handshake time (https origins), seconds; `null` when none was measured.
+    pub tls_handshake: Option<Quantiles>,
+    /// Blind `CONNECT` tunnels.
     pub tunnels: Tunnels,
 }
 

@@ -26,6 +26,7 @@ fn fetched(kind: RequestKind, status: u16, bytes: u64, ttfb: Duration, ttlb: Dur
         status: Some(status),
         bytes,
         connect: Some(Duration::from_micros(90)),
+        tls: None,
         ttfb: Some(ttfb),
         ttlb: Some(ttlb),
         elapsed: ttlb,

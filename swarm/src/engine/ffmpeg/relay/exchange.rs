@@ -1,19 +1,22 @@
 //! One viewer connection: requests read one after another, each forwarded to the origin on
 //! the connection's own upstream connection and measured (status, body bytes, time to first
-//! and last byte, kind).
+//! and last byte, kind). A `CONNECT` carrying TLS ends here too: its requests are read inside
+//! and forwarded over TLS in the same way.
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use futures::FutureExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
 use crate::engine::ffmpeg::relay::catalog::Catalog;
 use crate::engine::ffmpeg::relay::chunked::{dechunk, Chunks};
+use crate::engine::ffmpeg::relay::tls::Conn;
 use crate::engine::ffmpeg::relay::tunnel::{respond, tunnel};
-use crate::engine::ffmpeg::relay::upstream::{connect, Route};
+use crate::engine::ffmpeg::relay::upstream::{open, Key, Route};
 use crate::measure::events::{EventKind, EventSink, Request, ViewerId};
 
 /// Largest request or response head accepted.
@@ -47,26 +50,68 @@ impl Ctx {
 /// The origin connection serving one viewer connection.
 #[derive(Debug)]
 struct Upstream {
-    key: (String, u16),
-    stream: TcpStream,
+    key: Key,
+    stream: Conn,
     buf: Vec<u8>,
     served: u32,
 }
 
-/// One viewer connection: requests one after another, each forwarded and measured.
+/// One viewer connection: requests one after another, each forwarded and measured. A
+/// `CONNECT` that carries TLS is answered by the relay's TLS and served the same way inside;
+/// anything else inside a `CONNECT` is passed through blind.
 pub(super) async fn connection(mut client: TcpStream, ctx: Arc<Ctx>) {
     let mut cbuf = Vec::with_capacity(4096);
-    let mut up: Option<Upstream> = None;
     let mut chunk = vec![0u8; CHUNK];
+    let Some((target, received)) = requests(&mut client, None, &mut cbuf, &ctx, &mut chunk).await else {
+        return;
+    };
+    let tls = ctx.route.tls.clone().filter(|_| cbuf.is_empty());
+    let Some(tls) = tls else {
+        tunnel(&mut client, &cbuf, false, &target, received, (ctx.viewer, &ctx.sink, &ctx.route)).await;
+        return;
+    };
+    if client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
+        return;
+    }
+    // A TLS record starts with 0x16 (handshake); FFmpeg sends its ClientHello at once.
+    let mut first = [0u8; 1];
+    let peeked = tokio::time::timeout(ctx.route.timeout, client.peek(&mut first)).await;
+    if !matches!(peeked, Ok(Ok(1))) || first[0] != 0x16 {
+        tunnel(&mut client, &[], true, &target, received, (ctx.viewer, &ctx.sink, &ctx.route)).await;
+        return;
+    }
+    let Ok(Ok(mut inner)) = tokio::time::timeout(ctx.route.timeout, tls.accept(client)).await else {
+        return;
+    };
+    let base = format!("https://{target}");
+    let _ = requests(&mut inner, Some(&base), &mut cbuf, &ctx, &mut chunk).await;
+}
+
+/// Serves requests on `client` until it closes; returns a `CONNECT`'s target and when it
+/// came. `base` (`https://host:port`) is the origin of requests inside a terminated tunnel,
+/// which arrive in origin form.
+async fn requests<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut S,
+    base: Option<&str>,
+    cbuf: &mut Vec<u8>,
+    ctx: &Ctx,
+    chunk: &mut [u8],
+) -> Option<(String, Instant)> {
+    let mut up: Option<Upstream> = None;
     loop {
-        let head = match read_head(&mut client, &mut cbuf, None).await {
+        let head = match read_head(client, cbuf, None).await {
             Ok(Some((len, _))) => len,
-            Ok(None) | Err(_) => return,
+            Ok(None) | Err(_) => return None,
         };
         let received = Instant::now();
-        match exchange(&mut client, &mut cbuf, head, received, &mut up, &ctx, &mut chunk).await {
+        match exchange(client, base, cbuf, head, received, &mut up, ctx, chunk).await {
             Next::Keep => {}
-            Next::Close => return,
+            Next::Close => return None,
+            Next::Connect(target) if base.is_none() => return Some((target, received)),
+            Next::Connect(_) => {
+                let _ = respond(client, 400, "hls-swarm relay: CONNECT inside a tunnel").await;
+                return None;
+            }
         }
     }
 }
@@ -74,6 +119,7 @@ pub(super) async fn connection(mut client: TcpStream, ctx: Arc<Ctx>) {
 enum Next {
     Keep,
     Close,
+    Connect(String),
 }
 
 /// A parsed request head.
@@ -128,9 +174,10 @@ enum Framing {
 }
 
 /// Forwards one request and its response.
-#[allow(clippy::too_many_lines)]
-async fn exchange(
-    client: &mut TcpStream,
+#[allow(clippy::too_many_lines, clippy::too_many_arguments)]
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut S,
+    base: Option<&str>,
     cbuf: &mut Vec<u8>,
     head_len: usize,
     received: Instant,
@@ -144,11 +191,14 @@ async fn exchange(
     };
     cbuf.drain(..head_len);
     if head.method.eq_ignore_ascii_case("CONNECT") {
-        tunnel(client, cbuf, &head.target, received, (ctx.viewer, &ctx.sink, &ctx.route)).await;
-        return Next::Close;
+        return Next::Connect(head.target);
     }
-    let url = match Url::parse(&head.target) {
-        Ok(u) if u.scheme() == "http" && u.host_str().is_some() => u,
+    let parsed = match base {
+        Some(b) if head.target.starts_with('/') => Url::parse(&format!("{b}{}", head.target)),
+        _ => Url::parse(&head.target),
+    };
+    let url = match parsed {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
         _ => {
             let _ = respond(client, 400, "hls-swarm relay: expected an absolute http:// URL").await;
             return Next::Close;
@@ -191,7 +241,11 @@ async fn exchange(
     }
     out.extend(cbuf.drain(..body_len));
 
-    let key = (url.host_str().unwrap_or_default().to_owned(), url.port_or_known_default().unwrap_or(80));
+    let key = Key {
+        https: url.scheme() == "https",
+        host: url.host_str().unwrap_or_default().to_owned(),
+        port: url.port_or_known_default().unwrap_or(80),
+    };
     let (kind_by_url, listed) = ctx.catalog().classify(url.as_str());
     let media_duration = listed.map(|l| l.duration);
     // Nothing of it seen yet; measured from here on.
@@ -206,17 +260,18 @@ async fn exchange(
     let mut resp_head = 0;
     for attempt in 0..2 {
         if up.as_ref().is_none_or(|u| u.key != key) {
-            let t = Instant::now();
-            match connect(&key, &ctx.route).await {
-                Ok(stream) => {
-                    report.connect = Some(t.elapsed());
-                    *up = Some(Upstream { key: key.clone(), stream, buf: Vec::new(), served: 0 });
+            match open(&key, &ctx.route).await {
+                Ok(opened) => {
+                    report.connect = Some(opened.connect);
+                    report.tls = opened.tls;
+                    *up =
+                        Some(Upstream { key: key.clone(), stream: opened.conn, buf: Vec::new(), served: 0 });
                 }
                 Err(e) => {
-                    report.network_error = Some(format!("connect to {}:{}: {e}", key.0, key.1));
+                    report.network_error = Some(format!("{key}: {e}"));
                     report.elapsed = received.elapsed();
                     ctx.report(Instant::now(), report);
-                    let _ = respond(client, 502, &format!("hls-swarm relay: cannot connect: {e}")).await;
+                    let _ = respond(client, 502, &format!("hls-swarm relay: {e}")).await;
                     return Next::Close;
                 }
             }
@@ -334,8 +389,8 @@ async fn exchange(
                     // write (fewer wake-ups on both sides; timing is taken from the first read).
                     let mut filled = n;
                     while filled < chunk.len() {
-                        match u.stream.try_read(&mut chunk[filled..]) {
-                            Ok(m) if m > 0 => filled += m,
+                        match u.stream.read(&mut chunk[filled..]).now_or_never() {
+                            Some(Ok(m)) if m > 0 => filled += m,
                             _ => break,
                         }
                     }
@@ -415,8 +470,8 @@ async fn exchange(
 
 /// Reads until `buf` holds a whole head (`\r\n\r\n`). Returns its length and when the first
 /// byte of it arrived (if it arrived in this call), or `None` at a clean end of stream.
-async fn read_head(
-    s: &mut TcpStream,
+async fn read_head<S: AsyncRead + Unpin>(
+    s: &mut S,
     buf: &mut Vec<u8>,
     timeout: Option<Duration>,
 ) -> io::Result<Option<(usize, Option<Instant>)>> {

@@ -14,12 +14,15 @@
 //! attributes every byte to its viewer without parsing anything. `--resolve` is applied
 //! here (the viewer keeps the real host name in its URL and `Host` header).
 //!
-//! `https` goes through `CONNECT` tunnels: the relay cannot look inside TLS, so it reports
-//! tunnels only (connect time, bytes each way, lifetime).
+//! `https` arrives as `CONNECT` tunnels. With [`Tls`] the relay ends the viewer's TLS itself and
+//! measures the requests inside exactly as it measures http, over its own TLS connection to the
+//! origin (see `tls`). Without it, or if what comes through the tunnel is not TLS, the tunnel is
+//! passed through blind and reported as a tunnel only (connect time, bytes each way, lifetime).
 
 mod catalog;
 mod chunked;
 mod exchange;
+mod tls;
 mod tunnel;
 mod upstream;
 
@@ -35,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::ffmpeg::relay::exchange::{connection, Ctx};
 use crate::measure::events::{EventSink, ViewerId};
 
+pub use crate::engine::ffmpeg::relay::tls::Tls;
 pub use crate::engine::ffmpeg::relay::upstream::Route;
 
 /// How long open connections get to finish after the relay is asked to close.

@@ -1,17 +1,21 @@
-//! `CONNECT` tunnels (https): the relay cannot look inside TLS, so a tunnel reports its
-//! connect time, bytes each way and lifetime only.
+//! Blind `CONNECT` tunnels: what the relay cannot read (not TLS, or a relay without TLS) is
+//! passed through, and a tunnel reports its connect time, bytes each way and lifetime only.
 
 use std::io;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::engine::ffmpeg::relay::upstream::{connect, Route};
+use crate::engine::ffmpeg::relay::upstream::{tcp, Key, Route};
 use crate::measure::events::{EventKind, EventSink, Tunnel, ViewerId};
 
 /// Answers the viewer itself (the relay's own errors), closing the connection.
-pub(super) async fn respond(client: &mut TcpStream, status: u16, text: &str) -> io::Result<()> {
+pub(super) async fn respond<S: AsyncWrite + Unpin>(
+    client: &mut S,
+    status: u16,
+    text: &str,
+) -> io::Result<()> {
     let reason = match status {
         400 => "Bad Request",
         501 => "Not Implemented",
@@ -24,10 +28,12 @@ pub(super) async fn respond(client: &mut TcpStream, status: u16, text: &str) -> 
     client.write_all(msg.as_bytes()).await
 }
 
-/// `CONNECT host:port` of `viewer`: a blind tunnel (https). Only sizes and times are known.
+/// `CONNECT host:port` of `viewer`, passed through blind (not TLS, or no TLS in this relay).
+/// Only sizes and times are known. `early`: bytes the viewer sent after its `CONNECT` head.
 pub(super) async fn tunnel(
     client: &mut TcpStream,
     early: &[u8],
+    answered: bool,
     target: &str,
     received: Instant,
     (viewer, sink, route): (ViewerId, &EventSink, &Route),
@@ -42,16 +48,19 @@ pub(super) async fn tunnel(
     };
     let key = target
         .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-        .unwrap_or_else(|| (target.to_owned(), 443));
-    match connect(&key, route).await {
+        .and_then(|(host, p)| Some(Key { https: false, host: host.to_owned(), port: p.parse().ok()? }))
+        .unwrap_or_else(|| Key { https: false, host: target.to_owned(), port: 443 });
+    match tcp(&key, route).await {
         Err(e) => {
             report.error = Some(format!("connect to {target}: {e}"));
-            let _ = respond(client, 502, &format!("hls-swarm relay: cannot connect: {e}")).await;
+            if !answered {
+                let _ = respond(client, 502, &format!("hls-swarm relay: cannot connect: {e}")).await;
+            }
         }
         Ok(mut upstream) => {
             report.connect = Some(received.elapsed());
-            let ok = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_ok()
+            let ok = (answered
+                || client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_ok())
                 && upstream.write_all(early).await.is_ok();
             if ok {
                 report.bytes_up = early.len() as u64;

@@ -1,10 +1,13 @@
-//! The origin side: where a viewer's requests go (`--resolve`) and how long the relay waits.
+//! The origin side: where a viewer's requests go (`--resolve`), how long the relay waits, and
+//! the connection itself (plain, or TLS for https).
 
 use std::io;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
+
+use crate::engine::ffmpeg::relay::tls::{Conn, Tls};
 
 /// Where requests go and how long the relay waits for the origin.
 #[derive(Debug, Clone)]
@@ -14,14 +17,58 @@ pub struct Route {
     /// Longest wait for the origin's next bytes (FFmpeg's own `-rw_timeout` plus a margin,
     /// so that the viewer, not the relay, decides when a request has failed).
     pub timeout: Duration,
+    /// TLS for https. Without it the relay passes a viewer's `CONNECT` through blind.
+    pub tls: Option<Tls>,
 }
 
-/// Opens a connection to the origin of `key` (host, port), bounded by the route's timeout.
-pub(super) async fn connect(key: &(String, u16), route: &Route) -> io::Result<TcpStream> {
+/// Which origin connection serves a request: https or not, host, port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Key {
+    pub(super) https: bool,
+    pub(super) host: String,
+    pub(super) port: u16,
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// An open origin connection and what opening it took.
+#[derive(Debug)]
+pub(super) struct Opened {
+    pub(super) conn: Conn,
+    /// TCP connect time.
+    pub(super) connect: Duration,
+    /// TLS handshake time (https only).
+    pub(super) tls: Option<Duration>,
+}
+
+/// Why an origin connection could not be opened.
+#[derive(Debug)]
+pub(super) enum OpenError {
+    Connect(io::Error),
+    Tls(io::Error),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Connect(e) => write!(f, "cannot connect: {e}"),
+            OpenError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+        }
+    }
+}
+
+/// Opens a TCP connection to `key`, bounded by the route's timeout.
+pub(super) async fn tcp(key: &Key, route: &Route) -> io::Result<TcpStream> {
     let fut = async {
         match route.resolve {
-            Some(ip) => TcpStream::connect((ip, key.1)).await,
-            None => TcpStream::connect((key.0.trim_start_matches('[').trim_end_matches(']'), key.1)).await,
+            Some(ip) => TcpStream::connect((ip, key.port)).await,
+            None => {
+                TcpStream::connect((key.host.trim_start_matches('[').trim_end_matches(']'), key.port)).await
+            }
         }
     };
     let stream = tokio::time::timeout(route.timeout, fut)
@@ -29,4 +76,25 @@ pub(super) async fn connect(key: &(String, u16), route: &Route) -> io::Result<Tc
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timed out"))??;
     let _ = stream.set_nodelay(true);
     Ok(stream)
+}
+
+/// Opens the origin connection for `key`: TCP, then for https the TLS handshake, each
+/// bounded by the route's timeout and timed.
+pub(super) async fn open(key: &Key, route: &Route) -> Result<Opened, OpenError> {
+    let t = Instant::now();
+    let sock = tcp(key, route).await.map_err(OpenError::Connect)?;
+    let connect = t.elapsed();
+    if !key.https {
+        return Ok(Opened { conn: Conn::Plain(sock), connect, tls: None });
+    }
+    let Some(tls) = &route.tls else {
+        let e = io::Error::new(io::ErrorKind::Unsupported, "this relay has no TLS");
+        return Err(OpenError::Tls(e));
+    };
+    let t = Instant::now();
+    let conn = tokio::time::timeout(route.timeout, tls.connect(&key.host, sock))
+        .await
+        .map_err(|_| OpenError::Tls(io::Error::new(io::ErrorKind::TimedOut, "timed out")))?
+        .map_err(OpenError::Tls)?;
+    Ok(Opened { conn, connect, tls: Some(t.elapsed()) })
 }

@@ -1,0 +1,100 @@
+//! HTTPS measured like HTTP: nginx serving TLS with a certificate from a CA made by the test.
+//! The relay ends the viewers' TLS and opens its own, checked, TLS to nginx; its counts must
+//! equal nginx's access log.
+
+use std::path::Path;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+
+use crate::common::*;
+
+/// Writes `ca.pem` and, signed by it, `cert.pem` + `key.pem` for 127.0.0.1 into `dir`.
+fn make_ca_and_server_cert(dir: &Path) {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "hls-swarm test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+}
+
+async fn start_tls_origin(logs: &Path, certs: &Path) -> origin::Origin {
+    let mut config = origin::Config::new("logged").expect("logged profile");
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.source = origin::Source::Replay;
+    config.overrides.width = Some(320);
+    config.overrides.height = Some(180);
+    config.overrides.bitrate_kbps = Some(300);
+    config.node_exporter = None;
+    config.nginx_exporter = None;
+    config.log_dir = Some(logs.to_owned());
+    config.tls = Some(origin::TlsListen {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        cert: certs.join("cert.pem"),
+        key: certs.join("key.pem"),
+    });
+    origin::start(config).await.expect("origin starts")
+}
+
+/// The acceptance run: counts by kind equal nginx's log, bytes within 1 %, the TLS handshake
+/// measured; the certificate is checked (unknown CA refused, --ca-file or --dangerous accepted).
+#[testkit::test]
+async fn https_through_the_relay_is_measured_like_http() {
+    let _machine = shared_machine().await;
+    let certs = tempfile::tempdir().unwrap();
+    make_ca_and_server_cert(certs.path());
+    let logs = tempfile::tempdir().unwrap();
+    let origin = start_tls_origin(logs.path(), certs.path()).await;
+    let tls = origin.tls_listen().expect("an https listener");
+    let path = origin.playlist_url().rsplit('/').next().unwrap().to_owned();
+    let url = format!("https://{tls}/{path}");
+    let ca = certs.path().join("ca.pem");
+    let ca = ca.to_str().unwrap().to_owned();
+    let log = origin.access_log().expect("logged profile has an access log");
+
+    let (untrusted, trusted, dangerous, run) = tokio::task::spawn_blocking(move || {
+        let untrusted = run_swarm(&["--check", &url]);
+        let trusted = run_swarm(&["--check", "--ca-file", &ca, &url]);
+        let dangerous = run_swarm(&["--check", "--dangerous", &url]);
+        let run =
+            run_swarm(&["--clients", "4", "--ramp-rate", "4", "--duration", "20s", "--ca-file", &ca, &url]);
+        (untrusted, trusted, dangerous, run)
+    })
+    .await
+    .unwrap();
+    origin.stop().await.unwrap();
+
+    let text = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    assert_eq!(untrusted.status.code(), Some(4), "an unknown CA is refused\n{}", text(&untrusted));
+    assert!(text(&untrusted).to_lowercase().contains("certificate"), "{}", text(&untrusted));
+    assert_eq!(trusted.status.code(), Some(0), "{}", text(&trusted));
+    assert_eq!(dangerous.status.code(), Some(0), "{}", text(&dangerous));
+
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let logged: Vec<_> = origin::access_log::parse(&std::fs::read_to_string(&log).unwrap())
+        .into_iter()
+        .filter(|r| r.user_agent.contains(" viewer/"))
+        .collect();
+    let nginx_playlists = logged.iter().filter(|r| r.is_playlist()).count() as u64;
+    let nginx_segments = logged.iter().filter(|r| r.is_segment()).count() as u64;
+    let nginx_bytes: u64 = logged.iter().map(|r| r.bytes).sum();
+    assert!(nginx_segments > 4 * 5, "a real run: {nginx_segments} segments logged\n{out}");
+    assert_eq!(summary_number(&out, "Requests", "playlists"), Some(nginx_playlists), "{out}");
+    assert_eq!(summary_number(&out, "Requests", "segments"), Some(nginx_segments), "{out}");
+    let bytes = summary_number(&out, "Bytes", "bytes").expect("bytes in the summary") as f64;
+    let off = (bytes - nginx_bytes as f64).abs() / nginx_bytes as f64;
+    assert!(off < 0.01, "swarm {bytes} bytes vs nginx {nginx_bytes}: {:.3} % apart\n{out}", off * 100.0);
+    let handshake = out.lines().find(|l| l.starts_with("TLS handshake")).unwrap_or_default();
+    assert!(handshake.contains("p50") && !handshake.contains("n/a"), "{out}");
+    let ttfb = out.lines().find(|l| l.starts_with("Segment TTFB")).unwrap_or_default();
+    assert!(ttfb.contains("p50") && !ttfb.contains("n/a"), "{out}");
+    assert!(!out.contains("Blind tunnels"), "nothing passed through blind\n{out}");
+}
