@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
+use crate::engine::ffmpeg::relay::buffers::{Buffer, POOL};
 use crate::engine::ffmpeg::relay::catalog::Catalog;
 use crate::engine::ffmpeg::relay::chunked::{dechunk, Chunks};
 use crate::engine::ffmpeg::relay::tls::Conn;
@@ -23,8 +24,8 @@ use crate::measure::events::{EventKind, EventSink, Request, ViewerId};
 const MAX_HEAD: usize = 64 * 1024;
 /// Largest playlist body kept for reading (longer ones are forwarded but not read).
 const MAX_PLAYLIST: usize = 4 * 1024 * 1024;
-/// Copy buffer per connection.
-const CHUNK: usize = 64 * 1024;
+/// Room made for each read of a head.
+const HEAD_READ: usize = 2048;
 /// How long the rest of a response is still counted after its viewer went away.
 const DRAIN_ABORTED: Duration = Duration::from_millis(100);
 
@@ -60,9 +61,8 @@ struct Upstream {
 /// `CONNECT` that carries TLS is answered by the relay's TLS and served the same way inside;
 /// anything else inside a `CONNECT` is passed through blind.
 pub(super) async fn connection(mut client: TcpStream, ctx: Arc<Ctx>) {
-    let mut cbuf = Vec::with_capacity(4096);
-    let mut chunk = vec![0u8; CHUNK];
-    let Some((target, received)) = requests(&mut client, None, &mut cbuf, &ctx, &mut chunk).await else {
+    let mut cbuf = Vec::new();
+    let Some((target, received)) = requests(&mut client, None, &mut cbuf, &ctx).await else {
         return;
     };
     let tls = ctx.route.tls.clone().filter(|_| cbuf.is_empty());
@@ -84,7 +84,7 @@ pub(super) async fn connection(mut client: TcpStream, ctx: Arc<Ctx>) {
         return;
     };
     let base = format!("https://{target}");
-    let _ = requests(&mut inner, Some(&base), &mut cbuf, &ctx, &mut chunk).await;
+    let _ = requests(&mut inner, Some(&base), &mut cbuf, &ctx).await;
 }
 
 /// Serves requests on `client` until it closes; returns a `CONNECT`'s target and when it
@@ -95,7 +95,6 @@ async fn requests<S: AsyncRead + AsyncWrite + Unpin>(
     base: Option<&str>,
     cbuf: &mut Vec<u8>,
     ctx: &Ctx,
-    chunk: &mut [u8],
 ) -> Option<(String, Instant)> {
     let mut up: Option<Upstream> = None;
     loop {
@@ -104,7 +103,7 @@ async fn requests<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(None) | Err(_) => return None,
         };
         let received = Instant::now();
-        match exchange(client, base, cbuf, head, received, &mut up, ctx, chunk).await {
+        match exchange(client, base, cbuf, head, received, &mut up, ctx).await {
             Next::Keep => {}
             Next::Close => return None,
             Next::Connect(target) if base.is_none() => return Some((target, received)),
@@ -174,7 +173,7 @@ enum Framing {
 }
 
 /// Forwards one request and its response.
-#[allow(clippy::too_many_lines, clippy::too_many_arguments)]
+#[allow(clippy::too_many_lines)]
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut S,
     base: Option<&str>,
@@ -183,7 +182,6 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     received: Instant,
     up: &mut Option<Upstream>,
     ctx: &Ctx,
-    chunk: &mut [u8],
 ) -> Next {
     let Some(head) = parse_request(&cbuf[..head_len]) else {
         let _ = respond(client, 400, "hls-swarm relay: malformed request").await;
@@ -234,9 +232,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     out.extend_from_slice(b"\r\n");
     // Request bodies (FFmpeg sends none) are forwarded whole.
     while cbuf.len() < body_len {
-        match client.read(chunk).await {
+        cbuf.reserve(body_len - cbuf.len());
+        match client.read_buf(cbuf).await {
             Ok(0) | Err(_) => return Next::Close,
-            Ok(n) => cbuf.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
         }
     }
     out.extend(cbuf.drain(..body_len));
@@ -313,39 +312,18 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     u.served += 1;
     report.ttfb = first_byte.map(|t| t.saturating_duration_since(received));
 
-    let mut rheaders = [httparse::EMPTY_HEADER; 96];
-    let mut resp = httparse::Response::new(&mut rheaders);
-    let parsed = resp.parse(&u.buf[..resp_head]);
-    let (status, minor) = match (parsed, resp.code, resp.version) {
-        (Ok(httparse::Status::Complete(_)), Some(c), Some(v)) => (c, v),
-        _ => {
-            *up = None;
-            report.network_error = Some("malformed response from the origin".into());
-            report.elapsed = received.elapsed();
-            ctx.report(Instant::now(), report);
-            let _ = respond(client, 502, "hls-swarm relay: malformed response from the origin").await;
-            return Next::Close;
-        }
+    let head_only = head.method.eq_ignore_ascii_case("HEAD");
+    let Some(rhead) = response_head(&u.buf[..resp_head], head_only) else {
+        *up = None;
+        report.network_error = Some("malformed response from the origin".into());
+        report.elapsed = received.elapsed();
+        ctx.report(Instant::now(), report);
+        let _ = respond(client, 502, "hls-swarm relay: malformed response from the origin").await;
+        return Next::Close;
     };
+    let RespHead { status, framing, close: origin_close, playlist_type } = rhead;
     report.status = Some(status);
-    let rh = |name: &str| resp.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
-    let chunked = rh("transfer-encoding")
-        .is_some_and(|v| String::from_utf8_lossy(v).to_ascii_lowercase().contains("chunked"));
-    let length = rh("content-length").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
-    let framing =
-        if head.method.eq_ignore_ascii_case("HEAD") || status < 200 || status == 204 || status == 304 {
-            Framing::Empty
-        } else if chunked {
-            Framing::Chunked
-        } else if let Some(n) = length {
-            Framing::Length(n)
-        } else {
-            Framing::UntilClose
-        };
-    let origin_close = connection_says(rh("connection"), minor) || matches!(framing, Framing::UntilClose);
-    let is_playlist = kind_by_url.is_playlist()
-        || rh("content-type")
-            .is_some_and(|v| String::from_utf8_lossy(v).to_ascii_lowercase().contains("mpegurl"));
+    let is_playlist = kind_by_url.is_playlist() || playlist_type;
 
     if client.write_all(&u.buf[..resp_head]).await.is_err() {
         *up = None;
@@ -355,7 +333,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     }
     u.buf.drain(..resp_head);
 
-    // The body: forwarded as it arrives, counted, playlists kept for reading.
+    // The body: forwarded as it arrives, counted, playlists kept for reading. Bytes that came
+    // with the head are in `pending`; the rest is read into a pooled buffer and forwarded from
+    // there (only bytes beyond this response, which an origin does not send unasked, are kept).
     let mut keep = is_playlist && (200..300).contains(&status);
     let mut captured = Vec::new();
     let mut tracker = Chunks::default();
@@ -367,8 +347,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let mut client_gone = false;
     let mut drain_until: Option<tokio::time::Instant> = None;
     let mut pending = std::mem::take(&mut u.buf);
+    let mut chunk: Option<Buffer> = None;
     while !done {
-        if pending.is_empty() {
+        let filled = if pending.is_empty() {
+            let chunk = chunk.get_or_insert_with(|| POOL.take());
             let wait = match drain_until {
                 Some(t) => t.saturating_duration_since(tokio::time::Instant::now()),
                 None => ctx.route.timeout,
@@ -394,7 +376,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
                             _ => break,
                         }
                     }
-                    pending.extend_from_slice(&chunk[..filled]);
+                    filled
                 }
                 Ok(Err(e)) => {
                     report.network_error = Some(e.to_string());
@@ -405,25 +387,31 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
             }
-        }
+        } else {
+            0
+        };
+        let data: &[u8] = match &chunk {
+            Some(c) if filled > 0 => &c[..filled],
+            _ => &pending,
+        };
         let (take, payload) = match framing {
             Framing::Length(_) => {
-                let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(pending.len());
+                let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(data.len());
                 remaining -= n as u64;
                 done = remaining == 0;
                 (n, n as u64)
             }
             Framing::Chunked => {
                 let before = tracker.payload;
-                let n = tracker.feed(&pending);
+                let n = tracker.feed(data);
                 done = tracker.done();
                 (n, tracker.payload - before)
             }
-            Framing::UntilClose => (pending.len(), pending.len() as u64),
+            Framing::UntilClose => (data.len(), data.len() as u64),
             Framing::Empty => (0, 0),
         };
         report.bytes += payload;
-        if !client_gone && client.write_all(&pending[..take]).await.is_err() {
+        if !client_gone && client.write_all(&data[..take]).await.is_err() {
             // The viewer went away mid-body (stopped, restarted). What the origin already
             // sent is still counted: take what has arrived, briefly, then close.
             client_gone = true;
@@ -435,11 +423,17 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
                 keep = false;
                 captured = Vec::new();
             } else {
-                captured.extend_from_slice(&pending[..take]);
+                captured.extend_from_slice(&data[..take]);
             }
         }
-        pending.drain(..take);
+        if filled > 0 {
+            let rest = data[take..].to_vec();
+            pending = rest;
+        } else {
+            pending.drain(..take);
+        }
     }
+    drop(chunk);
     let at = Instant::now();
     report.elapsed = at.saturating_duration_since(received);
     let clean = done && !client_gone && report.network_error.is_none();
@@ -455,7 +449,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         if let Some(u) = up.as_mut() {
-            u.buf = pending;
+            // Keep bytes beyond this response; let go of the capacity otherwise.
+            u.buf = if pending.is_empty() { Vec::new() } else { pending };
         }
     }
     ctx.report(at, report);
@@ -468,6 +463,45 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Next::Keep
 }
 
+/// What the relay needs of a response head.
+struct RespHead {
+    status: u16,
+    framing: Framing,
+    /// The origin closes the connection after this response.
+    close: bool,
+    /// `Content-Type` says it is a playlist.
+    playlist_type: bool,
+}
+
+/// Parses a response head (`None` if malformed). `head_only`: the request was a `HEAD`.
+fn response_head(raw: &[u8], head_only: bool) -> Option<RespHead> {
+    let mut headers = [httparse::EMPTY_HEADER; 96];
+    let mut resp = httparse::Response::new(&mut headers);
+    let (status, minor) = match (resp.parse(raw), resp.code, resp.version) {
+        (Ok(httparse::Status::Complete(_)), Some(c), Some(v)) => (c, v),
+        _ => return None,
+    };
+    let rh = |name: &str| resp.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
+    let lower = |v: &[u8]| String::from_utf8_lossy(v).to_ascii_lowercase();
+    let chunked = rh("transfer-encoding").is_some_and(|v| lower(v).contains("chunked"));
+    let length = rh("content-length").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+    let framing = if head_only || status < 200 || status == 204 || status == 304 {
+        Framing::Empty
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    Some(RespHead {
+        status,
+        framing,
+        close: connection_says(rh("connection"), minor) || matches!(framing, Framing::UntilClose),
+        playlist_type: rh("content-type").is_some_and(|v| lower(v).contains("mpegurl")),
+    })
+}
+
 /// Reads until `buf` holds a whole head (`\r\n\r\n`). Returns its length and when the first
 /// byte of it arrived (if it arrived in this call), or `None` at a clean end of stream.
 async fn read_head<S: AsyncRead + Unpin>(
@@ -476,7 +510,6 @@ async fn read_head<S: AsyncRead + Unpin>(
     timeout: Option<Duration>,
 ) -> io::Result<Option<(usize, Option<Instant>)>> {
     let mut first = if buf.is_empty() { None } else { Some(Instant::now()) };
-    let mut chunk = [0u8; 4096];
     loop {
         if let Some(end) = find_head_end(buf) {
             return Ok(Some((end, first)));
@@ -484,11 +517,12 @@ async fn read_head<S: AsyncRead + Unpin>(
         if buf.len() > MAX_HEAD {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
         }
+        buf.reserve(HEAD_READ);
         let n = match timeout {
-            Some(t) => tokio::time::timeout(t, s.read(&mut chunk))
+            Some(t) => tokio::time::timeout(t, s.read_buf(buf))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no response (timed out)"))??,
-            None => s.read(&mut chunk).await?,
+            None => s.read_buf(buf).await?,
         };
         if n == 0 {
             if buf.is_empty() {
@@ -497,7 +531,6 @@ async fn read_head<S: AsyncRead + Unpin>(
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-head"));
         }
         first.get_or_insert_with(Instant::now);
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 

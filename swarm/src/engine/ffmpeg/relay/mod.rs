@@ -19,6 +19,7 @@
 //! origin (see `tls`). Without it, or if what comes through the tunnel is not TLS, the tunnel is
 //! passed through blind and reported as a tunnel only (connect time, bytes each way, lifetime).
 
+mod buffers;
 mod catalog;
 mod chunked;
 mod exchange;
