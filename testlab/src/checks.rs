@@ -2,6 +2,8 @@
 //! nginx exporter's request counter, the origin's CPU), each with a stable name (it goes in
 //! the snapshot) and a detail with the numbers (it goes in the failure message and the result).
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::exporters::Figures;
@@ -61,6 +63,47 @@ pub struct Inputs<'a> {
     pub origin_cpu: Option<(f64, f64)>,
     /// The configured loss, percent, and the packets the impairment saw and dropped.
     pub loss: Option<(f64, Drops)>,
+    /// The machine's CPU load while the swarm ran, sampled by the harness.
+    pub load: Option<&'a testkit::cpu::Load>,
+}
+
+/// The swarm calls a run generator-bound when its machine was above 85 % busy for 10 s (or it
+/// dropped events, or fell behind its ramp or its stats tick, which happen on a saturated
+/// machine). The harness's own samples judge that verdict: bound needs a machine the harness
+/// saw above [`BUSY`] for at least [`BUSY_FOR`]; not bound is wrong if the harness saw it above
+/// [`SATURATED`] for [`SATURATED_FOR`] (the swarm's rule would have fired).
+pub const BUSY: f64 = 0.80;
+/// See [`BUSY`].
+pub const BUSY_FOR: Duration = Duration::from_secs(5);
+/// See [`BUSY`].
+pub const SATURATED: f64 = 0.95;
+/// See [`BUSY`].
+pub const SATURATED_FOR: Duration = Duration::from_secs(15);
+
+/// The swarm's `generator.bound` against the harness's own view of the machine's load.
+fn generator_verdict(report: &Value, load: Option<&testkit::cpu::Load>) -> Check {
+    let name = "the swarm's generator-bound verdict agrees with the machine's load".to_owned();
+    let g = &report["generator"];
+    let (Some(bound), Some(load)) = (g["bound"].as_bool(), load) else {
+        return Check { name, passed: false, detail: "no generator section or no load samples".into() };
+    };
+    let busy = load.longest_above(BUSY);
+    let saturated = load.longest_above(SATURATED);
+    let reasons: Vec<&str> =
+        g["reasons"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let seen = format!(
+        "the harness saw the machine above {:.0} % for {:.1} s at most, above {:.0} % for {:.1} s (peak {:.0} %)",
+        BUSY * 100.0,
+        busy.as_secs_f64(),
+        SATURATED * 100.0,
+        saturated.as_secs_f64(),
+        load.peak().unwrap_or(0.0) * 100.0
+    );
+    if bound {
+        Check { name, passed: busy >= BUSY_FOR, detail: format!("bound ({}); {seen}", reasons.join("; ")) }
+    } else {
+        Check { name, passed: saturated < SATURATED_FOR, detail: format!("not bound; {seen}") }
+    }
 }
 
 /// Every check the scenario asks for.
@@ -162,6 +205,7 @@ pub fn run(i: &Inputs<'_>) -> Vec<Check> {
             Err(e) => Check { name, passed: false, detail: e.clone() },
         });
     }
+    out.push(generator_verdict(r, i.load));
     if e.all_streaming_at_end {
         let target = num(r, "/viewers/target");
         let at_stop = num(r, "/viewers/streaming_at_stop");
@@ -209,6 +253,7 @@ mod tests {
             harness_nginx_scrapes: 12,
             origin_cpu: Some((1.0, 20.0)),
             loss: Some((5.0, Ok((2000, 95)))),
+            load: None,
         });
         let verdicts: Vec<(bool, &str)> = checks.iter().map(|c| (c.passed, c.name.as_str())).collect();
         assert_eq!(
@@ -219,6 +264,7 @@ mod tests {
                 (true, "nginx exporter counted the swarm's requests, its probe and the exporter polls"),
                 (true, "origin CPU below 20% of a core"),
                 (true, "the impairment dropped about 5% of the packets"),
+                (false, "the swarm's generator-bound verdict agrees with the machine's load"),
                 (false, "every viewer was streaming at the end"),
             ]
         );
@@ -231,10 +277,28 @@ mod tests {
             harness_nginx_scrapes: 12,
             origin_cpu: None,
             loss: Some((5.0, Ok((2000, 10)))),
+            load: None,
         });
         assert!(!c[0].passed && c[0].detail.contains("49 segments"), "{:?}", c[0]);
         assert!(!c[3].passed && c[3].detail == "not measured");
         assert!(!c[4].passed && c[4].detail.starts_with("10 of 2000 packets = 0.50%"), "{:?}", c[4]);
+    }
+
+    #[test]
+    fn the_generator_verdict_is_judged_by_the_machines_load() {
+        let load = |samples: Vec<f64>| testkit::cpu::Load { every: Duration::from_secs(1), samples };
+        let report = |bound: bool| serde_json::json!({"generator": {"bound": bound, "reasons": if bound { vec!["host CPU above 85 % for 10 s"] } else { vec![] }}});
+        let quiet = load(vec![0.3; 30]);
+        let busy = load([vec![0.3; 5], vec![0.9; 12], vec![0.3; 5]].concat());
+        let saturated = load(vec![0.99; 20]);
+        let verdict = |bound, l: &testkit::cpu::Load| generator_verdict(&report(bound), Some(l));
+        assert!(verdict(false, &quiet).passed);
+        assert!(!verdict(true, &quiet).passed, "bound on a quiet machine is wrong");
+        assert!(verdict(true, &busy).passed && verdict(false, &busy).passed, "either, on a busy one");
+        assert!(verdict(true, &saturated).passed);
+        let missed = verdict(false, &saturated);
+        assert!(!missed.passed && missed.detail.contains("above 95 % for 20.0 s"), "{missed:?}");
+        assert!(!generator_verdict(&serde_json::json!({}), Some(&quiet)).passed, "no section");
     }
 
     #[test]

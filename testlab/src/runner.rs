@@ -378,6 +378,7 @@ async fn drive(
     std::fs::write(lab.logs.join("swarm.args"), args.join("\n"))?;
     let cpu_before = lab.origin.as_ref().map(OriginProcess::cpu_seconds);
     let t0 = Instant::now();
+    let sampler = testkit::cpu::Sampler::start(Duration::from_millis(500));
     let swarm = Swarm::start(&swarm_bin, &args, &lab.logs, &lab.run_id, client_ns.as_deref())?;
     let swarm = lab.swarm.insert(swarm);
     let fault_task = match (&endpoints.status, s.faults.is_empty()) {
@@ -394,6 +395,7 @@ async fn drive(
         _ => None,
     };
     let finished = swarm.wait(s.swarm.duration + swarm::SLACK).await;
+    let load = sampler.finish();
     lab.swarm = None;
     record.swarm_seconds = t0.elapsed().as_secs_f64();
     record.swarm_exit_code = finished.code;
@@ -508,6 +510,7 @@ async fn drive(
         harness_nginx_scrapes,
         origin_cpu,
         loss,
+        load: Some(&load),
     };
     record.checks = checks::run(&inputs);
     for c in record.checks.iter().filter(|c| !c.passed) {

@@ -15,7 +15,7 @@
 //! log URL`) started by a plain loop at the same rate. Each run: wait until N viewers run,
 //! let them stream for the settle time, measure the window from `/proc` (see [`run`]), then
 //! SIGINT the swarm (its `--duration` is never reached) and time until every child is reaped.
-//! Prints one table, the ratios between the rows and the goals of issue 10 with ✓/✗, and
+//! Prints one table, the ratios between the rows and the goals of issues 10 and 17 with ✓/✗, and
 //! writes it all as JSON to `target/bench/swarm-<UTC time>.json` and `swarm-latest.json`.
 //! Nothing is asserted: a missed goal is printed as missed.
 //!
@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let goals = report::goals(&rows, &counts);
-    println!("Goals (issue 10):");
+    println!("Goals (issues 10 and 17):");
     for g in &goals {
         println!("{}", g.text());
     }

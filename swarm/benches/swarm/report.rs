@@ -208,7 +208,10 @@ impl Goal {
     }
 }
 
-/// The goals of issue 10, judged at N = 200 (or the largest N measured, said so).
+/// The Go reference tool's own CPU at N = 200, % of a core (issue 17's side-by-side run).
+const GO_REFERENCE_CPU_PCT: f64 = 5.3;
+
+/// The goals of issues 10 and 17, judged at N = 200 (or the largest N measured, said so).
 pub fn goals(rows: &[Row], counts: &[u32]) -> Vec<Goal> {
     let at = if counts.contains(&200) { 200 } else { counts.iter().copied().max().unwrap_or(0) };
     let caveat = (at != 200).then(|| format!("measured at N = {at}, not 200: indicative only"));
@@ -225,6 +228,20 @@ pub fn goals(rows: &[Row], counts: &[u32]) -> Vec<Goal> {
             note: caveat.clone().or_else(|| disturbed.then(|| "another load ran in the window".to_owned())),
         });
     }
+    // Issue 17: the relay at or below the Go reference, measured beside it on this machine.
+    let relay = find(rows, at, "relay").and_then(|r| r.swarm_cpu_pct);
+    out.push(Goal {
+        goal: format!(
+            "swarm CPU at N = 200 with the relay ≤ the Go reference's {GO_REFERENCE_CPU_PCT} % of a core"
+        ),
+        measured: relay.map_or_else(|| "not measured".to_owned(), |v| format!("{v:.2} % at N = {at}")),
+        met: relay.map(|v| v <= GO_REFERENCE_CPU_PCT),
+        note: Some(caveat.clone().unwrap_or_else(|| {
+            "the reference's figure was measured side by side in issue 17's run (200 viewers, same replay \
+             origin); the Go tool is not installed here, so this run compares against that figure"
+                .to_owned()
+        })),
+    });
     let rss: Vec<(&str, u64, u64)> = ["relay", "log"]
         .iter()
         .filter_map(|m| find(rows, at, m).and_then(|r| Some((*m, r.swarm_rss_kib?, r.swarm_rss_peak_kib?))))
