@@ -1,6 +1,6 @@
 //! `hls-swarm` binary: parse, set up logging and the runtime, run, map the result to an exit code.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -8,6 +8,7 @@ use swarm::control::check::Verdict;
 use swarm::control::cli::{Cli, LogFormat};
 use swarm::control::config::Config;
 use swarm::control::orchestrator::{run, Finished, RunError};
+use swarm::engine::secrets::{RedactingWriter, Secrets};
 use swarm::exit_code;
 use swarm::output::outcome::Outcome;
 use swarm::output::report::{self, Report};
@@ -56,17 +57,22 @@ fn main() -> ExitCode {
         }
     };
     let reports = config.reports.clone();
-    let mut stdout = std::io::stdout();
-    match runtime.block_on(run(config, &mut stdout)) {
+    let secrets = config.secrets.clone();
+    // Everything the run prints goes through this: no secret reaches the terminal.
+    let mut stdout = RedactingWriter::new(std::io::stdout(), secrets.clone());
+    let result = runtime.block_on(run(config, &mut stdout));
+    let _ = stdout.flush();
+    match result {
         Ok(Finished::Run(outcome)) => {
-            println!("{}", outcome.summary());
+            let _ = writeln!(stdout, "{}", outcome.summary());
+            let _ = stdout.flush();
             let code = if outcome.passed() {
                 exit_code::OK
             } else {
                 eprintln!("hls-swarm: a --assert threshold failed (see Thresholds above)");
                 exit_code::SLO
             };
-            if write_reports(&outcome, &reports) {
+            if write_reports(&outcome, &reports, &secrets) {
                 ExitCode::from(code)
             } else {
                 ExitCode::from(exit_code::RUNTIME)
@@ -76,29 +82,29 @@ fn main() -> ExitCode {
         Ok(Finished::Checked(Verdict::Unreachable)) => ExitCode::from(exit_code::UNREACHABLE),
         Ok(Finished::Checked(Verdict::Unplayable)) => ExitCode::from(exit_code::UNPLAYABLE),
         Err(e @ RunError::Preflight(_)) => {
-            eprintln!("hls-swarm: {e}");
+            eprintln!("hls-swarm: {}", secrets.text(&e.to_string()));
             ExitCode::from(exit_code::PREFLIGHT)
         }
         Err(e @ (RunError::Probe(_) | RunError::MetricsBind { .. } | RunError::Untrusted(_))) => {
-            eprintln!("hls-swarm: {e}");
+            eprintln!("hls-swarm: {}", secrets.text(&e.to_string()));
             ExitCode::from(exit_code::PREFLIGHT)
         }
         Err(e) => {
-            eprintln!("hls-swarm: {e}");
+            eprintln!("hls-swarm: {}", secrets.text(&e.to_string()));
             ExitCode::from(exit_code::RUNTIME)
         }
     }
 }
 
 /// Writes every `--report` file (all are tried); false if one could not be written.
-fn write_reports(outcome: &Outcome, targets: &[report::Target]) -> bool {
+fn write_reports(outcome: &Outcome, targets: &[report::Target], secrets: &Secrets) -> bool {
     if targets.is_empty() {
         return true;
     }
     let report = Report::new(outcome);
     let mut ok = true;
     for target in targets {
-        match report::write(&report, target) {
+        match report::write(&report, target, secrets) {
             Ok(()) => println!("Report: {}", target.path.display()),
             Err(e) => {
                 eprintln!("hls-swarm: {e}");

@@ -28,7 +28,7 @@ pub async fn run(
     command: &ViewerCommand<'_>,
 ) -> (Verdict, String) {
     let mut o = String::new();
-    let _ = writeln!(o, "Checking {}", config.url);
+    let _ = writeln!(o, "Checking {}", config.shown_url());
     let verdict = report(probed, &mut o).await;
     let verdict = if verdict == Verdict::Playable {
         let ff = preflight::ffmpeg_accepts(&command.argv(), &config.ffmpeg.binary).await;

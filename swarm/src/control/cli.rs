@@ -113,6 +113,12 @@ pub struct HttpArgs {
     #[arg(long, env = "HLS_SWARM_DANGEROUS")]
     pub dangerous: bool,
 
+    /// A query parameter whose value is secret, hidden from all output and (with the relay)
+    /// from FFmpeg's command line (repeatable; names containing token, key, sig, auth, pass,
+    /// secret, credential or session always are)
+    #[arg(long = "redact-param", value_name = "NAME")]
+    pub redact_params: Vec<String>,
+
     /// Also trust the CA certificates in this PEM file for https origins (the system's
     /// roots are always trusted)
     #[arg(long, env = "HLS_SWARM_CA_FILE", value_name = "PEM")]

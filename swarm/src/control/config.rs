@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::control::cli::{Cli, LogFormat, MeasureMode};
 use crate::engine::ffmpeg::command::FfmpegOptions;
+use crate::engine::secrets::Secrets;
 use crate::engine::settings::{Header, HttpSettings, Variant};
 use crate::engine::trust::Trust;
 use crate::measure::origin::Targets;
@@ -24,8 +25,10 @@ pub const PLACEHOLDER_URL: &str = "http://origin.invalid/stream.m3u8";
 /// Everything a run needs, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The stream every viewer opens.
+    /// The stream every viewer opens. Never printed as it is: show [`Config::shown_url`].
     pub url: Url,
+    /// What is hidden from every output (URL credentials, secret parameters and headers).
+    pub secrets: Secrets,
     /// Concurrent viewers.
     pub clients: u32,
     /// Viewers started per second.
@@ -210,6 +213,12 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The stream URL as it may be shown: credentials and secret parameters hidden.
+    #[must_use]
+    pub fn shown_url(&self) -> String {
+        self.secrets.url(&self.url)
+    }
+
     /// Validates the command line. `stdout_is_terminal` decides whether the dashboard can run.
     ///
     /// # Errors
@@ -300,6 +309,7 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
+            secrets: Secrets::new(&url, &headers, &http.redact_params),
             url,
             clients: load.clients,
             ramp_rate: load.ramp_rate,

@@ -19,6 +19,7 @@ use crate::control::signals::Signals;
 use crate::engine::ffmpeg::command::{Capabilities, CapabilityError, Selection, ViewerCommand};
 use crate::engine::ffmpeg::relay::{Relay, Route, Tls};
 use crate::engine::ffmpeg::viewer::FfmpegEngine;
+use crate::engine::secrets::Secrets;
 use crate::engine::supervisor::{backoff_cap, Shutdown, Supervisor};
 use crate::measure::events::{EventKind, EventSink, ViewerId};
 use crate::measure::fold::{self, Stats};
@@ -122,7 +123,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         .await
         .map_err(|(addr, source)| RunError::MetricsBind { addr, source })?;
 
-    let starter = Starter { config: &config, commands: &commands, shape: &shape, spawner, verdicts };
+    let secrets = Arc::new(config.secrets.clone());
+    let starter = Starter { config: &config, commands: &commands, shape: &shape, spawner, verdicts, secrets };
     let deadline = config.duration.map(|d| tokio::time::Instant::from_std(started_at) + d);
     let mut viewers = JoinSet::new();
     for id in plan.ids() {
@@ -149,7 +151,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let origin = outputs.finish(out).await;
 
     let facts = RunFacts {
-        url: config.url.to_string(),
+        url: config.shown_url(),
         ffmpeg: format!("FFmpeg {}", caps.version_number()),
         run_seconds: stop_began.duration_since(started_at).as_secs_f64(),
         ramp_rate: config.ramp_rate,
@@ -171,7 +173,8 @@ fn print_command(config: &Config, caps: &Capabilities, out: &mut (dyn Write + Se
     if proxy.is_some() {
         let _ = writeln!(
             out,
-            "# (--measure relay: each viewer's -http_proxy is its own relay inside hls-swarm, on a free port)"
+            "# (--measure relay: each viewer's -http_proxy is its own relay inside hls-swarm, on a free port;\n\
+             #  the relay adds the URL's credentials, secret parameters and secret headers upstream)"
         );
     }
     let _ = writeln!(out, "{}", commands.of(0, proxy).display());
@@ -194,6 +197,7 @@ impl Commands<'_> {
             selection: self.selection,
             viewer,
             proxy,
+            secrets: &self.config.secrets,
         }
     }
 }
@@ -241,7 +245,7 @@ fn announce(config: &Config, out: &mut (dyn Write + Send)) {
             || ", until stopped".to_owned(),
             |d| format!(" for {}", humantime::format_duration(d))
         ),
-        config.url
+        config.shown_url()
     );
 }
 
@@ -276,6 +280,13 @@ impl Shape {
                 "WARNING: with --measure log, FFmpeg viewers do NOT check the origin's TLS certificate"
             );
         }
+        if config.secrets.any() && !relay {
+            let _ = writeln!(
+                out,
+                "WARNING: with --measure log, every FFmpeg's command line carries the URL's credentials and \
+                 secret headers: other local users can read them (ps, /proc); the relay keeps them out"
+            );
+        }
         let relay = if relay {
             // The relay waits a little longer than FFmpeg's own timeout, so FFmpeg decides failures.
             let tls = Tls::new(config.http.trust.client_config()).map_err(RunError::Tls)?;
@@ -283,6 +294,7 @@ impl Shape {
                 resolve: config.http.resolve,
                 timeout: config.http.timeout + Duration::from_secs(5),
                 tls: Some(tls),
+                secrets: Arc::new(config.secrets.upstream(&config.url, &config.http.headers)),
             })
         } else {
             None
@@ -334,7 +346,7 @@ async fn preflight(
 
 fn labels(config: &Config, caps: &Capabilities) -> RunLabels {
     RunLabels {
-        stream_url: config.url.to_string(),
+        stream_url: config.shown_url(),
         variant: format!("{:?}", config.variant).to_lowercase(),
         ffmpeg: caps.version_number().to_owned(),
         duration: config.duration.map(|d| d.as_secs_f64()),
@@ -373,6 +385,7 @@ struct Starter<'a> {
     shape: &'a Shape,
     spawner: procgroup::Spawner,
     verdicts: Arc<Verdicts>,
+    secrets: Arc<Secrets>,
 }
 
 impl Starter<'_> {
@@ -396,6 +409,7 @@ impl Starter<'_> {
             sink.clone(),
             relay,
             Duration::from_secs_f64(self.shape.target_duration.max(0.1)),
+            Arc::clone(&self.secrets),
         );
         let viewer = Supervisor {
             id,

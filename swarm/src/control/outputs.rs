@@ -63,7 +63,7 @@ impl Outputs {
         };
         let dashboard = if config.tui {
             let header = tui::Banner {
-                url: config.url.to_string(),
+                url: config.shown_url(),
                 clients: config.clients,
                 duration: config.duration,
                 measure: config.measure,

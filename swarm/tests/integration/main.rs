@@ -18,3 +18,4 @@ mod origin_metrics;
 mod playback;
 mod relay;
 mod report;
+mod secrets;

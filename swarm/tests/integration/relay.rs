@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use crate::common::*;
 
 fn route() -> Route {
-    Route { resolve: None, timeout: Duration::from_secs(5), tls: None }
+    Route { resolve: None, timeout: Duration::from_secs(5), tls: None, secrets: Default::default() }
 }
 
 /// Reads one response with a Content-Length body; returns (status line, body).

@@ -13,14 +13,12 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::engine::secrets::{is_secret_header, Secrets};
 use crate::engine::settings::{HttpSettings, Variant};
 
 /// Protocols a viewer may use: HLS over HTTP(S), AES-128 segments, and proxies. Nothing that
 /// reads local files or other schemes, so a hostile playlist cannot point viewers elsewhere.
 pub const PROTOCOL_WHITELIST: &str = "http,https,tcp,tls,crypto,httpproxy";
-
-/// Header names whose values `--print-cmd` hides.
-const SECRET_HEADER_HINTS: [&str; 6] = ["authorization", "cookie", "token", "secret", "api-key", "apikey"];
 
 /// What one FFmpeg binary supports, read from `ffmpeg -h full`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,8 +132,11 @@ pub struct ViewerCommand<'a> {
     /// Viewer number, starting at 0.
     pub viewer: u32,
     /// The viewer's relay (`--measure relay`), as FFmpeg's `-http_proxy`. The relay applies
-    /// `--resolve`, so the URL and `Host` stay as configured.
+    /// `--resolve`, so the URL and `Host` stay as configured, and adds the URL's credentials,
+    /// secret parameters and secret headers, so FFmpeg's argv carries none.
     pub proxy: Option<&'a str>,
+    /// The run's secrets.
+    pub secrets: &'a Secrets,
 }
 
 /// Which streams of the input a viewer keeps.
@@ -215,9 +216,13 @@ impl ViewerCommand<'_> {
         a.into_iter().map(OsString::from).collect()
     }
 
-    /// The URL FFmpeg opens: the configured one, with the host replaced by `--resolve`.
+    /// The URL FFmpeg opens: the configured one, with the host replaced by `--resolve`; through
+    /// a relay, without its credentials and secret parameters (the relay adds them).
     #[must_use]
     pub fn input_url(&self) -> Url {
+        if self.proxy.is_some() {
+            return self.secrets.public_url(self.url);
+        }
         let mut url = self.url.clone();
         if let Some(ip) = self.http.resolve.filter(|_| self.rewrites_host()) {
             // Replacing the host of an http(s) URL with an IP cannot fail.
@@ -248,7 +253,7 @@ impl ViewerCommand<'_> {
         if o.no_cache {
             block.push_str("Cache-Control: no-cache, no-store, must-revalidate\r\nPragma: no-cache\r\n");
         }
-        for h in &o.headers {
+        for h in o.headers.iter().filter(|h| self.proxy.is_none() || !is_secret_header(&h.name)) {
             block.push_str(&format!("{}: {}\r\n", h.name, h.value));
         }
         block
@@ -264,7 +269,7 @@ impl ViewerCommand<'_> {
             let s = arg.to_string_lossy();
             let shown = if after_headers { redact_headers(&s) } else { s.into_owned() };
             after_headers = arg == "-headers";
-            out.push(shell_quote(&shown));
+            out.push(shell_quote(&self.secrets.text(&shown)));
         }
         out.join(" ")
     }
@@ -274,15 +279,10 @@ fn redact_headers(block: &str) -> String {
     block
         .split_inclusive("\r\n")
         .map(|line| match line.split_once(':') {
-            Some((name, _)) if is_secret(name) => format!("{name}: <redacted>\r\n"),
+            Some((name, _)) if is_secret_header(name) => format!("{name}: <redacted>\r\n"),
             _ => line.to_owned(),
         })
         .collect()
-}
-
-fn is_secret(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SECRET_HEADER_HINTS.iter().any(|hint| lower.contains(hint))
 }
 
 /// Quotes one word for a POSIX shell; words with control characters use bash's `$'…'`.

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::ffmpeg::log::{parse_line, LineSplitter, LogEvent};
 use crate::engine::ffmpeg::relay::{self, Relay, Route};
+use crate::engine::secrets::Secrets;
 use crate::engine::supervisor::{Engine, Session};
 use crate::measure::events::{Ending, EventKind, EventSink, Problem, Request, RequestKind, ViewerId};
 
@@ -41,6 +43,8 @@ pub struct FfmpegEngine {
     relay: Option<relay::Running>,
     /// Media seconds credited per segment request when only the log is read.
     assumed_segment: f64,
+    /// Hidden from every log line before it is kept or read.
+    secrets: Arc<Secrets>,
 }
 
 impl FfmpegEngine {
@@ -56,9 +60,18 @@ impl FfmpegEngine {
         sink: EventSink,
         relay: Option<(Relay, Route)>,
         assumed_segment: Duration,
+        secrets: Arc<Secrets>,
     ) -> FfmpegEngine {
         let relay = relay.map(|(r, route)| r.serve(id, sink.clone(), route));
-        FfmpegEngine { id, argv, spawner, sink, relay, assumed_segment: assumed_segment.as_secs_f64() }
+        FfmpegEngine {
+            id,
+            argv,
+            spawner,
+            sink,
+            relay,
+            assumed_segment: assumed_segment.as_secs_f64(),
+            secrets,
+        }
     }
 }
 
@@ -90,6 +103,7 @@ impl Engine for FfmpegEngine {
             sink: self.sink.clone(),
             measured: self.relay.is_some(),
             assumed_segment: self.assumed_segment,
+            secrets: Arc::clone(&self.secrets),
             started,
             took,
         })
@@ -115,6 +129,7 @@ pub struct FfmpegSession {
     sink: EventSink,
     measured: bool,
     assumed_segment: f64,
+    secrets: Arc<Secrets>,
     started: Instant,
     took: Duration,
 }
@@ -122,6 +137,9 @@ pub struct FfmpegSession {
 impl FfmpegSession {
     /// Keeps `line` for the tail and reports what it says.
     fn line(&mut self, line: &str) {
+        let secrets = Arc::clone(&self.secrets);
+        let line = secrets.text(line);
+        let line = line.as_ref();
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }

@@ -21,6 +21,7 @@ mod sections;
 pub use build::{Report, SCHEMA_VERSION};
 pub use model::*;
 
+use crate::engine::secrets::Secrets;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -85,7 +86,7 @@ pub struct WriteError {
 ///
 /// # Errors
 /// If the file cannot be created, written or renamed into place.
-pub fn write(report: &Report, target: &Target) -> Result<(), WriteError> {
+pub fn write(report: &Report, target: &Target, secrets: &Secrets) -> Result<(), WriteError> {
     let text = match target.format {
         Format::Json => {
             let mut t = report.to_json();
@@ -94,6 +95,8 @@ pub fn write(report: &Report, target: &Target) -> Result<(), WriteError> {
         }
         Format::Html => html::render(report),
     };
+    // The figures carry no secret by construction; this is the last line of defence.
+    let text = secrets.text(&text);
     let err = |source| WriteError { path: target.path.clone(), source };
     let name = target.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = target.path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));

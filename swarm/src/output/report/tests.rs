@@ -1,3 +1,4 @@
+use crate::engine::secrets::Secrets;
 use std::time::Duration;
 
 use super::*;
@@ -320,7 +321,7 @@ fn writes_both_formats_whole_and_names_the_file_it_cannot_write() {
     let r = Report::new(&outcome(snapshot::Measure::Relay, 10));
     for name in ["run.json", "run.html"] {
         let target = Target::parse(&dir.path().join(name)).unwrap();
-        write(&r, &target).unwrap();
+        write(&r, &target, &Secrets::default()).unwrap();
     }
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -332,6 +333,6 @@ fn writes_both_formats_whole_and_names_the_file_it_cannot_write() {
     assert_eq!(back, json(&r));
     assert_eq!(std::fs::read_to_string(dir.path().join("run.html")).unwrap(), html::render(&r));
     let gone = Target { path: dir.path().join("gone/run.json"), format: Format::Json };
-    let e = write(&r, &gone).unwrap_err().to_string();
+    let e = write(&r, &gone, &Secrets::default()).unwrap_err().to_string();
     assert!(e.starts_with("cannot write the report '") && e.contains("gone/run.json"), "{e}");
 }

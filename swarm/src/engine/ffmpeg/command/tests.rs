@@ -26,6 +26,7 @@ fn command_line(args: &[&str], caps: &Capabilities, selection: Selection, viewer
         selection,
         viewer,
         proxy: None,
+        secrets: &config.secrets,
     }
     .display()
 }
@@ -44,6 +45,7 @@ fn relayed(args: &[&str], caps: &Capabilities) -> String {
         selection: Selection::All,
         viewer: 3,
         proxy,
+        secrets: &config.secrets,
     }
     .display()
 }
@@ -155,6 +157,7 @@ fn argv_never_uses_options_the_binary_lacks() {
                     selection,
                     viewer: 0,
                     proxy,
+                    secrets: &config.secrets,
                 }
                 .argv();
                 for arg in argv.iter().skip(1).filter_map(|a| a.to_str()?.strip_prefix('-')) {

@@ -18,6 +18,7 @@ use crate::engine::ffmpeg::relay::chunked::{dechunk, Chunks};
 use crate::engine::ffmpeg::relay::tls::Conn;
 use crate::engine::ffmpeg::relay::tunnel::{respond, tunnel};
 use crate::engine::ffmpeg::relay::upstream::{open, Key, Route};
+use crate::engine::secrets::UpstreamSecrets;
 use crate::measure::events::{EventKind, EventSink, Request, ViewerId};
 
 /// Largest request or response head accepted.
@@ -218,6 +219,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         path.push('?');
         path.push_str(q);
     }
+    if url.as_str() == ctx.route.secrets.public_entry {
+        // The stream URL itself: with the secret parameters FFmpeg was not given.
+        path.clone_from(&ctx.route.secrets.entry_target);
+    }
     let mut out = Vec::with_capacity(head_len);
     out.extend_from_slice(format!("{} {path} HTTP/1.{}\r\n", head.method, head.minor).as_bytes());
     for (name, value) in &head.headers {
@@ -229,6 +234,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
+    add_secrets(&mut out, &head, &url, &ctx.route.secrets);
     out.extend_from_slice(b"\r\n");
     // Request bodies (FFmpeg sends none) are forwarded whole.
     while cbuf.len() < body_len {
@@ -461,6 +467,21 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         return Next::Close;
     }
     Next::Keep
+}
+
+/// Adds what FFmpeg's argv leaves out: the secret headers (unless the viewer sent its own) and,
+/// towards the stream URL's host, the URL's credentials as Basic authorization.
+fn add_secrets(out: &mut Vec<u8>, head: &Head, url: &Url, up: &UpstreamSecrets) {
+    let mut authorized = head.header("authorization").is_some();
+    for h in up.headers.iter().filter(|h| head.header(&h.name).is_none()) {
+        authorized |= h.name.eq_ignore_ascii_case("authorization");
+        out.extend_from_slice(format!("{}: {}\r\n", h.name, h.value).as_bytes());
+    }
+    let same_origin = url.host_str() == Some(up.authority.0.as_str())
+        && url.port_or_known_default() == Some(up.authority.1);
+    if let Some(basic) = up.basic.as_ref().filter(|_| same_origin && !authorized) {
+        out.extend_from_slice(format!("Authorization: {basic}\r\n").as_bytes());
+    }
 }
 
 /// What the relay needs of a response head.

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
+use crate::engine::secrets::UpstreamSecrets;
+use std::sync::Arc;
+
 use crate::engine::ffmpeg::relay::tls::{Conn, Tls};
 
 /// Where requests go and how long the relay waits for the origin.
@@ -19,6 +22,8 @@ pub struct Route {
     pub timeout: Duration,
     /// TLS for https. Without it the relay passes a viewer's `CONNECT` through blind.
     pub tls: Option<Tls>,
+    /// Credentials, secret parameters and headers the relay adds (FFmpeg's argv has none).
+    pub secrets: Arc<UpstreamSecrets>,
 }
 
 /// Which origin connection serves a request: https or not, host, port.
