@@ -38,4 +38,6 @@ pub mod exit_code {
     pub const SLO: u8 = 5;
     /// `--check`: a server answered, but not with a playable stream.
     pub const UNPLAYABLE: u8 = 6;
+    /// SIGINT or SIGTERM before any viewer started (the stream probe, `--check`).
+    pub const INTERRUPTED: u8 = 130;
 }

@@ -81,6 +81,10 @@ fn main() -> ExitCode {
         Ok(Finished::Printed | Finished::Checked(Verdict::Playable)) => ExitCode::from(exit_code::OK),
         Ok(Finished::Checked(Verdict::Unreachable)) => ExitCode::from(exit_code::UNREACHABLE),
         Ok(Finished::Checked(Verdict::Unplayable)) => ExitCode::from(exit_code::UNPLAYABLE),
+        Err(RunError::Interrupted) => {
+            eprintln!("hls-swarm: interrupted before the run started");
+            ExitCode::from(exit_code::INTERRUPTED)
+        }
         Err(e @ RunError::Preflight(_)) => {
             eprintln!("hls-swarm: {}", secrets.text(&e.to_string()));
             ExitCode::from(exit_code::PREFLIGHT)

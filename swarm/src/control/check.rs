@@ -111,16 +111,33 @@ async fn report(probed: Result<(&Fetcher, &StreamInfo), &ExamineError>, o: &mut 
         }
     };
     match fetcher.get(&seg_url, 64 << 20).await {
+        // A viewer plays in real time only if a segment arrives within its own duration.
+        Ok(f) if seg.duration > 0.0 && f.total.as_secs_f64() > seg.duration => {
+            let _ = writeln!(
+                o,
+                "  ✗ not playable in real time: segment of {:.1} s took {:.1} s ({} bytes, {})",
+                seg.duration,
+                f.total.as_secs_f64(),
+                f.body.len(),
+                seg_url
+            );
+            Verdict::Unplayable
+        }
         Ok(f) => {
             let _ = writeln!(
                 o,
-                "  ✓ segment {}: {} bytes, first byte {:.1} ms, complete {:.1} ms",
+                "  ✓ segment {}: {} bytes, first byte {:.1} ms, complete {:.1} ms (of {:.1} s of media)",
                 seg_url,
                 f.body.len(),
                 ms(f.ttfb),
-                ms(f.total)
+                ms(f.total),
+                seg.duration
             );
             Verdict::Playable
+        }
+        Err(e @ ExamineError::Slow { .. }) => {
+            let _ = writeln!(o, "  ✗ not playable in real time: segment of {:.1} s: {e}", seg.duration);
+            Verdict::Unplayable
         }
         Err(e) => fail(o, &e),
     }

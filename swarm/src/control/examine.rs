@@ -31,6 +31,24 @@ pub enum ExamineError {
         /// Why the certificate was refused.
         reason: String,
     },
+    /// The response did not complete within the time allowed for one request.
+    #[error("{url} was not complete after {} (--timeout): {bytes} bytes received", humantime::format_duration(*after))]
+    Slow {
+        /// What was requested.
+        url: Url,
+        /// The limit.
+        after: Duration,
+        /// Body bytes received by then.
+        bytes: usize,
+    },
+    /// The body is larger than the probe reads.
+    #[error("{url} is larger than {limit} bytes, the most the probe reads of it")]
+    TooLarge {
+        /// What was requested.
+        url: Url,
+        /// The limit, bytes.
+        limit: usize,
+    },
     /// The server answered with an error status.
     #[error("{url} answered HTTP {status}")]
     Status {
@@ -78,6 +96,8 @@ pub struct Fetched {
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// Longest time for one whole request (`--timeout`).
+    total: Duration,
 }
 
 impl Fetcher {
@@ -114,7 +134,7 @@ impl Fetcher {
             builder = builder.resolve(host, SocketAddr::new(ip, port));
         }
         let client = builder.build().map_err(|e| ExamineError::Client(e.to_string()))?;
-        Ok(Fetcher { client })
+        Ok(Fetcher { client, total: options.timeout })
     }
 
     /// GETs `url`, reading the whole body (at most `limit` bytes).
@@ -130,17 +150,27 @@ impl Fetcher {
             }
         };
         let start = Instant::now();
-        let mut resp = self.client.get(url.clone()).send().await.map_err(unreachable)?;
-        let ttfb = start.elapsed();
-        if !resp.status().is_success() {
-            return Err(ExamineError::Status { url: url.clone(), status: resp.status().as_u16() });
-        }
-        let final_url = resp.url().clone();
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
-            let room = limit.saturating_sub(body.len());
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        }
+        let whole = async {
+            let mut resp = self.client.get(url.clone()).send().await.map_err(unreachable)?;
+            let ttfb = start.elapsed();
+            if !resp.status().is_success() {
+                return Err(ExamineError::Status { url: url.clone(), status: resp.status().as_u16() });
+            }
+            let final_url = resp.url().clone();
+            while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+                if body.len() + chunk.len() > limit {
+                    return Err(ExamineError::TooLarge { url: url.clone(), limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((final_url, ttfb))
+        };
+        // Each read is bounded by the client's timeout; the whole request by the same figure,
+        // so a server that trickles cannot hold the probe (or `--check`) for long.
+        let (final_url, ttfb) = tokio::time::timeout(self.total, whole)
+            .await
+            .map_err(|_| ExamineError::Slow { url: url.clone(), after: self.total, bytes: body.len() })??;
         Ok(Fetched { url: final_url, ttfb, total: start.elapsed(), body })
     }
 

@@ -59,6 +59,9 @@ pub enum RunError {
     /// The origin's TLS certificate is not trusted: no viewer could play.
     #[error(transparent)]
     Untrusted(ExamineError),
+    /// SIGINT or SIGTERM before any viewer started.
+    #[error("interrupted before the run started")]
+    Interrupted,
     /// The relay's TLS cannot be set up.
     #[error("{0}")]
     Tls(String),
@@ -84,16 +87,23 @@ pub enum Finished {
 /// See [`RunError`]; once viewers have started, the run always ends with an [`Outcome`].
 pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finished, RunError> {
     // Signals first, so that Ctrl+C at any point below ends the run cleanly.
-    let signals = Signals::install().map_err(RunError::Signals)?;
+    let mut signals = Signals::install().map_err(RunError::Signals)?;
     let caps = Capabilities::probe(&config.ffmpeg.binary).await?;
     if config.print_cmd {
         print_command(&config, &caps, out);
         return Ok(Finished::Printed);
     }
-    let stream = Stream::examine(&config).await;
+    let stream = tokio::select! {
+        s = Stream::examine(&config) => s,
+        () = signals.first() => return Err(RunError::Interrupted),
+    };
     let commands = Commands { config: &config, caps: &caps, selection: stream.selection(&config) };
     if config.check {
-        let (verdict, report) = check::run(&config, stream.probed(), &commands.of(0, None)).await;
+        let command = commands.of(0, None);
+        let (verdict, report) = tokio::select! {
+            r = check::run(&config, stream.probed(), &command) => r,
+            () = signals.first() => return Err(RunError::Interrupted),
+        };
         let _ = write!(out, "{report}");
         return Ok(Finished::Checked(verdict));
     }

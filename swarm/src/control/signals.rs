@@ -29,6 +29,15 @@ impl Signals {
         })
     }
 
+    /// Resolves at the first SIGINT or SIGTERM: before any viewer starts, a signal simply ends
+    /// the invocation.
+    pub async fn first(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+
     /// From now on, signals drive `shutdown`: the first cancels its `stop`, the second its
     /// `kill`.
     #[must_use]

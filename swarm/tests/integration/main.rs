@@ -10,6 +10,7 @@ mod common;
 mod dashboard;
 mod flags;
 mod generator;
+mod hostile;
 mod https;
 mod lifecycle;
 mod measured;

@@ -84,7 +84,7 @@ async fn an_origin_outage_is_a_stall_of_its_length_for_every_viewer() {
 
 /// A server that answers playlists at once and sends segment bodies at 2 KB/s, for at most
 /// `limit`; returns its port and a flag that ends it.
-fn trickling_server(limit: Duration) -> (u16, Arc<AtomicBool>) {
+pub fn trickling_server(limit: Duration) -> (u16, Arc<AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
