@@ -89,7 +89,7 @@ fn main() -> ExitCode {
             eprintln!("hls-swarm: {}", secrets.text(&e.to_string()));
             ExitCode::from(exit_code::PREFLIGHT)
         }
-        Err(e @ (RunError::Probe(_) | RunError::MetricsBind { .. } | RunError::Untrusted(_))) => {
+        Err(e @ (RunError::Probe(_) | RunError::MetricsBind { .. } | RunError::Stream(_))) => {
             eprintln!("hls-swarm: {}", secrets.text(&e.to_string()));
             ExitCode::from(exit_code::PREFLIGHT)
         }

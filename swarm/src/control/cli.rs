@@ -113,6 +113,11 @@ pub struct HttpArgs {
     #[arg(long, env = "HLS_SWARM_DANGEROUS")]
     pub dangerous: bool,
 
+    /// Let viewers and the probe connect to link-local and cloud metadata addresses
+    /// (169.254.0.0/16, fe80::/10, …), refused by default: a playlist could point them there
+    #[arg(long, env = "HLS_SWARM_ALLOW_LINK_LOCAL")]
+    pub allow_link_local: bool,
+
     /// A query parameter whose value is secret, hidden from all output and (with the relay)
     /// from FFmpeg's command line (repeatable; names containing token, key, sig, auth, pass,
     /// secret, credential or session always are)

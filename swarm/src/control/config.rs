@@ -326,6 +326,7 @@ impl Config {
                 headers,
                 user_agent: http.user_agent.clone(),
                 resolve,
+                allow_link_local: http.allow_link_local,
                 trust: if http.dangerous {
                     Trust::Any
                 } else {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
+use crate::engine::policy;
 use crate::engine::settings::HttpSettings;
 use crate::engine::settings::Variant;
 use kit::playlist::{self, Master, Media, Playlist};
@@ -21,6 +22,14 @@ pub enum ExamineError {
         /// What was requested.
         url: Url,
         /// The client's reason.
+        reason: String,
+    },
+    /// The address policy refused the host (link-local or cloud metadata).
+    #[error("{url}: {reason}")]
+    Refused {
+        /// What was requested.
+        url: Url,
+        /// Which address and the flag that allows it.
         reason: String,
     },
     /// The server's TLS certificate is not trusted.
@@ -75,7 +84,10 @@ impl ExamineError {
     /// certificate that is not trusted counts as no answer.
     #[must_use]
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ExamineError::Unreachable { .. } | ExamineError::Untrusted { .. })
+        matches!(
+            self,
+            ExamineError::Unreachable { .. } | ExamineError::Untrusted { .. } | ExamineError::Refused { .. }
+        )
     }
 }
 
@@ -98,6 +110,75 @@ pub struct Fetcher {
     client: reqwest::Client,
     /// Longest time for one whole request (`--timeout`).
     total: Duration,
+    /// `--resolve`.
+    resolve: Option<std::net::IpAddr>,
+    /// `--allow-link-local`.
+    allow_link_local: bool,
+}
+
+/// Redirects: at most 5, and never to a refused address literal (a host name that resolves
+/// to one is refused by [`PolicyResolver`]).
+fn redirects(allow_link_local: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let refused = attempt.url().host().and_then(|h| literal_refused(&h, attempt.url(), allow_link_local));
+        if let Some(reason) = refused {
+            attempt.error(reason)
+        } else if attempt.previous().len() >= 5 {
+            attempt.error("more than 5 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Why an IP-literal host is refused, if it is.
+fn literal_refused(host: &url::Host<&str>, url: &Url, allow: bool) -> Option<String> {
+    let ip = match host {
+        url::Host::Ipv4(v4) => std::net::IpAddr::V4(*v4),
+        url::Host::Ipv6(v6) => std::net::IpAddr::V6(*v6),
+        url::Host::Domain(_) => return None,
+    };
+    let why = policy::refused(ip).filter(|_| !allow)?;
+    Some(policy::message(std::net::SocketAddr::new(ip, url.port_or_known_default().unwrap_or(80)), why))
+}
+
+/// DNS that drops refused addresses; a name with nothing else left is an error naming the
+/// address and the flag.
+#[derive(Debug)]
+struct PolicyResolver {
+    allow: bool,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow;
+        Box::pin(async move {
+            let all: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let kept: Vec<std::net::SocketAddr> =
+                all.iter().copied().filter(|a| allow || policy::refused(a.ip()).is_none()).collect();
+            match (kept.is_empty(), all.first()) {
+                (true, Some(first)) => {
+                    let why = policy::refused(first.ip()).unwrap_or("refused");
+                    Err(policy::message(*first, why).into())
+                }
+                _ => Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs),
+            }
+        })
+    }
+}
+
+impl Fetcher {
+    /// Why the policy refuses `url` before any request (an address literal, or `--resolve`).
+    fn refuses(&self, url: &Url) -> Option<String> {
+        if let Some(ip) = self.resolve {
+            let why = policy::refused(ip).filter(|_| !self.allow_link_local)?;
+            return Some(policy::message(
+                std::net::SocketAddr::new(ip, url.port_or_known_default().unwrap_or(80)),
+                why,
+            ));
+        }
+        literal_refused(&url.host()?, url, self.allow_link_local)
+    }
 }
 
 impl Fetcher {
@@ -126,7 +207,8 @@ impl Fetcher {
             .default_headers(headers)
             .connect_timeout(options.timeout)
             .read_timeout(options.timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(redirects(options.allow_link_local))
+            .dns_resolver(std::sync::Arc::new(PolicyResolver { allow: options.allow_link_local }))
             .no_proxy()
             .use_preconfigured_tls((*options.trust.client_config()).clone());
         if let (Some(ip), Some(host)) = (options.resolve, url.host_str()) {
@@ -134,7 +216,12 @@ impl Fetcher {
             builder = builder.resolve(host, SocketAddr::new(ip, port));
         }
         let client = builder.build().map_err(|e| ExamineError::Client(e.to_string()))?;
-        Ok(Fetcher { client, total: options.timeout })
+        Ok(Fetcher {
+            client,
+            total: options.timeout,
+            resolve: options.resolve,
+            allow_link_local: options.allow_link_local,
+        })
     }
 
     /// GETs `url`, reading the whole body (at most `limit` bytes).
@@ -143,12 +230,18 @@ impl Fetcher {
     /// [`ExamineError::Unreachable`] or [`ExamineError::Status`].
     pub async fn get(&self, url: &Url, limit: usize) -> Result<Fetched, ExamineError> {
         let unreachable = |e: reqwest::Error| {
-            if untrusted_certificate(&e) {
+            let reason = describe(&e);
+            if reason.contains(policy::FLAG) {
+                ExamineError::Refused { url: url.clone(), reason }
+            } else if untrusted_certificate(&e) {
                 ExamineError::Untrusted { url: url.clone(), reason: describe(&e) }
             } else {
                 ExamineError::Unreachable { url: url.clone(), reason: describe(&e) }
             }
         };
+        if let Some(reason) = self.refuses(url) {
+            return Err(ExamineError::Refused { url: url.clone(), reason });
+        }
         let start = Instant::now();
         let mut body = Vec::new();
         let whole = async {

@@ -56,9 +56,10 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    /// The origin's TLS certificate is not trusted: no viewer could play.
+    /// The stream cannot be used at all (its TLS certificate is not trusted, or the address
+    /// policy refuses its host): no viewer could play.
     #[error(transparent)]
-    Untrusted(ExamineError),
+    Stream(ExamineError),
     /// SIGINT or SIGTERM before any viewer started.
     #[error("interrupted before the run started")]
     Interrupted,
@@ -107,8 +108,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         let _ = write!(out, "{report}");
         return Ok(Finished::Checked(verdict));
     }
-    if let Err(e @ ExamineError::Untrusted { .. }) = &stream.info {
-        return Err(RunError::Untrusted(e.clone()));
+    if let Err(e @ (ExamineError::Untrusted { .. } | ExamineError::Refused { .. })) = &stream.info {
+        return Err(RunError::Stream(e.clone()));
     }
     announce(&config, out);
     let shape = Shape::of(&config, &caps, &stream, out)?;
@@ -290,6 +291,12 @@ impl Shape {
                 "WARNING: with --measure log, FFmpeg viewers do NOT check the origin's TLS certificate"
             );
         }
+        if !relay && !config.http.allow_link_local {
+            let _ = writeln!(
+                out,
+                "Note: with --measure log FFmpeg connects by itself, so the link-local address policy covers the probe only"
+            );
+        }
         if config.secrets.any() && !relay {
             let _ = writeln!(
                 out,
@@ -305,6 +312,7 @@ impl Shape {
                 timeout: config.http.timeout + Duration::from_secs(5),
                 tls: Some(tls),
                 secrets: Arc::new(config.secrets.upstream(&config.url, &config.http.headers)),
+                allow_link_local: config.http.allow_link_local,
             })
         } else {
             None

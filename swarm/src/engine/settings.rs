@@ -37,6 +37,8 @@ pub struct HttpSettings {
     pub resolve: Option<IpAddr>,
     /// How https origins' certificates are checked (by the probe and the relay).
     pub trust: Trust,
+    /// Let the probe and the relay connect to link-local and cloud metadata addresses.
+    pub allow_link_local: bool,
 }
 
 /// One `Name: value` request header.

@@ -12,7 +12,13 @@ use tokio::net::TcpStream;
 use crate::common::*;
 
 fn route() -> Route {
-    Route { resolve: None, timeout: Duration::from_secs(5), tls: None, secrets: Default::default() }
+    Route {
+        resolve: None,
+        timeout: Duration::from_secs(5),
+        tls: None,
+        secrets: Default::default(),
+        allow_link_local: false,
+    }
 }
 
 /// Reads one response with a Content-Length body; returns (status line, body).
@@ -154,4 +160,38 @@ async fn connect_tunnels_are_measured_and_refused_origins_get_502() {
     assert_eq!(r.status, None);
     assert!(r.network_error.as_deref().is_some_and(|e| e.contains("127.0.0.1:9")), "{r:?}");
     origin.stop().await.unwrap();
+}
+
+/// A playlist may name any host: the relay refuses link-local and cloud metadata addresses
+/// before connecting (nothing is sent), answers the viewer 502 and reports the address and
+/// the flag.
+#[testkit::test]
+async fn link_local_and_metadata_addresses_are_refused() {
+    let (sink, mut events, _) = EventSink::channel(64);
+    let relay = Relay::bind().await.unwrap();
+    let proxy = relay.proxy_url();
+    let running = relay.serve(2, sink, route());
+    for target in ["169.254.169.254", "[fe80::1]", "100.100.100.200"] {
+        let mut s = TcpStream::connect(proxy.trim_start_matches("http://")).await.unwrap();
+        let get = format!("GET http://{target}/latest/meta-data/ HTTP/1.1\r\nHost: {target}\r\n\r\n");
+        s.write_all(get.as_bytes()).await.unwrap();
+        let (status, body) = read_response(&mut s).await;
+        assert!(status.contains(" 502 "), "{target}: {status}");
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("refused to connect") && body.contains("--allow-link-local"), "{body}");
+    }
+    running.close().await;
+    let mut refused = Vec::new();
+    while let Ok(Message::Event(ev)) = events.try_recv() {
+        if let EventKind::Request(r) = ev.kind {
+            refused.push(r.network_error.unwrap_or_default());
+        }
+    }
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    for (e, addr) in refused.iter().zip(["169.254.169.254:80", "[fe80::1]:80", "100.100.100.200:80"]) {
+        assert!(
+            e.contains(&format!("refused to connect to {addr}")) && e.contains("--allow-link-local"),
+            "{e}"
+        );
+    }
 }

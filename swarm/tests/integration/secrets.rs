@@ -173,6 +173,7 @@ async fn the_relay_adds_credentials_parameters_and_headers_upstream() {
         timeout: Duration::from_secs(5),
         tls: None,
         secrets: std::sync::Arc::new(secrets),
+        allow_link_local: false,
     };
     let (sink, _events, _) = EventSink::channel(64);
     let relay = Relay::bind().await.unwrap();

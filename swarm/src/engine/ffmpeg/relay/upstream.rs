@@ -2,10 +2,12 @@
 //! the connection itself (plain, or TLS for https).
 
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpStream;
+use tokio::net::{lookup_host, TcpStream};
+
+use crate::engine::policy;
 
 use crate::engine::secrets::UpstreamSecrets;
 use std::sync::Arc;
@@ -24,6 +26,8 @@ pub struct Route {
     pub tls: Option<Tls>,
     /// Credentials, secret parameters and headers the relay adds (FFmpeg's argv has none).
     pub secrets: Arc<UpstreamSecrets>,
+    /// Connect to link-local and cloud metadata addresses too (`--allow-link-local`).
+    pub allow_link_local: bool,
 }
 
 /// Which origin connection serves a request: https or not, host, port.
@@ -66,15 +70,28 @@ impl std::fmt::Display for OpenError {
     }
 }
 
-/// Opens a TCP connection to `key`, bounded by the route's timeout.
+/// Opens a TCP connection to `key`, bounded by the route's timeout. Addresses the policy
+/// refuses are skipped; if every address is refused, so is the connection (nothing is sent).
 pub(super) async fn tcp(key: &Key, route: &Route) -> io::Result<TcpStream> {
     let fut = async {
-        match route.resolve {
-            Some(ip) => TcpStream::connect((ip, key.port)).await,
-            None => {
-                TcpStream::connect((key.host.trim_start_matches('[').trim_end_matches(']'), key.port)).await
+        let addrs: Vec<SocketAddr> = match route.resolve {
+            Some(ip) => vec![SocketAddr::new(ip, key.port)],
+            None => lookup_host((key.host.trim_start_matches('[').trim_end_matches(']'), key.port))
+                .await?
+                .collect(),
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
+        for addr in addrs {
+            if let Some(why) = policy::refused(addr.ip()).filter(|_| !route.allow_link_local) {
+                last = io::Error::new(io::ErrorKind::PermissionDenied, policy::message(addr, why));
+                continue;
+            }
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = e,
             }
         }
+        Err(last)
     };
     let stream = tokio::time::timeout(route.timeout, fut)
         .await
