@@ -17,6 +17,7 @@ mod measured;
 mod modes;
 mod origin_metrics;
 mod playback;
+mod policy;
 mod relay;
 mod report;
 mod secrets;
