@@ -32,6 +32,21 @@ pub enum ExamineError {
         /// Which address and the flag that allows it.
         reason: String,
     },
+    /// A playlist points at a scheme viewers do not fetch (`file:`, `ftp:`, …).
+    #[error("{url}: scheme '{}' is not fetched: viewers play http and https only", url.scheme())]
+    Scheme {
+        /// The URL.
+        url: Url,
+    },
+    /// The server answered with redirects that lead nowhere (a loop, too many, or to a refused
+    /// address).
+    #[error("{url}: {reason}")]
+    Redirects {
+        /// What was requested.
+        url: Url,
+        /// Why the redirects were not followed.
+        reason: String,
+    },
     /// The server's TLS certificate is not trusted.
     #[error("the TLS certificate of {url} is not trusted ({reason}): give its CA with --ca-file PEM, or pass --dangerous to skip the check")]
     Untrusted {
@@ -233,12 +248,17 @@ impl Fetcher {
             let reason = describe(&e);
             if reason.contains(policy::FLAG) {
                 ExamineError::Refused { url: url.clone(), reason }
+            } else if e.is_redirect() {
+                ExamineError::Redirects { url: url.clone(), reason }
             } else if untrusted_certificate(&e) {
                 ExamineError::Untrusted { url: url.clone(), reason: describe(&e) }
             } else {
                 ExamineError::Unreachable { url: url.clone(), reason: describe(&e) }
             }
         };
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ExamineError::Scheme { url: url.clone() });
+        }
         if let Some(reason) = self.refuses(url) {
             return Err(ExamineError::Refused { url: url.clone(), reason });
         }

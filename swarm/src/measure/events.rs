@@ -194,6 +194,9 @@ pub enum Problem {
     Network(String),
     /// A segment could not be fetched and was skipped.
     SegmentSkipped,
+    /// A playlist passed but could not be read (too large): its segments' durations are
+    /// unknown to the player model.
+    Unreadable(String),
 }
 
 /// One HTTP request and its response, as measured between the viewer and the origin.

@@ -272,6 +272,9 @@ impl Stats {
                 s.notices.push(at, Some(ev.viewer), Level::Warn, format!("network error: {reason}"));
             }
             EventKind::Problem(Problem::SegmentSkipped) => s.segments_skipped += 1,
+            EventKind::Problem(Problem::Unreadable(reason)) => {
+                s.notices.push(at, Some(ev.viewer), Level::Warn, reason);
+            }
             EventKind::PlaylistSeen { .. } => s.playlists_seen += 1,
             EventKind::Tunnel(t) => record_tunnel(&t, s),
             EventKind::SessionEnded { ending, cause, tail, .. } => {

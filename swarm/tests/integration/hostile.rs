@@ -1,7 +1,10 @@
 //! Streams the swarm does not control: `--check` is bounded in time, judges real-time
 //! delivery, and ends at once on a signal.
 
-use std::sync::atomic::Ordering;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -55,4 +58,135 @@ fn a_signal_ends_check_at_once() {
         text(&out)
     );
     assert!(sent.elapsed() < Duration::from_secs(30));
+}
+
+/// A server with a pathological answer per path.
+fn hostile_server() -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < until && !flag.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((sock, _)) => {
+                    std::thread::spawn(move || answer(sock));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    (port, done)
+}
+
+fn answer(sock: TcpStream) {
+    let _ = sock.set_nonblocking(false);
+    let _ = sock.set_write_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(sock.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        header.clear();
+    }
+    let mut sock = sock;
+    let media = |lines: &str| {
+        format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n{lines}")
+    };
+    let playlist = |sock: &mut TcpStream, body: &str, kind: &str| {
+        let _ = write!(
+            sock,
+            "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    };
+    const M3U8: &str = "application/vnd.apple.mpegurl";
+    match path.as_str() {
+        "/loop.m3u8" => {
+            let _ = write!(sock, "HTTP/1.1 302 Found\r\nLocation: /loop.m3u8\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+        "/big.m3u8" => {
+            let entry = "#EXTINF:2.0,\nsegment-0000000000.ts\n";
+            let count = 36_000_000 / entry.len();
+            let head = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n";
+            let _ = write!(
+                sock,
+                "HTTP/1.1 200 OK\r\nContent-Type: {M3U8}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+                head.len() + count * entry.len()
+            );
+            let block = entry.repeat(1000);
+            for _ in 0..count / 1000 {
+                if sock.write_all(block.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        }
+        "/garbage-master.m3u8" => playlist(
+            &mut sock,
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=lots,RESOLUTION=wide,CODECS=\"\nv.m3u8\n#EXT-X-STREAM-INF:\n\n",
+            M3U8,
+        ),
+        "/absurd.m3u8" => playlist(
+            &mut sock,
+            "#EXTM3U\n#EXT-X-TARGETDURATION:99999999999999999999\n#EXT-X-MEDIA-SEQUENCE:18446744073709551616\n\
+             #EXTINF:1e308,\ns1.ts\n#EXTINF:-5,\ns2.ts\n",
+            M3U8,
+        ),
+        "/html.m3u8" => playlist(&mut sock, "<!doctype html><html><body>Sign in</body></html>", "text/html"),
+        "/link-local.m3u8" => playlist(&mut sock, &media("#EXTINF:2.0,\nhttp://169.254.169.254/latest/s1.ts\n"), M3U8),
+        "/scheme.m3u8" => playlist(&mut sock, &media("#EXTINF:2.0,\nfile:///etc/passwd\n"), M3U8),
+        _ => playlist(&mut sock, "not found", "text/plain"),
+    }
+}
+
+/// Each pathological answer gets its documented message and exit code, in bounded time, and
+/// no request ever goes to the link-local address a playlist names.
+#[testkit::test]
+fn check_names_each_hostile_answer() {
+    let (port, done) = hostile_server();
+    for (path, code, needle) in [
+        ("/loop.m3u8", 6, "more than 5 redirects"),
+        ("/big.m3u8", 6, "larger than 4194304 bytes"),
+        ("/garbage-master.m3u8", 6, "is not a usable HLS playlist"),
+        ("/absurd.m3u8", 6, "is not a usable HLS playlist"),
+        ("/html.m3u8", 6, "is not a usable HLS playlist"),
+        ("/link-local.m3u8", 4, "refused to connect to 169.254.169.254:80"),
+        ("/scheme.m3u8", 6, "scheme 'file'"),
+    ] {
+        let t = Instant::now();
+        let out = run_swarm(&["--check", "--timeout", "5s", &format!("http://127.0.0.1:{port}{path}")]);
+        let took = t.elapsed();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "{path}: {}", text(&out));
+        assert!(stdout.contains(needle), "{path}: wanted {needle:?}\n{}", text(&out));
+        assert!(took < Duration::from_secs(30), "{path}: --check took {took:?}");
+    }
+    done.store(true, Ordering::Relaxed);
+}
+
+/// A load run against a 36 MB playlist: the relay forwards it, and says it could not read it.
+#[testkit::test]
+fn a_run_says_when_a_playlist_is_too_large_to_read() {
+    let (port, done) = hostile_server();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("run.json");
+    let url = format!("http://127.0.0.1:{port}/big.m3u8");
+    let out = run_swarm(&["--clients", "1", "--duration", "6s", "--report", report.to_str().unwrap(), &url]);
+    done.store(true, Ordering::Relaxed);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("could not examine the stream") && stdout.contains("larger than 4194304 bytes"),
+        "{}",
+        text(&out)
+    );
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let said = json["notices"].as_array().unwrap().iter().any(|n| {
+        n["text"].as_str().is_some_and(|t| t.contains("is larger than 4194304 bytes: forwarded but not read"))
+    });
+    assert!(said, "the relay's word is in the event log: {}", json["notices"]);
 }

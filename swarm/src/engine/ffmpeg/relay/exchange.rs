@@ -19,7 +19,7 @@ use crate::engine::ffmpeg::relay::tls::Conn;
 use crate::engine::ffmpeg::relay::tunnel::{respond, tunnel};
 use crate::engine::ffmpeg::relay::upstream::{open, Key, Route};
 use crate::engine::secrets::UpstreamSecrets;
-use crate::measure::events::{EventKind, EventSink, Request, ViewerId};
+use crate::measure::events::{EventKind, EventSink, Problem, Request, ViewerId};
 
 /// Largest request or response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -428,6 +428,11 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             if captured.len() + take > MAX_PLAYLIST {
                 keep = false;
                 captured = Vec::new();
+                let reason = format!(
+                    "playlist {url} is larger than {MAX_PLAYLIST} bytes: forwarded but not read, so the \
+                     player model does not know its segments"
+                );
+                ctx.sink.send(ctx.viewer, EventKind::Problem(Problem::Unreadable(reason)));
             } else {
                 captured.extend_from_slice(&data[..take]);
             }
