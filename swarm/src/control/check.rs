@@ -110,7 +110,7 @@ async fn report(probed: Result<(&Fetcher, &StreamInfo), &ExamineError>, o: &mut 
             return Verdict::Unplayable;
         }
     };
-    match fetcher.get(&seg_url, 64 << 20).await {
+    match fetcher.get(&seg_url, crate::engine::limits::SEGMENT_BYTES).await {
         // A viewer plays in real time only if a segment arrives within its own duration.
         Ok(f) if seg.duration > 0.0 && f.total.as_secs_f64() > seg.duration => {
             let _ = writeln!(

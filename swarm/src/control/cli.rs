@@ -118,6 +118,11 @@ pub struct HttpArgs {
     #[arg(long, env = "HLS_SWARM_ALLOW_LINK_LOCAL")]
     pub allow_link_local: bool,
 
+    /// Largest playlist the probe and the relay read (bytes, or with k/M/G): a larger one is
+    /// an error in --check and forwarded unread (and said so) in a run
+    #[arg(long, env = "HLS_SWARM_MAX_PLAYLIST_SIZE", default_value = "4M", value_name = "SIZE")]
+    pub max_playlist_size: String,
+
     /// A query parameter whose value is secret, hidden from all output and (with the relay)
     /// from FFmpeg's command line (repeatable; names containing token, key, sig, auth, pass,
     /// secret, credential or session always are)

@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::control::cli::{Cli, LogFormat, MeasureMode};
 use crate::engine::ffmpeg::command::FfmpegOptions;
+use crate::engine::limits::{parse_size, Limits, PLAYLIST_FLAG};
 use crate::engine::secrets::Secrets;
 use crate::engine::settings::{Header, HttpSettings, Variant};
 use crate::engine::trust::Trust;
@@ -201,6 +202,16 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// A size that cannot be read.
+    #[error("{flag} '{value}' is not usable: {reason}; expected bytes, or a number with k, M or G (binary), e.g. 16M")]
+    Size {
+        /// Which flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An unusable `--ca-file`.
     #[error(transparent)]
     CaFile(#[from] crate::engine::trust::CaFileError),
@@ -327,6 +338,15 @@ impl Config {
                 user_agent: http.user_agent.clone(),
                 resolve,
                 allow_link_local: http.allow_link_local,
+                limits: Limits {
+                    playlist_bytes: parse_size(&http.max_playlist_size).map_err(|reason| {
+                        ConfigError::Size {
+                            flag: PLAYLIST_FLAG,
+                            value: http.max_playlist_size.clone(),
+                            reason,
+                        }
+                    })?,
+                },
                 trust: if http.dangerous {
                     Trust::Any
                 } else {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
+use crate::engine::limits::{self, Limits};
 use crate::engine::policy;
 use crate::engine::settings::HttpSettings;
 use crate::engine::settings::Variant;
@@ -66,12 +67,14 @@ pub enum ExamineError {
         bytes: usize,
     },
     /// The body is larger than the probe reads.
-    #[error("{url} is larger than {limit} bytes, the most the probe reads of it")]
+    #[error("{url} is larger than {limit} bytes, the most the probe reads of it{}", flag.map(|f| format!(" ({f} raises it)")).unwrap_or_default())]
     TooLarge {
         /// What was requested.
         url: Url,
         /// The limit, bytes.
         limit: usize,
+        /// The flag that raises it, if one does.
+        flag: Option<&'static str>,
     },
     /// The server answered with an error status.
     #[error("{url} answered HTTP {status}")]
@@ -129,6 +132,8 @@ pub struct Fetcher {
     resolve: Option<std::net::IpAddr>,
     /// `--allow-link-local`.
     allow_link_local: bool,
+    /// How much is read.
+    limits: Limits,
 }
 
 /// Redirects: at most 5, and never to a refused address literal (a host name that resolves
@@ -138,8 +143,8 @@ fn redirects(allow_link_local: bool) -> reqwest::redirect::Policy {
         let refused = attempt.url().host().and_then(|h| literal_refused(&h, attempt.url(), allow_link_local));
         if let Some(reason) = refused {
             attempt.error(reason)
-        } else if attempt.previous().len() >= 5 {
-            attempt.error("more than 5 redirects")
+        } else if attempt.previous().len() >= limits::REDIRECTS {
+            attempt.error(format!("more than {} redirects", limits::REDIRECTS))
         } else {
             attempt.follow()
         }
@@ -236,6 +241,7 @@ impl Fetcher {
             total: options.timeout,
             resolve: options.resolve,
             allow_link_local: options.allow_link_local,
+            limits: options.limits,
         })
     }
 
@@ -273,7 +279,8 @@ impl Fetcher {
             let final_url = resp.url().clone();
             while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
                 if body.len() + chunk.len() > limit {
-                    return Err(ExamineError::TooLarge { url: url.clone(), limit });
+                    let flag = (limit == self.limits.playlist_bytes).then_some(limits::PLAYLIST_FLAG);
+                    return Err(ExamineError::TooLarge { url: url.clone(), limit, flag });
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -292,7 +299,7 @@ impl Fetcher {
     /// # Errors
     /// As [`Fetcher::get`], plus [`ExamineError::NotPlaylist`].
     pub async fn playlist(&self, url: &Url) -> Result<(Fetched, Playlist), ExamineError> {
-        let fetched = self.get(url, 4 << 20).await?;
+        let fetched = self.get(url, self.limits.playlist_bytes).await?;
         let text = String::from_utf8_lossy(&fetched.body);
         let parsed = playlist::parse(&text)
             .map_err(|e| ExamineError::NotPlaylist { url: url.clone(), reason: e.to_string() })?;

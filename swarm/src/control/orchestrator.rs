@@ -313,6 +313,7 @@ impl Shape {
                 tls: Some(tls),
                 secrets: Arc::new(config.secrets.upstream(&config.url, &config.http.headers)),
                 allow_link_local: config.http.allow_link_local,
+                limits: config.http.limits,
             })
         } else {
             None

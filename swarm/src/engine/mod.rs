@@ -2,6 +2,7 @@
 //! the engines that play the stream (FFmpeg processes measured through a relay).
 
 pub mod ffmpeg;
+pub mod limits;
 pub mod policy;
 pub mod secrets;
 pub mod settings;

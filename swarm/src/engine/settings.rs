@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
+use crate::engine::limits::Limits;
 use crate::engine::trust::Trust;
 
 /// Which variant of a master playlist a viewer plays.
@@ -39,6 +40,8 @@ pub struct HttpSettings {
     pub trust: Trust,
     /// Let the probe and the relay connect to link-local and cloud metadata addresses.
     pub allow_link_local: bool,
+    /// How much of a server's answers the probe and the relay read.
+    pub limits: Limits,
 }
 
 /// One `Name: value` request header.

@@ -151,7 +151,11 @@ fn check_names_each_hostile_answer() {
     let (port, done) = hostile_server();
     for (path, code, needle) in [
         ("/loop.m3u8", 6, "more than 5 redirects"),
-        ("/big.m3u8", 6, "larger than 4194304 bytes"),
+        (
+            "/big.m3u8",
+            6,
+            "larger than 4194304 bytes, the most the probe reads of it (--max-playlist-size raises it)",
+        ),
         ("/garbage-master.m3u8", 6, "is not a usable HLS playlist"),
         ("/absurd.m3u8", 6, "is not a usable HLS playlist"),
         ("/html.m3u8", 6, "is not a usable HLS playlist"),
@@ -186,7 +190,9 @@ fn a_run_says_when_a_playlist_is_too_large_to_read() {
     );
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let said = json["notices"].as_array().unwrap().iter().any(|n| {
-        n["text"].as_str().is_some_and(|t| t.contains("is larger than 4194304 bytes: forwarded but not read"))
+        n["text"].as_str().is_some_and(|t| {
+            t.contains("is larger than 4194304 bytes (--max-playlist-size raises it): forwarded but not read")
+        })
     });
     assert!(said, "the relay's word is in the event log: {}", json["notices"]);
 }

@@ -18,6 +18,7 @@ fn route() -> Route {
         tls: None,
         secrets: Default::default(),
         allow_link_local: false,
+        limits: Default::default(),
     }
 }
 

@@ -174,6 +174,7 @@ async fn the_relay_adds_credentials_parameters_and_headers_upstream() {
         tls: None,
         secrets: std::sync::Arc::new(secrets),
         allow_link_local: false,
+        limits: Default::default(),
     };
     let (sink, _events, _) = EventSink::channel(64);
     let relay = Relay::bind().await.unwrap();

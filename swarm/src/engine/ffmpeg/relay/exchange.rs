@@ -18,13 +18,10 @@ use crate::engine::ffmpeg::relay::chunked::{dechunk, Chunks};
 use crate::engine::ffmpeg::relay::tls::Conn;
 use crate::engine::ffmpeg::relay::tunnel::{respond, tunnel};
 use crate::engine::ffmpeg::relay::upstream::{open, Key, Route};
+use crate::engine::limits::{HEAD_BYTES, PLAYLIST_FLAG};
 use crate::engine::secrets::UpstreamSecrets;
 use crate::measure::events::{EventKind, EventSink, Problem, Request, ViewerId};
 
-/// Largest request or response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
-/// Largest playlist body kept for reading (longer ones are forwarded but not read).
-const MAX_PLAYLIST: usize = 4 * 1024 * 1024;
 /// Room made for each read of a head.
 const HEAD_READ: usize = 2048;
 /// How long the rest of a response is still counted after its viewer went away.
@@ -425,12 +422,13 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             drain_until = Some(tokio::time::Instant::now() + DRAIN_ABORTED);
         }
         if keep {
-            if captured.len() + take > MAX_PLAYLIST {
+            let max = ctx.route.limits.playlist_bytes;
+            if captured.len() + take > max {
                 keep = false;
                 captured = Vec::new();
                 let reason = format!(
-                    "playlist {url} is larger than {MAX_PLAYLIST} bytes: forwarded but not read, so the \
-                     player model does not know its segments"
+                    "playlist {url} is larger than {max} bytes ({PLAYLIST_FLAG} raises it): forwarded \
+                     but not read, so the player model does not know its segments"
                 );
                 ctx.sink.send(ctx.viewer, EventKind::Problem(Problem::Unreadable(reason)));
             } else {
@@ -540,7 +538,7 @@ async fn read_head<S: AsyncRead + Unpin>(
         if let Some(end) = find_head_end(buf) {
             return Ok(Some((end, first)));
         }
-        if buf.len() > MAX_HEAD {
+        if buf.len() > HEAD_BYTES {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
         }
         buf.reserve(HEAD_READ);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{lookup_host, TcpStream};
 
+use crate::engine::limits::Limits;
 use crate::engine::policy;
 
 use crate::engine::secrets::UpstreamSecrets;
@@ -28,6 +29,8 @@ pub struct Route {
     pub secrets: Arc<UpstreamSecrets>,
     /// Connect to link-local and cloud metadata addresses too (`--allow-link-local`).
     pub allow_link_local: bool,
+    /// How much of the origin's answers is read.
+    pub limits: Limits,
 }
 
 /// Which origin connection serves a request: https or not, host, port.
