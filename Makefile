@@ -7,7 +7,7 @@ NIX ?= nix --extra-experimental-features 'nix-command flakes'
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test test-loaded check fmt clippy cycles unit run dev test-origin bench bench-origin bench-swarm bench-image bench-quick nix-check nix-flake-check clean
+.PHONY: help deps deps-test build release demo test test-loaded soak check fmt clippy cycles unit run dev test-origin bench bench-origin bench-swarm bench-image bench-quick nix-check nix-flake-check clean
 .PHONY: deps-containers container-bins container-conf container-build container-run container-stop test-containers
 .PHONY: deps-vm lab-bins microvm-check-kvm microvm-build microvm-start microvm-start-tap microvm-stop \
 	microvm-status microvm-console network-setup network-teardown network-check \
@@ -76,6 +76,9 @@ bench-swarm: ## swarm cost per viewer: relay, log, bare ffmpeg at 50/100/200 vie
 	$(CARGO) bench -p hls-swarm --bench micro
 	$(CARGO) bench -p hls-swarm --bench timing
 	$(CARGO) bench -p hls-swarm --bench swarm
+
+soak: ## 100 viewers for 30 minutes: RSS, open fds, threads and the stats tick's lag every 10 s; fails on > 5 % growth after 5 minutes (prints the curve)
+	$(CARGO) bench -p hls-swarm --bench soak
 
 bench-quick: ## smoke run of the swarm benches: 20 viewers, short windows, micro benches very short (~2 min)
 	$(CARGO) bench -p hls-swarm --bench micro -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
