@@ -40,6 +40,11 @@ pub async fn start_origin() -> origin::Origin {
 /// kept in `log_dir` after the origin stops) and, if `exporters`, the node and nginx
 /// exporters on free loopback ports.
 pub async fn start_logged_origin(exporters: bool, log_dir: &std::path::Path) -> origin::Origin {
+    origin::start(logged_config(exporters, log_dir)).await.expect("origin starts")
+}
+
+/// The configuration [`start_logged_origin`] starts.
+pub fn logged_config(exporters: bool, log_dir: &std::path::Path) -> origin::Config {
     let mut config = origin::Config::new("logged").expect("logged profile");
     config.listen = "127.0.0.1:0".parse().expect("addr");
     config.source = origin::Source::Replay;
@@ -50,7 +55,35 @@ pub async fn start_logged_origin(exporters: bool, log_dir: &std::path::Path) -> 
     config.node_exporter = exporters.then_some(any);
     config.nginx_exporter = exporters.then_some(any);
     config.log_dir = Some(log_dir.to_owned());
-    origin::start(config).await.expect("origin starts")
+    config
+}
+
+/// Reads one request head from `sock` (made blocking), for the tests' small servers; its
+/// target, or `None` if the client sent nothing usable.
+pub fn request_target(sock: &std::net::TcpStream) -> Option<String> {
+    use std::io::BufRead;
+    sock.set_nonblocking(false).ok()?;
+    let mut reader = std::io::BufReader::new(sock.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let target = line.split_whitespace().nth(1)?.to_owned();
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        header.clear();
+    }
+    Some(target)
+}
+
+/// What nginx's access log at `log` holds for the viewers (user agents with ` viewer/`):
+/// playlists, segments and body bytes.
+pub fn viewer_lines(log: &std::path::Path) -> (u64, u64, u64) {
+    let logged: Vec<_> = origin::access_log::parse(&std::fs::read_to_string(log).expect("access log"))
+        .into_iter()
+        .filter(|r| r.user_agent.contains(" viewer/"))
+        .collect();
+    let playlists = logged.iter().filter(|r| r.is_playlist()).count() as u64;
+    let segments = logged.iter().filter(|r| r.is_segment()).count() as u64;
+    (playlists, segments, logged.iter().map(|r| r.bytes).sum())
 }
 
 /// `GET path` on `addr` (`host:port`); the response body.

@@ -1,7 +1,7 @@
 //! Streams the swarm does not control: `--check` is bounded in time, judges real-time
 //! delivery, and ends at once on a signal.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -82,18 +82,8 @@ fn hostile_server() -> (u16, Arc<AtomicBool>) {
 }
 
 fn answer(sock: TcpStream) {
-    let _ = sock.set_nonblocking(false);
     let _ = sock.set_write_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(sock.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let mut header = String::new();
-    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-        header.clear();
-    }
+    let Some(path) = request_target(&sock) else { return };
     let mut sock = sock;
     let media = |lines: &str| {
         format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n{lines}")

@@ -24,15 +24,7 @@ fn make_ca_and_server_cert(dir: &Path) {
 }
 
 async fn start_tls_origin(logs: &Path, certs: &Path) -> origin::Origin {
-    let mut config = origin::Config::new("logged").expect("logged profile");
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.source = origin::Source::Replay;
-    config.overrides.width = Some(320);
-    config.overrides.height = Some(180);
-    config.overrides.bitrate_kbps = Some(300);
-    config.node_exporter = None;
-    config.nginx_exporter = None;
-    config.log_dir = Some(logs.to_owned());
+    let mut config = logged_config(false, logs);
     config.tls = Some(origin::TlsListen {
         listen: "127.0.0.1:0".parse().expect("addr"),
         cert: certs.join("cert.pem"),
@@ -79,13 +71,7 @@ async fn https_through_the_relay_is_measured_like_http() {
 
     let out = String::from_utf8_lossy(&run.stdout).into_owned();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    let logged: Vec<_> = origin::access_log::parse(&std::fs::read_to_string(&log).unwrap())
-        .into_iter()
-        .filter(|r| r.user_agent.contains(" viewer/"))
-        .collect();
-    let nginx_playlists = logged.iter().filter(|r| r.is_playlist()).count() as u64;
-    let nginx_segments = logged.iter().filter(|r| r.is_segment()).count() as u64;
-    let nginx_bytes: u64 = logged.iter().map(|r| r.bytes).sum();
+    let (nginx_playlists, nginx_segments, nginx_bytes) = viewer_lines(&log);
     assert!(nginx_segments > 4 * 5, "a real run: {nginx_segments} segments logged\n{out}");
     assert_eq!(summary_number(&out, "Requests", "playlists"), Some(nginx_playlists), "{out}");
     assert_eq!(summary_number(&out, "Requests", "segments"), Some(nginx_segments), "{out}");

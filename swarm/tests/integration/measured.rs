@@ -102,13 +102,7 @@ async fn relay_counts_match_the_origin_log_and_every_documented_metric_moves() -
     let out = &run.stdout;
     assert_eq!(run.status, Some(0), "{out}");
 
-    let logged: Vec<_> = origin::access_log::parse(&std::fs::read_to_string(&log).unwrap())
-        .into_iter()
-        .filter(|r| r.user_agent.contains(" viewer/"))
-        .collect();
-    let nginx_playlists = logged.iter().filter(|r| r.is_playlist()).count() as u64;
-    let nginx_segments = logged.iter().filter(|r| r.is_segment()).count() as u64;
-    let nginx_bytes: u64 = logged.iter().map(|r| r.bytes).sum();
+    let (nginx_playlists, nginx_segments, nginx_bytes) = viewer_lines(&log);
     assert!(nginx_segments > 20 * 10, "a real run: {nginx_segments} segments logged");
     assert_eq!(summary_number(out, "Requests", "playlists"), Some(nginx_playlists), "{out}");
     assert_eq!(summary_number(out, "Requests", "segments"), Some(nginx_segments), "{out}");

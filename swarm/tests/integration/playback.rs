@@ -2,7 +2,7 @@
 //! viewer, and a stream whose segments never arrive is a failed start. Both fail
 //! `--assert stall_ratio==0`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -106,20 +106,8 @@ pub fn trickling_server(limit: Duration) -> (u16, Arc<AtomicBool>) {
 }
 
 fn trickle(sock: TcpStream, until: Instant, done: &AtomicBool) {
-    let _ = sock.set_nonblocking(false);
     let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(sock.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).map_or(true, |n| n == 0) || header.trim().is_empty() {
-            break;
-        }
-    }
+    let Some(path) = request_target(&sock) else { return };
     let mut sock = sock;
     if path.ends_with(".m3u8") {
         let body = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n\

@@ -2,7 +2,7 @@
 //! creates (the address belongs to that namespace's loopback; nothing is sent to the host's
 //! link-local network or a metadata service).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::process::Command;
@@ -46,14 +46,7 @@ fn serve_in(ns: &str, done: Arc<AtomicBool>) -> u16 {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             };
-            let _ = sock.set_nonblocking(false);
-            let mut reader = BufReader::new(sock.try_clone().unwrap());
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
+            let target = request_target(&sock).unwrap_or_default();
             let (kind, body) = if target.contains(".m3u8") {
                 let pl = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n\
                           #EXTINF:2.0,\ns1.ts\n#EXTINF:2.0,\ns2.ts\n";
