@@ -7,7 +7,7 @@ NIX ?= nix --extra-experimental-features 'nix-command flakes'
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test test-loaded soak check fmt clippy cycles unit run dev test-origin bench bench-origin bench-swarm bench-image bench-quick nix-check nix-flake-check clean
+.PHONY: help deps deps-test build release demo test test-loaded soak check fmt clippy cycles unit fuzz run dev test-origin bench bench-origin bench-swarm bench-image bench-quick nix-check nix-flake-check clean
 .PHONY: deps-containers container-bins container-conf container-build container-run container-stop test-containers
 .PHONY: deps-vm lab-bins microvm-check-kvm microvm-build microvm-start microvm-start-tap microvm-stop \
 	microvm-status microvm-console network-setup network-teardown network-check \
@@ -55,6 +55,11 @@ cycles: ## no two files of a crate import each other (testkit's import-cycles)
 
 unit: ## unit tests only (no ffmpeg or nginx needed)
 	$(CARGO) test --workspace --lib
+
+FUZZ_CASES ?= 100000
+
+fuzz: ## the parsers' property tests run long: 100000 cases each (FUZZ_CASES=N), ~20 min; playlists, Prometheus text, chunked framing, FFmpeg log
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test -p hls-kit -p hls-swarm --lib props
 
 run: release ## run the swarm: make run ARGS='--clients 10 http://host:17080/stream.m3u8'
 	target/release/hls-swarm $(ARGS)

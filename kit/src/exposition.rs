@@ -24,10 +24,11 @@ impl Sample {
     }
 }
 
-/// Every sample of a scrape, in order.
+/// Every sample of a scrape, in order. Lines end in `\n` or `\r\n`; a `\r` anywhere else is
+/// text (a label value may hold one unescaped).
 #[must_use]
 pub fn parse(text: &str) -> Vec<Sample> {
-    text.split(['\n', '\r']).filter_map(parse_line).collect()
+    text.lines().filter_map(parse_line).collect()
 }
 
 /// Sum of the finite samples named `name` that `keep` accepts; `None` if there is none.
@@ -109,6 +110,16 @@ mod tests {
         node_network_transmit_bytes_total{device=\"lo\"} 3.5e+07\n\
         node_exporter_build_info{branch=\"debian/sid\",goarch=\"amd64\",goos=\"linux\",goversion=\"go1.19.8\",revision=\"1.5.0-1+b6\",version=\"1.5.0\"} 1\n";
 
+    /// Found by the property tests: a label value may hold a bare `\r` (only `\\`, `"` and
+    /// `\n` are escaped), which used to end the line there and lose the sample.
+    #[test]
+    fn a_carriage_return_in_a_label_value_is_text() {
+        let s = parse("a{msg=\"x\ry\"} 1\r\nb 2\n");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].label("msg"), Some("x\ry"));
+        assert_eq!((s[0].value, s[1].value), (1.0, 2.0));
+    }
+
     #[test]
     fn captured_exporter_output_and_sums() {
         let s = parse(NODE);
@@ -150,5 +161,95 @@ mod tests {
         assert!(s[2].labels.is_empty());
         assert_eq!((s[3].value, s[4].value), (1_000_000.0, -0.0025));
         assert_eq!(sum(&s, "m"), None, "NaN is not summed");
+    }
+
+    /// Property tests: any text reads without panic and keeps no more than it was given, and
+    /// what an exporter writes reads back the same. The number of cases: see
+    /// `crate::mutation`.
+    mod props {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        use super::*;
+        use crate::mutation::{any_chars, any_text, attributes, config, mutated, number};
+
+        /// A line an exporter gone wrong might write: a sample with garbage labels or value, a
+        /// comment, or anything.
+        fn line() -> BoxedStrategy<String> {
+            const NAMES: &[&str] = &["cpu", "mode", "device", "le", "quantile", "", "{", "}"];
+            prop_oneof![
+                3 => ("[a-z_:]{0,12}", attributes(NAMES), number(), prop_oneof![Just(String::new()), number()])
+                    .prop_map(|(n, l, v, t)| format!("{n}{{{l}}} {v} {t}")),
+                2 => ("[a-z_:]{0,12}", number()).prop_map(|(n, v)| format!("{n} {v}")),
+                1 => ".{0,6}(# HELP|# TYPE).{0,20}",
+                1 => ".{0,40}",
+            ]
+            .boxed()
+        }
+
+        /// What holds for any text: no panic, no more samples than lines, and no more text kept
+        /// than was given (unescaping only shortens).
+        fn check(text: &str) -> Result<(), TestCaseError> {
+            let samples = parse(text);
+            prop_assert!(samples.len() <= text.lines().count());
+            let kept: usize = samples
+                .iter()
+                .map(|s| s.name.len() + s.labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>())
+                .sum();
+            prop_assert!(kept <= text.len(), "{kept} bytes kept of {}", text.len());
+            let _ =
+                (sum(&samples, "node_cpu_seconds_total"), sum_where(&samples, "", |s| s.label("").is_some()));
+            Ok(())
+        }
+
+        /// One sample as Prometheus writes it: label values escaped, a value in any spelling Rust
+        /// reads back, maybe a timestamp.
+        fn write(s: &Sample, timestamp: Option<i64>) -> String {
+            let labels: Vec<String> = s
+                .labels
+                .iter()
+                .map(|(k, v)| {
+                    format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+                })
+                .collect();
+            let labels = if labels.is_empty() { String::new() } else { format!("{{{}}}", labels.join(",")) };
+            let timestamp = timestamp.map(|t| format!(" {t}")).unwrap_or_default();
+            format!("{}{labels} {}{timestamp}\n", s.name, s.value)
+        }
+
+        fn sample() -> impl Strategy<Value = Sample> {
+            let label = ("[a-zA-Z_][a-zA-Z0-9_]{0,10}", any_chars(12));
+            ("[a-zA-Z_:][a-zA-Z0-9_:]{0,20}", vec(label, 0..4), any::<f64>())
+                .prop_map(|(name, labels, value)| Sample { name, labels, value })
+        }
+
+        proptest! {
+            #![proptest_config(config(256))]
+
+            #[test]
+            fn arbitrary_text_reads_without_panic(text in any_text()) {
+                check(&text)?;
+            }
+
+            #[test]
+            fn mutated_exporter_output_reads_without_panic(text in mutated(&[NODE], line())) {
+                check(&text)?;
+            }
+
+            #[test]
+            fn written_samples_read_back_the_same(
+                samples in vec((sample(), proptest::option::of(any::<i64>())), 0..8),
+                newline in select(&["\n", "\r\n"][..]),
+            ) {
+                let text: String = samples.iter().map(|(s, t)| write(s, *t).replace('\n', newline)).collect();
+                let read = parse(&text);
+                prop_assert_eq!(read.len(), samples.len(), "{}", text);
+                for (r, (s, _)) in read.iter().zip(&samples) {
+                    prop_assert_eq!((&r.name, &r.labels), (&s.name, &s.labels), "{}", text);
+                    prop_assert!(r.value.to_bits() == s.value.to_bits() || (r.value.is_nan() && s.value.is_nan()));
+                }
+            }
+        }
     }
 }

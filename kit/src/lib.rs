@@ -11,8 +11,12 @@
 //! - [`http`]: the one blocking HTTP client for the lab's own endpoints, on `ureq`.
 //!
 //! Parsing is pure (text in, typed value or an error naming the line out), so every consumer
-//! sees the same stream the same way.
+//! sees the same stream the same way. Both parsers are also property-tested: arbitrary text
+//! and mutated real input never panic, and what they keep is bounded by what they were given
+//! (`make fuzz` runs those tests long).
 
 pub mod exposition;
 pub mod http;
+#[cfg(test)]
+mod mutation;
 pub mod playlist;

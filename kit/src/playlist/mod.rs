@@ -18,4 +18,6 @@ pub use model::*;
 pub use parse::{date_time, parse, parse_master, parse_media, Attributes, ParseError};
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

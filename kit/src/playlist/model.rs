@@ -1,6 +1,9 @@
 //! What a playlist holds: the master's variants and renditions, the media playlist's segments
 //! and playlist-wide tags.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 /// A parsed playlist.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Playlist {
@@ -156,10 +159,12 @@ pub struct Segment {
     pub program_date_time: Option<String>,
     /// `#EXT-X-GAP`: the segment is missing; players skip it.
     pub gap: bool,
-    /// The `#EXT-X-KEY` in effect (none, or `METHOD=NONE`, for clear segments).
-    pub key: Option<Key>,
-    /// The `#EXT-X-MAP` (init section) in effect.
-    pub map: Option<Map>,
+    /// The `#EXT-X-KEY` in effect (none, or `METHOD=NONE`, for clear segments), shared with
+    /// the other segments it applies to: one tag line is held once, however many segments
+    /// follow it.
+    pub key: Option<Arc<Key>>,
+    /// The `#EXT-X-MAP` (init section) in effect, shared as `key` is.
+    pub map: Option<Arc<Map>>,
     /// `#EXT-X-PART`s of this segment, before its URI line (low latency).
     pub parts: Vec<Part>,
 }
@@ -283,26 +288,29 @@ impl Media {
     /// `#EXT-X-MAP` URIs, in order, each once.
     #[must_use]
     pub fn map_uris(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for u in self.segments.iter().filter_map(|s| s.map.as_ref()).map(|m| m.uri.as_str()) {
-            if !out.contains(&u) {
-                out.push(u);
-            }
-        }
-        out
+        once_each(self.segments.iter().filter_map(|s| Some(s.map.as_ref()?.uri.as_str())))
     }
 
     /// `#EXT-X-KEY` URIs, in order, each once.
     #[must_use]
     pub fn key_uris(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for u in self.segments.iter().filter_map(|s| s.key.as_ref()?.uri.as_deref()) {
-            if !out.contains(&u) {
-                out.push(u);
-            }
-        }
-        out
+        once_each(self.segments.iter().filter_map(|s| s.key.as_ref()?.uri.as_deref()))
     }
+}
+
+/// `items` in order, each once, in time linear in the text: a playlist may name a new key
+/// for every segment, and a run of segments that share one line yields the same slice, which
+/// is let through without hashing it again.
+fn once_each<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    let mut last: Option<&str> = None;
+    items
+        .filter(|u| {
+            let again = last.is_some_and(|l| std::ptr::eq(l, *u));
+            last = Some(u);
+            !again && seen.insert(*u)
+        })
+        .collect()
 }
 
 /// Resolves a playlist entry against the playlist's own URL.

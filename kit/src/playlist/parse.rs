@@ -1,5 +1,7 @@
 //! Reading playlist text: [`parse`] and its helpers.
 
+use std::sync::Arc;
+
 use super::model::*;
 
 /// Why a text is not a playlist we can read.
@@ -76,8 +78,8 @@ struct Parser {
     segment: Option<Segment>,
     /// Tags seen for the next segment before its `#EXTINF`.
     pending: Segment,
-    key: Option<Key>,
-    map: Option<Map>,
+    key: Option<Arc<Key>>,
+    map: Option<Arc<Map>>,
 }
 
 fn bad(line: usize, tag: &'static str) -> ParseError {
@@ -148,19 +150,21 @@ impl Parser {
             "EXT-X-KEY" => {
                 let a = Attributes::new(value);
                 let method = a.get("METHOD").ok_or(bad(n, "METHOD"))?;
-                self.key = (method != "NONE").then(|| Key {
-                    method: method.to_owned(),
-                    uri: a.string("URI"),
-                    iv: a.string("IV"),
-                    keyformat: a.string("KEYFORMAT"),
+                self.key = (method != "NONE").then(|| {
+                    Arc::new(Key {
+                        method: method.to_owned(),
+                        uri: a.string("URI"),
+                        iv: a.string("IV"),
+                        keyformat: a.string("KEYFORMAT"),
+                    })
                 });
             }
             "EXT-X-MAP" => {
                 let a = Attributes::new(value);
-                self.map = Some(Map {
+                self.map = Some(Arc::new(Map {
                     uri: a.string("URI").ok_or(bad(n, "URI"))?,
                     byte_range: a.range("BYTERANGE", n)?,
-                });
+                }));
             }
             "EXT-X-PART" => {
                 let a = Attributes::new(value);
@@ -270,7 +274,7 @@ fn rendition(value: &str, n: usize) -> Result<Rendition, ParseError> {
 
 /// An attribute list (`A=1,B="x,y",C=z`): names and values, quotes removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attributes<'a>(Vec<(&'a str, &'a str)>);
+pub struct Attributes<'a>(pub(super) Vec<(&'a str, &'a str)>);
 
 impl<'a> Attributes<'a> {
     /// Splits `list`, honouring quotes; a malformed tail is ignored.
@@ -312,9 +316,9 @@ impl<'a> Attributes<'a> {
     }
 }
 
-/// An `EXT-X-PROGRAM-DATE-TIME` value as Unix seconds: ISO 8601 date and time with optional
-/// fraction and a `Z`, `±HH:MM` or `±HHMM` offset (FFmpeg writes `+0000`). `None` if it does
-/// not read.
+/// An `EXT-X-PROGRAM-DATE-TIME` value as Unix seconds: ISO 8601 date (years 0 to 9999) and
+/// time with optional fraction and a `Z`, `±HH:MM` or `±HHMM` offset (FFmpeg writes `+0000`).
+/// `None` if it does not read.
 #[must_use]
 pub fn date_time(text: &str) -> Option<f64> {
     let t = text.trim();
@@ -327,7 +331,14 @@ pub fn date_time(text: &str) -> Option<f64> {
     let mut c = clock.splitn(3, ':');
     let (h, mi): (i64, i64) = (c.next()?.parse().ok()?, c.next()?.parse().ok()?);
     let sec: f64 = c.next().unwrap_or("0").parse().ok()?;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || !(0.0..61.0).contains(&sec)
+    // Four-digit years, as ISO 8601 writes them without an agreed expansion (and so the day
+    // count below cannot overflow).
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&da)
+        || h > 23
+        || mi > 59
+        || !(0.0..61.0).contains(&sec)
     {
         return None;
     }

@@ -106,7 +106,7 @@ impl Media {
         }
         let (mut key, mut map): (Option<&Key>, Option<&Map>) = (None, None);
         for seg in &self.segments {
-            if seg.key.as_ref() != key {
+            if seg.key.as_deref() != key {
                 match &seg.key {
                     Some(k) => {
                         let mut a = vec![format!("METHOD={}", k.method)];
@@ -123,9 +123,9 @@ impl Media {
                     }
                     None => s.push_str("#EXT-X-KEY:METHOD=NONE\n"),
                 }
-                key = seg.key.as_ref();
+                key = seg.key.as_deref();
             }
-            if seg.map.as_ref() != map {
+            if seg.map.as_deref() != map {
                 if let Some(m) = &seg.map {
                     let _ = write!(s, "#EXT-X-MAP:URI=\"{}\"", m.uri);
                     if let Some(r) = m.byte_range {
@@ -133,7 +133,7 @@ impl Media {
                     }
                     s.push('\n');
                 }
-                map = seg.map.as_ref();
+                map = seg.map.as_deref();
             }
             if seg.discontinuity {
                 s.push_str("#EXT-X-DISCONTINUITY\n");

@@ -1,16 +1,17 @@
 use super::*;
 
-const MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:3\n\
+pub(super) const MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:3\n\
     #EXT-X-STREAM-INF:BANDWIDTH=2200000,RESOLUTION=1280x720,CODECS=\"avc1.640028,mp4a.40.2\"\n720p/stream.m3u8\n\
     #EXT-X-STREAM-INF:BANDWIDTH=550000,RESOLUTION=640x360\n360p/stream.m3u8\n\
     #EXT-X-STREAM-INF:BANDWIDTH=5500000,RESOLUTION=1920x1080\nhttp://cdn.example/1080p/stream.m3u8\n";
 
-const LIVE: &str = "#EXTM3U\r\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:17\n\
+pub(super) const LIVE: &str =
+    "#EXTM3U\r\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:17\n\
     #EXTINF:2.000000,\nseg00017.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.000000,\nseg00018.ts\n\
     #EXTINF:1.966667,\nseg00019.ts\n";
 
 /// Apple's low-latency example, abridged (draft-pantos-hls-rfc8216bis, §9.2 style).
-const LOW_LATENCY: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-VERSION:6\n\
+pub(super) const LOW_LATENCY: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-VERSION:6\n\
     #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.0,CAN-SKIP-UNTIL=12.0\n\
     #EXT-X-PART-INF:PART-TARGET=0.33334\n#EXT-X-MEDIA-SEQUENCE:266\n\
     #EXT-X-PROGRAM-DATE-TIME:2019-02-14T02:13:36.106Z\n#EXT-X-MAP:URI=\"init.mp4\"\n\
@@ -39,14 +40,26 @@ fn master_variants_in_order_with_their_attributes() {
     assert_eq!(parse_media(MASTER), Err(ParseError::NotMedia));
 }
 
+/// Alternative renditions beside a variant that names its groups.
+pub(super) const RENDITIONS: &str = "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+    #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,URI=\"a/en.m3u8\"\n\
+    #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Deutsch\",LANGUAGE=\"de\",DEFAULT=NO,AUTOSELECT=NO,URI=\"s/de.m3u8\"\n\
+    #EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=NO,AUTOSELECT=YES\n\
+    #EXT-X-STREAM-INF:BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,FRAME-RATE=29.970,AUDIO=\"aac\",SUBTITLES=\"subs\"\nv.m3u8\n";
+
+/// Keys, init sections, byte ranges, a gap and a program date-time, changing between segments.
+pub(super) const KEYS: &str = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+    #EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"720@0\"\n\
+    #EXT-X-KEY:METHOD=AES-128,URI=\"k/1.key\",IV=0x1\n\
+    #EXT-X-PROGRAM-DATE-TIME:2026-12-03T12:00:00.000Z\n#EXTINF:6,first\n#EXT-X-BYTERANGE:1000@720\nall.mp4\n\
+    #EXT-X-KEY:METHOD=AES-128,URI=\"k/1.key\"\n#EXTINF:6,\n#EXT-X-BYTERANGE:1000\nall.mp4\n\
+    #EXT-X-KEY:METHOD=NONE\n#EXT-X-GAP\n#EXTINF:6,\nmissing.mp4\n\
+    #EXT-X-MAP:URI=\"init2.mp4\"\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k/2.key\",KEYFORMAT=\"identity\"\n\
+    #EXTINF:6,\nlast.mp4\n#EXT-X-ENDLIST\n";
+
 #[test]
 fn renditions_and_grouped_variants() {
-    let text = "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n\
-        #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,URI=\"a/en.m3u8\"\n\
-        #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"Deutsch\",LANGUAGE=\"de\",DEFAULT=NO,AUTOSELECT=NO,URI=\"s/de.m3u8\"\n\
-        #EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=NO,AUTOSELECT=YES\n\
-        #EXT-X-STREAM-INF:BANDWIDTH=900000,AVERAGE-BANDWIDTH=800000,FRAME-RATE=29.970,AUDIO=\"aac\",SUBTITLES=\"subs\"\nv.m3u8\n";
-    let m = parse_master(text).unwrap();
+    let m = parse_master(RENDITIONS).unwrap();
     assert!(m.independent_segments);
     assert_eq!(m.renditions.len(), 3);
     assert_eq!(
@@ -85,15 +98,7 @@ fn live_media_playlist() {
 
 #[test]
 fn keys_maps_byte_ranges_gaps_and_dates_apply_to_the_right_segments() {
-    let text = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-PLAYLIST-TYPE:VOD\n\
-        #EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"720@0\"\n\
-        #EXT-X-KEY:METHOD=AES-128,URI=\"k/1.key\",IV=0x1\n\
-        #EXT-X-PROGRAM-DATE-TIME:2026-12-03T12:00:00.000Z\n#EXTINF:6,first\n#EXT-X-BYTERANGE:1000@720\nall.mp4\n\
-        #EXT-X-KEY:METHOD=AES-128,URI=\"k/1.key\"\n#EXTINF:6,\n#EXT-X-BYTERANGE:1000\nall.mp4\n\
-        #EXT-X-KEY:METHOD=NONE\n#EXT-X-GAP\n#EXTINF:6,\nmissing.mp4\n\
-        #EXT-X-MAP:URI=\"init2.mp4\"\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k/2.key\",KEYFORMAT=\"identity\"\n\
-        #EXTINF:6,\nlast.mp4\n#EXT-X-ENDLIST\n";
-    let m = media(text);
+    let m = media(KEYS);
     assert!(m.ended);
     assert_eq!(m.playlist_type, Some(PlaylistType::Vod));
     let s = &m.segments;
@@ -107,8 +112,8 @@ fn keys_maps_byte_ranges_gaps_and_dates_apply_to_the_right_segments() {
     assert_eq!(s[1].key.as_ref().and_then(|k| k.uri.as_deref()), Some("k/1.key"));
     assert!(s[2].gap && s[2].key.is_none() && !s[1].gap);
     assert_eq!(
-        s[0].map,
-        Some(Map { uri: "init.mp4".into(), byte_range: Some(ByteRange { length: 720, offset: Some(0) }) })
+        s[0].map.as_deref(),
+        Some(&Map { uri: "init.mp4".into(), byte_range: Some(ByteRange { length: 720, offset: Some(0) }) })
     );
     assert_eq!(s[2].map.as_ref().map(|m| m.uri.as_str()), Some("init.mp4"));
     assert_eq!(s[3].map.as_ref().map(|m| m.uri.as_str()), Some("init2.mp4"));
@@ -234,4 +239,46 @@ fn program_date_times_read_as_unix_seconds() {
     ] {
         assert_eq!(date_time(bad), None, "{bad}");
     }
+}
+
+/// Found by the property tests: a year past four digits overflowed the day count (a panic in a
+/// debug build, a wrong instant in a release one; the relay reads every program date-time).
+#[test]
+fn years_past_four_digits_are_refused_not_overflowed() {
+    assert_eq!(date_time("99999999999999-01-01T00:00:00Z"), None);
+    assert_eq!(date_time("9223372036854775807-01-01T00:00:00Z"), None);
+    assert_eq!(date_time("9999-12-31T23:59:59Z"), Some(253_402_300_799.0));
+}
+
+/// Found by the property tests: every segment held its own copy of the key and init section in
+/// effect, so one long `#EXT-X-KEY` line above many short segments (a 4 MB playlist) would have
+/// made gigabytes. Each line is now held once and shared by the segments it applies to.
+#[test]
+fn a_key_or_map_line_is_held_once_however_many_segments_follow() {
+    let long = "k".repeat(64 * 1024);
+    let mut text =
+        format!("#EXTM3U\n#EXT-X-MAP:URI=\"{long}.mp4\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"{long}\"\n");
+    text.push_str(&"#EXTINF:1,\ns.ts\n".repeat(10_000));
+    let m = media(&text);
+    assert_eq!(m.segments.len(), 10_000);
+    let (key, map) = (m.segments[0].key.as_ref().unwrap(), m.segments[0].map.as_ref().unwrap());
+    assert!(m.segments.iter().all(|s| s.key.as_ref().is_some_and(|k| std::sync::Arc::ptr_eq(k, key))));
+    assert!(m.segments.iter().all(|s| s.map.as_ref().is_some_and(|k| std::sync::Arc::ptr_eq(k, map))));
+    assert_eq!(m.key_uris(), [long.as_str()]);
+    assert_eq!(m.map_uris(), [format!("{long}.mp4")]);
+}
+
+/// A new key for every segment (each listed once, in order, however many there are; the list
+/// is built in linear time).
+#[test]
+fn a_key_per_segment_lists_each_key_once_in_order() {
+    let mut text = String::from("#EXTM3U\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("#EXT-X-KEY:METHOD=AES-128,URI=\"k{i}\"\n#EXTINF:1,\na.ts\n"));
+        text.push_str("#EXT-X-KEY:METHOD=AES-128,URI=\"k0\"\n#EXTINF:1,\nb.ts\n");
+    }
+    let m = media(&text);
+    let keys = m.key_uris();
+    assert_eq!(keys.len(), 20_000);
+    assert_eq!((keys[0], keys[1], keys[19_999]), ("k0", "k1", "k19999"));
 }

@@ -266,4 +266,135 @@ mod tests {
         assert_eq!(playlists, raw_playlists, "refreshes over kept-alive connections ([http @]) count too");
         assert_eq!(problems, 0);
     }
+
+    /// Property tests: any line parses without panic into events that only quote it, and the
+    /// splitter gives the same lines however the stream is cut. `PROPTEST_CASES` sets the
+    /// number of cases (`make fuzz`: many); no regression files are written (a case found is
+    /// kept as a plain test here).
+    mod props {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::{select, Index};
+        use proptest::test_runner::{Config, RngSeed};
+
+        use super::*;
+
+        /// 256 cases from a fixed seed, or `PROPTEST_CASES` from a new one; no regression files.
+        fn config() -> Config {
+            let rng_seed = if std::env::var_os("PROPTEST_CASES").is_some() {
+                RngSeed::Random
+            } else {
+                RngSeed::Fixed(18)
+            };
+            Config { cases: 256, failure_persistence: None, rng_seed, ..Config::default() }
+        }
+
+        /// A line of the real capture, cut and edited: bytes inserted (prefix brackets, quotes,
+        /// level tags, line breaks), deleted or replaced.
+        fn mutated_line() -> impl Strategy<Value = String> {
+            const TOKENS: &[&str] = &[
+                "[",
+                "] ",
+                " @ ",
+                "'",
+                "[info] ",
+                "[error] ",
+                "[warning] ",
+                "[tcp @ 0x1] ",
+                "[tls @ 0x1] ",
+                "Opening '",
+                "' for reading",
+                "HTTP error ",
+                " failed: ",
+                "Failed to open segment",
+                "\r",
+                "\n",
+                "é",
+                "\u{fffd}",
+                "99999999999",
+            ];
+            let lines: Vec<&'static str> = CAPTURE.lines().filter(|l| !l.is_empty()).collect();
+            let edit =
+                (any::<Index>(), 0..4usize, prop_oneof![select(TOKENS).prop_map(str::to_owned), ".{0,4}"]);
+            (select(lines), vec(edit, 0..6)).prop_map(|(line, edits)| {
+                let mut b = line.as_bytes().to_vec();
+                for (at, delete, insert) in edits {
+                    let at = at.index(b.len() + 1);
+                    b.splice(at..(at + delete).min(b.len()), insert.bytes());
+                }
+                String::from_utf8_lossy(&b).into_owned()
+            })
+        }
+
+        /// A stream: arbitrary bytes, the capture's own bytes, and lines longer than `MAX_LINE`.
+        fn stream() -> impl Strategy<Value = Vec<u8>> {
+            const BREAKS: &[&[u8]] = &[b"\r", b"\n", b"\r\n", b"\xc3", b"\xa9"];
+            let piece = prop_oneof![
+                vec(any::<u8>(), 0..64),
+                (any::<Index>(), 0..512usize).prop_map(|(at, n)| {
+                    let at = at.index(CAPTURE.len());
+                    CAPTURE.as_bytes()[at..(at + n).min(CAPTURE.len())].to_vec()
+                }),
+                (select(&[b'x', 0xc3, 0xa9, b'\r', b'\n'][..]), MAX_LINE - 4..MAX_LINE + 4)
+                    .prop_map(|(b, n)| vec![b; n]),
+                select(BREAKS).prop_map(<[u8]>::to_vec),
+            ];
+            vec(piece, 0..12).prop_map(|p| p.concat())
+        }
+
+        /// The lines of `bytes` by definition: split on `\r` and `\n`, empty ones skipped, each
+        /// cut to `MAX_LINE` bytes, decoded lossily.
+        fn lines_of(bytes: &[u8]) -> Vec<String> {
+            bytes
+                .split(|&b| b == b'\r' || b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| String::from_utf8_lossy(&l[..l.len().min(MAX_LINE)]).into_owned())
+                .collect()
+        }
+
+        fn split(bytes: &[u8], cuts: &[Index]) -> Vec<String> {
+            let mut at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+            at.extend([0, bytes.len()]);
+            at.sort_unstable();
+            let mut s = LineSplitter::default();
+            let mut lines = Vec::new();
+            for w in at.windows(2) {
+                s.feed(&bytes[w[0]..w[1]], |l| lines.push(l.to_owned()));
+            }
+            s.finish(|l| lines.push(l.to_owned()));
+            lines
+        }
+
+        /// What an event quotes of its line fits in it.
+        fn quoted_len(e: &LogEvent) -> usize {
+            match e {
+                LogEvent::Request { url, .. } => url.len(),
+                LogEvent::NetworkError { reason } => reason.len(),
+                LogEvent::Problem { message, .. } => message.len(),
+                LogEvent::HttpError { .. } | LogEvent::SegmentSkipped => 0,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn any_line_parses_without_panic_into_what_it_quotes(
+                line in prop_oneof![vec(any::<char>(), 0..200).prop_map(String::from_iter), mutated_line()],
+            ) {
+                let (_, _, message) = split_prefix(&line);
+                prop_assert!(message.len() <= line.len());
+                if let Some(e) = parse_line(&line) {
+                    prop_assert!(quoted_len(&e) <= line.len(), "{:?} from {:?}", e, line);
+                }
+            }
+
+            #[test]
+            fn any_stream_in_any_split_gives_the_lines_it_holds(bytes in stream(), cuts in vec(any::<Index>(), 0..8)) {
+                let whole = split(&bytes, &[]);
+                prop_assert_eq!(&whole, &lines_of(&bytes));
+                prop_assert_eq!(split(&bytes, &cuts), whole);
+            }
+        }
+    }
 }
