@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use swarm::engine::ffmpeg::relay::{Relay, Route};
+use swarm::measure::events::{EventKind, EventSink, Message, Problem};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use crate::common::*;
 use crate::playback::trickling_server;
 
@@ -115,6 +119,7 @@ fn answer(sock: TcpStream) {
                     return;
                 }
             }
+            let _ = sock.write_all(entry.repeat(count % 1000).as_bytes());
         }
         "/garbage-master.m3u8" => playlist(
             &mut sock,
@@ -163,26 +168,48 @@ fn check_names_each_hostile_answer() {
     done.store(true, Ordering::Relaxed);
 }
 
-/// A load run against a 36 MB playlist: the relay forwards it, and says it could not read it.
+/// A 36 MB playlist through the relay: forwarded whole, and the relay says it could not read
+/// it (before, it was forwarded silently and the player model knew none of its segments).
 #[testkit::test]
-fn a_run_says_when_a_playlist_is_too_large_to_read() {
+async fn the_relay_says_when_a_playlist_is_too_large_to_read() {
     let (port, done) = hostile_server();
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("run.json");
-    let url = format!("http://127.0.0.1:{port}/big.m3u8");
-    let out = run_swarm(&["--clients", "1", "--duration", "6s", "--report", report.to_str().unwrap(), &url]);
+    let (sink, mut events, _) = EventSink::channel(64);
+    let relay = Relay::bind().await.unwrap();
+    let proxy = relay.proxy_url();
+    let route = Route {
+        resolve: None,
+        timeout: Duration::from_secs(30),
+        tls: None,
+        secrets: Default::default(),
+        allow_link_local: false,
+        limits: Default::default(),
+    };
+    let running = relay.serve(4, sink, route);
+    let mut s = tokio::net::TcpStream::connect(proxy.trim_start_matches("http://")).await.unwrap();
+    let host = format!("127.0.0.1:{port}");
+    let get = format!("GET http://{host}/big.m3u8 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(get.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    running.close().await;
     done.store(true, Ordering::Relaxed);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("could not examine the stream") && stdout.contains("larger than 4194304 bytes"),
-        "{}",
-        text(&out)
+    let body = got.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |p| got.len() - p - 4);
+    let entry = "#EXTINF:2.0,\nsegment-0000000000.ts\n".len();
+    assert_eq!(
+        body,
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n".len() + 36_000_000 / entry * entry,
+        "forwarded whole"
     );
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let said = json["notices"].as_array().unwrap().iter().any(|n| {
-        n["text"].as_str().is_some_and(|t| {
-            t.contains("is larger than 4194304 bytes (--max-playlist-size raises it): forwarded but not read")
-        })
-    });
-    assert!(said, "the relay's word is in the event log: {}", json["notices"]);
+    let mut said = Vec::new();
+    while let Ok(Message::Event(ev)) = events.try_recv() {
+        if let EventKind::Problem(Problem::Unreadable(text)) = ev.kind {
+            said.push(text);
+        }
+    }
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0]
+            .contains("is larger than 4194304 bytes (--max-playlist-size raises it): forwarded but not read"),
+        "{said:?}"
+    );
 }
