@@ -4,7 +4,7 @@
 //! - settings and verdicts exactly (exit code, thresholds passed, lab checks passed, faults
 //!   applied, exporters up);
 //! - viewer counts exactly where the scenario decides them (target, started, peak, streaming
-//!   at the end, final states);
+//!   at the end, final states; under packet loss only target and started);
 //! - counts that depend on timing (restarts, errors, stalls, exits) as `0` or `">0"` on an
 //!   undisturbed run; under impairment or faults even that depends on timing (5 % loss turns
 //!   a segment late only when a retransmission lands at the wrong moment; which exit codes a
@@ -114,7 +114,7 @@ pub struct SwarmShape {
 pub struct ViewersShape {
     pub target: u64,
     pub started: u64,
-    pub streaming_peak: u64,
+    pub streaming_peak: Value,
     pub streaming_at_stop: Value,
     pub restarts: Value,
     pub stall_restarts: Value,
@@ -222,14 +222,23 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
     let viewers = ViewersShape {
         target: num(r, "/viewers/target") as u64,
         started: num(r, "/viewers/started") as u64,
-        streaming_peak: num(r, "/viewers/streaming_peak") as u64,
-        streaming_at_stop: r.pointer("/viewers/streaming_at_stop").cloned().unwrap_or(Value::Null),
+        // Under packet loss a viewer can be between a failed request and its reconnect at any
+        // moment, the peak's or the stop's: `viewers_reached` says each one played.
+        streaming_peak: match s.network {
+            Some(_) => Value::from("varies (impaired)"),
+            None => Value::from(num(r, "/viewers/streaming_peak") as u64),
+        },
+        streaming_at_stop: match s.network {
+            Some(_) => Value::from("varies (impaired)"),
+            None => r.pointer("/viewers/streaming_at_stop").cloned().unwrap_or(Value::Null),
+        },
         restarts: timed("/viewers/restarts"),
         stall_restarts: count(num(r, "/viewers/stall_restarts")),
         spawn_failures: count(num(r, "/viewers/spawn_failures")),
         final_states,
         exits_unexpected: timed_map("/viewers/exits_unexpected"),
-        exits_on_stop: counts(r.pointer("/viewers/exits_on_stop")),
+        // Which exit a stopped FFmpeg gives depends on what it was doing at the stop.
+        exits_on_stop: timed_map("/viewers/exits_on_stop"),
     };
     let errors = ErrorsShape {
         by_status: timed_map("/errors/by_status"),
@@ -403,9 +412,11 @@ mod tests {
             ] {
                 assert_eq!(n.pointer(path), Some(&Value::from(word)), "{path} in {n:#}");
             }
-            // What the scenario decides stays exact.
+            // What the scenario decides stays exact; how the stopped processes exited does not.
             assert_eq!(n["swarm"]["viewers"]["target"], 2);
-            assert_eq!(n["swarm"]["viewers"]["exits_on_stop"]["exit 255"], ">0");
+            assert_eq!(n["swarm"]["viewers"]["exits_on_stop"]["any"], word);
+            let at_stop = &n["swarm"]["viewers"]["streaming_at_stop"];
+            assert_eq!(at_stop == "varies (impaired)", word == "varies (impaired)", "{at_stop}");
         }
     }
 
