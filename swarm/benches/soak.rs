@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+#[path = "common/replay.rs"]
+mod replay;
+
 const HOW: &str = "cargo bench -p hls-swarm --bench soak -- [--viewers N] [--minutes M] [--settle-minutes S]";
 /// Largest growth allowed after the settle time, percent.
 const GROWTH_LIMIT_PCT: f64 = 5.0;
@@ -81,16 +84,7 @@ async fn main() -> anyhow::Result<()> {
     }
     anyhow::ensure!(settle < minutes, "--settle-minutes must be below --minutes");
 
-    let mut config = origin::Config::new("default")?;
-    config.listen = "127.0.0.1:0".parse()?;
-    config.source = origin::Source::Replay;
-    config.overrides.width = Some(640);
-    config.overrides.height = Some(360);
-    config.overrides.bitrate_kbps = Some(800);
-    config.node_exporter = None;
-    config.nginx_exporter = None;
-    config.ready_timeout = Duration::from_secs(600);
-    let origin = origin::start(config).await.context("origin")?;
+    let origin = replay::start(640, 360, 800).await.context("origin")?;
     let url = origin.playlist_url();
     let bin = env!("CARGO_BIN_EXE_hls-swarm");
     let duration = Duration::from_secs_f64(minutes * 60.0);

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use testkit::goals::{Figure, Goal, Table, Unit};
 
+#[path = "common/replay.rs"]
+mod replay;
+
 /// An FFmpeg start costs ≈ this much CPU (`swarm::control::preflight::START_CPU_SECONDS`).
 const START_CPU_SECONDS: f64 = swarm::control::preflight::START_CPU_SECONDS;
 
@@ -54,15 +57,7 @@ fn field(report: &anyhow::Result<serde_json::Value>, pointer: &str) -> Result<f6
 }
 
 async fn origin() -> anyhow::Result<origin::Origin> {
-    let mut config = origin::Config::new("default")?;
-    config.listen = "127.0.0.1:0".parse()?;
-    config.source = origin::Source::Replay;
-    config.overrides.width = Some(320);
-    config.overrides.height = Some(180);
-    config.overrides.bitrate_kbps = Some(300);
-    config.node_exporter = None;
-    config.nginx_exporter = None;
-    Ok(origin::start(config).await?)
+    replay::start(320, 180, 300).await
 }
 
 /// SIGINT to a running swarm of 4 viewers after 3 s: seconds until it has exited.

@@ -22,6 +22,8 @@
 //! Under `cargo test --all-targets` (no `--bench` argument) it only prints how to run it.
 
 mod proc;
+#[path = "../common/replay.rs"]
+mod replay;
 mod report;
 mod run;
 
@@ -82,17 +84,8 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let busy_before = before.zip(proc::MachineCpu::read()).map(|(a, b)| b.busy_pct_since(a));
 
-    let mut config = origin::Config::new("default")?;
-    config.listen = "127.0.0.1:0".parse()?;
-    config.source = origin::Source::Replay;
-    config.overrides.width = Some(640);
-    config.overrides.height = Some(360);
-    config.overrides.bitrate_kbps = Some(800);
-    config.node_exporter = None;
-    config.nginx_exporter = None;
-    config.ready_timeout = Duration::from_secs(600);
     let started = Instant::now();
-    let origin = origin::start(config).await.context("origin")?;
+    let origin = replay::start(640, 360, 800).await.context("origin")?;
     let url = origin.playlist_url();
     let argv = run::viewer_argv(bin, &url).await?;
     let ffmpeg = ffmpeg_version(argv.first().map_or("ffmpeg", String::as_str)).await;

@@ -81,7 +81,7 @@ impl Trust {
         let mut config = match self {
             Trust::Verify { extra, .. } => {
                 let mut roots = RootCertStore::empty();
-                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+                roots.add_parsable_certificates(system_roots().iter().cloned());
                 roots.add_parsable_certificates(extra.iter().cloned());
                 builder.with_root_certificates(roots).with_no_client_auth()
             }
@@ -93,6 +93,13 @@ impl Trust {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Arc::new(config)
     }
+}
+
+/// The system's root certificates, read once per process (the probe and the relay both need
+/// them at start-up).
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
 }
 
 /// `--dangerous`: every certificate is accepted, but the handshake's signatures are still

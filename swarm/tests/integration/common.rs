@@ -58,6 +58,35 @@ pub fn logged_config(exporters: bool, log_dir: &std::path::Path) -> origin::Conf
     config
 }
 
+/// A loopback server for at most `limit`, answering each connection on its own thread with
+/// `answer(sock, until, done)`; returns its port and a flag that ends it.
+pub fn serve_for<F>(limit: Duration, answer: F) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>)
+where
+    F: Fn(std::net::TcpStream, std::time::Instant, &std::sync::atomic::AtomicBool) + Send + Sync + 'static,
+{
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let port = listener.local_addr().expect("addr").port();
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    let answer = Arc::new(answer);
+    std::thread::spawn(move || {
+        let until = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < until && !flag.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((sock, _)) => {
+                    let (flag, answer) = (Arc::clone(&flag), Arc::clone(&answer));
+                    std::thread::spawn(move || answer(sock, until, &flag));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    (port, done)
+}
+
 /// Reads one request head from `sock` (made blocking), for the tests' small servers; its
 /// target, or `None` if the client sent nothing usable.
 pub fn request_target(sock: &std::net::TcpStream) -> Option<String> {

@@ -2,7 +2,7 @@
 //! delivery, and ends at once on a signal.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,23 +66,7 @@ fn a_signal_ends_check_at_once() {
 
 /// A server with a pathological answer per path.
 fn hostile_server() -> (u16, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&done);
-    std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < until && !flag.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((sock, _)) => {
-                    std::thread::spawn(move || answer(sock));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-    });
-    (port, done)
+    serve_for(Duration::from_secs(120), |sock, _, _| answer(sock))
 }
 
 fn answer(sock: TcpStream) {

@@ -3,7 +3,7 @@
 //! `--assert stall_ratio==0`.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -85,24 +85,7 @@ async fn an_origin_outage_is_a_stall_of_its_length_for_every_viewer() {
 /// A server that answers playlists at once and sends segment bodies at 2 KB/s, for at most
 /// `limit`; returns its port and a flag that ends it.
 pub fn trickling_server(limit: Duration) -> (u16, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&done);
-    std::thread::spawn(move || {
-        let until = Instant::now() + limit;
-        while Instant::now() < until && !flag.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((sock, _)) => {
-                    let flag = Arc::clone(&flag);
-                    std::thread::spawn(move || trickle(sock, until, &flag));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    });
-    (port, done)
+    serve_for(limit, trickle)
 }
 
 fn trickle(sock: TcpStream, until: Instant, done: &AtomicBool) {
