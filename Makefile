@@ -82,8 +82,9 @@ bench-swarm: ## swarm cost per viewer: relay, log, bare ffmpeg at 50/100/200 vie
 	$(CARGO) bench -p hls-swarm --bench timing
 	$(CARGO) bench -p hls-swarm --bench swarm
 
-soak: ## 100 viewers for 30 minutes: RSS, open fds, threads and the stats tick's lag every 10 s; fails on > 5 % growth after 5 minutes (prints the curve)
+soak: ## 100 FFmpeg viewers, then 2,000 native ones, 30 minutes each: RSS, open fds, threads and the stats tick's lag every 10 s; fails on > 5 % growth after 5 minutes (prints the curves)
 	$(CARGO) bench -p hls-swarm --bench soak
+	$(CARGO) bench -p hls-swarm --bench soak -- --engine native --viewers 2000
 
 bench-quick: ## smoke run of the swarm benches: 20 viewers, short windows, micro benches very short (~2 min)
 	$(CARGO) bench -p hls-swarm --bench micro -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10

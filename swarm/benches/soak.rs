@@ -4,8 +4,9 @@
 //! `/metrics`), prints the curve, and fails (exit 1) if RSS or open descriptors grew by more
 //! than 5 % from the 5-minute sample to the largest later one.
 //!
-//! `cargo bench -p hls-swarm --bench soak -- [--viewers N] [--minutes M] [--settle-minutes S]`
-//! (defaults 100, 30, 5). Writes the samples as JSON to `target/bench/soak-<UTC time>.json`.
+//! `cargo bench -p hls-swarm --bench soak -- [--engine ffmpeg|native] [--viewers N] [--minutes M]
+//! [--settle-minutes S]` (defaults ffmpeg, 100, 30, 5; native viewers start at 200/s, FFmpeg at
+//! 5/s). `make soak` runs 100 FFmpeg viewers, then 2,000 native ones. Writes the samples as JSON to `target/bench/soak-<UTC time>.json`.
 //! Under `cargo test --all-targets` (no `--bench` argument) it only prints how to run it.
 
 use std::io::{BufRead, BufReader, Read};
@@ -17,7 +18,7 @@ use anyhow::Context;
 #[path = "common/replay.rs"]
 mod replay;
 
-const HOW: &str = "cargo bench -p hls-swarm --bench soak -- [--viewers N] [--minutes M] [--settle-minutes S]";
+const HOW: &str = "cargo bench -p hls-swarm --bench soak -- [--engine ffmpeg|native] [--viewers N] [--minutes M] [--settle-minutes S]";
 /// Largest growth allowed after the settle time, percent.
 const GROWTH_LIMIT_PCT: f64 = 5.0;
 const EVERY: Duration = Duration::from_secs(10);
@@ -67,8 +68,17 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let (mut viewers, mut minutes, mut settle) = (100u32, 30.0f64, 5.0f64);
+    let mut engine = "ffmpeg".to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--engine" {
+            engine = args.next().context("--engine needs ffmpeg or native")?;
+            anyhow::ensure!(
+                ["ffmpeg", "native"].contains(&engine.as_str()),
+                "--engine {engine}: ffmpeg or native"
+            );
+            continue;
+        }
         let mut number = |name: &str| -> anyhow::Result<f64> {
             let v: f64 = args.next().with_context(|| format!("{name} needs a number"))?.parse()?;
             anyhow::ensure!(v > 0.0 && v.is_finite(), "{name} must be > 0");
@@ -88,7 +98,10 @@ async fn main() -> anyhow::Result<()> {
     let url = origin.playlist_url();
     let bin = env!("CARGO_BIN_EXE_hls-swarm");
     let duration = Duration::from_secs_f64(minutes * 60.0);
-    println!("soak: {viewers} viewers for {minutes} min against {url} (640x360 800 kbit/s replay); {bin}");
+    println!(
+        "soak: {viewers} {engine} viewers for {minutes} min against {url} (640x360 800 kbit/s replay); {bin}"
+    );
+    let ramp = if engine == "native" { "200" } else { "5" };
     println!(
         "growth limit {GROWTH_LIMIT_PCT} % from the {settle}-minute sample on; a sample every {} s",
         EVERY.as_secs()
@@ -98,8 +111,10 @@ async fn main() -> anyhow::Result<()> {
         .args([
             "--clients",
             &viewers.to_string(),
+            "--engine",
+            &engine,
             "--ramp-rate",
-            "5",
+            ramp,
             "--tui=false",
             "--metrics",
             "127.0.0.1:0",
@@ -193,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
         humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(['-', ':'], "");
     let path = dir.join(format!("soak-{stamp}.json"));
     let record = serde_json::json!({
-        "viewers": viewers, "minutes": minutes, "settle_minutes": settle,
+        "engine": engine, "viewers": viewers, "minutes": minutes, "settle_minutes": settle,
         "growth_limit_pct": GROWTH_LIMIT_PCT, "samples": samples,
         "rss_growth_pct": rss.map(|g| g.2), "fd_growth_pct": fds.map(|g| g.2), "passed": !failed,
     });

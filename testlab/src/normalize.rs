@@ -119,7 +119,7 @@ pub struct ViewersShape {
     pub restarts: Value,
     pub stall_restarts: Value,
     pub spawn_failures: Value,
-    pub final_states: BTreeMap<String, u64>,
+    pub final_states: BTreeMap<String, Value>,
     pub exits_unexpected: BTreeMap<String, Value>,
     pub exits_on_stop: BTreeMap<String, Value>,
 }
@@ -207,11 +207,16 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
         ["init", "key", "other"].iter().map(|k| num(r, &format!("/requests/by_kind/{k}/count"))).sum();
     requests.insert("other", count(other));
 
-    let mut final_states = BTreeMap::new();
+    let mut states: BTreeMap<String, u64> = BTreeMap::new();
     for row in r.pointer("/viewers/rows").and_then(Value::as_array).into_iter().flatten() {
         let state = row["state"].as_str().unwrap_or("?").to_owned();
-        *final_states.entry(state).or_insert(0) += 1;
+        *states.entry(state).or_insert(0) += 1;
     }
+    // Under packet loss a viewer can be waiting to reconnect (backoff) at the stop.
+    let final_states = match s.network {
+        Some(_) => BTreeMap::from([("any".to_owned(), Value::from("varies (impaired)"))]),
+        None => states.into_iter().map(|(k, n)| (k, Value::from(n))).collect(),
+    };
     // Counts that depend on timing: `0`/`">0"`, or under a disturbance not pinned at all.
     let varies = disturbance(s);
     let timed = |pointer: &str| varies.map_or_else(|| count(num(r, pointer)), Value::from);
@@ -417,6 +422,9 @@ mod tests {
             assert_eq!(n["swarm"]["viewers"]["exits_on_stop"]["any"], word);
             let at_stop = &n["swarm"]["viewers"]["streaming_at_stop"];
             assert_eq!(at_stop == "varies (impaired)", word == "varies (impaired)", "{at_stop}");
+            // Under loss a viewer may be waiting to reconnect at the stop.
+            let states = &n["swarm"]["viewers"]["final_states"];
+            assert_eq!(states.get("any").is_some(), word == "varies (impaired)", "{states}");
         }
     }
 

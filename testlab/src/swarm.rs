@@ -30,6 +30,9 @@ pub fn args(s: &Scenario, origin: &Endpoints, report: &Path, metrics: Option<Soc
         "--report".into(),
         report.display().to_string(),
     ];
+    if let Some(e) = &sw.engine {
+        a.extend(["--engine".into(), e.clone()]);
+    }
     if let Some(v) = &sw.variant {
         a.extend(["--variant".into(), v.clone()]);
     }

@@ -8,14 +8,17 @@
 //! date-time, gap, partial segments) and the playlist-wide tags, the low-latency ones included
 //! (`EXT-X-PART-INF`, `EXT-X-SERVER-CONTROL`, `EXT-X-PRELOAD-HINT`, `EXT-X-RENDITION-REPORT`,
 //! `EXT-X-SKIP`) although nothing uses those yet. [`Media::render`] and [`Master::render`]
-//! write them back; parsing what they write gives the same value.
+//! write them back; parsing what they write gives the same value. Every parse is within
+//! [`Bounds`] (line and URI length, number of entries): over one, the whole text is refused.
 
 mod model;
 mod parse;
 mod render;
 
 pub use model::*;
-pub use parse::{date_time, parse, parse_master, parse_media, Attributes, ParseError};
+pub use parse::{
+    date_time, parse, parse_master, parse_media, parse_within, Attributes, Bound, Bounds, ParseError,
+};
 
 #[cfg(test)]
 mod props;

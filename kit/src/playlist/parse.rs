@@ -24,22 +24,91 @@ pub enum ParseError {
     /// A master playlist was expected.
     #[error("a media playlist where a master playlist was expected")]
     NotMaster,
+    /// The text is over one of the [`Bounds`]; nothing of it is returned.
+    #[error("line {line}: {}", what.passed(*limit))]
+    OverLimit {
+        /// 1-based line number where the limit was passed.
+        line: usize,
+        /// Which bound.
+        what: Bound,
+        /// The bound's value.
+        limit: usize,
+    },
 }
 
-/// Parses a master or media playlist.
+/// One of the [`Bounds`] a text can pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bound {
+    /// [`Bounds::line_bytes`].
+    Line,
+    /// [`Bounds::uri_bytes`].
+    Uri,
+    /// [`Bounds::entries`].
+    Entries,
+}
+
+impl Bound {
+    /// What passing this bound at `limit` means, e.g. "a URI longer than 8192 bytes".
+    #[must_use]
+    pub fn passed(self, limit: usize) -> String {
+        match self {
+            Bound::Line => format!("a line longer than {limit} bytes"),
+            Bound::Uri => format!("a URI longer than {limit} bytes"),
+            Bound::Entries => format!("more than {limit} segments (or variants, renditions or parts)"),
+        }
+    }
+}
+
+/// How much of a playlist the parser reads before refusing it: what a hostile or broken
+/// server sends costs bounded memory and time, and is refused whole, never read in part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Longest line, in bytes.
+    pub line_bytes: usize,
+    /// Longest URI (a URI line, or a `URI` attribute), in bytes.
+    pub uri_bytes: usize,
+    /// Most segments in a media playlist, and most variants, renditions, or partial segments
+    /// of one segment.
+    pub entries: usize,
+}
+
+impl Bounds {
+    /// 64 KiB lines (a long `EXT-X-DATERANGE` holds a few KB), 8 KiB URIs (more than
+    /// common servers accept in a request line), 100,000 entries (55 hours of 2 s segments).
+    pub const DEFAULT: Bounds = Bounds { line_bytes: 64 * 1024, uri_bytes: 8 * 1024, entries: 100_000 };
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds::DEFAULT
+    }
+}
+
+/// Parses a master or media playlist within [`Bounds::DEFAULT`].
 ///
 /// # Errors
-/// [`ParseError`] for text that is not a playlist or has an unreadable value.
+/// [`ParseError`] for text that is not a playlist, has an unreadable value or is over a bound.
 pub fn parse(text: &str) -> Result<Playlist, ParseError> {
-    let mut lines =
-        text.split(['\r', '\n']).enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty());
+    parse_within(text, Bounds::DEFAULT)
+}
+
+/// Parses a master or media playlist within `bounds`.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_within(text: &str, bounds: Bounds) -> Result<Playlist, ParseError> {
+    let mut lines = text.split(['\r', '\n']).enumerate().filter(|(_, l)| !l.trim().is_empty());
     match lines.next() {
-        Some((_, first)) if first.trim_start_matches('\u{feff}').starts_with("#EXTM3U") => {}
+        Some((_, first)) if first.trim().trim_start_matches('\u{feff}').starts_with("#EXTM3U") => {}
         _ => return Err(ParseError::NotM3u8),
     }
-    let mut p = Parser::default();
-    for (n, line) in lines {
-        p.line(n, line)?;
+    let mut p = Parser { bounds, ..Parser::default() };
+    for (i, line) in lines {
+        let n = i + 1;
+        if line.len() > bounds.line_bytes {
+            return Err(ParseError::OverLimit { line: n, what: Bound::Line, limit: bounds.line_bytes });
+        }
+        p.line(n, line.trim())?;
     }
     Ok(p.finish())
 }
@@ -80,6 +149,7 @@ struct Parser {
     pending: Segment,
     key: Option<Arc<Key>>,
     map: Option<Arc<Map>>,
+    bounds: Bounds,
 }
 
 fn bad(line: usize, tag: &'static str) -> ParseError {
@@ -96,11 +166,20 @@ fn yes(v: Option<&str>) -> bool {
 
 impl Parser {
     fn line(&mut self, n: usize, line: &str) -> Result<(), ParseError> {
+        let over = |what, limit| Err(ParseError::OverLimit { line: n, what, limit });
         let Some(tag_line) = line.strip_prefix('#') else {
+            if line.len() > self.bounds.uri_bytes {
+                return over(Bound::Uri, self.bounds.uri_bytes);
+            }
             self.uri(line);
-            return Ok(());
+            return self.counted(n);
         };
         let (tag, value) = tag_line.split_once(':').unwrap_or((tag_line, ""));
+        if value.contains("URI=")
+            && Attributes::new(value).get("URI").is_some_and(|u| u.len() > self.bounds.uri_bytes)
+        {
+            return over(Bound::Uri, self.bounds.uri_bytes);
+        }
         match tag {
             "EXT-X-VERSION" => {
                 let v = number(value, n, "#EXT-X-VERSION")?;
@@ -209,6 +288,17 @@ impl Parser {
             }
             _ => {}
         }
+        self.counted(n)
+    }
+
+    /// Refuses the text once a list has grown past [`Bounds::entries`].
+    fn counted(&self, n: usize) -> Result<(), ParseError> {
+        let parts = self.segment.as_ref().unwrap_or(&self.pending).parts.len();
+        let most =
+            [self.master.variants.len(), self.master.renditions.len(), self.media.segments.len(), parts];
+        if most.into_iter().max().unwrap_or(0) > self.bounds.entries {
+            return Err(ParseError::OverLimit { line: n, what: Bound::Entries, limit: self.bounds.entries });
+        }
         Ok(())
     }
 
@@ -313,6 +403,30 @@ impl<'a> Attributes<'a> {
 
     fn range(&self, name: &'static str, line: usize) -> Result<Option<ByteRange>, ParseError> {
         self.get(name).map(|v| ByteRange::parse(v).ok_or(bad(line, name))).transpose()
+    }
+}
+
+impl Media {
+    /// Each segment's start in wall-clock time (Unix seconds): its own
+    /// `EXT-X-PROGRAM-DATE-TIME`, or the previous one's plus the durations since, until a
+    /// discontinuity; `None` where no date-time applies.
+    #[must_use]
+    pub fn program_times(&self) -> Vec<Option<f64>> {
+        let mut clock: Option<f64> = None;
+        self.segments
+            .iter()
+            .map(|s| {
+                if s.discontinuity {
+                    clock = None;
+                }
+                if let Some(t) = s.program_date_time.as_deref().and_then(date_time) {
+                    clock = Some(t);
+                }
+                let start = clock;
+                clock = clock.map(|t| t + s.duration);
+                start
+            })
+            .collect()
     }
 }
 

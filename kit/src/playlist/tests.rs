@@ -259,7 +259,8 @@ fn a_key_or_map_line_is_held_once_however_many_segments_follow() {
     let mut text =
         format!("#EXTM3U\n#EXT-X-MAP:URI=\"{long}.mp4\"\n#EXT-X-KEY:METHOD=AES-128,URI=\"{long}\"\n");
     text.push_str(&"#EXTINF:1,\ns.ts\n".repeat(10_000));
-    let m = media(&text);
+    let roomy = Bounds { line_bytes: 1 << 20, uri_bytes: 1 << 20, ..Bounds::DEFAULT };
+    let Ok(Playlist::Media(m)) = parse_within(&text, roomy) else { panic!("not a media playlist") };
     assert_eq!(m.segments.len(), 10_000);
     let (key, map) = (m.segments[0].key.as_ref().unwrap(), m.segments[0].map.as_ref().unwrap());
     assert!(m.segments.iter().all(|s| s.key.as_ref().is_some_and(|k| std::sync::Arc::ptr_eq(k, key))));
@@ -281,4 +282,42 @@ fn a_key_per_segment_lists_each_key_once_in_order() {
     let keys = m.key_uris();
     assert_eq!(keys.len(), 20_000);
     assert_eq!((keys[0], keys[1], keys[19_999]), ("k0", "k1", "k19999"));
+}
+
+#[test]
+fn over_a_bound_the_whole_text_is_refused_at_the_line_that_passed_it() {
+    let small = Bounds { line_bytes: 40, uri_bytes: 12, entries: 2 };
+    let over = |text: &str| parse_within(text, small).unwrap_err();
+    let seg = |uri: &str| format!("#EXTINF:2,\n{uri}\n");
+    let head = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n";
+    // At each bound exactly it reads.
+    let two = format!("{head}{}{}", seg("a.ts"), seg("0123456789.ts"[..12].as_ref()));
+    assert_eq!(
+        parse_within(&two, small).map(|p| matches!(p, Playlist::Media(m) if m.segments.len() == 2)),
+        Ok(true)
+    );
+    let three = format!("{two}{}", seg("c.ts"));
+    assert_eq!(over(&three), ParseError::OverLimit { line: 8, what: Bound::Entries, limit: 2 });
+    assert_eq!(
+        over(&format!("{head}{}", seg("0123456789abc.ts"))),
+        ParseError::OverLimit { line: 4, what: Bound::Uri, limit: 12 }
+    );
+    let key = format!("{head}#EXT-X-KEY:METHOD=AES-128,URI=\"https://k/x\"\n");
+    assert_eq!(over(&key), ParseError::OverLimit { line: 3, what: Bound::Line, limit: 40 });
+    let key = format!("{head}#EXT-X-KEY:METHOD=X,URI=\"k/0123456789a\"\n");
+    assert_eq!(over(&key), ParseError::OverLimit { line: 3, what: Bound::Uri, limit: 12 });
+    let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na\n#EXT-X-STREAM-INF:BANDWIDTH=2\nb\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=3\nc\n";
+    assert_eq!(over(master), ParseError::OverLimit { line: 7, what: Bound::Entries, limit: 2 });
+    assert_eq!(over(master).to_string(), "line 7: more than 2 segments (or variants, renditions or parts)");
+}
+
+#[test]
+fn the_default_bounds_read_a_day_of_two_second_segments() {
+    let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n");
+    for i in 0..43_200 {
+        text.push_str(&format!("#EXTINF:2.000,\nhttps://cdn.example.com/vod/title/1080p/segment{i:06}.ts\n"));
+    }
+    text.push_str("#EXT-X-ENDLIST\n");
+    assert_eq!(parse_media(&text).map(|m| m.segments.len()), Ok(43_200));
 }

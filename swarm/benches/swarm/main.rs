@@ -3,8 +3,10 @@
 //! replay origin on loopback.
 //!
 //! `cargo bench -p hls-swarm --bench swarm -- [--quick] [--seconds S] [--settle S]
-//! [--ramp-rate R] [VIEWERS...]` — default N = 50 100 200, a 45 s window after every viewer
-//! has run 10 s, ramp 5/s; `--quick`: N = 20, 15 s window, 5 s settle.
+//! [--ramp-rate R] [--native N,N...|none] [VIEWERS...]` — default N = 50 100 200, a 45 s window
+//! after every viewer has run 10 s, ramp 5/s; `--quick`: N = 20, 15 s window, 5 s settle. Then
+//! the native engine (`--engine native`, started at 200/s) at N = 200, 1000, 2000 (`--quick`:
+//! 200), compared per viewer with the FFmpeg rows, with the origin's own CPU beside each row.
 //!
 //! Starts the test origin in this process (replay of a 640x360 ~800 kbit/s loop, encoded once
 //! into the origin's cache dir, no exporters), then for each N runs, one after the other:
@@ -34,7 +36,7 @@ use anyhow::Context;
 use crate::run::Plan;
 
 const HOW: &str =
-    "cargo bench -p hls-swarm --bench swarm -- [--quick] [--seconds S] [--settle S] [--ramp-rate R] [N...]";
+    "cargo bench -p hls-swarm --bench swarm -- [--quick] [--seconds S] [--settle S] [--ramp-rate R] [--native N,N...|none] [N...]";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -47,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
     let mut settle = None;
     let mut ramp_rate = 5.0;
     let mut counts: Vec<u32> = Vec::new();
+    let mut native_counts: Option<Vec<u32>> = None;
     let mut args = std::env::args().skip(1);
     let number = |name: &str, v: Option<String>| -> anyhow::Result<f64> {
         let v: f64 = v.with_context(|| format!("{name} needs a number"))?.parse()?;
@@ -60,6 +63,13 @@ async fn main() -> anyhow::Result<()> {
             "--seconds" => window = Some(number("--seconds", args.next())?),
             "--settle" => settle = Some(number("--settle", args.next())?),
             "--ramp-rate" => ramp_rate = number("--ramp-rate", args.next())?,
+            "--native" => {
+                let v = args.next().context("--native needs N[,N...] or none")?;
+                let list = native_counts.get_or_insert_with(Vec::new);
+                for n in v.split(',').filter(|n| *n != "none") {
+                    list.push(n.parse().with_context(|| format!("--native {v}: N[,N...] or none"))?);
+                }
+            }
             n if n.parse::<u32>().is_ok_and(|n| n > 0) => counts.push(n.parse()?),
             other => anyhow::bail!("unknown argument {other:?}; usage: {HOW}"),
         }
@@ -67,8 +77,11 @@ async fn main() -> anyhow::Result<()> {
     if counts.is_empty() {
         counts = if quick { vec![20] } else { vec![50, 100, 200] };
     }
+    let native_counts =
+        native_counts.unwrap_or_else(|| if quick { vec![200] } else { vec![200, 1000, 2000] });
     let plan = Plan {
         ramp_rate,
+        native_ramp_rate: 200.0,
         settle: Duration::from_secs_f64(settle.unwrap_or(if quick { 5.0 } else { 10.0 })),
         window: Duration::from_secs_f64(window.unwrap_or(if quick { 15.0 } else { 45.0 })),
     };
@@ -87,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let origin = replay::start(640, 360, 800).await.context("origin")?;
     let url = origin.playlist_url();
+    let _ = run::ORIGIN_PIDS.set(origin.pids().into_iter().map(|(_, p)| p).collect());
     let argv = run::viewer_argv(bin, &url).await?;
     let ffmpeg = ffmpeg_version(argv.first().map_or("ffmpeg", String::as_str)).await;
     let cores = proc::cores();
@@ -127,10 +141,22 @@ async fn main() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_secs(3)).await;
         }
     }
+    for &n in &native_counts {
+        match run::swarm(bin, &url, n, "native", plan).await {
+            Ok(r) => {
+                println!("{}", report::line(&r));
+                rows.push(r);
+            }
+            Err(e) => println!("{n:>4} native failed: {e:#}"),
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
     origin.stop().await?;
 
     println!();
     println!("{}", report::LEGEND);
+    println!();
+    println!("{}", report::native_text(&rows, &counts, &native_counts));
     println!();
     let derived: Vec<_> = counts.iter().map(|&n| report::derive(&rows, n)).collect();
     for d in &derived {
@@ -145,7 +171,8 @@ async fn main() -> anyhow::Result<()> {
             rows.len()
         );
     }
-    let goals = report::goals(&rows, &counts);
+    let mut goals = report::goals(&rows, &counts);
+    goals.extend(report::native_goals(&rows, &counts, &native_counts));
     println!("Goals (issues 10 and 17):");
     for g in &goals {
         println!("{}", g.text());

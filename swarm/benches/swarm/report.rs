@@ -13,15 +13,15 @@ pub fn header() -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:>4} {:<5} │{:>7} {:>7} {:>6} {:>6} {:>6} │{:>8} {:>6} {:>5} {:>5} │{:>5} {:>5} │{:>5} {:>5} │{:>5} {:>7} {:>3} │{:>6} {:>6}",
+        "{:>4} {:<6} │{:>7} {:>7} {:>6} {:>6} {:>6} │{:>8} {:>6} {:>5} {:>5} │{:>5} {:>5} │{:>5} {:>5} │{:>5} {:>7} {:>3} │{:>6} {:>6} {:>6}",
         "N", "mode", "swarm", "ms/v·s", "RSS", "peak", "KiB/v", "ffmpeg", "%/v", "PSS/v", "max", "ramp", "says",
-        "reap", "says", "seg/s", "end/ex", "rst", "busy", "others"
+        "reap", "says", "seg/s", "end/ex", "rst", "busy", "others", "origin"
     );
     let _ = write!(
         s,
-        "{:>4} {:<5} │{:>7} {:>7} {:>6} {:>6} {:>6} │{:>8} {:>6} {:>5} {:>5} │{:>5} {:>5} │{:>5} {:>5} │{:>5} {:>7} {:>3} │{:>6} {:>6}",
+        "{:>4} {:<6} │{:>7} {:>7} {:>6} {:>6} {:>6} │{:>8} {:>6} {:>5} {:>5} │{:>5} {:>5} │{:>5} {:>5} │{:>5} {:>7} {:>3} │{:>6} {:>6} {:>6}",
         "", "", "% core", "CPU", "MiB", "MiB", "", "% core", "core", "MiB", "MiB", "/s", "/s", "s", "s", "", "", "",
-        "% all", "% core"
+        "% all", "% core", "% core"
     );
     s
 }
@@ -32,7 +32,7 @@ pub fn line(r: &Row) -> String {
     let mib = |k: Option<u64>| f(k.map(|k| k as f64 / 1024.0), 1);
     let mark = if r.others_cpu_pct > DISTURBED_PCT { "!" } else { " " };
     format!(
-        "{:>4} {:<5} │{:>7} {:>7} {:>6} {:>6} {:>6} │{:>8.1} {:>6.3} {:>5.1} {:>5.1} │{:>5} {:>5} │{:>5} {:>5} │{:>5} {:>7} {:>3} │{:>6.1} {:>5.1}{mark}",
+        "{:>4} {:<6} │{:>7} {:>7} {:>6} {:>6} {:>6} │{:>8.1} {:>6.3} {:>5.1} {:>5.1} │{:>5} {:>5} │{:>5} {:>5} │{:>5} {:>7} {:>3} │{:>6.1} {:>5.1}{mark} {:>6}",
         r.viewers,
         r.mode,
         f(r.swarm_cpu_pct, 2),
@@ -54,6 +54,7 @@ pub fn line(r: &Row) -> String {
         r.restarts.map_or_else(|| "-".to_owned(), |x| x.to_string()),
         r.machine_busy_pct,
         r.others_cpu_pct,
+        f(r.origin_cpu_pct, 1),
     )
 }
 
@@ -67,7 +68,9 @@ ramp: achieved start rate from the children's start times in /proc (least-square
   says: the swarm's summary. seg/s: mean of the swarm's status lines in the window. end/ex: viewers running
   at the window's end / exited in it; rst: restarts in the run. busy: the machine's busy share of all
   cores (/proc/stat); others: CPU used outside this bench's process tree (origin, swarm, viewers), % of
-  one core; ! = above 10 % (another load ran: CPU times are per process and hold, ramp and reap may not).";
+  one core; ! = above 10 % (another load ran: CPU times are per process and hold, ramp and reap may not).
+  origin: the origin's nginx (master and workers), % of one core: which side is the limit.
+native: --engine native, viewers are tasks in the swarm (no ffmpeg column; ramp and reap are the swarm's).";
 
 /// Ratios between one N's relay, log and floor rows.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -314,6 +317,98 @@ pub fn goals(rows: &[Row], counts: &[u32]) -> Vec<Goal> {
         note: floor_reap.map(|f| {
             format!("bare FFmpeg stopped the same way (SIGTERM, again at 1 s, SIGKILL at 3 s) took {f:.2} s")
         }),
+    });
+    out
+}
+
+/// A row's swarm CPU per viewer, % of a core.
+fn per_viewer(r: &Row) -> Option<f64> {
+    Some(r.swarm_cpu_pct? / f64::from(r.viewers))
+}
+
+/// An FFmpeg row's CPU per viewer, swarm and FFmpeg children together, % of a core.
+fn ffmpeg_per_viewer(r: &Row) -> Option<f64> {
+    Some((r.swarm_cpu_pct? + r.viewers_cpu_pct) / f64::from(r.viewers))
+}
+
+/// The native rows per viewer, against the FFmpeg engine at the same N (relay) and with the
+/// same per-viewer traffic check (A/B: playlists, segments and bytes per viewer-minute).
+pub fn native_text(rows: &[Row], counts: &[u32], native: &[u32]) -> String {
+    let f = |v: Option<f64>, d: usize| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.d$}"));
+    let mut s = String::from("Native engine, per viewer:\n");
+    for &n in native {
+        let Some(r) = find(rows, n, "native") else { continue };
+        let _ = writeln!(
+            s,
+            "  N={n}: {} % of a core, {} ms CPU per viewer-second, {} KiB RSS; origin {} % of a core",
+            f(per_viewer(r), 4),
+            f(per_viewer(r).map(|p| p * 10.0), 3),
+            f(r.swarm_rss_kib.map(|k| k as f64 / f64::from(n)), 1),
+            f(r.origin_cpu_pct, 1),
+        );
+    }
+    for &n in counts {
+        let (Some(ff), Some(nat)) = (find(rows, n, "relay"), find(rows, n, "native")) else { continue };
+        let ratio = ffmpeg_per_viewer(ff).zip(per_viewer(nat)).map(|(a, b)| a / b);
+        let _ = writeln!(
+            s,
+            "  N={n}: an FFmpeg viewer (its process + the swarm with the relay) costs {} % of a core, a native \
+             one {} %: {}×",
+            f(ffmpeg_per_viewer(ff), 4),
+            f(per_viewer(nat), 4),
+            f(ratio, 0)
+        );
+        let ab = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| (b / a - 1.0) * 100.0);
+        let _ = writeln!(
+            s,
+            "  N={n} A/B per viewer-minute (ffmpeg → native): playlists {} → {} ({}%), segments {} → {} ({}%), \
+             bytes {} → {} ({}%)",
+            f(ff.playlists_per_viewer_min, 1),
+            f(nat.playlists_per_viewer_min, 1),
+            f(ab(ff.playlists_per_viewer_min, nat.playlists_per_viewer_min), 1),
+            f(ff.segments_per_viewer_min, 1),
+            f(nat.segments_per_viewer_min, 1),
+            f(ab(ff.segments_per_viewer_min, nat.segments_per_viewer_min), 1),
+            f(ff.bytes_per_viewer_min, 0),
+            f(nat.bytes_per_viewer_min, 0),
+            f(ab(ff.bytes_per_viewer_min, nat.bytes_per_viewer_min), 1),
+        );
+    }
+    s
+}
+
+/// Issue 19's goals for the native engine.
+pub fn native_goals(rows: &[Row], counts: &[u32], native: &[u32]) -> Vec<Goal> {
+    let mut out = Vec::new();
+    let worst = native
+        .iter()
+        .filter_map(|n| find(rows, *n, "native"))
+        .filter_map(|r| Some((per_viewer(r)?, r.viewers)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    out.push(Goal {
+        goal: "native swarm CPU per viewer ≤ 0.02 % of a core (≥ 5,000 viewers per core), every N".to_owned(),
+        measured: worst
+            .map_or_else(|| "not measured".to_owned(), |(v, n)| format!("worst {v:.4} % at N = {n}")),
+        met: worst.map(|(v, _)| v <= 0.02),
+        note: None,
+    });
+    let at = counts.iter().copied().filter(|n| native.contains(n)).max();
+    let ratio = at.and_then(|n| {
+        let ff = ffmpeg_per_viewer(find(rows, n, "relay")?)?;
+        Some((ff / per_viewer(find(rows, n, "native")?)?, n))
+    });
+    out.push(Goal {
+        goal: "native viewer ≥ 40× cheaper in CPU than an FFmpeg viewer (its process + the relay)".to_owned(),
+        measured: ratio.map_or_else(|| "not measured".to_owned(), |(r, n)| format!("{r:.0}× at N = {n}")),
+        met: ratio.map(|(r, _)| r >= 40.0),
+        note: None,
+    });
+    let rss = find(rows, 2000, "native").and_then(|r| r.swarm_rss_kib).map(|k| k as f64 / 2000.0);
+    out.push(Goal {
+        goal: "native RSS ≤ 64 KiB per viewer at N = 2,000 (the whole process ÷ N)".to_owned(),
+        measured: rss.map_or_else(|| "not measured".to_owned(), |v| format!("{v:.1} KiB")),
+        met: rss.map(|v| v <= 64.0),
+        note: None,
     });
     out
 }

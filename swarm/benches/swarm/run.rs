@@ -25,6 +25,8 @@ const REAP_LIMIT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
     pub ramp_rate: f64,
+    /// Start rate of native viewers (a start is a task: the machine is not the limit).
+    pub native_ramp_rate: f64,
     /// How long every viewer streams before the window opens.
     pub settle: Duration,
     pub window: Duration,
@@ -72,6 +74,21 @@ pub struct Row {
     pub machine_busy_pct: f64,
     /// CPU used in the window by processes outside this bench's tree, % of one core.
     pub others_cpu_pct: f64,
+    /// The origin's processes (nginx and its workers) in the window, % of one core.
+    pub origin_cpu_pct: Option<f64>,
+    /// Per viewer per minute in the window, from the swarm's status lines: playlist loads,
+    /// segments, bytes.
+    pub playlists_per_viewer_min: Option<f64>,
+    pub segments_per_viewer_min: Option<f64>,
+    pub bytes_per_viewer_min: Option<f64>,
+}
+
+/// The origin's process ids (set once by `main`): their trees' CPU is the origin's.
+pub static ORIGIN_PIDS: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
+
+fn origin_ns() -> Option<u64> {
+    let pids = ORIGIN_PIDS.get()?;
+    Some(pids.iter().map(|p| proc::tree_ns(*p)).sum())
 }
 
 /// The fleet being measured: the swarm's children, or bare FFmpeg processes of ours.
@@ -87,6 +104,7 @@ struct Sample {
     viewers: BTreeMap<Proc, u64>,
     machine: Option<MachineCpu>,
     tree_ns: u64,
+    origin_ns: Option<u64>,
 }
 
 impl Fleet<'_> {
@@ -113,6 +131,7 @@ impl Fleet<'_> {
             viewers,
             machine: MachineCpu::read(),
             tree_ns: proc::tree_ns(std::process::id()),
+            origin_ns: origin_ns(),
         })
     }
 }
@@ -137,6 +156,7 @@ struct Window {
     pss_kib: (u64, u64),
     busy_pct: f64,
     others_pct: f64,
+    origin_pct: Option<f64>,
     start: Instant,
     end: Instant,
 }
@@ -193,6 +213,7 @@ async fn observe(fleet: Fleet<'_>, plan: Plan) -> anyhow::Result<Window> {
         pss_kib: (pss.iter().sum::<u64>() / pss.len().max(1) as u64, pss.iter().copied().max().unwrap_or(0)),
         busy_pct,
         others_pct: machine_ns.saturating_sub(ours) as f64 / wall.as_nanos() as f64 * 100.0,
+        origin_pct: before.origin_ns.zip(after.origin_ns).map(|(a, b)| pct(b.saturating_sub(a), wall)),
         start: before.at,
         end: after.at,
     })
@@ -276,16 +297,25 @@ fn tail(text: &str) -> String {
 
 /// `hls-swarm --measure MODE` with `n` viewers: ramp, settle, window, SIGINT, reap.
 pub async fn swarm(bin: &str, url: &str, n: u32, mode: &'static str, plan: Plan) -> anyhow::Result<Row> {
-    let ramp = Duration::from_secs_f64(f64::from(n) / plan.ramp_rate);
+    let native = mode == "native";
+    let rate = if native { plan.native_ramp_rate } else { plan.ramp_rate };
+    let ramp = Duration::from_secs_f64(f64::from(n) / rate);
     // Never reached: the bench stops the run with SIGINT once the window is over.
     let duration = ramp + plan.settle + plan.window + Duration::from_secs(300);
     let mut cmd = tokio::process::Command::new(bin);
-    cmd.args(["--clients", &n.to_string(), "--ramp-rate", &plan.ramp_rate.to_string()])
-        .args(["--duration", &format!("{}s", duration.as_secs()), "--metrics", "off", "--tui=false"])
-        .args(["--measure", mode, url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(["--clients", &n.to_string(), "--ramp-rate", &rate.to_string()]).args([
+        "--duration",
+        &format!("{}s", duration.as_secs()),
+        "--metrics",
+        "off",
+        "--tui=false",
+    ]);
+    if native {
+        cmd.args(["--engine", "native", url]);
+    } else {
+        cmd.args(["--measure", mode, url]);
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut swarm = procgroup::spawn(&mut cmd).with_context(|| format!("starting {bin}"))?;
     let pid = swarm.pid();
     let stdout = swarm.child_mut().stdout.take().context("stdout pipe")?;
@@ -311,22 +341,34 @@ pub async fn swarm(bin: &str, url: &str, n: u32, mode: &'static str, plan: Plan)
         let mut started = BTreeSet::new();
         let limit = ramp + Duration::from_secs(60);
         let deadline = Instant::now() + limit;
-        loop {
-            anyhow::ensure!(proc::live(pid).is_some(), "hls-swarm exited before {n} viewers ran");
-            let mut now = 0;
-            for p in proc::children(pid).into_keys() {
-                if started.contains(&p) || proc::reads(p.pid, url) {
-                    started.insert(p);
-                    now += 1;
+        if native {
+            // Tasks, not processes: the schedule is the ramp (the summary says how it went).
+            let until = Instant::now() + ramp + Duration::from_secs(1);
+            while Instant::now() < until {
+                anyhow::ensure!(proc::live(pid).is_some(), "hls-swarm exited before {n} viewers ran");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        } else {
+            loop {
+                anyhow::ensure!(proc::live(pid).is_some(), "hls-swarm exited before {n} viewers ran");
+                let mut now = 0;
+                for p in proc::children(pid).into_keys() {
+                    if started.contains(&p) || proc::reads(p.pid, url) {
+                        started.insert(p);
+                        now += 1;
+                    }
                 }
+                if now >= n as usize {
+                    break;
+                }
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "only {now} of {n} viewers running after {limit:?}"
+                );
+                // Start times come from /proc, so the poll only needs to see every viewer once;
+                // a slower poll costs the machine less while the swarm is starting FFmpeg.
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            if now >= n as usize {
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "only {now} of {n} viewers running after {limit:?}");
-            // Start times come from /proc, so the poll only needs to see every viewer once;
-            // a slower poll costs the machine less while the swarm is starting FFmpeg.
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let w = observe(Fleet::Swarm(pid), plan).await?;
         let tracked = proc::unreaped_children(pid);
@@ -350,11 +392,17 @@ pub async fn swarm(bin: &str, url: &str, n: u32, mode: &'static str, plan: Plan)
         .with_context(|| format!("{n} viewers, {mode}; hls-swarm {status}, stderr:\n{}", tail(&stderr)))?;
     anyhow::ensure!(status.success(), "{n} viewers, {mode}: hls-swarm {status}, stderr:\n{}", tail(&stderr));
     let stdout: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
-    let rates: Vec<f64> = lines
+    let in_window: Vec<&str> = lines
         .iter()
         .filter(|(at, l)| l.starts_with('[') && *at >= w.start && *at <= w.end)
-        .filter_map(|(_, l)| status_seg_rate(l))
+        .map(|(_, l)| l.as_str())
         .collect();
+    let mean = |word: &str, scale: f64| {
+        let v: Vec<f64> = in_window.iter().filter_map(|l| status_value(l, word)).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64 * scale)
+    };
+    let rates: Vec<f64> = in_window.iter().filter_map(|l| status_seg_rate(l)).collect();
+    let per_viewer_min = 60.0 / f64::from(n);
     Ok(Row {
         viewers: n,
         mode,
@@ -379,7 +427,36 @@ pub async fn swarm(bin: &str, url: &str, n: u32, mode: &'static str, plan: Plan)
         left_unreaped,
         machine_busy_pct: w.busy_pct,
         others_cpu_pct: w.others_pct,
+        origin_cpu_pct: w.origin_pct,
+        playlists_per_viewer_min: mean("playlists/s", per_viewer_min),
+        segments_per_viewer_min: mean("seg/s", per_viewer_min),
+        bytes_per_viewer_min: {
+            let v: Vec<f64> = in_window.iter().filter_map(|l| status_bytes(l)).collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64 * per_viewer_min)
+        },
     })
+}
+
+/// The throughput of a status line in bytes per second (`thr 2.3 MiB/s`; one decimal).
+fn status_bytes(line: &str) -> Option<f64> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words.iter().position(|w| *w == "thr")?;
+    let v: f64 = words.get(i + 1)?.parse().ok()?;
+    let scale = match *words.get(i + 2)? {
+        "B/s" => 1.0,
+        "KiB/s" => 1024.0,
+        "MiB/s" => 1024.0 * 1024.0,
+        "GiB/s" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(v * scale)
+}
+
+/// The number after `word` in a status line (`playlists/s 10.0` → 10.0).
+fn status_value(line: &str, word: &str) -> Option<f64> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words.iter().position(|w| *w == word)?;
+    words.get(i + 1)?.parse().ok()
 }
 
 /// The viewers' FFmpeg command as `hls-swarm --print-cmd --measure log URL` prints it (the
@@ -497,5 +574,9 @@ pub async fn floor(argv: &[String], n: u32, plan: Plan) -> anyhow::Result<Row> {
         left_unreaped,
         machine_busy_pct: w.busy_pct,
         others_cpu_pct: w.others_pct,
+        origin_cpu_pct: w.origin_pct,
+        playlists_per_viewer_min: None,
+        segments_per_viewer_min: None,
+        bytes_per_viewer_min: None,
     })
 }

@@ -25,12 +25,12 @@ pub enum Verdict {
 pub async fn run(
     config: &Config,
     probed: Result<(&Fetcher, &StreamInfo), &ExamineError>,
-    command: &ViewerCommand<'_>,
+    command: Option<&ViewerCommand<'_>>,
 ) -> (Verdict, String) {
     let mut o = String::new();
     let _ = writeln!(o, "Checking {}", config.shown_url());
     let verdict = report(probed, &mut o).await;
-    let verdict = if verdict == Verdict::Playable {
+    let verdict = if let (Verdict::Playable, Some(command)) = (verdict, command) {
         let ff = preflight::ffmpeg_accepts(&command.argv(), &config.ffmpeg.binary).await;
         let mark = if ff.status == Status::Fail { "✗" } else { "✓" };
         let _ = writeln!(o, "  {mark} ffmpeg: {}", ff.detail);
@@ -43,12 +43,15 @@ pub async fn run(
         verdict
     };
     let _ = match verdict {
-        Verdict::Playable => writeln!(
-            o,
-            "Verdict: playable — {} viewers can start with:\n{}",
-            config.clients,
-            command.display()
-        ),
+        Verdict::Playable => match command {
+            Some(command) => writeln!(
+                o,
+                "Verdict: playable — {} viewers can start with:\n{}",
+                config.clients,
+                command.display()
+            ),
+            None => writeln!(o, "Verdict: playable — {} native viewers can start", config.clients),
+        },
         Verdict::Unreachable => writeln!(o, "Verdict: unreachable — no server answered"),
         Verdict::Unplayable => {
             writeln!(o, "Verdict: not playable — the server answered, but not with a playable stream")

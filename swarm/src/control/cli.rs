@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::settings::Variant;
+use crate::engine::settings::{EngineKind, Variant};
 use clap::{ArgAction, Args, Parser, ValueEnum};
 
 /// Start N simulated viewers against an HLS stream and measure what they experience.
@@ -53,6 +53,11 @@ pub struct LoadArgs {
     /// Run length (30s, 5m, 1h); 0 runs until Ctrl+C or SIGTERM
     #[arg(long, env = "HLS_SWARM_DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
+
+    /// What plays each viewer: ffmpeg (a process each, decodes) or native (a task inside
+    /// hls-swarm that fetches as a player does, thousands per core)
+    #[arg(long, env = "HLS_SWARM_ENGINE", value_enum, default_value_t = EngineKind::Ffmpeg)]
+    pub engine: EngineKind,
 
     /// Which rendition each viewer plays: all, highest, lowest or first
     #[arg(long, env = "HLS_SWARM_VARIANT", value_enum, default_value_t = Variant::All)]
@@ -122,6 +127,20 @@ pub struct HttpArgs {
     /// an error in --check and forwarded unread (and said so) in a run
     #[arg(long, env = "HLS_SWARM_MAX_PLAYLIST_SIZE", default_value = "4M", value_name = "SIZE")]
     pub max_playlist_size: String,
+
+    /// Longest playlist line the probe and the relay read (bytes, or with k/M): a playlist
+    /// with a longer one is refused whole
+    #[arg(long, env = "HLS_SWARM_MAX_LINE_LENGTH", default_value = "64K", value_name = "SIZE")]
+    pub max_line_length: String,
+
+    /// Longest URI in a playlist (a URI line or a URI attribute; bytes, or with k/M)
+    #[arg(long, env = "HLS_SWARM_MAX_URI_LENGTH", default_value = "8K", value_name = "SIZE")]
+    pub max_uri_length: String,
+
+    /// Most segments in a media playlist (and variants or renditions in a master playlist)
+    #[arg(long, env = "HLS_SWARM_MAX_SEGMENTS", default_value_t = 100_000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_segments: u32,
 
     /// A query parameter whose value is secret, hidden from all output and (with the relay)
     /// from FFmpeg's command line (repeatable; names containing token, key, sig, auth, pass,

@@ -7,14 +7,15 @@ use url::Url;
 
 use crate::control::cli::{Cli, LogFormat, MeasureMode};
 use crate::engine::ffmpeg::command::FfmpegOptions;
-use crate::engine::limits::{parse_size, Limits, PLAYLIST_FLAG};
+use crate::engine::limits::{parse_size, Limits, LINE_FLAG, PLAYLIST_FLAG, URI_FLAG};
 use crate::engine::secrets::Secrets;
-use crate::engine::settings::{Header, HttpSettings, Variant};
+use crate::engine::settings::{EngineKind, Header, HttpSettings, Variant};
 use crate::engine::trust::Trust;
 use crate::measure::origin::Targets;
 use crate::measure::snapshot::Measure;
 use crate::output::report;
 use crate::output::thresholds::Assertion;
+use kit::playlist::Bounds;
 
 /// Most viewers one swarm may run; past this, split the load over several machines.
 pub const MAX_CLIENTS: u32 = 50_000;
@@ -38,6 +39,8 @@ pub struct Config {
     pub ramp_jitter: Duration,
     /// Run length; `None` runs until stopped.
     pub duration: Option<Duration>,
+    /// What plays each viewer.
+    pub engine: EngineKind,
     /// Rendition choice.
     pub variant: Variant,
     /// Restart stalled viewers.
@@ -215,6 +218,14 @@ pub enum ConfigError {
     /// An unusable `--ca-file`.
     #[error(transparent)]
     CaFile(#[from] crate::engine::trust::CaFileError),
+    /// An option the chosen engine does not have.
+    #[error("{flag} does not apply to --engine native: {reason}")]
+    NotNative {
+        /// The option.
+        flag: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
     /// Control characters in the user agent.
     #[error("--user-agent '{value}' contains a line break or control character")]
     BadUserAgent {
@@ -242,6 +253,16 @@ impl Config {
             (None, false) => return Err(ConfigError::MissingUrl),
         };
         let load = &cli.load;
+        if load.engine == EngineKind::Native {
+            if cli.measure.measure == MeasureMode::Log {
+                let reason = "native viewers measure every request themselves (leave --measure out)";
+                return Err(ConfigError::NotNative { flag: "--measure log", reason });
+            }
+            if print_cmd {
+                let reason = "native viewers run no FFmpeg command";
+                return Err(ConfigError::NotNative { flag: "--print-cmd", reason });
+            }
+        }
         if load.clients == 0 || load.clients > MAX_CLIENTS {
             return Err(ConfigError::Clients { value: load.clients, max: MAX_CLIENTS });
         }
@@ -326,6 +347,7 @@ impl Config {
             ramp_rate: load.ramp_rate,
             ramp_jitter: load.ramp_jitter,
             duration: (!load.duration.is_zero()).then_some(load.duration),
+            engine: load.engine,
             variant: load.variant,
             restart_on_stall: load.restart_on_stall,
             stall_timeout: load.stall_timeout,
@@ -339,13 +361,12 @@ impl Config {
                 resolve,
                 allow_link_local: http.allow_link_local,
                 limits: Limits {
-                    playlist_bytes: parse_size(&http.max_playlist_size).map_err(|reason| {
-                        ConfigError::Size {
-                            flag: PLAYLIST_FLAG,
-                            value: http.max_playlist_size.clone(),
-                            reason,
-                        }
-                    })?,
+                    playlist_bytes: size(PLAYLIST_FLAG, &http.max_playlist_size)?,
+                    playlist: Bounds {
+                        line_bytes: size(LINE_FLAG, &http.max_line_length)?,
+                        uri_bytes: size(URI_FLAG, &http.max_uri_length)?,
+                        entries: http.max_segments as usize,
+                    },
                 },
                 trust: if http.dangerous {
                     Trust::Any
@@ -377,6 +398,11 @@ impl Config {
             reports,
         })
     }
+}
+
+/// A size flag's value, or an error naming the flag and the value.
+fn size(flag: &'static str, value: &str) -> Result<usize, ConfigError> {
+    parse_size(value).map_err(|reason| ConfigError::Size { flag, value: value.to_owned(), reason })
 }
 
 fn parse_url(raw: &str) -> Result<Url, ConfigError> {

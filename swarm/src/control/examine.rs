@@ -10,8 +10,8 @@ use url::Url;
 
 use crate::engine::limits::{self, Limits};
 use crate::engine::policy;
-use crate::engine::settings::HttpSettings;
 use crate::engine::settings::Variant;
+use crate::engine::settings::{HttpSettings, NO_CACHE_HEADERS};
 use kit::playlist::{self, Master, Media, Playlist};
 
 /// Why the stream could not be examined.
@@ -216,8 +216,9 @@ impl Fetcher {
             Ok(())
         };
         if options.no_cache {
-            add("Cache-Control", "no-cache, no-store, must-revalidate")?;
-            add("Pragma", "no-cache")?;
+            for (name, value) in NO_CACHE_HEADERS {
+                add(name, value)?;
+            }
         }
         for h in &options.headers {
             add(&h.name, &h.value)?;
@@ -301,8 +302,8 @@ impl Fetcher {
     pub async fn playlist(&self, url: &Url) -> Result<(Fetched, Playlist), ExamineError> {
         let fetched = self.get(url, self.limits.playlist_bytes).await?;
         let text = String::from_utf8_lossy(&fetched.body);
-        let parsed = playlist::parse(&text)
-            .map_err(|e| ExamineError::NotPlaylist { url: url.clone(), reason: e.to_string() })?;
+        let parsed = playlist::parse_within(&text, self.limits.playlist)
+            .map_err(|e| ExamineError::NotPlaylist { url: url.clone(), reason: limits::explain(&e) })?;
         Ok((fetched, parsed))
     }
 }

@@ -19,8 +19,12 @@ use crate::control::signals::Signals;
 use crate::engine::ffmpeg::command::{Capabilities, CapabilityError, Selection, ViewerCommand};
 use crate::engine::ffmpeg::relay::{Relay, Route, Tls};
 use crate::engine::ffmpeg::viewer::FfmpegEngine;
+use crate::engine::native::http::Headers;
+use crate::engine::native::{player, NativeEngine};
 use crate::engine::secrets::Secrets;
-use crate::engine::supervisor::{backoff_cap, Shutdown, Supervisor};
+use crate::engine::settings::{EngineKind, NO_CACHE_HEADERS};
+use crate::engine::supervisor::{backoff_cap, Engine, Shutdown, Supervisor};
+use crate::engine::upstream::Dial;
 use crate::measure::events::{EventKind, EventSink, ViewerId};
 use crate::measure::fold::{self, Stats};
 use crate::measure::player::Verdicts;
@@ -28,6 +32,7 @@ use crate::measure::snapshot::{Measure, Snapshot};
 use crate::output::metrics::RunLabels;
 use crate::output::outcome::Outcome;
 use crate::output::summary::RunFacts;
+use hyper::header::{HeaderName, HeaderValue, USER_AGENT};
 
 /// Queue between viewers and the stats owner.
 const EVENT_QUEUE: usize = 65_536;
@@ -89,20 +94,25 @@ pub enum Finished {
 pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finished, RunError> {
     // Signals first, so that Ctrl+C at any point below ends the run cleanly.
     let mut signals = Signals::install().map_err(RunError::Signals)?;
-    let caps = Capabilities::probe(&config.ffmpeg.binary).await?;
-    if config.print_cmd {
-        print_command(&config, &caps, out);
+    // Native viewers run no FFmpeg: it need not even be installed.
+    let caps = match config.engine {
+        EngineKind::Ffmpeg => Some(Capabilities::probe(&config.ffmpeg.binary).await?),
+        EngineKind::Native => None,
+    };
+    if let (true, Some(caps)) = (config.print_cmd, &caps) {
+        print_command(&config, caps, out);
         return Ok(Finished::Printed);
     }
     let stream = tokio::select! {
         s = Stream::examine(&config) => s,
         () = signals.first() => return Err(RunError::Interrupted),
     };
-    let commands = Commands { config: &config, caps: &caps, selection: stream.selection(&config) };
+    let commands =
+        caps.as_ref().map(|caps| Commands { config: &config, caps, selection: stream.selection(&config) });
     if config.check {
-        let command = commands.of(0, None);
+        let command = commands.as_ref().map(|c| c.of(0, None));
         let (verdict, report) = tokio::select! {
-            r = check::run(&config, stream.probed(), &command) => r,
+            r = check::run(&config, stream.probed(), command.as_ref()) => r,
             () = signals.first() => return Err(RunError::Interrupted),
         };
         let _ = write!(out, "{report}");
@@ -112,9 +122,9 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         return Err(RunError::Stream(e.clone()));
     }
     announce(&config, out);
-    let shape = Shape::of(&config, &caps, &stream, out)?;
+    let shape = Shape::of(&config, caps.as_ref(), &stream, out)?;
     if !config.skip_preflight {
-        preflight(&config, &commands, out).await?;
+        preflight(&config, commands.as_ref(), out).await?;
     }
     let spawner = procgroup::Spawner::new(SPAWNER_THREADS, tokio::runtime::Handle::current())
         .map_err(RunError::Signals)?;
@@ -130,12 +140,21 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let stats_task = tokio::spawn(fold::run(stats, events, publish, STATS_TICK, unix_seconds(started_wall)));
     let shutdown = Shutdown::default();
     let watch = signals.drive(shutdown.clone());
-    let mut outputs = Outputs::start(&config, labels(&config, &caps), &snapshots, &shutdown.stop, out)
-        .await
-        .map_err(|(addr, source)| RunError::MetricsBind { addr, source })?;
+    let mut outputs =
+        Outputs::start(&config, labels(&config, caps.as_ref()), &snapshots, &shutdown.stop, out)
+            .await
+            .map_err(|(addr, source)| RunError::MetricsBind { addr, source })?;
 
     let secrets = Arc::new(config.secrets.clone());
-    let starter = Starter { config: &config, commands: &commands, shape: &shape, spawner, verdicts, secrets };
+    let starter = Starter {
+        config: &config,
+        commands: commands.as_ref(),
+        shape: &shape,
+        spawner,
+        verdicts,
+        secrets,
+        tls: caps.is_none().then(|| tokio_rustls::TlsConnector::from(config.http.trust.client_config())),
+    };
     let deadline = config.duration.map(|d| tokio::time::Instant::from_std(started_at) + d);
     let mut viewers = JoinSet::new();
     for id in plan.ids() {
@@ -163,7 +182,11 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
 
     let facts = RunFacts {
         url: config.shown_url(),
-        ffmpeg: format!("FFmpeg {}", caps.version_number()),
+        ffmpeg: caps.as_ref().map_or_else(
+            || "native player (no FFmpeg)".to_owned(),
+            |c| format!("FFmpeg {}", c.version_number()),
+        ),
+        measured_by: if caps.is_some() { "the relay" } else { "the native player" },
         run_seconds: stop_began.duration_since(started_at).as_secs_f64(),
         ramp_rate: config.ramp_rate,
         interrupted: stopped_early,
@@ -273,10 +296,12 @@ struct Shape {
 impl Shape {
     fn of(
         config: &Config,
-        caps: &Capabilities,
+        caps: Option<&Capabilities>,
         stream: &Stream,
         out: &mut (dyn Write + Send),
     ) -> Result<Shape, RunError> {
+        // Native viewers have no relay: they measure their own requests.
+        let Some(caps) = caps else { return Ok(Shape::of_stream(config, None, stream, out)) };
         let relay = config.measure == Measure::Relay;
         if relay && !caps.has("http_proxy") {
             return Err(RunError::Probe(CapabilityError::Failed {
@@ -318,6 +343,16 @@ impl Shape {
         } else {
             None
         };
+        Ok(Shape::of_stream(config, relay, stream, out))
+    }
+
+    /// What the look at the stream says of it, with `relay` for FFmpeg viewers.
+    fn of_stream(
+        config: &Config,
+        relay: Option<Route>,
+        stream: &Stream,
+        out: &mut (dyn Write + Send),
+    ) -> Shape {
         let (finite, target_duration) = match &stream.info {
             Ok(i) => {
                 let td = i.media.target_duration.unwrap_or(2.0);
@@ -342,20 +377,23 @@ impl Shape {
             config.stall_timeout.unwrap_or(Duration::from_secs_f64(2.0 * target_duration.max(0.5)));
         let startup_timeout =
             config.startup_timeout.unwrap_or(Duration::from_secs_f64((5.0 * target_duration).max(10.0)));
-        Ok(Shape { relay, finite, target_duration, stall_timeout, startup_timeout })
+        Shape { relay, finite, target_duration, stall_timeout, startup_timeout }
     }
 }
 
 /// The machine's limits and FFmpeg's acceptance of the viewer command.
 async fn preflight(
     config: &Config,
-    commands: &Commands<'_>,
+    commands: Option<&Commands<'_>>,
     out: &mut (dyn Write + Send),
 ) -> Result<(), RunError> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let mut list = Checklist { checks: preflight::system_checks(config, cores) };
-    let proxy = (config.measure == Measure::Relay).then_some("http://127.0.0.1:9");
-    list.checks.push(preflight::ffmpeg_accepts(&commands.of(0, proxy).argv(), &config.ffmpeg.binary).await);
+    if let Some(commands) = commands {
+        let proxy = (config.measure == Measure::Relay).then_some("http://127.0.0.1:9");
+        list.checks
+            .push(preflight::ffmpeg_accepts(&commands.of(0, proxy).argv(), &config.ffmpeg.binary).await);
+    }
     let _ = write!(out, "{list}");
     if list.failed() {
         return Err(RunError::Preflight(list));
@@ -363,13 +401,16 @@ async fn preflight(
     Ok(())
 }
 
-fn labels(config: &Config, caps: &Capabilities) -> RunLabels {
+fn labels(config: &Config, caps: Option<&Capabilities>) -> RunLabels {
     RunLabels {
         stream_url: config.shown_url(),
         variant: format!("{:?}", config.variant).to_lowercase(),
-        ffmpeg: caps.version_number().to_owned(),
+        ffmpeg: caps.map_or("none", Capabilities::version_number).to_owned(),
         duration: config.duration.map(|d| d.as_secs_f64()),
-        measure: format!("{:?}", config.measure).to_lowercase(),
+        measure: match config.engine {
+            EngineKind::Native => "native".to_owned(),
+            EngineKind::Ffmpeg => format!("{:?}", config.measure).to_lowercase(),
+        },
     }
 }
 
@@ -400,15 +441,24 @@ async fn hold(deadline: Option<tokio::time::Instant>, shutdown: &Shutdown) {
 /// Starts one viewer: its relay, its engine and its supervisor.
 struct Starter<'a> {
     config: &'a Config,
-    commands: &'a Commands<'a>,
+    /// The viewers' FFmpeg commands; `None` for native viewers.
+    commands: Option<&'a Commands<'a>>,
     shape: &'a Shape,
     spawner: procgroup::Spawner,
     verdicts: Arc<Verdicts>,
     secrets: Arc<Secrets>,
+    /// TLS to https origins for native viewers (one configuration for the run; FFmpeg
+    /// viewers' relays have their own).
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Starter<'_> {
     async fn start(&self, id: ViewerId, sink: &EventSink, shutdown: &Shutdown, viewers: &mut JoinSet<()>) {
+        let Some(commands) = self.commands else {
+            let engine = NativeEngine::new(self.native(id, sink));
+            viewers.spawn(self.supervisor(id, engine).run(sink.clone(), shutdown.clone()));
+            return;
+        };
         let relay = match &self.shape.relay {
             None => None,
             Some(route) => match Relay::bind().await {
@@ -423,14 +473,18 @@ impl Starter<'_> {
         let proxy = relay.as_ref().map(|(r, _)| r.proxy_url());
         let engine = FfmpegEngine::new(
             id,
-            self.commands.of(id, proxy.as_deref()).argv(),
+            commands.of(id, proxy.as_deref()).argv(),
             self.spawner.clone(),
             sink.clone(),
             relay,
             Duration::from_secs_f64(self.shape.target_duration.max(0.1)),
             Arc::clone(&self.secrets),
         );
-        let viewer = Supervisor {
+        viewers.spawn(self.supervisor(id, engine).run(sink.clone(), shutdown.clone()));
+    }
+
+    fn supervisor<E: Engine>(&self, id: ViewerId, engine: E) -> Supervisor<E> {
+        Supervisor {
             id,
             engine,
             grace: self.config.ffmpeg.stop_grace,
@@ -439,8 +493,39 @@ impl Starter<'_> {
             verdicts: Arc::clone(&self.verdicts),
             seed: self.config.seed,
             backoff_cap: backoff_cap(self.config.clients, self.config.ramp_rate),
-        };
-        viewers.spawn(viewer.run(sink.clone(), shutdown.clone()));
+        }
+    }
+
+    /// What native viewer `id` plays and how.
+    fn native(&self, id: ViewerId, sink: &EventSink) -> player::Ctx {
+        let http = &self.config.http;
+        let value = |v: &str| HeaderValue::from_str(v).ok();
+        let mut all: Vec<(HeaderName, HeaderValue)> = Vec::new();
+        all.extend(value(&format!("{} viewer/{id}", http.user_agent)).map(|v| (USER_AGENT, v)));
+        let no_cache = NO_CACHE_HEADERS.iter().filter(|_| http.no_cache).copied();
+        let given = http.headers.iter().map(|h| (h.name.as_str(), h.value.as_str()));
+        for (name, v) in no_cache.chain(given) {
+            if let (Ok(n), Some(v)) = (HeaderName::from_bytes(name.as_bytes()), value(v)) {
+                all.push((n, v));
+            }
+        }
+        let upstream = self.config.secrets.upstream(&self.config.url, &[]);
+        let basic = upstream.basic.as_deref().and_then(value).map(|v| (upstream.authority.clone(), v));
+        player::Ctx {
+            id,
+            sink: sink.clone(),
+            url: self.config.url.clone(),
+            variant: self.config.variant,
+            dial: Dial {
+                resolve: http.resolve,
+                timeout: http.timeout,
+                allow_link_local: http.allow_link_local,
+                tls: self.tls.clone(),
+            },
+            headers: Arc::new(Headers { all, basic }),
+            secrets: Arc::clone(&self.secrets),
+            limits: http.limits,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::control::config::Config;
+use crate::engine::settings::EngineKind;
 
 /// File descriptors the swarm needs per viewer (stderr pipe, relay listener and sockets; `make
 /// bench-swarm` measured 9.1 with the relay) plus a reserve.
@@ -16,6 +17,12 @@ const FDS_RESERVE: u64 = 64;
 /// Memory of one viewer: an FFmpeg `-c copy` process (PSS, measured by `make bench-swarm` at
 /// 12–14 MiB mean and up to 16.4 MiB on a 360p stream) plus its relay in the swarm (≈ 0.4 MiB).
 pub const PSS_PER_VIEWER: u64 = 17 * 1024 * 1024;
+/// File descriptors per native viewer: one connection per track (a variant with its audio
+/// and subtitle renditions), estimated.
+const FDS_PER_NATIVE_VIEWER: u64 = 4;
+/// Memory of one native viewer, estimated: its task, connection buffers and the playlist
+/// being read (the goal, measured by `make bench`, is under 64 KiB).
+pub const MEMORY_PER_NATIVE_VIEWER: u64 = 256 * 1024;
 /// CPU-seconds to start one FFmpeg process (it loads ~215 shared libraries).
 pub const START_CPU_SECONDS: f64 = 0.14;
 
@@ -84,9 +91,10 @@ fn check(name: &'static str, status: Status, detail: String, fix: Option<String>
 #[must_use]
 pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
     let n = u64::from(config.clients);
+    let native = config.engine == EngineKind::Native;
     let mut out = Vec::new();
 
-    let need = n * FDS_PER_VIEWER + FDS_RESERVE;
+    let need = n * if native { FDS_PER_NATIVE_VIEWER } else { FDS_PER_VIEWER } + FDS_RESERVE;
     out.push(match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
         Ok((soft, _)) if soft >= need => check(
             "file descriptors",
@@ -104,24 +112,27 @@ pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
     });
 
     let need = n + 50;
-    out.push(match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC) {
-        Ok((soft, _)) if soft >= need => check(
-            "process limit",
-            Status::Pass,
-            format!(
-                "limit {}, {need} needed",
-                if soft == u64::MAX { "unlimited".into() } else { soft.to_string() }
+    // Native viewers are tasks, not processes.
+    out.extend((!native).then(|| {
+        match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC) {
+            Ok((soft, _)) if soft >= need => check(
+                "process limit",
+                Status::Pass,
+                format!(
+                    "limit {}, {need} needed",
+                    if soft == u64::MAX { "unlimited".into() } else { soft.to_string() }
+                ),
+                None,
             ),
-            None,
-        ),
-        Ok((soft, _)) => check(
-            "process limit",
-            Status::Fail,
-            format!("limit {soft}, {need} needed for {n} viewers"),
-            Some(format!("ulimit -u {}", need.next_power_of_two())),
-        ),
-        Err(e) => check("process limit", Status::Warn, format!("cannot read RLIMIT_NPROC: {e}"), None),
-    });
+            Ok((soft, _)) => check(
+                "process limit",
+                Status::Fail,
+                format!("limit {soft}, {need} needed for {n} viewers"),
+                Some(format!("ulimit -u {}", need.next_power_of_two())),
+            ),
+            Err(e) => check("process limit", Status::Warn, format!("cannot read RLIMIT_NPROC: {e}"), None),
+        }
+    }));
 
     out.push(match read_port_range() {
         Some((lo, hi)) if u64::from(hi.saturating_sub(lo)) >= n * 4 => {
@@ -138,7 +149,7 @@ pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
         }
     });
 
-    let need = n * PSS_PER_VIEWER;
+    let need = n * if native { MEMORY_PER_NATIVE_VIEWER } else { PSS_PER_VIEWER };
     out.push(match read_mem_available() {
         Some(avail) if need <= avail / 10 * 8 => check(
             "memory",
@@ -158,6 +169,10 @@ pub fn system_checks(config: &Config, cores: usize) -> Vec<Check> {
     #[allow(clippy::cast_precision_loss)]
     let start_load = config.ramp_rate * START_CPU_SECONDS;
     let cores_f = cores.max(1) as f64;
+    if native {
+        // Starting a native viewer is spawning a task: microseconds.
+        return out;
+    }
     out.push(if start_load <= cores_f * 0.8 {
         check("ramp rate", Status::Pass, format!("{:.1} starts/s ≈ {:.0} % of {cores} cores", config.ramp_rate, start_load * 100.0 / cores_f), None)
     } else {

@@ -3,8 +3,10 @@
 
 pub mod ffmpeg;
 pub mod limits;
+pub mod native;
 pub mod policy;
 pub mod secrets;
 pub mod settings;
 pub mod supervisor;
 pub mod trust;
+pub mod upstream;

@@ -23,6 +23,20 @@ pub enum Variant {
     First,
 }
 
+/// What plays each viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// One FFmpeg process per viewer (decoder-level realism, ~12 MB and ~0.1 % of a core each)
+    Ffmpeg,
+    /// A player task inside hls-swarm (no decoding; thousands per core)
+    Native,
+}
+
+/// The request headers `--no-cache` adds, for every engine and the probe.
+pub const NO_CACHE_HEADERS: [(&str, &str); 2] =
+    [("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")];
+
 /// What every viewer's requests carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSettings {

@@ -49,6 +49,8 @@ pub struct Shutdown {
 
 /// What plays the stream for one viewer: starts its sessions.
 pub trait Engine: Send + 'static {
+    /// What runs the sessions, for people (`FFmpeg`).
+    const NAME: &'static str;
     /// One session (the FFmpeg engine: one process).
     type Session: Session;
     /// Starts a session; the error says why it could not.
@@ -154,6 +156,7 @@ impl<E: Engine> Supervisor<E> {
         let (started, took) = session.started();
         sink.send_at(self.id, started, EventKind::SessionStarted { took });
         let end = |ending, cause, tail| EventKind::SessionEnded {
+            engine: E::NAME,
             ending,
             cause,
             uptime: now().saturating_duration_since(started),

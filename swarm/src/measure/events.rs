@@ -118,6 +118,8 @@ pub enum EventKind {
     Tunnel(Tunnel),
     /// The session ended.
     SessionEnded {
+        /// What ran it, for people: `FFmpeg`, `the native player`.
+        engine: &'static str,
         /// How it ended.
         ending: Ending,
         /// Who ended it.

@@ -277,7 +277,7 @@ impl Stats {
             }
             EventKind::PlaylistSeen { .. } => s.playlists_seen += 1,
             EventKind::Tunnel(t) => record_tunnel(&t, s),
-            EventKind::SessionEnded { ending, cause, tail, .. } => {
+            EventKind::SessionEnded { engine, ending, cause, tail, .. } => {
                 if let EndCause::Stalled { waited } = cause {
                     s.stall_restarts += 1;
                     let text = format!("no segment for {} s: restarting", waited.as_secs());
@@ -286,7 +286,7 @@ impl Stats {
                 if cause.by_us() {
                     *s.exits_on_stop.entry(ending).or_default() += 1;
                 } else {
-                    let text = format!("FFmpeg exited ({ending}); restarting after a backoff");
+                    let text = format!("{engine} ended ({ending}); restarting after a backoff");
                     s.notices.push_with(at, Some(ev.viewer), Level::Warn, text, tail.clone());
                     *s.exits_unexpected.entry(ending).or_default() += 1;
                     v.tail = tail;
@@ -469,8 +469,8 @@ impl Stats {
                 }
             }
             self.series.push(sample);
-            if let Some(encoded) = self.windows.segment_ttlb(n) {
-                self.series.keep_segments(n, encoded);
+            if let Some(packed) = self.windows.segment_ttlb(n) {
+                self.series.keep_segments(n, packed);
             }
         }
     }
@@ -501,12 +501,7 @@ impl Stats {
             stalled: self.watch_totals.1,
             first_starts: self.firsts.clone(),
             series: self.series.all().to_vec(),
-            segment_ttlb: self
-                .series
-                .segment_ttlb()
-                .iter()
-                .filter_map(|(k, v)| Some((*k, Hist::decode(v).ok()?)))
-                .collect(),
+            segment_ttlb: self.series.segment_ttlb().clone(),
         }
     }
 
@@ -532,6 +527,11 @@ fn segment_buffered(r: &Request, at: Instant, v: &mut Viewer) -> Option<crate::m
     Some(v.player.segment(at, media))
 }
 
+/// Longest wait of a message before the fold reads it (see [`run`]).
+const BATCH: Duration = Duration::from_millis(20);
+/// Messages read at once.
+const BATCH_MESSAGES: usize = 4096;
+
 /// Runs the fold until every sender is gone; returns the run's results (`started_unix`: the
 /// wall-clock second the run started).
 pub async fn run(
@@ -545,11 +545,25 @@ pub async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut cpu = CpuSampler::default();
     let mut sampled = Instant::now();
+    // Messages are read in batches at most every BATCH: thousands of viewers' events would
+    // otherwise wake this task (and a runtime thread) once each. Each event carries its own
+    // time, so the fold is the same; the queue holds far more than a batch.
+    let mut batch = Vec::with_capacity(BATCH_MESSAGES);
+    let hold = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(hold);
+    let mut holding = false;
     loop {
         tokio::select! {
-            m = messages.recv() => match m {
-                Some(m) => stats.apply_message(m),
-                None => break,
+            () = &mut hold, if holding => holding = false,
+            n = messages.recv_many(&mut batch, BATCH_MESSAGES), if !holding => {
+                if n == 0 {
+                    break;
+                }
+                for m in batch.drain(..) {
+                    stats.apply_message(m);
+                }
+                hold.as_mut().reset(tokio::time::Instant::now() + BATCH);
+                holding = true;
             },
             due = ticker.tick() => {
                 let now = Instant::now();
@@ -597,6 +611,7 @@ mod tests {
             1,
             t0 + Duration::from_secs(2),
             EventKind::SessionEnded {
+                engine: "FFmpeg",
                 ending: Ending { code: 1, label: "exit 1".into() },
                 cause: EndCause::Own,
                 uptime: Duration::from_secs(1),
@@ -740,7 +755,11 @@ mod tests {
         let ending = Ending { code: 1, label: "exit 1".into() };
         let tail = vec!["Connection refused".to_owned()];
         let cause = EndCause::Own;
-        st.apply(ev(0, t0 + ms(3_000), EventKind::SessionEnded { ending, cause, uptime: ms(3_000), tail }));
+        st.apply(ev(
+            0,
+            t0 + ms(3_000),
+            EventKind::SessionEnded { engine: "FFmpeg", ending, cause, uptime: ms(3_000), tail },
+        ));
         let down = st.snapshot(t0 + ms(8_000));
         assert_eq!((down.playback.stalled_now, down.playback.stalls, down.playback.interruptions), (1, 1, 1));
         assert!((down.playback.stall_seconds - 5.0).abs() < 1e-6, "{:?}", down.playback);

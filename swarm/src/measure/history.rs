@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::measure::events::ViewerId;
+use crate::measure::latency::Packed;
 
 /// Where a viewer is in its life (in a report: where it was at the end).
 #[derive(
@@ -225,9 +226,9 @@ pub struct ViewerRow {
 #[derive(Debug, Clone, Default)]
 pub struct Series {
     samples: Vec<SecondSample>,
-    /// Each second's segment download times ([`crate::measure::latency::Hist::encode`]),
-    /// for seconds that had any: what merging two runs' seconds needs.
-    segment_ttlb: std::collections::BTreeMap<u64, String>,
+    /// Each second's segment download times, packed, for seconds that had any: what
+    /// merging two runs' seconds needs.
+    segment_ttlb: std::collections::BTreeMap<u64, Packed>,
 }
 
 impl Series {
@@ -238,15 +239,24 @@ impl Series {
         }
     }
 
-    /// Keeps `second`'s segment download times (encoded).
-    pub fn keep_segments(&mut self, second: u64, encoded: String) {
-        self.segment_ttlb.insert(second, encoded);
+    /// Keeps `second`'s segment download times.
+    pub fn keep_segments(&mut self, second: u64, packed: Packed) {
+        self.segment_ttlb.insert(second, packed);
     }
 
-    /// Each second's segment download times, encoded, for seconds that had any.
+    /// Each second's segment download times, for seconds that had any.
     #[must_use]
-    pub fn segment_ttlb(&self) -> &std::collections::BTreeMap<u64, String> {
+    pub fn segment_ttlb(&self) -> &std::collections::BTreeMap<u64, Packed> {
         &self.segment_ttlb
+    }
+
+    /// Bytes held for the whole run's seconds (samples and packed histograms, not counting
+    /// the containers' spare capacity).
+    #[must_use]
+    pub fn held_bytes(&self) -> usize {
+        let per_entry = std::mem::size_of::<u64>() + std::mem::size_of::<Packed>();
+        self.samples.len() * std::mem::size_of::<SecondSample>()
+            + self.segment_ttlb.values().map(|p| p.size() + per_entry).sum::<usize>()
     }
 
     /// The second the next sample is for.
@@ -290,6 +300,25 @@ mod tests {
         let kept: Vec<String> = n.iter().map(|l| l.text.clone()).collect();
         let newest: Vec<String> = (200 - NOTICES..200).map(|i| format!("n{i}")).collect();
         assert_eq!(kept, newest);
+    }
+
+    /// A day of seconds with segments in each costs the series a fixed, small amount per
+    /// second (the soak's RSS curve shows the rest of the process stays flat).
+    #[test]
+    fn a_second_costs_the_series_a_few_hundred_bytes() {
+        let mut s = Series::default();
+        let packed = crate::measure::latency::tests::a_second_of_segments().pack();
+        for second in 0..86_400 {
+            s.push(SecondSample {
+                second,
+                requests: 150,
+                segment_p95: Some(0.03),
+                ..SecondSample::default()
+            });
+            s.keep_segments(second, packed.clone());
+        }
+        let per_second = s.held_bytes() / 86_400;
+        assert!(per_second < 400, "{per_second} B per second");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::measure::events::RequestKind;
 use crate::measure::generator::verdict;
 use crate::measure::history::{SecondSample, RECENT_SAMPLES};
-use crate::measure::latency::Hist;
+use crate::measure::latency::{Hist, Packed};
 use crate::measure::ramp::achieved_rate;
 use crate::measure::snapshot::Snapshot;
 
@@ -64,8 +64,9 @@ pub struct Results {
     pub first_starts: Vec<Duration>,
     /// One sample per finished second.
     pub series: Vec<SecondSample>,
-    /// Each second's segment download times, for seconds that had any.
-    pub segment_ttlb: BTreeMap<u64, Hist>,
+    /// Each second's segment download times, for seconds that had any (packed: one
+    /// histogram is unpacked at a time, so a long run's results stay small).
+    pub segment_ttlb: BTreeMap<u64, Packed>,
 }
 
 impl Results {
@@ -104,7 +105,7 @@ impl Results {
         self.series
             .iter()
             .map(|x| SecondSample {
-                segment_p95: self.segment_ttlb.get(&x.second).map(|h| h.summary().p95),
+                segment_p95: self.segment_ttlb.get(&x.second).map(|p| p.unpack().summary().p95),
                 ..*x
             })
             .collect()
@@ -147,8 +148,17 @@ impl Results {
             m.requests += x.requests;
             m.errors += x.errors;
         }
-        for (second, h) in other.segment_ttlb {
-            self.segment_ttlb.entry(second).or_insert_with(|| Hist::with_precision(2)).merge(&h);
+        for (second, theirs) in other.segment_ttlb {
+            match self.segment_ttlb.entry(second) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(theirs);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let mut h = o.get().unpack();
+                    h.merge(&theirs.unpack());
+                    o.insert(h.pack());
+                }
+            }
         }
         self.series = seconds.into_values().collect();
         self.series = self.series();
@@ -290,6 +300,7 @@ mod tests {
                 out.push((
                     at(t + 8),
                     EventKind::SessionEnded {
+                        engine: "FFmpeg",
                         ending,
                         cause: EndCause::Own,
                         uptime: Duration::from_millis(t),
@@ -308,6 +319,7 @@ mod tests {
         (
             t0 + Duration::from_millis(40_300),
             EventKind::SessionEnded {
+                engine: "FFmpeg",
                 ending,
                 cause: EndCause::Stopped,
                 uptime: Duration::from_secs(40),
@@ -349,6 +361,7 @@ mod tests {
         let facts = RunFacts {
             url: "http://h/live.m3u8".into(),
             ffmpeg: "FFmpeg 5.1.6".into(),
+            measured_by: "the relay",
             ramp_rate: 2.7,
             run_seconds: 40.0,
             interrupted: false,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::measure::events::RequestKind;
 use crate::measure::history::SecondSample;
-use crate::measure::latency::{Hist, Latency};
+use crate::measure::latency::{Hist, Latency, Packed};
 use crate::measure::snapshot::{LATENCY_WINDOW, WINDOWS};
 
 pub(crate) fn kind_index(kind: RequestKind) -> usize {
@@ -97,10 +97,10 @@ impl Windows {
         }
     }
 
-    /// The segment download times of `second`, encoded, if it had any.
-    pub(crate) fn segment_ttlb(&self, second: u64) -> Option<String> {
+    /// The segment download times of `second`, packed, if it had any.
+    pub(crate) fn segment_ttlb(&self, second: u64) -> Option<Packed> {
         let slot = self.slots.iter().find(|s| s.second == second)?;
-        slot.segment.as_ref().filter(|h| h.1.count() > 0).map(|h| h.1.encode())
+        slot.segment.as_ref().filter(|h| h.1.count() > 0).map(|h| h.1.pack())
     }
 
     /// Records one segment's latencies in `second`'s slot and the running window.

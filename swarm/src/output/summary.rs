@@ -82,8 +82,10 @@ fn error_count(s: &Snapshot) -> u64 {
 pub struct RunFacts {
     /// Stream URL.
     pub url: String,
-    /// FFmpeg version line.
+    /// What played the viewers: the FFmpeg version line, or the native player.
     pub ffmpeg: String,
+    /// Who measured the requests (`the relay`, `the native player`).
+    pub measured_by: &'static str,
     /// Asked ramp rate.
     pub ramp_rate: f64,
     /// Seconds from the first viewer start until the stop began.
@@ -108,7 +110,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     let mut o = String::new();
     let _ = writeln!(o, "═══ hls-swarm summary ═══");
     let _ = writeln!(o, "Stream            {}", facts.url);
-    let _ = writeln!(o, "FFmpeg            {}", facts.ffmpeg);
+    let _ = writeln!(o, "Engine            {}", facts.ffmpeg);
     let how = match (facts.interrupted, facts.quit_from_dashboard) {
         (_, true) => "stopped from the dashboard",
         (true, false) => "stopped by signal",
@@ -147,8 +149,8 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         s.process_starts, s.restarts, s.stall_restarts, s.spawn_failures
     );
     let how = match s.measure {
-        Measure::Relay => "measured by the relay",
-        Measure::Log => "request starts read from FFmpeg's log; inferred",
+        Measure::Relay => format!("measured by {}", facts.measured_by),
+        Measure::Log => "request starts read from FFmpeg's log; inferred".to_owned(),
     };
     let others: u64 =
         [RequestKind::Init, RequestKind::Key, RequestKind::Other].iter().map(|k| s.requests_of(*k)).sum();

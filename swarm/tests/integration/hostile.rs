@@ -65,7 +65,7 @@ fn a_signal_ends_check_at_once() {
 }
 
 /// A server with a pathological answer per path.
-fn hostile_server() -> (u16, Arc<AtomicBool>) {
+pub(crate) fn hostile_server() -> (u16, Arc<AtomicBool>) {
     serve_for(Duration::from_secs(120), |sock, _, _| answer(sock))
 }
 
@@ -119,6 +119,13 @@ fn answer(sock: TcpStream) {
         "/html.m3u8" => playlist(&mut sock, "<!doctype html><html><body>Sign in</body></html>", "text/html"),
         "/link-local.m3u8" => playlist(&mut sock, &media("#EXTINF:2.0,\nhttp://169.254.169.254/latest/s1.ts\n"), M3U8),
         "/scheme.m3u8" => playlist(&mut sock, &media("#EXTINF:2.0,\nfile:///etc/passwd\n"), M3U8),
+        "/long-uri.m3u8" => {
+            playlist(&mut sock, &media(&format!("#EXTINF:2.0,\n/{}.ts\n", "a".repeat(9000))), M3U8);
+        }
+        "/long-line.m3u8" => {
+            playlist(&mut sock, &media(&format!("#EXTINF:2.0,{}\ns1.ts\n", "t".repeat(70_000))), M3U8);
+        }
+        "/many.m3u8" => playlist(&mut sock, &media(&"#EXTINF:2.0,\ns.ts\n".repeat(20)), M3U8),
         _ => playlist(&mut sock, "not found", "text/plain"),
     }
 }
@@ -140,9 +147,20 @@ fn check_names_each_hostile_answer() {
         ("/html.m3u8", 6, "is not a usable HLS playlist"),
         ("/link-local.m3u8", 4, "refused to connect to 169.254.169.254:80"),
         ("/scheme.m3u8", 6, "scheme 'file'"),
+        ("/long-uri.m3u8", 6, "line 6: a URI longer than 8192 bytes (--max-uri-length raises it)"),
+        ("/long-line.m3u8", 6, "a line longer than 65536 bytes (--max-line-length raises it)"),
+        (
+            "/many.m3u8 --max-segments 10",
+            6,
+            "line 26: more than 10 segments (or variants, renditions or parts) (--max-segments raises it)",
+        ),
     ] {
         let t = Instant::now();
-        let out = run_swarm(&["--check", "--timeout", "5s", &format!("http://127.0.0.1:{port}{path}")]);
+        let (path, flags) = path.split_once(' ').unwrap_or((path, ""));
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let args: Vec<&str> =
+            ["--check", "--timeout", "5s", &url].into_iter().chain(flags.split_whitespace()).collect();
+        let out = run_swarm(&args);
         let took = t.elapsed();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(code), "{path}: {}", text(&out));

@@ -15,6 +15,7 @@ mod https;
 mod lifecycle;
 mod measured;
 mod modes;
+mod native;
 mod origin_metrics;
 mod playback;
 mod policy;

@@ -260,6 +260,8 @@ pub struct SwarmSpec {
     /// `--duration`.
     #[serde(deserialize_with = "duration")]
     pub duration: Duration,
+    /// `--engine`: ffmpeg (the default) or native.
+    pub engine: Option<String>,
     /// `--variant`: all, highest, lowest or first.
     pub variant: Option<String>,
     /// Ask the origin for this path instead of its playlist (e.g. one that does not exist).
@@ -412,7 +414,8 @@ impl Scenario {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
             .collect();
-        paths.sort();
+        // By scenario name (the file stem): `smoke` before `smoke-native`.
+        paths.sort_by(|a, b| a.file_stem().cmp(&b.file_stem()));
         paths.iter().map(|p| Scenario::load(p)).collect()
     }
 

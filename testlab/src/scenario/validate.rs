@@ -8,8 +8,9 @@ use std::time::Duration;
 use super::{Action, Impairment, Placement, Scenario, Source};
 
 /// Flags the harness sets itself.
-const MANAGED_FLAGS: [&str; 12] = [
+const MANAGED_FLAGS: [&str; 13] = [
     "--clients",
+    "--engine",
     "--ramp-rate",
     "--duration",
     "--variant",
@@ -81,6 +82,11 @@ impl Scenario {
         if let Some(v) = &s.variant {
             if !["all", "highest", "lowest", "first"].contains(&v.as_str()) {
                 return Err(format!("swarm.variant = {v:?}: expected all, highest, lowest or first"));
+            }
+        }
+        if let Some(e) = &s.engine {
+            if !["ffmpeg", "native"].contains(&e.as_str()) {
+                return Err(format!("swarm.engine = {e:?}: expected ffmpeg or native"));
             }
         }
         if let Some(p) = &s.path {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::engine::secrets::{is_secret_header, Secrets};
-use crate::engine::settings::{HttpSettings, Variant};
+use crate::engine::settings::{HttpSettings, Variant, NO_CACHE_HEADERS};
 
 /// Protocols a viewer may use: HLS over HTTP(S), AES-128 segments, and proxies. Nothing that
 /// reads local files or other schemes, so a hostile playlist cannot point viewers elsewhere.
@@ -251,7 +251,9 @@ impl ViewerCommand<'_> {
             }
         }
         if o.no_cache {
-            block.push_str("Cache-Control: no-cache, no-store, must-revalidate\r\nPragma: no-cache\r\n");
+            for (name, value) in NO_CACHE_HEADERS {
+                block.push_str(&format!("{name}: {value}\r\n"));
+            }
         }
         for h in o.headers.iter().filter(|h| self.proxy.is_none() || !is_secret_header(&h.name)) {
             block.push_str(&format!("{}: {}\r\n", h.name, h.value));

@@ -76,6 +76,7 @@ impl FfmpegEngine {
 }
 
 impl Engine for FfmpegEngine {
+    const NAME: &'static str = "FFmpeg";
     type Session = FfmpegSession;
 
     async fn start(&mut self) -> Result<FfmpegSession, String> {

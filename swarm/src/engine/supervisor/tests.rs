@@ -44,6 +44,7 @@ struct FakeSession {
 }
 
 impl Engine for Fake {
+    const NAME: &'static str = "fake";
     type Session = FakeSession;
 
     async fn start(&mut self) -> Result<FakeSession, String> {

@@ -102,6 +102,7 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
     let facts = RunFacts {
         url: "http://127.0.0.1:1/live/stream.m3u8?token=<x>&y=\"1\"".into(),
         ffmpeg: "FFmpeg 5.1.6".into(),
+        measured_by: "the relay",
         ramp_rate: 5.0,
         run_seconds: seconds as f64 - 0.2,
         interrupted: false,

@@ -66,6 +66,7 @@ fn snapshot_at(at: u64) -> Snapshot {
         3,
         15_000,
         EventKind::SessionEnded {
+            engine: "FFmpeg",
             ending: Ending { code: 1, label: "exit 1".into() },
             cause: EndCause::Own,
             uptime: ms(14_250),

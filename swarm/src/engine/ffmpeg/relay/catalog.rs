@@ -5,8 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use url::Url;
 
+use crate::engine::limits;
 use crate::measure::events::{EventKind, RequestKind};
-use kit::playlist::{self, Playlist};
+use kit::playlist::{self, Bounds, ParseError, Playlist};
 
 /// Media playlists remembered per viewer.
 const MAX_PLAYLISTS: usize = 64;
@@ -63,14 +64,24 @@ impl Catalog {
         (kind, None)
     }
 
-    /// Reads a playlist body that passed; returns its kind and, for media playlists, what
-    /// the stats want to know.
-    pub(super) fn learn(&mut self, url: &Url, body: &[u8]) -> Option<(RequestKind, Option<EventKind>)> {
-        let text = std::str::from_utf8(body).ok()?;
-        match playlist::parse(text).ok()? {
+    /// Reads a playlist body that passed within `bounds`; returns its kind and, for media
+    /// playlists, what the stats want to know. `Err(None)` for a body that is not a playlist,
+    /// `Err(Some(reason))` for one over a bound.
+    pub(super) fn learn(
+        &mut self,
+        url: &Url,
+        body: &[u8],
+        bounds: Bounds,
+    ) -> Result<(RequestKind, Option<EventKind>), Option<String>> {
+        let text = std::str::from_utf8(body).map_err(|_| None)?;
+        let parsed = playlist::parse_within(text, bounds).map_err(|e| match e {
+            ParseError::OverLimit { .. } => Some(limits::explain(&e)),
+            _ => None,
+        })?;
+        match parsed {
             Playlist::Master(_) => {
                 self.masters.insert(url.to_string());
-                Some((RequestKind::Master, None))
+                Ok((RequestKind::Master, None))
             }
             Playlist::Media(m) => {
                 if self.playlists.len() >= MAX_PLAYLISTS && !self.playlists.contains_key(url.as_str()) {
@@ -78,16 +89,8 @@ impl Catalog {
                 }
                 let entry = self.playlists.entry(url.to_string()).or_default();
                 let mut current = HashMap::with_capacity(m.segments.len());
-                let mut clock: Option<f64> = None;
-                for s in &m.segments {
-                    if s.discontinuity {
-                        clock = None;
-                    }
-                    if let Some(t) = s.program_date_time.as_deref().and_then(playlist::date_time) {
-                        clock = Some(t);
-                    }
-                    let listed = Listed { duration: s.duration, program_date_time: clock };
-                    clock = clock.map(|t| t + s.duration);
+                for (s, start) in m.segments.iter().zip(m.program_times()) {
+                    let listed = Listed { duration: s.duration, program_date_time: start };
                     if let Ok(u) = playlist::resolve(url, &s.uri) {
                         current.insert(u.to_string(), listed);
                     }
@@ -105,7 +108,7 @@ impl Catalog {
                     segments: u32::try_from(m.segments.len()).unwrap_or(u32::MAX),
                     ended: m.ended,
                 };
-                Some((RequestKind::Playlist, Some(seen)))
+                Ok((RequestKind::Playlist, Some(seen)))
             }
         }
     }

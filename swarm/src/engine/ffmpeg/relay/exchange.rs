@@ -15,11 +15,11 @@ use url::Url;
 use crate::engine::ffmpeg::relay::buffers::{Buffer, POOL};
 use crate::engine::ffmpeg::relay::catalog::Catalog;
 use crate::engine::ffmpeg::relay::chunked::{dechunk, Chunks};
-use crate::engine::ffmpeg::relay::tls::Conn;
 use crate::engine::ffmpeg::relay::tunnel::{respond, tunnel};
-use crate::engine::ffmpeg::relay::upstream::{open, Key, Route};
+use crate::engine::ffmpeg::relay::upstream::Route;
 use crate::engine::limits::{HEAD_BYTES, PLAYLIST_FLAG};
 use crate::engine::secrets::UpstreamSecrets;
+use crate::engine::upstream::{Conn, Key};
 use crate::measure::events::{EventKind, EventSink, Problem, Request, ViewerId};
 
 /// Room made for each read of a head.
@@ -262,7 +262,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let mut resp_head = 0;
     for attempt in 0..2 {
         if up.as_ref().is_none_or(|u| u.key != key) {
-            match open(&key, &ctx.route).await {
+            match ctx.route.dial().open(&key).await {
                 Ok(opened) => {
                     report.connect = Some(opened.connect);
                     report.tls = opened.tls;
@@ -450,11 +450,22 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         report.ttlb = Some(report.elapsed);
         if keep {
             let body = if matches!(framing, Framing::Chunked) { dechunk(&captured) } else { captured };
-            if let Some((kind, seen)) = ctx.catalog().learn(&url, &body) {
-                report.kind = kind;
-                if let Some(seen) = seen {
-                    ctx.sink.send_at(ctx.viewer, at, seen);
+            let learned = ctx.catalog().learn(&url, &body, ctx.route.limits.playlist);
+            match learned {
+                Ok((kind, seen)) => {
+                    report.kind = kind;
+                    if let Some(seen) = seen {
+                        ctx.sink.send_at(ctx.viewer, at, seen);
+                    }
                 }
+                Err(Some(over)) => {
+                    let reason = format!(
+                        "playlist {url}: {over}: forwarded but not read, so the player model does not \
+                         know its segments"
+                    );
+                    ctx.sink.send(ctx.viewer, EventKind::Problem(Problem::Unreadable(reason)));
+                }
+                Err(None) => {}
             }
         }
         if let Some(u) = up.as_mut() {

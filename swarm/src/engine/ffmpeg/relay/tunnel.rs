@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::engine::ffmpeg::relay::upstream::{tcp, Key, Route};
+use crate::engine::ffmpeg::relay::upstream::Route;
+use crate::engine::upstream::Key;
 use crate::measure::events::{EventKind, EventSink, Tunnel, ViewerId};
 
 /// Answers the viewer itself (the relay's own errors), closing the connection.
@@ -50,7 +51,7 @@ pub(super) async fn tunnel(
         .rsplit_once(':')
         .and_then(|(host, p)| Some(Key { https: false, host: host.to_owned(), port: p.parse().ok()? }))
         .unwrap_or_else(|| Key { https: false, host: target.to_owned(), port: 443 });
-    match tcp(&key, route).await {
+    match route.dial().tcp(&key).await {
         Err(e) => {
             report.error = Some(format!("connect to {target}: {e}"));
             if !answered {

@@ -1,0 +1,515 @@
+//! The native player: what hls.js or AVPlayer do on the network, without decoding.
+//!
+//! A session reads the entry URL; a master playlist gives the media playlists to play
+//! (`--variant`: the highest, the lowest or the first variant with its default audio and
+//! subtitle renditions, or every variant and rendition), each played by its own track over
+//! its own connection. A track starts a live stream three segments from the end (a finished
+//! one from its start), fetches each new segment in order with its init section and key,
+//! skips `EXT-X-GAP` segments, and reloads the playlist one target duration after the last
+//! load began if it changed, half of one if it did not (RFC 8216 §6.3.4). A finished playlist
+//! (`EXT-X-ENDLIST`, VOD or an event that ended) is downloaded no more than a buffer goal
+//! ([`VOD_BUFFER`]) ahead of a playhead that runs in real time from the first segment.
+//!
+//! Errors are a player's: a failed segment is tried [`SEGMENT_TRIES`] times, then skipped; a
+//! failed playlist is retried; [`PLAYLIST_TRIES`] failures in a row end the session with the
+//! reason (the supervisor starts a new one after its backoff). Startup, stalls and live-edge
+//! latency come from the same player model as for FFmpeg viewers: the fold reads them from
+//! the segments' arrival times and durations.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::engine::limits::{self, Limits, PLAYLIST_FLAG};
+use crate::engine::native::http::{Client, Fetched, Headers};
+use crate::engine::secrets::Secrets;
+use crate::engine::settings::Variant;
+use crate::engine::upstream::Dial;
+use crate::measure::events::{EventKind, EventSink, Problem, RequestKind, ViewerId};
+use kit::playlist::{self, ByteRange, Master, MediaType, Playlist};
+
+/// Tries of one segment before it is skipped.
+pub const SEGMENT_TRIES: u32 = 3;
+/// Failed playlist loads in a row that end the session.
+pub const PLAYLIST_TRIES: u32 = 5;
+/// How far a finished playlist is downloaded ahead of the playhead.
+pub const VOD_BUFFER: Duration = Duration::from_secs(30);
+/// Segments from the end a live stream starts at.
+pub const LIVE_START_SEGMENTS: usize = 3;
+
+/// What every track of one viewer shares.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The viewer.
+    pub id: ViewerId,
+    /// Where its events go.
+    pub sink: EventSink,
+    /// The stream.
+    pub url: Url,
+    /// Which variants it plays.
+    pub variant: Variant,
+    /// How connections are opened.
+    pub dial: Dial,
+    /// What requests carry.
+    pub headers: Arc<Headers>,
+    /// Hidden from URLs and errors in events.
+    pub secrets: Arc<Secrets>,
+    /// How much of a playlist is read.
+    pub limits: Limits,
+}
+
+/// Plays one session until the stream ends (`Ok`), a track fails for good (`Err` with the
+/// reason) or `stop` fires (`Ok`).
+pub async fn play(ctx: Arc<Ctx>, stop: CancellationToken) -> Result<(), String> {
+    let new_client = || Client::new(ctx.dial.clone(), Arc::clone(&ctx.headers), Arc::clone(&ctx.secrets));
+    let mut client = new_client();
+    let mut began = Instant::now();
+    let Some((entry, playlist)) = load_retrying(&ctx, &mut client, &ctx.url, &mut began, &stop).await? else {
+        return Ok(());
+    };
+    let urls = match playlist {
+        Playlist::Media(m) => {
+            // The entry is the media playlist: this load is the track's first.
+            return Track::new(&ctx, client, entry).play(Some(m), &stop).await;
+        }
+        Playlist::Master(master) => tracks(&master, ctx.variant, &entry),
+    };
+    if urls.is_empty() {
+        return Err(format!("{}: the master playlist lists no playable variant", ctx.secrets.url(&entry)));
+    }
+    // The first track keeps the entry's connection; the others open their own.
+    let mut first = Some(client);
+    let plays = urls.into_iter().map(|u| {
+        let client = first.take().unwrap_or_else(new_client);
+        let ctx = &ctx;
+        let stop = &stop;
+        async move { Track::new(ctx, client, u).play(None, stop).await }
+    });
+    // The session lasts as long as its longest track; the first failure ends it.
+    let results = futures::future::join_all(plays).await;
+    results.into_iter().collect()
+}
+
+/// The media playlists a viewer plays from `master`, resolved against `base`.
+fn tracks(master: &Master, variant: Variant, base: &Url) -> Vec<Url> {
+    let chosen: Vec<usize> = match variant {
+        Variant::All => (0..master.variants.len()).collect(),
+        Variant::Highest => master.pick(true).into_iter().collect(),
+        Variant::Lowest => master.pick(false).into_iter().collect(),
+        Variant::First => (!master.variants.is_empty()).then_some(0).into_iter().collect(),
+    };
+    let mut uris: Vec<&str> = chosen.iter().map(|i| master.variants[*i].uri.as_str()).collect();
+    for r in master.renditions.iter().filter(|r| r.uri.is_some()) {
+        let wanted = match variant {
+            Variant::All => true,
+            _ => chosen.iter().any(|i| {
+                let v = &master.variants[*i];
+                let group = match r.kind {
+                    MediaType::Audio => v.audio.as_deref(),
+                    MediaType::Subtitles => v.subtitles.as_deref(),
+                    MediaType::Video | MediaType::ClosedCaptions => None,
+                };
+                // The group's default rendition plays with the variant, as players pick it.
+                group == Some(r.group_id.as_str()) && r.default
+            }),
+        };
+        if wanted {
+            uris.extend(r.uri.as_deref());
+        }
+    }
+    let mut out: Vec<Url> = Vec::new();
+    let http = |u: &Url| matches!(u.scheme(), "http" | "https");
+    for u in uris.into_iter().filter_map(|u| playlist::resolve(base, u).ok()).filter(http) {
+        if !out.contains(&u) {
+            out.push(u);
+        }
+    }
+    out
+}
+
+/// GETs `url` as [`Client::get`] does, following redirects as players do (each hop is an
+/// exchange of its own, reported here), at most [`limits::REDIRECTS`]. Returns the last
+/// exchange, not yet reported, and the URL it was for.
+async fn fetch(
+    ctx: &Ctx,
+    client: &mut Client,
+    url: &Url,
+    kind: RequestKind,
+    range: Option<ByteRange>,
+    keep: Option<usize>,
+    stop: &CancellationToken,
+) -> (Fetched, Url) {
+    let mut url = url.clone();
+    let mut hops = 0;
+    loop {
+        let mut f = client.get(&url, kind, range, keep, stop).await;
+        let Some(next) = f.location.take().filter(|_| !stop.is_cancelled()) else { return (f, url) };
+        if hops == limits::REDIRECTS {
+            f.request.network_error = Some(format!("more than {} redirects", limits::REDIRECTS));
+            return (f, url);
+        }
+        if f.sent {
+            ctx.sink.send(ctx.id, EventKind::Request(f.request));
+        }
+        hops += 1;
+        url = next;
+    }
+}
+
+/// Loads a playlist as a player does: a failed load is tried again a second later, and
+/// [`PLAYLIST_TRIES`] failures in a row are the error. `began` is when the last try began.
+/// `Ok(None)` when the stop came.
+async fn load_retrying(
+    ctx: &Ctx,
+    client: &mut Client,
+    url: &Url,
+    began: &mut Instant,
+    stop: &CancellationToken,
+) -> Result<Option<(Url, Playlist)>, String> {
+    let mut failures = 0;
+    loop {
+        *began = Instant::now();
+        match load(ctx, client, url, stop).await {
+            Err(e) => {
+                failures += 1;
+                if failures >= PLAYLIST_TRIES {
+                    return Err(e);
+                }
+                if pause(Duration::from_secs(1), stop).await {
+                    return Ok(None);
+                }
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Fetches and reads a playlist, reporting the exchange. `Ok(None)` when the stop came.
+async fn load(
+    ctx: &Ctx,
+    client: &mut Client,
+    url: &Url,
+    stop: &CancellationToken,
+) -> Result<Option<(Url, Playlist)>, String> {
+    // A playlist is a master playlist once read as one: one that did not read (an error, a
+    // refused connection) is a playlist, as the relay calls an unknown `.m3u8`.
+    let (mut f, url) =
+        fetch(ctx, client, url, RequestKind::Playlist, None, Some(ctx.limits.playlist_bytes), stop).await;
+    let url = &url;
+    let shown = ctx.secrets.url(url);
+    // The playlist arrived but cannot be read: the event log says so.
+    let mut unreadable = f.too_large;
+    let outcome = if stop.is_cancelled() {
+        Ok(None)
+    } else if let Some(e) = &f.request.network_error {
+        Err(format!("{shown}: {e}"))
+    } else if f.too_large {
+        let max = ctx.limits.playlist_bytes;
+        Err(format!("playlist {shown} is larger than {max} bytes ({PLAYLIST_FLAG} raises it): not read"))
+    } else if let Some(status) = f.request.status.filter(|s| !(200..300).contains(s)) {
+        Err(format!("{shown}: HTTP {status}"))
+    } else {
+        let body = f.body.take().unwrap_or_default();
+        match std::str::from_utf8(&body).map_err(|_| None).and_then(|t| {
+            playlist::parse_within(t, ctx.limits.playlist).map_err(|e| Some(limits::explain(&e)))
+        }) {
+            Ok(p) => Ok(Some((url.clone(), p))),
+            Err(why) => Err({
+                unreadable = true;
+                format!(
+                    "{shown} is not a usable HLS playlist: {}",
+                    why.unwrap_or_else(|| "not UTF-8 text".into())
+                )
+            }),
+        }
+    };
+    if let Ok(Some((_, Playlist::Master(_)))) = &outcome {
+        f.request.kind = RequestKind::Master;
+    }
+    if f.sent {
+        ctx.sink.send(ctx.id, EventKind::Request(f.request));
+    }
+    match &outcome {
+        Err(e) if unreadable => {
+            ctx.sink.send(ctx.id, EventKind::Problem(Problem::Unreadable(e.clone())));
+        }
+        Ok(Some((_, Playlist::Media(m)))) => ctx.sink.send(
+            ctx.id,
+            EventKind::PlaylistSeen {
+                media_sequence: m.media_sequence,
+                segments: u32::try_from(m.segments.len()).unwrap_or(u32::MAX),
+                ended: m.ended,
+            },
+        ),
+        _ => {}
+    }
+    outcome
+}
+
+/// Sleeps `d`; true if `stop` fired first.
+async fn pause(d: Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        () = stop.cancelled() => true,
+    }
+}
+
+/// One media playlist being played.
+struct Track<'a> {
+    ctx: &'a Ctx,
+    client: Client,
+    url: Url,
+    /// Media sequence number of the next segment to fetch.
+    next: Option<u64>,
+    /// The init section and key last fetched.
+    map: Option<Url>,
+    key: Option<Url>,
+    /// Where the previous byte range of a resource ended (for ranges without an offset).
+    range_end: Option<(Url, u64)>,
+    /// When the first segment arrived, and the media fetched since the session began.
+    playhead: Option<Instant>,
+    media: f64,
+}
+
+impl<'a> Track<'a> {
+    fn new(ctx: &'a Ctx, client: Client, url: Url) -> Track<'a> {
+        Track {
+            ctx,
+            client,
+            url,
+            next: None,
+            map: None,
+            key: None,
+            range_end: None,
+            playhead: None,
+            media: 0.0,
+        }
+    }
+
+    /// Plays until the playlist ends, fails for good, or the stop. `first` is a load of this
+    /// playlist already made.
+    async fn play(
+        mut self,
+        mut first: Option<playlist::Media>,
+        stop: &CancellationToken,
+    ) -> Result<(), String> {
+        let mut previous: Option<(u64, usize)> = None;
+        loop {
+            let mut began = Instant::now();
+            let media = match first.take() {
+                Some(m) => m,
+                None => match load_retrying(self.ctx, &mut self.client, &self.url.clone(), &mut began, stop)
+                    .await
+                {
+                    // After a redirect, the playlist's own URL is where it was found.
+                    Ok(Some((found, Playlist::Media(m)))) => {
+                        self.url = found;
+                        m
+                    }
+                    Ok(Some((_, Playlist::Master(_)))) => {
+                        return Err(format!(
+                            "{}: a master playlist where a media playlist was expected",
+                            self.shown()
+                        ));
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(e),
+                },
+            };
+            let target = Duration::from_secs_f64(media.target_duration.unwrap_or(2.0).clamp(0.1, 60.0));
+            let shape = (media.media_sequence, media.segments.len());
+            let changed = previous != Some(shape);
+            previous = Some(shape);
+            if self.segments(&media, stop).await {
+                return Ok(());
+            }
+            let last = media.media_sequence + media.segments.len() as u64;
+            if media.ended && self.next.is_none_or(|n| n >= last) {
+                return Ok(());
+            }
+            let wait = if changed { target } else { target / 2 };
+            if pause(wait.saturating_sub(began.elapsed()), stop).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A URI of the playlist as a URL to request: `None` (and a notice) for one that does not
+    /// resolve or is not http(s), which is never requested.
+    fn resolve(&self, uri: &str) -> Option<Url> {
+        let problem = match playlist::resolve(&self.url, uri) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => return Some(u),
+            Ok(u) => format!("scheme '{}' is not http or https", u.scheme()),
+            Err(e) => e.to_string(),
+        };
+        let text = format!("{}: URI '{}' not requested: {problem}", self.shown(), self.ctx.secrets.text(uri));
+        self.ctx.sink.send(self.ctx.id, EventKind::Problem(Problem::Unreadable(text)));
+        None
+    }
+
+    fn shown(&self) -> String {
+        self.ctx.secrets.url(&self.url)
+    }
+
+    /// Fetches the segments of `media` not fetched yet; true if the stop came.
+    async fn segments(&mut self, media: &playlist::Media, stop: &CancellationToken) -> bool {
+        let first = media.media_sequence;
+        let count = media.segments.len() as u64;
+        let start =
+            if media.ended { first } else { first + count.saturating_sub(LIVE_START_SEGMENTS as u64) };
+        // Fell out of the window (or first load): start again where a player would.
+        let next = match self.next {
+            Some(n) if n >= first => n,
+            _ => start,
+        };
+        self.next = Some(next);
+        let times = media.program_times();
+        for (i, seg) in media.segments.iter().enumerate() {
+            let msn = first + i as u64;
+            if msn < next {
+                continue;
+            }
+            if stop.is_cancelled() {
+                return true;
+            }
+            if media.ended && self.ahead(stop).await {
+                return true;
+            }
+            if let Some(map) = seg.map.as_ref() {
+                if let Some(u) = self.resolve(&map.uri) {
+                    if self.map.as_ref() != Some(&u) {
+                        self.fetch_once(&u, RequestKind::Init, map.byte_range, stop).await;
+                        self.map = Some(u);
+                    }
+                }
+            }
+            if let Some(uri) = seg.key.as_ref().and_then(|k| k.uri.as_deref()) {
+                if let Some(u) = self.resolve(uri) {
+                    if self.key.as_ref() != Some(&u) {
+                        self.fetch_once(&u, RequestKind::Key, None, stop).await;
+                        self.key = Some(u);
+                    }
+                }
+            }
+            self.next = Some(msn + 1);
+            if seg.gap {
+                continue;
+            }
+            let Some(url) = self.resolve(&seg.uri) else {
+                self.ctx.sink.send(self.ctx.id, EventKind::Problem(Problem::SegmentSkipped));
+                continue;
+            };
+            if self.segment(&url, seg.byte_range, seg.duration, times[i], stop).await {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Waits while the buffer is more than [`VOD_BUFFER`] ahead of the playhead; true if
+    /// the stop came.
+    async fn ahead(&mut self, stop: &CancellationToken) -> bool {
+        let Some(t0) = self.playhead else { return false };
+        let buffered = self.media - t0.elapsed().as_secs_f64();
+        let over = buffered - VOD_BUFFER.as_secs_f64();
+        over > 0.0 && pause(Duration::from_secs_f64(over), stop).await
+    }
+
+    /// The byte range with its offset filled in from the previous range of the same URL.
+    fn range(&mut self, url: &Url, range: Option<ByteRange>) -> Option<ByteRange> {
+        let r = range?;
+        let offset = r.offset.unwrap_or_else(|| match &self.range_end {
+            Some((u, end)) if u == url => *end,
+            _ => 0,
+        });
+        self.range_end = Some((url.clone(), offset + r.length));
+        Some(ByteRange { length: r.length, offset: Some(offset) })
+    }
+
+    /// An init section or key: one try.
+    async fn fetch_once(
+        &mut self,
+        url: &Url,
+        kind: RequestKind,
+        range: Option<ByteRange>,
+        stop: &CancellationToken,
+    ) {
+        let range = self.range(url, range);
+        let (f, _) = fetch(self.ctx, &mut self.client, url, kind, range, None, stop).await;
+        self.report(f);
+    }
+
+    /// A segment, tried up to [`SEGMENT_TRIES`] times; true if the stop came.
+    async fn segment(
+        &mut self,
+        url: &Url,
+        range: Option<ByteRange>,
+        duration: f64,
+        start: Option<f64>,
+        stop: &CancellationToken,
+    ) -> bool {
+        let range = self.range(url, range);
+        for attempt in 1..=SEGMENT_TRIES {
+            let (mut f, _) =
+                fetch(self.ctx, &mut self.client, url, RequestKind::Segment, range, None, stop).await;
+            f.request.media_duration = Some(duration);
+            f.request.program_date_time = start;
+            let ok = f.request.complete_ok();
+            self.report(f);
+            if stop.is_cancelled() {
+                return true;
+            }
+            if ok {
+                self.playhead.get_or_insert_with(Instant::now);
+                self.media += duration;
+                return false;
+            }
+            if attempt < SEGMENT_TRIES && pause(Duration::from_millis(500), stop).await {
+                return true;
+            }
+        }
+        self.ctx.sink.send(self.ctx.id, EventKind::Problem(Problem::SegmentSkipped));
+        false
+    }
+
+    fn report(&self, f: Fetched) {
+        if f.sent {
+            self.ctx.sink.send(self.ctx.id, EventKind::Request(f.request));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MASTER: &str = "#EXTM3U\n\
+        #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"en\",DEFAULT=YES,URI=\"audio/en.m3u8\"\n\
+        #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"fr\",URI=\"audio/fr.m3u8\"\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=800000,AUDIO=\"aud\"\nlow.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=5000000,AUDIO=\"aud\"\nhigh.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=2000000,AUDIO=\"aud\"\nmid.m3u8\n";
+
+    #[test]
+    fn the_variant_choice_picks_tracks_as_players_do() {
+        let master = playlist::parse_master(MASTER).unwrap();
+        let base = Url::parse("http://h/live/master.m3u8").unwrap();
+        let names =
+            |v| -> Vec<String> { tracks(&master, v, &base).iter().map(|u| u.path().to_owned()).collect() };
+        assert_eq!(names(Variant::Highest), ["/live/high.m3u8", "/live/audio/en.m3u8"]);
+        assert_eq!(names(Variant::Lowest), ["/live/low.m3u8", "/live/audio/en.m3u8"]);
+        assert_eq!(names(Variant::First), ["/live/low.m3u8", "/live/audio/en.m3u8"]);
+        assert_eq!(
+            names(Variant::All),
+            [
+                "/live/low.m3u8",
+                "/live/high.m3u8",
+                "/live/mid.m3u8",
+                "/live/audio/en.m3u8",
+                "/live/audio/fr.m3u8"
+            ]
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! The native engine (`--engine native`) against the real origin: its counts equal nginx's
+//! access log, it plays without FFmpeg, and it stops on time with nothing left behind.
+
+use crate::common::*;
+
+/// 20 native viewers for 20 s: playlists and segments equal nginx's log exactly, bytes
+/// within 1 %, every viewer started playing, no FFmpeg needed, no error.
+#[testkit::test]
+async fn native_viewers_are_counted_as_nginx_logs_them() {
+    let _machine = shared_machine().await;
+    let logs = tempfile::tempdir().unwrap();
+    let origin = start_logged_origin(false, logs.path()).await;
+    let url = origin.playlist_url();
+    let log = origin.access_log().expect("logged profile has an access log");
+    let run = tokio::task::spawn_blocking(move || {
+        let mut cmd = swarm();
+        cmd.args(["--engine", "native", "--clients", "20", "--ramp-rate", "20", "--duration", "20s"]);
+        // No FFmpeg at all: the native engine must not need one.
+        cmd.args(["--ffmpeg", "/nonexistent/ffmpeg", "--variant", "all", &url]);
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    origin.stop().await.unwrap();
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let (nginx_playlists, nginx_segments, nginx_bytes) = viewer_lines(&log);
+    assert!(nginx_segments >= 20 * 5, "a real run: {nginx_segments} segments logged\n{out}");
+    assert_eq!(summary_number(&out, "Requests", "playlists"), Some(nginx_playlists), "{out}");
+    assert_eq!(summary_number(&out, "Requests", "segments"), Some(nginx_segments), "{out}");
+    let bytes = summary_number(&out, "Bytes", "bytes").expect("bytes in the summary") as f64;
+    let off = (bytes - nginx_bytes as f64).abs() / nginx_bytes as f64;
+    assert!(off < 0.01, "swarm {bytes} bytes vs nginx {nginx_bytes}: {:.3} % apart\n{out}", off * 100.0);
+    assert!(
+        out.contains("Errors            0 HTTP 4xx · 0 HTTP 5xx · 0 network · 0 segments skipped"),
+        "{out}"
+    );
+    assert!(out.contains("(measured by the native player)"), "{out}");
+    assert!(out.contains("failed 0 of 20"), "every viewer started playing\n{out}");
+    assert!(out.contains("native player (no FFmpeg)"), "{out}");
+}
+
+/// Options that mean nothing without FFmpeg are refused, naming the option (exit 2).
+#[testkit::test]
+fn options_for_ffmpeg_are_refused_with_the_native_engine() {
+    for (flag, needle) in [
+        (&["--measure", "log"][..], "--measure log does not apply to --engine native"),
+        (&["--print-cmd"][..], "--print-cmd does not apply to --engine native"),
+    ] {
+        let mut args = vec!["--engine", "native"];
+        args.extend_from_slice(flag);
+        args.push("http://127.0.0.1:9/x.m3u8");
+        let out = run_swarm(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{}", text(&out));
+    }
+}
+
+/// Each viewer's segments from nginx's log, by user agent: (connections used, media
+/// sequence numbers fetched in order).
+fn per_viewer(log: &std::path::Path, agent: &str) -> std::collections::BTreeMap<String, (usize, Vec<u64>)> {
+    let mut out: std::collections::BTreeMap<String, (std::collections::BTreeSet<u64>, Vec<u64>)> =
+        Default::default();
+    for r in origin::access_log::parse(&std::fs::read_to_string(log).expect("access log")) {
+        if !r.user_agent.starts_with(agent) {
+            continue;
+        }
+        let v = out.entry(r.user_agent.clone()).or_default();
+        v.0.insert(r.connection);
+        if r.is_segment() {
+            let digits: String = r.path.chars().filter(char::is_ascii_digit).collect();
+            v.1.push(digits.parse().expect("a numbered segment"));
+        }
+    }
+    out.into_iter().map(|(k, (c, s))| (k, (c.len(), s))).collect()
+}
+
+/// The same stream played by both engines at once: every viewer of either fetches each
+/// segment from its first on exactly once, in order (nothing skipped, nothing fetched twice),
+/// and a native viewer does it all over one keep-alive connection.
+#[testkit::test]
+async fn both_engines_fetch_every_segment_once_in_order() {
+    let _machine = shared_machine().await;
+    let logs = tempfile::tempdir().unwrap();
+    let origin = start_logged_origin(false, logs.path()).await;
+    let url = origin.playlist_url();
+    let log = origin.access_log().expect("logged profile has an access log");
+    let (ffmpeg, native) = tokio::task::spawn_blocking(move || {
+        let run = |engine: &str| {
+            let mut cmd = swarm();
+            cmd.args(["--engine", engine, "--clients", "3", "--ramp-rate", "3", "--duration", "24s"]);
+            cmd.args(["--user-agent", &format!("ab-{engine}"), &url]);
+            cmd.stdin(std::process::Stdio::null()).spawn().unwrap()
+        };
+        let (a, b) = (run("ffmpeg"), run("native"));
+        (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    origin.stop().await.unwrap();
+    assert_eq!(ffmpeg.status.code(), Some(0), "{}", text(&ffmpeg));
+    assert_eq!(native.status.code(), Some(0), "{}", text(&native));
+    for engine in ["ffmpeg", "native"] {
+        let viewers = per_viewer(&log, &format!("ab-{engine} viewer/"));
+        assert_eq!(viewers.len(), 3, "{engine}: {viewers:?}");
+        for (agent, (connections, segments)) in &viewers {
+            assert!(segments.len() >= 8, "{agent}: a real run: {segments:?}");
+            let first = segments[0];
+            let expected: Vec<u64> = (first..first + segments.len() as u64).collect();
+            assert_eq!(segments, &expected, "{agent}: each segment once, in order");
+            if engine == "native" {
+                assert_eq!(*connections, 1, "{agent}: one keep-alive connection");
+            }
+        }
+    }
+}
+
+/// 1,000 native viewers for 30 s on this 2-core machine: no error, counts equal nginx's log,
+/// and the swarm is not the limit (`generator_bound==false`).
+#[testkit::test]
+async fn a_thousand_native_viewers() {
+    let _machine = whole_machine().await;
+    let logs = tempfile::tempdir().unwrap();
+    let origin = start_logged_origin(false, logs.path()).await;
+    let url = origin.playlist_url();
+    let log = origin.access_log().expect("logged profile has an access log");
+    let run = tokio::task::spawn_blocking(move || {
+        run_swarm(&[
+            "--engine",
+            "native",
+            "--clients",
+            "1000",
+            "--ramp-rate",
+            "200",
+            "--duration",
+            "30s",
+            "--assert",
+            "generator_bound==false",
+            "--assert",
+            "error_rate==0",
+            "--assert",
+            "viewers_reached>=100%",
+            &url,
+        ])
+    })
+    .await
+    .unwrap();
+    origin.stop().await.unwrap();
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let (nginx_playlists, nginx_segments, _) = viewer_lines(&log);
+    assert!(nginx_segments >= 1000 * 10, "{nginx_segments} segments logged\n{out}");
+    assert_eq!(summary_number(&out, "Requests", "playlists"), Some(nginx_playlists), "{out}");
+    assert_eq!(summary_number(&out, "Requests", "segments"), Some(nginx_segments), "{out}");
+}
+
+/// Native viewers against each pathological answer: the run goes on (exit 0), nothing is
+/// requested outside http(s) or from a link-local address, and each problem is named in the
+/// event log. All at once, each its own swarm, for a few seconds.
+#[testkit::test]
+fn native_viewers_name_each_hostile_answer() {
+    let (port, done) = crate::hostile::hostile_server();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("/loop.m3u8", "more than 5 redirects"),
+        ("/big.m3u8", "is larger than 4194304 bytes (--max-playlist-size raises it): not read"),
+        ("/garbage-master.m3u8", "is not a usable HLS playlist: line 2: cannot read BANDWIDTH"),
+        ("/absurd.m3u8", "is not a usable HLS playlist"),
+        ("/html.m3u8", "is not a usable HLS playlist: not an HLS playlist"),
+        ("/link-local.m3u8", "refused to connect to 169.254.169.254:80"),
+        ("/scheme.m3u8", "URI 'file:///etc/passwd' not requested: scheme 'file' is not http or https"),
+        ("/long-uri.m3u8", "a URI longer than 8192 bytes (--max-uri-length raises it)"),
+    ];
+    let runs: Vec<_> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (path, _))| {
+            let report = dir.path().join(format!("{i}.json"));
+            let child = swarm()
+                .args(["--engine", "native", "--clients", "1", "--duration", "4s", "--report"])
+                .arg(&report)
+                .arg(format!("http://127.0.0.1:{port}{path}"))
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (child, report)
+        })
+        .collect();
+    for ((child, report), (path, needle)) in runs.into_iter().zip(cases) {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{path}: {}", text(&out));
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+        let notices = r["notices"].to_string();
+        let failure = text(&out);
+        assert!(
+            notices.contains(needle) || failure.contains(needle),
+            "{path}: wanted {needle:?}\n{notices}\n{failure}"
+        );
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+}
