@@ -73,16 +73,16 @@ test-origin: release ## run the test origin in the foreground: make test-origin 
 
 bench: bench-origin bench-swarm bench-image ## every benchmark (each prints a table)
 
-bench-origin: ## the origin's CPU per profile, live encode vs replay; timing figures against their goals (hold, resume, pause, restart) (prints tables)
+bench-origin: deps ## the origin's CPU per profile, live encode vs replay; timing figures against their goals (hold, resume, pause, restart) (prints tables)
 	$(CARGO) bench -p hls-origin --bench cpu
 	$(CARGO) bench -p hls-origin --bench timing
 
-bench-swarm: ## swarm cost per viewer: relay, log, bare ffmpeg at 50/100/200 viewers, goals (~15 min; JSON in target/bench); timing figures against their goals (~2 min); micro benches
+bench-swarm: deps ## swarm cost per viewer: relay, log, bare ffmpeg at 50/100/200 viewers, goals (~15 min; JSON in target/bench); timing figures against their goals (~2 min); micro benches
 	$(CARGO) bench -p hls-swarm --bench micro
 	$(CARGO) bench -p hls-swarm --bench timing
 	$(CARGO) bench -p hls-swarm --bench swarm
 
-soak: ## 100 FFmpeg viewers, then 2,000 native ones, 30 minutes each: RSS, open fds, threads and the stats tick's lag every 10 s; fails on > 5 % growth after 5 minutes (prints the curves)
+soak: deps ## 100 FFmpeg viewers, then 2,000 native ones, 30 minutes each: RSS, open fds, threads and the stats tick's lag every 10 s; fails on > 5 % growth after 5 minutes (prints the curves)
 	$(CARGO) bench -p hls-swarm --bench soak
 	$(CARGO) bench -p hls-swarm --bench soak -- --engine native --viewers 2000
 

@@ -109,6 +109,7 @@ fn events(viewers: u32, seconds: u32, measure: Measure, t0: Instant) -> Vec<Even
             elapsed: Duration::from_micros(4200),
             media_duration: media,
             program_date_time: None,
+            variant_bandwidth: None,
             network_error: None,
             measured: true,
         })

@@ -65,6 +65,9 @@ pub struct Inputs<'a> {
     pub loss: Option<(f64, Drops)>,
     /// The machine's CPU load while the swarm ran, sampled by the harness.
     pub load: Option<&'a testkit::cpu::Load>,
+    /// `network.lift_at`: seconds after the swarm's start the impairment was lifted, or why
+    /// it was not.
+    pub lifted: Option<Result<f64, String>>,
 }
 
 /// The swarm calls a run generator-bound when its machine was above 85 % busy for 10 s (or it
@@ -205,6 +208,19 @@ pub fn run(i: &Inputs<'_>) -> Vec<Check> {
             Err(e) => Check { name, passed: false, detail: e.clone() },
         });
     }
+    if let Some(lifted) = &i.lifted {
+        out.push(match lifted {
+            Ok(at) => Check {
+                name: "the impairment was lifted".into(),
+                passed: true,
+                detail: format!("{at:.1} s after the swarm started"),
+            },
+            Err(e) => Check { name: "the impairment was lifted".into(), passed: false, detail: e.clone() },
+        });
+    }
+    if let Some(v) = &e.variants {
+        variants(v, r, &mut out);
+    }
     out.push(generator_verdict(r, i.load));
     if e.all_streaming_at_end {
         let target = num(r, "/viewers/target");
@@ -216,6 +232,38 @@ pub fn run(i: &Inputs<'_>) -> Vec<Check> {
         });
     }
     out
+}
+
+/// `[expect.variants]` against the report's `variants` and viewer rows.
+fn variants(v: &crate::scenario::VariantsExpect, r: &Value, out: &mut Vec<Check>) {
+    if let Some(want) = v.final_bandwidth {
+        let rows = r.pointer("/viewers/rows").and_then(Value::as_array).cloned().unwrap_or_default();
+        let last: Vec<Option<u64>> = rows.iter().map(|x| x["variant_bandwidth"].as_u64()).collect();
+        out.push(Check {
+            name: format!("every viewer ended on the variant of BANDWIDTH {want}"),
+            passed: !last.is_empty() && last.iter().all(|b| *b == Some(want)),
+            detail: format!("last variant of each viewer: {last:?}"),
+        });
+    }
+    if let Some(least) = v.final_bandwidth_at_least {
+        let rows = r.pointer("/viewers/rows").and_then(Value::as_array).cloned().unwrap_or_default();
+        let last: Vec<Option<u64>> = rows.iter().map(|x| x["variant_bandwidth"].as_u64()).collect();
+        out.push(Check {
+            name: format!("every viewer ended on a variant of BANDWIDTH {least} or more"),
+            passed: !last.is_empty() && last.iter().all(|b| b.is_some_and(|b| b >= least)),
+            detail: format!("last variant of each viewer: {last:?}"),
+        });
+    }
+    for (dir, least) in [("up", v.switches_up_at_least), ("down", v.switches_down_at_least)] {
+        if least > 0 {
+            let n = r.pointer(&format!("/variants/switches_{dir}")).and_then(Value::as_u64).unwrap_or(0);
+            out.push(Check {
+                name: format!("at least {least} variant switches {dir}"),
+                passed: n >= least,
+                detail: format!("{n} switches {dir}"),
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +294,7 @@ mod tests {
         let fig = Figures { nginx_requests: Some(90.0 + 9.0 + 12.0 + 1.0), ..Figures::default() };
         let r = report();
         let checks = run(&Inputs {
+            lifted: None,
             expect: &e,
             report: &r,
             access_log: Some(&log),
@@ -270,6 +319,7 @@ mod tests {
         );
         let off = Logged { segments: 49, ..log };
         let c = run(&Inputs {
+            lifted: None,
             expect: &e,
             report: &r,
             access_log: Some(&off),

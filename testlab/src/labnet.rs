@@ -246,6 +246,14 @@ impl LabNet {
         Ok(Mechanism::Fallback(format!("no netem in this kernel; {}", how.join("; "))))
     }
 
+    /// Removes the impairment from both ends: the link is whole again.
+    ///
+    /// # Errors
+    /// A failed `tc` or `nft`.
+    pub fn lift(&self, mechanism: &Mechanism) -> Result<(), Error> {
+        lift(&self.client, &self.origin, mechanism)
+    }
+
     /// Packets seen and dropped by the impairment so far (both directions), or why unknown.
     pub fn drops(&self, mechanism: &Mechanism) -> Result<(u64, u64), Error> {
         match mechanism {
@@ -287,6 +295,27 @@ impl Drop for LabNet {
     fn drop(&mut self) {
         let _ = self.delete();
     }
+}
+
+/// [`LabNet::lift`] by the namespaces' names, for a task that does not hold the [`LabNet`].
+///
+/// # Errors
+/// A failed `tc` or `nft`.
+pub fn lift(client: &str, origin: &str, mechanism: &Mechanism) -> Result<(), Error> {
+    for (ns, dev) in [(origin, "eth0"), (client, "hlsv0")] {
+        match run("tc", &["-n", ns, "qdisc", "del", "dev", dev, "root"]) {
+            // A fallback without a rate limit added no qdisc.
+            Err(Error::Command { stderr, .. })
+                if matches!(mechanism, Mechanism::Fallback(_)) && stderr.contains("No such file") => {}
+            other => other?,
+        }
+    }
+    if let Mechanism::Fallback(how) = mechanism {
+        if how.contains("nftables") {
+            run("ip", &["netns", "exec", origin, "nft", "delete", "table", "netdev", "hlslab_impair"])?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

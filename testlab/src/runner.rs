@@ -58,6 +58,8 @@ pub struct Record {
     pub impairment: Option<Mechanism>,
     /// Packets the impairment saw and dropped.
     pub impairment_packets: Option<(u64, u64)>,
+    /// Seconds after the swarm's start the impairment was lifted (`network.lift_at`).
+    pub impairment_lifted_at: Option<f64>,
     pub origin_ready_seconds: f64,
     pub swarm_seconds: f64,
     pub swarm_exit_code: Option<i32>,
@@ -394,6 +396,21 @@ async fn drive(
         }
         _ => None,
     };
+    let lift_task = match (&s.network, &record.impairment, lab.net.as_ref()) {
+        (Some(imp), Some(m), Some(net)) => imp.lift_at.map(|at| {
+            let (client, origin, m) = (net.client.clone(), net.origin.clone(), m.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep_until((t0 + at).into()).await;
+                let lifted = tokio::task::spawn_blocking(move || labnet::lift(&client, &origin, &m)).await;
+                match lifted {
+                    Ok(Ok(())) => Ok(t0.elapsed().as_secs_f64()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(format!("the lift task failed: {e}")),
+                }
+            })
+        }),
+        _ => None,
+    };
     let finished = swarm.wait(s.swarm.duration + swarm::SLACK).await;
     let load = sampler.finish();
     lab.swarm = None;
@@ -403,6 +420,11 @@ async fn drive(
     if let Some(task) = fault_task {
         record.faults = task.await.unwrap_or_default();
     }
+    let lifted = match lift_task {
+        Some(task) => Some(task.await.unwrap_or_else(|e| Err(format!("the lift task failed: {e}")))),
+        None => None,
+    };
+    record.impairment_lifted_at = lifted.as_ref().and_then(|l| l.as_ref().ok().copied());
     let wall = t0.elapsed().as_secs_f64();
     let cpu_after = lab.origin.as_ref().map(OriginProcess::cpu_seconds);
     let loss = match (&s.network, &record.impairment, lab.net.as_ref()) {
@@ -511,6 +533,7 @@ async fn drive(
         origin_cpu,
         loss,
         load: Some(&load),
+        lifted,
     };
     record.checks = checks::run(&inputs);
     for c in record.checks.iter().filter(|c| !c.passed) {

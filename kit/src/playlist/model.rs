@@ -24,6 +24,18 @@ pub struct Master {
     pub variants: Vec<Variant>,
     /// `#EXT-X-MEDIA` renditions in playlist order.
     pub renditions: Vec<Rendition>,
+    /// `#EXT-X-START`: where players should start every media playlist.
+    pub start: Option<StartPoint>,
+}
+
+/// `#EXT-X-START`: where a player should start playing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartPoint {
+    /// `TIME-OFFSET`, seconds: from the start of the playlist, or back from its end when
+    /// negative.
+    pub time_offset: f64,
+    /// `PRECISE=YES`: start at the offset itself rather than at the start of its segment.
+    pub precise: bool,
 }
 
 /// One `#EXT-X-STREAM-INF` entry.
@@ -131,6 +143,8 @@ pub struct Media {
     pub preload_hints: Vec<PreloadHint>,
     /// `#EXT-X-RENDITION-REPORT`s (low latency).
     pub rendition_reports: Vec<RenditionReport>,
+    /// `#EXT-X-START`: where players should start.
+    pub start: Option<StartPoint>,
 }
 
 /// `#EXT-X-PLAYLIST-TYPE`.

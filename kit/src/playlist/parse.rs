@@ -256,6 +256,16 @@ impl Parser {
                 };
                 self.next().parts.push(part);
             }
+            "EXT-X-START" => {
+                let a = Attributes::new(value);
+                let time_offset: f64 = a
+                    .number("TIME-OFFSET", n)?
+                    .filter(|t: &f64| t.is_finite())
+                    .ok_or(bad(n, "#EXT-X-START"))?;
+                let start = StartPoint { time_offset, precise: yes(a.get("PRECISE")) };
+                self.master.start = Some(start);
+                self.media.start = Some(start);
+            }
             "EXT-X-PART-INF" => {
                 self.media.part_target = Attributes::new(value).number("PART-TARGET", n)?;
             }

@@ -331,6 +331,7 @@ fn media() -> impl Strategy<Value = Media> {
                     skipped_segments,
                     preload_hints,
                     rendition_reports,
+                    start: None,
                 }
             },
         )
@@ -371,12 +372,15 @@ fn master() -> impl Strategy<Value = Master> {
                 }
             },
         );
-    (option::of(any::<u32>()), any::<bool>(), vec(variant, 1..5), vec(rendition, 0..4)).prop_map(
-        |(version, independent_segments, variants, renditions)| Master {
+    let start = option::of((-400i32..400, any::<bool>()));
+    (option::of(any::<u32>()), any::<bool>(), vec(variant, 1..5), vec(rendition, 0..4), start).prop_map(
+        |(version, independent_segments, variants, renditions, start)| Master {
             version,
             independent_segments,
             variants,
             renditions,
+            start: start
+                .map(|(quarters, precise)| StartPoint { time_offset: f64::from(quarters) / 4.0, precise }),
         },
     )
 }

@@ -2,7 +2,14 @@
 
 use std::fmt::Write as _;
 
-use super::{Key, Map, Master, Media, Part, PlaylistType};
+use super::{Key, Map, Master, Media, Part, PlaylistType, StartPoint};
+
+fn start(s: &mut String, start: Option<StartPoint>) {
+    if let Some(p) = start {
+        let precise = if p.precise { ",PRECISE=YES" } else { "" };
+        let _ = writeln!(s, "#EXT-X-START:TIME-OFFSET={}{precise}", p.time_offset);
+    }
+}
 
 impl Master {
     /// The playlist as text; [`parse`] reads it back to the same value.
@@ -15,6 +22,7 @@ impl Master {
         if self.independent_segments {
             s.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
         }
+        start(&mut s, self.start);
         for r in &self.renditions {
             let mut a = vec![
                 format!("TYPE={}", r.kind.as_str()),
@@ -98,6 +106,7 @@ impl Media {
             }
             let _ = writeln!(s, "#EXT-X-SERVER-CONTROL:{}", a.join(","));
         }
+        start(&mut s, self.start);
         if let Some(t) = self.part_target {
             let _ = writeln!(s, "#EXT-X-PART-INF:PART-TARGET={t}");
         }

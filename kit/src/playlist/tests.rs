@@ -167,6 +167,27 @@ fn ffmpeg_output_captured_on_this_machine() {
 }
 
 #[test]
+fn a_start_point_is_read_and_written_back() {
+    let m = media(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-START:TIME-OFFSET=-4.5,PRECISE=YES\n#EXTINF:2,\na.ts\n",
+    );
+    assert_eq!(m.start, Some(StartPoint { time_offset: -4.5, precise: true }));
+    assert_eq!(media(&m.render()), m);
+    let master =
+        parse_master("#EXTM3U\n#EXT-X-START:TIME-OFFSET=10\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n")
+            .unwrap();
+    assert_eq!(master.start, Some(StartPoint { time_offset: 10.0, precise: false }));
+    for (bad_start, tag) in [
+        ("#EXT-X-START:PRECISE=YES", "#EXT-X-START"),
+        ("#EXT-X-START:TIME-OFFSET=NaN", "#EXT-X-START"),
+        ("#EXT-X-START:TIME-OFFSET=x", "TIME-OFFSET"),
+    ] {
+        let text = format!("#EXTM3U\n{bad_start}\n#EXTINF:2,\na.ts\n");
+        assert_eq!(parse(&text), Err(ParseError::BadTag { line: 2, tag }), "{bad_start}");
+    }
+}
+
+#[test]
 fn rendering_without_a_target_duration_takes_the_longest_segment() {
     let m = Media {
         segments: vec![

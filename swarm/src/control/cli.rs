@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::settings::{EngineKind, Variant};
+use crate::engine::settings::{EngineKind, Variant, VariantMix};
 use clap::{ArgAction, Args, Parser, ValueEnum};
 
 /// Start N simulated viewers against an HLS stream and measure what they experience.
@@ -59,9 +59,15 @@ pub struct LoadArgs {
     #[arg(long, env = "HLS_SWARM_ENGINE", value_enum, default_value_t = EngineKind::Ffmpeg)]
     pub engine: EngineKind,
 
-    /// Which rendition each viewer plays: all, highest, lowest or first
+    /// Which rendition each viewer plays: all, highest, lowest or first; abr (native engine)
+    /// switches with the measured throughput as hls.js does
     #[arg(long, env = "HLS_SWARM_VARIANT", value_enum, default_value_t = Variant::All)]
     pub variant: Variant,
+
+    /// Share the viewers between variant choices, e.g. highest=20,lowest=30,abr=50 (native
+    /// engine; replaces --variant): viewers are dealt the choices in turn by weight
+    #[arg(long, env = "HLS_SWARM_VARIANT_MIX", value_name = "CHOICE=WEIGHT,...", value_parser = VariantMix::parse)]
+    pub variant_mix: Option<VariantMix>,
 
     /// Restart a viewer whose playback stalls longer than --stall-timeout
     #[arg(long, env = "HLS_SWARM_RESTART_ON_STALL")]

@@ -9,7 +9,7 @@ use crate::control::cli::{Cli, LogFormat, MeasureMode};
 use crate::engine::ffmpeg::command::FfmpegOptions;
 use crate::engine::limits::{parse_size, Limits, LINE_FLAG, PLAYLIST_FLAG, URI_FLAG};
 use crate::engine::secrets::Secrets;
-use crate::engine::settings::{EngineKind, Header, HttpSettings, Variant};
+use crate::engine::settings::{EngineKind, Header, HttpSettings, Variant, VariantMix};
 use crate::engine::trust::Trust;
 use crate::measure::origin::Targets;
 use crate::measure::snapshot::Measure;
@@ -43,6 +43,8 @@ pub struct Config {
     pub engine: EngineKind,
     /// Rendition choice.
     pub variant: Variant,
+    /// `--variant-mix`: per-viewer choices instead of `variant`.
+    pub variant_mix: Option<VariantMix>,
     /// Restart stalled viewers.
     pub restart_on_stall: bool,
     /// Stall threshold, if given.
@@ -218,6 +220,14 @@ pub enum ConfigError {
     /// An unusable `--ca-file`.
     #[error(transparent)]
     CaFile(#[from] crate::engine::trust::CaFileError),
+    /// An option only the native engine has.
+    #[error("{flag} needs --engine native: {reason}")]
+    OnlyNative {
+        /// The option.
+        flag: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// An option the chosen engine does not have.
     #[error("{flag} does not apply to --engine native: {reason}")]
     NotNative {
@@ -241,6 +251,21 @@ impl Config {
         self.secrets.url(&self.url)
     }
 
+    /// The variant choice of viewer `id` (`--variant-mix`, else `--variant`).
+    #[must_use]
+    pub fn variant_for(&self, id: u32) -> Variant {
+        self.variant_mix.as_ref().map_or(self.variant, |m| m.for_viewer(id))
+    }
+
+    /// The variant choice as one label: `highest`, or `mix` with `--variant-mix`.
+    #[must_use]
+    pub fn variant_label(&self) -> String {
+        match &self.variant_mix {
+            Some(_) => "mix".to_owned(),
+            None => format!("{:?}", self.variant).to_lowercase(),
+        }
+    }
+
     /// Validates the command line. `stdout_is_terminal` decides whether the dashboard can run.
     ///
     /// # Errors
@@ -261,6 +286,16 @@ impl Config {
             if print_cmd {
                 let reason = "native viewers run no FFmpeg command";
                 return Err(ConfigError::NotNative { flag: "--print-cmd", reason });
+            }
+        }
+        if load.engine == EngineKind::Ffmpeg {
+            let reason = "FFmpeg's HLS reader does not switch variants";
+            if load.variant == Variant::Abr && load.variant_mix.is_none() {
+                return Err(ConfigError::OnlyNative { flag: "--variant abr".into(), reason });
+            }
+            if let Some(mix) = &load.variant_mix {
+                let reason = "an FFmpeg viewer's variant is chosen once for the whole run";
+                return Err(ConfigError::OnlyNative { flag: format!("--variant-mix {mix}"), reason });
             }
         }
         if load.clients == 0 || load.clients > MAX_CLIENTS {
@@ -349,6 +384,7 @@ impl Config {
             duration: (!load.duration.is_zero()).then_some(load.duration),
             engine: load.engine,
             variant: load.variant,
+            variant_mix: load.variant_mix.clone(),
             restart_on_stall: load.restart_on_stall,
             stall_timeout: load.stall_timeout,
             startup_timeout: load.startup_timeout,

@@ -383,7 +383,7 @@ pub async fn examine(fetcher: &Fetcher, url: &Url, variant: Variant) -> Result<S
             let chosen = match variant {
                 Variant::Highest => master.pick(true),
                 Variant::Lowest => master.pick(false),
-                Variant::All | Variant::First => None,
+                Variant::All | Variant::First | Variant::Abr => None,
             };
             let index = chosen.unwrap_or(0);
             let uri = master.variants.get(index).map(|v| v.uri.clone()).unwrap_or_default();

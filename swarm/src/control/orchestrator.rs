@@ -163,7 +163,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         }
         starter.start(id, &sink, &shutdown, &mut viewers).await;
     }
-    hold(deadline, &shutdown).await;
+    let all_ended = hold(deadline, &shutdown, &mut viewers).await;
 
     // The stop: whatever is streaming now is what the stop interrupts.
     sink.run_stopping();
@@ -187,9 +187,11 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             |c| format!("FFmpeg {}", c.version_number()),
         ),
         measured_by: if caps.is_some() { "the relay" } else { "the native player" },
+        start_unit: if caps.is_some() { "process" } else { "session" },
         run_seconds: stop_began.duration_since(started_at).as_secs_f64(),
         ramp_rate: config.ramp_rate,
         interrupted: stopped_early,
+        all_ended,
         quit_from_dashboard,
         stop_seconds,
         target_duration: (!shape.finite).then_some(shape.target_duration),
@@ -404,7 +406,7 @@ async fn preflight(
 fn labels(config: &Config, caps: Option<&Capabilities>) -> RunLabels {
     RunLabels {
         stream_url: config.shown_url(),
-        variant: format!("{:?}", config.variant).to_lowercase(),
+        variant: config.variant_label(),
         ffmpeg: caps.map_or("none", Capabilities::version_number).to_owned(),
         duration: config.duration.map(|d| d.as_secs_f64()),
         measure: match config.engine {
@@ -430,11 +432,18 @@ async fn due(
     }
 }
 
-/// Runs until the duration is over or a stop is asked for.
-async fn hold(deadline: Option<tokio::time::Instant>, shutdown: &Shutdown) {
+/// Runs until the duration is over, a stop is asked for, or every viewer is done (each played
+/// a finite stream to its end); true in the last case.
+async fn hold(
+    deadline: Option<tokio::time::Instant>,
+    shutdown: &Shutdown,
+    viewers: &mut JoinSet<()>,
+) -> bool {
+    let every_viewer_done = async { while viewers.join_next().await.is_some() {} };
     tokio::select! {
-        () = shutdown.stop.cancelled() => {}
-        () = sleep_until_opt(deadline) => {}
+        () = shutdown.stop.cancelled() => false,
+        () = sleep_until_opt(deadline) => false,
+        () = every_viewer_done => !shutdown.stop.is_cancelled(),
     }
 }
 
@@ -515,7 +524,7 @@ impl Starter<'_> {
             id,
             sink: sink.clone(),
             url: self.config.url.clone(),
-            variant: self.config.variant,
+            variant: self.config.variant_for(id),
             dial: Dial {
                 resolve: http.resolve,
                 timeout: http.timeout,

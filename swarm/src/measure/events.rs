@@ -114,6 +114,13 @@ pub enum EventKind {
         /// True if it ends with `#EXT-X-ENDLIST`.
         ended: bool,
     },
+    /// The player switched variants (`--variant abr`).
+    VariantSwitch {
+        /// `BANDWIDTH` of the variant it left.
+        from: u64,
+        /// `BANDWIDTH` of the variant it plays now.
+        to: u64,
+    },
     /// An https tunnel the engine could not look into: only sizes and times are known.
     Tunnel(Tunnel),
     /// The session ended.
@@ -228,6 +235,9 @@ pub struct Request {
     /// The segment's `EXT-X-PROGRAM-DATE-TIME` (its start, Unix seconds), when its playlist
     /// gave one.
     pub program_date_time: Option<f64>,
+    /// `BANDWIDTH` of the master playlist's variant the segment or init section belongs to,
+    /// when the engine knows it (the native player does).
+    pub variant_bandwidth: Option<u64>,
     /// The upstream connection failed (refused, reset, timed out) rather than answering.
     pub network_error: Option<String>,
     /// True if the exchange was observed (status, bytes and times are real); false if only
@@ -252,6 +262,7 @@ impl Request {
             elapsed: Duration::ZERO,
             media_duration,
             program_date_time: None,
+            variant_bandwidth: None,
             network_error: None,
             measured: false,
         }

@@ -46,6 +46,13 @@ struct Viewer {
     interruptions: u64,
     /// Its latest live-edge latency, seconds.
     live_latency: Option<f64>,
+    /// The variant of its latest segment, and its switches.
+    variant: Option<u64>,
+    switches: u64,
+    /// Its latest media playlist had `EXT-X-ENDLIST`.
+    saw_end: bool,
+    /// Its last session played the finished stream to its end: until when its buffer plays.
+    played_out: Option<Instant>,
 }
 
 /// The fold. Public so tests and benchmarks can drive it without a runtime.
@@ -187,6 +194,11 @@ impl Stats {
                     v.down +=
                         self.stopping_at.map_or(ev.at, |t| t.min(ev.at)).saturating_duration_since(since);
                 }
+                if v.played_out.take().is_some() {
+                    // Restarted after the stream had ended (a live stream that showed
+                    // EXT-X-ENDLIST): the last session's buffer is gone now.
+                    v.player.session_ended(ev.at);
+                }
                 v.player.session_started(ev.at);
                 v.state = ViewerState::Running;
                 v.first_spawn.get_or_insert(ev.at);
@@ -239,6 +251,13 @@ impl Stats {
                 if let (true, Some(m)) = (r.kind == RequestKind::Segment && r.complete_ok(), r.media_duration)
                 {
                     self.windows.add_media(second, Duration::from_secs_f64(m.max(0.0)));
+                    if let Some(bw) = r.variant_bandwidth {
+                        let rendition = s.renditions.entry(bw).or_default();
+                        rendition.segments += 1;
+                        rendition.media_seconds += m.max(0.0);
+                        rendition.bytes += r.bytes;
+                        v.variant = Some(bw);
+                    }
                 }
                 if let Some(b) = segment_buffered(&r, ev.at, v) {
                     if let Some(d) = b.startup {
@@ -275,8 +294,30 @@ impl Stats {
             EventKind::Problem(Problem::Unreadable(reason)) => {
                 s.notices.push(at, Some(ev.viewer), Level::Warn, reason);
             }
-            EventKind::PlaylistSeen { .. } => s.playlists_seen += 1,
+            EventKind::PlaylistSeen { ended, .. } => {
+                s.playlists_seen += 1;
+                v.saw_end = ended;
+            }
+            EventKind::VariantSwitch { from, to } => {
+                v.switches += 1;
+                if to > from {
+                    s.switches.up += 1;
+                } else {
+                    s.switches.down += 1;
+                }
+            }
             EventKind::Tunnel(t) => record_tunnel(&t, s),
+            EventKind::SessionEnded { ending, cause, .. }
+                if cause == EndCause::Own && ending.success() && v.saw_end =>
+            {
+                // The stream ended and the session with it, as a player closes at the end of a
+                // VOD: no interruption, and what it buffered still plays out.
+                *s.exits_unexpected.entry(ending).or_default() += 1;
+                // Its watching ends when the buffer has played (a session that outlived it by
+                // a few milliseconds was not stalled: there was nothing left to play).
+                v.played_out = Some(v.player.dry_at().unwrap_or(ev.at));
+                v.state = ViewerState::Backoff;
+            }
             EventKind::SessionEnded { engine, ending, cause, tail, .. } => {
                 if let EndCause::Stalled { waited } = cause {
                     s.stall_restarts += 1;
@@ -305,7 +346,7 @@ impl Stats {
             }
             EventKind::Backoff { .. } => v.state = ViewerState::Backoff,
             EventKind::Finished { reason } => {
-                v.finished_at = Some(ev.at);
+                v.finished_at = Some(v.played_out.take().unwrap_or(ev.at));
                 if let Some(since) = v.down_since.take() {
                     v.down +=
                         self.stopping_at.map_or(ev.at, |t| t.min(ev.at)).saturating_duration_since(since);
@@ -349,6 +390,8 @@ impl Stats {
                 stall_seconds: st.as_secs_f64(),
                 watch_seconds: w.as_secs_f64(),
                 live_latency_seconds: v.live_latency,
+                variant_bandwidth: v.variant,
+                switches: v.switches,
                 last_error: v.tail.iter().rev().find(|l| !l.trim().is_empty()).cloned(),
             };
             watched += w;
@@ -681,6 +724,7 @@ mod tests {
             elapsed: Duration::from_millis(ttlb_ms),
             media_duration: media,
             program_date_time: None,
+            variant_bandwidth: None,
             network_error: None,
             measured: true,
         })
@@ -781,6 +825,38 @@ mod tests {
     }
 
     #[test]
+    fn the_end_of_a_finished_stream_is_no_interruption() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay);
+        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
+        st.apply(ev(0, t0 + ms(10), fetched(RequestKind::Playlist, 400, 2, 3, None)));
+        let seen = EventKind::PlaylistSeen { media_sequence: 0, segments: 3, ended: true };
+        st.apply(ev(0, t0 + ms(10), seen));
+        for i in 0..3 {
+            st.apply(ev(0, t0 + ms(100 + i), fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0))));
+        }
+        // The session closes at 1 s with 5 s still buffered (an engine that read ahead), and
+        // the viewer is done.
+        let ending = Ending { code: 0, label: "ended".into() };
+        let ended = EventKind::SessionEnded {
+            engine: "the native player",
+            ending,
+            cause: EndCause::Own,
+            uptime: ms(1_000),
+            tail: Vec::new(),
+        };
+        st.apply(ev(0, t0 + ms(1_000), ended));
+        st.apply(ev(0, t0 + ms(1_001), EventKind::Finished { reason: FinishReason::StreamEnded }));
+        let s = st.snapshot(t0 + ms(20_000));
+        let p = &s.playback;
+        assert_eq!((p.stalls, p.stalled_now, p.interruptions, p.started), (0, 0, 0, 1), "{p:?}");
+        assert!((p.watch_seconds - 6.0).abs() < 0.01, "its buffer played out: {p:?}");
+        assert!(s.last_failure.is_none() && s.notices.iter().count() == 0, "{:?}", s.last_failure);
+        assert_eq!(s.ended, 1);
+    }
+
+    #[test]
     fn a_viewer_that_never_plays_is_a_failed_start() {
         let t0 = Instant::now();
         let secs = Duration::from_secs;
@@ -829,6 +905,7 @@ mod tests {
             elapsed: Duration::from_millis(1),
             media_duration: Some(2.0),
             program_date_time: None,
+            variant_bandwidth: None,
             network_error: None,
             measured: true,
         };

@@ -218,6 +218,11 @@ pub struct ViewerRow {
     /// How far behind the live edge it played at its latest segment, seconds; `null` without
     /// `EXT-X-PROGRAM-DATE-TIME` in the playlists (or with `--measure log`).
     pub live_latency_seconds: Option<f64>,
+    /// `BANDWIDTH` of the variant its latest segment came from; `null` when unknown (FFmpeg
+    /// viewers).
+    pub variant_bandwidth: Option<u64>,
+    /// Its variant switches (`--variant abr`).
+    pub switches: u64,
     /// The first line of its last unexpected exit's log; `null` if none.
     pub last_error: Option<String>,
 }

@@ -215,6 +215,14 @@ fn add_totals(a: &mut Snapshot, b: &Snapshot) {
     let (t, u) = (&mut a.tunnels, &b.tunnels);
     (t.count, t.failed, t.bytes_down, t.bytes_up) =
         (t.count + u.count, t.failed + u.failed, t.bytes_down + u.bytes_down, t.bytes_up + u.bytes_up);
+    for (bw, r) in &b.renditions {
+        let mine = a.renditions.entry(*bw).or_default();
+        mine.segments += r.segments;
+        mine.media_seconds += r.media_seconds;
+        mine.bytes += r.bytes;
+    }
+    a.switches.up += b.switches.up;
+    a.switches.down += b.switches.down;
     add_map(&mut a.http_errors, &b.http_errors);
     a.network_errors += b.network_errors;
     a.segments_skipped += b.segments_skipped;
@@ -273,6 +281,7 @@ mod tests {
             elapsed: Duration::from_micros(ttlb_us),
             media_duration: (kind == RequestKind::Segment).then_some(2.0),
             program_date_time: None,
+            variant_bandwidth: None,
             network_error: None,
             measured: true,
         })
@@ -362,9 +371,11 @@ mod tests {
             url: "http://h/live.m3u8".into(),
             ffmpeg: "FFmpeg 5.1.6".into(),
             measured_by: "the relay",
+            start_unit: "process",
             ramp_rate: 2.7,
             run_seconds: 40.0,
             interrupted: false,
+            all_ended: false,
             quit_from_dashboard: false,
             stop_seconds: 0.3,
             target_duration: Some(2.0),

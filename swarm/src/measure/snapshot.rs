@@ -99,6 +99,27 @@ pub struct Tunnels {
     pub bytes_up: u64,
 }
 
+/// Media fetched from one variant of a master playlist (native viewers know which variant
+/// each segment belongs to).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rendition {
+    /// Segments downloaded whole.
+    pub segments: u64,
+    /// Their media duration, seconds: the time viewers spent on this variant.
+    pub media_seconds: f64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Variant switches of adaptive viewers (`--variant abr`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Switches {
+    /// To a higher `BANDWIDTH`.
+    pub up: u64,
+    /// To a lower one.
+    pub down: u64,
+}
+
 /// Everything the readers need, at one instant.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
@@ -166,6 +187,10 @@ pub struct Snapshot {
     pub playlists_seen: u64,
     /// HTTPS tunnels.
     pub tunnels: Tunnels,
+    /// Segments by the `BANDWIDTH` of their variant (native viewers only).
+    pub renditions: BTreeMap<u64, Rendition>,
+    /// Variant switches.
+    pub switches: Switches,
     /// HTTP error responses (status ≥ 400) by status.
     pub http_errors: BTreeMap<u16, u64>,
     /// Failed connections or cut responses.
@@ -255,6 +280,25 @@ impl Snapshot {
         } else {
             errors as f64 / requests as f64
         }
+    }
+
+    /// Segment bits received per second of media, over the segments whose variant is known:
+    /// the bitrate viewers were delivered, measured.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn delivered_bitrate(&self) -> Option<f64> {
+        let media: f64 = self.renditions.values().map(|r| r.media_seconds).sum();
+        let bytes: u64 = self.renditions.values().map(|r| r.bytes).sum();
+        (media > 0.0).then(|| bytes as f64 * 8.0 / media)
+    }
+
+    /// The variants' advertised `BANDWIDTH`, weighted by the media time fetched from each.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn advertised_bitrate(&self) -> Option<f64> {
+        let media: f64 = self.renditions.values().map(|r| r.media_seconds).sum();
+        let weighted: f64 = self.renditions.iter().map(|(bw, r)| *bw as f64 * r.media_seconds).sum();
+        (media > 0.0).then(|| weighted / media)
     }
 
     /// Events lost / events produced.

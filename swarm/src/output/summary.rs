@@ -47,6 +47,16 @@ pub fn bytes(n: f64) -> String {
     }
 }
 
+/// Bits per second for people: `850 kb/s`, `4.20 Mb/s`.
+#[must_use]
+pub fn bitrate(bps: f64) -> String {
+    if bps >= 1e6 {
+        format!("{:.2} Mb/s", bps / 1e6)
+    } else {
+        format!("{:.0} kb/s", bps / 1e3)
+    }
+}
+
 /// `3.1ms` / `1.25s`-style durations from seconds.
 #[must_use]
 pub fn seconds(s: f64) -> String {
@@ -86,6 +96,8 @@ pub struct RunFacts {
     pub ffmpeg: String,
     /// Who measured the requests (`the relay`, `the native player`).
     pub measured_by: &'static str,
+    /// What one start of a viewer is: `process` (FFmpeg) or `session` (native).
+    pub start_unit: &'static str,
     /// Asked ramp rate.
     pub ramp_rate: f64,
     /// Seconds from the first viewer start until the stop began.
@@ -94,6 +106,9 @@ pub struct RunFacts {
     pub interrupted: bool,
     /// True if it was `q` (Esc, Ctrl+C) on the dashboard.
     pub quit_from_dashboard: bool,
+    /// True if the run ended early because every viewer had played the (finite) stream to
+    /// its end.
+    pub all_ended: bool,
     /// Longest time from the end of the run until every viewer was reaped, in seconds.
     pub stop_seconds: f64,
     /// The media playlist's target duration, if the stream was examined and is live.
@@ -104,6 +119,36 @@ pub struct RunFacts {
     pub duration: Option<f64>,
 }
 
+/// The variants viewers played, when their segments' variants are known: switches, the
+/// bitrate delivered (measured) and advertised, and the media time per variant.
+fn variants(o: &mut String, s: &Snapshot) {
+    if s.renditions.is_empty() {
+        return;
+    }
+    let media: f64 = s.renditions.values().map(|r| r.media_seconds).sum();
+    let _ = writeln!(
+        o,
+        "Variants          {} switches ({} up · {} down) · delivered {} (segment bits per media second) · advertised {} (time-weighted)",
+        s.switches.up + s.switches.down,
+        s.switches.up,
+        s.switches.down,
+        s.delivered_bitrate().map_or_else(|| "n/a".to_owned(), bitrate),
+        s.advertised_bitrate().map_or_else(|| "n/a".to_owned(), bitrate),
+    );
+    for (bw, r) in s.renditions.iter().rev() {
+        #[allow(clippy::cast_precision_loss)]
+        let (bw, share) = (*bw as f64, if media > 0.0 { r.media_seconds / media * 100.0 } else { 0.0 });
+        let _ = writeln!(
+            o,
+            "  {:<15} {:.1} s of media ({share:.1} %) · {} segments · {}",
+            bitrate(bw),
+            r.media_seconds,
+            r.segments,
+            bytes(r.bytes as f64)
+        );
+    }
+}
+
 /// The end-of-run summary.
 #[must_use]
 pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -> String {
@@ -111,16 +156,18 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     let _ = writeln!(o, "═══ hls-swarm summary ═══");
     let _ = writeln!(o, "Stream            {}", facts.url);
     let _ = writeln!(o, "Engine            {}", facts.ffmpeg);
-    let how = match (facts.interrupted, facts.quit_from_dashboard) {
-        (_, true) => "stopped from the dashboard",
-        (true, false) => "stopped by signal",
-        (false, false) => "duration reached",
+    let how = match (facts.interrupted, facts.quit_from_dashboard, facts.all_ended) {
+        (_, true, _) => "stopped from the dashboard",
+        (true, false, _) => "stopped by signal",
+        (false, false, true) => "every viewer played the stream to its end",
+        (false, false, false) => "duration reached",
     };
     let _ = writeln!(
         o,
         "Run time          {:.1} s ({how}); all viewers reaped {:.2} s after the stop",
         facts.run_seconds, facts.stop_seconds
     );
+    let unit = facts.start_unit;
     let achieved = s.ramp_rate_achieved.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}/s"));
     #[allow(clippy::cast_precision_loss)]
     let mean_start = if s.process_starts == 0 {
@@ -130,7 +177,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     };
     let _ = writeln!(
         o,
-        "Ramp              target {:.2}/s, achieved {achieved} ; latest start {:.2} s behind plan; process start mean {mean_start:.1} ms, max {:.1} ms",
+        "Ramp              target {:.2}/s, achieved {achieved} ; latest start {:.2} s behind plan; {unit} start mean {mean_start:.1} ms, max {:.1} ms",
         facts.ramp_rate,
         s.ramp_lag_max.as_secs_f64(),
         s.spawn_time_max.as_secs_f64() * 1000.0
@@ -145,7 +192,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     );
     let _ = writeln!(
         o,
-        "Lifecycle         {} process starts · {} restarts · {} stall restarts · {} spawn failures",
+        "Lifecycle         {} {unit} starts · {} restarts · {} stall restarts · {} start failures",
         s.process_starts, s.restarts, s.stall_restarts, s.spawn_failures
     );
     let how = match s.measure {
@@ -254,6 +301,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         });
         let _ = writeln!(o, "Playlist refresh  {per_min:.1} per viewer per minute{expected}");
     }
+    variants(&mut o, s);
     let _ = writeln!(
         o,
         "Errors            {} HTTP 4xx · {} HTTP 5xx · {} network · {} segments skipped",

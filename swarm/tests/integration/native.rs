@@ -40,6 +40,137 @@ async fn native_viewers_are_counted_as_nginx_logs_them() {
     assert!(out.contains("native player (no FFmpeg)"), "{out}");
 }
 
+/// Variant switching is the native player's: `--variant abr` and `--variant-mix` with the
+/// FFmpeg engine are refused naming the value (exit 2), as is a malformed mix.
+#[testkit::test]
+fn abr_and_mixes_need_the_native_engine() {
+    for (args, needle) in [
+        (&["--variant", "abr"][..], "--variant abr needs --engine native"),
+        (&["--variant-mix", "highest=1,abr=3"][..], "--variant-mix highest=1,abr=3 needs --engine native"),
+        (&["--engine", "native", "--variant-mix", "best=3"][..], "unknown choice 'best' in 'best=3'"),
+    ] {
+        let mut all = args.to_vec();
+        all.push("http://127.0.0.1:9/x.m3u8");
+        let out = run_swarm(&all);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{needle}: {}", text(&out));
+    }
+}
+
+/// A finished (VOD) three-variant ladder whose lowest variant is listed first: 10 segments of
+/// 2 s each, 100 KB (the 100k, 200k and 400k variants alike, so sizes do not matter).
+fn ladder_answer(
+    sock: std::net::TcpStream,
+    _until: std::time::Instant,
+    _done: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::Write;
+    let Some(target) = request_target(&sock) else { return };
+    let mut media =
+        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    let rung = target.trim_start_matches('/').split('/').next().unwrap_or("").to_owned();
+    for i in 0..10 {
+        media.push_str(&format!("#EXTINF:2.0,\nseg{i}.ts\n"));
+    }
+    media.push_str("#EXT-X-ENDLIST\n");
+    let body: Vec<u8> = match target.as_str() {
+        "/master.m3u8" => b"#EXTM3U\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=100000\nlow/index.m3u8\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=400000\nhigh/index.m3u8\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=200000\nmid/index.m3u8\n"
+            .to_vec(),
+        t if t.ends_with("/index.m3u8") && ["low", "mid", "high"].contains(&rung.as_str()) => {
+            media.into_bytes()
+        }
+        t if t.ends_with(".ts") => vec![0x47; 100_000],
+        _ => {
+            let _ = (&sock)
+                .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            return;
+        }
+    };
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let _ = (&sock).write_all(head.as_bytes());
+    let _ = (&sock).write_all(&body);
+}
+
+/// `--variant abr` over loopback: the viewer starts on the first variant listed (the lowest,
+/// as hls.js does), samples two segments (200 KB, past the 128 KB a switch up needs) and
+/// switches once, straight to the highest variant, which plays the rest. The summary, the
+/// report and `/metrics` say so: one switch up, 2 segments (4 s) at 100k and 8 (16 s) at 400k,
+/// and the bitrate delivered is the segments' bits over their media time (100 KB per 2 s).
+#[testkit::test]
+fn an_adaptive_viewer_climbs_to_the_variant_the_link_carries() {
+    let (port, done) = serve_for(std::time::Duration::from_secs(60), ladder_answer);
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let out = swarm()
+        .args(["--engine", "native", "--variant", "abr", "--clients", "1", "--duration", "30s", "--report"])
+        .arg(&report)
+        .arg(format!("http://127.0.0.1:{port}/master.m3u8"))
+        .output()
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        summary.contains("Variants          1 switches (1 up · 0 down) · delivered 400 kb/s"),
+        "{summary}"
+    );
+    assert!(summary.contains("  400 kb/s        16.0 s of media (80.0 %) · 8 segments"), "{summary}");
+    assert!(summary.contains("  100 kb/s        4.0 s of media (20.0 %) · 2 segments"), "{summary}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let v = &r["variants"];
+    assert_eq!((v["switches_up"].as_u64(), v["switches_down"].as_u64()), (Some(1), Some(0)), "{v}");
+    let rows: Vec<(u64, u64)> = v["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["bandwidth"].as_u64().unwrap(), x["segments"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rows, [(100_000, 2), (400_000, 8)], "{v}");
+    assert_eq!(v["delivered_bits_per_second"].as_f64(), Some(400_000.0), "{v}");
+    // Advertised, weighted by time: (100k × 4 s + 400k × 16 s) / 20 s.
+    assert_eq!(v["advertised_bits_per_second"].as_f64(), Some(340_000.0), "{v}");
+    assert_eq!(r["viewers"]["rows"][0]["switches"].as_u64(), Some(1));
+    assert_eq!(r["viewers"]["rows"][0]["variant_bandwidth"].as_u64(), Some(400_000));
+}
+
+/// `--variant-mix highest=1,lowest=1`: of two viewers one plays the highest variant and one
+/// the lowest, every segment of the finished ladder once, without a switch; each plays its 20 s
+/// out, and the run ends when both are done, before its duration.
+#[testkit::test]
+fn a_variant_mix_deals_the_choices() {
+    let (port, done) = serve_for(std::time::Duration::from_secs(60), ladder_answer);
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let out = swarm()
+        .args(["--engine", "native", "--variant-mix", "highest=1,lowest=1", "--clients", "2"])
+        .args(["--ramp-rate", "10", "--duration", "50s", "--report"])
+        .arg(&report)
+        .arg(format!("http://127.0.0.1:{port}/master.m3u8"))
+        .output()
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(summary.contains("(every viewer played the stream to its end)"), "{summary}");
+    assert!(summary.contains("Playback          0 stalls"), "{summary}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let v = &r["variants"];
+    let rows: Vec<(u64, u64)> = v["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["bandwidth"].as_u64().unwrap(), x["segments"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(rows, [(100_000, 10), (400_000, 10)], "{v}");
+    assert_eq!((v["switches_up"].as_u64(), v["switches_down"].as_u64()), (Some(0), Some(0)), "{v}");
+    assert_eq!(r["playback"]["interruptions"].as_u64(), Some(0), "{}", r["playback"]);
+    let run = r["run"]["run_seconds"].as_f64().unwrap();
+    assert!((19.0..45.0).contains(&run), "20 s of media played out, then the end: {run} s");
+}
+
 /// Options that mean nothing without FFmpeg are refused, naming the option (exit 2).
 #[testkit::test]
 fn options_for_ffmpeg_are_refused_with_the_native_engine() {

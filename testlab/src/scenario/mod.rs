@@ -126,6 +126,9 @@ pub struct Impairment {
     pub loss_percent: Option<f64>,
     /// Bandwidth limit, kbit/s.
     pub rate_kbit: Option<u32>,
+    /// Remove the impairment this long after the swarm started (the link is whole again).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub lift_at: Option<Duration>,
 }
 
 impl Impairment {
@@ -140,6 +143,9 @@ impl Impairment {
         }
         if let Some(r) = self.rate_kbit {
             parts.push(format!("rate {r}kbit"));
+        }
+        if let Some(at) = self.lift_at {
+            parts.push(format!("until {}", humantime::format_duration(at)));
         }
         parts.join(" ")
     }
@@ -340,6 +346,8 @@ pub struct Expect {
     /// Every viewer was streaming when the run ended (recovered from whatever happened).
     #[serde(default)]
     pub all_streaming_at_end: bool,
+    /// Adaptive viewers (`variant = "abr"`): where they ended and how they switched.
+    pub variants: Option<VariantsExpect>,
     /// Compare the normalized result with `scenarios/snapshots/NAME.snap`.
     #[serde(default = "yes")]
     pub snapshot: bool,
@@ -347,6 +355,22 @@ pub struct Expect {
     /// the snapshot: for figures this scenario cannot make deterministic.
     #[serde(default)]
     pub redact: Vec<String>,
+}
+
+/// `[expect.variants]`: what adaptive viewers did, from the swarm's report.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VariantsExpect {
+    /// Every viewer's last segment came from the variant with this `BANDWIDTH`.
+    pub final_bandwidth: Option<u64>,
+    /// Every viewer's last segment came from a variant of at least this `BANDWIDTH`.
+    pub final_bandwidth_at_least: Option<u64>,
+    /// At least this many switches up, over all viewers.
+    #[serde(default)]
+    pub switches_up_at_least: u64,
+    /// At least this many switches down.
+    #[serde(default)]
+    pub switches_down_at_least: u64,
 }
 
 /// One scenario file.

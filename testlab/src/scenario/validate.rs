@@ -68,6 +68,16 @@ impl Scenario {
             if n.rate_kbit == Some(0) {
                 return Err("network.rate_kbit = 0: expected a positive rate".into());
             }
+            if n.lift_at.is_some_and(|at| at.is_zero() || at >= self.swarm.duration) {
+                return Err(
+                    "network.lift_at: expected a time within the run (after 0, before swarm.duration)".into(),
+                );
+            }
+        }
+        if self.expect.variants.is_some() && self.swarm.engine.as_deref() != Some("native") {
+            return Err(
+                "[expect.variants] needs swarm.engine = \"native\" (FFmpeg viewers do not switch)".into()
+            );
         }
         let s = &self.swarm;
         if s.clients == 0 {
@@ -80,8 +90,8 @@ impl Scenario {
             return Err("swarm.duration: expected more than 0 s".into());
         }
         if let Some(v) = &s.variant {
-            if !["all", "highest", "lowest", "first"].contains(&v.as_str()) {
-                return Err(format!("swarm.variant = {v:?}: expected all, highest, lowest or first"));
+            if !["all", "highest", "lowest", "first", "abr"].contains(&v.as_str()) {
+                return Err(format!("swarm.variant = {v:?}: expected all, highest, lowest, first or abr"));
             }
         }
         if let Some(e) = &s.engine {

@@ -158,6 +158,8 @@ impl Selection {
             Variant::All => Selection::All,
             // highest/lowest are narrowed to a program once the master playlist is read.
             Variant::First | Variant::Highest | Variant::Lowest => Selection::First,
+            // FFmpeg does not switch variants; the configuration refuses abr for it.
+            Variant::Abr => Selection::First,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! so one machine plays thousands. It reports the same events as an FFmpeg viewer through its
 //! relay, all measured, so the stats, dashboard, metrics, report and `--assert` are the same.
 
+pub mod abr;
 pub mod http;
 pub mod player;
 pub mod threads;

@@ -2,9 +2,10 @@
 //!
 //! A session reads the entry URL; a master playlist gives the media playlists to play
 //! (`--variant`: the highest, the lowest or the first variant with its default audio and
-//! subtitle renditions, or every variant and rendition), each played by its own track over
-//! its own connection. A track starts a live stream three segments from the end (a finished
-//! one from its start), fetches each new segment in order with its init section and key,
+//! subtitle renditions, or every variant and rendition; `abr` starts on the first and switches
+//! as [`abr`] decides after each segment), each played by its own track over its own
+//! connection. A track starts where `EXT-X-START` says, else a live stream three segments from
+//! the end and a finished one from its start, fetches each new segment in order with its init section and key,
 //! skips `EXT-X-GAP` segments, and reloads the playlist one target duration after the last
 //! load began if it changed, half of one if it did not (RFC 8216 §6.3.4). A finished playlist
 //! (`EXT-X-ENDLIST`, VOD or an event that ended) is downloaded no more than a buffer goal
@@ -23,12 +24,13 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::engine::limits::{self, Limits, PLAYLIST_FLAG};
+use crate::engine::native::abr;
 use crate::engine::native::http::{Client, Fetched, Headers};
 use crate::engine::secrets::Secrets;
 use crate::engine::settings::Variant;
 use crate::engine::upstream::Dial;
 use crate::measure::events::{EventKind, EventSink, Problem, RequestKind, ViewerId};
-use kit::playlist::{self, ByteRange, Master, MediaType, Playlist};
+use kit::playlist::{self, ByteRange, Master, MediaType, Playlist, StartPoint};
 
 /// Tries of one segment before it is skipped.
 pub const SEGMENT_TRIES: u32 = 3;
@@ -69,38 +71,81 @@ pub async fn play(ctx: Arc<Ctx>, stop: CancellationToken) -> Result<(), String> 
     let Some((entry, playlist)) = load_retrying(&ctx, &mut client, &ctx.url, &mut began, &stop).await? else {
         return Ok(());
     };
-    let urls = match playlist {
+    let plans = match playlist {
         Playlist::Media(m) => {
             // The entry is the media playlist: this load is the track's first.
-            return Track::new(&ctx, client, entry).play(Some(m), &stop).await;
+            return Track::new(&ctx, client, Planned::media(entry)).play(Some(m), &stop).await;
         }
         Playlist::Master(master) => tracks(&master, ctx.variant, &entry),
     };
-    if urls.is_empty() {
+    if plans.is_empty() {
         return Err(format!("{}: the master playlist lists no playable variant", ctx.secrets.url(&entry)));
     }
     // The first track keeps the entry's connection; the others open their own.
     let mut first = Some(client);
-    let plays = urls.into_iter().map(|u| {
+    let plays = plans.into_iter().map(|p| {
         let client = first.take().unwrap_or_else(new_client);
         let ctx = &ctx;
         let stop = &stop;
-        async move { Track::new(ctx, client, u).play(None, stop).await }
+        async move { Track::new(ctx, client, p).play(None, stop).await }
     });
     // The session lasts as long as its longest track; the first failure ends it.
     let results = futures::future::join_all(plays).await;
     results.into_iter().collect()
 }
 
+/// A media playlist a viewer plays, and what the master playlist said of it.
+#[derive(Debug, Clone, PartialEq)]
+struct Planned {
+    url: Url,
+    /// The variant's `BANDWIDTH`; `None` for a rendition or an entry that is a media playlist.
+    bandwidth: Option<u64>,
+    /// `--variant abr`: the variants it switches between, by ascending `BANDWIDTH`, and the
+    /// one it starts on.
+    ladder: Option<(Vec<(u64, Url)>, usize)>,
+    /// The master playlist's `EXT-X-START`.
+    start: Option<StartPoint>,
+}
+
+impl Planned {
+    fn media(url: Url) -> Planned {
+        Planned { url, bandwidth: None, ladder: None, start: None }
+    }
+}
+
 /// The media playlists a viewer plays from `master`, resolved against `base`.
-fn tracks(master: &Master, variant: Variant, base: &Url) -> Vec<Url> {
+fn tracks(master: &Master, variant: Variant, base: &Url) -> Vec<Planned> {
     let chosen: Vec<usize> = match variant {
         Variant::All => (0..master.variants.len()).collect(),
         Variant::Highest => master.pick(true).into_iter().collect(),
         Variant::Lowest => master.pick(false).into_iter().collect(),
-        Variant::First => (!master.variants.is_empty()).then_some(0).into_iter().collect(),
+        // hls.js starts on the first variant listed, then adapts.
+        Variant::First | Variant::Abr => (!master.variants.is_empty()).then_some(0).into_iter().collect(),
     };
-    let mut uris: Vec<&str> = chosen.iter().map(|i| master.variants[*i].uri.as_str()).collect();
+    let http = |u: &Url| matches!(u.scheme(), "http" | "https");
+    let url_of = |uri: &str| playlist::resolve(base, uri).ok().filter(http);
+    let mut out: Vec<Planned> = Vec::new();
+    let mut add = |p: Planned| {
+        if !out.iter().any(|o| o.url == p.url) {
+            out.push(p);
+        }
+    };
+    for i in &chosen {
+        let v = &master.variants[*i];
+        let Some(url) = url_of(&v.uri) else { continue };
+        let ladder = (variant == Variant::Abr).then(|| {
+            let mut ladder: Vec<(u64, Url)> = Vec::new();
+            for w in &master.variants {
+                if let Some(u) = url_of(&w.uri).filter(|u| !ladder.iter().any(|(_, l)| l == u)) {
+                    ladder.push((w.bandwidth, u));
+                }
+            }
+            ladder.sort_by_key(|(bw, _)| *bw);
+            let at = ladder.iter().position(|(_, u)| *u == url).unwrap_or(0);
+            (ladder, at)
+        });
+        add(Planned { url, bandwidth: Some(v.bandwidth), ladder, start: master.start });
+    }
     for r in master.renditions.iter().filter(|r| r.uri.is_some()) {
         let wanted = match variant {
             Variant::All => true,
@@ -115,15 +160,8 @@ fn tracks(master: &Master, variant: Variant, base: &Url) -> Vec<Url> {
                 group == Some(r.group_id.as_str()) && r.default
             }),
         };
-        if wanted {
-            uris.extend(r.uri.as_deref());
-        }
-    }
-    let mut out: Vec<Url> = Vec::new();
-    let http = |u: &Url| matches!(u.scheme(), "http" | "https");
-    for u in uris.into_iter().filter_map(|u| playlist::resolve(base, u).ok()).filter(http) {
-        if !out.contains(&u) {
-            out.push(u);
+        if let Some(url) = r.uri.as_deref().filter(|_| wanted).and_then(url_of) {
+            add(Planned { start: master.start, ..Planned::media(url) });
         }
     }
     out
@@ -248,6 +286,26 @@ async fn load(
     outcome
 }
 
+/// Where a player starts in `media`: the segment holding the `EXT-X-START` offset (from the
+/// start, or back from the end when negative, clamped to the playlist), else the first
+/// segment of a finished playlist and [`LIVE_START_SEGMENTS`] from the end of a live one.
+fn start_index(media: &playlist::Media, start: Option<StartPoint>) -> usize {
+    let count = media.segments.len();
+    let Some(p) = start else {
+        return if media.ended { 0 } else { count.saturating_sub(LIVE_START_SEGMENTS) };
+    };
+    let total: f64 = media.segments.iter().map(|s| s.duration).sum();
+    let at = if p.time_offset < 0.0 { total + p.time_offset } else { p.time_offset }.clamp(0.0, total);
+    let mut end = 0.0;
+    for (i, s) in media.segments.iter().enumerate() {
+        end += s.duration;
+        if at < end {
+            return i;
+        }
+    }
+    count.saturating_sub(1)
+}
+
 /// Sleeps `d`; true if `stop` fired first.
 async fn pause(d: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
@@ -256,11 +314,45 @@ async fn pause(d: Duration, stop: &CancellationToken) -> bool {
     }
 }
 
+/// What fetching the listed segments came to.
+enum Step {
+    /// The stop came.
+    Stopped,
+    /// Every new segment was fetched (or skipped).
+    Listed,
+    /// The player switched variants: the new one's playlist is due now.
+    Switched,
+}
+
+/// What one segment's fetch came to.
+enum Got {
+    Stopped,
+    /// Its bytes and download time.
+    Media(u64, Duration),
+    /// Given up after its tries.
+    Failed,
+}
+
+/// `--variant abr`: the ladder and the estimate.
+struct Adaptive {
+    /// Variants by ascending `BANDWIDTH`.
+    ladder: Vec<(u64, Url)>,
+    bandwidths: Vec<u64>,
+    /// The one playing.
+    at: usize,
+    estimator: abr::Estimator,
+}
+
 /// One media playlist being played.
 struct Track<'a> {
     ctx: &'a Ctx,
     client: Client,
     url: Url,
+    /// Its variant's `BANDWIDTH`, when it is a variant.
+    bandwidth: Option<u64>,
+    /// The master playlist's `EXT-X-START` (the media playlist's own wins).
+    master_start: Option<StartPoint>,
+    adaptive: Option<Adaptive>,
     /// Media sequence number of the next segment to fetch.
     next: Option<u64>,
     /// The init section and key last fetched.
@@ -274,11 +366,20 @@ struct Track<'a> {
 }
 
 impl<'a> Track<'a> {
-    fn new(ctx: &'a Ctx, client: Client, url: Url) -> Track<'a> {
+    fn new(ctx: &'a Ctx, client: Client, plan: Planned) -> Track<'a> {
+        let adaptive = plan.ladder.map(|(ladder, at)| Adaptive {
+            bandwidths: ladder.iter().map(|(bw, _)| *bw).collect(),
+            ladder,
+            at,
+            estimator: abr::Estimator::default(),
+        });
         Track {
             ctx,
             client,
-            url,
+            url: plan.url,
+            bandwidth: plan.bandwidth,
+            master_start: plan.start,
+            adaptive,
             next: None,
             map: None,
             key: None,
@@ -322,11 +423,23 @@ impl<'a> Track<'a> {
             let shape = (media.media_sequence, media.segments.len());
             let changed = previous != Some(shape);
             previous = Some(shape);
-            if self.segments(&media, stop).await {
-                return Ok(());
+            match self.segments(&media, stop).await {
+                Step::Stopped => return Ok(()),
+                Step::Switched => {
+                    previous = None;
+                    continue;
+                }
+                Step::Listed => {}
             }
             let last = media.media_sequence + media.segments.len() as u64;
             if media.ended && self.next.is_none_or(|n| n >= last) {
+                // Everything is downloaded; a player closes once it has played it.
+                if let Some(t0) = self.playhead {
+                    let left = self.media - t0.elapsed().as_secs_f64();
+                    if left > 0.0 {
+                        pause(Duration::from_secs_f64(left), stop).await;
+                    }
+                }
                 return Ok(());
             }
             let wait = if changed { target } else { target / 2 };
@@ -353,12 +466,10 @@ impl<'a> Track<'a> {
         self.ctx.secrets.url(&self.url)
     }
 
-    /// Fetches the segments of `media` not fetched yet; true if the stop came.
-    async fn segments(&mut self, media: &playlist::Media, stop: &CancellationToken) -> bool {
+    /// Fetches the segments of `media` not fetched yet, until the stop or a variant switch.
+    async fn segments(&mut self, media: &playlist::Media, stop: &CancellationToken) -> Step {
         let first = media.media_sequence;
-        let count = media.segments.len() as u64;
-        let start =
-            if media.ended { first } else { first + count.saturating_sub(LIVE_START_SEGMENTS as u64) };
+        let start = first + start_index(media, media.start.or(self.master_start)) as u64;
         // Fell out of the window (or first load): start again where a player would.
         let next = match self.next {
             Some(n) if n >= first => n,
@@ -371,11 +482,8 @@ impl<'a> Track<'a> {
             if msn < next {
                 continue;
             }
-            if stop.is_cancelled() {
-                return true;
-            }
-            if media.ended && self.ahead(stop).await {
-                return true;
+            if stop.is_cancelled() || (media.ended && self.ahead(stop).await) {
+                return Step::Stopped;
             }
             if let Some(map) = seg.map.as_ref() {
                 if let Some(u) = self.resolve(&map.uri) {
@@ -401,11 +509,39 @@ impl<'a> Track<'a> {
                 self.ctx.sink.send(self.ctx.id, EventKind::Problem(Problem::SegmentSkipped));
                 continue;
             };
-            if self.segment(&url, seg.byte_range, seg.duration, times[i], stop).await {
-                return true;
+            let switched = match self.segment(&url, seg.byte_range, seg.duration, times[i], stop).await {
+                Got::Stopped => return Step::Stopped,
+                Got::Media(bytes, took) => self.adapt(Some((bytes, took))),
+                Got::Failed => self.adapt(None),
+            };
+            if switched {
+                return Step::Switched;
             }
         }
-        false
+        Step::Listed
+    }
+
+    /// `--variant abr`: learns from a segment's download (`None`: it failed) and switches
+    /// variants if the estimate says so; true if it switched.
+    fn adapt(&mut self, sample: Option<(u64, Duration)>) -> bool {
+        let Some(a) = self.adaptive.as_mut() else { return false };
+        let next = match sample {
+            Some((bytes, took)) => {
+                a.estimator.sample(bytes, took);
+                abr::choose(&a.bandwidths, a.at, &a.estimator)
+            }
+            // Nothing arrived in time: one variant down.
+            None => a.at.saturating_sub(1),
+        };
+        if next == a.at {
+            return false;
+        }
+        let (from, to) = (a.bandwidths[a.at], a.bandwidths[next]);
+        a.at = next;
+        self.url = a.ladder[next].1.clone();
+        self.bandwidth = Some(to);
+        self.ctx.sink.send(self.ctx.id, EventKind::VariantSwitch { from, to });
+        true
     }
 
     /// Waits while the buffer is more than [`VOD_BUFFER`] ahead of the playhead; true if
@@ -437,11 +573,12 @@ impl<'a> Track<'a> {
         stop: &CancellationToken,
     ) {
         let range = self.range(url, range);
-        let (f, _) = fetch(self.ctx, &mut self.client, url, kind, range, None, stop).await;
+        let (mut f, _) = fetch(self.ctx, &mut self.client, url, kind, range, None, stop).await;
+        f.request.variant_bandwidth = self.bandwidth.filter(|_| kind == RequestKind::Init);
         self.report(f);
     }
 
-    /// A segment, tried up to [`SEGMENT_TRIES`] times; true if the stop came.
+    /// A segment, tried up to [`SEGMENT_TRIES`] times.
     async fn segment(
         &mut self,
         url: &Url,
@@ -449,29 +586,31 @@ impl<'a> Track<'a> {
         duration: f64,
         start: Option<f64>,
         stop: &CancellationToken,
-    ) -> bool {
+    ) -> Got {
         let range = self.range(url, range);
         for attempt in 1..=SEGMENT_TRIES {
             let (mut f, _) =
                 fetch(self.ctx, &mut self.client, url, RequestKind::Segment, range, None, stop).await;
             f.request.media_duration = Some(duration);
             f.request.program_date_time = start;
+            f.request.variant_bandwidth = self.bandwidth;
             let ok = f.request.complete_ok();
+            let got = (f.request.bytes, f.request.ttlb.unwrap_or(f.request.elapsed));
             self.report(f);
             if stop.is_cancelled() {
-                return true;
+                return Got::Stopped;
             }
             if ok {
                 self.playhead.get_or_insert_with(Instant::now);
                 self.media += duration;
-                return false;
+                return Got::Media(got.0, got.1);
             }
             if attempt < SEGMENT_TRIES && pause(Duration::from_millis(500), stop).await {
-                return true;
+                return Got::Stopped;
             }
         }
         self.ctx.sink.send(self.ctx.id, EventKind::Problem(Problem::SegmentSkipped));
-        false
+        Got::Failed
     }
 
     fn report(&self, f: Fetched) {
@@ -493,11 +632,34 @@ mod tests {
         #EXT-X-STREAM-INF:BANDWIDTH=2000000,AUDIO=\"aud\"\nmid.m3u8\n";
 
     #[test]
+    fn a_player_starts_where_the_playlist_says() {
+        let live = |start: &str, ended: bool| {
+            let mut text = format!("#EXTM3U\n#EXT-X-TARGETDURATION:2\n{start}\n");
+            for i in 0..6 {
+                text.push_str(&format!("#EXTINF:2.0,\ns{i}.ts\n"));
+            }
+            if ended {
+                text.push_str("#EXT-X-ENDLIST\n");
+            }
+            let m = playlist::parse_media(&text).unwrap();
+            start_index(&m, m.start)
+        };
+        assert_eq!(live("", false), 3, "three segments from the end");
+        assert_eq!(live("", true), 0, "a finished playlist from its start");
+        assert_eq!(live("#EXT-X-START:TIME-OFFSET=-5", false), 3, "12 s - 5 s = 7 s: in the fourth segment");
+        assert_eq!(live("#EXT-X-START:TIME-OFFSET=-4", false), 4);
+        assert_eq!(live("#EXT-X-START:TIME-OFFSET=4.5", true), 2);
+        assert_eq!(live("#EXT-X-START:TIME-OFFSET=-60", false), 0, "clamped to the start");
+        assert_eq!(live("#EXT-X-START:TIME-OFFSET=60", true), 5, "clamped to the last segment");
+    }
+
+    #[test]
     fn the_variant_choice_picks_tracks_as_players_do() {
         let master = playlist::parse_master(MASTER).unwrap();
         let base = Url::parse("http://h/live/master.m3u8").unwrap();
-        let names =
-            |v| -> Vec<String> { tracks(&master, v, &base).iter().map(|u| u.path().to_owned()).collect() };
+        let names = |v| -> Vec<String> {
+            tracks(&master, v, &base).iter().map(|p| p.url.path().to_owned()).collect()
+        };
         assert_eq!(names(Variant::Highest), ["/live/high.m3u8", "/live/audio/en.m3u8"]);
         assert_eq!(names(Variant::Lowest), ["/live/low.m3u8", "/live/audio/en.m3u8"]);
         assert_eq!(names(Variant::First), ["/live/low.m3u8", "/live/audio/en.m3u8"]);

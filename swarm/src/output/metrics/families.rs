@@ -355,6 +355,14 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
         "Segments whose download took longer than their media duration.",
         p.late_segments as f64,
     );
+    o.family(
+        "variant_switches_total",
+        "counter",
+        "Variant switches of adaptive viewers (--variant abr), by direction.",
+    );
+    o.sample(&[("direction", "up")], s.switches.up as f64);
+    o.sample(&[("direction", "down")], s.switches.down as f64);
+    variants(&mut o, s);
 
     // Errors.
     o.family("http_errors_total", "counter", "HTTP error responses (status >= 400), by status code.");
@@ -480,5 +488,36 @@ fn origin_families(o: &mut Families, r: &OriginSnapshot) {
         if let Some(v) = value {
             o.one(name, "gauge", help, v);
         }
+    }
+}
+
+/// Variants get a `bandwidth` label each, at most this many; the rest share `other`.
+pub const VARIANT_LABELS: usize = 32;
+
+/// Media time and bytes fetched per variant (native viewers).
+#[allow(clippy::cast_precision_loss)]
+fn variants(o: &mut Families, s: &Snapshot) {
+    let mut rows: Vec<(String, f64, u64)> = Vec::new();
+    for (i, (bw, r)) in s.renditions.iter().enumerate() {
+        if i < VARIANT_LABELS {
+            rows.push((bw.to_string(), r.media_seconds, r.bytes));
+        } else if let Some(other) = rows.get_mut(VARIANT_LABELS) {
+            other.1 += r.media_seconds;
+            other.2 += r.bytes;
+        } else {
+            rows.push(("other".to_owned(), r.media_seconds, r.bytes));
+        }
+    }
+    o.family(
+        "variant_media_seconds_total",
+        "counter",
+        "Media time of the segments fetched whole from each variant, by its BANDWIDTH (native viewers).",
+    );
+    for (bw, media, _) in &rows {
+        o.sample(&[("bandwidth", bw)], *media);
+    }
+    o.family("variant_bytes_total", "counter", "Bytes of those segments, by the variant's BANDWIDTH.");
+    for (bw, _, bytes) in &rows {
+        o.sample(&[("bandwidth", bw)], *bytes as f64);
     }
 }

@@ -39,6 +39,9 @@ pub struct Report {
     pub errors: Errors,
     /// What the viewers' players experienced (the player model).
     pub playback: Playback,
+    /// The master playlist's variants the viewers played, and their switches; `null` when no
+    /// segment's variant is known (FFmpeg viewers).
+    pub variants: Option<Variants>,
     /// Bytes received per second.
     pub throughput: Throughput,
     /// The origin's own figures from its exporters; `null` when they were not scraped.
@@ -96,6 +99,10 @@ impl Report {
                 url: f.url.clone(),
                 ffmpeg: f.ffmpeg.clone(),
                 measure: s.measure,
+                measured_by: match s.measure {
+                    snapshot::Measure::Relay => f.measured_by.to_owned(),
+                    snapshot::Measure::Log => "FFmpeg's log".to_owned(),
+                },
                 started: humantime::format_rfc3339_millis(f.started).to_string(),
                 run_seconds: finite(f.run_seconds),
                 stop_seconds: finite(f.stop_seconds),
@@ -176,6 +183,7 @@ impl Report {
                 playlist_refreshes_per_minute: (p.watch_seconds > 0.0)
                     .then(|| s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds),
             },
+            variants: variants(s),
             throughput: Throughput {
                 mean_bytes_per_second: per_second(total_bytes),
                 segment_mean_bytes_per_second: fields.get("segment_throughput"),
@@ -221,4 +229,29 @@ fn notice(n: &history::Notice) -> Notice {
         detail: n.detail.clone(),
         repeats: n.repeats,
     }
+}
+
+/// The variants section: `None` when no segment's variant is known.
+fn variants(s: &snapshot::Snapshot) -> Option<Variants> {
+    if s.renditions.is_empty() {
+        return None;
+    }
+    let media: f64 = s.renditions.values().map(|r| r.media_seconds).sum();
+    Some(Variants {
+        switches_up: s.switches.up,
+        switches_down: s.switches.down,
+        delivered_bits_per_second: s.delivered_bitrate().map(finite),
+        advertised_bits_per_second: s.advertised_bitrate().map(finite),
+        renditions: s
+            .renditions
+            .iter()
+            .map(|(bw, r)| RenditionRow {
+                bandwidth: *bw,
+                segments: r.segments,
+                media_seconds: finite(r.media_seconds),
+                share: if media > 0.0 { finite(r.media_seconds / media) } else { 0.0 },
+                bytes: r.bytes,
+            })
+            .collect(),
+    })
 }

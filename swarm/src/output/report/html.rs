@@ -10,7 +10,7 @@ use super::build::Report;
 use super::chart::{bridge, downsample, Chart, Line, Point, Reduce, Style, Unit};
 use super::markup::{escape, facts, opt, percent, rate, size, table};
 use super::model::{KindFigures, Measure, Quantiles, Sample, ViewerRow, ViewerState};
-use super::sections::{errors, generator, notices, origin, playback};
+use super::sections::{errors, generator, notices, origin, playback, variants};
 use crate::output::summary::seconds;
 use crate::output::thresholds;
 
@@ -81,6 +81,7 @@ pub fn render(r: &Report) -> String {
     viewers(&mut o, r);
     requests(&mut o, r);
     playback(&mut o, r);
+    variants(&mut o, r);
     errors(&mut o, r);
     origin(&mut o, r);
     generator(&mut o, r);
@@ -117,8 +118,8 @@ fn header(o: &mut String, r: &Report) {
         run.ramp_rate,
         escape(&run.ffmpeg),
         match run.measure {
-            Measure::Relay => "the relay",
-            Measure::Log => "FFmpeg's log (inferred)",
+            Measure::Relay => escape(&run.measured_by),
+            Measure::Log => "FFmpeg's log (inferred)".to_owned(),
         }
     );
 }

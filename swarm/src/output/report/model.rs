@@ -35,6 +35,8 @@ pub struct Run {
     pub ffmpeg: String,
     /// How the numbers were obtained (`--measure`).
     pub measure: Measure,
+    /// Who measured the requests: `the relay`, `the native player`, or `FFmpeg's log`.
+    pub measured_by: String,
     /// Wall-clock time the run started (the first viewer was due), RFC 3339 in UTC.
     #[schemars(extend("format" = "date-time"))]
     pub started: String,
@@ -260,6 +262,40 @@ pub struct Playback {
     pub late_segments: u64,
     /// Media playlist requests per viewer per minute of watching; `null` before anyone played.
     pub playlist_refreshes_per_minute: Option<f64>,
+}
+
+/// Which variants viewers played (native viewers know each segment's variant).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Variants {
+    /// Switches to a higher `BANDWIDTH` (`--variant abr`).
+    pub switches_up: u64,
+    /// Switches to a lower one.
+    pub switches_down: u64,
+    /// Segment bits received per second of media fetched, bits per second: the bitrate
+    /// delivered, measured.
+    pub delivered_bits_per_second: Option<f64>,
+    /// The variants' `BANDWIDTH`, weighted by the media time fetched from each, bits per
+    /// second.
+    pub advertised_bits_per_second: Option<f64>,
+    /// Each variant played, by ascending `BANDWIDTH`.
+    pub renditions: Vec<RenditionRow>,
+}
+
+/// Media fetched from one variant.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenditionRow {
+    /// Its `BANDWIDTH`, bits per second.
+    pub bandwidth: u64,
+    /// Segments downloaded whole.
+    pub segments: u64,
+    /// Their media duration: time spent on this variant, seconds.
+    pub media_seconds: f64,
+    /// Its share of all media fetched from known variants, a fraction.
+    pub share: f64,
+    /// Their bytes.
+    pub bytes: u64,
 }
 
 /// Bytes received per second.

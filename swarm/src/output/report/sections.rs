@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::build::Report;
 use super::markup::{escape, facts, opt, percent, size, table};
 use super::model::{Exporter, Level};
-use crate::output::summary::{bytes, seconds};
+use crate::output::summary::{bitrate, bytes, seconds};
 
 pub(super) fn playback(o: &mut String, r: &Report) {
     let p = &r.playback;
@@ -70,6 +70,45 @@ pub(super) fn playback(o: &mut String, r: &Report) {
             ),
         ],
     );
+}
+
+pub(super) fn variants(o: &mut String, r: &Report) {
+    let Some(v) = &r.variants else { return };
+    o.push_str("<h2>Variants</h2>");
+    facts(
+        o,
+        &[
+            ("switches", format!("{} up · {} down", v.switches_up, v.switches_down)),
+            (
+                "delivered",
+                opt(v.delivered_bits_per_second, |b| {
+                    format!("{} (segment bits per second of media)", bitrate(b))
+                }),
+            ),
+            (
+                "advertised",
+                opt(v.advertised_bits_per_second, |b| {
+                    format!("{} (BANDWIDTH, weighted by time)", bitrate(b))
+                }),
+            ),
+        ],
+    );
+    let rows: Vec<Vec<String>> = v
+        .renditions
+        .iter()
+        .map(|x| {
+            #[allow(clippy::cast_precision_loss)]
+            let bw = x.bandwidth as f64;
+            vec![
+                bitrate(bw),
+                x.segments.to_string(),
+                seconds(x.media_seconds),
+                percent(x.share),
+                size(x.bytes),
+            ]
+        })
+        .collect();
+    table(o, &["BANDWIDTH", "segments", "media time", "share", "bytes"], &rows);
 }
 
 pub(super) fn errors(o: &mut String, r: &Report) {

@@ -84,6 +84,8 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
             stall_seconds: if id == 2 { 0.5 } else { 0.0 },
             watch_seconds: 25.0 / 3.0,
             live_latency_seconds: Some(7.5),
+            variant_bandwidth: None,
+            switches: 0,
             last_error: (id == 2).then(|| "Server returned 404 <Not Found> & more".to_owned()),
         })
         .collect();
@@ -103,9 +105,11 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
         url: "http://127.0.0.1:1/live/stream.m3u8?token=<x>&y=\"1\"".into(),
         ffmpeg: "FFmpeg 5.1.6".into(),
         measured_by: "the relay",
+        start_unit: "process",
         ramp_rate: 5.0,
         run_seconds: seconds as f64 - 0.2,
         interrupted: false,
+        all_ended: false,
         quit_from_dashboard: false,
         stop_seconds: 0.2,
         target_duration: Some(2.0),

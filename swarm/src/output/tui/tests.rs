@@ -32,6 +32,7 @@ fn fetched(kind: RequestKind, status: u16, bytes: u64, ttfb: Duration, ttlb: Dur
         elapsed: ttlb,
         media_duration: (kind == RequestKind::Segment).then_some(2.0),
         program_date_time: None,
+        variant_bandwidth: None,
         network_error: None,
         measured: true,
     })

@@ -254,6 +254,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let mut report = Request {
         measured: true,
         program_date_time: listed.and_then(|l| l.program_date_time),
+        variant_bandwidth: None,
         ..Request::inferred(kind_by_url, url.to_string(), media_duration)
     };
 
