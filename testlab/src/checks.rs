@@ -245,12 +245,15 @@ fn variants(v: &crate::scenario::VariantsExpect, r: &Value, out: &mut Vec<Check>
             detail: format!("last variant of each viewer: {last:?}"),
         });
     }
-    if let Some(least) = v.final_bandwidth_at_least {
+    let bounds = [("or more", v.final_bandwidth_at_least), ("or less", v.final_bandwidth_at_most)];
+    for (how, bound) in bounds {
+        let Some(bound) = bound else { continue };
         let rows = r.pointer("/viewers/rows").and_then(Value::as_array).cloned().unwrap_or_default();
         let last: Vec<Option<u64>> = rows.iter().map(|x| x["variant_bandwidth"].as_u64()).collect();
+        let within = |b: u64| if how == "or more" { b >= bound } else { b <= bound };
         out.push(Check {
-            name: format!("every viewer ended on a variant of BANDWIDTH {least} or more"),
-            passed: !last.is_empty() && last.iter().all(|b| b.is_some_and(|b| b >= least)),
+            name: format!("every viewer ended on a variant of BANDWIDTH {bound} {how}"),
+            passed: !last.is_empty() && last.iter().all(|b| b.is_some_and(within)),
             detail: format!("last variant of each viewer: {last:?}"),
         });
     }
@@ -282,6 +285,28 @@ mod tests {
             "origin": {"nginx": {"scrapes_ok": 9, "scrapes_failed": 0}},
             "viewers": {"target": 5, "streaming_at_stop": 4}
         })
+    }
+
+    #[test]
+    fn adaptive_viewers_are_judged_by_their_last_variant_and_switches() {
+        let e = expect(
+            "[variants]\nfinal_bandwidth_at_most = 433400\nfinal_bandwidth_at_least = 200000\n\
+             switches_down_at_least = 1\nswitches_up_at_least = 1",
+        );
+        let v = e.variants.clone().unwrap();
+        let judged = |rows: Value, up: u64| {
+            let r = serde_json::json!({"viewers": {"rows": rows}, "variants": {"switches_up": up, "switches_down": 2}});
+            let mut out = Vec::new();
+            variants(&v, &r, &mut out);
+            out.iter().map(|c| c.passed).collect::<Vec<_>>()
+        };
+        let fits = serde_json::json!([{"variant_bandwidth": 433400}, {"variant_bandwidth": 251900}]);
+        assert_eq!(judged(fits, 1), [true, true, true, true]);
+        let above = serde_json::json!([{"variant_bandwidth": 873400}]);
+        assert_eq!(judged(above, 0), [true, false, false, true], "too high, and no switch up");
+        let unknown = serde_json::json!([{"variant_bandwidth": null}]);
+        assert_eq!(judged(unknown, 1), [false, false, true, true], "a viewer without a variant fails both");
+        assert_eq!(judged(serde_json::json!([]), 1)[..2], [false, false], "no viewers: nothing shown");
     }
 
     #[test]

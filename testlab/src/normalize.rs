@@ -286,9 +286,10 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
         .collect();
 
     let mut exporters = BTreeMap::new();
-    // Through packet loss a scrape of the lab's own can time out now and then: whether one
-    // did depends on timing, so there what is certain is recorded: up or down.
-    let lossy = s.network.as_ref().is_some_and(|n| n.loss_percent.is_some_and(|l| l > 0.0));
+    // Through an impaired link (loss, or a rate limit the scrape shares with the viewers) a
+    // scrape of the lab's own can time out now and then: whether one did depends on timing,
+    // so there what is certain is recorded: up or down.
+    let lossy = s.network.is_some();
     if let Some(x) = f.exporters {
         exporters.insert(
             "node",

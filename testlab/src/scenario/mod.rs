@@ -365,6 +365,8 @@ pub struct VariantsExpect {
     pub final_bandwidth: Option<u64>,
     /// Every viewer's last segment came from a variant of at least this `BANDWIDTH`.
     pub final_bandwidth_at_least: Option<u64>,
+    /// Every viewer's last segment came from a variant of at most this `BANDWIDTH`.
+    pub final_bandwidth_at_most: Option<u64>,
     /// At least this many switches up, over all viewers.
     #[serde(default)]
     pub switches_up_at_least: u64,
