@@ -63,6 +63,10 @@ pub trait Engine: Send + 'static {
 pub trait Session: Send {
     /// When it was created, and how long starting it took.
     fn started(&self) -> (Instant, Duration);
+    /// Its start has been reported: what it reports from now on comes after it. A session
+    /// that could report sooner (a player inside the swarm fetches its first segment in a
+    /// millisecond) waits for this.
+    fn reported(&mut self) {}
     /// Plays until the session ends by itself; how it ended. Cancel-safe.
     fn ended(&mut self) -> impl Future<Output = Ending> + Send;
     /// Ends it: gracefully within `grace`, at once when `kill` fires.
@@ -155,6 +159,7 @@ impl<E: Engine> Supervisor<E> {
         };
         let (started, took) = session.started();
         sink.send_at(self.id, started, EventKind::SessionStarted { took });
+        session.reported();
         let end = |ending, cause, tail| EventKind::SessionEnded {
             engine: E::NAME,
             ending,

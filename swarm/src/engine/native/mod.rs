@@ -41,6 +41,8 @@ pub struct NativeSession {
     started: Instant,
     took: Duration,
     tail: Vec<String>,
+    /// Lets the player begin once the session's start is reported.
+    go: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Engine for NativeEngine {
@@ -50,12 +52,20 @@ impl Engine for NativeEngine {
     async fn start(&mut self) -> Result<NativeSession, String> {
         let started = Instant::now();
         let stop = CancellationToken::new();
-        let play = player::play(Arc::clone(&self.ctx), stop.clone());
+        let (go, gate) = tokio::sync::oneshot::channel();
+        let (ctx, token) = (Arc::clone(&self.ctx), stop.clone());
+        // Its events must follow the session's start in the fold: it waits for the report.
+        let play = async move {
+            match gate.await {
+                Ok(()) => player::play(ctx, token).await,
+                Err(_) => Ok(()),
+            }
+        };
         let task = match threads::for_viewer(self.ctx.id) {
             Some(players) => players.spawn(play),
             None => tokio::spawn(play),
         };
-        Ok(NativeSession { task, stop, started, took: started.elapsed(), tail: Vec::new() })
+        Ok(NativeSession { task, stop, started, took: started.elapsed(), tail: Vec::new(), go: Some(go) })
     }
 
     async fn close(self) {}
@@ -81,6 +91,12 @@ impl NativeSession {
 impl Session for NativeSession {
     fn started(&self) -> (Instant, Duration) {
         (self.started, self.took)
+    }
+
+    fn reported(&mut self) {
+        if let Some(go) = self.go.take() {
+            let _ = go.send(());
+        }
     }
 
     async fn ended(&mut self) -> Ending {
@@ -122,5 +138,44 @@ impl Drop for NativeSession {
         // with it.
         self.stop.cancel();
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::native::http::Headers;
+    use crate::engine::secrets::Secrets;
+    use crate::engine::settings::Variant;
+    use crate::engine::upstream::Dial;
+    use crate::measure::events::{EventKind, EventSink, Message};
+
+    /// The player begins only once its session's start is reported, so its first request can
+    /// never reach the fold before the session it belongs to (that made a fast first segment
+    /// look like a re-join).
+    #[tokio::test]
+    async fn a_player_waits_until_its_start_is_reported() {
+        let (sink, mut rx, _) = EventSink::channel(16);
+        // Port 9 on loopback: the connection is refused at once, which is an event.
+        let url = url::Url::parse("http://127.0.0.1:9/live.m3u8").unwrap();
+        let ctx = Ctx {
+            id: 0,
+            sink,
+            secrets: Arc::new(Secrets::new(&url, &[], &[])),
+            url,
+            variant: Variant::First,
+            dial: Dial { resolve: None, timeout: Duration::from_secs(1), allow_link_local: false, tls: None },
+            headers: Arc::new(Headers { all: Vec::new(), basic: None }),
+            limits: crate::engine::limits::Limits::default(),
+        };
+        let mut engine = NativeEngine::new(ctx);
+        let mut session = engine.start().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(rx.try_recv().is_err(), "no event before the start is reported");
+        session.reported();
+        let first = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        let Message::Event(e) = first else { panic!("{first:?}") };
+        assert!(matches!(e.kind, EventKind::Request(ref r) if r.network_error.is_some()), "{:?}", e.kind);
+        session.stop(Duration::from_secs(1), &CancellationToken::new()).await;
     }
 }
