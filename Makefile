@@ -77,10 +77,11 @@ bench-origin: deps ## the origin's CPU per profile, live encode vs replay; timin
 	$(CARGO) bench -p hls-origin --bench cpu
 	$(CARGO) bench -p hls-origin --bench timing
 
-bench-swarm: deps ## swarm cost per viewer: relay, log, bare ffmpeg at 50/100/200 viewers, goals (~15 min; JSON in target/bench); timing figures against their goals (~2 min); micro benches
+bench-swarm: deps ## swarm cost per viewer: relay, log, bare ffmpeg at 50/100/200 viewers, goals (~15 min; JSON in target/bench); timing figures against their goals (~2 min); micro benches; the engines' traffic side by side (parity, ~2.5 min)
 	$(CARGO) bench -p hls-swarm --bench micro
 	$(CARGO) bench -p hls-swarm --bench timing
 	$(CARGO) bench -p hls-swarm --bench swarm
+	$(CARGO) bench -p hls-swarm --bench parity
 
 soak: deps ## 100 FFmpeg viewers, then 2,000 native ones, 30 minutes each: RSS, open fds, threads and the stats tick's lag every 10 s; fails on > 5 % growth after 5 minutes (prints the curves)
 	$(CARGO) bench -p hls-swarm --bench soak
