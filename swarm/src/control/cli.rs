@@ -108,6 +108,12 @@ pub struct HttpArgs {
     #[arg(long, env = "HLS_SWARM_NO_CACHE")]
     pub no_cache: bool,
 
+    /// Send Common Media Client Data (CTA-5004) with every request, as headers or as a query
+    /// parameter: session id, content id, object type, bitrate, buffer, throughput (native
+    /// engine)
+    #[arg(long, env = "HLS_SWARM_CMCD", value_enum, value_name = "HOW")]
+    pub cmcd: Option<crate::engine::native::cmcd::Mode>,
+
     /// Extra request header, `Name: value` (repeatable)
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,

@@ -45,6 +45,8 @@ pub struct Config {
     pub variant: Variant,
     /// `--variant-mix`: per-viewer choices instead of `variant`.
     pub variant_mix: Option<VariantMix>,
+    /// `--cmcd`: how native viewers send Common Media Client Data.
+    pub cmcd: Option<crate::engine::native::cmcd::Mode>,
     /// Restart stalled viewers.
     pub restart_on_stall: bool,
     /// Stall threshold, if given.
@@ -293,6 +295,11 @@ impl Config {
             if load.variant == Variant::Abr && load.variant_mix.is_none() {
                 return Err(ConfigError::OnlyNative { flag: "--variant abr".into(), reason });
             }
+            if let Some(mode) = cli.http.cmcd {
+                let reason = "CMCD comes from the player's own state (FFmpeg reports none)";
+                let flag = format!("--cmcd {}", format!("{mode:?}").to_lowercase());
+                return Err(ConfigError::OnlyNative { flag, reason });
+            }
             if let Some(mix) = &load.variant_mix {
                 let reason = "an FFmpeg viewer's variant is chosen once for the whole run";
                 return Err(ConfigError::OnlyNative { flag: format!("--variant-mix {mix}"), reason });
@@ -385,6 +392,7 @@ impl Config {
             engine: load.engine,
             variant: load.variant,
             variant_mix: load.variant_mix.clone(),
+            cmcd: cli.http.cmcd,
             restart_on_stall: load.restart_on_stall,
             stall_timeout: load.stall_timeout,
             startup_timeout: load.startup_timeout,

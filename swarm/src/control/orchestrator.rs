@@ -534,6 +534,7 @@ impl Starter<'_> {
             headers: Arc::new(Headers { all, basic }),
             secrets: Arc::clone(&self.secrets),
             limits: http.limits,
+            cmcd: self.config.cmcd,
         }
     }
 }

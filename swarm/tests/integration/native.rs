@@ -40,13 +40,14 @@ async fn native_viewers_are_counted_as_nginx_logs_them() {
     assert!(out.contains("native player (no FFmpeg)"), "{out}");
 }
 
-/// Variant switching is the native player's: `--variant abr` and `--variant-mix` with the
-/// FFmpeg engine are refused naming the value (exit 2), as is a malformed mix.
+/// Variant switching and CMCD are the native player's: `--variant abr`, `--variant-mix` and
+/// `--cmcd` with the FFmpeg engine are refused naming the value (exit 2), as is a malformed mix.
 #[testkit::test]
 fn abr_and_mixes_need_the_native_engine() {
     for (args, needle) in [
         (&["--variant", "abr"][..], "--variant abr needs --engine native"),
         (&["--variant-mix", "highest=1,abr=3"][..], "--variant-mix highest=1,abr=3 needs --engine native"),
+        (&["--cmcd", "header"][..], "--cmcd header needs --engine native"),
         (&["--engine", "native", "--variant-mix", "best=3"][..], "unknown choice 'best' in 'best=3'"),
     ] {
         let mut all = args.to_vec();
@@ -58,40 +59,54 @@ fn abr_and_mixes_need_the_native_engine() {
 }
 
 /// A finished (VOD) three-variant ladder whose lowest variant is listed first: 10 segments of
-/// 2 s each, 100 KB (the 100k, 200k and 400k variants alike, so sizes do not matter).
+/// 2 s each, 100 KB (the 100k, 200k and 400k variants alike, so sizes do not matter). The body
+/// for a request target, `None` for a 404.
+fn ladder_body(target: &str) -> Option<Vec<u8>> {
+    let path = target.split('?').next().unwrap_or(target);
+    let rung = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match path {
+        "/master.m3u8" => Some(
+            b"#EXTM3U\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=100000\nlow/index.m3u8\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=400000\nhigh/index.m3u8\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=200000\nmid/index.m3u8\n"
+                .to_vec(),
+        ),
+        p if p.ends_with("/index.m3u8") && ["low", "mid", "high"].contains(&rung) => {
+            let mut media =
+                String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
+            for i in 0..10 {
+                media.push_str(&format!("#EXTINF:2.0,\nseg{i}.ts\n"));
+            }
+            media.push_str("#EXT-X-ENDLIST\n");
+            Some(media.into_bytes())
+        }
+        p if p.ends_with(".ts") => Some(vec![0x47; 100_000]),
+        _ => None,
+    }
+}
+
+/// Answers one request with [`ladder_body`], closing the connection.
+fn answer_ladder(sock: &std::net::TcpStream, target: &str) {
+    use std::io::Write;
+    let mut w = sock;
+    let Some(body) = ladder_body(target) else {
+        let _ = w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    };
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let _ = w.write_all(head.as_bytes());
+    let _ = w.write_all(&body);
+}
+
 fn ladder_answer(
     sock: std::net::TcpStream,
     _until: std::time::Instant,
     _done: &std::sync::atomic::AtomicBool,
 ) {
-    use std::io::Write;
-    let Some(target) = request_target(&sock) else { return };
-    let mut media =
-        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
-    let rung = target.trim_start_matches('/').split('/').next().unwrap_or("").to_owned();
-    for i in 0..10 {
-        media.push_str(&format!("#EXTINF:2.0,\nseg{i}.ts\n"));
+    if let Some(target) = request_target(&sock) {
+        answer_ladder(&sock, &target);
     }
-    media.push_str("#EXT-X-ENDLIST\n");
-    let body: Vec<u8> = match target.as_str() {
-        "/master.m3u8" => b"#EXTM3U\n\
-            #EXT-X-STREAM-INF:BANDWIDTH=100000\nlow/index.m3u8\n\
-            #EXT-X-STREAM-INF:BANDWIDTH=400000\nhigh/index.m3u8\n\
-            #EXT-X-STREAM-INF:BANDWIDTH=200000\nmid/index.m3u8\n"
-            .to_vec(),
-        t if t.ends_with("/index.m3u8") && ["low", "mid", "high"].contains(&rung.as_str()) => {
-            media.into_bytes()
-        }
-        t if t.ends_with(".ts") => vec![0x47; 100_000],
-        _ => {
-            let _ = (&sock)
-                .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            return;
-        }
-    };
-    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-    let _ = (&sock).write_all(head.as_bytes());
-    let _ = (&sock).write_all(&body);
 }
 
 /// `--variant abr` over loopback: the viewer starts on the first variant listed (the lowest,
@@ -169,6 +184,85 @@ fn a_variant_mix_deals_the_choices() {
     assert_eq!(r["playback"]["interruptions"].as_u64(), Some(0), "{}", r["playback"]);
     let run = r["run"]["run_seconds"].as_f64().unwrap();
     assert!((19.0..45.0).contains(&run), "20 s of media played out, then the end: {run} s");
+}
+
+/// `--cmcd header` and `--cmcd query`: every request of a native viewer carries Common Media
+/// Client Data, one session id throughout, playlists as `ot=m`, segments with their variant's
+/// bitrate, duration, and `su` only before playback began.
+#[testkit::test]
+fn cmcd_goes_with_every_request() {
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+    let runs: Vec<_> = ["header", "query"]
+        .into_iter()
+        .map(|mode| {
+            let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+            let seen = Arc::clone(&heads);
+            let (port, done) = serve_for(std::time::Duration::from_secs(60), move |sock, _, _| {
+                let _ = sock.set_nonblocking(false);
+                let mut reader = std::io::BufReader::new(sock.try_clone().unwrap());
+                let mut head = String::new();
+                while reader.read_line(&mut head).is_ok_and(|n| n > 2) {}
+                let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                seen.lock().unwrap().push(head);
+                answer_ladder(&sock, &target);
+            });
+            let child = swarm()
+                .args(["--engine", "native", "--variant", "lowest", "--cmcd", mode, "--clients", "1"])
+                .args(["--duration", "40s", &format!("http://127.0.0.1:{port}/master.m3u8")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (mode, child, heads, done)
+        })
+        .collect();
+    for (mode, child, heads, done) in runs {
+        let out = child.wait_with_output().unwrap();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {}", text(&out));
+        // The viewer's requests (the swarm's probe of the stream sends no CMCD).
+        let heads: Vec<String> =
+            heads.lock().unwrap().iter().filter(|h| h.contains(" viewer/0")).cloned().collect();
+        // Header mode: the headers; query mode: the decoded parameter, one line per request.
+        let cmcd: Vec<String> = heads
+            .iter()
+            .map(|h| match mode {
+                // Header names are case-insensitive (hyper sends them in lower case).
+                "header" => h
+                    .lines()
+                    .filter(|l| l.to_ascii_lowercase().starts_with("cmcd-"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                _ => {
+                    let target = h.split_whitespace().nth(1).unwrap_or("");
+                    let query = target.split_once('?').map_or("", |(_, q)| q);
+                    url::form_urlencoded::parse(query.as_bytes())
+                        .find(|(k, _)| k == "CMCD")
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default()
+                }
+            })
+            .collect();
+        assert_eq!(heads.len(), 12, "{mode}: master, media playlist, 10 segments: {heads:#?}");
+        let sid = |c: &str| c.split("sid=\"").nth(1).and_then(|s| s.split('"').next()).map(str::to_owned);
+        let first = sid(&cmcd[0]).unwrap_or_else(|| panic!("{mode}: no sid in {:?}", cmcd[0]));
+        assert!(cmcd.iter().all(|c| sid(c).as_deref() == Some(first.as_str())), "{mode}: one sid: {cmcd:#?}");
+        assert!(cmcd[..2].iter().all(|c| c.contains("ot=m") && c.contains("sf=h")), "{mode}: {cmcd:#?}");
+        for (i, c) in cmcd[2..].iter().enumerate() {
+            for key in ["br=100", "d=2000", "ot=av", "st=v"] {
+                assert!(c.contains(key), "{mode}: segment {i} lacks {key}: {c}");
+            }
+            assert_eq!(
+                c.split([',', '\n', ' ']).any(|k| k == "su"),
+                i == 0,
+                "{mode}: su before playback only: {c}"
+            );
+        }
+        if mode == "header" {
+            assert!(cmcd[3].contains("cmcd-object: br=100,d=2000,ot=av"), "{}", cmcd[3]);
+        }
+    }
 }
 
 /// Options that mean nothing without FFmpeg are refused, naming the option (exit 2).

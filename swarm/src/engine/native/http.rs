@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::engine::native::cmcd::Cmcd;
 use crate::engine::secrets::Secrets;
 use crate::engine::upstream::{Dial, Key};
 use crate::measure::events::{Request, RequestKind};
@@ -56,6 +57,8 @@ pub struct Client {
     headers: std::sync::Arc<Headers>,
     secrets: std::sync::Arc<Secrets>,
     conn: Option<(Key, SendRequest<Empty<Bytes>>)>,
+    /// `--cmcd`: the session's data, added to every request.
+    pub cmcd: Option<Cmcd>,
 }
 
 impl std::fmt::Debug for Client {
@@ -75,7 +78,7 @@ impl Client {
     /// A client with no connection yet.
     #[must_use]
     pub fn new(dial: Dial, headers: std::sync::Arc<Headers>, secrets: std::sync::Arc<Secrets>) -> Client {
-        Client { dial, headers, secrets, conn: None }
+        Client { dial, headers, secrets, conn: None, cmcd: None }
     }
 
     /// GETs `url` (a `range` of it), measuring the exchange. With `keep`, the body is kept if
@@ -100,7 +103,7 @@ impl Client {
             );
         };
         let timeout = self.dial.timeout;
-        let request = match self.request(url, &key, range) {
+        let request = match self.request(url, &key, range, kind) {
             Ok(req) => req,
             Err(e) => return failed(r, start, e),
         };
@@ -227,10 +230,12 @@ impl Client {
         url: &Url,
         key: &Key,
         range: Option<ByteRange>,
+        kind: RequestKind,
     ) -> Result<hyper::Request<Empty<Bytes>>, String> {
         let mut target = url.path().to_owned();
-        if let Some(q) = url.query() {
-            target.push('?');
+        let cmcd = self.cmcd.as_ref().and_then(|c| c.query(kind));
+        for (i, q) in url.query().into_iter().chain(cmcd.as_deref()).enumerate() {
+            target.push(if i == 0 { '?' } else { '&' });
             target.push_str(q);
         }
         let host = match url.port() {
@@ -245,6 +250,9 @@ impl Client {
             if *host == key.host && *port == key.port {
                 b = b.header(hyper::header::AUTHORIZATION, value);
             }
+        }
+        for (name, value) in self.cmcd.iter().flat_map(|c| c.headers(kind)) {
+            b = b.header(name, value);
         }
         if let Some(r) = range {
             let from = r.offset.unwrap_or(0);

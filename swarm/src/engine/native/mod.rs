@@ -5,6 +5,7 @@
 //! relay, all measured, so the stats, dashboard, metrics, report and `--assert` are the same.
 
 pub mod abr;
+pub mod cmcd;
 pub mod http;
 pub mod player;
 pub mod threads;
@@ -167,6 +168,7 @@ mod tests {
             dial: Dial { resolve: None, timeout: Duration::from_secs(1), allow_link_local: false, tls: None },
             headers: Arc::new(Headers { all: Vec::new(), basic: None }),
             limits: crate::engine::limits::Limits::default(),
+            cmcd: None,
         };
         let mut engine = NativeEngine::new(ctx);
         let mut session = engine.start().await.unwrap();

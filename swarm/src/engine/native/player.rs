@@ -25,6 +25,7 @@ use url::Url;
 
 use crate::engine::limits::{self, Limits, PLAYLIST_FLAG};
 use crate::engine::native::abr;
+use crate::engine::native::cmcd::{self, Cmcd};
 use crate::engine::native::http::{Client, Fetched, Headers};
 use crate::engine::secrets::Secrets;
 use crate::engine::settings::Variant;
@@ -60,12 +61,20 @@ pub struct Ctx {
     pub secrets: Arc<Secrets>,
     /// How much of a playlist is read.
     pub limits: Limits,
+    /// `--cmcd`: how Common Media Client Data goes with every request.
+    pub cmcd: Option<cmcd::Mode>,
 }
 
 /// Plays one session until the stream ends (`Ok`), a track fails for good (`Err` with the
 /// reason) or `stop` fires (`Ok`).
 pub async fn play(ctx: Arc<Ctx>, stop: CancellationToken) -> Result<(), String> {
-    let new_client = || Client::new(ctx.dial.clone(), Arc::clone(&ctx.headers), Arc::clone(&ctx.secrets));
+    // One CMCD session id for all of the session's tracks.
+    let data = ctx.cmcd.map(|mode| Cmcd::new(mode, &ctx.url));
+    let new_client = || {
+        let mut c = Client::new(ctx.dial.clone(), Arc::clone(&ctx.headers), Arc::clone(&ctx.secrets));
+        c.cmcd.clone_from(&data);
+        c
+    };
     let mut client = new_client();
     let mut began = Instant::now();
     let Some((entry, playlist)) = load_retrying(&ctx, &mut client, &ctx.url, &mut began, &stop).await? else {
@@ -105,11 +114,13 @@ struct Planned {
     ladder: Option<(Vec<(u64, Url)>, usize)>,
     /// The master playlist's `EXT-X-START`.
     start: Option<StartPoint>,
+    /// What its segments hold, as CMCD names it: `av`, `a` (audio) or `tt` (subtitles).
+    object: &'static str,
 }
 
 impl Planned {
     fn media(url: Url) -> Planned {
-        Planned { url, bandwidth: None, ladder: None, start: None }
+        Planned { url, bandwidth: None, ladder: None, start: None, object: "av" }
     }
 }
 
@@ -144,7 +155,7 @@ fn tracks(master: &Master, variant: Variant, base: &Url) -> Vec<Planned> {
             let at = ladder.iter().position(|(_, u)| *u == url).unwrap_or(0);
             (ladder, at)
         });
-        add(Planned { url, bandwidth: Some(v.bandwidth), ladder, start: master.start });
+        add(Planned { url, bandwidth: Some(v.bandwidth), ladder, start: master.start, object: "av" });
     }
     for r in master.renditions.iter().filter(|r| r.uri.is_some()) {
         let wanted = match variant {
@@ -161,7 +172,12 @@ fn tracks(master: &Master, variant: Variant, base: &Url) -> Vec<Planned> {
             }),
         };
         if let Some(url) = r.uri.as_deref().filter(|_| wanted).and_then(url_of) {
-            add(Planned { start: master.start, ..Planned::media(url) });
+            let object = match r.kind {
+                MediaType::Audio => "a",
+                MediaType::Subtitles | MediaType::ClosedCaptions => "tt",
+                MediaType::Video => "v",
+            };
+            add(Planned { start: master.start, object, ..Planned::media(url) });
         }
     }
     out
@@ -352,6 +368,10 @@ struct Track<'a> {
     bandwidth: Option<u64>,
     /// The master playlist's `EXT-X-START` (the media playlist's own wins).
     master_start: Option<StartPoint>,
+    /// CMCD `ot` of its segments.
+    object: &'static str,
+    /// The throughput of its last segment download, bits per second.
+    throughput: Option<f64>,
     adaptive: Option<Adaptive>,
     /// Media sequence number of the next segment to fetch.
     next: Option<u64>,
@@ -379,6 +399,8 @@ impl<'a> Track<'a> {
             url: plan.url,
             bandwidth: plan.bandwidth,
             master_start: plan.start,
+            object: plan.object,
+            throughput: None,
             adaptive,
             next: None,
             map: None,
@@ -419,6 +441,9 @@ impl<'a> Track<'a> {
                     Err(e) => return Err(e),
                 },
             };
+            if let Some(c) = self.client.cmcd.as_mut() {
+                c.now.live = Some(!media.ended);
+            }
             let target = Duration::from_secs_f64(media.target_duration.unwrap_or(2.0).clamp(0.1, 60.0));
             let shape = (media.media_sequence, media.segments.len());
             let changed = previous != Some(shape);
@@ -511,7 +536,12 @@ impl<'a> Track<'a> {
             };
             let switched = match self.segment(&url, seg.byte_range, seg.duration, times[i], stop).await {
                 Got::Stopped => return Step::Stopped,
-                Got::Media(bytes, took) => self.adapt(Some((bytes, took))),
+                Got::Media(bytes, took) => {
+                    #[allow(clippy::cast_precision_loss)]
+                    let bps = bytes as f64 * 8.0 / took.max(abr::MIN_SAMPLE_TIME).as_secs_f64();
+                    self.throughput = Some(bps);
+                    self.adapt(Some((bytes, took)))
+                }
                 Got::Failed => self.adapt(None),
             };
             if switched {
@@ -573,6 +603,7 @@ impl<'a> Track<'a> {
         stop: &CancellationToken,
     ) {
         let range = self.range(url, range);
+        self.note(None);
         let (mut f, _) = fetch(self.ctx, &mut self.client, url, kind, range, None, stop).await;
         f.request.variant_bandwidth = self.bandwidth.filter(|_| kind == RequestKind::Init);
         self.report(f);
@@ -589,6 +620,7 @@ impl<'a> Track<'a> {
     ) -> Got {
         let range = self.range(url, range);
         for attempt in 1..=SEGMENT_TRIES {
+            self.note(Some(duration));
             let (mut f, _) =
                 fetch(self.ctx, &mut self.client, url, RequestKind::Segment, range, None, stop).await;
             f.request.media_duration = Some(duration);
@@ -611,6 +643,21 @@ impl<'a> Track<'a> {
         }
         self.ctx.sink.send(self.ctx.id, EventKind::Problem(Problem::SegmentSkipped));
         Got::Failed
+    }
+
+    /// What CMCD says with the next request: the variant's bitrate, the segment's duration,
+    /// the buffer ahead of the playhead, the throughput measured, whether playback started.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn note(&mut self, duration: Option<f64>) {
+        let Some(c) = self.client.cmcd.as_mut() else { return };
+        let measured = self.adaptive.as_ref().map(|a| a.estimator.estimate()).or(self.throughput);
+        c.now.media = self.object;
+        c.now.bitrate_kbps = self.bandwidth.map(|b| b / 1000);
+        c.now.duration_ms = duration.map(|d| (d * 1000.0).round() as u64);
+        c.now.buffer_ms =
+            self.playhead.map(|t0| ((self.media - t0.elapsed().as_secs_f64()).max(0.0) * 1000.0) as u64);
+        c.now.throughput_kbps = measured.map(|bps| (bps / 1000.0) as u64);
+        c.now.startup = self.playhead.is_none();
     }
 
     fn report(&self, f: Fetched) {
