@@ -3,31 +3,39 @@
 
 use crate::common::*;
 
+/// Runs the swarm with the whitespace-separated `args` and the URL of a logged origin started
+/// for it; checks it exited
+/// 0 and that its playlists and segments equal the viewers' lines in nginx's log. Returns its
+/// stdout and the log's bytes.
+async fn against_logged_origin(args: &str) -> (String, u64) {
+    let logs = tempfile::tempdir().unwrap();
+    let origin = start_logged_origin(false, logs.path()).await;
+    let log = origin.access_log().expect("logged profile has an access log");
+    let mut argv: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
+    argv.push(origin.playlist_url());
+    let run =
+        tokio::task::spawn_blocking(move || run_swarm(&argv.iter().map(String::as_str).collect::<Vec<_>>()))
+            .await
+            .unwrap();
+    origin.stop().await.unwrap();
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let (nginx_playlists, nginx_segments, nginx_bytes) = viewer_lines(&log);
+    assert_eq!(summary_number(&out, "Requests", "playlists"), Some(nginx_playlists), "{out}");
+    assert_eq!(summary_number(&out, "Requests", "segments"), Some(nginx_segments), "{out}");
+    (out, nginx_bytes)
+}
+
 /// 20 native viewers for 20 s: playlists and segments equal nginx's log exactly, bytes
 /// within 1 %, every viewer started playing, no FFmpeg needed, no error.
 #[testkit::test]
 async fn native_viewers_are_counted_as_nginx_logs_them() {
     let _machine = shared_machine().await;
-    let logs = tempfile::tempdir().unwrap();
-    let origin = start_logged_origin(false, logs.path()).await;
-    let url = origin.playlist_url();
-    let log = origin.access_log().expect("logged profile has an access log");
-    let run = tokio::task::spawn_blocking(move || {
-        let mut cmd = swarm();
-        cmd.args(["--engine", "native", "--clients", "20", "--ramp-rate", "20", "--duration", "20s"]);
-        // No FFmpeg at all: the native engine must not need one.
-        cmd.args(["--ffmpeg", "/nonexistent/ffmpeg", "--variant", "all", &url]);
-        cmd.output().unwrap()
-    })
-    .await
-    .unwrap();
-    origin.stop().await.unwrap();
-    let out = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    let (nginx_playlists, nginx_segments, nginx_bytes) = viewer_lines(&log);
-    assert!(nginx_segments >= 20 * 5, "a real run: {nginx_segments} segments logged\n{out}");
-    assert_eq!(summary_number(&out, "Requests", "playlists"), Some(nginx_playlists), "{out}");
-    assert_eq!(summary_number(&out, "Requests", "segments"), Some(nginx_segments), "{out}");
+    // No FFmpeg at all: the native engine must not need one.
+    let args = "--engine native --clients 20 --ramp-rate 20 --duration 20s --ffmpeg /nonexistent/ffmpeg";
+    let (out, nginx_bytes) = against_logged_origin(&format!("{args} --variant all")).await;
+    let segments = summary_number(&out, "Requests", "segments").unwrap_or(0);
+    assert!(segments >= 20 * 5, "a real run: {segments} segments\n{out}");
     let bytes = summary_number(&out, "Bytes", "bytes").expect("bytes in the summary") as f64;
     let off = (bytes - nginx_bytes as f64).abs() / nginx_bytes as f64;
     assert!(off < 0.01, "swarm {bytes} bytes vs nginx {nginx_bytes}: {:.3} % apart\n{out}", off * 100.0);
@@ -109,6 +117,31 @@ fn ladder_answer(
     }
 }
 
+/// Runs the swarm with the whitespace-separated `args` against [`ladder_body`]'s server; checks
+/// it exited 0. Its stdout and its JSON report.
+fn play_ladder(args: &str) -> (String, serde_json::Value) {
+    let (port, done) = serve_for(std::time::Duration::from_secs(60), ladder_answer);
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let out = swarm()
+        .args(args.split_whitespace())
+        .arg("--report")
+        .arg(&report)
+        .arg(format!("http://127.0.0.1:{port}/master.m3u8"))
+        .output()
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), r)
+}
+
+/// The report's variants as (BANDWIDTH, segments).
+fn renditions(variants: &serde_json::Value) -> Vec<(u64, u64)> {
+    let rows = variants["renditions"].as_array().cloned().unwrap_or_default();
+    rows.iter().map(|x| (x["bandwidth"].as_u64().unwrap_or(0), x["segments"].as_u64().unwrap_or(0))).collect()
+}
+
 /// `--variant abr` over loopback: the viewer starts on the first variant listed (the lowest,
 /// as hls.js does), samples two segments (200 KB, past the 128 KB a switch up needs) and
 /// switches once, straight to the highest variant, which plays the rest. The summary, the
@@ -116,33 +149,16 @@ fn ladder_answer(
 /// and the bitrate delivered is the segments' bits over their media time (100 KB per 2 s).
 #[testkit::test]
 fn an_adaptive_viewer_climbs_to_the_variant_the_link_carries() {
-    let (port, done) = serve_for(std::time::Duration::from_secs(60), ladder_answer);
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("r.json");
-    let out = swarm()
-        .args(["--engine", "native", "--variant", "abr", "--clients", "1", "--duration", "30s", "--report"])
-        .arg(&report)
-        .arg(format!("http://127.0.0.1:{port}/master.m3u8"))
-        .output()
-        .unwrap();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let summary = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (summary, r) = play_ladder("--engine native --variant abr --clients 1 --duration 30s");
     assert!(
         summary.contains("Variants          1 switches (1 up · 0 down) · delivered 400 kb/s"),
         "{summary}"
     );
     assert!(summary.contains("  400 kb/s        16.0 s of media (80.0 %) · 8 segments"), "{summary}");
     assert!(summary.contains("  100 kb/s        4.0 s of media (20.0 %) · 2 segments"), "{summary}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     let v = &r["variants"];
     assert_eq!((v["switches_up"].as_u64(), v["switches_down"].as_u64()), (Some(1), Some(0)), "{v}");
-    let rows: Vec<(u64, u64)> = v["renditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| (x["bandwidth"].as_u64().unwrap(), x["segments"].as_u64().unwrap()))
-        .collect();
+    let rows = renditions(v);
     assert_eq!(rows, [(100_000, 2), (400_000, 8)], "{v}");
     assert_eq!(v["delivered_bits_per_second"].as_f64(), Some(400_000.0), "{v}");
     // Advertised, weighted by time: (100k × 4 s + 400k × 16 s) / 20 s.
@@ -156,29 +172,13 @@ fn an_adaptive_viewer_climbs_to_the_variant_the_link_carries() {
 /// out, and the run ends when both are done, before its duration.
 #[testkit::test]
 fn a_variant_mix_deals_the_choices() {
-    let (port, done) = serve_for(std::time::Duration::from_secs(60), ladder_answer);
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("r.json");
-    let out = swarm()
-        .args(["--engine", "native", "--variant-mix", "highest=1,lowest=1", "--clients", "2"])
-        .args(["--ramp-rate", "10", "--duration", "50s", "--report"])
-        .arg(&report)
-        .arg(format!("http://127.0.0.1:{port}/master.m3u8"))
-        .output()
-        .unwrap();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let summary = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (summary, r) = play_ladder(
+        "--engine native --variant-mix highest=1,lowest=1 --clients 2 --ramp-rate 10 --duration 50s",
+    );
     assert!(summary.contains("(every viewer played the stream to its end)"), "{summary}");
     assert!(summary.contains("Playback          0 stalls"), "{summary}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     let v = &r["variants"];
-    let rows: Vec<(u64, u64)> = v["renditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| (x["bandwidth"].as_u64().unwrap(), x["segments"].as_u64().unwrap()))
-        .collect();
+    let rows = renditions(v);
     assert_eq!(rows, [(100_000, 10), (400_000, 10)], "{v}");
     assert_eq!((v["switches_up"].as_u64(), v["switches_down"].as_u64()), (Some(0), Some(0)), "{v}");
     assert_eq!(r["playback"]["interruptions"].as_u64(), Some(0), "{}", r["playback"]);
@@ -345,38 +345,11 @@ async fn both_engines_fetch_every_segment_once_in_order() {
 #[testkit::test]
 async fn a_thousand_native_viewers() {
     let _machine = whole_machine().await;
-    let logs = tempfile::tempdir().unwrap();
-    let origin = start_logged_origin(false, logs.path()).await;
-    let url = origin.playlist_url();
-    let log = origin.access_log().expect("logged profile has an access log");
-    let run = tokio::task::spawn_blocking(move || {
-        run_swarm(&[
-            "--engine",
-            "native",
-            "--clients",
-            "1000",
-            "--ramp-rate",
-            "200",
-            "--duration",
-            "30s",
-            "--assert",
-            "generator_bound==false",
-            "--assert",
-            "error_rate==0",
-            "--assert",
-            "viewers_reached>=100%",
-            &url,
-        ])
-    })
-    .await
-    .unwrap();
-    origin.stop().await.unwrap();
-    let out = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    let (nginx_playlists, nginx_segments, _) = viewer_lines(&log);
-    assert!(nginx_segments >= 1000 * 10, "{nginx_segments} segments logged\n{out}");
-    assert_eq!(summary_number(&out, "Requests", "playlists"), Some(nginx_playlists), "{out}");
-    assert_eq!(summary_number(&out, "Requests", "segments"), Some(nginx_segments), "{out}");
+    let args = "--engine native --clients 1000 --ramp-rate 200 --duration 30s";
+    let asserts = "--assert generator_bound==false --assert error_rate==0 --assert viewers_reached>=100%";
+    let (out, _) = against_logged_origin(&format!("{args} {asserts}")).await;
+    let segments = summary_number(&out, "Requests", "segments").unwrap_or(0);
+    assert!(segments >= 1000 * 10, "{segments} segments\n{out}");
 }
 
 /// Native viewers against each pathological answer: the run goes on (exit 0), nothing is

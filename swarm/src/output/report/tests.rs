@@ -288,6 +288,32 @@ fn html_page_is_self_contained_and_escaped() {
 }
 
 #[test]
+fn variants_are_reported_when_segments_name_theirs() {
+    let plain = Report::new(&outcome(snapshot::Measure::Relay, 10));
+    assert!(plain.variants.is_none() && !html::render(&plain).contains("<h2>Variants</h2>"));
+    let mut o = outcome(snapshot::Measure::Relay, 10);
+    let r = |segments: u64, media_seconds: f64, bytes: u64| snapshot::Rendition {
+        segments,
+        media_seconds,
+        bytes,
+    };
+    o.snapshot.renditions = [(400_000, r(8, 16.0, 800_000)), (100_000, r(2, 4.0, 200_000))].into();
+    o.snapshot.switches = snapshot::Switches { up: 1, down: 0 };
+    let report = Report::new(&o);
+    let j = json(&report);
+    validate(&j);
+    let v = &j["variants"];
+    assert_eq!((v["switches_up"].as_u64(), v["switches_down"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(v["delivered_bits_per_second"].as_f64(), Some(400_000.0), "1 MB × 8 / 20 s");
+    assert_eq!(v["advertised_bits_per_second"].as_f64(), Some(340_000.0));
+    assert_eq!(v["renditions"][0]["bandwidth"].as_u64(), Some(100_000), "ascending");
+    assert_eq!(v["renditions"][1]["share"].as_f64(), Some(0.8));
+    let page = html::render(&report);
+    assert!(page.contains("<h2>Variants</h2>") && page.contains("1 up · 0 down"), "{page}");
+    assert!(page.contains("400 kb/s (segment bits per second of media)"), "{page}");
+}
+
+#[test]
 fn long_runs_are_downsampled_and_empty_runs_still_render() {
     let page = html::render(&Report::new(&outcome(snapshot::Measure::Relay, 5000)));
     let lines: Vec<usize> = page
