@@ -186,27 +186,30 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
     let expected = if td > 0.0 { watched / td * downloaded } else { 0.0 };
     let starts = num(r, "/viewers/process_starts");
     let master = num(r, "/requests/by_kind/master/count");
+    // Through an impaired link a request can fail and be tried again, a download can take
+    // longer than a segment lasts, and a viewer can be reconnecting: every count of requests
+    // then depends on timing. What stays certain: a stream without a master playlist gets no
+    // master request, one with gets at least one per session.
+    let impaired = s.network.is_some();
     let mut requests = BTreeMap::new();
     requests.insert(
         "master",
         Value::from(match (master, f.variants) {
             (0.0, _) => "none",
+            (m, n) if n > 0 && impaired && m >= starts => "at least one per process start",
             (m, n) if n > 0 && m == starts => "one per process start",
             _ => "other than one per process start",
         }),
     );
-    // Behind a rate limit a download can take longer than a segment lasts, and the requests
-    // per watched second depend on when each one queued: not pinned there.
-    let limited = s.network.as_ref().is_some_and(|n| n.rate_kbit.is_some());
     let judged = |kind: &str, low, high| {
         let n = num(r, &format!("/requests/by_kind/{kind}/count"));
-        Value::from(if limited { "varies (impaired)" } else { against_expected(n, expected, low, high) })
+        Value::from(if impaired { "varies (impaired)" } else { against_expected(n, expected, low, high) })
     };
     requests.insert("playlist", judged("playlist", 0.4, 3.0));
     requests.insert("segment", judged("segment", 0.5, 2.0));
     let other =
         ["init", "key", "other"].iter().map(|k| num(r, &format!("/requests/by_kind/{k}/count"))).sum();
-    requests.insert("other", count(other));
+    requests.insert("other", if impaired { Value::from("varies (impaired)") } else { count(other) });
 
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     for row in r.pointer("/viewers/rows").and_then(Value::as_array).into_iter().flatten() {
@@ -239,8 +242,16 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
             None => r.pointer("/viewers/streaming_at_stop").cloned().unwrap_or(Value::Null),
         },
         restarts: timed("/viewers/restarts"),
-        stall_restarts: count(num(r, "/viewers/stall_restarts")),
-        spawn_failures: count(num(r, "/viewers/spawn_failures")),
+        stall_restarts: if impaired {
+            Value::from("varies (impaired)")
+        } else {
+            count(num(r, "/viewers/stall_restarts"))
+        },
+        spawn_failures: if impaired {
+            Value::from("varies (impaired)")
+        } else {
+            count(num(r, "/viewers/spawn_failures"))
+        },
         final_states,
         exits_unexpected: timed_map("/viewers/exits_unexpected"),
         // Which exit a stopped FFmpeg gives depends on what it was doing at the stop.
@@ -428,8 +439,14 @@ mod tests {
             let states = &n["swarm"]["viewers"]["final_states"];
             assert_eq!(states.get("any").is_some(), word == "varies (impaired)", "{states}");
         }
-        // Under loss the requests per watched second are still judged; behind a rate limit not.
-        assert_ne!(impaired["swarm"]["requests"]["segment"], "varies (impaired)");
+        // Through an impaired link no count of requests is pinned, by loss or by a rate limit.
+        for kind in ["playlist", "segment", "other"] {
+            assert_eq!(impaired["swarm"]["requests"][kind], "varies (impaired)", "{kind}");
+        }
+        for count in ["stall_restarts", "spawn_failures"] {
+            assert_eq!(impaired["swarm"]["viewers"][count], "varies (impaired)", "{count}");
+        }
+        assert_eq!(faulted["swarm"]["requests"]["other"], 0, "faults alone keep the certain counts");
         let limited = normalized(&CLEAN.replace(
             "[origin]\nprofile = \"default\"",
             "[origin]\nprofile = \"default\"\nplacement = \"netns\"\n[network]\nrate_kbit = 700",
