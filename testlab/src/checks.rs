@@ -236,9 +236,10 @@ pub fn run(i: &Inputs<'_>) -> Vec<Check> {
 
 /// `[expect.variants]` against the report's `variants` and viewer rows.
 fn variants(v: &crate::scenario::VariantsExpect, r: &Value, out: &mut Vec<Check>) {
+    // Each viewer's last variant, in row order.
+    let rows = r.pointer("/viewers/rows").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let last: Vec<Option<u64>> = rows.iter().map(|x| x["variant_bandwidth"].as_u64()).collect();
     if let Some(want) = v.final_bandwidth {
-        let rows = r.pointer("/viewers/rows").and_then(Value::as_array).cloned().unwrap_or_default();
-        let last: Vec<Option<u64>> = rows.iter().map(|x| x["variant_bandwidth"].as_u64()).collect();
         out.push(Check {
             name: format!("every viewer ended on the variant of BANDWIDTH {want}"),
             passed: !last.is_empty() && last.iter().all(|b| *b == Some(want)),
@@ -248,8 +249,6 @@ fn variants(v: &crate::scenario::VariantsExpect, r: &Value, out: &mut Vec<Check>
     let bounds = [("or more", v.final_bandwidth_at_least), ("or less", v.final_bandwidth_at_most)];
     for (how, bound) in bounds {
         let Some(bound) = bound else { continue };
-        let rows = r.pointer("/viewers/rows").and_then(Value::as_array).cloned().unwrap_or_default();
-        let last: Vec<Option<u64>> = rows.iter().map(|x| x["variant_bandwidth"].as_u64()).collect();
         let within = |b: u64| if how == "or more" { b >= bound } else { b <= bound };
         out.push(Check {
             name: format!("every viewer ended on a variant of BANDWIDTH {bound} {how}"),

@@ -139,12 +139,6 @@ impl VariantMix {
     pub fn for_viewer(&self, id: u32) -> Variant {
         self.deal[id as usize % self.deal.len()]
     }
-
-    /// True if any share uses `variant`.
-    #[must_use]
-    pub fn uses(&self, variant: Variant) -> bool {
-        self.shares.iter().any(|(v, _)| *v == variant)
-    }
 }
 
 impl std::fmt::Display for VariantMix {
@@ -182,7 +176,6 @@ mod tests {
         assert!(first[..3].iter().any(|v| *v != first[0]), "{first:?}");
         assert_eq!(mix.for_viewer(10), mix.for_viewer(0));
         assert_eq!(mix.to_string(), "highest=20,lowest=30,abr=50");
-        assert!(mix.uses(Variant::Abr) && !mix.uses(Variant::All));
     }
 
     #[test]

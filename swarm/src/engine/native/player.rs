@@ -351,8 +351,8 @@ enum Got {
 
 /// `--variant abr`: the ladder and the estimate.
 struct Adaptive {
-    /// Variants by ascending `BANDWIDTH`.
-    ladder: Vec<(u64, Url)>,
+    /// Variants by ascending `BANDWIDTH`: their playlists and their `BANDWIDTH`s.
+    urls: Vec<Url>,
     bandwidths: Vec<u64>,
     /// The one playing.
     at: usize,
@@ -387,11 +387,9 @@ struct Track<'a> {
 
 impl<'a> Track<'a> {
     fn new(ctx: &'a Ctx, client: Client, plan: Planned) -> Track<'a> {
-        let adaptive = plan.ladder.map(|(ladder, at)| Adaptive {
-            bandwidths: ladder.iter().map(|(bw, _)| *bw).collect(),
-            ladder,
-            at,
-            estimator: abr::Estimator::default(),
+        let adaptive = plan.ladder.map(|(ladder, at)| {
+            let (bandwidths, urls) = ladder.into_iter().unzip();
+            Adaptive { urls, bandwidths, at, estimator: abr::Estimator::default() }
         });
         Track {
             ctx,
@@ -568,7 +566,7 @@ impl<'a> Track<'a> {
         }
         let (from, to) = (a.bandwidths[a.at], a.bandwidths[next]);
         a.at = next;
-        self.url = a.ladder[next].1.clone();
+        self.url = a.urls[next].clone();
         self.bandwidth = Some(to);
         self.ctx.sink.send(self.ctx.id, EventKind::VariantSwitch { from, to });
         true
