@@ -82,6 +82,12 @@ pub struct LoadArgs {
     #[arg(long, env = "HLS_SWARM_STARTUP_TIMEOUT", value_parser = humantime::parse_duration)]
     pub startup_timeout: Option<Duration>,
 
+    /// Media a viewer buffers before it starts playing, and again before it resumes after a
+    /// stall (as Shaka's rebufferingGoal); startup is the time until it is in (default: one
+    /// segment, as hls.js)
+    #[arg(long, env = "HLS_SWARM_STARTUP_BUFFER", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub startup_buffer: Duration,
+
     /// Seed for ramp jitter and restart backoff (default: random)
     #[arg(long, env = "HLS_SWARM_SEED")]
     pub seed: Option<u64>,

@@ -21,6 +21,8 @@ use kit::playlist::Bounds;
 pub const MAX_CLIENTS: u32 = 50_000;
 /// Fastest ramp accepted, viewers per second.
 pub const MAX_RAMP_RATE: f64 = 1_000.0;
+/// Longest `--startup-buffer`: more than any player's forward buffer goal.
+pub const MAX_STARTUP_BUFFER: Duration = Duration::from_secs(120);
 /// URL used by `--print-cmd` when none is given.
 pub const PLACEHOLDER_URL: &str = "http://origin.invalid/stream.m3u8";
 
@@ -53,6 +55,8 @@ pub struct Config {
     pub stall_timeout: Option<Duration>,
     /// Failed-start threshold, if given.
     pub startup_timeout: Option<Duration>,
+    /// Media buffered before playback starts or resumes (zero: one segment).
+    pub startup_buffer: Duration,
     /// Seed for jitter and backoff.
     pub seed: u64,
     /// How each FFmpeg viewer is run.
@@ -139,6 +143,14 @@ pub enum ConfigError {
     StartupTimeout {
         /// The value given, formatted.
         value: String,
+    },
+    /// Startup buffer out of range.
+    #[error("--startup-buffer {value} is out of range: accepted 0 (one segment) to {max}")]
+    StartupBuffer {
+        /// The value given, formatted.
+        value: String,
+        /// Upper bound, formatted.
+        max: &'static str,
     },
     /// Zero stall timeout.
     #[error("--stall-timeout {value} is out of range: it must be longer than 0")]
@@ -318,6 +330,10 @@ impl Config {
         if let Some(st) = load.startup_timeout.filter(|d| d.is_zero()) {
             return Err(ConfigError::StartupTimeout { value: humantime::format_duration(st).to_string() });
         }
+        if load.startup_buffer > MAX_STARTUP_BUFFER {
+            let value = humantime::format_duration(load.startup_buffer).to_string();
+            return Err(ConfigError::StartupBuffer { value, max: "2m" });
+        }
         if let Some(st) = load.stall_timeout.filter(|d| d.is_zero()) {
             return Err(ConfigError::StallTimeout { value: humantime::format_duration(st).to_string() });
         }
@@ -396,6 +412,7 @@ impl Config {
             restart_on_stall: load.restart_on_stall,
             stall_timeout: load.stall_timeout,
             startup_timeout: load.startup_timeout,
+            startup_buffer: load.startup_buffer,
             seed: load.seed.unwrap_or_else(rand::random),
             http: HttpSettings {
                 timeout: http.timeout,
@@ -522,6 +539,7 @@ mod tests {
             message(&["--timeout", "0s", "http://h/x.m3u8"]),
             message(&["--stall-timeout", "0s", "http://h/x.m3u8"]),
             message(&["--startup-timeout", "0s", "http://h/x.m3u8"]),
+            message(&["--startup-buffer", "3m", "http://h/x.m3u8"]),
             message(&["--resolve", "10.0.0.1", "http://h/x.m3u8"]),
             message(&["--resolve", "origin.example", "--dangerous", "http://h/x.m3u8"]),
             message(&["--header", "NoColon", "http://h/x.m3u8"]),

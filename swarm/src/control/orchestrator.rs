@@ -135,7 +135,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let (sink, events, dropped) = EventSink::channel(EVENT_QUEUE);
     let (publish, snapshots) = watch::channel(Arc::new(Snapshot::default()));
     let stats = Stats::new(config.clients, started_at, plan.offsets(), dropped, config.measure)
-        .with_startup_timeout(shape.startup_timeout);
+        .with_player(shape.startup_timeout, config.startup_buffer);
     let verdicts = stats.verdicts();
     let stats_task = tokio::spawn(fold::run(stats, events, publish, STATS_TICK, unix_seconds(started_wall)));
     let shutdown = Shutdown::default();
@@ -197,6 +197,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         target_duration: (!shape.finite).then_some(shape.target_duration),
         started: started_wall,
         duration: config.duration.map(|d| d.as_secs_f64()),
+        startup_buffer: (!config.startup_buffer.is_zero()).then_some(config.startup_buffer.as_secs_f64()),
     };
     Ok(Finished::Run(Box::new(Outcome::new(&results, facts, origin, &config.asserts))))
 }
@@ -535,6 +536,7 @@ impl Starter<'_> {
             secrets: Arc::clone(&self.secrets),
             limits: http.limits,
             cmcd: self.config.cmcd,
+            startup_buffer: self.config.startup_buffer,
         }
     }
 }

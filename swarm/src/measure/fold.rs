@@ -128,12 +128,12 @@ impl Stats {
         }
     }
 
-    /// Viewers that have not played `timeout` after joining are failed starts (see
-    /// [`Player`]); 30 s unless set.
+    /// Viewers that have not played `timeout` after joining are failed starts (30 s unless
+    /// set), and a viewer plays once `goal` of media is buffered (see [`Player`]).
     #[must_use]
-    pub fn with_startup_timeout(mut self, timeout: Duration) -> Stats {
+    pub fn with_player(mut self, timeout: Duration, goal: Duration) -> Stats {
         for v in &mut self.viewers {
-            v.player = Player::new(timeout);
+            v.player = Player::new(timeout).with_goal(goal);
         }
         self
     }
@@ -861,7 +861,7 @@ mod tests {
         let t0 = Instant::now();
         let secs = Duration::from_secs;
         let mut st = Stats::new(2, t0, vec![Duration::ZERO; 2], Arc::default(), Measure::Relay)
-            .with_startup_timeout(secs(10));
+            .with_player(secs(10), Duration::ZERO);
         for v in 0..2 {
             st.apply(ev(v, t0, EventKind::SessionStarted { took: Duration::ZERO }));
             st.apply(ev(v, t0 + secs(1), fetched(RequestKind::Playlist, 400, 2, 3, None)));

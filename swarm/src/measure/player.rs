@@ -8,6 +8,11 @@
 //! instant the buffer runs dry is `play start + media buffered + time stalled`, so every
 //! figure follows from the arrival times.
 //!
+//! A player that waits for more than one segment before it plays (`--startup-buffer`, as
+//! Shaka's `rebufferingGoal` or AVPlayer's preferred forward buffer) holds what arrives while
+//! it is not playing until that much media is in: playback starts, or resumes after a stall,
+//! when the goal is reached. With no goal the first segment starts it, as hls.js does.
+//!
 //! The model belongs to the viewer, not to one session (one FFmpeg process): when a session
 //! ends by itself its buffer is gone with it (the playhead stops there), and the time until
 //! the next session's first segment is a stall like any other — a crash, a backoff or an
@@ -23,6 +28,10 @@ use std::time::{Duration, Instant};
 pub struct Player {
     /// How long a viewer may wait for its first segment before it is a failed start.
     startup_timeout: Duration,
+    /// Media that must be buffered before playback starts or resumes (zero: one segment).
+    goal: Duration,
+    /// Media received while not playing, held until it reaches `goal`.
+    pending: Duration,
     /// When the viewer's first session started.
     joined: Option<Instant>,
     /// First request of the current session.
@@ -65,6 +74,8 @@ impl Player {
     pub fn new(startup_timeout: Duration) -> Player {
         Player {
             startup_timeout,
+            goal: Duration::ZERO,
+            pending: Duration::ZERO,
             joined: None,
             session: None,
             session_playing: false,
@@ -74,6 +85,13 @@ impl Player {
             stalls: 0,
             anchor: None,
         }
+    }
+
+    /// The same player, starting and resuming only once `goal` of media is buffered.
+    #[must_use]
+    pub fn with_goal(mut self, goal: Duration) -> Player {
+        self.goal = goal;
+        self
     }
 
     /// A session (a process) started at `at`.
@@ -88,6 +106,7 @@ impl Player {
         if let Some(dry) = self.dry_at().filter(|d| *d > at) {
             self.buffered = self.buffered.saturating_sub(dry - at);
         }
+        self.pending = Duration::ZERO;
         self.session = None;
         self.session_playing = false;
     }
@@ -101,6 +120,17 @@ impl Player {
     /// A segment of `media` duration was fully received at `at`.
     pub fn segment(&mut self, at: Instant, media: Duration) -> Buffered {
         let mut out = Buffered::default();
+        // Not playing (not started, a new session, or stalled): it waits for its goal.
+        let waiting = !self.session_playing || self.dry_at().is_some_and(|d| at > d);
+        let media = if waiting || !self.pending.is_zero() {
+            self.pending += media;
+            if self.pending < self.goal {
+                return out;
+            }
+            std::mem::take(&mut self.pending)
+        } else {
+            media
+        };
         let session = self.session.unwrap_or(at);
         match self.play_start {
             None => {
@@ -128,7 +158,7 @@ impl Player {
     /// The next segment to be buffered started at wall-clock `program_date_time` (Unix
     /// seconds): it ties the playhead to the live stream's clock.
     pub fn anchor(&mut self, program_date_time: f64) {
-        self.anchor = Some((self.buffered, program_date_time));
+        self.anchor = Some((self.buffered + self.pending, program_date_time));
     }
 
     /// How far behind the live edge the playhead is at `now`, which is `now_unix` on the wall
@@ -356,5 +386,38 @@ mod tests {
         assert_eq!(b.startup, Some(S(30)));
         assert_eq!(p.watched(t0 + S(31)), (S(31), S(30)));
         assert_eq!(p.stalls(t0 + S(31)), 0, "a failed start is not a stall");
+    }
+
+    #[test]
+    fn a_startup_buffer_holds_playback_until_it_is_full_at_start_and_after_a_stall() {
+        let t0 = Instant::now();
+        let mut p = Player::new(S(30)).with_goal(S(5));
+        p.session_started(t0);
+        p.request(t0);
+        assert_eq!(p.segment(t0 + S(1), S(2)), Buffered::default(), "2 s of 5: not playing");
+        assert_eq!(p.segment(t0 + S(2), S(2)), Buffered::default(), "4 s of 5");
+        assert!(!p.playing());
+        let b = p.segment(t0 + S(3), S(2));
+        assert_eq!(b.startup, Some(S(3)), "6 s buffered: it plays");
+        assert_eq!(p.dry_at(), Some(t0 + S(9)));
+        // Dry at 9 s; one segment at 10 s is not enough to resume, the next at 12 s is.
+        assert_eq!(p.segment(t0 + S(10), S(2)), Buffered::default());
+        assert_eq!(p.stalled_for(t0 + S(11)), Some(S(2)), "still stalled with 2 s in");
+        let b = p.segment(t0 + S(12), S(4));
+        assert_eq!(b.stall, Some(S(3)));
+        assert_eq!(p.dry_at(), Some(t0 + S(18)), "resumed at 12 s with 6 s");
+        // While playing, segments go straight to the buffer.
+        assert_eq!(p.segment(t0 + S(13), S(1)), Buffered::default());
+        assert_eq!(p.dry_at(), Some(t0 + S(19)));
+        assert_eq!(p.stalls(t0 + S(13)), 1);
+    }
+
+    #[test]
+    fn without_a_goal_one_segment_starts_and_resumes_playback() {
+        let t0 = Instant::now();
+        let mut p = Player::new(S(30));
+        p.request(t0);
+        assert_eq!(p.segment(t0 + S(1), S(2)).startup, Some(S(1)));
+        assert_eq!(p.segment(t0 + S(5), S(2)).stall, Some(S(2)));
     }
 }

@@ -381,6 +381,7 @@ mod tests {
             target_duration: Some(2.0),
             started: std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             duration: Some(40.0),
+            startup_buffer: None,
         };
         let asserts: Vec<Assertion> = ["segment_download_p95<20ms", "stalls==0", "viewers_reached>=1"]
             .iter()

@@ -117,6 +117,9 @@ pub struct RunFacts {
     pub started: std::time::SystemTime,
     /// Asked run length (`None` = until stopped).
     pub duration: Option<f64>,
+    /// `--startup-buffer` in seconds: media buffered before playback starts or resumes
+    /// (`None`: one segment).
+    pub startup_buffer: Option<f64>,
 }
 
 /// The variants viewers played, when their segments' variants are known: switches, the
@@ -251,9 +254,10 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
             "Startup           not measured: FFmpeg's log shows requests, not arrivals (--measure relay)"
         );
     } else {
+        let until = facts.startup_buffer.map_or_else(String::new, |b| format!(" · until {b} s buffered"));
         let _ = writeln!(
             o,
-            "Startup           {} · failed {} of {}",
+            "Startup           {} · failed {} of {}{until}",
             quantiles(&s.startup),
             p.failed_starts,
             s.target

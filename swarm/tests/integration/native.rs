@@ -399,3 +399,24 @@ fn native_viewers_name_each_hostile_answer() {
     }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
 }
+
+/// `--startup-buffer 7s` against the live origin (2 s segments): a viewer starts three
+/// segments (6 s) from the live edge, so it must wait for a fourth, which it can only see in a
+/// playlist reload one target duration (2 s) after its first load. Every startup is therefore
+/// at least 2 s; the summary and the report say what startup meant.
+#[testkit::test]
+async fn a_startup_buffer_delays_playback_until_it_is_in() {
+    let _machine = shared_machine().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let args = format!(
+        "--engine native --clients 3 --ramp-rate 10 --duration 12s --startup-buffer 7s \
+         --assert startup_p50>=1900ms --assert viewers_reached>=100% --report {}",
+        report.display()
+    );
+    let (out, stdout) = run_against_origin(&args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout.contains("failed 0 of 3 · until 7 s buffered"), "{stdout}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(r["run"]["startup_buffer_seconds"].as_f64(), Some(7.0), "{}", r["run"]);
+}

@@ -169,6 +169,7 @@ mod tests {
             headers: Arc::new(Headers { all: Vec::new(), basic: None }),
             limits: crate::engine::limits::Limits::default(),
             cmcd: None,
+            startup_buffer: Duration::ZERO,
         };
         let mut engine = NativeEngine::new(ctx);
         let mut session = engine.start().await.unwrap();

@@ -63,6 +63,8 @@ pub struct Ctx {
     pub limits: Limits,
     /// `--cmcd`: how Common Media Client Data goes with every request.
     pub cmcd: Option<cmcd::Mode>,
+    /// `--startup-buffer`: media buffered before the playhead moves (zero: one segment).
+    pub startup_buffer: Duration,
 }
 
 /// Plays one session until the stream ends (`Ok`), a track fails for good (`Err` with the
@@ -380,7 +382,8 @@ struct Track<'a> {
     key: Option<Url>,
     /// Where the previous byte range of a resource ended (for ranges without an offset).
     range_end: Option<(Url, u64)>,
-    /// When the first segment arrived, and the media fetched since the session began.
+    /// When playback began (the startup buffer was in), and the media fetched since the
+    /// session began.
     playhead: Option<Instant>,
     media: f64,
 }
@@ -631,8 +634,10 @@ impl<'a> Track<'a> {
                 return Got::Stopped;
             }
             if ok {
-                self.playhead.get_or_insert_with(Instant::now);
                 self.media += duration;
+                if self.playhead.is_none() && self.media >= self.ctx.startup_buffer.as_secs_f64() {
+                    self.playhead = Some(Instant::now());
+                }
                 return Got::Media(got.0, got.1);
             }
             if attempt < SEGMENT_TRIES && pause(Duration::from_millis(500), stop).await {

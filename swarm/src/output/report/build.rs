@@ -112,6 +112,7 @@ impl Report {
                 ramp_rate_achieved: s.ramp_rate_achieved.filter(|r| r.is_finite()),
                 ramp_lag_max_seconds: s.ramp_lag_max.as_secs_f64(),
                 target_duration_seconds: f.target_duration,
+                startup_buffer_seconds: f.startup_buffer,
                 dropped_events: s.dropped_events,
             },
             viewers: Viewers {

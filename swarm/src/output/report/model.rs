@@ -57,6 +57,9 @@ pub struct Run {
     /// The media playlist's target duration in seconds; `null` for a finite (VOD) stream or
     /// one that could not be examined.
     pub target_duration_seconds: Option<f64>,
+    /// `--startup-buffer`: seconds of media buffered before playback starts or resumes after
+    /// a stall; `null` when one segment is enough (the default).
+    pub startup_buffer_seconds: Option<f64>,
     /// Events the stats task dropped because it fell behind (counts are low if not 0).
     pub dropped_events: u64,
 }

@@ -115,6 +115,7 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
         target_duration: Some(2.0),
         started: std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
         duration: Some(seconds as f64),
+        startup_buffer: None,
     };
     let checks = ["segment_download_p95<500ms", "error_rate<0.1%", "stalls==0"]
         .iter()
