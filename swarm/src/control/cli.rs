@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::settings::{EngineKind, Variant, VariantMix};
+use crate::engine::settings::{EngineKind, SessionLength, Variant, VariantMix};
 use clap::{ArgAction, Args, Parser, ValueEnum};
 
 /// Start N simulated viewers against an HLS stream and measure what they experience.
@@ -87,6 +87,18 @@ pub struct LoadArgs {
     /// segment, as hls.js)
     #[arg(long, env = "HLS_SWARM_STARTUP_BUFFER", default_value = "0s", value_parser = humantime::parse_duration)]
     pub startup_buffer: Duration,
+
+    /// How long one viewing lasts: when a session has run this long the viewer leaves and a
+    /// new session starts in its place at once (a zap). `45s`, or `20s..2m` for a length drawn
+    /// evenly in that range each time; a session that plays a finished stream to its end
+    /// zaps too. Default: sessions last the whole run
+    #[arg(long, env = "HLS_SWARM_SESSION_LENGTH", value_name = "D|MIN..MAX", value_parser = SessionLength::parse)]
+    pub session_length: Option<SessionLength>,
+
+    /// Start each session of a finished (VOD) playlist at a random point instead of its start,
+    /// as viewers who seek do (native engine; live streams start at the live edge)
+    #[arg(long, env = "HLS_SWARM_RANDOM_START")]
+    pub random_start: bool,
 
     /// Seed for ramp jitter and restart backoff (default: random)
     #[arg(long, env = "HLS_SWARM_SEED")]

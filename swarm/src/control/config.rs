@@ -9,7 +9,7 @@ use crate::control::cli::{Cli, LogFormat, MeasureMode};
 use crate::engine::ffmpeg::command::FfmpegOptions;
 use crate::engine::limits::{parse_size, Limits, LINE_FLAG, PLAYLIST_FLAG, URI_FLAG};
 use crate::engine::secrets::Secrets;
-use crate::engine::settings::{EngineKind, Header, HttpSettings, Variant, VariantMix};
+use crate::engine::settings::{EngineKind, Header, HttpSettings, SessionLength, Variant, VariantMix};
 use crate::engine::trust::Trust;
 use crate::measure::origin::Targets;
 use crate::measure::snapshot::Measure;
@@ -57,6 +57,10 @@ pub struct Config {
     pub startup_timeout: Option<Duration>,
     /// Media buffered before playback starts or resumes (zero: one segment).
     pub startup_buffer: Duration,
+    /// `--session-length`: each session's length before the viewer zaps.
+    pub session_length: Option<SessionLength>,
+    /// `--random-start`: native sessions of a finished playlist start at a random point.
+    pub random_start: bool,
     /// Seed for jitter and backoff.
     pub seed: u64,
     /// How each FFmpeg viewer is run.
@@ -312,6 +316,10 @@ impl Config {
                 let flag = format!("--cmcd {}", format!("{mode:?}").to_lowercase());
                 return Err(ConfigError::OnlyNative { flag, reason });
             }
+            if load.random_start {
+                let reason = "FFmpeg's HLS reader starts a finished playlist at its beginning";
+                return Err(ConfigError::OnlyNative { flag: "--random-start".into(), reason });
+            }
             if let Some(mix) = &load.variant_mix {
                 let reason = "an FFmpeg viewer's variant is chosen once for the whole run";
                 return Err(ConfigError::OnlyNative { flag: format!("--variant-mix {mix}"), reason });
@@ -413,6 +421,8 @@ impl Config {
             stall_timeout: load.stall_timeout,
             startup_timeout: load.startup_timeout,
             startup_buffer: load.startup_buffer,
+            session_length: load.session_length,
+            random_start: load.random_start,
             seed: load.seed.unwrap_or_else(rand::random),
             http: HttpSettings {
                 timeout: http.timeout,

@@ -503,6 +503,7 @@ impl Starter<'_> {
             verdicts: Arc::clone(&self.verdicts),
             seed: self.config.seed,
             backoff_cap: backoff_cap(self.config.clients, self.config.ramp_rate),
+            session_length: self.config.session_length,
         }
     }
 
@@ -537,6 +538,8 @@ impl Starter<'_> {
             limits: http.limits,
             cmcd: self.config.cmcd,
             startup_buffer: self.config.startup_buffer,
+            random_start: self.config.random_start,
+            seed: self.config.seed,
         }
     }
 }

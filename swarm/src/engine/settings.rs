@@ -154,6 +154,64 @@ impl std::fmt::Display for VariantMix {
     }
 }
 
+/// `--session-length`: how long one viewing lasts before the viewer leaves and a new one
+/// starts in its place (a zap): `30s`, or `20s..2m` for a length drawn evenly in that range
+/// for each session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLength {
+    /// Shortest session.
+    pub min: Duration,
+    /// Longest session (equal to `min` for a fixed length).
+    pub max: Duration,
+}
+
+/// Shortest `--session-length`: a viewing shorter than this is not one.
+pub const SESSION_LENGTH_MIN: Duration = Duration::from_secs(1);
+
+impl SessionLength {
+    /// Reads `D` or `MIN..MAX` (humantime durations, e.g. `45s`, `20s..2m`).
+    ///
+    /// # Errors
+    /// A part that is not a duration, one under [`SESSION_LENGTH_MIN`], or `MIN` > `MAX`.
+    pub fn parse(text: &str) -> Result<SessionLength, String> {
+        let one = |part: &str| {
+            let d = humantime::parse_duration(part.trim()).map_err(|e| {
+                format!("'{}' is not a duration ({e}): expected e.g. 45s or 20s..2m", part.trim())
+            })?;
+            if d < SESSION_LENGTH_MIN {
+                return Err(format!("'{}' is shorter than 1s", part.trim()));
+            }
+            Ok(d)
+        };
+        let (min, max) = match text.split_once("..") {
+            Some((a, b)) => (one(a)?, one(b)?),
+            None => (one(text)?, one(text)?),
+        };
+        if min > max {
+            return Err(format!("'{text}' runs backwards: the shorter length comes first (e.g. 20s..2m)"));
+        }
+        Ok(SessionLength { min, max })
+    }
+
+    /// One session's length, drawn with `rng`.
+    pub fn draw(self, rng: &mut impl rand::Rng) -> Duration {
+        if self.min == self.max {
+            return self.min;
+        }
+        Duration::from_secs_f64(rng.gen_range(self.min.as_secs_f64()..=self.max.as_secs_f64()))
+    }
+}
+
+impl std::fmt::Display for SessionLength {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.min))?;
+        if self.max != self.min {
+            write!(f, "..{}", humantime::format_duration(self.max))?;
+        }
+        Ok(())
+    }
+}
+
 fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 {
         a
@@ -190,5 +248,23 @@ mod tests {
         assert_eq!(err("abr=x"), "weight 'x' in 'abr=x' is not a whole number from 1 to 10000");
         assert_eq!(err("abr=1,abr=2"), "'abr' is given twice");
         assert_eq!(err("abr=6000,lowest=6000"), "the weights add up to 12000; at most 10000");
+    }
+
+    #[test]
+    fn a_session_length_is_one_duration_or_a_range() {
+        let fixed = SessionLength::parse("45s").unwrap();
+        assert_eq!((fixed.min, fixed.max), (Duration::from_secs(45), Duration::from_secs(45)));
+        let range = SessionLength::parse("20s..2m").unwrap();
+        assert_eq!(range.to_string(), "20s..2m");
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        for _ in 0..100 {
+            let d = range.draw(&mut rng);
+            assert!(d >= Duration::from_secs(20) && d <= Duration::from_secs(120), "{d:?}");
+        }
+        assert_eq!(fixed.draw(&mut rng), Duration::from_secs(45));
+        let err = |t: &str| SessionLength::parse(t).unwrap_err();
+        assert_eq!(err("2m..20s"), "'2m..20s' runs backwards: the shorter length comes first (e.g. 20s..2m)");
+        assert_eq!(err("500ms"), "'500ms' is shorter than 1s");
+        assert!(err("ten").starts_with("'ten' is not a duration ("), "{}", err("ten"));
     }
 }

@@ -8,7 +8,9 @@
 //! healthy session; a finite stream played to its end is not started again; with a stall
 //! timeout, a session whose player (the fold's model, read through [`Verdicts`]) has been dry
 //! that long — or that has not buffered its first segment that long after starting — is
-//! stopped and started again.
+//! stopped and started again. With `--session-length`, a session that has run its drawn
+//! length is stopped and a new one starts at once, without backoff (a viewer zapping); so does
+//! a session that played a finished stream to its end.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::settings::SessionLength;
 use crate::measure::events::{EndCause, Ending, EventKind, EventSink, FinishReason, ViewerId};
 use crate::measure::player::Verdicts;
 
@@ -95,6 +98,8 @@ pub struct Supervisor<E> {
     /// Longest wait between restarts (the delays grow from [`BACKOFF_FIRST`] ×1.7 per
     /// attempt up to it, ±20 %).
     pub backoff_cap: Duration,
+    /// `--session-length`: how long each session lasts before the viewer zaps.
+    pub session_length: Option<SessionLength>,
 }
 
 /// How one session ended, for the loop.
@@ -103,6 +108,8 @@ enum SessionEnd {
     Stopped,
     /// Restarted because its player stalled.
     Stalled,
+    /// It ran its `--session-length`.
+    Completed,
     /// It ended by itself.
     Ended { ending: Ending, uptime: Duration },
     /// It could not start.
@@ -126,8 +133,14 @@ impl<E: Engine> Supervisor<E> {
             if shutdown.stop.is_cancelled() {
                 return FinishReason::Shutdown;
             }
-            let healthy = match self.session(sink, shutdown).await {
+            let length = self.session_length.map(|l| l.draw(&mut rng));
+            let healthy = match self.session(sink, shutdown, length).await {
                 SessionEnd::Stopped => return FinishReason::Shutdown,
+                SessionEnd::Completed => {
+                    // The viewer leaves and the next one starts at once.
+                    backoff.reset();
+                    continue;
+                }
                 SessionEnd::Stalled | SessionEnd::NotStarted => false,
                 SessionEnd::Ended { ending, uptime } => {
                     if ending.success() && !self.restart_after_clean_exit {
@@ -148,8 +161,14 @@ impl<E: Engine> Supervisor<E> {
         }
     }
 
-    /// Starts one session and watches it until it ends, the run stops it, or it stalls.
-    async fn session(&mut self, sink: &EventSink, shutdown: &Shutdown) -> SessionEnd {
+    /// Starts one session and watches it until it ends, the run stops it, it stalls, or it
+    /// has run `length`.
+    async fn session(
+        &mut self,
+        sink: &EventSink,
+        shutdown: &Shutdown,
+        length: Option<Duration>,
+    ) -> SessionEnd {
         let mut session = match self.engine.start().await {
             Ok(s) => s,
             Err(error) => {
@@ -172,12 +191,18 @@ impl<E: Engine> Supervisor<E> {
             // after, the player may be stalled at most the timeout.
             let stall_at = self.stall_timeout.map(|limit| self.dry_at(started) + limit);
             let never = started + Duration::from_secs(86_400 * 365);
+            let over = length.map_or(never, |l| started + l);
             tokio::select! {
                 biased;
                 () = shutdown.stop.cancelled() => {
                     let ending = session.stop(self.grace, &shutdown.kill).await;
                     sink.send(self.id, end(ending, EndCause::Stopped, Vec::new()));
                     return SessionEnd::Stopped;
+                }
+                () = tokio::time::sleep_until(over.into()), if length.is_some() => {
+                    let ending = session.stop(self.grace, &shutdown.kill).await;
+                    sink.send(self.id, end(ending, EndCause::Completed, Vec::new()));
+                    return SessionEnd::Completed;
                 }
                 () = tokio::time::sleep_until(stall_at.unwrap_or(never).into()), if stall_at.is_some() => {
                     // Segments may have arrived meanwhile: only a deadline that still holds counts.
@@ -193,6 +218,12 @@ impl<E: Engine> Supervisor<E> {
                 }
                 ending = session.ended() => {
                     let uptime = now().saturating_duration_since(started);
+                    // With a session length, a finished stream played to its end is the end of
+                    // a viewing too: the next one starts at once.
+                    if ending.success() && !self.restart_after_clean_exit && length.is_some() {
+                        sink.send(self.id, end(ending, EndCause::Completed, Vec::new()));
+                        return SessionEnd::Completed;
+                    }
                     sink.send(self.id, end(ending.clone(), EndCause::Own, session.tail()));
                     return SessionEnd::Ended { ending, uptime };
                 }

@@ -184,6 +184,8 @@ pub enum EndCause {
         /// How long it had been stalled (or waiting for its first segment).
         waited: Duration,
     },
+    /// `--session-length`: the viewing was over, so the viewer left and starts a new one.
+    Completed,
 }
 
 impl EndCause {

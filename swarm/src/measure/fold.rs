@@ -53,6 +53,8 @@ struct Viewer {
     saw_end: bool,
     /// Its last session played the finished stream to its end: until when its buffer plays.
     played_out: Option<Instant>,
+    /// Its last session ended at its `--session-length`: the next one is not a restart.
+    zapped: bool,
 }
 
 /// The fold. Public so tests and benchmarks can drive it without a runtime.
@@ -205,7 +207,7 @@ impl Stats {
                 v.last_segment = None;
                 v.starts += 1;
                 s.process_starts += 1;
-                if v.starts > 1 {
+                if v.starts > 1 && !std::mem::take(&mut v.zapped) {
                     s.restarts += 1;
                 }
             }
@@ -268,6 +270,11 @@ impl Stats {
                         self.rejoin.record(d);
                         s.playback.rejoins += 1;
                     }
+                    if let Some(d) = b.zap {
+                        // A new viewing after a zap: a startup like a viewer's first.
+                        self.startup.record(d);
+                        s.playback.zap_starts += 1;
+                    }
                     // How far behind the live edge this viewer plays, as each segment arrives.
                     let wall =
                         self.wall_start + ev.at.saturating_duration_since(self.started_at).as_secs_f64();
@@ -307,6 +314,14 @@ impl Stats {
                 }
             }
             EventKind::Tunnel(t) => record_tunnel(&t, s),
+            EventKind::SessionEnded { cause: EndCause::Completed, .. } => {
+                // The viewing was over (`--session-length`): the viewer left on purpose and a
+                // new session takes its place. Not an interruption, not a stall.
+                v.player.zap(ev.at);
+                s.playback.zaps += 1;
+                v.zapped = true;
+                v.state = ViewerState::Backoff;
+            }
             EventKind::SessionEnded { ending, cause, .. }
                 if cause == EndCause::Own && ending.success() && v.saw_end =>
             {
@@ -822,6 +837,43 @@ mod tests {
         let row = &s.viewers[0];
         assert_eq!(row.stalls, 1);
         assert!((row.stall_seconds - 8.0).abs() < 1e-6 && (row.watch_seconds - 11.9).abs() < 1e-6, "{row:?}");
+    }
+
+    #[test]
+    fn a_session_length_zap_is_no_restart_interruption_or_stall() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay);
+        let segment = || fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0));
+        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
+        st.apply(ev(0, t0 + ms(10), fetched(RequestKind::Playlist, 400, 2, 3, None)));
+        for i in 0..3 {
+            st.apply(ev(0, t0 + ms(100 + i), segment())); // plays from 0.1 s, 6 s buffered
+        }
+        // Its length was 3 s: it leaves with 3.1 s unplayed; the next session plays at 3.4 s.
+        let ending = Ending { code: 0, label: "stopped".into() };
+        let cause = EndCause::Completed;
+        let ended = EventKind::SessionEnded {
+            engine: "the native player",
+            ending,
+            cause,
+            uptime: ms(3_000),
+            tail: vec![],
+        };
+        st.apply(ev(0, t0 + ms(3_000), ended));
+        let between = st.snapshot(t0 + ms(3_200));
+        assert_eq!((between.playback.stalled_now, between.playback.stalls), (0, 0), "leaving is no stall");
+        st.apply(ev(0, t0 + ms(3_000), EventKind::SessionStarted { took: Duration::ZERO }));
+        st.apply(ev(0, t0 + ms(3_010), fetched(RequestKind::Playlist, 400, 2, 3, None)));
+        st.apply(ev(0, t0 + ms(3_400), segment()));
+        let s = st.snapshot(t0 + ms(4_000));
+        let p = &s.playback;
+        assert_eq!((p.zaps, p.zap_starts, p.rejoins, p.interruptions, p.stalls), (1, 1, 0, 0, 0), "{p:?}");
+        assert_eq!((s.restarts, s.process_starts), (0, 2));
+        assert_eq!(s.startup.count, 2, "the new viewing's startup is a startup");
+        // Watched: 0.1..3 s and 3.4..4 s; nothing stalled, nothing down.
+        assert!((p.watch_seconds - 3.5).abs() < 1e-6 && p.stall_seconds == 0.0, "{p:?}");
+        assert_eq!((p.down_seconds, s.exits_unexpected.len()), (0.0, 0));
     }
 
     #[test]

@@ -13,6 +13,10 @@
 //! it is not playing until that much media is in: playback starts, or resumes after a stall,
 //! when the goal is reached. With no goal the first segment starts it, as hls.js does.
 //!
+//! A session that ends because it reached `--session-length` is a viewer leaving on purpose
+//! (a zap): what it buffered is gone, the time until the next session plays is neither watched
+//! nor stalled, and that session's start is a startup of its own.
+//!
 //! The model belongs to the viewer, not to one session (one FFmpeg process): when a session
 //! ends by itself its buffer is gone with it (the playhead stops there), and the time until
 //! the next session's first segment is a stall like any other — a crash, a backoff or an
@@ -46,6 +50,10 @@ pub struct Player {
     stalled: Duration,
     /// Stalls that ended.
     stalls: u64,
+    /// Time between sessions by choice (zaps), finished gaps.
+    idle: Duration,
+    /// Set while the viewer is between sessions by choice: since when.
+    idle_since: Option<Instant>,
     /// The latest segment with a program date-time: its place in the buffer (media time
     /// from the start of playback) and its wall-clock start (Unix seconds).
     anchor: Option<(Duration, f64)>,
@@ -66,6 +74,8 @@ pub struct Buffered {
     pub rejoin: Option<Duration>,
     /// Set if the player was stalled until this segment arrived: how long.
     pub stall: Option<Duration>,
+    /// Set for the first segment of a session after a zap: its first request → playback.
+    pub zap: Option<Duration>,
 }
 
 impl Player {
@@ -83,6 +93,8 @@ impl Player {
             buffered: Duration::ZERO,
             stalled: Duration::ZERO,
             stalls: 0,
+            idle: Duration::ZERO,
+            idle_since: None,
             anchor: None,
         }
     }
@@ -105,6 +117,23 @@ impl Player {
     pub fn session_ended(&mut self, at: Instant) {
         if let Some(dry) = self.dry_at().filter(|d| *d > at) {
             self.buffered = self.buffered.saturating_sub(dry - at);
+        }
+        self.pending = Duration::ZERO;
+        self.session = None;
+        self.session_playing = false;
+    }
+
+    /// The session left on purpose at `at` (it reached `--session-length`): its buffer is
+    /// gone, a stall it was in ends here, and until the next session plays the viewer is idle.
+    pub fn zap(&mut self, at: Instant) {
+        if let Some(dry) = self.dry_at() {
+            if dry > at {
+                self.buffered = self.buffered.saturating_sub(dry - at);
+            } else if self.idle_since.is_none() && dry < at {
+                self.stalled += at - dry;
+                self.stalls += 1;
+            }
+            self.idle_since.get_or_insert(at);
         }
         self.pending = Duration::ZERO;
         self.session = None;
@@ -138,10 +167,13 @@ impl Player {
                 out.startup = Some(at.saturating_duration_since(session));
             }
             Some(start) => {
-                if !self.session_playing {
+                if let Some(since) = self.idle_since.take() {
+                    self.idle += at.saturating_duration_since(since);
+                    out.zap = Some(at.saturating_duration_since(session));
+                } else if !self.session_playing {
                     out.rejoin = Some(at.saturating_duration_since(session));
                 }
-                let dry = start + self.buffered + self.stalled;
+                let dry = start + self.buffered + self.stalled + self.idle;
                 if at > dry {
                     let stall = at - dry;
                     self.stalled += stall;
@@ -167,7 +199,7 @@ impl Player {
     #[must_use]
     pub fn live_latency(&self, now: Instant, now_unix: f64) -> Option<f64> {
         let (start, (at, pdt)) = (self.play_start?, self.anchor?);
-        let not_playing = self.stalled + self.stalled_for(now).unwrap_or_default();
+        let not_playing = self.stalled + self.stalled_for(now).unwrap_or_default() + self.idle_by(now);
         let played = now.saturating_duration_since(start).saturating_sub(not_playing);
         Some(now_unix - (pdt + (played.as_secs_f64() - at.as_secs_f64())))
     }
@@ -175,13 +207,22 @@ impl Player {
     /// When the buffer runs (or ran) dry if nothing more arrives; `None` before playback.
     #[must_use]
     pub fn dry_at(&self) -> Option<Instant> {
-        self.play_start.map(|s| s + self.buffered + self.stalled)
+        self.play_start.map(|s| s + self.buffered + self.stalled + self.idle)
     }
 
-    /// How long the current stall has lasted at `now`; `None` if playing or not started.
+    /// How long the current stall has lasted at `now`; `None` if playing, not started, or
+    /// idle between sessions by choice.
     #[must_use]
     pub fn stalled_for(&self, now: Instant) -> Option<Duration> {
+        if self.idle_since.is_some() {
+            return None;
+        }
         self.dry_at().filter(|d| now > *d).map(|d| now - d)
+    }
+
+    /// Time idle between sessions by choice by `now`, the ongoing gap included.
+    fn idle_by(&self, now: Instant) -> Duration {
+        self.idle + self.idle_since.map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
     }
 
     /// Media buffered ahead of the playhead at `now` (zero while stalled).
@@ -210,7 +251,7 @@ impl Player {
             Duration::ZERO
         };
         let Some(start) = self.play_start.filter(|s| *s <= now) else { return (waited, waited) };
-        let wall = now.saturating_duration_since(start) + waited;
+        let wall = now.saturating_duration_since(start).saturating_sub(self.idle_by(now)) + waited;
         (wall, waited + self.stalled + self.stalled_for(now).unwrap_or_default())
     }
 
@@ -419,5 +460,40 @@ mod tests {
         p.request(t0);
         assert_eq!(p.segment(t0 + S(1), S(2)).startup, Some(S(1)));
         assert_eq!(p.segment(t0 + S(5), S(2)).stall, Some(S(2)));
+    }
+
+    #[test]
+    fn a_zap_is_neither_watched_nor_stalled_and_the_next_start_is_a_startup() {
+        let t0 = Instant::now();
+        let mut p = Player::new(S(30));
+        p.session_started(t0);
+        p.request(t0);
+        p.segment(t0 + S(1), S(2));
+        p.segment(t0 + S(1), S(2)); // plays from 1 s, dry at 5 s
+                                    // It leaves at 4 s with 1 s unplayed; the next session starts at 4 s and plays at 6 s.
+        p.zap(t0 + S(4));
+        assert_eq!(p.stalled_for(t0 + S(5)), None, "idle, not stalled");
+        assert_eq!(p.watched(t0 + S(5)), (S(3), S(0)), "3 s watched before it left");
+        p.session_started(t0 + S(4));
+        p.request(t0 + S(4));
+        let b = p.segment(t0 + S(6), S(2));
+        assert_eq!((b.startup, b.rejoin, b.stall, b.zap), (None, None, None, Some(S(2))));
+        assert_eq!(p.dry_at(), Some(t0 + S(8)));
+        assert_eq!(p.watched(t0 + S(7)), (S(4), S(0)), "3 s, then 1 s of the new session");
+        assert_eq!(p.stalls(t0 + S(7)), 0);
+        // A later stall is measured as before.
+        let b = p.segment(t0 + S(9), S(2));
+        assert_eq!(b.stall, Some(S(1)));
+    }
+
+    #[test]
+    fn a_zap_while_stalled_ends_that_stall() {
+        let t0 = Instant::now();
+        let mut p = Player::new(S(30));
+        p.request(t0);
+        p.segment(t0, S(2)); // dry at 2 s
+        p.zap(t0 + S(5));
+        assert_eq!(p.stalls(t0 + S(6)), 1);
+        assert_eq!(p.watched(t0 + S(6)), (S(5), S(3)));
     }
 }

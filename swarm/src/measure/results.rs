@@ -206,6 +206,8 @@ fn add_totals(a: &mut Snapshot, b: &Snapshot) {
     let (p, q) = (&mut a.playback, &b.playback);
     p.started += q.started;
     p.rejoins += q.rejoins;
+    p.zaps += q.zaps;
+    p.zap_starts += q.zap_starts;
     p.failed_starts += q.failed_starts;
     p.interruptions += q.interruptions;
     p.stalls += q.stalls;

@@ -40,6 +40,10 @@ pub struct Playback {
     pub started: u64,
     /// Later sessions of a viewer that reached playback again (re-joins after an exit).
     pub rejoins: u64,
+    /// Sessions that ended at their `--session-length` (the viewer left on purpose).
+    pub zaps: u64,
+    /// Sessions after such an end that reached playback (their startups are in `startup`).
+    pub zap_starts: u64,
     /// Viewers that had not played `--startup-timeout` after joining (their wait counts as
     /// watched and stalled).
     pub failed_starts: u32,
@@ -170,7 +174,8 @@ pub struct Snapshot {
     pub connect: Latency,
     /// Upstream TLS handshake times (relay, https origins only).
     pub tls_handshake: Latency,
-    /// First request of a viewer → its first segment buffered (relay only).
+    /// First request of a viewer → its playback start (relay only); also of each session
+    /// after a `--session-length` zap, a new viewing.
     pub startup: Latency,
     /// First request of a later session → its first segment buffered (relay only).
     pub rejoin: Latency,

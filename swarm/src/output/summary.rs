@@ -275,6 +275,13 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         if p.rejoins > 0 {
             let _ = writeln!(o, "Re-joins          {} after an exit: {}", p.rejoins, quantiles(&s.rejoin));
         }
+        if p.zaps > 0 {
+            let _ = writeln!(
+                o,
+                "Zaps              {} sessions ended at --session-length · {} new viewings played (their startups are in Startup)",
+                p.zaps, p.zap_starts
+            );
+        }
     }
     let inferred = if s.measure == Measure::Log {
         " (inferred: each segment request counted as one target duration)"

@@ -104,7 +104,7 @@ const QUANTILES: [Field; 16] = quantile_fields![
 ];
 
 #[allow(clippy::cast_precision_loss)]
-const OTHERS: [Field; 14] = [
+const OTHERS: [Field; 15] = [
     Field {
         name: "startup_p50",
         dimension: Dimension::Duration,
@@ -162,8 +162,14 @@ const OTHERS: [Field; 14] = [
     Field {
         name: "restarts",
         dimension: Dimension::Count,
-        help: "processes started after a viewer's first",
+        help: "sessions started after a viewer's first, except after a --session-length zap",
         read: |s| Some(s.restarts as f64),
+    },
+    Field {
+        name: "zaps",
+        dimension: Dimension::Count,
+        help: "sessions that ended at their --session-length",
+        read: |s| Some(s.playback.zaps as f64),
     },
     Field {
         name: "http_errors",

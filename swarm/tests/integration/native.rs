@@ -57,6 +57,8 @@ fn abr_and_mixes_need_the_native_engine() {
         (&["--variant-mix", "highest=1,abr=3"][..], "--variant-mix highest=1,abr=3 needs --engine native"),
         (&["--cmcd", "header"][..], "--cmcd header needs --engine native"),
         (&["--engine", "native", "--variant-mix", "best=3"][..], "unknown choice 'best' in 'best=3'"),
+        (&["--random-start"][..], "--random-start needs --engine native"),
+        (&["--session-length", "2m..20s"][..], "'2m..20s' runs backwards"),
     ] {
         let mut all = args.to_vec();
         all.push("http://127.0.0.1:9/x.m3u8");
@@ -419,4 +421,45 @@ async fn a_startup_buffer_delays_playback_until_it_is_in() {
     assert!(stdout.contains("failed 0 of 3 · until 7 s buffered"), "{stdout}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     assert_eq!(r["run"]["startup_buffer_seconds"].as_f64(), Some(7.0), "{}", r["run"]);
+}
+
+/// `--session-length 4s` against the live origin for 14 s, with each engine: each of two
+/// viewers leaves every 4 s and a new session (a new FFmpeg process) takes its place at once,
+/// at least twice each. No leave is a restart, an interruption or a stall, and the requests
+/// still equal nginx's log.
+#[testkit::test]
+async fn viewers_leave_at_their_session_length_and_new_ones_start() {
+    let _machine = shared_machine().await;
+    for engine in ["native", "ffmpeg"] {
+        let args = format!(
+            "--engine {engine} --clients 2 --ramp-rate 10 --duration 14s --session-length 4s \
+             --assert zaps>=4 --assert restarts==0 --assert error_rate==0"
+        );
+        let (out, _) = against_logged_origin(&args).await;
+        let zaps = summary_number(&out, "Zaps", "sessions").expect("a Zaps line");
+        assert!(
+            out.contains(&format!("Zaps              {zaps} sessions ended at --session-length")),
+            "{out}"
+        );
+        assert!(!out.contains("Interruptions"), "{engine}: {out}");
+    }
+}
+
+/// `--random-start --session-length 3s` on a finished 10-segment playlist: each session starts
+/// at a random point (seeded), so the sessions fetch fewer segments than ten each, yet at least
+/// one; none is a stall, restart or interruption.
+#[testkit::test]
+fn sessions_of_a_finished_stream_start_at_random_points() {
+    let (summary, r) = play_ladder(
+        "--engine native --variant lowest --random-start --session-length 3s --clients 2 --ramp-rate 10 \
+         --duration 10s --seed 7 --assert restarts==0",
+    );
+    let sessions = r["viewers"]["process_starts"].as_u64().unwrap();
+    let segments = r["requests"]["by_kind"]["segment"]["count"].as_u64().unwrap();
+    assert!(sessions >= 4 && r["playback"]["zaps"].as_u64() >= Some(2), "{summary}");
+    assert!(
+        segments >= sessions && segments < 10 * sessions,
+        "{segments} segments in {sessions} sessions\n{summary}"
+    );
+    assert_eq!(r["playback"]["interruptions"].as_u64(), Some(0), "{summary}");
 }

@@ -24,13 +24,15 @@ use crate::measure::events::Ending;
 #[derive(Debug)]
 pub struct NativeEngine {
     ctx: Arc<Ctx>,
+    /// Sessions started so far.
+    sessions: u32,
 }
 
 impl NativeEngine {
     /// The engine of the viewer `ctx` describes.
     #[must_use]
     pub fn new(ctx: Ctx) -> NativeEngine {
-        NativeEngine { ctx: Arc::new(ctx) }
+        NativeEngine { ctx: Arc::new(ctx), sessions: 0 }
     }
 }
 
@@ -54,11 +56,12 @@ impl Engine for NativeEngine {
         let started = Instant::now();
         let stop = CancellationToken::new();
         let (go, gate) = tokio::sync::oneshot::channel();
-        let (ctx, token) = (Arc::clone(&self.ctx), stop.clone());
+        let (ctx, token, session) = (Arc::clone(&self.ctx), stop.clone(), self.sessions);
+        self.sessions = self.sessions.wrapping_add(1);
         // Its events must follow the session's start in the fold: it waits for the report.
         let play = async move {
             match gate.await {
-                Ok(()) => player::play(ctx, token).await,
+                Ok(()) => player::play(ctx, session, token).await,
                 Err(_) => Ok(()),
             }
         };
@@ -170,6 +173,8 @@ mod tests {
             limits: crate::engine::limits::Limits::default(),
             cmcd: None,
             startup_buffer: Duration::ZERO,
+            random_start: false,
+            seed: 0,
         };
         let mut engine = NativeEngine::new(ctx);
         let mut session = engine.start().await.unwrap();

@@ -65,11 +65,22 @@ pub struct Ctx {
     pub cmcd: Option<cmcd::Mode>,
     /// `--startup-buffer`: media buffered before the playhead moves (zero: one segment).
     pub startup_buffer: Duration,
+    /// `--random-start`: a finished playlist is entered at a random point.
+    pub random_start: bool,
+    /// The run's seed: with the viewer and the session, it draws the random start.
+    pub seed: u64,
 }
 
-/// Plays one session until the stream ends (`Ok`), a track fails for good (`Err` with the
-/// reason) or `stop` fires (`Ok`).
-pub async fn play(ctx: Arc<Ctx>, stop: CancellationToken) -> Result<(), String> {
+/// Plays session `session` (0 for the viewer's first) until the stream ends (`Ok`), a track
+/// fails for good (`Err` with the reason) or `stop` fires (`Ok`).
+pub async fn play(ctx: Arc<Ctx>, session: u32, stop: CancellationToken) -> Result<(), String> {
+    // `--random-start`: where in a finished playlist this session starts, as a fraction of it;
+    // one draw for all its tracks, so video and audio start together.
+    let random = ctx.random_start.then(|| {
+        use rand::{Rng, SeedableRng};
+        let seed = ctx.seed ^ (u64::from(ctx.id) << 32) ^ u64::from(session);
+        rand::rngs::StdRng::seed_from_u64(seed).gen_range(0.0..1.0)
+    });
     // One CMCD session id for all of the session's tracks.
     let data = ctx.cmcd.map(|mode| Cmcd::new(mode, &ctx.url));
     let new_client = || {
@@ -85,9 +96,16 @@ pub async fn play(ctx: Arc<Ctx>, stop: CancellationToken) -> Result<(), String> 
     let plans = match playlist {
         Playlist::Media(m) => {
             // The entry is the media playlist: this load is the track's first.
-            return Track::new(&ctx, client, Planned::media(entry)).play(Some(m), &stop).await;
+            let plan = Planned { random, ..Planned::media(entry) };
+            return Track::new(&ctx, client, plan).play(Some(m), &stop).await;
         }
-        Playlist::Master(master) => tracks(&master, ctx.variant, &entry),
+        Playlist::Master(master) => {
+            let mut plans = tracks(&master, ctx.variant, &entry);
+            for p in &mut plans {
+                p.random = random;
+            }
+            plans
+        }
     };
     if plans.is_empty() {
         return Err(format!("{}: the master playlist lists no playable variant", ctx.secrets.url(&entry)));
@@ -118,11 +136,13 @@ struct Planned {
     start: Option<StartPoint>,
     /// What its segments hold, as CMCD names it: `av`, `a` (audio) or `tt` (subtitles).
     object: &'static str,
+    /// `--random-start`: where a finished playlist is entered, as a fraction of it.
+    random: Option<f64>,
 }
 
 impl Planned {
     fn media(url: Url) -> Planned {
-        Planned { url, bandwidth: None, ladder: None, start: None, object: "av" }
+        Planned { url, bandwidth: None, ladder: None, start: None, object: "av", random: None }
     }
 }
 
@@ -157,7 +177,7 @@ fn tracks(master: &Master, variant: Variant, base: &Url) -> Vec<Planned> {
             let at = ladder.iter().position(|(_, u)| *u == url).unwrap_or(0);
             (ladder, at)
         });
-        add(Planned { url, bandwidth: Some(v.bandwidth), ladder, start: master.start, object: "av" });
+        add(Planned { bandwidth: Some(v.bandwidth), ladder, start: master.start, ..Planned::media(url) });
     }
     for r in master.renditions.iter().filter(|r| r.uri.is_some()) {
         let wanted = match variant {
@@ -304,16 +324,26 @@ async fn load(
     outcome
 }
 
-/// Where a player starts in `media`: the segment holding the `EXT-X-START` offset (from the
-/// start, or back from the end when negative, clamped to the playlist), else the first
-/// segment of a finished playlist and [`LIVE_START_SEGMENTS`] from the end of a live one.
-fn start_index(media: &playlist::Media, start: Option<StartPoint>) -> usize {
+/// Where a player starts in `media`: in a finished playlist with a `random` fraction
+/// (`--random-start`), the segment holding that point; else the segment holding the
+/// `EXT-X-START` offset (from the start, or back from the end when negative, clamped to the
+/// playlist), else the first segment of a finished playlist and [`LIVE_START_SEGMENTS`] from
+/// the end of a live one.
+fn start_index(media: &playlist::Media, start: Option<StartPoint>, random: Option<f64>) -> usize {
     let count = media.segments.len();
-    let Some(p) = start else {
-        return if media.ended { 0 } else { count.saturating_sub(LIVE_START_SEGMENTS) };
-    };
     let total: f64 = media.segments.iter().map(|s| s.duration).sum();
-    let at = if p.time_offset < 0.0 { total + p.time_offset } else { p.time_offset }.clamp(0.0, total);
+    let at = match (random.filter(|_| media.ended), start) {
+        (Some(f), _) => f * total,
+        (None, Some(p)) => {
+            if p.time_offset < 0.0 {
+                total + p.time_offset
+            } else {
+                p.time_offset
+            }
+        }
+        (None, None) => return if media.ended { 0 } else { count.saturating_sub(LIVE_START_SEGMENTS) },
+    }
+    .clamp(0.0, total);
     let mut end = 0.0;
     for (i, s) in media.segments.iter().enumerate() {
         end += s.duration;
@@ -370,6 +400,8 @@ struct Track<'a> {
     bandwidth: Option<u64>,
     /// The master playlist's `EXT-X-START` (the media playlist's own wins).
     master_start: Option<StartPoint>,
+    /// `--random-start`: where a finished playlist is entered, as a fraction of it.
+    random: Option<f64>,
     /// CMCD `ot` of its segments.
     object: &'static str,
     /// The throughput of its last segment download, bits per second.
@@ -400,6 +432,7 @@ impl<'a> Track<'a> {
             url: plan.url,
             bandwidth: plan.bandwidth,
             master_start: plan.start,
+            random: plan.random,
             object: plan.object,
             throughput: None,
             adaptive,
@@ -495,7 +528,7 @@ impl<'a> Track<'a> {
     /// Fetches the segments of `media` not fetched yet, until the stop or a variant switch.
     async fn segments(&mut self, media: &playlist::Media, stop: &CancellationToken) -> Step {
         let first = media.media_sequence;
-        let start = first + start_index(media, media.start.or(self.master_start)) as u64;
+        let start = first + start_index(media, media.start.or(self.master_start), self.random) as u64;
         // Fell out of the window (or first load): start again where a player would.
         let next = match self.next {
             Some(n) if n >= first => n,
@@ -692,7 +725,7 @@ mod tests {
                 text.push_str("#EXT-X-ENDLIST\n");
             }
             let m = playlist::parse_media(&text).unwrap();
-            start_index(&m, m.start)
+            start_index(&m, m.start, None)
         };
         assert_eq!(live("", false), 3, "three segments from the end");
         assert_eq!(live("", true), 0, "a finished playlist from its start");
@@ -701,6 +734,15 @@ mod tests {
         assert_eq!(live("#EXT-X-START:TIME-OFFSET=4.5", true), 2);
         assert_eq!(live("#EXT-X-START:TIME-OFFSET=-60", false), 0, "clamped to the start");
         assert_eq!(live("#EXT-X-START:TIME-OFFSET=60", true), 5, "clamped to the last segment");
+        let m = playlist::parse_media(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\na.ts\n#EXTINF:2,\nb.ts\n#EXTINF:2,\nc.ts\n",
+        )
+        .unwrap();
+        assert_eq!(start_index(&m, None, Some(0.9)), 0, "a random start is for finished playlists");
+        let vod = playlist::Media { ended: true, ..m };
+        assert_eq!(start_index(&vod, None, Some(0.5)), 1, "3 s of 6 s: the second segment");
+        assert_eq!(start_index(&vod, None, Some(0.0)), 0);
+        assert_eq!(start_index(&vod, None, Some(0.99)), 2);
     }
 
     #[test]

@@ -100,6 +100,26 @@ async fn supervise(
     verdicts: Arc<Verdicts>,
     on_start: Option<fn(Instant)>,
 ) -> (Vec<EventKind>, Arc<Mutex<Log>>, Duration) {
+    let after = Policy { restart_after_clean_exit, stall_timeout, session_length: None };
+    supervise_with(scripts, after, stop_at, verdicts, on_start).await
+}
+
+/// What the supervisor is told to do after a session.
+struct Policy {
+    restart_after_clean_exit: bool,
+    stall_timeout: Option<Duration>,
+    session_length: Option<SessionLength>,
+}
+
+/// [`supervise`] with a whole [`Policy`].
+async fn supervise_with(
+    scripts: &[Script],
+    policy: Policy,
+    stop_at: Option<Duration>,
+    verdicts: Arc<Verdicts>,
+    on_start: Option<fn(Instant)>,
+) -> (Vec<EventKind>, Arc<Mutex<Log>>, Duration) {
+    let Policy { restart_after_clean_exit, stall_timeout, session_length } = policy;
     let t0 = now();
     let (sink, mut rx, _) = EventSink::channel(1024);
     let log = Arc::new(Mutex::new(Log::default()));
@@ -112,6 +132,7 @@ async fn supervise(
         verdicts,
         seed: 42,
         backoff_cap: Duration::from_secs(5),
+        session_length,
     };
     let shutdown = Shutdown::default();
     if let Some(at) = stop_at {
@@ -152,6 +173,7 @@ fn names(events: &[EventKind]) -> Vec<String> {
             EventKind::SessionEnded { cause: EndCause::Own, ending, .. } => format!("ended {}", ending.code),
             EventKind::SessionEnded { cause: EndCause::Stopped, .. } => "stopped".to_owned(),
             EventKind::SessionEnded { cause: EndCause::Stalled { .. }, .. } => "stalled".to_owned(),
+            EventKind::SessionEnded { cause: EndCause::Completed, .. } => "completed".to_owned(),
             EventKind::Backoff { .. } => "backoff".to_owned(),
             EventKind::Finished { reason } => format!("finished {reason:?}"),
             other => format!("{other:?}"),
@@ -347,4 +369,55 @@ fn the_backoff_cap_follows_the_ramp_within_one_to_five_seconds() {
     assert_eq!(backoff_cap(30, 10.0), Duration::from_secs(3));
     assert_eq!(backoff_cap(1000, 10.0), Duration::from_secs(5));
     assert_eq!(backoff_cap(10, 0.0), Duration::from_secs(5));
+}
+
+/// `--session-length 10s`: each session is stopped when it has run 10 s and the next starts at
+/// once, with no backoff; a session that fails first is restarted after a backoff as before,
+/// and the length starts over with it.
+#[tokio::test(start_paused = true)]
+async fn a_session_length_ends_each_session_and_the_next_starts_at_once() {
+    let length = SessionLength::parse("10s").unwrap();
+    let policy = Policy { restart_after_clean_exit: true, stall_timeout: None, session_length: Some(length) };
+    let scripts = [Script::UntilStopped, Script::EndsAfter(Duration::from_secs(4), 1), Script::UntilStopped];
+    let (events, log, took) =
+        supervise_with(&scripts, policy, Some(Duration::from_secs(25)), no_verdicts(), None).await;
+    assert_eq!(
+        names(&events),
+        [
+            "started",
+            "completed",
+            "started",
+            "ended 1",
+            "backoff",
+            "started",
+            "completed",
+            "started",
+            "stopped",
+            "finished Shutdown"
+        ]
+    );
+    let log = log.lock().unwrap();
+    let t0 = log.starts[0];
+    let at: Vec<Duration> = log.starts.iter().map(|s| *s - t0).collect();
+    assert_close(at[1], Duration::from_secs(10));
+    let backoff = delays(&events)[0];
+    assert_close(at[2], Duration::from_secs(14) + backoff);
+    assert_close(at[3], at[2] + Duration::from_secs(10));
+    assert_eq!(log.stops, 3, "two at their length, one at the end of the run");
+    assert_close(took, Duration::from_secs(25));
+}
+
+/// With a session length, a session that plays a finished stream to its end (a clean end of
+/// its own) is a viewing over as well: the next starts at once, no backoff, no finish.
+#[tokio::test(start_paused = true)]
+async fn with_a_session_length_the_end_of_a_finished_stream_is_a_zap() {
+    let length = SessionLength::parse("10s").unwrap();
+    let policy =
+        Policy { restart_after_clean_exit: false, stall_timeout: None, session_length: Some(length) };
+    let scripts = [Script::EndsAfter(Duration::from_secs(3), 0), Script::UntilStopped];
+    let (events, log, _) =
+        supervise_with(&scripts, policy, Some(Duration::from_secs(5)), no_verdicts(), None).await;
+    assert_eq!(names(&events), ["started", "completed", "started", "stopped", "finished Shutdown"]);
+    let log = log.lock().unwrap();
+    assert_close(log.starts[1] - log.starts[0], Duration::from_secs(3));
 }

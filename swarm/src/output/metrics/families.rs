@@ -313,6 +313,12 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
         p.rejoins as f64,
     );
     o.one(
+        "zaps_total",
+        "counter",
+        "Sessions that ended at their --session-length (the viewer left and a new session started).",
+        p.zaps as f64,
+    );
+    o.one(
         "failed_starts",
         "gauge",
         "Viewers that had not played --startup-timeout after they started.",

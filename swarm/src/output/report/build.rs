@@ -167,9 +167,11 @@ impl Report {
             },
             playback: Playback {
                 inferred: !relay,
-                sessions_started: p.started + p.rejoins,
+                sessions_started: p.started + p.rejoins + p.zap_starts,
                 viewers_started: p.started,
                 rejoins: p.rejoins,
+                zaps: p.zaps,
+                zap_starts: p.zap_starts,
                 failed_starts: p.failed_starts,
                 startup: Quantiles::of(&s.startup),
                 rejoin: Quantiles::of(&s.rejoin),

@@ -225,17 +225,25 @@ pub struct Errors {
 pub struct Playback {
     /// True with `--measure log`: each segment request counted as one target duration.
     pub inferred: bool,
-    /// Sessions (viewer processes) that reached playback: `viewers_started + rejoins`.
+    /// Sessions (viewer processes) that reached playback: `viewers_started + rejoins +
+    /// zap_starts`.
     pub sessions_started: u64,
     /// Viewers that reached playback.
     pub viewers_started: u64,
     /// Later sessions that reached playback again after their viewer's process ended.
     pub rejoins: u64,
+    /// Sessions that ended at their `--session-length`: the viewer left on purpose and a new
+    /// session took its place (neither an interruption nor a stall).
+    pub zaps: u64,
+    /// Sessions after a zap that reached playback; their startups are in `startup`.
+    pub zap_starts: u64,
     /// Viewers that had not played `--startup-timeout` after they started; their wait counts
     /// as watched and stalled.
     pub failed_starts: u32,
-    /// A viewer's first request to its first segment buffered, seconds; `null` when no viewer
-    /// played, or with `--measure log` (the log shows no arrivals, so it cannot be inferred).
+    /// A viewer's first request to its playback start (its first segment, or
+    /// `--startup-buffer` of media, buffered), and the same for each session after a zap,
+    /// seconds; `null` when no viewer played, or with `--measure log` (the log shows no
+    /// arrivals, so it cannot be inferred).
     pub startup: Option<Quantiles>,
     /// A later session's first request to its first segment buffered, seconds; `null` when
     /// there was none, or with `--measure log`.

@@ -49,6 +49,8 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
     s.playback = snapshot::Playback {
         started: 3,
         rejoins: 1,
+        zaps: 0,
+        zap_starts: 0,
         failed_starts: 0,
         stalls: 1,
         stall_seconds: 0.5,
@@ -241,7 +243,7 @@ fn fields_are_the_assert_fields_and_thresholds_read_them() {
     }
     let j = json(&r);
     let keys: Vec<&String> = j["fields"].as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 30, "documentation order kept: {keys:?}");
+    assert_eq!(keys.len(), 31, "documentation order kept: {keys:?}");
     assert_eq!(j["fields"]["segment_download_p95"], 0.012);
     assert_eq!(j["fields"]["error_rate"], 1.0 / 70.0);
     for t in j["thresholds"].as_array().unwrap() {
