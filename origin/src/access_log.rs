@@ -16,6 +16,8 @@ pub struct Request {
     pub remote: String,
     /// `GET`, `HEAD`, ...
     pub method: String,
+    /// Protocol of the request line (`HTTP/1.1`, `HTTP/2.0`).
+    pub protocol: String,
     /// Path with query, as requested.
     pub path: String,
     /// Response status.
@@ -100,7 +102,9 @@ pub fn parse_line(line: &str) -> Option<Request> {
     let mut parts = request.split(' ');
     let method = parts.next()?.to_owned();
     let path = parts.next()?.to_owned();
+    let protocol = parts.next().unwrap_or_default().to_owned();
     Some(Request {
+        protocol,
         time: time.parse().ok()?,
         remote: remote.to_owned(),
         method,
@@ -134,6 +138,7 @@ mod tests {
         let seg = reqs.iter().find(|r| r.path == "/seg00001.ts" && r.method == "GET").unwrap();
         assert_eq!((seg.status, seg.bytes, seg.connection_requests), (200, 127_276, 3));
         assert_eq!(seg.user_agent, "hls-swarm/0.1.0 viewer/3");
+        assert_eq!(seg.protocol, "HTTP/1.1");
         assert!(seg.is_segment() && !seg.is_playlist());
         assert!(seg.time > 1.7e9);
         let odd = reqs.iter().find(|r| r.status == 404).unwrap();

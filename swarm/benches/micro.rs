@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use kit::playlist;
 use swarm::engine::ffmpeg::log::{parse_line, LineSplitter};
 use swarm::measure::events::RequestKind;
-use swarm::measure::events::{Event, EventKind, Request, ViewerId};
+use swarm::measure::events::{Event, EventKind, Protocol, Request, ViewerId};
 use swarm::measure::fold::Stats;
 use swarm::measure::snapshot::Measure;
 
@@ -111,6 +111,7 @@ fn events(viewers: u32, seconds: u32, measure: Measure, t0: Instant) -> Vec<Even
             program_date_time: None,
             variant_bandwidth: None,
             network_error: None,
+            protocol: Some(Protocol::Http1),
             measured: true,
         })
     };

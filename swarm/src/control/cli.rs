@@ -132,6 +132,11 @@ pub struct HttpArgs {
     #[arg(long, env = "HLS_SWARM_CMCD", value_enum, value_name = "HOW")]
     pub cmcd: Option<crate::engine::native::cmcd::Mode>,
 
+    /// Speak HTTP/2 where the origin's TLS offers it (ALPN h2), else HTTP/1.1, as browsers and
+    /// players do; plain http:// stays HTTP/1.1 (native engine)
+    #[arg(long, env = "HLS_SWARM_HTTP2")]
+    pub http2: bool,
+
     /// Extra request header, `Name: value` (repeatable)
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     pub headers: Vec<String>,

@@ -49,6 +49,8 @@ pub struct Config {
     pub variant_mix: Option<VariantMix>,
     /// `--cmcd`: how native viewers send Common Media Client Data.
     pub cmcd: Option<crate::engine::native::cmcd::Mode>,
+    /// `--http2`: native viewers speak HTTP/2 where the origin's TLS offers it.
+    pub http2: bool,
     /// Restart stalled viewers.
     pub restart_on_stall: bool,
     /// Stall threshold, if given.
@@ -316,6 +318,10 @@ impl Config {
                 let flag = format!("--cmcd {}", format!("{mode:?}").to_lowercase());
                 return Err(ConfigError::OnlyNative { flag, reason });
             }
+            if cli.http.http2 {
+                let reason = "FFmpeg's HTTP client speaks HTTP/1.1 only";
+                return Err(ConfigError::OnlyNative { flag: "--http2".into(), reason });
+            }
             if load.random_start {
                 let reason = "FFmpeg's HLS reader starts a finished playlist at its beginning";
                 return Err(ConfigError::OnlyNative { flag: "--random-start".into(), reason });
@@ -417,6 +423,7 @@ impl Config {
             variant: load.variant,
             variant_mix: load.variant_mix.clone(),
             cmcd: cli.http.cmcd,
+            http2: cli.http.http2,
             restart_on_stall: load.restart_on_stall,
             stall_timeout: load.stall_timeout,
             startup_timeout: load.startup_timeout,

@@ -153,7 +153,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         spawner,
         verdicts,
         secrets,
-        tls: caps.is_none().then(|| tokio_rustls::TlsConnector::from(config.http.trust.client_config())),
+        tls: caps.is_none().then(|| native_tls(&config)),
     };
     let deadline = config.duration.map(|d| tokio::time::Instant::from_std(started_at) + d);
     let mut viewers = JoinSet::new();
@@ -198,6 +198,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         started: started_wall,
         duration: config.duration.map(|d| d.as_secs_f64()),
         startup_buffer: (!config.startup_buffer.is_zero()).then_some(config.startup_buffer.as_secs_f64()),
+        http2: config.http2,
     };
     Ok(Finished::Run(Box::new(Outcome::new(&results, facts, origin, &config.asserts))))
 }
@@ -272,6 +273,12 @@ impl Stream {
 }
 
 fn announce(config: &Config, out: &mut (dyn Write + Send)) {
+    if config.http2 && config.url.scheme() == "http" {
+        let _ = writeln!(
+            out,
+            "Note: --http2 is negotiated over TLS (ALPN h2), as players do: this http:// stream is played over HTTP/1.1"
+        );
+    }
     let _ = writeln!(
         out,
         "hls-swarm {}: {} viewers at {}/s{} against {}",
@@ -539,9 +546,19 @@ impl Starter<'_> {
             cmcd: self.config.cmcd,
             startup_buffer: self.config.startup_buffer,
             random_start: self.config.random_start,
+            http2: self.config.http2,
             seed: self.config.seed,
         }
     }
+}
+
+/// TLS for native viewers: the run's trust, offering HTTP/2 before HTTP/1.1 with `--http2`.
+fn native_tls(config: &Config) -> tokio_rustls::TlsConnector {
+    let mut tls = config.http.trust.client_config();
+    if config.http2 {
+        Arc::make_mut(&mut tls).alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
+    tokio_rustls::TlsConnector::from(tls)
 }
 
 /// Waits for the next whole wall-clock second (less than one), so that the run's seconds are

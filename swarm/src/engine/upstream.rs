@@ -170,6 +170,17 @@ pub enum Conn {
     Tls(Box<client::TlsStream<TcpStream>>),
 }
 
+impl Conn {
+    /// True if the origin's TLS agreed on HTTP/2 (ALPN `h2`).
+    #[must_use]
+    pub fn alpn_h2(&self) -> bool {
+        match self {
+            Conn::Plain(_) => false,
+            Conn::Tls(s) => s.get_ref().1.alpn_protocol() == Some(b"h2"),
+        }
+    }
+}
+
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {

@@ -210,6 +210,26 @@ pub enum Problem {
     Unreadable(String),
 }
 
+/// The HTTP version an exchange went out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1.
+    Http1,
+    /// HTTP/2.
+    Http2,
+}
+
+impl Protocol {
+    /// Its name as the summary and the report give it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "HTTP/1.1",
+            Protocol::Http2 => "HTTP/2",
+        }
+    }
+}
+
 /// One HTTP request and its response, as measured between the viewer and the origin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -242,6 +262,9 @@ pub struct Request {
     pub variant_bandwidth: Option<u64>,
     /// The upstream connection failed (refused, reset, timed out) rather than answering.
     pub network_error: Option<String>,
+    /// The protocol the request went out on (`HTTP/1.1`, `HTTP/2`), when the engine knows
+    /// it (the native player does).
+    pub protocol: Option<Protocol>,
     /// True if the exchange was observed (status, bytes and times are real); false if only
     /// its start was seen (FFmpeg's log), so status, bytes and times are unknown and
     /// `media_duration` is an assumption (one target duration).
@@ -266,6 +289,7 @@ impl Request {
             program_date_time: None,
             variant_bandwidth: None,
             network_error: None,
+            protocol: None,
             measured: false,
         }
     }

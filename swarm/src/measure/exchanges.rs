@@ -19,6 +19,15 @@ pub(crate) fn record_request(
 ) {
     *s.requests.entry(r.kind).or_default() += 1;
     *s.bytes.entry(r.kind).or_default() += r.bytes;
+    if let (Some(p), Some(_)) = (r.protocol, r.status) {
+        // Looked up before inserting: no allocation per request.
+        match s.protocols.get_mut(p.name()) {
+            Some(n) => *n += 1,
+            None => {
+                s.protocols.insert(p.name().to_owned(), 1);
+            }
+        }
+    }
     if let Some(c) = r.connect {
         connect.record(c);
     }

@@ -741,6 +741,7 @@ mod tests {
             program_date_time: None,
             variant_bandwidth: None,
             network_error: None,
+            protocol: None,
             measured: true,
         })
     }
@@ -959,6 +960,7 @@ mod tests {
             program_date_time: None,
             variant_bandwidth: None,
             network_error: None,
+            protocol: None,
             measured: true,
         };
         st.apply(ev(0, t0, EventKind::Request(r.clone())));

@@ -203,6 +203,7 @@ fn add_totals(a: &mut Snapshot, b: &Snapshot) {
     a.stall_restarts += b.stall_restarts;
     add_map(&mut a.requests, &b.requests);
     add_map(&mut a.bytes, &b.bytes);
+    add_map(&mut a.protocols, &b.protocols);
     let (p, q) = (&mut a.playback, &b.playback);
     p.started += q.started;
     p.rejoins += q.rejoins;
@@ -285,6 +286,12 @@ mod tests {
             program_date_time: None,
             variant_bandwidth: None,
             network_error: None,
+            // Both protocols, by how the timing falls.
+            protocol: Some(if ttlb_us.is_multiple_of(2) {
+                crate::measure::events::Protocol::Http2
+            } else {
+                crate::measure::events::Protocol::Http1
+            }),
             measured: true,
         })
     }
@@ -384,6 +391,7 @@ mod tests {
             started: std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             duration: Some(40.0),
             startup_buffer: None,
+            http2: false,
         };
         let asserts: Vec<Assertion> = ["segment_download_p95<20ms", "stalls==0", "viewers_reached>=1"]
             .iter()
@@ -416,6 +424,10 @@ mod tests {
         assert!(s.playback.stalls >= 1, "{:?}", s.playback);
         assert!(s.ttlb[&RequestKind::Segment].count > 100 && one.series.len() >= 40);
         assert_eq!(a["viewers"]["rows"].as_array().map(Vec::len), Some(6));
+        let by = &a["requests"]["by_protocol"];
+        let responses: u64 = s.requests.values().sum();
+        assert!(by["HTTP/2"].as_u64() > Some(0) && by["HTTP/1.1"].as_u64() > Some(0), "{by}");
+        assert_eq!(by["HTTP/2"].as_u64().unwrap() + by["HTTP/1.1"].as_u64().unwrap(), responses, "{by}");
         assert_eq!(a["passed"], serde_json::Value::Bool(false), "stalls==0 fails");
     }
 

@@ -190,6 +190,8 @@ pub struct Snapshot {
     pub throughput: Throughput,
     /// Media playlists read by the relay.
     pub playlists_seen: u64,
+    /// Responses by the protocol they came on (`HTTP/1.1`, `HTTP/2`; native viewers only).
+    pub protocols: BTreeMap<String, u64>,
     /// HTTPS tunnels.
     pub tunnels: Tunnels,
     /// Segments by the `BANDWIDTH` of their variant (native viewers only).

@@ -120,6 +120,8 @@ pub struct RunFacts {
     /// `--startup-buffer` in seconds: media buffered before playback starts or resumes
     /// (`None`: one segment).
     pub startup_buffer: Option<f64>,
+    /// `--http2` was asked for.
+    pub http2: bool,
 }
 
 /// The variants viewers played, when their segments' variants are known: switches, the
@@ -212,6 +214,11 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         s.requests_of(RequestKind::Segment),
         others
     );
+    if facts.http2 || s.protocols.contains_key(crate::measure::events::Protocol::Http2.name()) {
+        let by: Vec<String> = s.protocols.iter().map(|(p, n)| format!("{n} on {p}")).collect();
+        let by = if by.is_empty() { "no response".to_owned() } else { by.join(" · ") };
+        let _ = writeln!(o, "Protocols         {by} (responses)");
+    }
     if s.measure == Measure::Relay {
         let total: u64 = s.bytes.values().sum();
         #[allow(clippy::cast_precision_loss)]

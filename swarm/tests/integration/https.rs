@@ -84,3 +84,69 @@ async fn https_through_the_relay_is_measured_like_http() {
     assert!(ttfb.contains("p50") && !ttfb.contains("n/a"), "{out}");
     assert!(!out.contains("Blind tunnels"), "nothing passed through blind\n{out}");
 }
+
+/// `--http2`: native viewers negotiate HTTP/2 by ALPN with nginx's TLS listener, every request
+/// nginx logs from them is an HTTP/2 one, and the swarm's counts equal nginx's; the same viewers
+/// without `--http2` speak HTTP/1.1 to the same listener. Each run has its own User-Agent so the
+/// two are told apart in the one log.
+#[testkit::test]
+async fn native_viewers_speak_http2_when_asked() {
+    let _machine = shared_machine().await;
+    let certs = tempfile::tempdir().unwrap();
+    make_ca_and_server_cert(certs.path());
+    let logs = tempfile::tempdir().unwrap();
+    let origin = start_tls_origin(logs.path(), certs.path()).await;
+    let tls = origin.tls_listen().expect("an https listener");
+    let path = origin.playlist_url().rsplit('/').next().unwrap().to_owned();
+    let url = format!("https://{tls}/{path}");
+    let ca = certs.path().join("ca.pem");
+    let ca = ca.to_str().unwrap().to_owned();
+    let log = origin.access_log().expect("logged profile has an access log");
+
+    let (h2, h1) = tokio::task::spawn_blocking(move || {
+        let run = |agent: &str, more: &[&str]| {
+            let mut args =
+                vec!["--engine", "native", "--clients", "3", "--ramp-rate", "3", "--duration", "12s"];
+            args.extend(["--user-agent", agent, "--ca-file", &ca]);
+            args.extend(more);
+            args.push(&url);
+            run_swarm(&args)
+        };
+        (run("two", &["--http2"]), run("one", &[]))
+    })
+    .await
+    .unwrap();
+    origin.stop().await.unwrap();
+
+    let logged = origin::access_log::parse(&std::fs::read_to_string(&log).expect("access log"));
+    for (run, agent, protocol, line) in
+        [(&h2, "two ", "HTTP/2.0", "HTTP/2"), (&h1, "one ", "HTTP/1.1", "HTTP/1.1")]
+    {
+        let out = text(run);
+        assert_eq!(run.status.code(), Some(0), "{out}");
+        let mine: Vec<_> = logged
+            .iter()
+            .filter(|r| r.user_agent.starts_with(agent) && r.user_agent.contains(" viewer/"))
+            .collect();
+        let segments = mine.iter().filter(|r| r.is_segment()).count() as u64;
+        assert!(segments >= 3 * 2, "a real run: {segments} segments logged\n{out}");
+        assert_eq!(summary_number(&out, "Requests", "segments"), Some(segments), "{out}");
+        let playlists = mine.iter().filter(|r| r.is_playlist()).count() as u64;
+        assert_eq!(summary_number(&out, "Requests", "playlists"), Some(playlists), "{out}");
+        let other: Vec<_> = mine.iter().filter(|r| r.protocol != protocol).map(|r| &r.protocol).collect();
+        assert!(other.is_empty(), "{agent}: requests not on {protocol}: {other:?}\n{out}");
+        let by = out.lines().find(|l| l.starts_with("Protocols"));
+        if agent == "two " {
+            // Responses on HTTP/2, nothing else: at most what nginx logged (a request cut at
+            // the run's end is logged but had no response).
+            let by = by.unwrap_or_else(|| panic!("a Protocols line\n{out}"));
+            let words: Vec<&str> = by.split_whitespace().collect();
+            assert_eq!(words.get(2..4), Some(&["on", line][..]), "{by}\n{out}");
+            let n: usize = words[1].parse().unwrap_or_else(|e| panic!("{by}: {e}"));
+            assert!(n > 0 && n <= mine.len(), "{by}: nginx logged {}\n{out}", mine.len());
+            assert!(!by.contains("HTTP/1.1"), "{by}\n{out}");
+        } else {
+            assert!(by.is_none(), "no Protocols line without --http2\n{out}");
+        }
+    }
+}

@@ -58,6 +58,7 @@ fn abr_and_mixes_need_the_native_engine() {
         (&["--cmcd", "header"][..], "--cmcd header needs --engine native"),
         (&["--engine", "native", "--variant-mix", "best=3"][..], "unknown choice 'best' in 'best=3'"),
         (&["--random-start"][..], "--random-start needs --engine native"),
+        (&["--http2"][..], "--http2 needs --engine native"),
         (&["--session-length", "2m..20s"][..], "'2m..20s' runs backwards"),
     ] {
         let mut all = args.to_vec();

@@ -1,23 +1,26 @@
-//! One native viewer's HTTP: a keep-alive HTTP/1.1 connection per origin it talks to, opened
-//! through [`Dial`] (so `--resolve`, the address policy and TLS are the relay's), and every
-//! exchange measured: connect and TLS time when it opened the connection, time to first byte
-//! (response head), time to last byte, body bytes. Segment bodies are counted, never kept;
-//! playlists are kept up to the limit.
+//! One native viewer's HTTP: a keep-alive connection per origin it talks to, opened through
+//! [`Dial`] (so `--resolve`, the address policy and TLS are the relay's), and every exchange
+//! measured: connect and TLS time when it opened the connection, time to first byte (response
+//! head), time to last byte, body bytes, and the protocol. The connection speaks HTTP/1.1, or
+//! with `--http2` HTTP/2 where the origin's TLS offers it (ALPN `h2`), as browsers and players
+//! do; plain http stays HTTP/1.1. Segment bodies are counted, never kept; playlists are kept
+//! up to the limit.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::SendRequest;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
 use hyper::header::{HeaderName, HeaderValue};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::engine::native::cmcd::Cmcd;
 use crate::engine::secrets::Secrets;
 use crate::engine::upstream::{Dial, Key};
-use crate::measure::events::{Request, RequestKind};
+use crate::measure::events::{Protocol, Request, RequestKind};
 use kit::playlist::ByteRange;
 
 /// How long a request cut by the stop may still take to get its response head.
@@ -51,14 +54,55 @@ pub struct Fetched {
     pub location: Option<Url>,
 }
 
+/// What a request goes out on: an HTTP/1.1 or an HTTP/2 connection.
+enum Sender {
+    Http1(http1::SendRequest<Empty<Bytes>>),
+    Http2(http2::SendRequest<Empty<Bytes>>),
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::Http1(s) => s.is_closed(),
+            Sender::Http2(s) => s.is_closed(),
+        }
+    }
+
+    async fn send(
+        &mut self,
+        request: hyper::Request<Empty<Bytes>>,
+    ) -> hyper::Result<hyper::Response<Incoming>> {
+        match self {
+            Sender::Http1(s) => {
+                s.ready().await?;
+                s.send_request(request).await
+            }
+            Sender::Http2(s) => {
+                s.ready().await?;
+                s.send_request(request).await
+            }
+        }
+    }
+
+    /// The protocol it speaks.
+    fn protocol(&self) -> Protocol {
+        match self {
+            Sender::Http1(_) => Protocol::Http1,
+            Sender::Http2(_) => Protocol::Http2,
+        }
+    }
+}
+
 /// One viewer's connection and what its requests carry.
 pub struct Client {
     dial: Dial,
     headers: std::sync::Arc<Headers>,
     secrets: std::sync::Arc<Secrets>,
-    conn: Option<(Key, SendRequest<Empty<Bytes>>)>,
+    conn: Option<(Key, Sender)>,
     /// `--cmcd`: the session's data, added to every request.
     pub cmcd: Option<Cmcd>,
+    /// `--http2`: speak HTTP/2 where the origin's TLS offers it.
+    pub http2: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -78,7 +122,7 @@ impl Client {
     /// A client with no connection yet.
     #[must_use]
     pub fn new(dial: Dial, headers: std::sync::Arc<Headers>, secrets: std::sync::Arc<Secrets>) -> Client {
-        Client { dial, headers, secrets, conn: None, cmcd: None }
+        Client { dial, headers, secrets, conn: None, cmcd: None, http2: false }
     }
 
     /// GETs `url` (a `range` of it), measuring the exchange. With `keep`, the body is kept if
@@ -103,10 +147,6 @@ impl Client {
             );
         };
         let timeout = self.dial.timeout;
-        let request = match self.request(url, &key, range, kind) {
-            Ok(req) => req,
-            Err(e) => return failed(r, start, e),
-        };
         // Taken while in use; put back only once an exchange completed on a connection to
         // keep (any other ending drops it, and the next request opens a new one).
         let mut sender = match self.conn.take() {
@@ -122,29 +162,45 @@ impl Client {
                 };
                 r.connect = Some(opened.connect);
                 r.tls = opened.tls;
-                // A small read buffer: hyper's grows to ~400 KB on large bodies, and a viewer
-                // holds its connection for the whole run (thousands of them per process).
-                let handshake = hyper::client::conn::http1::Builder::new()
-                    .max_buf_size(READ_BUFFER)
-                    .handshake(TokioIo::new(opened.conn));
-                let (sender, connection) = match handshake.await {
-                    Ok(pair) => pair,
-                    Err(e) => return failed(r, start, format!("HTTP/1.1 set-up failed: {e}")),
-                };
-                // Serves the connection until the sender is dropped or the origin closes it.
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                sender
+                let io = TokioIo::new(opened.conn);
+                if self.http2 && io.inner().alpn_h2() {
+                    // The window grows with the measured bandwidth-delay product, as browsers'
+                    // large windows let a segment arrive at the link's pace.
+                    let handshake =
+                        http2::Builder::new(TokioExecutor::new()).adaptive_window(true).handshake(io);
+                    let (sender, connection) = match handshake.await {
+                        Ok(pair) => pair,
+                        Err(e) => return failed(r, start, format!("HTTP/2 set-up failed: {e}")),
+                    };
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    Sender::Http2(sender)
+                } else {
+                    // A small read buffer: hyper's grows to ~400 KB on large bodies, and a
+                    // viewer holds its connection for the whole run (thousands per process).
+                    let handshake = http1::Builder::new().max_buf_size(READ_BUFFER).handshake(io);
+                    let (sender, connection) = match handshake.await {
+                        Ok(pair) => pair,
+                        Err(e) => return failed(r, start, format!("HTTP/1.1 set-up failed: {e}")),
+                    };
+                    // Serves the connection until the sender is dropped or the origin closes it.
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    Sender::Http1(sender)
+                }
             }
+        };
+        r.protocol = Some(sender.protocol());
+        let request = match self.request(url, &key, range, kind, matches!(sender, Sender::Http2(_))) {
+            Ok(req) => req,
+            Err(e) => return failed(r, start, e),
         };
         // A connection the origin closed while idle fails here: that is a network error on
         // this request, as it would be for a player.
         let sent = {
-            let exchange = tokio::time::timeout(timeout, async {
-                sender.ready().await?;
-                sender.send_request(request).await
-            });
+            let exchange = tokio::time::timeout(timeout, sender.send(request));
             tokio::pin!(exchange);
             tokio::select! {
                 s = &mut exchange => s,
@@ -224,25 +280,31 @@ impl Client {
         Fetched { request: r, body: kept, too_large: false, sent: true, location }
     }
 
-    /// The request for `url` on the connection to `key`.
+    /// The request for `url` on the connection to `key`: HTTP/1.1 with a `Host` header, HTTP/2
+    /// (`h2`) with the scheme and authority in the URI, as its pseudo-headers carry them.
     fn request(
         &self,
         url: &Url,
         key: &Key,
         range: Option<ByteRange>,
         kind: RequestKind,
+        h2: bool,
     ) -> Result<hyper::Request<Empty<Bytes>>, String> {
-        let mut target = url.path().to_owned();
+        let host = match url.port() {
+            Some(p) => format!("{}:{p}", key.host),
+            None => key.host.clone(),
+        };
+        let mut target = if h2 { format!("{}://{host}", url.scheme()) } else { String::new() };
+        target.push_str(url.path());
         let cmcd = self.cmcd.as_ref().and_then(|c| c.query(kind));
         for (i, q) in url.query().into_iter().chain(cmcd.as_deref()).enumerate() {
             target.push(if i == 0 { '?' } else { '&' });
             target.push_str(q);
         }
-        let host = match url.port() {
-            Some(p) => format!("{}:{p}", key.host),
-            None => key.host.clone(),
-        };
-        let mut b = hyper::Request::get(target).header(hyper::header::HOST, host);
+        let mut b = hyper::Request::get(target);
+        if !h2 {
+            b = b.header(hyper::header::HOST, host);
+        }
         for (name, value) in &self.headers.all {
             b = b.header(name, value);
         }

@@ -174,6 +174,7 @@ mod tests {
             cmcd: None,
             startup_buffer: Duration::ZERO,
             random_start: false,
+            http2: false,
             seed: 0,
         };
         let mut engine = NativeEngine::new(ctx);

@@ -67,6 +67,8 @@ pub struct Ctx {
     pub startup_buffer: Duration,
     /// `--random-start`: a finished playlist is entered at a random point.
     pub random_start: bool,
+    /// `--http2`: HTTP/2 where the origin's TLS offers it.
+    pub http2: bool,
     /// The run's seed: with the viewer and the session, it draws the random start.
     pub seed: u64,
 }
@@ -86,6 +88,7 @@ pub async fn play(ctx: Arc<Ctx>, session: u32, stop: CancellationToken) -> Resul
     let new_client = || {
         let mut c = Client::new(ctx.dial.clone(), Arc::clone(&ctx.headers), Arc::clone(&ctx.secrets));
         c.cmcd.clone_from(&data);
+        c.http2 = ctx.http2;
         c
     };
     let mut client = new_client();

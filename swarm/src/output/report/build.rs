@@ -113,6 +113,7 @@ impl Report {
                 ramp_lag_max_seconds: s.ramp_lag_max.as_secs_f64(),
                 target_duration_seconds: f.target_duration,
                 startup_buffer_seconds: f.startup_buffer,
+                http2: f.http2,
                 dropped_events: s.dropped_events,
             },
             viewers: Viewers {
@@ -149,6 +150,7 @@ impl Report {
                 },
                 connect: Quantiles::of(&s.connect),
                 tls_handshake: Quantiles::of(&s.tls_handshake),
+                by_protocol: s.protocols.clone(),
                 tunnels: Tunnels {
                     count: s.tunnels.count,
                     failed: s.tunnels.failed,

@@ -60,6 +60,8 @@ pub struct Run {
     /// `--startup-buffer`: seconds of media buffered before playback starts or resumes after
     /// a stall; `null` when one segment is enough (the default).
     pub startup_buffer_seconds: Option<f64>,
+    /// `--http2`: native viewers offered HTTP/2 (what they got is in `requests.by_protocol`).
+    pub http2: bool,
     /// Events the stats task dropped because it fell behind (counts are low if not 0).
     pub dropped_events: u64,
 }
@@ -197,6 +199,9 @@ pub struct Requests {
     pub tls_handshake: Option<Quantiles>,
     /// Blind `CONNECT` tunnels.
     pub tunnels: Tunnels,
+    /// Responses by the protocol they came on (`HTTP/1.1`, `HTTP/2`); empty for FFmpeg
+    /// viewers (their relay speaks HTTP/1.1 to the origin).
+    pub by_protocol: BTreeMap<String, u64>,
 }
 
 /// Failed requests.

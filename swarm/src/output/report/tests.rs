@@ -118,6 +118,7 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
         started: std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
         duration: Some(seconds as f64),
         startup_buffer: None,
+        http2: false,
     };
     let checks = ["segment_download_p95<500ms", "error_rate<0.1%", "stalls==0"]
         .iter()

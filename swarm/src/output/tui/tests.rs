@@ -34,6 +34,7 @@ fn fetched(kind: RequestKind, status: u16, bytes: u64, ttfb: Duration, ttlb: Dur
         program_date_time: None,
         variant_bandwidth: None,
         network_error: None,
+        protocol: None,
         measured: true,
     })
 }
