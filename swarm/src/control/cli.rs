@@ -69,6 +69,16 @@ pub struct LoadArgs {
     #[arg(long, env = "HLS_SWARM_VARIANT_MIX", value_name = "CHOICE=WEIGHT,...", value_parser = VariantMix::parse)]
     pub variant_mix: Option<VariantMix>,
 
+    /// A stream of a run with several, URL[=WEIGHT] (repeatable; instead of the URL argument):
+    /// viewers are dealt the streams in turn by weight (1 unless given), and every figure is
+    /// also given per stream. A trailing =DIGITS is the weight
+    #[arg(long = "stream", value_name = "URL[=WEIGHT]")]
+    pub streams: Vec<String>,
+
+    /// A file of streams, one URL[=WEIGHT] per line (# comments), as --stream
+    #[arg(long = "streams", env = "HLS_SWARM_STREAMS", value_name = "FILE")]
+    pub streams_file: Option<PathBuf>,
+
     /// Restart a viewer whose playback stalls longer than --stall-timeout
     #[arg(long, env = "HLS_SWARM_RESTART_ON_STALL")]
     pub restart_on_stall: bool,

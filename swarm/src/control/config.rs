@@ -6,6 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::control::cli::{Cli, LogFormat, MeasureMode};
+use crate::control::streams::Streams;
 use crate::engine::ffmpeg::command::FfmpegOptions;
 use crate::engine::limits::{parse_size, Limits, LINE_FLAG, PLAYLIST_FLAG, URI_FLAG};
 use crate::engine::secrets::Secrets;
@@ -29,8 +30,10 @@ pub const PLACEHOLDER_URL: &str = "http://origin.invalid/stream.m3u8";
 /// Everything a run needs, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The stream every viewer opens. Never printed as it is: show [`Config::shown_url`].
+    /// The (first) stream. Never printed as it is: show [`Config::shown_url`].
     pub url: Url,
+    /// Every stream of the run and each one's share of the viewers (`url` is the first).
+    pub streams: Streams,
     /// What is hidden from every output (URL credentials, secret parameters and headers).
     pub secrets: Secrets,
     /// Concurrent viewers.
@@ -104,6 +107,25 @@ pub enum ConfigError {
     /// No URL.
     #[error("no stream URL given: pass an http:// or https:// URL of a master or media playlist")]
     MissingUrl,
+    /// A `--stream` or `--streams` entry that cannot be used.
+    #[error("{at}: {reason}")]
+    Streams {
+        /// The flag and value (or file and line) at fault.
+        at: String,
+        /// Why, and what is accepted.
+        reason: String,
+    },
+    /// Streams given both ways.
+    #[error(
+        "the stream is given both as the URL argument and with --stream/--streams: give every stream with --stream or --streams"
+    )]
+    UrlAndStreams,
+    /// `--check` with several streams.
+    #[error("--check examines one stream: give its URL alone ({count} streams given)")]
+    CheckOneStream {
+        /// Streams given.
+        count: usize,
+    },
     /// Not a URL.
     #[error("invalid URL '{url}': {reason}; expected an http:// or https:// URL of an HLS playlist")]
     BadUrl {
@@ -265,10 +287,14 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// The stream URL as it may be shown: credentials and secret parameters hidden.
+    /// The stream URL as it may be shown: credentials and secret parameters hidden (the first
+    /// and how many more, with several streams).
     #[must_use]
     pub fn shown_url(&self) -> String {
-        self.secrets.url(&self.url)
+        match self.streams.list.len() {
+            1 => self.secrets.url(&self.url),
+            n => format!("{} and {} more streams", self.secrets.url(&self.url), n - 1),
+        }
     }
 
     /// The variant choice of viewer `id` (`--variant-mix`, else `--variant`).
@@ -292,12 +318,21 @@ impl Config {
     /// The first value that cannot be used.
     pub fn from_cli(cli: &Cli, stdout_is_terminal: bool) -> Result<Config, ConfigError> {
         let print_cmd = cli.modes.print_cmd;
-        let url = match (&cli.url, print_cmd) {
-            (Some(u), _) => parse_url(u)?,
-            (None, true) => parse_url(PLACEHOLDER_URL)?,
-            (None, false) => return Err(ConfigError::MissingUrl),
-        };
         let load = &cli.load;
+        let streams = match (&cli.url, load.streams.is_empty() && load.streams_file.is_none(), print_cmd) {
+            (Some(_), false, _) => return Err(ConfigError::UrlAndStreams),
+            (Some(u), true, _) => Streams::one(parse_url(u)?),
+            (None, false, _) => Streams::parse(&load.streams, load.streams_file.as_deref(), |u| {
+                parse_url(u).map_err(|e| e.to_string())
+            })
+            .map_err(|(at, reason)| ConfigError::Streams { at, reason })?,
+            (None, true, true) => Streams::one(parse_url(PLACEHOLDER_URL)?),
+            (None, true, false) => return Err(ConfigError::MissingUrl),
+        };
+        if cli.modes.check && streams.many() {
+            return Err(ConfigError::CheckOneStream { count: streams.list.len() });
+        }
+        let url = streams.list[0].url.clone();
         if load.engine == EngineKind::Native {
             if cli.measure.measure == MeasureMode::Log {
                 let reason = "native viewers measure every request themselves (leave --measure out)";
@@ -413,8 +448,10 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
-            secrets: Secrets::new(&url, &headers, &http.redact_params),
+            secrets: Secrets::new(&url, &headers, &http.redact_params)
+                .and_urls(streams.list.iter().map(|s| &s.url)),
             url,
+            streams,
             clients: load.clients,
             ramp_rate: load.ramp_rate,
             ramp_jitter: load.ramp_jitter,
@@ -590,6 +627,38 @@ mod tests {
         assert_eq!((t.node, t.nginx.unwrap().as_str()), (None, "http://o:1/m"));
         assert_eq!(config(&["http://h/x.m3u8"]).unwrap().measure, Measure::Relay);
         assert_eq!(config(&["--measure", "log", "http://h/x.m3u8"]).unwrap().measure, Measure::Log);
+    }
+
+    #[test]
+    fn several_streams() {
+        let c = config(&["--stream", "http://h/a.m3u8=3", "--stream", "http://u:hush@h/b.m3u8?token=zzzz"])
+            .unwrap();
+        assert_eq!(c.url.as_str(), "http://h/a.m3u8");
+        assert_eq!(c.shown_url(), "http://h/a.m3u8 and 1 more streams");
+        let second = c.secrets.url(&c.streams.list[1].url);
+        assert!(!second.contains("hush") && !second.contains("zzzz"), "{second}");
+        assert_eq!(c.streams.of_viewers(4), [0, 0, 1, 0]);
+        for (args, needle) in [
+            (
+                &["--stream", "http://h/a.m3u8", "http://h/b.m3u8"][..],
+                "given both as the URL argument and with --stream",
+            ),
+            (
+                &["--check", "--stream", "http://h/a", "--stream", "http://h/b"][..],
+                "--check examines one stream: give its URL alone (2 streams given)",
+            ),
+            (
+                &["--stream", "http://h/a.m3u8=0"][..],
+                "--stream http://h/a.m3u8=0: weight '0' is not a whole number from 1 to 10000",
+            ),
+            (
+                &["--stream", "ftp://h/a.m3u8=2"][..],
+                "--stream ftp://h/a.m3u8=2: unsupported URL scheme 'ftp'",
+            ),
+        ] {
+            let m = message(args);
+            assert!(m.contains(needle), "{args:?}: {m}");
+        }
     }
 
     #[test]

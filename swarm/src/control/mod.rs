@@ -11,3 +11,4 @@ pub mod outputs;
 pub mod plan;
 pub mod preflight;
 pub mod signals;
+pub mod streams;

@@ -31,7 +31,7 @@ use crate::measure::player::Verdicts;
 use crate::measure::snapshot::{Measure, Snapshot};
 use crate::output::metrics::RunLabels;
 use crate::output::outcome::Outcome;
-use crate::output::summary::RunFacts;
+use crate::output::summary::{RunFacts, StreamFact};
 use hyper::header::{HeaderName, HeaderValue, USER_AGENT};
 
 /// Queue between viewers and the stats owner.
@@ -103,28 +103,39 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         print_command(&config, caps, out);
         return Ok(Finished::Printed);
     }
-    let stream = tokio::select! {
-        s = Stream::examine(&config) => s,
+    let streams = tokio::select! {
+        s = Stream::examine_all(&config) => s,
         () = signals.first() => return Err(RunError::Interrupted),
     };
-    let commands =
-        caps.as_ref().map(|caps| Commands { config: &config, caps, selection: stream.selection(&config) });
+    let commands: Option<Vec<Commands>> = caps.as_ref().map(|caps| {
+        let list = config.streams.list.iter().zip(&streams);
+        list.map(|(given, stream)| Commands {
+            config: &config,
+            caps,
+            url: &given.url,
+            selection: stream.selection(&config),
+        })
+        .collect()
+    });
     if config.check {
-        let command = commands.as_ref().map(|c| c.of(0, None));
+        // One stream (the configuration refuses --check with several).
+        let command = commands.as_ref().and_then(|c| c.first()).map(|c| c.of(0, None));
         let (verdict, report) = tokio::select! {
-            r = check::run(&config, stream.probed(), command.as_ref()) => r,
+            r = check::run(&config, streams[0].probed(), command.as_ref()) => r,
             () = signals.first() => return Err(RunError::Interrupted),
         };
         let _ = write!(out, "{report}");
         return Ok(Finished::Checked(verdict));
     }
-    if let Err(e @ (ExamineError::Untrusted { .. } | ExamineError::Refused { .. })) = &stream.info {
-        return Err(RunError::Stream(e.clone()));
+    for stream in &streams {
+        if let Err(e @ (ExamineError::Untrusted { .. } | ExamineError::Refused { .. })) = &stream.info {
+            return Err(RunError::Stream(e.clone()));
+        }
     }
     announce(&config, out);
-    let shape = Shape::of(&config, caps.as_ref(), &stream, out)?;
+    let shapes = Shape::of(&config, caps.as_ref(), &streams, out)?;
     if !config.skip_preflight {
-        preflight(&config, commands.as_ref(), out).await?;
+        preflight(&config, commands.as_ref().and_then(|c| c.first()), out).await?;
     }
     let spawner = procgroup::Spawner::new(SPAWNER_THREADS, tokio::runtime::Handle::current())
         .map_err(RunError::Signals)?;
@@ -134,8 +145,12 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let (started_at, started_wall) = start_on_a_whole_second().await;
     let (sink, events, dropped) = EventSink::channel(EVENT_QUEUE);
     let (publish, snapshots) = watch::channel(Arc::new(Snapshot::default()));
-    let stats = Stats::new(config.clients, started_at, plan.offsets(), dropped, config.measure)
-        .with_player(shape.startup_timeout, config.startup_buffer);
+    let startup_timeout = shapes.iter().map(|s| s.startup_timeout).max().unwrap_or_default();
+    let mut stats = Stats::new(config.clients, started_at, plan.offsets(), dropped, config.measure)
+        .with_player(startup_timeout, config.startup_buffer);
+    if config.streams.many() {
+        stats = stats.with_streams(&config.streams.of_viewers(config.clients), config.streams.list.len());
+    }
     let verdicts = stats.verdicts();
     let stats_task = tokio::spawn(fold::run(stats, events, publish, STATS_TICK, unix_seconds(started_wall)));
     let shutdown = Shutdown::default();
@@ -148,8 +163,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let secrets = Arc::new(config.secrets.clone());
     let starter = Starter {
         config: &config,
-        commands: commands.as_ref(),
-        shape: &shape,
+        commands: commands.as_deref(),
+        shapes: &shapes,
         spawner,
         verdicts,
         secrets,
@@ -194,18 +209,20 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         all_ended,
         quit_from_dashboard,
         stop_seconds,
-        target_duration: (!shape.finite).then_some(shape.target_duration),
+        target_duration: one_target_duration(&shapes),
         started: started_wall,
         duration: config.duration.map(|d| d.as_secs_f64()),
         startup_buffer: (!config.startup_buffer.is_zero()).then_some(config.startup_buffer.as_secs_f64()),
         http2: config.http2,
+        streams: stream_facts(&config),
     };
     Ok(Finished::Run(Box::new(Outcome::new(&results, facts, origin, &config.asserts))))
 }
 
 /// `--print-cmd`: viewer 0's FFmpeg command.
 fn print_command(config: &Config, caps: &Capabilities, out: &mut (dyn Write + Send)) {
-    let commands = Commands { config, caps, selection: Selection::from_variant(config.variant) };
+    let commands =
+        Commands { config, caps, url: &config.url, selection: Selection::from_variant(config.variant) };
     let proxy = (config.measure == Measure::Relay).then_some("http://127.0.0.1:RELAY_PORT");
     let _ = writeln!(out, "# FFmpeg command of viewer 0 ({}):", caps.version);
     if proxy.is_some() {
@@ -222,6 +239,7 @@ fn print_command(config: &Config, caps: &Capabilities, out: &mut (dyn Write + Se
 struct Commands<'a> {
     config: &'a Config,
     caps: &'a Capabilities,
+    url: &'a url::Url,
     selection: Selection,
 }
 
@@ -231,7 +249,7 @@ impl Commands<'_> {
             options: &self.config.ffmpeg,
             http: &self.config.http,
             caps: self.caps,
-            url: &self.config.url,
+            url: self.url,
             selection: self.selection,
             viewer,
             proxy,
@@ -248,13 +266,18 @@ struct Stream {
 }
 
 impl Stream {
-    async fn examine(config: &Config) -> Stream {
-        let fetcher = Fetcher::new(&config.http, &config.url);
-        let info = match &fetcher {
-            Ok(f) => examine::examine(f, &config.url, config.variant).await,
-            Err(e) => Err(e.clone()),
-        };
-        Stream { fetcher, info }
+    /// Each of the run's streams, in turn.
+    async fn examine_all(config: &Config) -> Vec<Stream> {
+        let mut all = Vec::with_capacity(config.streams.list.len());
+        for given in &config.streams.list {
+            let fetcher = Fetcher::new(&config.http, &given.url);
+            let info = match &fetcher {
+                Ok(f) => examine::examine(f, &given.url, config.variant).await,
+                Err(e) => Err(e.clone()),
+            };
+            all.push(Stream { fetcher, info });
+        }
+        all
     }
 
     fn selection(&self, config: &Config) -> Selection {
@@ -273,10 +296,10 @@ impl Stream {
 }
 
 fn announce(config: &Config, out: &mut (dyn Write + Send)) {
-    if config.http2 && config.url.scheme() == "http" {
+    if config.http2 && config.streams.list.iter().any(|s| s.url.scheme() == "http") {
         let _ = writeln!(
             out,
-            "Note: --http2 is negotiated over TLS (ALPN h2), as players do: this http:// stream is played over HTTP/1.1"
+            "Note: --http2 is negotiated over TLS (ALPN h2), as players do: http:// streams are played over HTTP/1.1"
         );
     }
     let _ = writeln!(
@@ -304,14 +327,21 @@ struct Shape {
 }
 
 impl Shape {
+    /// Each stream's shape, in the order of `config.streams`; warnings about the run's
+    /// measurement are written once.
     fn of(
         config: &Config,
         caps: Option<&Capabilities>,
-        stream: &Stream,
+        streams: &[Stream],
         out: &mut (dyn Write + Send),
-    ) -> Result<Shape, RunError> {
+    ) -> Result<Vec<Shape>, RunError> {
+        let given = config.streams.list.iter().zip(streams).enumerate();
         // Native viewers have no relay: they measure their own requests.
-        let Some(caps) = caps else { return Ok(Shape::of_stream(config, None, stream, out)) };
+        let Some(caps) = caps else {
+            return Ok(given
+                .map(|(i, (g, s))| Shape::of_stream(config, (i, &g.url), None, s, out))
+                .collect());
+        };
         let relay = config.measure == Measure::Relay;
         if relay && !caps.has("http_proxy") {
             return Err(RunError::Probe(CapabilityError::Failed {
@@ -320,7 +350,7 @@ impl Shape {
                     .into(),
             }));
         }
-        if config.url.scheme() == "https" && !relay {
+        if config.streams.list.iter().any(|s| s.url.scheme() == "https") && !relay {
             let _ = writeln!(
                 out,
                 "WARNING: with --measure log, FFmpeg viewers do NOT check the origin's TLS certificate"
@@ -339,30 +369,40 @@ impl Shape {
                  secret headers: other local users can read them (ps, /proc); the relay keeps them out"
             );
         }
-        let relay = if relay {
-            // The relay waits a little longer than FFmpeg's own timeout, so FFmpeg decides failures.
-            let tls = Tls::new(config.http.trust.client_config()).map_err(RunError::Tls)?;
-            Some(Route {
-                resolve: config.http.resolve,
-                timeout: config.http.timeout + Duration::from_secs(5),
-                tls: Some(tls),
-                secrets: Arc::new(config.secrets.upstream(&config.url, &config.http.headers)),
-                allow_link_local: config.http.allow_link_local,
-                limits: config.http.limits,
-            })
+        // The relay waits a little longer than FFmpeg's own timeout, so FFmpeg decides failures.
+        let tls = if relay {
+            Some(Tls::new(config.http.trust.client_config()).map_err(RunError::Tls)?)
         } else {
             None
         };
-        Ok(Shape::of_stream(config, relay, stream, out))
+        let mut shapes = Vec::with_capacity(streams.len());
+        for (i, (given, stream)) in given {
+            let route = tls.as_ref().map(|tls| Route {
+                resolve: config.http.resolve,
+                timeout: config.http.timeout + Duration::from_secs(5),
+                tls: Some(tls.clone()),
+                secrets: Arc::new(config.secrets.upstream(&given.url, &config.http.headers)),
+                allow_link_local: config.http.allow_link_local,
+                limits: config.http.limits,
+            });
+            shapes.push(Shape::of_stream(config, (i, &given.url), route, stream, out));
+        }
+        Ok(shapes)
     }
 
-    /// What the look at the stream says of it, with `relay` for FFmpeg viewers.
+    /// What the look at stream `i` (at `url`) says of it, with `relay` for FFmpeg viewers.
     fn of_stream(
         config: &Config,
+        (i, url): (usize, &url::Url),
         relay: Option<Route>,
         stream: &Stream,
         out: &mut (dyn Write + Send),
     ) -> Shape {
+        let name = if config.streams.many() {
+            format!("Stream {} ({})", i + 1, config.secrets.url(url))
+        } else {
+            "Stream".to_owned()
+        };
         let (finite, target_duration) = match &stream.info {
             Ok(i) => {
                 let td = i.media.target_duration.unwrap_or(2.0);
@@ -372,13 +412,14 @@ impl Shape {
                     (Some(m), None) => format!(", {} variants", m.variants.len()),
                     (None, _) => String::new(),
                 };
-                let _ = writeln!(out, "Stream: {kind}, target duration {td} s{variant}");
+                let _ = writeln!(out, "{name}: {kind}, target duration {td} s{variant}");
                 (i.finite(), td)
             }
             Err(e) => {
                 let _ = writeln!(
                     out,
-                    "Warning: could not examine the stream ({e}); treating it as live, first variant"
+                    "Warning: could not examine the stream{} ({e}); treating it as live, first variant",
+                    if config.streams.many() { format!(" {}", i + 1) } else { String::new() }
                 );
                 (false, 2.0)
             }
@@ -389,6 +430,29 @@ impl Shape {
             config.startup_timeout.unwrap_or(Duration::from_secs_f64((5.0 * target_duration).max(10.0)));
         Shape { relay, finite, target_duration, stall_timeout, startup_timeout }
     }
+}
+
+/// The live streams' target duration when there is one (every stream live with the same);
+/// `None` otherwise.
+fn one_target_duration(shapes: &[Shape]) -> Option<f64> {
+    let first = shapes.first()?;
+    let same = shapes.iter().all(|s| !s.finite && s.target_duration == first.target_duration);
+    same.then_some(first.target_duration)
+}
+
+/// With several streams, each one as shown, its weight and its viewers.
+fn stream_facts(config: &Config) -> Vec<StreamFact> {
+    if !config.streams.many() {
+        return Vec::new();
+    }
+    let of = config.streams.of_viewers(config.clients);
+    let list = config.streams.list.iter().enumerate();
+    list.map(|(i, s)| StreamFact {
+        url: config.secrets.url(&s.url),
+        weight: s.weight,
+        viewers: u32::try_from(of.iter().filter(|x| usize::from(**x) == i).count()).unwrap_or(u32::MAX),
+    })
+    .collect()
 }
 
 /// The machine's limits and FFmpeg's acceptance of the viewer command.
@@ -421,6 +485,7 @@ fn labels(config: &Config, caps: Option<&Capabilities>) -> RunLabels {
             EngineKind::Native => "native".to_owned(),
             EngineKind::Ffmpeg => format!("{:?}", config.measure).to_lowercase(),
         },
+        streams: stream_facts(config).into_iter().map(|s| s.url).collect(),
     }
 }
 
@@ -459,8 +524,8 @@ async fn hold(
 struct Starter<'a> {
     config: &'a Config,
     /// The viewers' FFmpeg commands; `None` for native viewers.
-    commands: Option<&'a Commands<'a>>,
-    shape: &'a Shape,
+    commands: Option<&'a [Commands<'a>]>,
+    shapes: &'a [Shape],
     spawner: procgroup::Spawner,
     verdicts: Arc<Verdicts>,
     secrets: Arc<Secrets>,
@@ -471,12 +536,14 @@ struct Starter<'a> {
 
 impl Starter<'_> {
     async fn start(&self, id: ViewerId, sink: &EventSink, shutdown: &Shutdown, viewers: &mut JoinSet<()>) {
-        let Some(commands) = self.commands else {
-            let engine = NativeEngine::new(self.native(id, sink));
-            viewers.spawn(self.supervisor(id, engine).run(sink.clone(), shutdown.clone()));
+        let stream = self.config.streams.for_viewer(id);
+        let shape = &self.shapes[stream];
+        let Some(commands) = self.commands.map(|c| &c[stream]) else {
+            let engine = NativeEngine::new(self.native(id, &self.config.streams.list[stream].url, sink));
+            viewers.spawn(self.supervisor(id, shape, engine).run(sink.clone(), shutdown.clone()));
             return;
         };
-        let relay = match &self.shape.relay {
+        let relay = match &shape.relay {
             None => None,
             Some(route) => match Relay::bind().await {
                 Ok(r) => Some((r, route.clone())),
@@ -494,19 +561,19 @@ impl Starter<'_> {
             self.spawner.clone(),
             sink.clone(),
             relay,
-            Duration::from_secs_f64(self.shape.target_duration.max(0.1)),
+            Duration::from_secs_f64(shape.target_duration.max(0.1)),
             Arc::clone(&self.secrets),
         );
-        viewers.spawn(self.supervisor(id, engine).run(sink.clone(), shutdown.clone()));
+        viewers.spawn(self.supervisor(id, shape, engine).run(sink.clone(), shutdown.clone()));
     }
 
-    fn supervisor<E: Engine>(&self, id: ViewerId, engine: E) -> Supervisor<E> {
+    fn supervisor<E: Engine>(&self, id: ViewerId, shape: &Shape, engine: E) -> Supervisor<E> {
         Supervisor {
             id,
             engine,
             grace: self.config.ffmpeg.stop_grace,
-            restart_after_clean_exit: !self.shape.finite,
-            stall_timeout: self.config.restart_on_stall.then_some(self.shape.stall_timeout),
+            restart_after_clean_exit: !shape.finite,
+            stall_timeout: self.config.restart_on_stall.then_some(shape.stall_timeout),
             verdicts: Arc::clone(&self.verdicts),
             seed: self.config.seed,
             backoff_cap: backoff_cap(self.config.clients, self.config.ramp_rate),
@@ -514,8 +581,8 @@ impl Starter<'_> {
         }
     }
 
-    /// What native viewer `id` plays and how.
-    fn native(&self, id: ViewerId, sink: &EventSink) -> player::Ctx {
+    /// What native viewer `id` plays (`url`) and how.
+    fn native(&self, id: ViewerId, url: &url::Url, sink: &EventSink) -> player::Ctx {
         let http = &self.config.http;
         let value = |v: &str| HeaderValue::from_str(v).ok();
         let mut all: Vec<(HeaderName, HeaderValue)> = Vec::new();
@@ -527,12 +594,12 @@ impl Starter<'_> {
                 all.push((n, v));
             }
         }
-        let upstream = self.config.secrets.upstream(&self.config.url, &[]);
+        let upstream = self.config.secrets.upstream(url, &[]);
         let basic = upstream.basic.as_deref().and_then(value).map(|v| (upstream.authority.clone(), v));
         player::Ctx {
             id,
             sink: sink.clone(),
-            url: self.config.url.clone(),
+            url: url.clone(),
             variant: self.config.variant_for(id),
             dial: Dial {
                 resolve: http.resolve,

@@ -62,9 +62,7 @@ impl Secrets {
     pub fn new(url: &Url, headers: &[Header], params: &[String]) -> Secrets {
         let mut s =
             Secrets { values: Vec::new(), params: params.iter().map(|p| p.to_ascii_lowercase()).collect() };
-        let mut raw: Vec<String> = vec![url.username().to_owned()];
-        raw.extend(url.password().map(str::to_owned));
-        raw.extend(url.query_pairs().filter(|(k, _)| s.is_secret_param(k)).map(|(_, v)| v.into_owned()));
+        let mut raw: Vec<String> = Vec::new();
         for h in headers.iter().filter(|h| is_secret_header(&h.name)) {
             raw.push(h.value.clone());
             // `Bearer abc`: the token alone may be echoed too.
@@ -72,16 +70,35 @@ impl Secrets {
                 raw.push(token.trim().to_owned());
             }
         }
+        s.add(raw);
+        s.and_urls([url])
+    }
+
+    /// These secrets and those of `urls` (the other streams of a run).
+    #[must_use]
+    pub fn and_urls<'a>(mut self, urls: impl IntoIterator<Item = &'a Url>) -> Secrets {
+        for url in urls {
+            let mut raw: Vec<String> = vec![url.username().to_owned()];
+            raw.extend(url.password().map(str::to_owned));
+            raw.extend(
+                url.query_pairs().filter(|(k, _)| self.is_secret_param(k)).map(|(_, v)| v.into_owned()),
+            );
+            self.add(raw);
+        }
+        self
+    }
+
+    /// Adds secret values, as given and percent-decoded, keeping the longest first.
+    fn add(&mut self, raw: Vec<String>) {
         for v in raw {
             let decoded = percent_decode(&v);
             for form in [v, decoded] {
-                if !form.is_empty() && !s.values.contains(&form) {
-                    s.values.push(form);
+                if !form.is_empty() && !self.values.contains(&form) {
+                    self.values.push(form);
                 }
             }
         }
-        s.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        s
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     }
 
     /// True for a query parameter whose value is secret.

@@ -116,21 +116,8 @@ impl VariantMix {
         if sum > MIX_WEIGHT_MAX {
             return Err(format!("the weights add up to {sum}; at most {MIX_WEIGHT_MAX}"));
         }
-        let gcd = shares.iter().fold(0, |g, (_, w)| gcd(g, *w));
-        let weights: Vec<i64> = shares.iter().map(|(_, w)| i64::from(w / gcd)).collect();
-        let total: i64 = weights.iter().sum();
-        // Smooth weighted round robin: each turn every choice gains its weight, the one with
-        // the most takes the turn and pays the total.
-        let mut credit = vec![0i64; weights.len()];
-        let mut deal = Vec::new();
-        for _ in 0..total {
-            for (c, w) in credit.iter_mut().zip(&weights) {
-                *c += w;
-            }
-            let best = (0..credit.len()).max_by_key(|i| (credit[*i], std::cmp::Reverse(*i))).unwrap_or(0);
-            credit[best] -= total;
-            deal.push(shares[best].0);
-        }
+        let weights: Vec<u32> = shares.iter().map(|(_, w)| *w).collect();
+        let deal = deal(&weights).into_iter().map(|i| shares[i].0).collect();
         Ok(VariantMix { shares, deal })
     }
 
@@ -152,6 +139,28 @@ impl std::fmt::Display for VariantMix {
             .collect();
         f.write_str(&parts.join(","))
     }
+}
+
+/// One turn per unit of the reduced weights, each turn given to one index by smooth weighted
+/// round robin (each turn every index gains its weight, the one with the most takes the turn
+/// and pays the total), so any run of consecutive turns as long as the cycle holds the exact
+/// shares and shorter runs are as close to them as whole turns allow. Weights are at least 1.
+#[must_use]
+pub fn deal(weights: &[u32]) -> Vec<usize> {
+    let g = weights.iter().fold(0, |g, w| gcd(g, *w)).max(1);
+    let weights: Vec<i64> = weights.iter().map(|w| i64::from(w / g)).collect();
+    let total: i64 = weights.iter().sum();
+    let mut credit = vec![0i64; weights.len()];
+    let mut turns = Vec::new();
+    for _ in 0..total {
+        for (c, w) in credit.iter_mut().zip(&weights) {
+            *c += w;
+        }
+        let best = (0..credit.len()).max_by_key(|i| (credit[*i], std::cmp::Reverse(*i))).unwrap_or(0);
+        credit[best] -= total;
+        turns.push(best);
+    }
+    turns
 }
 
 /// `--session-length`: how long one viewing lasts before the viewer leaves and a new one

@@ -23,6 +23,7 @@ use crate::measure::player::{Player, Verdicts};
 use crate::measure::ramp::achieved_rate;
 use crate::measure::results::{Results, FORMAT};
 use crate::measure::snapshot::{Measure, Snapshot, Throughput, RATE_WINDOW, STREAMING_WINDOW, WINDOWS};
+use crate::measure::streams::{StreamFigures, StreamHists};
 use crate::measure::windows::{kind_index, Windows};
 
 #[derive(Debug, Default, Clone)]
@@ -55,6 +56,8 @@ struct Viewer {
     played_out: Option<Instant>,
     /// Its last session ended at its `--session-length`: the next one is not a restart.
     zapped: bool,
+    /// The stream it plays (an index into the run's streams; 0 with one).
+    stream: u16,
 }
 
 /// The fold. Public so tests and benchmarks can drive it without a runtime.
@@ -86,6 +89,8 @@ pub struct Stats {
     watch_totals: (Duration, Duration),
     down_total: Duration,
     health: Health,
+    /// With several streams, each one's counts and histograms (copied to the snapshot).
+    streams: Vec<(StreamFigures, StreamHists)>,
 }
 
 impl Stats {
@@ -127,7 +132,24 @@ impl Stats {
             watch_totals: (Duration::ZERO, Duration::ZERO),
             down_total: Duration::ZERO,
             health: Health::default(),
+            streams: Vec::new(),
         }
+    }
+
+    /// Viewer `i` plays stream `of[i]` of `count` (`--stream`): the figures are also kept per
+    /// stream.
+    #[must_use]
+    pub fn with_streams(mut self, of: &[u16], count: usize) -> Stats {
+        for (v, s) in self.viewers.iter_mut().zip(of) {
+            v.stream = *s;
+        }
+        self.streams = vec![Default::default(); count];
+        for s in of {
+            if let Some((f, _)) = self.streams.get_mut(usize::from(*s)) {
+                f.viewers += 1;
+            }
+        }
+        self
     }
 
     /// Viewers that have not played `timeout` after joining are failed starts (30 s unless
@@ -188,6 +210,8 @@ impl Stats {
             return;
         };
         let s = &mut self.snap;
+        // Its stream's share, with several streams.
+        let mut stream = self.streams.get_mut(usize::from(v.stream)).map(|(f, h)| (f, h));
         match ev.kind {
             EventKind::SessionStarted { took } => {
                 s.spawn_time_max = s.spawn_time_max.max(took);
@@ -220,6 +244,9 @@ impl Stats {
             EventKind::Request(r) if !r.measured => {
                 // Only its start was seen: a count, and one assumed segment for the player.
                 *s.requests.entry(r.kind).or_default() += 1;
+                if let Some((f, _)) = stream.as_mut() {
+                    *f.requests.entry(r.kind).or_default() += 1;
+                }
                 self.windows.count(second, 0);
                 v.player.request(ev.at);
                 if r.kind == RequestKind::Segment {
@@ -243,6 +270,9 @@ impl Stats {
                     slot,
                 );
                 v.bytes += r.bytes;
+                if let Some((f, h)) = stream.as_mut() {
+                    f.request(&r, h);
+                }
                 if let Some(problem) = request_problem(&r) {
                     v.errors += 1;
                     s.notices.push_with(at, Some(ev.viewer), Level::Warn, problem, vec![r.url.clone()]);
@@ -262,6 +292,11 @@ impl Stats {
                     }
                 }
                 if let Some(b) = segment_buffered(&r, ev.at, v) {
+                    if let Some(d) = b.startup.or(b.zap) {
+                        if let Some((_, h)) = stream.as_mut() {
+                            h.startup.record(d);
+                        }
+                    }
                     if let Some(d) = b.startup {
                         self.startup.record(d);
                         s.playback.started += 1;
@@ -281,23 +316,37 @@ impl Stats {
                     if let Some(l) = v.player.live_latency(ev.at, wall) {
                         // A negative figure is a clock ahead of the origin's: recorded as 0.
                         self.live_latency.record(Duration::from_secs_f64(l.max(0.0)));
+                        if let Some((_, h)) = stream.as_mut() {
+                            h.live_latency.record(Duration::from_secs_f64(l.max(0.0)));
+                        }
                         v.live_latency = Some(l);
                     }
                 }
             }
             EventKind::Problem(Problem::HttpStatus(status)) => {
                 *s.http_errors.entry(status).or_default() += 1;
+                if let Some((f, _)) = stream.as_mut() {
+                    f.status(status);
+                }
                 v.errors += 1;
                 self.windows.count(second, 1);
                 s.notices.push(at, Some(ev.viewer), Level::Warn, format!("HTTP {status} (from the log)"));
             }
             EventKind::Problem(Problem::Network(reason)) => {
                 s.network_errors += 1;
+                if let Some((f, _)) = stream.as_mut() {
+                    f.network_errors += 1;
+                }
                 v.errors += 1;
                 self.windows.count(second, 1);
                 s.notices.push(at, Some(ev.viewer), Level::Warn, format!("network error: {reason}"));
             }
-            EventKind::Problem(Problem::SegmentSkipped) => s.segments_skipped += 1,
+            EventKind::Problem(Problem::SegmentSkipped) => {
+                s.segments_skipped += 1;
+                if let Some((f, _)) = stream.as_mut() {
+                    f.segments_skipped += 1;
+                }
+            }
             EventKind::Problem(Problem::Unreadable(reason)) => {
                 s.notices.push(at, Some(ev.viewer), Level::Warn, reason);
             }
@@ -319,6 +368,9 @@ impl Stats {
                 // new session takes its place. Not an interruption, not a stall.
                 v.player.zap(ev.at);
                 s.playback.zaps += 1;
+                if let Some((f, _)) = stream.as_mut() {
+                    f.zaps += 1;
+                }
                 v.zapped = true;
                 v.state = ViewerState::Backoff;
             }
@@ -386,6 +438,16 @@ impl Stats {
         let (mut stalls, mut failed_starts, mut interruptions, mut down) = (0, 0, 0, Duration::ZERO);
         let until = self.stopping_at.map_or(now, |t| t.min(now));
         let mut rows = Vec::with_capacity(self.viewers.len());
+        // Per stream: the counts so far, and the viewer figures summed below.
+        let mut per_stream: Vec<StreamFigures> = self
+            .streams
+            .iter()
+            .map(|(f, h)| {
+                let mut f = f.clone();
+                f.summarize(h);
+                f
+            })
+            .collect();
         for (i, v) in self.viewers.iter().enumerate() {
             // A viewer's playback ends when it finished or the run began to stop.
             let end = v.finished_at.map_or(until, |t| t.min(until));
@@ -416,6 +478,13 @@ impl Stats {
             failed_starts += u32::from(v.player.failed_start(end));
             interruptions += v.interruptions;
             down += v.down + open_down;
+            let mut mine = per_stream.get_mut(usize::from(v.stream));
+            if let Some(f) = mine.as_mut() {
+                f.stalls += row.stalls;
+                f.stall_seconds += row.stall_seconds;
+                f.watch_seconds += row.watch_seconds;
+                f.started += u32::from(v.first_spawn.is_some());
+            }
             if let Some(t) = v.first_spawn {
                 started += 1;
                 let at = t.saturating_duration_since(self.started_at);
@@ -427,6 +496,9 @@ impl Stats {
                     running += 1;
                     if v.last_segment.is_some_and(|t| now.saturating_duration_since(t) <= STREAMING_WINDOW) {
                         streaming += 1;
+                        if let Some(f) = mine.as_mut() {
+                            f.streaming += 1;
+                        }
                     }
                 }
                 ViewerState::Backoff => backoff += 1,
@@ -436,6 +508,7 @@ impl Stats {
             rows.push(row);
         }
         s.viewers = rows;
+        s.streams = per_stream;
         (s.started, s.running, s.streaming, s.backoff, s.ended) =
             (started, running, streaming, backoff, ended);
         s.streaming_peak = s.streaming_peak.max(streaming);
@@ -560,6 +633,7 @@ impl Stats {
             first_starts: self.firsts.clone(),
             series: self.series.all().to_vec(),
             segment_ttlb: self.series.segment_ttlb().clone(),
+            streams: self.streams.iter().map(|(_, h)| h.clone()).collect(),
         }
     }
 
@@ -744,6 +818,54 @@ mod tests {
             protocol: None,
             measured: true,
         })
+    }
+
+    /// With several streams each viewer's figures go to its stream's share, and the shares
+    /// add up to the run's.
+    #[test]
+    fn each_stream_gets_its_viewers_figures() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Viewers 0 and 2 play stream 0, viewer 1 plays stream 1.
+        let mut st = Stats::new(3, t0, vec![Duration::ZERO; 3], Arc::default(), Measure::Relay)
+            .with_streams(&[0, 1, 0], 2);
+        for v in 0..3 {
+            st.apply(ev(v, t0, EventKind::SessionStarted { took: Duration::ZERO }));
+            st.apply(ev(v, t0 + ms(10), fetched(RequestKind::Playlist, 400, 2, 3, None)));
+        }
+        for i in 0..4 {
+            for v in [0, 2] {
+                st.apply(ev(
+                    v,
+                    t0 + ms(100 + i * 2000),
+                    fetched(RequestKind::Segment, 1_000, 1, 5, Some(2.0)),
+                ));
+            }
+        }
+        st.apply(ev(1, t0 + ms(100), fetched(RequestKind::Segment, 5_000, 1, 5, Some(2.0))));
+        st.apply(ev(1, t0 + ms(200), EventKind::Problem(Problem::HttpStatus(503))));
+        let s = st.snapshot(t0 + ms(6_500));
+        let [a, b] = &s.streams[..] else { panic!("two streams: {:?}", s.streams) };
+        assert_eq!((a.viewers, a.started, a.segments(), a.playlists()), (2, 2, 8, 2));
+        assert_eq!((b.viewers, b.started, b.segments(), b.playlists(), b.http_5xx), (1, 1, 1, 1, 1));
+        assert_eq!(
+            a.bytes.values().sum::<u64>() + b.bytes.values().sum::<u64>(),
+            s.bytes.values().sum::<u64>()
+        );
+        assert_eq!((a.startup.count, b.startup.count), (2, 1));
+        assert_eq!((a.segment_ttlb.count, b.segment_ttlb.count), (8, 1));
+        // Viewer 1 has 2 s of media: stalled from 2.1 s on; the others play on.
+        assert_eq!((a.stalls, b.stalls), (0, 1));
+        assert!((a.watch_seconds + b.watch_seconds - s.playback.watch_seconds).abs() < 1e-9);
+        assert!(b.stall_seconds > 4.0 && a.stall_seconds == 0.0, "{b:?}");
+        // The results keep them, and merging two halves of a run adds them stream by stream.
+        let r = st.results(t0 + ms(6_500), 1_800_000_000);
+        let mut twice = r.clone();
+        twice.merge(r.clone());
+        let merged = twice.snapshot();
+        assert_eq!(merged.streams[0].segments(), 16);
+        assert_eq!(merged.streams[1].startup.count, 2);
+        assert_eq!(r.snapshot().streams, s.streams, "the results give the run's figures again");
     }
 
     #[test]

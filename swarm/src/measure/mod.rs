@@ -13,4 +13,5 @@ pub mod player;
 pub mod ramp;
 pub mod results;
 pub mod snapshot;
+pub mod streams;
 pub mod windows;

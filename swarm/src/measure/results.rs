@@ -24,6 +24,7 @@ use crate::measure::history::{SecondSample, RECENT_SAMPLES};
 use crate::measure::latency::{Hist, Packed};
 use crate::measure::ramp::achieved_rate;
 use crate::measure::snapshot::Snapshot;
+use crate::measure::streams::{add_each, StreamFigures, StreamHists};
 
 /// Version of the results format.
 pub const FORMAT: u32 = 1;
@@ -67,6 +68,9 @@ pub struct Results {
     /// Each second's segment download times, for seconds that had any (packed: one
     /// histogram is unpacked at a time, so a long run's results stay small).
     pub segment_ttlb: BTreeMap<u64, Packed>,
+    /// With several streams, each one's histograms (its counts are in `totals.streams`).
+    #[serde(default)]
+    pub streams: Vec<StreamHists>,
 }
 
 impl Results {
@@ -94,6 +98,9 @@ impl Results {
             .unwrap_or(0)
             .max(s.streaming);
         s.recent = self.series[self.series.len().saturating_sub(RECENT_SAMPLES)..].to_vec();
+        for (f, h) in s.streams.iter_mut().zip(&self.streams) {
+            f.summarize(h);
+        }
         s.generator.reasons = verdict(&s.generator, s.dropped_events, s.ramp_lag_max);
         s.generator.bound = !s.generator.reasons.is_empty();
         s
@@ -131,6 +138,7 @@ impl Results {
         self.startup.merge(&other.startup);
         self.rejoin.merge(&other.rejoin);
         self.live_latency.merge(&other.live_latency);
+        add_each(&mut self.streams, &other.streams, StreamHists::merge);
         self.down += other.down;
         self.watched += other.watched;
         self.stalled += other.stalled;
@@ -204,6 +212,7 @@ fn add_totals(a: &mut Snapshot, b: &Snapshot) {
     add_map(&mut a.requests, &b.requests);
     add_map(&mut a.bytes, &b.bytes);
     add_map(&mut a.protocols, &b.protocols);
+    add_each(&mut a.streams, &b.streams, StreamFigures::add);
     let (p, q) = (&mut a.playback, &b.playback);
     p.started += q.started;
     p.rejoins += q.rejoins;
@@ -392,6 +401,7 @@ mod tests {
             duration: Some(40.0),
             startup_buffer: None,
             http2: false,
+            streams: Vec::new(),
         };
         let asserts: Vec<Assertion> = ["segment_download_p95<20ms", "stalls==0", "viewers_reached>=1"]
             .iter()

@@ -190,6 +190,9 @@ pub struct Snapshot {
     pub throughput: Throughput,
     /// Media playlists read by the relay.
     pub playlists_seen: u64,
+    /// With several streams (`--stream`), each one's figures, in the order given; empty with
+    /// one.
+    pub streams: Vec<crate::measure::streams::StreamFigures>,
     /// Responses by the protocol they came on (`HTTP/1.1`, `HTTP/2`; native viewers only).
     pub protocols: BTreeMap<String, u64>,
     /// HTTPS tunnels.

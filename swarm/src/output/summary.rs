@@ -122,6 +122,19 @@ pub struct RunFacts {
     pub startup_buffer: Option<f64>,
     /// `--http2` was asked for.
     pub http2: bool,
+    /// With several streams (`--stream`), each one; empty with one.
+    pub streams: Vec<StreamFact>,
+}
+
+/// One stream of a run with several.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamFact {
+    /// Its URL as it may be shown.
+    pub url: String,
+    /// Its weight.
+    pub weight: u32,
+    /// Viewers dealt to it.
+    pub viewers: u32,
 }
 
 /// The variants viewers played, when their segments' variants are known: switches, the
@@ -150,6 +163,51 @@ fn variants(o: &mut String, s: &Snapshot) {
             r.media_seconds,
             r.segments,
             bytes(r.bytes as f64)
+        );
+    }
+}
+
+/// With several streams, each one's share: two lines of figures under its URL.
+fn streams(o: &mut String, s: &Snapshot, facts: &RunFacts) {
+    if s.streams.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "Streams           {}, viewers dealt by weight:", s.streams.len());
+    let p50 = |l: &Latency| if l.count == 0 { "none".to_owned() } else { seconds(l.p50) };
+    for (i, f) in s.streams.iter().enumerate() {
+        let (url, weight) = facts.streams.get(i).map_or(("", 1), |x| (x.url.as_str(), x.weight));
+        let _ = writeln!(o, "  {} {url} (weight {weight})", i + 1);
+        let _ = writeln!(
+            o,
+            "                  {} viewers · {} started · {} playlists · {} segments · {} HTTP 4xx · {} HTTP 5xx · {} network · {} segments skipped",
+            f.viewers,
+            f.started,
+            f.playlists(),
+            f.segments(),
+            f.http_4xx,
+            f.http_5xx,
+            f.network_errors,
+            f.segments_skipped
+        );
+        if s.measure == Measure::Log {
+            let _ = writeln!(
+                o,
+                "                  {} stalls · stall ratio {:.4} (inferred) · bytes and times not measured (--measure log)",
+                f.stalls,
+                f.stall_ratio()
+            );
+            continue;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let received = bytes(f.bytes.values().sum::<u64>() as f64);
+        let _ = writeln!(
+            o,
+            "                  {received} · startup p50 {} · segment download p50 {} · {} stalls · stall ratio {:.4} · {} zaps",
+            p50(&f.startup),
+            p50(&f.segment_ttlb),
+            f.stalls,
+            f.stall_ratio(),
+            f.zaps
         );
     }
 }
@@ -332,6 +390,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         let by_status: Vec<String> = s.http_errors.iter().map(|(k, v)| format!("{k}×{v}")).collect();
         let _ = writeln!(o, "  by status       {}", by_status.join(" "));
     }
+    streams(&mut o, s, facts);
     let exits = |m: &std::collections::BTreeMap<crate::measure::events::Ending, u64>| {
         if m.is_empty() {
             "none".to_owned()

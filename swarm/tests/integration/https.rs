@@ -23,14 +23,38 @@ fn make_ca_and_server_cert(dir: &Path) {
     std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
 }
 
-async fn start_tls_origin(logs: &Path, certs: &Path) -> origin::Origin {
-    let mut config = logged_config(false, logs);
-    config.tls = Some(origin::TlsListen {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        cert: certs.join("cert.pem"),
-        key: certs.join("key.pem"),
-    });
-    origin::start(config).await.expect("origin starts")
+/// A logged origin with an https listener whose certificate comes from a CA made for it.
+struct TlsOrigin {
+    origin: origin::Origin,
+    /// The playlist's https:// URL.
+    url: String,
+    /// The CA's file, for `--ca-file`.
+    ca: String,
+    /// nginx's access log.
+    log: std::path::PathBuf,
+    /// The certificates and logs, removed when the test ends.
+    _dirs: [tempfile::TempDir; 2],
+}
+
+impl TlsOrigin {
+    async fn start() -> TlsOrigin {
+        let certs = tempfile::tempdir().unwrap();
+        make_ca_and_server_cert(certs.path());
+        let logs = tempfile::tempdir().unwrap();
+        let mut config = logged_config(false, logs.path());
+        config.tls = Some(origin::TlsListen {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            cert: certs.path().join("cert.pem"),
+            key: certs.path().join("key.pem"),
+        });
+        let origin = origin::start(config).await.expect("origin starts");
+        let tls = origin.tls_listen().expect("an https listener");
+        let path = origin.playlist_url().rsplit('/').next().unwrap().to_owned();
+        let url = format!("https://{tls}/{path}");
+        let ca = certs.path().join("ca.pem").to_str().unwrap().to_owned();
+        let log = origin.access_log().expect("logged profile has an access log");
+        TlsOrigin { origin, url, ca, log, _dirs: [certs, logs] }
+    }
 }
 
 /// The acceptance run: counts by kind equal nginx's log, bytes within 1 %, the TLS handshake
@@ -38,16 +62,7 @@ async fn start_tls_origin(logs: &Path, certs: &Path) -> origin::Origin {
 #[testkit::test]
 async fn https_through_the_relay_is_measured_like_http() {
     let _machine = shared_machine().await;
-    let certs = tempfile::tempdir().unwrap();
-    make_ca_and_server_cert(certs.path());
-    let logs = tempfile::tempdir().unwrap();
-    let origin = start_tls_origin(logs.path(), certs.path()).await;
-    let tls = origin.tls_listen().expect("an https listener");
-    let path = origin.playlist_url().rsplit('/').next().unwrap().to_owned();
-    let url = format!("https://{tls}/{path}");
-    let ca = certs.path().join("ca.pem");
-    let ca = ca.to_str().unwrap().to_owned();
-    let log = origin.access_log().expect("logged profile has an access log");
+    let TlsOrigin { origin, url, ca, log, _dirs } = TlsOrigin::start().await;
 
     let (untrusted, trusted, dangerous, run) = tokio::task::spawn_blocking(move || {
         let untrusted = run_swarm(&["--check", &url]);
@@ -92,16 +107,7 @@ async fn https_through_the_relay_is_measured_like_http() {
 #[testkit::test]
 async fn native_viewers_speak_http2_when_asked() {
     let _machine = shared_machine().await;
-    let certs = tempfile::tempdir().unwrap();
-    make_ca_and_server_cert(certs.path());
-    let logs = tempfile::tempdir().unwrap();
-    let origin = start_tls_origin(logs.path(), certs.path()).await;
-    let tls = origin.tls_listen().expect("an https listener");
-    let path = origin.playlist_url().rsplit('/').next().unwrap().to_owned();
-    let url = format!("https://{tls}/{path}");
-    let ca = certs.path().join("ca.pem");
-    let ca = ca.to_str().unwrap().to_owned();
-    let log = origin.access_log().expect("logged profile has an access log");
+    let TlsOrigin { origin, url, ca, log, _dirs } = TlsOrigin::start().await;
 
     let (h2, h1) = tokio::task::spawn_blocking(move || {
         let run = |agent: &str, more: &[&str]| {

@@ -22,3 +22,4 @@ mod policy;
 mod relay;
 mod report;
 mod secrets;
+mod streams;

@@ -6,6 +6,7 @@ use crate::measure::events::RequestKind;
 use crate::measure::latency::{Latency, BUCKETS};
 use crate::measure::origin::OriginSnapshot;
 use crate::measure::snapshot::Snapshot;
+use crate::measure::streams::StreamFigures;
 
 /// Fixed facts about the run shown in `hls_swarm_info` and the duration gauges.
 #[derive(Debug, Clone)]
@@ -20,6 +21,9 @@ pub struct RunLabels {
     pub duration: Option<f64>,
     /// `--measure`.
     pub measure: String,
+    /// With several streams, each one's `stream` label: its URL, secrets hidden (at most
+    /// `control::streams::MAX_STREAMS`); empty with one stream.
+    pub streams: Vec<String>,
 }
 
 /// The families of one exposition, built in order: each [`Families::family`] starts one,
@@ -438,10 +442,101 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
     );
     o.one("stats_drop_rate", "gauge", "Events lost / events produced, over the whole run.", s.drop_rate());
 
+    stream_families(&mut o, s, &l.streams);
     if let Some(origin) = origin {
         origin_families(&mut o, origin);
     }
     o.0
+}
+
+/// One of a stream's latency distributions.
+type PickLatency = fn(&StreamFigures) -> &Latency;
+
+/// With several streams, each one's figures under a `stream` label (its URL); nothing with one.
+#[allow(clippy::cast_precision_loss)]
+fn stream_families(o: &mut Families, s: &Snapshot, names: &[String]) {
+    if s.streams.is_empty() {
+        return;
+    }
+    let each = s.streams.iter().zip(names);
+    o.family("stream_viewers", "gauge", "Viewers dealt to each stream (--stream weights).");
+    for (f, n) in each.clone() {
+        o.sample(&[("stream", n)], f64::from(f.viewers));
+    }
+    o.family(
+        "stream_streaming_clients",
+        "gauge",
+        "A stream's viewers that received a segment in the last 10 seconds.",
+    );
+    for (f, n) in each.clone() {
+        o.sample(&[("stream", n)], f64::from(f.streaming));
+    }
+    o.family("stream_requests_total", "counter", "A stream's requests by kind.");
+    for (f, n) in each.clone() {
+        for kind in RequestKind::ALL {
+            o.sample(
+                &[("stream", n), ("kind", kind.label())],
+                f.requests.get(&kind).copied().unwrap_or(0) as f64,
+            );
+        }
+    }
+    o.family("stream_response_bytes_total", "counter", "A stream's response body bytes, all kinds.");
+    for (f, n) in each.clone() {
+        o.sample(&[("stream", n)], f.bytes.values().sum::<u64>() as f64);
+    }
+    o.family(
+        "stream_errors_total",
+        "counter",
+        "A stream's failed requests by class (4xx, 5xx, network) and segments skipped after retries.",
+    );
+    for (f, n) in each.clone() {
+        for (class, v) in [
+            ("4xx", f.http_4xx),
+            ("5xx", f.http_5xx),
+            ("network", f.network_errors),
+            ("skipped", f.segments_skipped),
+        ] {
+            o.sample(&[("stream", n), ("class", class)], v as f64);
+        }
+    }
+    o.family("stream_stalls_total", "counter", "Player-model stalls of a stream's viewers.");
+    for (f, n) in each.clone() {
+        o.sample(&[("stream", n)], f.stalls as f64);
+    }
+    o.family("stream_stall_seconds_total", "counter", "Seconds a stream's viewers were stalled.");
+    for (f, n) in each.clone() {
+        o.sample(&[("stream", n)], f.stall_seconds);
+    }
+    o.family("stream_watch_seconds_total", "counter", "Seconds a stream's viewers watched.");
+    for (f, n) in each.clone() {
+        o.sample(&[("stream", n)], f.watch_seconds);
+    }
+    o.family("stream_zaps_total", "counter", "A stream's sessions that ended at their --session-length.");
+    for (f, n) in each.clone() {
+        o.sample(&[("stream", n)], f.zaps as f64);
+    }
+    let histograms: [(&str, &str, PickLatency); 4] = [
+        ("stream_startup_seconds", "A stream's startups (first viewings and those after a zap).", |f| {
+            &f.startup
+        }),
+        ("stream_segment_ttfb_seconds", "A stream's segment requests to their first byte.", |f| {
+            &f.segment_ttfb
+        }),
+        ("stream_segment_download_seconds", "A stream's segment requests to their last byte.", |f| {
+            &f.segment_ttlb
+        }),
+        (
+            "stream_live_edge_latency_seconds",
+            "How far behind the live edge a stream's viewers play, at each segment.",
+            |f| &f.live_latency,
+        ),
+    ];
+    for (name, help, pick) in histograms {
+        o.family(name, "histogram", help);
+        for (f, n) in each.clone() {
+            o.histogram(&[("stream", n)], pick(f));
+        }
+    }
 }
 
 #[allow(clippy::cast_precision_loss)]

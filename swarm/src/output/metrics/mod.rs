@@ -175,8 +175,22 @@ mod tests {
             ffmpeg: "5.1.9".into(),
             duration: Some(30.0),
             measure: "relay".into(),
+            streams: vec!["http://h/a.m3u8".into(), "http://h/b.m3u8".into()],
         };
+        // Two streams: the first had 30 of the 40 segments and both 404s.
+        let mut a = crate::measure::streams::StreamFigures { viewers: 3, http_4xx: 2, ..Default::default() };
+        a.requests.insert(RequestKind::Segment, 30);
+        let mut b = crate::measure::streams::StreamFigures { viewers: 1, ..Default::default() };
+        b.requests.insert(RequestKind::Segment, 10);
+        s.streams = vec![a, b];
         let text = render(&s, None, &labels);
+        assert!(text
+            .contains("hls_swarm_stream_requests_total{stream=\"http://h/a.m3u8\",kind=\"segment\"} 30\n"));
+        assert!(text
+            .contains("hls_swarm_stream_requests_total{stream=\"http://h/b.m3u8\",kind=\"segment\"} 10\n"));
+        assert!(text.contains("hls_swarm_stream_errors_total{stream=\"http://h/a.m3u8\",class=\"4xx\"} 2\n"));
+        assert!(text.contains("hls_swarm_stream_viewers{stream=\"http://h/b.m3u8\"} 1\n"));
+        assert!(text.contains("hls_swarm_stream_startup_seconds_count{stream=\"http://h/a.m3u8\"} 0\n"));
         assert!(text.contains("hls_swarm_segment_requests_total 40\n"));
         assert!(text.contains("hls_swarm_requests_total{kind=\"segment\"} 40\n"));
         assert!(text.contains("hls_swarm_http_errors_total{status_code=\"404\"} 2\n"));

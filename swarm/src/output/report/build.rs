@@ -42,6 +42,9 @@ pub struct Report {
     /// The master playlist's variants the viewers played, and their switches; `null` when no
     /// segment's variant is known (FFmpeg viewers).
     pub variants: Option<Variants>,
+    /// With several streams (`--stream`), each one's share of the figures, in the order given;
+    /// empty with one stream.
+    pub streams: Vec<StreamRow>,
     /// Bytes received per second.
     pub throughput: Throughput,
     /// The origin's own figures from its exporters; `null` when they were not scraped.
@@ -189,6 +192,7 @@ impl Report {
                     .then(|| s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds),
             },
             variants: variants(s),
+            streams: streams(s, f),
             throughput: Throughput {
                 mean_bytes_per_second: per_second(total_bytes),
                 segment_mean_bytes_per_second: fields.get("segment_throughput"),
@@ -234,6 +238,40 @@ fn notice(n: &history::Notice) -> Notice {
         detail: n.detail.clone(),
         repeats: n.repeats,
     }
+}
+
+/// The streams section: empty with one stream.
+fn streams(s: &snapshot::Snapshot, f: &crate::output::summary::RunFacts) -> Vec<StreamRow> {
+    let relay = s.measure == snapshot::Measure::Relay;
+    let measured = |l: &crate::measure::latency::Latency| Quantiles::of(l).filter(|_| relay);
+    s.streams
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let fact = f.streams.get(i);
+            StreamRow {
+                url: fact.map_or_else(String::new, |f| f.url.clone()),
+                weight: fact.map_or(1, |f| f.weight),
+                viewers: x.viewers,
+                started: x.started,
+                requests: x.requests.iter().map(|(k, n)| (k.label().to_owned(), *n)).collect(),
+                bytes: relay.then(|| x.bytes.values().sum()),
+                http_4xx: x.http_4xx,
+                http_5xx: x.http_5xx,
+                network_errors: x.network_errors,
+                segments_skipped: x.segments_skipped,
+                startup: measured(&x.startup),
+                segment_ttfb: measured(&x.segment_ttfb),
+                segment_download: measured(&x.segment_ttlb),
+                live_latency: measured(&x.live_latency),
+                stalls: x.stalls,
+                stall_seconds: finite(x.stall_seconds),
+                watch_seconds: finite(x.watch_seconds),
+                stall_ratio: finite(x.stall_ratio()),
+                zaps: x.zaps,
+            }
+        })
+        .collect()
 }
 
 /// The variants section: `None` when no segment's variant is known.

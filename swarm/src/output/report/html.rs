@@ -10,7 +10,7 @@ use super::build::Report;
 use super::chart::{bridge, downsample, Chart, Line, Point, Reduce, Style, Unit};
 use super::markup::{escape, facts, opt, percent, rate, size, table};
 use super::model::{KindFigures, Measure, Quantiles, Sample, ViewerRow, ViewerState};
-use super::sections::{errors, generator, notices, origin, playback, variants};
+use super::sections::{errors, generator, notices, origin, playback, streams, variants};
 use crate::output::summary::seconds;
 use crate::output::thresholds;
 
@@ -82,6 +82,7 @@ pub fn render(r: &Report) -> String {
     requests(&mut o, r);
     playback(&mut o, r);
     variants(&mut o, r);
+    streams(&mut o, r);
     errors(&mut o, r);
     origin(&mut o, r);
     generator(&mut o, r);

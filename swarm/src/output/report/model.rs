@@ -298,6 +298,50 @@ pub struct Variants {
     pub renditions: Vec<RenditionRow>,
 }
 
+/// One stream of a run with several (`--stream`): its share of the figures.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StreamRow {
+    /// Its URL, secrets hidden.
+    pub url: String,
+    /// Its weight.
+    pub weight: u32,
+    /// Viewers dealt to it.
+    pub viewers: u32,
+    /// Those whose first session started.
+    pub started: u32,
+    /// Requests by kind (`master`, `playlist`, `segment`, `init`, `key`, `other`).
+    pub requests: BTreeMap<String, u64>,
+    /// Response bytes; `null` with `--measure log`.
+    pub bytes: Option<u64>,
+    /// HTTP 4xx answers.
+    pub http_4xx: u64,
+    /// HTTP 5xx answers.
+    pub http_5xx: u64,
+    /// Connections that failed instead of answering.
+    pub network_errors: u64,
+    /// Segments given up after their retries.
+    pub segments_skipped: u64,
+    /// Startup times (first viewings and those after a zap), seconds; `null` when none.
+    pub startup: Option<Quantiles>,
+    /// Segment time to first byte, seconds; `null` when not measured.
+    pub segment_ttfb: Option<Quantiles>,
+    /// Segment download time, seconds; `null` when not measured.
+    pub segment_download: Option<Quantiles>,
+    /// How far behind the live edge its viewers played, seconds; `null` when not measured.
+    pub live_latency: Option<Quantiles>,
+    /// Stalls of its viewers' players.
+    pub stalls: u64,
+    /// Seconds stalled.
+    pub stall_seconds: f64,
+    /// Seconds watched.
+    pub watch_seconds: f64,
+    /// Stalled over watched time, a fraction.
+    pub stall_ratio: f64,
+    /// Sessions that ended at their `--session-length`.
+    pub zaps: u64,
+}
+
 /// Media fetched from one variant.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

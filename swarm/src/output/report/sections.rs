@@ -111,6 +111,49 @@ pub(super) fn variants(o: &mut String, r: &Report) {
     table(o, &["BANDWIDTH", "segments", "media time", "share", "bytes"], &rows);
 }
 
+pub(super) fn streams(o: &mut String, r: &Report) {
+    if r.streams.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Streams</h2>");
+    let p50 = |q: Option<&super::model::Quantiles>| q.map_or_else(|| "—".to_owned(), |q| seconds(q.p50));
+    let rows: Vec<Vec<String>> = r
+        .streams
+        .iter()
+        .map(|x| {
+            let count = |k: &str| x.requests.get(k).copied().unwrap_or(0);
+            vec![
+                escape(&x.url),
+                x.weight.to_string(),
+                format!("{} ({} started)", x.viewers, x.started),
+                (count("master") + count("playlist")).to_string(),
+                count("segment").to_string(),
+                x.bytes.map_or_else(|| "not measured".to_owned(), size),
+                (x.http_4xx + x.http_5xx + x.network_errors).to_string(),
+                p50(x.startup.as_ref()),
+                p50(x.segment_download.as_ref()),
+                format!("{} ({})", x.stalls, percent(x.stall_ratio)),
+            ]
+        })
+        .collect();
+    table(
+        o,
+        &[
+            "stream",
+            "weight",
+            "viewers",
+            "playlists",
+            "segments",
+            "bytes",
+            "errors",
+            "startup p50",
+            "segment download p50",
+            "stalls (ratio)",
+        ],
+        &rows,
+    );
+}
+
 pub(super) fn errors(o: &mut String, r: &Report) {
     let e = &r.errors;
     o.push_str("<h2>Errors</h2>");

@@ -119,6 +119,7 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
         duration: Some(seconds as f64),
         startup_buffer: None,
         http2: false,
+        streams: Vec::new(),
     };
     let checks = ["segment_download_p95<500ms", "error_rate<0.1%", "stalls==0"]
         .iter()
