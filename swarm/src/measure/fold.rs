@@ -457,6 +457,7 @@ impl Stats {
             let open_down = v.down_since.map_or(Duration::ZERO, |d| end.saturating_duration_since(d));
             let row = ViewerRow {
                 id: u32::try_from(i).unwrap_or(u32::MAX),
+                stream: v.stream,
                 state: v.state,
                 stalled: stalled_here,
                 starts: v.starts,

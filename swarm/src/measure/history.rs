@@ -197,6 +197,9 @@ impl Notices {
 pub struct ViewerRow {
     /// Viewer number (0 is the first started).
     pub id: ViewerId,
+    /// The stream it plays: an index into the run's streams (0 with one stream).
+    #[serde(default)]
+    pub stream: u16,
     /// Where it is.
     pub state: ViewerState,
     /// True while its player model is stalled.

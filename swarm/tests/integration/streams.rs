@@ -70,5 +70,9 @@ async fn each_stream_is_counted_as_its_own_origin_logs_it() {
             segments_total += count("segment");
         }
         assert_eq!(Some(segments_total), r["requests"]["by_kind"]["segment"]["count"].as_u64(), "{engine}");
+        // Each viewer's row names its stream: viewers 0 and 2 play the first, 1 the second.
+        let rows = r["viewers"]["rows"].as_array().cloned().unwrap_or_default();
+        let of: Vec<u64> = rows.iter().map(|x| x["stream"].as_u64().unwrap_or(9)).collect();
+        assert_eq!(of, [0, 1, 0], "{engine}");
     }
 }

@@ -76,6 +76,7 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
     s.viewers = (0..3)
         .map(|id| history::ViewerRow {
             id,
+            stream: 0,
             state: history::ViewerState::Stopped,
             stalled: false,
             starts: if id == 2 { 2 } else { 1 },
