@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use swarm::control::check::Verdict;
-use swarm::control::cli::{Cli, LogFormat};
+use swarm::control::cli::{Cli, Command, LogFormat, MergeArgs};
 use swarm::control::config::Config;
 use swarm::control::orchestrator::{run, Finished, RunError};
 use swarm::engine::secrets::{RedactingWriter, Secrets};
@@ -40,6 +40,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit_code::USAGE } else { exit_code::OK });
         }
     };
+    if let Some(Command::Merge(args)) = &cli.command {
+        return merge(args);
+    }
     let config = match Config::from_cli(&cli, std::io::stdout().is_terminal()) {
         Ok(c) => c,
         Err(e) => {
@@ -100,6 +103,41 @@ fn main() -> ExitCode {
     }
 }
 
+/// `hls-swarm merge`: the fleet's summary, its reports and its verdict (exit 2 when the reports
+/// cannot be merged, 5 when an --assert fails).
+fn merge(args: &MergeArgs) -> ExitCode {
+    let parsed: Result<Vec<report::Target>, _> =
+        args.reports.iter().map(|p| report::Target::parse(p).map_err(|r| (p, r))).collect();
+    let targets = match parsed {
+        Ok(t) => t,
+        Err((p, reason)) => {
+            eprintln!("hls-swarm merge: --report {}: {reason}", p.display());
+            return ExitCode::from(exit_code::USAGE);
+        }
+    };
+    let outcome = match swarm::control::merge::merge(&args.files, &args.asserts) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("hls-swarm merge: {e}");
+            return ExitCode::from(exit_code::USAGE);
+        }
+    };
+    println!("Merged {} shards of run {}", args.files.len(), outcome.facts.run_id);
+    println!("{}", outcome.summary());
+    let code = if outcome.passed() {
+        exit_code::OK
+    } else {
+        eprintln!("hls-swarm merge: a --assert threshold failed (see Thresholds above)");
+        exit_code::SLO
+    };
+    // The workers' reports hide their secrets already.
+    if write_reports(&outcome, &targets, &Secrets::default()) {
+        ExitCode::from(code)
+    } else {
+        ExitCode::from(exit_code::RUNTIME)
+    }
+}
+
 /// Writes every `--report` file (all are tried); false if one could not be written.
 fn write_reports(outcome: &Outcome, targets: &[report::Target], secrets: &Secrets) -> bool {
     if targets.is_empty() {
@@ -109,6 +147,7 @@ fn write_reports(outcome: &Outcome, targets: &[report::Target], secrets: &Secret
     let mut ok = true;
     for target in targets {
         match report::write(&report, target, secrets) {
+            Ok(()) if target.is_stdout() => {}
             Ok(()) => println!("Report: {}", target.path.display()),
             Err(e) => {
                 eprintln!("hls-swarm: {e}");

@@ -12,8 +12,12 @@ use clap::{ArgAction, Args, Parser, ValueEnum};
 /// Viewers are started at --ramp-rate per second, restarted with backoff when they fail, and
 /// stopped gracefully on Ctrl+C, SIGTERM or when --duration has passed.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "hls-swarm", version, about, long_about)]
+#[command(name = "hls-swarm", version, about, long_about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// Another task than a load run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The HLS URL (master or media playlist), http:// or https://
     #[arg(env = "HLS_SWARM_URL", value_name = "URL")]
     pub url: Option<String>,
@@ -32,6 +36,59 @@ pub struct Cli {
 
     #[command(flatten)]
     pub modes: ModeArgs,
+
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// Tasks besides a load run.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Merge the JSON reports of a sharded run's workers (`--shard`) into the fleet's report,
+    /// exactly as one process running every viewer would have written it, and check
+    /// --assert against it
+    Merge(MergeArgs),
+}
+
+/// `hls-swarm merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The workers' JSON reports (one per shard, any order)
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub files: Vec<PathBuf>,
+
+    /// Write the fleet's report (.json or .html; repeatable)
+    #[arg(long = "report", value_name = "PATH")]
+    pub reports: Vec<PathBuf>,
+
+    /// A threshold on the fleet's figures, as for a run (repeatable; exits 5 if one fails)
+    #[arg(long = "assert", value_name = "EXPR")]
+    pub asserts: Vec<String>,
+}
+
+/// One load test across several machines.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Fleet")]
+pub struct FleetArgs {
+    /// Run shard INDEX of COUNT (from 0): this process runs its block of the --clients viewers
+    /// at its share of --ramp-rate; merge the shards' JSON reports with `hls-swarm merge`
+    #[arg(long, env = "HLS_SWARM_SHARD", value_name = "INDEX/COUNT", conflicts_with = "shards")]
+    pub shard: Option<String>,
+
+    /// The fleet's shard count, the index coming from JOB_COMPLETION_INDEX (a Kubernetes
+    /// Indexed Job's pods)
+    #[arg(long, env = "HLS_SWARM_SHARDS", value_name = "COUNT")]
+    pub shards: Option<u32>,
+
+    /// The run's name, shared by its shards (merge refuses reports of different runs); default:
+    /// random
+    #[arg(long, env = "HLS_SWARM_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Start the viewers at this time (RFC 3339 in UTC, or Unix seconds), so the shards start
+    /// together; a shard that starts later than 1 s after it says so in its report
+    #[arg(long, env = "HLS_SWARM_START_AT", value_name = "TIME")]
+    pub start_at: Option<String>,
 }
 
 /// How many viewers, how fast, for how long.

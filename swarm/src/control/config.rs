@@ -6,6 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::control::cli::{Cli, LogFormat, MeasureMode};
+use crate::control::fleet::{self, Shard};
 use crate::control::streams::Streams;
 use crate::engine::ffmpeg::command::FfmpegOptions;
 use crate::engine::limits::{parse_size, Limits, LINE_FLAG, PLAYLIST_FLAG, URI_FLAG};
@@ -34,6 +35,12 @@ pub struct Config {
     pub url: Url,
     /// Every stream of the run and each one's share of the viewers (`url` is the first).
     pub streams: Streams,
+    /// This process's shard of a fleet (`--shard`); `None` runs every viewer.
+    pub shard: Option<Shard>,
+    /// The run's name, shared by its shards.
+    pub run_id: String,
+    /// When the viewers start (`--start-at`); `None`: at once.
+    pub start_at: Option<std::time::SystemTime>,
     /// What is hidden from every output (URL credentials, secret parameters and headers).
     pub secrets: Secrets,
     /// Concurrent viewers.
@@ -125,6 +132,16 @@ pub enum ConfigError {
     CheckOneStream {
         /// Streams given.
         count: usize,
+    },
+    /// A fleet flag (`--shard`, `--shards`, `--run-id`, `--start-at`) that cannot be used.
+    #[error("{flag} {value}: {reason}")]
+    Fleet {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// Why, and what is accepted.
+        reason: String,
     },
     /// Not a URL.
     #[error("invalid URL '{url}': {reason}; expected an http:// or https:// URL of an HLS playlist")]
@@ -369,6 +386,7 @@ impl Config {
         if load.clients == 0 || load.clients > MAX_CLIENTS {
             return Err(ConfigError::Clients { value: load.clients, max: MAX_CLIENTS });
         }
+        let (shard, run_id, start_at) = fleet_of(cli)?;
         if !(load.ramp_rate.is_finite() && load.ramp_rate > 0.0 && load.ramp_rate <= MAX_RAMP_RATE) {
             return Err(ConfigError::RampRate { value: load.ramp_rate, max: MAX_RAMP_RATE });
         }
@@ -452,6 +470,9 @@ impl Config {
                 .and_urls(streams.list.iter().map(|s| &s.url)),
             url,
             streams,
+            shard,
+            run_id,
+            start_at,
             clients: load.clients,
             ramp_rate: load.ramp_rate,
             ramp_jitter: load.ramp_jitter,
@@ -513,6 +534,56 @@ impl Config {
             reports,
         })
     }
+}
+
+/// `--shard` (or `--shards` with `JOB_COMPLETION_INDEX`), `--run-id` and `--start-at`.
+fn fleet_of(cli: &Cli) -> Result<(Option<Shard>, String, Option<std::time::SystemTime>), ConfigError> {
+    let f = &cli.fleet;
+    let bad = |flag, value: &str, reason| ConfigError::Fleet { flag, value: value.to_owned(), reason };
+    let shard = match (&f.shard, f.shards) {
+        (Some(text), _) => Some(Shard::parse(text).map_err(|r| bad("--shard", text, r))?),
+        (None, Some(count)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                bad(
+                    "--shards",
+                    &count.to_string(),
+                    "JOB_COMPLETION_INDEX is not set (give --shard INDEX/COUNT instead)".into(),
+                )
+            })?;
+            let n: u32 = index.trim().parse().map_err(|_| {
+                bad(
+                    "--shards",
+                    &count.to_string(),
+                    format!("JOB_COMPLETION_INDEX '{index}' is not a whole number"),
+                )
+            })?;
+            Some(Shard::new(n, count).map_err(|r| bad("--shards", &count.to_string(), r))?)
+        }
+        (None, None) => None,
+    };
+    if let Some(s) = shard.filter(|s| s.count > cli.load.clients) {
+        let reason =
+            format!("{} shards need at least as many viewers (--clients {})", s.count, cli.load.clients);
+        return Err(bad("--shard", &format!("{}/{}", s.index, s.count), reason));
+    }
+    let run_id = match &f.run_id {
+        Some(id) => {
+            fleet::check_run_id(id).map_err(|r| bad("--run-id", id, r))?;
+            id.clone()
+        }
+        None => fleet::new_run_id(),
+    };
+    let start_at = match &f.start_at {
+        Some(t) => {
+            let at = fleet::parse_start_at(t).map_err(|r| bad("--start-at", t, r))?;
+            if at.duration_since(std::time::SystemTime::now()).is_ok_and(|d| d > fleet::MAX_START_WAIT) {
+                return Err(bad("--start-at", t, "it is more than 24 hours away".into()));
+            }
+            Some(at)
+        }
+        None => None,
+    };
+    Ok((shard, run_id, start_at))
 }
 
 /// A size flag's value, or an error naming the flag and the value.
@@ -657,6 +728,40 @@ mod tests {
             ),
         ] {
             let m = message(args);
+            assert!(m.contains(needle), "{args:?}: {m}");
+        }
+    }
+
+    #[test]
+    fn fleet_flags() {
+        let c = config(&[
+            "--clients",
+            "10",
+            "--shard",
+            "2/3",
+            "--run-id",
+            "r1",
+            "--start-at",
+            "2026-12-04T15:00:00Z",
+            "http://h/x",
+        ])
+        .unwrap();
+        assert_eq!((c.shard.map(|s| s.block(c.clients)), c.run_id.as_str()), (Some((7, 3)), "r1"));
+        assert_eq!(c.start_at, Some(std::time::UNIX_EPOCH + Duration::from_secs(1_796_396_400)));
+        assert_eq!(config(&["http://h/x"]).unwrap().run_id.len(), 16, "a random run id");
+        for (args, needle) in [
+            (&["--shard", "3/3"][..], "--shard 3/3: index 3 is not below the count 3"),
+            (
+                &["--clients", "2", "--shard", "0/3"][..],
+                "--shard 0/3: 3 shards need at least as many viewers (--clients 2)",
+            ),
+            (&["--run-id", "a/b"][..], "--run-id a/b: 'a/b' is not a run id"),
+            (&["--start-at", "noon"][..], "--start-at noon: 'noon' is not a time"),
+            (&["--start-at", "4102444800"][..], "--start-at 4102444800: it is more than 24 hours away"),
+        ] {
+            let mut all = args.to_vec();
+            all.push("http://h/x");
+            let m = message(&all);
             assert!(m.contains(needle), "{args:?}: {m}");
         }
     }

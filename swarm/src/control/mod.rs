@@ -6,6 +6,8 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod examine;
+pub mod fleet;
+pub mod merge;
 pub mod orchestrator;
 pub mod outputs;
 pub mod plan;

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use crate::control::check;
 use crate::control::config::Config;
 use crate::control::examine::{self, ExamineError, Fetcher, StreamInfo};
+use crate::control::fleet;
 use crate::control::outputs::Outputs;
 use crate::control::plan::RampPlan;
 use crate::control::preflight::{self, Checklist};
@@ -140,16 +141,37 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     let spawner = procgroup::Spawner::new(SPAWNER_THREADS, tokio::runtime::Handle::current())
         .map_err(RunError::Signals)?;
 
+    // With --start-at, wait for it (a signal ends the wait).
+    let late = match config.start_at {
+        Some(at) => tokio::select! {
+            late = wait_until(at, out) => late,
+            () = signals.first() => return Err(RunError::Interrupted),
+        },
+        None => None,
+    };
+
     // From here the run is under way: measurements, signals, outputs, then the viewers.
-    let plan = RampPlan::new(config.clients, config.ramp_rate, config.ramp_jitter, config.seed);
-    let (started_at, started_wall) = start_on_a_whole_second().await;
+    let (first, local) = config.shard.map_or((0, config.clients), |s| s.block(config.clients));
+    // A shard takes every COUNT-th turn of the fleet's ramp: together they ramp at the asked rate.
+    let turns = config.shard.map_or((0, 1), |s| (s.index, s.count));
+    let plan =
+        RampPlan::every(local, config.ramp_rate, config.ramp_jitter, config.seed ^ u64::from(first), turns);
+    // With --start-at the shards start then (given in whole seconds, their seconds line up);
+    // alone, at the next whole wall-clock second.
+    let (started_at, started_wall) = if config.start_at.is_some() {
+        (Instant::now(), SystemTime::now())
+    } else {
+        start_on_a_whole_second().await
+    };
     let (sink, events, dropped) = EventSink::channel(EVENT_QUEUE);
     let (publish, snapshots) = watch::channel(Arc::new(Snapshot::default()));
     let startup_timeout = shapes.iter().map(|s| s.startup_timeout).max().unwrap_or_default();
-    let mut stats = Stats::new(config.clients, started_at, plan.offsets(), dropped, config.measure)
+    let mut stats = Stats::new(local, started_at, plan.offsets(), dropped, config.measure)
         .with_player(startup_timeout, config.startup_buffer);
     if config.streams.many() {
-        stats = stats.with_streams(&config.streams.of_viewers(config.clients), config.streams.list.len());
+        let of = config.streams.of_viewers(config.clients);
+        let mine = &of[first as usize..(first + local) as usize];
+        stats = stats.with_streams(mine, config.streams.list.len());
     }
     let verdicts = stats.verdicts();
     let stats_task = tokio::spawn(fold::run(stats, events, publish, STATS_TICK, unix_seconds(started_wall)));
@@ -169,6 +191,7 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         verdicts,
         secrets,
         tls: caps.is_none().then(|| native_tls(&config)),
+        first,
     };
     let deadline = config.duration.map(|d| tokio::time::Instant::from_std(started_at) + d);
     let mut viewers = JoinSet::new();
@@ -201,10 +224,10 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
             || "native player (no FFmpeg)".to_owned(),
             |c| format!("FFmpeg {}", c.version_number()),
         ),
-        measured_by: if caps.is_some() { "the relay" } else { "the native player" },
-        start_unit: if caps.is_some() { "process" } else { "session" },
+        measured_by: if caps.is_some() { "the relay" } else { "the native player" }.into(),
+        start_unit: if caps.is_some() { "process" } else { "session" }.into(),
         run_seconds: stop_began.duration_since(started_at).as_secs_f64(),
-        ramp_rate: config.ramp_rate,
+        ramp_rate: plan.rate(),
         interrupted: stopped_early,
         all_ended,
         quit_from_dashboard,
@@ -215,6 +238,9 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         startup_buffer: (!config.startup_buffer.is_zero()).then_some(config.startup_buffer.as_secs_f64()),
         http2: config.http2,
         streams: stream_facts(&config),
+        run_id: config.run_id.clone(),
+        shard: config.shard,
+        start_late_seconds: late.map(|d| d.as_secs_f64()),
     };
     Ok(Finished::Run(Box::new(Outcome::new(&results, facts, origin, &config.asserts))))
 }
@@ -302,12 +328,25 @@ fn announce(config: &Config, out: &mut (dyn Write + Send)) {
             "Note: --http2 is negotiated over TLS (ALPN h2), as players do: http:// streams are played over HTTP/1.1"
         );
     }
+    let who = match config.shard {
+        Some(s) => {
+            let (first, n) = s.block(config.clients);
+            format!(
+                "shard {}/{} of run {}: viewers {first}..{} of {} at {:.2}/s",
+                s.index,
+                s.count,
+                config.run_id,
+                first + n - 1,
+                config.clients,
+                config.ramp_rate / f64::from(s.count)
+            )
+        }
+        None => format!("{} viewers at {}/s", config.clients, config.ramp_rate),
+    };
     let _ = writeln!(
         out,
-        "hls-swarm {}: {} viewers at {}/s{} against {}",
+        "hls-swarm {}: {who}{} against {}",
         env!("CARGO_PKG_VERSION"),
-        config.clients,
-        config.ramp_rate,
         config.duration.map_or_else(
             || ", until stopped".to_owned(),
             |d| format!(" for {}", humantime::format_duration(d))
@@ -440,19 +479,13 @@ fn one_target_duration(shapes: &[Shape]) -> Option<f64> {
     same.then_some(first.target_duration)
 }
 
-/// With several streams, each one as shown, its weight and its viewers.
+/// With several streams, each one as shown and its weight.
 fn stream_facts(config: &Config) -> Vec<StreamFact> {
     if !config.streams.many() {
         return Vec::new();
     }
-    let of = config.streams.of_viewers(config.clients);
-    let list = config.streams.list.iter().enumerate();
-    list.map(|(i, s)| StreamFact {
-        url: config.secrets.url(&s.url),
-        weight: s.weight,
-        viewers: u32::try_from(of.iter().filter(|x| usize::from(**x) == i).count()).unwrap_or(u32::MAX),
-    })
-    .collect()
+    let list = config.streams.list.iter();
+    list.map(|s| StreamFact { url: config.secrets.url(&s.url), weight: s.weight }).collect()
 }
 
 /// The machine's limits and FFmpeg's acceptance of the viewer command.
@@ -532,11 +565,16 @@ struct Starter<'a> {
     /// TLS to https origins for native viewers (one configuration for the run; FFmpeg
     /// viewers' relays have their own).
     tls: Option<tokio_rustls::TlsConnector>,
+    /// The fleet's number of this process's viewer 0 (0 unless `--shard`): a viewer's number
+    /// in the fleet names it (User-Agent), deals its stream and variant and seeds it, while
+    /// its events use its number here.
+    first: ViewerId,
 }
 
 impl Starter<'_> {
     async fn start(&self, id: ViewerId, sink: &EventSink, shutdown: &Shutdown, viewers: &mut JoinSet<()>) {
-        let stream = self.config.streams.for_viewer(id);
+        let fleet_id = self.first + id;
+        let stream = self.config.streams.for_viewer(fleet_id);
         let shape = &self.shapes[stream];
         let Some(commands) = self.commands.map(|c| &c[stream]) else {
             let engine = NativeEngine::new(self.native(id, &self.config.streams.list[stream].url, sink));
@@ -557,7 +595,7 @@ impl Starter<'_> {
         let proxy = relay.as_ref().map(|(r, _)| r.proxy_url());
         let engine = FfmpegEngine::new(
             id,
-            commands.of(id, proxy.as_deref()).argv(),
+            commands.of(fleet_id, proxy.as_deref()).argv(),
             self.spawner.clone(),
             sink.clone(),
             relay,
@@ -575,7 +613,8 @@ impl Starter<'_> {
             restart_after_clean_exit: !shape.finite,
             stall_timeout: self.config.restart_on_stall.then_some(shape.stall_timeout),
             verdicts: Arc::clone(&self.verdicts),
-            seed: self.config.seed,
+            // Mixed with the id here, this is the seed the fleet's number would give.
+            seed: self.config.seed ^ u64::from(self.first + id) ^ u64::from(id),
             backoff_cap: backoff_cap(self.config.clients, self.config.ramp_rate),
             session_length: self.config.session_length,
         }
@@ -586,7 +625,8 @@ impl Starter<'_> {
         let http = &self.config.http;
         let value = |v: &str| HeaderValue::from_str(v).ok();
         let mut all: Vec<(HeaderName, HeaderValue)> = Vec::new();
-        all.extend(value(&format!("{} viewer/{id}", http.user_agent)).map(|v| (USER_AGENT, v)));
+        let fleet_id = self.first + id;
+        all.extend(value(&format!("{} viewer/{fleet_id}", http.user_agent)).map(|v| (USER_AGENT, v)));
         let no_cache = NO_CACHE_HEADERS.iter().filter(|_| http.no_cache).copied();
         let given = http.headers.iter().map(|h| (h.name.as_str(), h.value.as_str()));
         for (name, v) in no_cache.chain(given) {
@@ -600,7 +640,7 @@ impl Starter<'_> {
             id,
             sink: sink.clone(),
             url: url.clone(),
-            variant: self.config.variant_for(id),
+            variant: self.config.variant_for(fleet_id),
             dial: Dial {
                 resolve: http.resolve,
                 timeout: http.timeout,
@@ -614,7 +654,8 @@ impl Starter<'_> {
             startup_buffer: self.config.startup_buffer,
             random_start: self.config.random_start,
             http2: self.config.http2,
-            seed: self.config.seed,
+            // The player mixes in its id (shifted by 32): the fleet number's seed.
+            seed: self.config.seed ^ (u64::from(fleet_id ^ id) << 32),
         }
     }
 }
@@ -626,6 +667,27 @@ fn native_tls(config: &Config) -> tokio_rustls::TlsConnector {
         Arc::make_mut(&mut tls).alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     }
     tokio_rustls::TlsConnector::from(tls)
+}
+
+/// Waits until `at` (`--start-at`); how late the start is, if more than [`fleet::LATE`].
+async fn wait_until(at: SystemTime, out: &mut (dyn Write + Send)) -> Option<Duration> {
+    match at.duration_since(SystemTime::now()) {
+        Ok(wait) => {
+            let _ = writeln!(out, "Starting at --start-at, in {:.1} s", wait.as_secs_f64());
+            tokio::time::sleep(wait).await;
+            None
+        }
+        Err(e) if e.duration() > fleet::LATE => {
+            let late = e.duration();
+            let _ = writeln!(
+                out,
+                "WARNING: starting {:.1} s after --start-at (a late shard, or clocks that disagree): the report says so",
+                late.as_secs_f64()
+            );
+            Some(late)
+        }
+        Err(_) => None,
+    }
 }
 
 /// Waits for the next whole wall-clock second (less than one), so that the run's seconds are

@@ -22,16 +22,31 @@ impl RampPlan {
     /// Plans `clients` starts at `rate` per second with up to `jitter` extra delay each.
     #[must_use]
     pub fn new(clients: u32, rate: f64, jitter: Duration, seed: u64) -> RampPlan {
+        RampPlan::every(clients, rate, jitter, seed, (0, 1))
+    }
+
+    /// The starts of shard `index` of `count` (`--shard`) in a fleet ramping at `rate`: its
+    /// viewer `k` takes the fleet's turn `k × count + index`, so the shards' starts interleave
+    /// and the fleet starts one viewer every `1 / rate` seconds.
+    #[must_use]
+    pub fn every(
+        clients: u32,
+        rate: f64,
+        jitter: Duration,
+        seed: u64,
+        (index, count): (u32, u32),
+    ) -> RampPlan {
         let interval = 1.0 / rate;
         let cap = jitter.as_secs_f64().min(interval / 2.0);
         let mut rng = StdRng::seed_from_u64(seed);
         let offsets = (0..clients)
             .map(|i| {
-                let j = if cap > 0.0 && i > 0 { rng.gen_range(0.0..cap) } else { 0.0 };
-                Duration::from_secs_f64(f64::from(i) * interval + j)
+                let turn = f64::from(i) * f64::from(count) + f64::from(index);
+                let j = if cap > 0.0 && turn > 0.0 { rng.gen_range(0.0..cap) } else { 0.0 };
+                Duration::from_secs_f64(turn * interval + j)
             })
             .collect();
-        RampPlan { offsets, rate }
+        RampPlan { offsets, rate: rate / f64::from(count) }
     }
 
     /// When viewer `i` starts, from the beginning of the ramp.
@@ -63,7 +78,7 @@ impl RampPlan {
         self.offsets.is_empty()
     }
 
-    /// The asked rate.
+    /// The asked rate (of this shard: its share of the fleet's).
     #[must_use]
     pub fn rate(&self) -> f64 {
         self.rate
@@ -100,6 +115,23 @@ mod tests {
         for i in 1..plan.len() {
             assert!(plan.offset(i) > plan.offset(i - 1));
         }
+    }
+
+    #[test]
+    fn shards_take_turns_so_the_fleet_ramps_at_the_asked_rate() {
+        // 7 viewers over 3 shards (3 + 2 + 2) at 7/s: together, one start every 1/7 s.
+        let mut all: Vec<Duration> = [(0, 3), (1, 2), (2, 2)]
+            .iter()
+            .flat_map(|(index, n)| RampPlan::every(*n, 7.0, Duration::ZERO, 1, (*index, 3)).offsets())
+            .collect();
+        all.sort();
+        let want: Vec<Duration> = (0..7).map(|i| Duration::from_secs_f64(f64::from(i) / 7.0)).collect();
+        assert_eq!(all, want);
+        assert!((RampPlan::every(3, 7.0, Duration::ZERO, 1, (0, 3)).rate() - 7.0 / 3.0).abs() < 1e-12);
+        // Jitter stays under half the fleet's interval: the shards' starts never reorder.
+        let a = RampPlan::every(100, 10.0, Duration::from_secs(1), 5, (0, 2)).offsets();
+        let b = RampPlan::every(100, 10.0, Duration::from_secs(1), 6, (1, 2)).offsets();
+        assert!(a.iter().zip(&b).all(|(x, y)| x < y), "shard 0's k-th start comes before shard 1's");
     }
 
     #[test]

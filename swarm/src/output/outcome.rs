@@ -19,6 +19,8 @@ pub struct Outcome {
     pub origin: Option<OriginSnapshot>,
     /// `--assert` results, in the order given.
     pub checks: Vec<crate::output::thresholds::Checked>,
+    /// The results themselves, for the JSON report: what `hls-swarm merge` reads.
+    pub results: crate::measure::results::Results,
 }
 
 impl Outcome {
@@ -33,7 +35,7 @@ impl Outcome {
     ) -> Outcome {
         let snapshot = results.snapshot();
         let checks = asserts.iter().map(|a| a.check(&snapshot)).collect();
-        Outcome { snapshot, series: results.series(), facts, origin, checks }
+        Outcome { snapshot, series: results.series(), facts, origin, checks, results: results.clone() }
     }
 
     /// The end-of-run summary text.

@@ -88,16 +88,16 @@ fn error_count(s: &Snapshot) -> u64 {
 }
 
 /// What the run was asked to do, for the summary's header.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunFacts {
     /// Stream URL.
     pub url: String,
     /// What played the viewers: the FFmpeg version line, or the native player.
     pub ffmpeg: String,
     /// Who measured the requests (`the relay`, `the native player`).
-    pub measured_by: &'static str,
+    pub measured_by: std::borrow::Cow<'static, str>,
     /// What one start of a viewer is: `process` (FFmpeg) or `session` (native).
-    pub start_unit: &'static str,
+    pub start_unit: std::borrow::Cow<'static, str>,
     /// Asked ramp rate.
     pub ramp_rate: f64,
     /// Seconds from the first viewer start until the stop began.
@@ -124,17 +124,24 @@ pub struct RunFacts {
     pub http2: bool,
     /// With several streams (`--stream`), each one; empty with one.
     pub streams: Vec<StreamFact>,
+    /// The run's name, shared by its shards (`--run-id`).
+    #[serde(default)]
+    pub run_id: String,
+    /// This process's shard (`--shard`); `None` for a whole run (or a merged one).
+    #[serde(default)]
+    pub shard: Option<crate::control::fleet::Shard>,
+    /// Seconds the start came after `--start-at`, when more than one.
+    #[serde(default)]
+    pub start_late_seconds: Option<f64>,
 }
 
 /// One stream of a run with several.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StreamFact {
     /// Its URL as it may be shown.
     pub url: String,
     /// Its weight.
     pub weight: u32,
-    /// Viewers dealt to it.
-    pub viewers: u32,
 }
 
 /// The variants viewers played, when their segments' variants are known: switches, the
@@ -230,7 +237,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
         "Run time          {:.1} s ({how}); all viewers reaped {:.2} s after the stop",
         facts.run_seconds, facts.stop_seconds
     );
-    let unit = facts.start_unit;
+    let unit = &facts.start_unit;
     let achieved = s.ramp_rate_achieved.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}/s"));
     #[allow(clippy::cast_precision_loss)]
     let mean_start = if s.process_starts == 0 {

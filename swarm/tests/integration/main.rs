@@ -9,6 +9,7 @@ fn main() -> std::process::ExitCode {
 mod common;
 mod dashboard;
 mod flags;
+mod fleet;
 mod generator;
 mod hostile;
 mod https;

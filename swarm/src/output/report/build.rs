@@ -64,6 +64,22 @@ pub struct Report {
     pub notices: Vec<Notice>,
     /// One sample per second of the run, oldest first.
     pub series: Vec<Sample>,
+    /// What `hls-swarm merge` reads: the run's facts and its results (counters, HDR histograms
+    /// in hdrhistogram's V2 format as base64, one sample per wall-clock second). Internal to
+    /// hls-swarm; its layout follows the results format's own version.
+    pub mergeable: Mergeable,
+}
+
+/// A run's facts and results, as `hls-swarm merge` reads them.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mergeable {
+    /// The facts the summary shows (URL, engine, run time, shard).
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub facts: crate::output::summary::RunFacts,
+    /// The measured results.
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub results: crate::measure::results::Results,
 }
 
 /// A number that JSON can hold (NaN and infinities are not measurements).
@@ -103,7 +119,7 @@ impl Report {
                 ffmpeg: f.ffmpeg.clone(),
                 measure: s.measure,
                 measured_by: match s.measure {
-                    snapshot::Measure::Relay => f.measured_by.to_owned(),
+                    snapshot::Measure::Relay => f.measured_by.to_string(),
                     snapshot::Measure::Log => "FFmpeg's log".to_owned(),
                 },
                 started: humantime::format_rfc3339_millis(f.started).to_string(),
@@ -117,6 +133,9 @@ impl Report {
                 target_duration_seconds: f.target_duration,
                 startup_buffer_seconds: f.startup_buffer,
                 http2: f.http2,
+                run_id: f.run_id.clone(),
+                shard: f.shard,
+                start_late_seconds: f.start_late_seconds,
                 dropped_events: s.dropped_events,
             },
             viewers: Viewers {
@@ -206,6 +225,7 @@ impl Report {
             fields,
             notices: s.notices.iter().map(notice).collect(),
             series: outcome.series.iter().map(Sample::from).collect(),
+            mergeable: Mergeable { facts: outcome.facts.clone(), results: outcome.results.clone() },
         }
     }
 

@@ -45,7 +45,7 @@ pub struct Target {
 
 /// Accepted `--report` values, for messages.
 pub const ACCEPTED: &str = "accepted: a file name ending in .json (machine-readable) or .html \
-    (a self-contained page), in a directory that exists";
+    (a self-contained page), in a directory that exists, or - (JSON on one line of stdout)";
 
 impl Target {
     /// Reads a `--report` value.
@@ -54,6 +54,9 @@ impl Target {
     /// An extension other than `.json` or `.html`, or a parent directory that does not exist;
     /// the message says which.
     pub fn parse(path: &Path) -> Result<Target, String> {
+        if path.as_os_str() == "-" {
+            return Ok(Target { path: path.to_owned(), format: Format::Json });
+        }
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         let format = match ext.as_deref() {
             Some("json") => Format::Json,
@@ -67,6 +70,14 @@ impl Target {
             }
             _ => Ok(Target { path: path.to_owned(), format }),
         }
+    }
+}
+
+impl Target {
+    /// `-`: the JSON report on one line of stdout.
+    #[must_use]
+    pub fn is_stdout(&self) -> bool {
+        self.path.as_os_str() == "-"
     }
 }
 
@@ -87,6 +98,13 @@ pub struct WriteError {
 /// # Errors
 /// If the file cannot be created, written or renamed into place.
 pub fn write(report: &Report, target: &Target, secrets: &Secrets) -> Result<(), WriteError> {
+    let err = |source| WriteError { path: target.path.clone(), source };
+    if target.is_stdout() {
+        // One line, for log collectors (a pod's log is how its report leaves it).
+        let line = secrets.text(&serde_json::to_string(report).unwrap_or_default()).into_owned();
+        let mut out = std::io::stdout().lock();
+        return writeln!(out, "{line}").and_then(|()| out.flush()).map_err(err);
+    }
     let text = match target.format {
         Format::Json => {
             let mut t = report.to_json();
@@ -97,7 +115,6 @@ pub fn write(report: &Report, target: &Target, secrets: &Secrets) -> Result<(), 
     };
     // The figures carry no secret by construction; this is the last line of defence.
     let text = secrets.text(&text);
-    let err = |source| WriteError { path: target.path.clone(), source };
     let name = target.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = target.path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = std::fs::File::create(&tmp)

@@ -62,6 +62,13 @@ pub struct Run {
     pub startup_buffer_seconds: Option<f64>,
     /// `--http2`: native viewers offered HTTP/2 (what they got is in `requests.by_protocol`).
     pub http2: bool,
+    /// The run's name (`--run-id`, else random), shared by the shards of a fleet.
+    pub run_id: String,
+    /// This worker's shard of a fleet (`--shard`); `null` for a whole or merged run.
+    pub shard: Option<crate::control::fleet::Shard>,
+    /// Seconds this run started after `--start-at`, when more than 1 (a late shard, or clocks
+    /// that disagree); `null` when on time or not asked.
+    pub start_late_seconds: Option<f64>,
     /// Events the stats task dropped because it fell behind (counts are low if not 0).
     pub dropped_events: u64,
 }

@@ -107,8 +107,8 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
     let facts = RunFacts {
         url: "http://127.0.0.1:1/live/stream.m3u8?token=<x>&y=\"1\"".into(),
         ffmpeg: "FFmpeg 5.1.6".into(),
-        measured_by: "the relay",
-        start_unit: "process",
+        measured_by: "the relay".into(),
+        start_unit: "process".into(),
         ramp_rate: 5.0,
         run_seconds: seconds as f64 - 0.2,
         interrupted: false,
@@ -121,12 +121,16 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
         startup_buffer: None,
         http2: false,
         streams: Vec::new(),
+        run_id: "test".into(),
+        shard: None,
+        start_late_seconds: None,
     };
     let checks = ["segment_download_p95<500ms", "error_rate<0.1%", "stalls==0"]
         .iter()
         .map(|a| thresholds::Assertion::parse(a).unwrap().check(&s))
         .collect();
-    Outcome { snapshot: s, series, facts, origin: None, checks }
+    let results = crate::measure::results::Results { totals: s.clone(), ..Default::default() };
+    Outcome { snapshot: s, series, facts, origin: None, checks, results }
 }
 
 fn json(r: &Report) -> serde_json::Value {
