@@ -53,7 +53,8 @@ pub enum Command {
 /// `hls-swarm merge`.
 #[derive(Debug, Clone, Args)]
 pub struct MergeArgs {
-    /// The workers' JSON reports (one per shard, any order)
+    /// The workers' JSON reports (one per shard, any order); a directory stands for its
+    /// shard-*.json files
     #[arg(required = true, value_name = "REPORT.json")]
     pub files: Vec<PathBuf>,
 

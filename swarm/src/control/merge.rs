@@ -125,6 +125,34 @@ fn read(file: &Path) -> Result<Part, MergeError> {
     Ok(Part { file: name, facts, results, shard })
 }
 
+/// `files`, a directory standing for its `shard-*.json` files (as the Kubernetes Job writes
+/// them), in name order.
+fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>, MergeError> {
+    let mut all = Vec::new();
+    for f in files {
+        if !f.is_dir() {
+            all.push(f.clone());
+            continue;
+        }
+        let bad = |reason: String| MergeError::Unusable { file: f.display().to_string(), reason };
+        let mut found: Vec<PathBuf> = std::fs::read_dir(f)
+            .map_err(|e| bad(format!("cannot list it: {e}")))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                name.starts_with("shard-") && name.ends_with(".json")
+            })
+            .collect();
+        if found.is_empty() {
+            return Err(bad("it holds no shard-*.json report".into()));
+        }
+        found.sort();
+        all.extend(found);
+    }
+    Ok(all)
+}
+
 /// Merges the workers' reports `files` and checks `asserts` against the fleet's figures.
 ///
 /// # Errors
@@ -135,6 +163,7 @@ pub fn merge(files: &[PathBuf], asserts: &[String]) -> Result<Outcome, MergeErro
         .iter()
         .map(|a| Assertion::parse(a).map_err(|e| MergeError::Assert(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    let files = expand(files)?;
     let mut parts = files.iter().map(|f| read(f)).collect::<Result<Vec<_>, _>>()?;
     let Some(first) = parts.first() else {
         return Err(MergeError::Missing { missing: vec![0], count: 1 });

@@ -106,6 +106,12 @@ async fn three_shards_merge_into_the_fleets_report() {
     assert_eq!(got["count"].as_u64(), Some(want.count));
     assert_eq!((got["p95"].as_f64(), got["max"].as_f64()), (Some(want.p95), Some(want.max)));
 
+    // The directory the Job's pods write to stands for its shard-*.json files.
+    let from_dir = swarm().arg("merge").arg(dir.path()).output().unwrap();
+    assert_eq!(from_dir.status.code(), Some(0), "{}", text(&from_dir));
+    let stdout = String::from_utf8_lossy(&from_dir.stdout);
+    assert_eq!(summary_number(&stdout, "Requests", "segments"), Some(segments), "{stdout}");
+
     // Refusals: exit 2, each naming what is wrong.
     let other_run = dir.path().join("other.json");
     let mut other: serde_json::Value =

@@ -13,6 +13,7 @@ mod fleet;
 mod generator;
 mod hostile;
 mod https;
+mod kubernetes;
 mod lifecycle;
 mod measured;
 mod modes;
