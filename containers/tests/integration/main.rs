@@ -14,5 +14,6 @@ fn main() -> std::process::ExitCode {
 }
 
 mod common;
+mod kube;
 mod layer;
 mod podman;

@@ -316,7 +316,8 @@ pub struct OutputArgs {
     pub metrics: String,
 
     /// Write a report file when the run ends (repeatable): FILE.json is machine-readable
-    /// (schema: docs/report.schema.json), FILE.html a self-contained page with charts
+    /// (schema: docs/report.schema.json), FILE.html a self-contained page with charts, - the
+    /// JSON on one line of stdout; {shard} in FILE stands for the shard's index (--shard)
     #[arg(long = "report", value_name = "FILE", conflicts_with_all = ["check", "print_cmd"])]
     pub reports: Vec<PathBuf>,
 

@@ -25,6 +25,8 @@ pub const MAX_CLIENTS: u32 = 50_000;
 pub const MAX_RAMP_RATE: f64 = 1_000.0;
 /// Longest `--startup-buffer`: more than any player's forward buffer goal.
 pub const MAX_STARTUP_BUFFER: Duration = Duration::from_secs(120);
+/// In a `--report` path, replaced by the shard's index (`--shard`).
+pub const SHARD_MARK: &str = "{shard}";
 /// URL used by `--print-cmd` when none is given.
 pub const PLACEHOLDER_URL: &str = "http://origin.invalid/stream.m3u8";
 
@@ -461,8 +463,21 @@ impl Config {
             .reports
             .iter()
             .map(|p| {
-                report::Target::parse(p)
-                    .map_err(|reason| ConfigError::Report { value: p.display().to_string(), reason })
+                let bad = |reason| ConfigError::Report { value: p.display().to_string(), reason };
+                // `{shard}`: this shard's index, so one argument list serves every pod.
+                let text = p.to_string_lossy();
+                let path = match (text.contains(SHARD_MARK), shard) {
+                    (false, _) => p.clone(),
+                    (true, Some(s)) => {
+                        std::path::PathBuf::from(text.replace(SHARD_MARK, &s.index.to_string()))
+                    }
+                    (true, None) => {
+                        return Err(bad(format!(
+                            "{SHARD_MARK} stands for the shard's index, and this run has no --shard"
+                        )))
+                    }
+                };
+                report::Target::parse(&path).map_err(bad)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
@@ -748,6 +763,10 @@ mod tests {
         .unwrap();
         assert_eq!((c.shard.map(|s| s.block(c.clients)), c.run_id.as_str()), (Some((7, 3)), "r1"));
         assert_eq!(c.start_at, Some(std::time::UNIX_EPOCH + Duration::from_secs(1_796_396_400)));
+        let c =
+            config(&["--clients", "4", "--shard", "1/2", "--report", "/tmp/s-{shard}.json", "http://h/x"])
+                .unwrap();
+        assert_eq!(c.reports[0].path, std::path::Path::new("/tmp/s-1.json"));
         assert_eq!(config(&["http://h/x"]).unwrap().run_id.len(), 16, "a random run id");
         for (args, needle) in [
             (&["--shard", "3/3"][..], "--shard 3/3: index 3 is not below the count 3"),
@@ -758,6 +777,10 @@ mod tests {
             (&["--run-id", "a/b"][..], "--run-id a/b: 'a/b' is not a run id"),
             (&["--start-at", "noon"][..], "--start-at noon: 'noon' is not a time"),
             (&["--start-at", "4102444800"][..], "--start-at 4102444800: it is more than 24 hours away"),
+            (
+                &["--report", "/tmp/s-{shard}.json"][..],
+                "{shard} stands for the shard's index, and this run has no --shard",
+            ),
         ] {
             let mut all = args.to_vec();
             all.push("http://h/x");

@@ -34,7 +34,8 @@ async fn three_shards_merge_into_the_fleets_report() {
                 w.args(["--shard", &format!("{i}/3")]);
             }
             // Shard 2 writes its report to stdout, as a pod leaves it in its log.
-            let report = if i == 2 { "-".into() } else { shard(i) };
+            // The others name their file with {shard}, as the Job's pods do.
+            let report = if i == 2 { "-".into() } else { dir.path().join("shard-{shard}.json") };
             w.args(["--clients", "7", "--ramp-rate", "7", "--duration", "14s", "--run-id", "fleet-test"])
                 .args(["--start-at", &start, "--report"])
                 .arg(report)

@@ -109,8 +109,8 @@ fn the_manifests_are_kubernetes_objects_that_hls_swarm_accepts() {
     for name in env.keys() {
         assert!(read.contains(name), "run.env sets {name}, which hls-swarm does not read");
     }
-    // A worker's configuration: its arguments (the index put in as Kubernetes does) and
-    // run.env's variables as the flags they stand for, validated as hls-swarm does.
+    // A worker's configuration: its arguments and run.env's variables as the flags they stand
+    // for (JOB_COMPLETION_INDEX with HLS_SWARM_SHARDS as --shard), validated as hls-swarm does.
     let flag_of = |name: &str| {
         let arg = cli.get_arguments().find(|a| a.get_env().is_some_and(|e| e == name)).unwrap();
         arg.get_long().map(|l| format!("--{l}"))
@@ -121,11 +121,7 @@ fn the_manifests_are_kubernetes_objects_that_hls_swarm_accepts() {
     let here = volume.path().display().to_string();
     for i in 0..shards {
         let mut argv = vec!["hls-swarm".to_owned()];
-        argv.extend(
-            c.args.iter().flatten().map(|a| {
-                a.replace("$(JOB_COMPLETION_INDEX)", &i.to_string()).replace(&mount.mount_path, &here)
-            }),
-        );
+        argv.extend(c.args.iter().flatten().map(|a| a.replace(&mount.mount_path, &here)));
         for (name, value) in &env {
             match (name.as_str(), flag_of(name)) {
                 // What JOB_COMPLETION_INDEX and HLS_SWARM_SHARDS say together.
