@@ -228,3 +228,40 @@ pub fn merge(files: &[PathBuf], asserts: &[String]) -> Result<Outcome, MergeErro
     facts.shard = None;
     Ok(Outcome::new(&results, facts, None, &asserts))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_that_are_not_shard_reports_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let newer = write("newer.json", r#"{"tool": {"name": "hls-swarm"}, "schema_version": 2}"#);
+        let other = write("other.json", r#"{"tool": {"name": "k6"}, "schema_version": 1}"#);
+        let bare = write("bare.json", r#"{"tool": {"name": "hls-swarm"}, "schema_version": 1}"#);
+        let reason = |p: &PathBuf| match merge(std::slice::from_ref(p), &[]) {
+            Err(MergeError::Unusable { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason(&newer), "report schema version 2; this hls-swarm reads version 1");
+        assert_eq!(reason(&other), "not an hls-swarm JSON report (no tool.name 'hls-swarm')");
+        assert!(reason(&bare).starts_with("its mergeable.facts cannot be read"), "{}", reason(&bare));
+        assert_eq!(
+            merge(&[dir.path().join("none")], &[]).unwrap_err().to_string().split(": ").nth(1),
+            Some("cannot read it")
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let err = merge(&[empty.path().to_owned()], &[]).unwrap_err().to_string();
+        assert!(err.ends_with("it holds no shard-*.json report"), "{err}");
+        assert_eq!(
+            MergeError::Missing { missing: vec![1, 2], count: 3 }.to_string(),
+            "shards 1, 2 of 3 are missing: the fleet's report needs every shard's"
+        );
+        assert!(merge(&[newer], &["nonsense".into()]).unwrap_err().to_string().starts_with("--assert"));
+    }
+}

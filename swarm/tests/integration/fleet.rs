@@ -52,7 +52,38 @@ async fn three_shards_merge_into_the_fleets_report() {
     })
     .await
     .unwrap();
+    // A shard that starts late (its --start-at 5 s ago) says so, and by how much.
+    let late_report = dir.path().join("late.json");
+    let past = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 5)
+        .to_string();
+    let late_args: Vec<String> = [
+        "--engine",
+        "native",
+        "--clients",
+        "1",
+        "--duration",
+        "2s",
+        "--user-agent",
+        "late",
+        "--start-at",
+        &past,
+        "--report",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([late_report.display().to_string(), url.clone()])
+    .collect();
+    let late = tokio::task::spawn_blocking(move || {
+        run_swarm(&late_args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
     origin.stop().await.unwrap();
+    assert_eq!(late.status.code(), Some(0), "{}", text(&late));
+    assert!(text(&late).contains("after --start-at"), "{}", text(&late));
+    let lr: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&late_report).unwrap()).unwrap();
+    assert!(lr["run"]["start_late_seconds"].as_f64() >= Some(5.0), "{}", lr["run"]);
     for out in &outs {
         assert_eq!(out.status.code(), Some(0), "{}", text(out));
     }
@@ -72,7 +103,14 @@ async fn three_shards_merge_into_the_fleets_report() {
         .unwrap();
     assert_eq!(merged.status.code(), Some(0), "{}", text(&merged));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fleet).unwrap()).unwrap();
-    let (playlists, segments, _) = viewer_lines(&log);
+    // The shards' requests (the late run's are told apart by their User-Agent).
+    let logged = origin::access_log::parse(&std::fs::read_to_string(&log).unwrap());
+    let shards: Vec<_> = logged
+        .iter()
+        .filter(|x| x.user_agent.contains(" viewer/") && !x.user_agent.starts_with("late "))
+        .collect();
+    let playlists = shards.iter().filter(|x| x.is_playlist()).count() as u64;
+    let segments = shards.iter().filter(|x| x.is_segment()).count() as u64;
     let by_kind = &r["requests"]["by_kind"];
     let count = |k: &str| by_kind[k]["count"].as_u64().unwrap_or(0);
     assert!(segments >= 7 * 3, "a real run: {segments} segments logged");
@@ -87,9 +125,8 @@ async fn three_shards_merge_into_the_fleets_report() {
     let ids: Vec<u64> =
         r["viewers"]["rows"].as_array().unwrap().iter().map(|x| x["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, (0..7).collect::<Vec<u64>>());
-    let logged = origin::access_log::parse(&std::fs::read_to_string(&log).unwrap());
     let mut agents: Vec<u64> =
-        logged.iter().filter_map(|x| x.user_agent.rsplit("viewer/").next()?.parse().ok()).collect();
+        shards.iter().filter_map(|x| x.user_agent.rsplit("viewer/").next()?.parse().ok()).collect();
     agents.sort_unstable();
     agents.dedup();
     assert_eq!(agents, ids, "each viewer number was used by exactly one shard");
