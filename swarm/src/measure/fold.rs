@@ -922,17 +922,24 @@ mod tests {
         assert_eq!(st.snapshot(t0 + ms(61_000)).ttlb[&RequestKind::Segment].count, 14, "the run keeps all");
     }
 
-    #[test]
-    fn an_exit_is_a_stall_until_the_next_session_plays() {
+    /// One viewer (relay) whose session starts at `t0` and plays from 0.1 s with 6 s buffered.
+    fn playing_from_100ms() -> (Stats, Instant) {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay);
-        let segment = || fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0));
         st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
         st.apply(ev(0, t0 + ms(10), fetched(RequestKind::Playlist, 400, 2, 3, None)));
         for i in 0..3 {
-            st.apply(ev(0, t0 + ms(100 + i), segment())); // plays from 0.1 s, 6 s buffered
+            st.apply(ev(0, t0 + ms(100 + i), fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0))));
         }
+        (st, t0)
+    }
+
+    #[test]
+    fn an_exit_is_a_stall_until_the_next_session_plays() {
+        let (mut st, t0) = playing_from_100ms();
+        let ms = Duration::from_millis;
+        let segment = || fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0));
         st.apply(ev(0, t0 + ms(2_100), segment()));
         // The origin goes away at 3 s: the process exits, taking its 5.2 s of buffer.
         let ending = Ending { code: 1, label: "exit 1".into() };
@@ -965,15 +972,9 @@ mod tests {
 
     #[test]
     fn a_session_length_zap_is_no_restart_interruption_or_stall() {
-        let t0 = Instant::now();
+        let (mut st, t0) = playing_from_100ms();
         let ms = Duration::from_millis;
-        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay);
         let segment = || fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0));
-        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
-        st.apply(ev(0, t0 + ms(10), fetched(RequestKind::Playlist, 400, 2, 3, None)));
-        for i in 0..3 {
-            st.apply(ev(0, t0 + ms(100 + i), segment())); // plays from 0.1 s, 6 s buffered
-        }
         // Its length was 3 s: it leaves with 3.1 s unplayed; the next session plays at 3.4 s.
         let ending = Ending { code: 0, label: "stopped".into() };
         let cause = EndCause::Completed;
