@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::control::fleet::Shard;
 use crate::measure::results::{Results, FORMAT};
+use crate::measure::shard::Shard;
 use crate::output::outcome::Outcome;
 use crate::output::report::SCHEMA_VERSION;
 use crate::output::summary::RunFacts;

@@ -12,6 +12,7 @@ pub mod origin;
 pub mod player;
 pub mod ramp;
 pub mod results;
+pub mod shard;
 pub mod snapshot;
 pub mod streams;
 pub mod windows;

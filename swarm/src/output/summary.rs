@@ -129,7 +129,7 @@ pub struct RunFacts {
     pub run_id: String,
     /// This process's shard (`--shard`); `None` for a whole run (or a merged one).
     #[serde(default)]
-    pub shard: Option<crate::control::fleet::Shard>,
+    pub shard: Option<crate::measure::shard::Shard>,
     /// Seconds the start came after `--start-at`, when more than one.
     #[serde(default)]
     pub start_late_seconds: Option<f64>,

@@ -65,7 +65,7 @@ pub struct Run {
     /// The run's name (`--run-id`, else random), shared by the shards of a fleet.
     pub run_id: String,
     /// This worker's shard of a fleet (`--shard`); `null` for a whole or merged run.
-    pub shard: Option<crate::control::fleet::Shard>,
+    pub shard: Option<crate::measure::shard::Shard>,
     /// Seconds this run started after `--start-at`, when more than 1 (a late shard, or clocks
     /// that disagree); `null` when on time or not asked.
     pub start_late_seconds: Option<f64>,
