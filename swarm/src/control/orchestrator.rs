@@ -408,7 +408,6 @@ impl Shape {
                  secret headers: other local users can read them (ps, /proc); the relay keeps them out"
             );
         }
-        // The relay waits a little longer than FFmpeg's own timeout, so FFmpeg decides failures.
         let tls = if relay {
             Some(Tls::new(config.http.trust.client_config()).map_err(RunError::Tls)?)
         } else {
@@ -418,6 +417,7 @@ impl Shape {
         for (i, (given, stream)) in given {
             let route = tls.as_ref().map(|tls| Route {
                 resolve: config.http.resolve,
+                // A little longer than FFmpeg's own timeout, so FFmpeg decides failures.
                 timeout: config.http.timeout + Duration::from_secs(5),
                 tls: Some(tls.clone()),
                 secrets: Arc::new(config.secrets.upstream(&given.url, &config.http.headers)),

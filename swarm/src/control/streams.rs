@@ -49,7 +49,7 @@ impl Streams {
         parse_url: impl Fn(&str) -> Result<Url, String>,
     ) -> Result<Streams, (String, String)> {
         let mut entries: Vec<(String, String)> =
-            values.iter().map(|v| (format!("--stream {v}"), v.clone())).collect();
+            values.iter().map(|v| (format!("--stream {}", without_userinfo(v)), v.clone())).collect();
         if let Some(path) = file {
             let shown = path.display();
             let text = std::fs::read_to_string(path)
@@ -97,6 +97,16 @@ impl Streams {
     #[must_use]
     pub fn of_viewers(&self, clients: u32) -> Vec<u16> {
         (0..clients).map(|id| u16::try_from(self.for_viewer(id)).unwrap_or(u16::MAX)).collect()
+    }
+}
+
+/// `text` with a URL's `user:password@` replaced, for messages.
+fn without_userinfo(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else { return text.to_owned() };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => text.to_owned(),
     }
 }
 
@@ -156,6 +166,8 @@ mod tests {
             ("--stream http://h/a.m3u8=0".into(), "weight '0' is not a whole number from 1 to 10000".into())
         );
         assert!(err(&["http://h/a=1", "http://h/a=2"]).1.contains("given twice"));
+        let (at, _) = err(&["http://u:hush@h/a.m3u8=0"]);
+        assert_eq!(at, "--stream http://<redacted>@h/a.m3u8=0", "no password in a message");
         assert!(err(&["nope=2"]).1.contains("invalid URL 'nope'"), "{:?}", err(&["nope=2"]));
         let many: Vec<String> = (0..=MAX_STREAMS).map(|i| format!("http://h/{i}.m3u8")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
