@@ -115,14 +115,14 @@ fn merge(args: &MergeArgs) -> ExitCode {
             return ExitCode::from(exit_code::USAGE);
         }
     };
-    let outcome = match swarm::control::merge::merge(&args.files, &args.asserts) {
-        Ok(o) => o,
+    let (outcome, shards) = match swarm::control::merge::merge(&args.files, &args.asserts) {
+        Ok(merged) => merged,
         Err(e) => {
             eprintln!("hls-swarm merge: {e}");
             return ExitCode::from(exit_code::USAGE);
         }
     };
-    println!("Merged {} shards of run {}", args.files.len(), outcome.facts.run_id);
+    println!("Merged {shards} shards of run {}", outcome.facts.run_id);
     println!("{}", outcome.summary());
     let code = if outcome.passed() {
         exit_code::OK

@@ -153,12 +153,13 @@ fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>, MergeError> {
     Ok(all)
 }
 
-/// Merges the workers' reports `files` and checks `asserts` against the fleet's figures.
+/// Merges the workers' reports `files` and checks `asserts` against the fleet's figures; the
+/// fleet's outcome and its shard count.
 ///
 /// # Errors
 /// A file that cannot be used, reports of different runs or fleet sizes, a shard given twice
 /// or missing, or an assertion that cannot be read.
-pub fn merge(files: &[PathBuf], asserts: &[String]) -> Result<Outcome, MergeError> {
+pub fn merge(files: &[PathBuf], asserts: &[String]) -> Result<(Outcome, u32), MergeError> {
     let asserts = asserts
         .iter()
         .map(|a| Assertion::parse(a).map_err(|e| MergeError::Assert(e.to_string())))
@@ -226,7 +227,7 @@ pub fn merge(files: &[PathBuf], asserts: &[String]) -> Result<Outcome, MergeErro
         facts.started = facts.started.min(f.started);
     }
     facts.shard = None;
-    Ok(Outcome::new(&results, facts, None, &asserts))
+    Ok((Outcome::new(&results, facts, None, &asserts), count))
 }
 
 #[cfg(test)]

@@ -148,6 +148,7 @@ async fn three_shards_merge_into_the_fleets_report() {
     let from_dir = swarm().arg("merge").arg(dir.path()).output().unwrap();
     assert_eq!(from_dir.status.code(), Some(0), "{}", text(&from_dir));
     let stdout = String::from_utf8_lossy(&from_dir.stdout);
+    assert!(stdout.starts_with("Merged 3 shards of run fleet-test\n"), "{stdout}");
     assert_eq!(summary_number(&stdout, "Requests", "segments"), Some(segments), "{stdout}");
 
     // Refusals: exit 2, each naming what is wrong.
