@@ -69,11 +69,7 @@ impl Playback {
     /// Stall time / watch time (0 before anyone plays).
     #[must_use]
     pub fn stall_ratio(&self) -> f64 {
-        if self.watch_seconds > 0.0 {
-            self.stall_seconds / self.watch_seconds
-        } else {
-            0.0
-        }
+        crate::measure::streams::stall_ratio(self.stall_seconds, self.watch_seconds)
     }
 }
 

@@ -11,6 +11,16 @@ use serde::{Deserialize, Serialize};
 use crate::measure::events::{Request, RequestKind};
 use crate::measure::latency::{Hist, Latency};
 
+/// Stalled time over watched time (0 with nothing watched).
+#[must_use]
+pub fn stall_ratio(stalled: f64, watched: f64) -> f64 {
+    if watched > 0.0 {
+        stalled / watched
+    } else {
+        0.0
+    }
+}
+
 /// One stream's figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamFigures {
@@ -133,11 +143,7 @@ impl StreamFigures {
     /// Stalled time over watched time (0 with nothing watched).
     #[must_use]
     pub fn stall_ratio(&self) -> f64 {
-        if self.watch_seconds > 0.0 {
-            self.stall_seconds / self.watch_seconds
-        } else {
-            0.0
-        }
+        stall_ratio(self.stall_seconds, self.watch_seconds)
     }
 }
 
