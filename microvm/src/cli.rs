@@ -97,10 +97,12 @@ pub struct BuildArgs {
     /// hls-origin binary [default: next to hls-lab, then PATH].
     #[arg(long, env = "HLS_LAB_ORIGIN_BIN", value_name = "FILE")]
     pub origin_bin: Option<PathBuf>,
-    /// Kernel bzImage [default: newest /boot/vmlinuz-* with modules installed].
+    /// Kernel bzImage [default: newest /boot/vmlinuz-* with modules installed, else NixOS's
+    /// /run/booted-system/kernel or /run/current-system/kernel].
     #[arg(long, env = "HLS_LAB_KERNEL", value_name = "FILE")]
     pub kernel: Option<PathBuf>,
-    /// The kernel's modules directory [default: /lib/modules/<its release>].
+    /// The kernel's modules directory, with modules.dep [default: /lib/modules/<its release>,
+    /// else NixOS's <system>/kernel-modules/lib/modules/<its release>].
     #[arg(long, env = "HLS_LAB_MODULES", value_name = "DIR")]
     pub modules_dir: Option<PathBuf>,
     /// Image cache [default: $XDG_CACHE_HOME/hls-lab/images].

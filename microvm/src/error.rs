@@ -71,13 +71,32 @@ impl Error {
             Error::Image(
                 image::Error::ProgramNotFound { .. }
                 | image::Error::Kernel(
-                    kernel::Error::NotFound | kernel::Error::NotBzImage { .. } | kernel::Error::Read { .. },
+                    kernel::Error::NotFound { .. }
+                    | kernel::Error::NoModules { .. }
+                    | kernel::Error::NotBzImage { .. }
+                    | kernel::Error::Read { .. },
                 ),
             ) => 2,
             Error::AlreadyRunning { .. } | Error::RunDir(rundir::Error::Busy { .. }) => 3,
             Error::QemuFailed { .. } | Error::NotReady { .. } => 4,
             Error::Interrupted => 130,
             _ => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_kernel_or_modules_is_bad_input() {
+        let missing = [
+            kernel::Error::NotFound { looked: "/boot".into() },
+            kernel::Error::NoModules { kernel: "/k".into(), release: "6.1".into(), looked: "/lib".into() },
+        ];
+        for e in missing {
+            assert_eq!(Error::Image(image::Error::Kernel(e)).exit_code(), 2);
         }
     }
 }

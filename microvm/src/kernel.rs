@@ -15,8 +15,28 @@ use crate::decompress::{self, Format};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No kernel given and none found.
-    #[error("no kernel found: no /boot/vmlinuz-* with a matching /lib/modules/<version>/modules.dep (install linux-image-amd64, or pass --kernel)")]
-    NotFound,
+    #[error(
+        "no kernel found (looked for {looked}); pass the bzImage with --kernel FILE (or \
+         HLS_LAB_KERNEL) and its modules, the directory with modules.dep, with --modules-dir DIR \
+         (or HLS_LAB_MODULES), or install linux-image-amd64"
+    )]
+    NotFound {
+        /// Where, as [`Search::looked`] says.
+        looked: String,
+    },
+    /// A kernel given without its modules, and none installed for its release.
+    #[error(
+        "no modules for kernel {kernel} (release {release}; looked for {looked}); pass its \
+         modules, the directory with modules.dep, with --modules-dir DIR (or HLS_LAB_MODULES)"
+    )]
+    NoModules {
+        /// The kernel.
+        kernel: PathBuf,
+        /// Its release.
+        release: String,
+        /// The directories looked at.
+        looked: String,
+    },
     /// Unreadable file.
     #[error("cannot read kernel {path}")]
     Read {
@@ -182,13 +202,103 @@ pub fn release_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     key(a).cmp(&key(b))
 }
 
-/// The newest `/boot/vmlinuz-<release>` whose modules are installed under `modules_root`.
+/// Where a kernel and its modules are looked for when they are not given.
 ///
-/// # Errors
-/// [`Error::NotFound`].
-pub fn find_default(boot: &Path, modules_root: &Path) -> Result<(PathBuf, String), Error> {
-    let entries = std::fs::read_dir(boot).map_err(|_| Error::NotFound)?;
-    let mut found: Vec<(String, PathBuf)> = entries
+/// A distribution installs `/boot/vmlinuz-<release>` and `/lib/modules/<release>`. NixOS has
+/// neither: a system profile links its kernel as `<system>/kernel` (the bzImage in the Nix store)
+/// and its modules as `<system>/kernel-modules/lib/modules/<release>`; `/run/booted-system` is
+/// the running system, `/run/current-system` the last one activated. (The flake's `hls-lab`
+/// package does not search: it sets `HLS_LAB_KERNEL` and `HLS_LAB_MODULES` to its own kernel.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// The distribution's kernels, `vmlinuz-<release>` (`/boot`).
+    pub boot: PathBuf,
+    /// The distribution's modules, `<release>/modules.dep` (`/lib/modules`).
+    pub modules: PathBuf,
+    /// NixOS system profiles, in order of preference.
+    pub systems: Vec<PathBuf>,
+}
+
+/// A kernel found by [`find_default`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The bzImage.
+    pub kernel: PathBuf,
+    /// Its release, e.g. `6.1.0-56-amd64`.
+    pub release: String,
+    /// Its modules, the directory with `modules.dep`.
+    pub modules: PathBuf,
+}
+
+impl Search {
+    /// This host's places.
+    #[must_use]
+    pub fn host() -> Search {
+        Search::under(Path::new("/"))
+    }
+
+    /// The same places under `root` (a test's fake tree).
+    #[must_use]
+    pub fn under(root: &Path) -> Search {
+        Search {
+            boot: root.join("boot"),
+            modules: root.join("lib/modules"),
+            systems: vec![root.join("run/booted-system"), root.join("run/current-system")],
+        }
+    }
+
+    /// The modules of `release`: the first of `<modules>/<release>` and each system's
+    /// `kernel-modules/lib/modules/<release>` that has a `modules.dep`.
+    #[must_use]
+    pub fn modules_for(&self, release: &str) -> Option<PathBuf> {
+        let (distribution, nixos) = self.module_dirs(release);
+        if distribution.join("modules.dep").is_file() {
+            return Some(distribution);
+        }
+        nixos.into_iter().find(|d| d.join("modules.dep").is_file()).map(store_path)
+    }
+
+    /// The distribution's and the systems' module directories for `release`.
+    fn module_dirs(&self, release: &str) -> (PathBuf, Vec<PathBuf>) {
+        let nixos = self.systems.iter().map(|s| system_modules(s).join(release)).collect();
+        (self.modules.join(release), nixos)
+    }
+
+    /// What [`find_default`] looks at, for its error.
+    #[must_use]
+    pub fn looked(&self) -> String {
+        let mut out = format!(
+            "{} with {}",
+            self.boot.join("vmlinuz-<release>").display(),
+            self.modules.join("<release>/modules.dep").display()
+        );
+        if !self.systems.is_empty() {
+            let kernels: Vec<String> =
+                self.systems.iter().map(|s| s.join("kernel").display().to_string()).collect();
+            out.push_str(&format!(
+                ", and NixOS's {} with kernel-modules/lib/modules/<release>/modules.dep beside it",
+                kernels.join(" or ")
+            ));
+        }
+        out
+    }
+}
+
+/// A NixOS system's module tree.
+fn system_modules(system: &Path) -> PathBuf {
+    system.join("kernel-modules/lib/modules")
+}
+
+/// The Nix store path behind a system profile's link: it names the kernel that is used, where the
+/// link moves with the next switch.
+fn store_path(path: PathBuf) -> PathBuf {
+    std::fs::canonicalize(&path).unwrap_or(path)
+}
+
+/// The newest `<boot>/vmlinuz-<release>` whose modules are installed under `modules_root`.
+fn newest_in_boot(boot: &Path, modules_root: &Path) -> Option<(PathBuf, String)> {
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(boot)
+        .ok()?
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
@@ -197,7 +307,65 @@ pub fn find_default(boot: &Path, modules_root: &Path) -> Result<(PathBuf, String
         })
         .collect();
     found.sort_by(|a, b| release_cmp(&a.0, &b.0));
-    found.pop().map(|(r, p)| (p, r)).ok_or(Error::NotFound)
+    found.pop().map(|(r, p)| (p, r))
+}
+
+/// The kernel to use when none is given: the newest distribution kernel whose modules are
+/// installed, else the first NixOS system's kernel (its release read from its header) whose
+/// modules are there.
+///
+/// # Errors
+/// [`Error::NotFound`], naming what was looked at and what to pass.
+pub fn find_default(search: &Search) -> Result<Found, Error> {
+    if let Some((kernel, release)) = newest_in_boot(&search.boot, &search.modules) {
+        let modules = search.modules.join(&release);
+        return Ok(Found { kernel, release, modules });
+    }
+    for system in &search.systems {
+        let Ok(k) = Kernel::open(&system.join("kernel")) else { continue };
+        let modules = system_modules(system).join(&k.header.release);
+        if modules.join("modules.dep").is_file() {
+            return Ok(Found {
+                kernel: store_path(k.path),
+                release: k.header.release,
+                modules: store_path(modules),
+            });
+        }
+    }
+    Err(Error::NotFound { looked: search.looked() })
+}
+
+/// The kernel and its modules directory for an image: each as given, else found. A kernel given
+/// without modules gets those of its release (read from its header, [`Search::modules_for`]);
+/// modules given without a kernel go with the kernel [`find_default`] finds.
+///
+/// # Errors
+/// The given kernel is unreadable or not a bzImage, its modules are not found, or no kernel is.
+pub fn locate(
+    kernel: Option<&Path>,
+    modules: Option<&Path>,
+    search: &Search,
+) -> Result<(PathBuf, PathBuf), Error> {
+    match (kernel, modules) {
+        (Some(k), Some(m)) => Ok((k.to_owned(), m.to_owned())),
+        (Some(k), None) => {
+            let release = Kernel::open(k)?.header.release;
+            let modules = search.modules_for(&release).ok_or_else(|| {
+                let (distribution, nixos) = search.module_dirs(&release);
+                let looked = std::iter::once(distribution)
+                    .chain(nixos)
+                    .map(|d| d.join("modules.dep").display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Error::NoModules { kernel: k.to_owned(), release, looked }
+            })?;
+            Ok((k.to_owned(), modules))
+        }
+        (None, m) => {
+            let found = find_default(search)?;
+            Ok((found.kernel, m.map_or(found.modules, Path::to_owned)))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -262,23 +430,121 @@ mod tests {
         assert_eq!(release_cmp("6.1.0-56-amd64", "6.1.0-56-amd64"), Equal);
     }
 
+    fn modules_dep(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("modules.dep"), b"").unwrap();
+    }
+
     #[test]
     fn finds_newest_kernel_with_modules() {
         let dir = tempfile::tempdir().unwrap();
-        let boot = dir.path().join("boot");
-        let mods = dir.path().join("modules");
-        std::fs::create_dir_all(&boot).unwrap();
+        let search = Search { systems: vec![], ..Search::under(dir.path()) };
+        let (boot, mods) = (&search.boot, &search.modules);
+        std::fs::create_dir_all(boot).unwrap();
         for r in ["6.1.0-9-amd64", "6.1.0-56-amd64", "6.12.0-1-amd64"] {
             std::fs::write(boot.join(format!("vmlinuz-{r}")), b"").unwrap();
         }
         // The newest has no modules installed: skipped.
         for r in ["6.1.0-9-amd64", "6.1.0-56-amd64"] {
-            std::fs::create_dir_all(mods.join(r)).unwrap();
-            std::fs::write(mods.join(r).join("modules.dep"), b"").unwrap();
+            modules_dep(&mods.join(r));
         }
-        let (path, release) = find_default(&boot, &mods).unwrap();
-        assert_eq!(release, "6.1.0-56-amd64");
-        assert_eq!(path, boot.join("vmlinuz-6.1.0-56-amd64"));
-        assert!(matches!(find_default(&mods, &boot), Err(Error::NotFound)));
+        let found = find_default(&search).unwrap();
+        assert_eq!(found.release, "6.1.0-56-amd64");
+        assert_eq!(found.kernel, boot.join("vmlinuz-6.1.0-56-amd64"));
+        assert_eq!(found.modules, mods.join("6.1.0-56-amd64"));
+        let swapped = Search { boot: mods.clone(), modules: boot.clone(), systems: vec![] };
+        assert!(matches!(find_default(&swapped), Err(Error::NotFound { .. })));
+    }
+
+    /// A NixOS system under `root`: `run/<system>/kernel` a link to a bzImage in `nix/store`, and
+    /// `run/<system>/kernel-modules` a link to the store's module tree with the release's
+    /// `modules.dep`. Returns the bzImage's and the modules' store paths.
+    fn nixos_system(root: &Path, system: &str) -> (PathBuf, PathBuf) {
+        let store = root.join("nix/store");
+        let kernel = store.join("aaaa-linux-6.1.0-99-test/bzImage");
+        let tree = store.join("bbbb-kernel-modules");
+        std::fs::create_dir_all(kernel.parent().unwrap()).unwrap();
+        std::fs::write(&kernel, fake_bzimage(b"payload")).unwrap();
+        modules_dep(&tree.join("lib/modules/6.1.0-99-test"));
+        let profile = root.join("run").join(system);
+        std::fs::create_dir_all(&profile).unwrap();
+        std::os::unix::fs::symlink(&kernel, profile.join("kernel")).unwrap();
+        std::os::unix::fs::symlink(&tree, profile.join("kernel-modules")).unwrap();
+        let store = |p: PathBuf| std::fs::canonicalize(p).unwrap();
+        (store(kernel), store(tree.join("lib/modules/6.1.0-99-test")))
+    }
+
+    #[test]
+    fn finds_the_kernel_and_modules_of_a_nixos_system() {
+        let root = tempfile::tempdir().unwrap();
+        let search = Search::under(root.path());
+        // No /boot, no /lib/modules, only the last activated system.
+        let (kernel, modules) = nixos_system(root.path(), "current-system");
+        let found = find_default(&search).unwrap();
+        assert_eq!(
+            found,
+            Found { kernel: kernel.clone(), release: "6.1.0-99-test".into(), modules: modules.clone() }
+        );
+        assert_eq!(locate(None, None, &search).unwrap(), (kernel.clone(), modules.clone()));
+        // --kernel alone: its release's modules, from the system when /lib/modules lacks them…
+        assert_eq!(locate(Some(&kernel), None, &search).unwrap(), (kernel.clone(), modules));
+        // … and from /lib/modules when they are there.
+        modules_dep(&search.modules.join("6.1.0-99-test"));
+        assert_eq!(
+            locate(Some(&kernel), None, &search).unwrap(),
+            (kernel.clone(), search.modules.join("6.1.0-99-test"))
+        );
+        // --modules-dir alone goes with the found kernel; both given are taken as they are.
+        let mine = Path::new("/my/modules");
+        assert_eq!(locate(None, Some(mine), &search).unwrap(), (kernel, mine.to_owned()));
+        let theirs = Path::new("/their/bzImage");
+        assert_eq!(locate(Some(theirs), Some(mine), &search).unwrap(), (theirs.to_owned(), mine.to_owned()));
+    }
+
+    #[test]
+    fn a_distribution_kernel_comes_before_a_nixos_one() {
+        let root = tempfile::tempdir().unwrap();
+        let search = Search::under(root.path());
+        nixos_system(root.path(), "booted-system");
+        std::fs::create_dir_all(&search.boot).unwrap();
+        std::fs::write(search.boot.join("vmlinuz-6.1.0-56-amd64"), b"").unwrap();
+        modules_dep(&search.modules.join("6.1.0-56-amd64"));
+        assert_eq!(find_default(&search).unwrap().kernel, search.boot.join("vmlinuz-6.1.0-56-amd64"));
+    }
+
+    #[test]
+    fn nothing_found_names_the_places_and_the_flags() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path().display();
+        let search = Search::under(root.path());
+        // A system whose kernel has no modules beside it does not count.
+        nixos_system(root.path(), "booted-system");
+        std::fs::remove_file(root.path().join("run/booted-system/kernel-modules")).unwrap();
+        let text = find_default(&search).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            format!(
+                "no kernel found (looked for {r}/boot/vmlinuz-<release> with \
+                 {r}/lib/modules/<release>/modules.dep, and NixOS's {r}/run/booted-system/kernel or \
+                 {r}/run/current-system/kernel with kernel-modules/lib/modules/<release>/modules.dep \
+                 beside it); pass the bzImage with --kernel FILE (or HLS_LAB_KERNEL) and its modules, \
+                 the directory with modules.dep, with --modules-dir DIR (or HLS_LAB_MODULES), or \
+                 install linux-image-amd64"
+            )
+        );
+        // A kernel given, but no modules for its release anywhere.
+        let kernel = root.path().join("nix/store/aaaa-linux-6.1.0-99-test/bzImage");
+        let err = locate(Some(&kernel), None, &search).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no modules for kernel {k} (release 6.1.0-99-test; looked for \
+                 {r}/lib/modules/6.1.0-99-test/modules.dep, \
+                 {r}/run/booted-system/kernel-modules/lib/modules/6.1.0-99-test/modules.dep, \
+                 {r}/run/current-system/kernel-modules/lib/modules/6.1.0-99-test/modules.dep); pass its \
+                 modules, the directory with modules.dep, with --modules-dir DIR (or HLS_LAB_MODULES)",
+                k = kernel.display()
+            )
+        );
     }
 }

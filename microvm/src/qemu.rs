@@ -4,8 +4,9 @@
 //! floppy, no default NIC) and `-display none`; the serial console on a unix socket in the run
 //! directory with everything also logged to `console.log` — never a TCP port, never stdio;
 //! QMP on a unix socket for `system_powerdown`; `-no-reboot`, so a guest reboot or kernel panic
-//! ends qemu instead of looping; the seccomp sandbox; and, as root, `-runas nobody` once the
-//! devices (TAP, /dev/kvm) are open.
+//! ends qemu instead of looping; the seccomp sandbox; as root, `-runas nobody` once the
+//! devices (TAP, /dev/kvm) are open; and on a TAP, one queue per vCPU ([`tap_queues`]), since the
+//! lab's TAP is multi-queue.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -95,6 +96,16 @@ pub struct Launch {
 /// The guest MAC address (locally administered, as in nix/lab.nix).
 pub const MAC: &str = "02:00:00:0a:b1:0a";
 
+/// How many queues qemu opens on the TAP: one per vCPU, so each vCPU sends and receives on its
+/// own. The lab's TAP is multi-queue (`hls-lab network setup`, like the NixOS module's
+/// `MultiQueue`, because microvm.nix opens one queue per vCPU), and the kernel refuses an attach
+/// whose multi-queue flag differs from the device's. qemu asks for `IFF_MULTI_QUEUE` only when
+/// `queues` > 1, so a one-vCPU VM opens two queues (its guest uses one).
+#[must_use]
+pub fn tap_queues(cpus: u32) -> u32 {
+    cpus.max(2)
+}
+
 fn p(path: &std::path::Path) -> String {
     path.display().to_string()
 }
@@ -142,16 +153,27 @@ pub fn args(l: &Launch) -> Vec<OsString> {
         }
         Backend::Tap { ifname, vhost } => {
             format!(
-                "tap,id=net0,ifname={ifname},script=no,downscript=no,vhost={}",
-                if *vhost { "on" } else { "off" }
+                "tap,id=net0,ifname={ifname},script=no,downscript=no,vhost={},queues={}",
+                if *vhost { "on" } else { "off" },
+                tap_queues(l.cpus)
             )
         }
     };
     push(&["-netdev", &netdev]);
-    let (nic, rng) = match l.machine {
+    let (mut nic, rng) = match l.machine {
         Machine::Q35 => (format!("virtio-net-pci,netdev=net0,mac={},romfile=", l.mac), "virtio-rng-pci"),
         Machine::Microvm => (format!("virtio-net-device,netdev=net0,mac={}", l.mac), "virtio-rng-device"),
     };
+    if let Backend::Tap { .. } = l.backend {
+        // The device offers the guest the TAP's queue pairs; on PCI each pair needs two MSI-X
+        // vectors, plus one for the control queue and one for configuration changes. virtio-mmio
+        // has no MSI-X (one interrupt for all queues): no `vectors` there.
+        let queues = tap_queues(l.cpus);
+        nic.push_str(",mq=on");
+        if l.machine == Machine::Q35 {
+            nic.push_str(&format!(",vectors={}", 2 * queues + 2));
+        }
+    }
     push(&["-device", &nic, "-device", rng]);
     // seccomp. `spawn=deny` would forbid the fork of `-daemonize`, and `elevateprivileges=deny`
     // its setsid and the setuid of `-runas` (qemu 7.2 dies with SIGSYS): both stay allowed.
@@ -228,11 +250,44 @@ mod tests {
         l.accel = Accel::Kvm;
         l.runas = Some("nobody".into());
         let s = joined(&l);
-        assert!(s.contains("-netdev tap,id=net0,ifname=hlstap0,script=no,downscript=no,vhost=off"), "{s}");
+        assert!(
+            s.contains("-netdev tap,id=net0,ifname=hlstap0,script=no,downscript=no,vhost=off,queues=2"),
+            "{s}"
+        );
         assert!(s.contains("-machine q35,accel=kvm -cpu host"), "{s}");
         assert!(s.contains("-runas nobody"), "{s}");
         l.backend = Backend::Tap { ifname: "hlstap0".into(), vhost: true };
-        assert!(joined(&l).contains("vhost=on"));
+        assert!(joined(&l).contains("vhost=on,queues=2"));
+    }
+
+    #[test]
+    fn tap_opens_a_queue_per_vcpu_and_at_least_two() {
+        let mut l = launch(Backend::Tap { ifname: "hlstap0".into(), vhost: false });
+        l.cpus = 4;
+        let s = joined(&l);
+        assert!(s.contains("-smp 4 "), "{s}");
+        assert!(s.contains(",vhost=off,queues=4 "), "{s}");
+        assert!(
+            s.contains("-device virtio-net-pci,netdev=net0,mac=02:00:00:0a:b1:0a,romfile=,mq=on,vectors=10 "),
+            "{s}"
+        );
+        // One vCPU: still two queues, since qemu opens a single queue without IFF_MULTI_QUEUE,
+        // which the multi-queue TAP refuses.
+        l.cpus = 1;
+        let s = joined(&l);
+        assert!(s.contains("-smp 1 ") && s.contains(",queues=2 ") && s.contains(",mq=on,vectors=6 "), "{s}");
+        // virtio-mmio: multi-queue, but no MSI-X vectors.
+        l.machine = Machine::Microvm;
+        l.cpus = 2;
+        let s = joined(&l);
+        assert!(s.contains("-device virtio-net-device,netdev=net0,mac=02:00:00:0a:b1:0a,mq=on "), "{s}");
+        assert!(!s.contains("vectors="), "{s}");
+    }
+
+    #[test]
+    fn user_networking_is_single_queue() {
+        let s = joined(&launch(Backend::User { forwards: vec![] }));
+        assert!(!s.contains("queues=") && !s.contains("mq=on"), "{s}");
     }
 
     #[test]

@@ -254,6 +254,11 @@ fn check_tap(tap: &Link, bridge: Option<&Link>, topo: &Topology, hint: &str, rep
         return report.fail(format!("tap {name} is down"), hint);
     }
     let tun = tap.tun.unwrap_or_default();
+    if !tun.multi_queue {
+        let why =
+            format!("qemu with queues=N (a queue per vCPU) cannot attach to it; stop the VM, then {hint}");
+        return report.fail(format!("tap {name} is single-queue"), why);
+    }
     if let Some(want) = topo.tap_owner {
         if tun.owner != Some(want.uid) || (want.gid.is_some() && tun.group != want.gid) {
             let why = format!("uid {} cannot open it; rerun setup with --tap-user {}", want.uid, want.uid);
@@ -267,7 +272,7 @@ fn check_tap(tap: &Link, bridge: Option<&Link>, topo: &Topology, hint: &str, rep
     let carrier = if tap.lower_up { "a VM is attached" } else { "no carrier: no VM attached yet" };
     report.push(
         Status::Ok,
-        format!("tap {name} up, port of {}", topo.bridge),
+        format!("tap {name} up, multi-queue, port of {}", topo.bridge),
         Some(format!("{owner}; {carrier}")),
     );
 }

@@ -70,12 +70,15 @@ pub(crate) struct Tun {
     pub owner: Option<u32>,
     pub group: Option<u32>,
     pub persist: bool,
+    /// Made with `IFF_MULTI_QUEUE`: every attach must ask for it too (qemu's `queues=N`, N > 1).
+    pub multi_queue: bool,
 }
 
 const IFLA_TUN_OWNER: u16 = 1;
 const IFLA_TUN_GROUP: u16 = 2;
 const IFLA_TUN_TYPE: u16 = 3;
 const IFLA_TUN_PERSIST: u16 = 6;
+const IFLA_TUN_MULTI_QUEUE: u16 = 7;
 const IFF_TAP: u8 = 2;
 
 impl Link {
@@ -131,6 +134,7 @@ fn parse_tun(nlas: &[impl Nla]) -> Tun {
             IFLA_TUN_GROUP => tun.group = u32_value().filter(|&v| v != u32::MAX),
             IFLA_TUN_TYPE => tun.tap = value.first() == Some(&IFF_TAP),
             IFLA_TUN_PERSIST => tun.persist = value.first() == Some(&1),
+            IFLA_TUN_MULTI_QUEUE => tun.multi_queue = value.first() == Some(&1),
             _ => {}
         }
     }

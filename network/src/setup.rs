@@ -20,9 +20,10 @@ pub fn require_root() -> Result<(), Error> {
 }
 
 /// Create what is missing and fix what differs, so that afterwards: the namespace exists (if asked,
-/// with `lo` up), the bridge exists, is up and has its address, the TAP exists (persistent, owned
-/// as asked), is a port of the bridge and is up, and NAT is on exactly when asked. Every step is
-/// recorded in `log`, also when a later one fails; the state file records what teardown must undo.
+/// with `lo` up), the bridge exists, is up and has its address, the TAP exists (persistent,
+/// multi-queue, owned as asked), is a port of the bridge and is up, and NAT is on exactly when
+/// asked. Every step is recorded in `log`, also when a later one fails; the state file records
+/// what teardown must undo.
 pub fn setup(topo: &Topology, log: &mut Log) -> Result<(), Error> {
     topo.validate()?;
     require_root()?;
@@ -193,9 +194,13 @@ fn owner_text(link: Option<&Link>, wanted: Option<TapOwner>) -> String {
     }
 }
 
-/// The TAP, created if missing. An owner is set only when one is asked for (and then replaces the
-/// old one); without one the existing owner is left alone, so setup never has to recreate (and
-/// cut off) a TAP a running VM uses. The kernel cannot unset an owner anyway.
+/// The TAP, created (multi-queue) if missing. An owner is set only when one is asked for (and then
+/// replaces the old one); without one the existing owner is left alone, so setup never has to
+/// recreate (and cut off) a TAP a running VM uses. The kernel cannot unset an owner anyway.
+///
+/// A single-queue TAP (from an older setup) cannot be converted: it is deleted and made again,
+/// keeping its owner unless another is asked for, but only while no program holds it (a VM on it
+/// runs on: stop it, then run setup again).
 async fn ensure_tap(handle: &Handle, topo: &Topology, log: &mut Log) -> Result<Link, Error> {
     let name = &topo.tap;
     let tap_err = |op, source: std::io::Error| {
@@ -209,6 +214,16 @@ async fn ensure_tap(handle: &Handle, topo: &Topology, log: &mut Log) -> Result<L
     let existing = links::get(handle, name).await?;
     match &existing {
         Some(link) if !link.is_tap() => return Err(links::wrong_kind(link, "tap")),
+        Some(link) if !link.tun.is_some_and(|t| t.multi_queue) => {
+            let tun = link.tun.unwrap_or_default();
+            let owner = topo.tap_owner.or(tun.owner.map(|uid| TapOwner { uid, gid: tun.group }));
+            tap::remove_single_queue(name).map_err(|e| tap_err("replacing the single-queue", e))?;
+            tap::ensure(name, owner).map_err(|e| tap_err("creating", e))?;
+            log.changed(format!(
+                "replaced single-queue tap {name} with a multi-queue one ({})",
+                owner_text(Some(link), owner)
+            ));
+        }
         Some(link) if owned_as(link, topo.tap_owner) => {
             log.kept(format!("tap {name} exists ({})", owner_text(Some(link), topo.tap_owner)));
         }

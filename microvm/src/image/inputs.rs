@@ -1,6 +1,6 @@
 //! The host files an image is built from, found on this host or given explicitly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ pub struct Inputs {
     pub busybox: PathBuf,
     /// The kernel (bzImage).
     pub kernel: PathBuf,
-    /// Its modules, `/lib/modules/<release>`.
+    /// Its modules, the directory with `modules.dep` (`/lib/modules/<release>`).
     pub modules: PathBuf,
 }
 
@@ -74,20 +74,12 @@ impl Inputs {
     /// Finds every input on this host.
     ///
     /// # Errors
-    /// [`Error::ProgramNotFound`] or [`kernel::Error::NotFound`], naming what to install.
+    /// [`Error::ProgramNotFound`], or a [`kernel::Error`] from [`kernel::locate`] (no kernel, or
+    /// none of its modules, found: it names what was looked at and what to pass or install).
     pub fn discover(o: &Overrides) -> Result<Inputs, Error> {
         let apt = "install it with scripts/install-deps";
-        let (kernel, modules) = match (&o.kernel, &o.modules) {
-            (Some(k), Some(m)) => (k.clone(), m.clone()),
-            (Some(k), None) => {
-                let release = kernel::Kernel::open(k)?.header.release;
-                (k.clone(), Path::new("/lib/modules").join(release))
-            }
-            (None, m) => {
-                let (k, release) = kernel::find_default(Path::new("/boot"), Path::new("/lib/modules"))?;
-                (k, m.clone().unwrap_or_else(|| Path::new("/lib/modules").join(release)))
-            }
-        };
+        let (kernel, modules) =
+            kernel::locate(o.kernel.as_deref(), o.modules.as_deref(), &kernel::Search::host())?;
         let origin = match &o.origin {
             Some(p) => p.clone(),
             None => default_origin().ok_or(Error::ProgramNotFound {

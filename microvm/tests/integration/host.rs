@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use microvm::{cpio, elf, kernel, kmod, ldd};
 
-/// The newest `/boot/vmlinuz-*` with modules under `/lib/modules`, and its release.
-fn host_kernel() -> Result<(std::path::PathBuf, String), testkit::Skip> {
-    let found = kernel::find_default(Path::new("/boot"), Path::new("/lib/modules"));
+/// The host's kernel with its modules: the newest `/boot/vmlinuz-*` with modules under
+/// `/lib/modules`, else a NixOS system's.
+fn host_kernel() -> Result<kernel::Found, testkit::Skip> {
+    let found = kernel::find_default(&kernel::Search::host());
     let why = found.as_ref().err().map(ToString::to_string).unwrap_or_default();
     testkit::need::installed(
         "a kernel with its modules",
@@ -23,17 +24,16 @@ fn host_kernel() -> Result<(std::path::PathBuf, String), testkit::Skip> {
 
 #[testkit::test]
 fn the_host_kernel_opens_and_names_its_payload() -> testkit::Outcome {
-    let (path, release) = host_kernel()?;
-    let k = kernel::Kernel::open(&path).unwrap();
-    assert_eq!(k.header.release, release);
-    assert!(k.payload_format().unwrap().is_some(), "{} has a known payload format", path.display());
+    let found = host_kernel()?;
+    let k = kernel::Kernel::open(&found.kernel).unwrap();
+    assert_eq!(k.header.release, found.release);
+    assert!(k.payload_format().unwrap().is_some(), "{} has a known payload format", found.kernel.display());
     Ok(())
 }
 
 #[testkit::test]
 fn the_host_modules_resolve_virtio_net_with_its_dependencies() -> testkit::Outcome {
-    let (_, release) = host_kernel()?;
-    let dir = Path::new("/lib/modules").join(release);
+    let dir = host_kernel()?.modules;
     let order = kmod::resolve(&dir, &kmod::WANTED).unwrap();
     let names: Vec<String> = order.iter().map(|f| kmod::name_of(f)).collect();
     let net = names.iter().position(|n| n == "virtio_net").unwrap_or_else(|| panic!("{names:?}"));

@@ -108,14 +108,15 @@ fn root_netns_check_of_a_missing_network_says_what_to_run() -> testkit::Outcome 
 /// The system's python (not a per-user shim another uid cannot run).
 const PYTHON: &str = "/usr/bin/python3";
 
-/// Attach to the TAP as `uid` (like a non-root qemu would) from inside `ns`; the child holds the
+/// Attach to the TAP as `uid` (like a non-root qemu would, one queue: `TUNSETIFF` with
+/// `IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE`, 0x1102) from inside `ns`; the child holds the
 /// TAP open until its stdin closes. Returns the child after it printed its first line.
 fn attach_as(ns: &str, uid: u32) -> (std::process::Child, String) {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     let script = "import fcntl, struct, sys\n\
                   f = open('/dev/net/tun', 'r+b', buffering=0)\n\
-                  try:\n    fcntl.ioctl(f, 0x400454ca, struct.pack('16sH', b'hlstap0', 0x1002))\n\
+                  try:\n    fcntl.ioctl(f, 0x400454ca, struct.pack('16sH', b'hlstap0', 0x1102))\n\
                   except OSError as e:\n    print('refused', e.errno, flush=True); sys.exit(0)\n\
                   print('attached', flush=True)\nsys.stdin.read()\n";
     let mut cmd = Command::new("setpriv");

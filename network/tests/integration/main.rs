@@ -14,6 +14,7 @@ mod check;
 mod cli;
 mod netns;
 mod setup;
+mod tap;
 
 use std::path::PathBuf;
 use std::process::Command;
