@@ -27,4 +27,8 @@
     swarmClient = "hls-swarm-client";
     testOrigin = "hls-test-origin";
   };
+
+  # The lowest rustc the nixpkgs in flake.lock can have; where the figure comes from is written
+  # next to the pin in flake.nix. Must be >= every `rust-version` in Cargo.lock.
+  nixpkgsRustcAtLeast = "1.91";
 }

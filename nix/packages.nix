@@ -5,16 +5,23 @@ let
   inherit (pkgs) lib;
   workspaceToml = lib.importTOML ../Cargo.toml;
 
-  # Only what cargo reads: changing flake.nix, the README or the Makefile does not rebuild.
-  src = lib.fileset.toSource {
-    root = ../.;
-    fileset = lib.fileset.unions ([
-      ../Cargo.toml
-      ../Cargo.lock
-      (lib.fileset.maybeMissing ../rustfmt.toml)
-      (lib.fileset.maybeMissing ../clippy.toml)
-    ] ++ map (member: ../. + "/${member}") workspaceToml.workspace.members);
-  };
+  # Only what cargo and the tests read: changing flake.nix, the README or the Makefile does
+  # not rebuild. Besides the members, the files outside them that the code reads
+  # (`include_str!`, and paths the tests open relative to the workspace), which
+  # testlab/tests/nix_flake.rs finds in the source and checks are all here.
+  fileset = lib.fileset.unions ([
+    ../Cargo.toml
+    ../Cargo.lock
+    (lib.fileset.maybeMissing ../rustfmt.toml)
+    (lib.fileset.maybeMissing ../clippy.toml)
+    ../docs/metrics.md
+    ../docs/report.schema.json
+    ../deploy/kubernetes
+    ../nix/lab.nix
+    ../nix/containers.nix
+    ../scripts/install-deps
+  ] ++ map (member: ../. + "/${member}") workspaceToml.workspace.members);
+  src = lib.fileset.toSource { root = ../.; inherit fileset; };
 
   # The viewers only demux; the origin encodes libx264 + AAC from lavfi. The headless build has
   # both and none of the GUI closure.
@@ -30,7 +37,17 @@ let
 
   originTools = [ ffmpeg pkgs.nginx exporters ];
   swarmTools = [ ffmpeg ];
-  labTools = originTools ++ [ pkgs.qemu_kvm ];
+  # hls-lab builds the VM image from the host's programs (busybox is the guest's init), runs
+  # qemu, and installs the NAT table with nft (`network setup --nat`).
+  labTools = originTools ++ [ pkgs.qemu_kvm pkgs.busybox pkgs.nftables ];
+
+  # The guest kernel: NixOS has no /boot/vmlinuz-* or /lib/modules, so hls-lab is given
+  # nixpkgs' (the flags --kernel/--modules-dir and these variables still override it).
+  guestKernel = pkgs.linuxPackages.kernel;
+  labEnv = {
+    HLS_LAB_KERNEL = "${guestKernel}/bzImage";
+    HLS_LAB_MODULES = "${guestKernel}/lib/modules/${guestKernel.modDirVersion}";
+  };
 
   workspace = pkgs.rustPlatform.buildRustPackage {
     pname = "hls-swarm-lab";
@@ -48,8 +65,9 @@ let
     };
   };
 
-  # One wrapped program: `bin/<name>` from the workspace with `tools` first on PATH.
-  wrap = name: description: tools:
+  # One wrapped program: `bin/<name>` from the workspace with `tools` first on PATH and `env`
+  # as defaults for variables the user has not set.
+  wrap = name: description: tools: env:
     pkgs.runCommand name
       {
         nativeBuildInputs = [ pkgs.makeBinaryWrapper ];
@@ -58,22 +76,23 @@ let
           inherit (workspace.meta) license platforms;
           mainProgram = name;
         };
-        passthru = { unwrapped = workspace; inherit tools; };
+        passthru = { unwrapped = workspace; inherit tools env; };
       } ''
       # Fails here, naming the binary, when the workspace does not build it (yet).
       makeWrapper ${workspace}/bin/${name} $out/bin/${name} \
-        --prefix PATH : ${lib.makeBinPath tools}
+        --prefix PATH : ${lib.makeBinPath tools} \
+        ${lib.concatStringsSep " " (lib.mapAttrsToList (k: v: "--set-default ${k} ${lib.escapeShellArg v}") env)}
     '';
 
-  hls-swarm = wrap "hls-swarm" "N simulated HLS viewers (FFmpeg processes) against one stream" swarmTools;
-  hls-origin = wrap "hls-origin" "Test HLS origin: live ffmpeg encoder, nginx and Prometheus exporters" originTools;
+  hls-swarm = wrap "hls-swarm" "N simulated HLS viewers (native players or FFmpeg processes) against HLS streams" swarmTools { };
+  hls-origin = wrap "hls-origin" "Test HLS origin: live ffmpeg encoder, nginx and Prometheus exporters" originTools { };
   # hls-lab: crates network/ and microvm/ (bridge, TAP, netns; VM image and launcher).
-  hls-lab = wrap "hls-lab" "Bridge, TAP and origin MicroVM control for the hls-swarm lab" labTools;
+  hls-lab = wrap "hls-lab" "Bridge, TAP and origin MicroVM control for the hls-swarm lab" labTools labEnv;
 
   rustTools = with pkgs; [ cargo rustc clippy rustfmt rust-analyzer ];
 in
 {
-  inherit src workspace ffmpeg exporters hls-swarm hls-origin hls-lab rustTools originTools;
+  inherit fileset src workspace ffmpeg exporters hls-swarm hls-origin hls-lab rustTools originTools;
 
   devShell = pkgs.mkShell {
     packages = rustTools ++ lib.unique labTools ++ (with pkgs; [ nixpkgs-fmt curl jq iproute2 ]);

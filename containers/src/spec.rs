@@ -399,11 +399,13 @@ mod tests {
 
     #[test]
     fn flake_defines_the_same_names_and_uids() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let lab = std::fs::read_to_string(root.join("nix/lab.nix")).unwrap();
+        let lab =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../nix/lab.nix")).unwrap();
         assert!(lab.contains(&format!("swarmClient = \"{SWARM_CLIENT}\";")), "nix/lab.nix: {lab}");
         assert!(lab.contains(&format!("testOrigin = \"{TEST_ORIGIN}\";")));
-        let nix = std::fs::read_to_string(root.join("nix/containers.nix")).unwrap();
+        let nix =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../nix/containers.nix"))
+                .unwrap();
         let i = inputs();
         assert!(nix.contains(&format!("swarmUid = {};", Image::swarm_client(&i).user.uid)));
         assert!(nix.contains(&format!("originUid = {};", Image::test_origin(&i).user.uid)));

@@ -9,7 +9,9 @@ use origin::{Profile, Source};
 use crate::common::{check_abr_master, check_live, check_segment, eventually, get, media, small};
 
 #[testkit::test(current_thread)]
-async fn nginx_accepts_every_profile_config() {
+async fn nginx_accepts_every_profile_config() -> testkit::Outcome {
+    // nginx from PATH, as hls-origin finds it: Debian's /usr/sbin, or a Nix store path.
+    let nginx_bin = testkit::need::program("nginx")?;
     for profile in Profile::all() {
         let dir = tempfile::tempdir().unwrap();
         let layout = preview_layout("127.0.0.1:17080".parse().unwrap(), dir.path());
@@ -17,7 +19,7 @@ async fn nginx_accepts_every_profile_config() {
             std::fs::create_dir_all(d).unwrap();
         }
         std::fs::write(layout.conf(), nginx::config(&profile, &layout)).unwrap();
-        let mut cmd = tokio::process::Command::new("/usr/sbin/nginx");
+        let mut cmd = tokio::process::Command::new(&nginx_bin);
         cmd.arg("-t")
             .args(nginx::args(&layout))
             .stdout(std::process::Stdio::piped())
@@ -32,6 +34,7 @@ async fn nginx_accepts_every_profile_config() {
         assert!(status.success(), "nginx -t rejects profile {}:\n{err}", profile.name);
         assert!(err.contains("test is successful"), "{err}");
     }
+    Ok(())
 }
 
 #[testkit::test]

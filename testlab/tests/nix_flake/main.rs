@@ -1,15 +1,30 @@
 //! The Nix flake, checked on a machine without nixpkgs (this one, and CI).
 //!
-//! What can be checked offline, is: every `.nix` file parses; the files are formatted
-//! (`nixpkgs-fmt --check`); the flake evaluates against the local stand-ins under
-//! `nix/offline-stub/` (`--override-input nixpkgs …`, `--override-input microvm …`) and has every
-//! output the issue, the README and the Makefile name, with the right kind (derivation, app,
-//! module); `flake.lock` locks every input to a revision with a hash. Building anything needs
-//! real nixpkgs: that happens in `nix flake check` on a Nix machine, not here.
+//! What can be checked offline, is:
+//! - every `.nix` file parses and is formatted (`nixpkgs-fmt --check`);
+//! - the flake evaluates against the stand-ins under `nix/offline-stub/` (`--override-input`),
+//!   which use the real nixpkgs `lib/` and microvm.nix's real option declarations and
+//!   assertions from the bundles in `../shared/nix-inputs` ([`inputs`]). The NixOS modules, the
+//!   origin MicroVM and the VM test's nodes are evaluated with the real `lib.evalModules`, so an
+//!   unknown option, a type error or a failed assertion fails ([`modules`]); the builders the
+//!   flake calls take exactly the real argument lists;
+//! - the flake has every output the README and the Makefile name, with the right kind;
+//! - `flake.lock` pins microvm.nix to the bundle's source (its narHash is recomputed) and
+//!   nixpkgs to the revision that microvm.nix's own lock was tested with;
+//! - what Rust and Nix must agree on ([`cross`]): the toolchain against Cargo.lock, the
+//!   package's file set against what the code reads, the VM test's patterns against a real
+//!   summary, the TAP's queues against the VM's vCPUs, hls-lab's wrapper against what it runs.
 //!
-//! Needs `nix` (Debian's `nix-bin`, installed by `scripts/install-deps --test`). Without it the
-//! tests are reported as skipped; under CI (`CI` set) they fail instead (testkit's runner). The `nix_flake` prefix lets
-//! the flake's own `workspace-tests` check skip them inside the Nix build sandbox.
+//! Building anything needs real nixpkgs: that happens in `nix flake check` on a Nix machine.
+//!
+//! Needs `nix` (Debian's `nix-bin`, installed by `scripts/install-deps --test`) and the bundles.
+//! Without them the tests are reported as skipped; under CI (`CI` set) they fail instead
+//! (testkit's runner). The `nix_flake` prefix lets the flake's own `workspace-tests` check skip
+//! them inside the Nix build sandbox.
+
+mod cross;
+mod inputs;
+mod modules;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -59,38 +74,70 @@ fn nix() -> Command {
     c
 }
 
-/// The flake's files copied to a fresh directory, removed on drop. Evaluating a copy keeps the
-/// whole working tree (target/ included) out of the Nix store and sees uncommitted edits.
+/// The workspace's files copied to a fresh directory with the stand-ins completed (nixpkgs'
+/// `lib/` and microvm.nix's source from [`inputs`]), removed on drop. Evaluating a copy keeps
+/// target/ out of the Nix store and sees uncommitted edits.
 #[derive(Debug)]
 struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> Scratch {
+    fn new() -> Result<Scratch, testkit::Skip> {
+        let inputs = inputs::get()?;
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "hls-lab-nix-flake-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));
-        let ws = workspace();
-        fs::create_dir_all(&dir).expect("create scratch dir");
-        for f in ["flake.nix", "flake.lock", "Cargo.toml", "Cargo.lock"] {
-            fs::copy(ws.join(f), dir.join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
-        }
-        copy_tree(&ws.join("nix"), &dir.join("nix"));
-        Scratch(dir)
+        let scratch = Scratch(dir);
+        copy_tree(&workspace(), &scratch.0);
+        let stub = scratch.0.join("nix/offline-stub");
+        copy_tree(&inputs.lib, &stub.join("nixpkgs/lib"));
+        copy_tree(&inputs.microvm, &stub.join("microvm/src"));
+        Ok(scratch)
     }
 
     /// `nix eval --raw <flake>#<attr> --apply <apply>` with both inputs replaced by the stubs.
     fn eval(&self, attr: &str, apply: &str) -> String {
+        String::from_utf8(run(&mut self.eval_command(attr, apply)).stdout).expect("nix prints UTF-8")
+    }
+
+    fn eval_command(&self, attr: &str, apply: &str) -> Command {
         let stub = |name: &str| format!("path:{}", self.0.join("nix/offline-stub").join(name).display());
-        let out = run(nix()
-            .args(["eval", "--raw", "--no-write-lock-file"])
+        let mut c = nix();
+        c.args(["eval", "--raw", "--no-write-lock-file"])
             .args(["--override-input", "nixpkgs", &stub("nixpkgs")])
             .args(["--override-input", "microvm", &stub("microvm")])
             .arg(format!("path:{}#{attr}", self.0.display()))
-            .args(["--apply", apply]));
-        String::from_utf8(out.stdout).expect("nix prints UTF-8")
+            .args(["--apply", apply]);
+        c
+    }
+
+    /// `nix eval --raw --impure --expr <expr>`, where `expr` may use `flake` (the flake's
+    /// outputs over the stand-ins), `lib` (the real nixpkgs lib), `pkgs` (the stand-in
+    /// packages of x86_64-linux), `nixos` (the stand-in `lib.nixosSystem`) and `src` (the copy).
+    fn eval_expr(&self, expr: &str) -> Result<String, String> {
+        let dir = self.0.display();
+        let full = format!(
+            r#"
+            let
+              src = {dir};
+              stub = name: builtins.getFlake "path:{dir}/nix/offline-stub/${{name}}";
+              nixpkgs = stub "nixpkgs";
+              microvm = stub "microvm";
+              lib = nixpkgs.lib;
+              pkgs = nixpkgs.legacyPackages.x86_64-linux;
+              nixos = lib.nixosSystem;
+              flake = let self = (import {dir}/flake.nix).outputs {{ inherit self nixpkgs microvm; }}; in self;
+            in
+            {expr}"#
+        );
+        let out = nix().args(["eval", "--raw", "--impure", "--expr", &full]).output().expect("run nix");
+        if out.status.success() {
+            Ok(String::from_utf8(out.stdout).expect("UTF-8"))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 }
 
@@ -100,15 +147,21 @@ impl Drop for Scratch {
     }
 }
 
+/// Copies a directory tree, leaving out build output and version control (`target`, `.git`).
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("create dir");
-    for entry in fs::read_dir(from).expect("read dir") {
+    for entry in fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display())) {
         let entry = entry.expect("dir entry");
-        let dest = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        let dest = to.join(&name);
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
             copy_tree(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), &dest).expect("copy file");
+        } else if kind.is_file() {
+            fs::copy(entry.path(), &dest).unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
         }
     }
 }
@@ -293,7 +346,7 @@ fn nix_flake_files_are_formatted() -> testkit::Outcome {
 #[testkit::test]
 fn nix_flake_outputs_cover_the_issue_readme_and_makefile() -> testkit::Outcome {
     have_nix()?;
-    let scratch = Scratch::new();
+    let scratch = Scratch::new()?;
     let outputs = flake_outputs(&scratch);
     let has = |path: &str, kind: &str| {
         outputs.get(path).is_some_and(|k| k == kind || k.starts_with(&format!("{kind} ")))
@@ -357,7 +410,7 @@ fn nix_flake_outputs_cover_the_issue_readme_and_makefile() -> testkit::Outcome {
 #[testkit::test]
 fn nix_flake_lock_pins_every_input() -> testkit::Outcome {
     have_nix()?;
-    let scratch = Scratch::new();
+    let scratch = Scratch::new()?;
     let dir = scratch.0.display();
     // One line per fact, so that no JSON parser is needed here.
     let expr = format!(
@@ -399,16 +452,42 @@ fn nix_flake_lock_pins_every_input() -> testkit::Outcome {
         lines.contains("edge microvm nixpkgs follows:nixpkgs"),
         "flake.lock does not record microvm's nixpkgs as following ours:\n{text}"
     );
-    assert!(lines.contains("input nixpkgs github:NixOS/nixpkgs/nixos-25.05"), "{text}");
+    assert!(lines.contains("input nixpkgs github:NixOS/nixpkgs/nixos-unstable"), "{text}");
     assert!(
-        lines.contains("original nixpkgs NixOS/nixpkgs/nixos-25.05"),
+        lines.contains("original nixpkgs NixOS/nixpkgs/nixos-unstable"),
         "lock's nixpkgs is not the url in flake.nix:\n{text}"
     );
-    assert!(lines.contains("input microvm github:astro/microvm.nix"), "{text}");
+    // The repository's current owner: the old one (astro) only works through a redirect.
+    assert!(lines.contains("input microvm github:microvm-nix/microvm.nix"), "{text}");
     assert!(
-        lines.contains("original microvm astro/microvm.nix"),
+        lines.contains("original microvm microvm-nix/microvm.nix"),
         "lock's microvm is not the url in flake.nix:\n{text}"
     );
+
+    // microvm.nix is locked to the source the offline checks evaluate, with its real hash,
+    // and nixpkgs to the revision microvm.nix's own lock was tested with at that revision.
+    let inputs = inputs::get()?;
+    let locked = |node: &str| {
+        field("node ").into_iter().find(|f| f[0] == node).unwrap_or_else(|| panic!("no node {node}:\n{text}"))
+    };
+    let microvm = locked("microvm");
+    assert_eq!(microvm[2], inputs.microvm_rev, "flake.lock's microvm rev is not the one inputs.rs extracted");
+    let hash = run(nix().args(["hash", "path"]).arg(&inputs.microvm)).stdout;
+    assert_eq!(
+        microvm[3],
+        String::from_utf8_lossy(&hash).trim(),
+        "flake.lock's microvm narHash is not the hash of microvm.nix {}",
+        inputs.microvm_rev
+    );
+    let theirs = fs::read_to_string(inputs.microvm.join("flake.lock")).expect("microvm.nix's flake.lock");
+    let nixpkgs = locked("nixpkgs");
+    for (what, value) in [("rev", nixpkgs[2]), ("narHash", nixpkgs[3])] {
+        assert!(
+            theirs.contains(&format!("\"{what}\": \"{value}\"")),
+            "flake.lock's nixpkgs {what} {value} is not the nixpkgs microvm.nix {} locks:\n{theirs}",
+            inputs.microvm_rev
+        );
+    }
 
     let nodes = field("node ");
     assert!(nodes.len() >= 2, "no locked nodes:\n{text}");
