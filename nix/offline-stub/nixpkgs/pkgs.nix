@@ -128,6 +128,8 @@ let
     placeholder (checked.name or "${checked.pname}-${checked.version}") ((checked.passthru or { }) // {
       meta = checked.meta or { };
       version = checked.version or null;
+      # As on a real derivation: the attributes it was made from.
+      drvAttrs = checked;
       overrideAttrs = f:
         let prev = checked // { nativeBuildInputs = checked.nativeBuildInputs or [ ]; }; in
         fromArgs "${what}.overrideAttrs" accepted (prev // f prev);
@@ -155,6 +157,7 @@ let
     "rust-analyzer"
     "rustc"
     "rustfmt"
+    "stress-ng"
     "tmux"
     # The hypervisors microvm.nix's options name in their defaults.
     "alioth"

@@ -198,9 +198,13 @@ fn nix_flake_package_source_has_every_file_the_code_reads() -> testkit::Outcome 
     Ok(())
 }
 
+/// Files under `dir`, leaving out build output and version control.
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in fs::read_dir(dir).expect("read dir") {
         let p = e.expect("entry").path();
+        if p.file_name().is_some_and(|n| n == "target" || n == ".git") {
+            continue;
+        }
         if p.is_dir() {
             files_under(&p, out);
         } else {
@@ -357,5 +361,93 @@ fn nix_flake_hls_lab_wrapper_has_what_hls_lab_needs() -> testkit::Outcome {
         assert!(v["env"][var].is_string(), "hls-lab's wrapper does not set {var}: {text}");
         assert!(cli.contains(&format!("env = \"{var}\"")), "hls-lab no longer reads {var}");
     }
+    Ok(())
+}
+
+/// Programs the tests look for that `checks.workspace-tests` deliberately does not provide,
+/// and why: the tests that use them cannot run in the Nix build sandbox and skip there.
+const NOT_IN_SANDBOX: [(&str, &str); 10] = [
+    ("podman", "rootful podman needs root"),
+    ("catatonit", "podman kube play's init; rootful podman needs root"),
+    ("ip", "network namespaces need root"),
+    ("nft", "network namespaces need root"),
+    ("setpriv", "used in network namespaces, which need root"),
+    ("cpio", "the origin VM's image needs a host kernel, and KVM or minutes of TCG"),
+    ("qemu-system-x86_64", "the origin VM needs a host kernel, and KVM or minutes of TCG"),
+    ("nix", "testlab's nix_flake tests run Nix on the flake; skipped there by name"),
+    ("nix-instantiate", "testlab's nix_flake tests; skipped there by name"),
+    ("python3", "testlab's nix_flake tests (the VM test's patterns); skipped there by name"),
+];
+
+/// Which nixpkgs package provides a program the tests look for.
+const PROVIDED_BY: [(&str, &str); 6] = [
+    ("nginx", "nginx"),
+    ("prometheus", "prometheus"),
+    ("promtool", "prometheus"),
+    ("tmux", "tmux"),
+    ("chromium", "chromium"),
+    ("stress-ng", "stress-ng"),
+];
+
+/// Every program a test asks for (`testkit::need::program`) is either given to
+/// `checks.workspace-tests` or listed above with the reason it is not: otherwise the check
+/// skips a test that could run in the sandbox, and nobody notices.
+#[testkit::test]
+fn nix_flake_workspace_tests_check_has_every_program_the_tests_use() -> testkit::Outcome {
+    have_nix()?;
+    let scratch = Scratch::new()?;
+    let text = scratch
+        .eval_expr(
+            r#"let a = flake.checks.x86_64-linux.workspace-tests.drvAttrs; in
+               builtins.toJSON { inputs = map (p: p.name) a.nativeCheckInputs; flags = a.checkFlags; }"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let inputs: Vec<&str> =
+        v["inputs"].as_array().expect("inputs").iter().filter_map(|t| t.as_str()).collect();
+    assert_eq!(v["flags"], serde_json::json!(["--skip", "nix_flake"]), "{text}");
+
+    let mut asked = BTreeSet::new();
+    let mut files = Vec::new();
+    files_under(&workspace(), &mut files);
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "rs")) {
+        let src = fs::read_to_string(f).expect("read source");
+        for (i, m) in src.match_indices("need::program(\"") {
+            let rest = &src[i + m.len()..];
+            // A program's name; not an elided one in a comment (`qemu-…`).
+            match rest.find('"').map(|end| &rest[..end]) {
+                Some(name) if name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => {
+                    asked.insert(name.to_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(asked.len() >= 8, "the scan found too few programs: {asked:?}");
+    let mut problems = Vec::new();
+    for program in &asked {
+        if NOT_IN_SANDBOX.iter().any(|(p, _)| p == program) {
+            continue;
+        }
+        match PROVIDED_BY.iter().find(|(p, _)| p == program) {
+            Some((_, package)) if inputs.contains(package) => {}
+            Some((_, package)) => {
+                problems.push(format!("{program}: nix/checks.nix lacks {package} in nativeCheckInputs"))
+            }
+            None => problems.push(format!(
+                "{program}: neither provided to checks.workspace-tests nor listed as not runnable there"
+            )),
+        }
+    }
+    for (p, _) in NOT_IN_SANDBOX {
+        if !asked.contains(p) {
+            problems.push(format!("{p} is listed as not in the sandbox, but no test asks for it"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "checks.workspace-tests and the tests disagree:\n  {}",
+        problems.join("\n  ")
+    );
     Ok(())
 }
