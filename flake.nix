@@ -4,14 +4,14 @@
   # One tested pair, locked together in flake.lock: microvm.nix 71beea0 (2026-08-09) and the
   # nixpkgs its own flake.lock pins, nixos-unstable 6438090 (2026-08-02).
   #
-  # The toolchain must be at least the highest `rust-version` in Cargo.lock (uuid 1.29: 1.89),
-  # or cargo refuses to build; nixos-25.05's rustc 1.86 did. What we know of this nixpkgs'
-  # rustc is recorded in nix/lab.nix (`nixpkgsRustcAtLeast`) and checked against Cargo.lock by
-  # testlab/tests/nix_flake.rs. The fact and its source: nixpkgs made rust 1.91
-  # (pkgs/development/compilers/rust/1_91.nix) its default rustc for NixOS 25.11 in
-  # November 2025 and never moves the default back, so a nixos-unstable of August 2026 has at
-  # least 1.91 (by its date 1.96 or 1.97; that needs nixpkgs itself to read). On a machine
-  # with network access: `nix eval --inputs-from . --raw nixpkgs#rustc.version`.
+  # The toolchain must be at least the highest `rust-version` in Cargo.lock (the workspace's own
+  # 1.91; of the dependencies, uuid 1.29's 1.89), or cargo refuses to build, as it did with
+  # nixos-25.05's rustc 1.86. What we know of this nixpkgs' rustc is recorded in nix/lab.nix
+  # (`nixpkgsRustcAtLeast`) and checked against Cargo.lock by testlab/tests/nix_flake. The fact
+  # and its source: nixpkgs made rust 1.91 (pkgs/development/compilers/rust/1_91.nix) its
+  # default rustc for NixOS 25.11 in November 2025 and never moves the default back, so a
+  # nixos-unstable of August 2026 has at least 1.91 (by its date 1.96 or 1.97; reading it needs
+  # nixpkgs itself). With network access: `nix eval --inputs-from . --raw nixpkgs#rustc.version`.
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
     microvm = {

@@ -1,6 +1,6 @@
 # `nix run .#<name>`. Each app is one program with fixed leading arguments (a binary wrapper),
 # or microvm.nix's runner. The origin profiles come from nix/lab.nix, the list
-# `hls-origin profiles` prints (testlab/tests/nix_flake.rs checks that they agree).
+# `hls-origin profiles` prints (testlab/tests/nix_flake checks that they agree).
 { pkgs, lib, lab, packages }:
 let
   inherit (packages) hls-swarm hls-origin hls-lab test-origin-vm test-origin-vm-tap;

@@ -8,7 +8,7 @@ let
   # Only what cargo and the tests read: changing flake.nix, the README or the Makefile does
   # not rebuild. Besides the members, the files outside them that the code reads
   # (`include_str!`, and paths the tests open relative to the workspace), which
-  # testlab/tests/nix_flake.rs finds in the source and checks are all here.
+  # testlab/tests/nix_flake finds in the source and checks are all here.
   fileset = lib.fileset.unions ([
     ../Cargo.toml
     ../Cargo.lock

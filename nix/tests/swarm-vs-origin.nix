@@ -27,7 +27,7 @@ pkgs.testers.runNixOSTest {
     environment.systemPackages = [ self.packages.${system}.hls-swarm pkgs.curl ];
   };
 
-  # testlab/tests/nix_flake.rs runs every `field(...)` pattern below against the summary of a
+  # testlab/tests/nix_flake runs every `field(...)` pattern below against the summary of a
   # real hls-swarm run, so a changed summary line fails `make test`, not this VM test.
   testScript = ''
     import re

@@ -7,7 +7,7 @@
     let
       src =
         if builtins.pathExists ./src/nixos-modules/microvm/options.nix then ./src
-        else throw "nix/offline-stub/microvm: copy microvm.nix's source to ./src first (testlab/tests/nix_flake.rs does)";
+        else throw "nix/offline-stub/microvm: copy microvm.nix's source to ./src first (testlab/tests/nix_flake does)";
     in
     {
       nixosModules = {

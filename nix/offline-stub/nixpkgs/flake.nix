@@ -1,4 +1,4 @@
-# Offline stand-in for nixpkgs, for the flake test only (testlab/tests/nix_flake.rs):
+# Offline stand-in for nixpkgs, for the flake test only (testlab/tests/nix_flake):
 #   nix eval --override-input nixpkgs path:nix/offline-stub/nixpkgs ...
 #
 # `lib` is the real one: the test copies nixpkgs' `lib/` (from the nixpkgs.lib bundle in
@@ -18,7 +18,7 @@
       systems = [ "x86_64-linux" "aarch64-linux" ];
       realLib =
         if builtins.pathExists ./lib/default.nix then import ./old-nix.nix ./lib
-        else throw "nix/offline-stub/nixpkgs: copy nixpkgs' lib/ here first (testlab/tests/nix_flake.rs does)";
+        else throw "nix/offline-stub/nixpkgs: copy nixpkgs' lib/ here first (testlab/tests/nix_flake does)";
       nixos = import ./nixos.nix { lib = realLib; inherit pkgsFor; };
       lib = realLib // { inherit (nixos) nixosSystem; };
       pkgsFor = system: import ./pkgs.nix { inherit lib system nixos; };
