@@ -188,6 +188,7 @@ test-containers: deps-containers ## the image tests: archives from this host's b
 	$(CARGO) test -p containers
 
 nix-check: ## offline flake checks: parse, format, modules under the real lib.evalModules, pins, Rust-Nix cross-checks (part of `make test`)
+	$(CARGO) build -p hls-origin -p hls-swarm --bins
 	$(CARGO) test -p testlab --test nix_flake
 
 nix-flake-check: ## full `nix flake check` (needs Nix with network; builds everything, VM test on KVM)
