@@ -1,5 +1,5 @@
-//! `hls-lab`: `microvm build|start|stop|status|check-kvm|console` and `network …` (from the
-//! `network` crate). `main.rs` parses, builds the runtime and maps [`run`]'s code to the exit
+//! `hls-lab`: `microvm build|start|stop|status|check-kvm|console`, `network …` (from the
+//! `network` crate), `load-test` and `observe` ([`crate::observe`], its own exit codes). `main.rs` parses, builds the runtime and maps [`run`]'s code to the exit
 //! status.
 //!
 //! Exit codes (microvm): 0 success; 1 unexpected failure; 2 bad input, nothing started; 3 a VM
@@ -41,6 +41,9 @@ pub enum Command {
     /// Run hls-swarm against whichever origin is up: the TAP VM, the user-net VM, or a local
     /// origin on 127.0.0.1:17080 (says which).
     LoadTest(LoadTestArgs),
+    /// Watch a run: Prometheus scraping the swarm and the origin's exporters, and Grafana with
+    /// the lab's dashboards when one is installed; Ctrl+C stops them.
+    Observe(Box<crate::observe::ObserveArgs>),
 }
 
 /// `load-test` flags.
@@ -506,6 +509,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             )
             .await
         }
+        Command::Observe(a) => crate::observe::run(&a, out, err).await,
         Command::Network(cmd) => {
             // The network crate blocks on its own runtime: run it off ours.
             let code = tokio::task::spawn_blocking(move || network::cli::run(cmd)).await.unwrap_or(1);

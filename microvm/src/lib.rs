@@ -42,6 +42,7 @@ pub mod kvm;
 pub mod ldd;
 pub mod loadtest;
 pub mod netns;
+pub mod observe;
 pub mod qemu;
 pub mod qmp;
 pub mod rundir;

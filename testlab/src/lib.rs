@@ -30,6 +30,7 @@
 //! `tests/scenarios.rs` turns each file into a libtest-mimic trial.
 
 pub mod checks;
+pub mod dashboards;
 pub mod env;
 pub mod exporters;
 pub mod faults;

@@ -25,15 +25,30 @@ pub struct Client {
     pub reach: Reach,
 }
 
-/// The config: one job, the swarm's metrics address.
-pub fn config(spec: &PrometheusSpec, target: SocketAddr) -> String {
+/// The config: the swarm's metrics address (job `hls-swarm`) and, when given, the origin's node
+/// and nginx exporters (jobs `hls-origin-node`, `hls-origin-nginx`), as `make observe` scrapes
+/// them.
+pub fn config(
+    spec: &PrometheusSpec,
+    target: SocketAddr,
+    exporters: Option<(SocketAddr, SocketAddr)>,
+) -> String {
     let ms = spec.scrape_interval.as_millis();
     let timeout = (ms * 4 / 5).max(50);
-    format!(
-        "global:\n  scrape_interval: {ms}ms\n  evaluation_interval: {ms}ms\n\
-         scrape_configs:\n  - job_name: hls-swarm\n    scrape_interval: {ms}ms\n    scrape_timeout: {timeout}ms\n\
-         \x20   static_configs:\n      - targets: ['{target}']\n"
-    )
+    let job = |name: &str, addr: SocketAddr| {
+        format!(
+            "  - job_name: {name}\n    scrape_interval: {ms}ms\n    scrape_timeout: {timeout}ms\n\
+             \x20   static_configs:\n      - targets: ['{addr}']\n"
+        )
+    };
+    let mut c =
+        format!("global:\n  scrape_interval: {ms}ms\n  evaluation_interval: {ms}ms\nscrape_configs:\n");
+    c.push_str(&job("hls-swarm", target));
+    if let Some((node, nginx)) = exporters {
+        c.push_str(&job("hls-origin-node", node));
+        c.push_str(&job("hls-origin-nginx", nginx));
+    }
+    c
 }
 
 impl Prometheus {
@@ -41,17 +56,19 @@ impl Prometheus {
     ///
     /// # Errors
     /// It cannot start or is not ready within 60 s.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         bin: &Path,
         spec: &PrometheusSpec,
         target: SocketAddr,
+        exporters: Option<(SocketAddr, SocketAddr)>,
         dir: &Path,
         logs: &Path,
         run_id: &str,
         netns: Option<&str>,
     ) -> Result<Prometheus, String> {
         let config_path = dir.join("prometheus.yml");
-        std::fs::write(&config_path, config(spec, target))
+        std::fs::write(&config_path, config(spec, target, exporters))
             .map_err(|e| format!("cannot write {config_path:?}: {e}"))?;
         let port = match netns {
             Some(_) => 9090,
@@ -125,6 +142,43 @@ impl Client {
     }
 }
 
+impl Client {
+    /// A range query: every series' values from `start` to `end` (Unix seconds) at `step`
+    /// seconds; `NaN` stays `NaN`.
+    ///
+    /// # Errors
+    /// No answer, not JSON, or Prometheus refused the query (its message).
+    pub fn query_range(
+        &self,
+        promql: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<Vec<f64>>, String> {
+        let q: String = url::form_urlencoded::byte_serialize(promql.as_bytes()).collect();
+        let path = format!("/api/v1/query_range?query={q}&start={start:.3}&end={end:.3}&step={step:.3}");
+        let r = self.reach.get(self.addr, &path).map_err(|e| e.to_string())?;
+        let v: serde_json::Value =
+            serde_json::from_str(&r.body).map_err(|e| format!("not JSON ({e}): {}", r.body))?;
+        if v["status"] != "success" {
+            return Err(format!("query failed: {}", r.body));
+        }
+        Ok(v["data"]["result"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|series| {
+                series["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|pair| pair[1].as_str()?.parse::<f64>().ok())
+                    .collect()
+            })
+            .collect())
+    }
+}
+
 /// One query's verdict.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct QueryResult {
@@ -178,10 +232,30 @@ mod tests {
 
     #[test]
     fn the_config_scrapes_the_target_at_the_interval() {
-        let spec = PrometheusSpec { scrape_interval: Duration::from_millis(500), queries: vec![] };
-        let c = config(&spec, "127.0.0.1:4000".parse().unwrap());
+        let spec = PrometheusSpec {
+            scrape_interval: Duration::from_millis(500),
+            queries: vec![],
+            dashboards: vec![],
+        };
+        let c = config(&spec, "127.0.0.1:4000".parse().unwrap(), None);
         assert!(c.contains("scrape_interval: 500ms") && c.contains("scrape_timeout: 400ms"), "{c}");
         assert!(c.contains("- targets: ['127.0.0.1:4000']"), "{c}");
+    }
+
+    #[test]
+    fn the_config_scrapes_the_origins_exporters_when_given() {
+        let spec =
+            PrometheusSpec { scrape_interval: Duration::from_secs(1), queries: vec![], dashboards: vec![] };
+        let exporters = Some(("127.0.0.1:9100".parse().unwrap(), "127.0.0.1:9113".parse().unwrap()));
+        let c = config(&spec, "127.0.0.1:4000".parse().unwrap(), exporters);
+        for (job, target) in [
+            ("hls-swarm", "127.0.0.1:4000"),
+            ("hls-origin-node", "127.0.0.1:9100"),
+            ("hls-origin-nginx", "127.0.0.1:9113"),
+        ] {
+            assert!(c.contains(&format!("job_name: {job}\n")), "{c}");
+            assert!(c.contains(&format!("- targets: ['{target}']")), "{c}");
+        }
     }
 
     #[test]

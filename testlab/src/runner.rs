@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::checks::{self, Check, Logged};
+use crate::dashboards;
 use crate::env::{self, Env};
 use crate::exporters::{self, Figures, Sample, Scraper};
 use crate::faults::{self, Applied};
@@ -363,6 +364,8 @@ async fn drive(
     let scraper =
         Scraper::start(reach.clone(), endpoints.node, endpoints.nginx, Duration::from_secs(1), base);
 
+    // Dashboard queries cover the run from here: Prometheus starts scraping now.
+    let prometheus_since = std::time::SystemTime::now();
     let metrics = match (&s.prometheus, &client_ns) {
         (None, _) => None,
         (Some(_), None) => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?))),
@@ -370,8 +373,18 @@ async fn drive(
     };
     if let (Some(spec), Some(target)) = (&s.prometheus, metrics) {
         let bin = env::which("prometheus").ok_or_else(|| Stop::Skip("needs `prometheus`".into()))?;
-        let p =
-            Prometheus::start(&bin, spec, target, &tmp, &lab.logs, &lab.run_id, client_ns.as_deref()).await?;
+        let exporters = Some((endpoints.node, endpoints.nginx));
+        let p = Prometheus::start(
+            &bin,
+            spec,
+            target,
+            exporters,
+            &tmp,
+            &lab.logs,
+            &lab.run_id,
+            client_ns.as_deref(),
+        )
+        .await?;
         lab.prometheus = Some(p);
     }
 
@@ -460,6 +473,27 @@ async fn drive(
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()));
             record.prometheus.push(prometheus::judge(q, answer, &report));
+        }
+        let workspace = env.scenarios.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+        for path in dashboards::paths(workspace, &spec.dashboards) {
+            let panels = match dashboards::queries(&path) {
+                Ok(p) => p,
+                Err(e) => {
+                    failures.push(e);
+                    continue;
+                }
+            };
+            for q in panels {
+                let (client, interval) = (p.client.clone(), spec.scrape_interval);
+                match tokio::task::spawn_blocking(move || {
+                    dashboards::judge(&client, &q, prometheus_since, interval)
+                })
+                .await
+                {
+                    Ok(answer) => record.prometheus.push(answer),
+                    Err(e) => failures.push(format!("dashboard query task: {e}")),
+                }
+            }
         }
     }
     if let Some(mut p) = lab.prometheus.take() {

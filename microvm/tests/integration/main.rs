@@ -12,4 +12,5 @@ fn main() -> std::process::ExitCode {
 mod common;
 mod host;
 mod image;
+mod observe;
 mod vm;

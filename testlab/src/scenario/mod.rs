@@ -315,6 +315,10 @@ pub struct PrometheusSpec {
     /// Checks made at the end.
     #[serde(default, rename = "query")]
     pub queries: Vec<Query>,
+    /// Grafana dashboards (workspace-relative JSON files) whose every panel query must return
+    /// data over the run.
+    #[serde(default)]
+    pub dashboards: Vec<String>,
 }
 
 fn default_scrape() -> Duration {
