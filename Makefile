@@ -7,7 +7,7 @@ NIX ?= nix --extra-experimental-features 'nix-command flakes'
 export INSTA_UPDATE ?= no
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test build release demo test test-loaded soak check fmt clippy cycles unit fuzz run dev test-origin bench bench-origin bench-swarm bench-image bench-quick nix-check nix-flake-check clean
+.PHONY: help deps deps-test build release demo test observe test-loaded soak check fmt clippy cycles unit fuzz run dev test-origin bench bench-origin bench-swarm bench-image bench-quick nix-check nix-flake-check clean
 .PHONY: deps-containers container-bins container-conf container-build container-run container-stop test-containers
 .PHONY: deps-vm lab-bins microvm-check-kvm microvm-build microvm-start microvm-start-tap microvm-stop \
 	microvm-status microvm-console network-setup network-teardown network-check \
@@ -19,7 +19,7 @@ help: ## list the targets
 deps: ## install ffmpeg, nginx and the Prometheus exporters if missing (apt; root or sudo)
 	scripts/install-deps
 
-deps-test: ## deps plus what the test suite uses (promtool, chromium, tmux, nix-bin; qemu, kernel, busybox for the VM image tests)
+deps-test: ## deps plus what the test suite uses (promtool, chromium, tmux, zsh, fish, nix-bin; qemu, kernel, busybox for the VM image tests)
 	scripts/install-deps --test --vm
 
 build: ## debug build of the workspace
@@ -67,6 +67,9 @@ run: release ## run the swarm: make run ARGS='--clients 10 http://host:17080/str
 dev: ## a shell with the toolchain and runtime tools: `nix develop` when Nix is installed, else says what to do
 	@if command -v nix >/dev/null 2>&1; then exec $(NIX) develop; \
 	else echo "dev: Nix is not installed. Without it: make deps (apt packages) and cargo from rustup are all the lab needs."; fi
+
+observe: release ## Prometheus scraping the swarm (:17091) and the origin's exporters (:9100, :9113), Grafana with the lab's dashboards if installed; Ctrl+C stops: make observe ARGS='--swarm 10.0.0.5:17091'
+	target/release/hls-lab observe $(ARGS)
 
 test-origin: release ## run the test origin in the foreground: make test-origin PROFILE=low-latency
 	target/release/hls-origin serve --profile $(or $(PROFILE),default)

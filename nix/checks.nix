@@ -47,6 +47,8 @@ in
       tmux # the live dashboard, driven in a terminal
       chromium # the HTML report, rendered headless
       stress-ng # the "generator busy" test loads the machine
+      zsh # hls-swarm's completion scripts, checked by the shells themselves
+      fish
     ]);
     cargoTestFlags = [ "--workspace" ];
     checkFlags = [ "--skip" "nix_flake" ];

@@ -16,7 +16,8 @@ let
     (lib.fileset.maybeMissing ../clippy.toml)
     ../docs/metrics.md
     ../docs/report.schema.json
-    ../deploy/kubernetes
+    # The Kubernetes manifests and the Grafana dashboards (the testlab scenarios name these).
+    ../deploy
     ../nix/lab.nix
     ../nix/containers.nix
     ../scripts/install-deps
@@ -66,11 +67,11 @@ let
   };
 
   # One wrapped program: `bin/<name>` from the workspace with `tools` first on PATH and `env`
-  # as defaults for variables the user has not set.
-  wrap = name: description: tools: env:
+  # as defaults for variables the user has not set; `extra` runs after (shell).
+  wrap = name: description: tools: env: extra:
     pkgs.runCommand name
       {
-        nativeBuildInputs = [ pkgs.makeBinaryWrapper ];
+        nativeBuildInputs = [ pkgs.makeBinaryWrapper pkgs.installShellFiles ];
         meta = {
           inherit description;
           inherit (workspace.meta) license platforms;
@@ -82,12 +83,27 @@ let
       makeWrapper ${workspace}/bin/${name} $out/bin/${name} \
         --prefix PATH : ${lib.makeBinPath tools} \
         ${lib.concatStringsSep " " (lib.mapAttrsToList (k: v: "--set-default ${k} ${lib.escapeShellArg v}") env)}
+      ${extra}
     '';
 
-  hls-swarm = wrap "hls-swarm" "N simulated HLS viewers (native players or FFmpeg processes) against HLS streams" swarmTools { };
-  hls-origin = wrap "hls-origin" "Test HLS origin: live ffmpeg encoder, nginx and Prometheus exporters" originTools { };
+  # hls-swarm's shell completions and man pages, made by the binary from its own parser (so they
+  # know every flag). Running it needs a build machine that can execute it (not when cross
+  # compiling). testlab/tests/nix_flake checks these commands against the real binary.
+  swarmDocs = lib.optionalString (pkgs.stdenv.buildPlatform.canExecute pkgs.stdenv.hostPlatform) ''
+    swarm=${workspace}/bin/hls-swarm
+    installShellCompletion --cmd hls-swarm \
+      --bash <($swarm completions bash) \
+      --zsh <($swarm completions zsh) \
+      --fish <($swarm completions fish)
+    mkdir -p man
+    $swarm manpage --out man
+    installManPage man/*.1
+  '';
+
+  hls-swarm = wrap "hls-swarm" "N simulated HLS viewers (native players or FFmpeg processes) against HLS streams" swarmTools { } swarmDocs;
+  hls-origin = wrap "hls-origin" "Test HLS origin: live ffmpeg encoder, nginx and Prometheus exporters" originTools { } "";
   # hls-lab: crates network/ and microvm/ (bridge, TAP, netns; VM image and launcher).
-  hls-lab = wrap "hls-lab" "Bridge, TAP and origin MicroVM control for the hls-swarm lab" labTools labEnv;
+  hls-lab = wrap "hls-lab" "Bridge, TAP and origin MicroVM control for the hls-swarm lab" labTools labEnv "";
 
   rustTools = with pkgs; [ cargo rustc clippy rustfmt rust-analyzer ];
 in

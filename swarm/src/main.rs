@@ -43,6 +43,15 @@ fn main() -> ExitCode {
     if let Some(Command::Merge(args)) = &cli.command {
         return merge(args);
     }
+    if let Some(Command::Compare(args)) = &cli.command {
+        return compare(args);
+    }
+    if let Some(Command::Completions(args)) = &cli.command {
+        return print(&swarm::control::manual::completions(args.shell));
+    }
+    if let Some(Command::Manpage(args)) = &cli.command {
+        return manpage(args.out.as_deref());
+    }
     let config = match Config::from_cli(&cli, std::io::stdout().is_terminal()) {
         Ok(c) => c,
         Err(e) => {
@@ -115,7 +124,8 @@ fn merge(args: &MergeArgs) -> ExitCode {
             return ExitCode::from(exit_code::USAGE);
         }
     };
-    let (outcome, shards) = match swarm::control::merge::merge(&args.files, &args.asserts) {
+    let baseline = args.baseline.as_deref();
+    let (outcome, shards) = match swarm::control::merge::merge(&args.files, &args.asserts, baseline) {
         Ok(merged) => merged,
         Err(e) => {
             eprintln!("hls-swarm merge: {e}");
@@ -135,6 +145,18 @@ fn merge(args: &MergeArgs) -> ExitCode {
         ExitCode::from(code)
     } else {
         ExitCode::from(exit_code::RUNTIME)
+    }
+}
+
+/// `hls-swarm compare`: two reports' figures side by side (exit 0 when they could be compared,
+/// 2 when a file is not a report of this version, 1 when the page cannot be written).
+fn compare(args: &swarm::control::cli::CompareArgs) -> ExitCode {
+    match swarm::control::compare::compare(args, &mut std::io::stdout()) {
+        Ok(_) => ExitCode::from(exit_code::OK),
+        Err(e) => {
+            eprintln!("hls-swarm compare: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 
@@ -177,6 +199,43 @@ fn init_logging(config: &Config) {
     match config.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// `hls-swarm manpage`: the command's page on stdout, or with `--out DIR` every page written
+/// there and its path printed (exit 1 when one cannot be written).
+fn manpage(out: Option<&std::path::Path>) -> ExitCode {
+    use swarm::control::manual;
+    let Some(dir) = out else {
+        return match manual::man_page() {
+            Ok(roff) => print(&roff),
+            Err(e) => {
+                eprintln!("hls-swarm manpage: {e}");
+                ExitCode::from(exit_code::RUNTIME)
+            }
+        };
+    };
+    match manual::write_man_pages(dir) {
+        Ok(paths) => {
+            let list: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
+            print(list.as_bytes())
+        }
+        Err(e) => {
+            eprintln!("hls-swarm manpage: {e}: {}", e.source);
+            ExitCode::from(exit_code::RUNTIME)
+        }
+    }
+}
+
+/// Writes generated text to stdout; exit 1 if it cannot (a closed pipe included).
+fn print(bytes: &[u8]) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::from(exit_code::OK),
+        Err(e) => {
+            eprintln!("hls-swarm: cannot write to stdout: {e}");
+            ExitCode::from(exit_code::RUNTIME)
+        }
     }
 }
 

@@ -100,12 +100,8 @@ pub fn judge(client: &Client, q: &PanelQuery, since: SystemTime, scrape: Duratio
 mod tests {
     use super::*;
 
-    fn workspace() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-    }
-
     fn shipped() -> Vec<PanelQuery> {
-        let dir = workspace().join("deploy/grafana/dashboards");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/dashboards");
         let mut all = Vec::new();
         for e in std::fs::read_dir(&dir).expect("deploy/grafana/dashboards") {
             all.extend(queries(&e.expect("entry").path()).expect("a dashboard"));
@@ -127,7 +123,8 @@ mod tests {
     /// of the exporters'. The scenario proves they return data; this proves it without a run.
     #[test]
     fn every_swarm_metric_in_a_panel_is_documented() {
-        let doc = std::fs::read_to_string(workspace().join("docs/metrics.md")).expect("docs/metrics.md");
+        let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md"))
+            .expect("docs/metrics.md");
         let all = shipped();
         assert!(all.len() >= 20, "too few panel queries: {}", all.len());
         let mut names = 0;

@@ -84,6 +84,7 @@ let
     "preFixup"
     "postFixup"
     "installCheckPhase"
+    "buildCommand"
   ];
   cargoHookArgs = [
     "cargoBuildFlags"
@@ -143,6 +144,7 @@ let
     "curl"
     "ffmpeg-headless"
     "iproute2"
+    "installShellFiles"
     "jq"
     "makeBinaryWrapper"
     "nftables"
@@ -159,6 +161,8 @@ let
     "rustfmt"
     "stress-ng"
     "tmux"
+    "zsh"
+    "fish"
     # The hypervisors microvm.nix's options name in their defaults.
     "alioth"
     "cloud-hypervisor"
@@ -179,11 +183,15 @@ let
     buildPackages = pkgs;
     # What `types.pkgs` (microvm.vmHostPackages) recognises a package set by.
     _type = "pkgs";
-    stdenv.hostPlatform = { inherit system; isLinux = true; isDarwin = false; };
+    stdenv = rec {
+      hostPlatform = { inherit system; isLinux = true; isDarwin = false; };
+      buildPlatform = hostPlatform // { canExecute = platform: platform.system == system; };
+    };
 
+    # The script becomes `buildCommand`, as in the real runCommand.
     runCommand = name: env: script:
       assert builtins.isString script;
-      fromArgs "runCommand ${name}" mkDerivationArgs (env // { inherit name; });
+      fromArgs "runCommand ${name}" mkDerivationArgs (env // { inherit name; buildCommand = script; });
 
     writeShellApplication = args: placeholder args.name (strict "writeShellApplication" [
       "name"

@@ -48,6 +48,35 @@ pub enum Command {
     /// exactly as one process running every viewer would have written it, and check
     /// --assert against it
     Merge(MergeArgs),
+
+    /// Compare two runs' JSON reports: the key figures side by side, the change, and whether
+    /// it is better or worse; runs of another shape (streams, clients, engine, …) are named
+    Compare(CompareArgs),
+
+    /// Print the completion script for SHELL on stdout, e.g. `hls-swarm completions bash >
+    /// /etc/bash_completion.d/hls-swarm`
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff) on stdout; with --out DIR, write it and one page per
+    /// subcommand into DIR instead (hls-swarm.1, hls-swarm-merge.1, …)
+    Manpage(ManpageArgs),
+}
+
+/// `hls-swarm completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell the script is for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `hls-swarm manpage`.
+#[derive(Debug, Clone, Args)]
+pub struct ManpageArgs {
+    /// Write every page into this directory (created if missing) and print their paths, e.g.
+    /// /usr/local/share/man/man1
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `hls-swarm merge`.
@@ -65,6 +94,26 @@ pub struct MergeArgs {
     /// A threshold on the fleet's figures, as for a run (repeatable; exits 5 if one fails)
     #[arg(long = "assert", value_name = "EXPR")]
     pub asserts: Vec<String>,
+
+    /// An earlier run's JSON report that --assert may compare with, as for a run
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
+}
+
+/// `hls-swarm compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The earlier run's JSON report (--report FILE.json), the base
+    #[arg(value_name = "BASE.json")]
+    pub base: PathBuf,
+
+    /// The later run's JSON report, compared with the base
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+
+    /// Also write the comparison as one self-contained HTML page
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 /// One load test across several machines.
@@ -280,9 +329,17 @@ pub struct MeasureArgs {
 
     /// Pass/fail threshold checked at the end, e.g. 'segment_ttfb_p95<500ms',
     /// 'error_rate<0.001', 'stall_ratio==0', 'viewers_reached>=100%' (repeatable; a failure
-    /// exits 5). Fields and units: docs/metrics.md
+    /// exits 5). Fields and units: docs/metrics.md. With --baseline, the value may be
+    /// `baseline`, `baseline * K`, `baseline + VALUE` or `baseline - VALUE`, e.g.
+    /// 'segment_ttfb_p95 <= baseline * 1.2'
     #[arg(long = "assert", value_name = "EXPR")]
     pub asserts: Vec<String>,
+
+    /// An earlier run's JSON report (--report FILE.json) that --assert may compare with
+    /// (`baseline` stands for the same field there); a run of another shape (streams,
+    /// clients, engine, variant, measure, duration, ramp rate) is named in the summary
+    #[arg(long, env = "HLS_SWARM_BASELINE", value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
 
     /// How often the origin's exporters are scraped
     #[arg(long, env = "HLS_SWARM_ORIGIN_METRICS_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]

@@ -15,6 +15,7 @@ use crate::engine::settings::{EngineKind, Header, HttpSettings, SessionLength, V
 use crate::engine::trust::Trust;
 use crate::measure::origin::Targets;
 use crate::measure::snapshot::Measure;
+use crate::output::baseline::{self, PastRun};
 use crate::output::report;
 use crate::output::thresholds::Assertion;
 use kit::playlist::Bounds;
@@ -104,8 +105,10 @@ pub struct Config {
     pub origin_metrics: Option<Targets>,
     /// Their scrape interval.
     pub origin_metrics_interval: Duration,
-    /// `--assert` thresholds, checked at the end.
+    /// `--assert` thresholds, checked at the end (those with `baseline` bound to it).
     pub asserts: Vec<Assertion>,
+    /// `--baseline`: the earlier run the thresholds may compare with.
+    pub baseline: Option<PastRun>,
     /// `--report` files, written at the end.
     pub reports: Vec<report::Target>,
 }
@@ -254,6 +257,11 @@ pub enum ConfigError {
     /// An unreadable `--assert`.
     #[error(transparent)]
     Assert(#[from] crate::output::thresholds::ParseError),
+    /// A `--baseline` file that is not a report of this hls-swarm.
+    #[error(
+        "--baseline {0}; expected the JSON report (--report FILE.json) of an earlier run of this hls-swarm"
+    )]
+    Baseline(#[from] crate::output::baseline::ReadError),
     /// Scrape interval out of range.
     #[error("--origin-metrics-interval {value} is out of range: accepted 100ms to 5m")]
     ScrapeInterval {
@@ -458,6 +466,8 @@ impl Config {
             });
         }
         let asserts = m.asserts.iter().map(|a| Assertion::parse(a)).collect::<Result<Vec<_>, _>>()?;
+        let baseline = m.baseline.as_deref().map(PastRun::load).transpose()?;
+        let asserts = baseline::bind(asserts, baseline.as_ref())?;
         let reports = cli
             .output
             .reports
@@ -546,6 +556,7 @@ impl Config {
             origin_metrics: targets,
             origin_metrics_interval: interval,
             asserts,
+            baseline,
             reports,
         })
     }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::measure::results::{Results, FORMAT};
 use crate::measure::shard::Shard;
+use crate::output::baseline::{self, PastRun};
 use crate::output::outcome::Outcome;
-use crate::output::report::SCHEMA_VERSION;
 use crate::output::summary::RunFacts;
 use crate::output::thresholds::Assertion;
 
@@ -70,8 +70,8 @@ pub enum MergeError {
         /// The count.
         count: u32,
     },
-    /// An assertion that cannot be read.
-    #[error("--assert {0}")]
+    /// An assertion that cannot be read (the message names it).
+    #[error("{0}")]
     Assert(String),
 }
 
@@ -97,19 +97,7 @@ struct Part {
 fn read(file: &Path) -> Result<Part, MergeError> {
     let name = file.display().to_string();
     let bad = |reason: String| MergeError::Unusable { file: name.clone(), reason };
-    let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| bad(format!("not JSON ({e}): expected an hls-swarm JSON report")))?;
-    if json["tool"]["name"] != "hls-swarm" {
-        return Err(bad("not an hls-swarm JSON report (no tool.name 'hls-swarm')".into()));
-    }
-    let version = json["schema_version"].as_u64();
-    if version != Some(u64::from(SCHEMA_VERSION)) {
-        let found = version.map_or_else(|| "none".to_owned(), |v| v.to_string());
-        return Err(bad(format!(
-            "report schema version {found}; this hls-swarm reads version {SCHEMA_VERSION}"
-        )));
-    }
+    let json = baseline::read(file).map_err(bad)?;
     let m = &json["mergeable"];
     let facts: RunFacts = serde_json::from_value(m["facts"].clone())
         .map_err(|e| bad(format!("its mergeable.facts cannot be read: {e}")))?;
@@ -158,12 +146,23 @@ fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>, MergeError> {
 ///
 /// # Errors
 /// A file that cannot be used, reports of different runs or fleet sizes, a shard given twice
-/// or missing, or an assertion that cannot be read.
-pub fn merge(files: &[PathBuf], asserts: &[String]) -> Result<(Outcome, u32), MergeError> {
+/// or missing, an assertion that cannot be read, or a `baseline` one without a usable
+/// `--baseline` report (`baseline`: an earlier run's report the assertions may compare with).
+pub fn merge(
+    files: &[PathBuf],
+    asserts: &[String],
+    baseline: Option<&Path>,
+) -> Result<(Outcome, u32), MergeError> {
     let asserts = asserts
         .iter()
         .map(|a| Assertion::parse(a).map_err(|e| MergeError::Assert(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    let baseline = baseline
+        .map(PastRun::load)
+        .transpose()
+        .map_err(|e| MergeError::Unusable { file: format!("--baseline {}", e.file), reason: e.reason })?;
+    let asserts =
+        baseline::bind(asserts, baseline.as_ref()).map_err(|e| MergeError::Assert(e.to_string()))?;
     let files = expand(files)?;
     let mut parts = files.iter().map(|f| read(f)).collect::<Result<Vec<_>, _>>()?;
     let Some(first) = parts.first() else {
@@ -227,7 +226,7 @@ pub fn merge(files: &[PathBuf], asserts: &[String]) -> Result<(Outcome, u32), Me
         facts.started = facts.started.min(f.started);
     }
     facts.shard = None;
-    Ok((Outcome::new(&results, facts, None, &asserts), count))
+    Ok((baseline::noted(Outcome::new(&results, facts, None, &asserts), baseline.as_ref()), count))
 }
 
 #[cfg(test)]
@@ -245,7 +244,7 @@ mod tests {
         let newer = write("newer.json", r#"{"tool": {"name": "hls-swarm"}, "schema_version": 2}"#);
         let other = write("other.json", r#"{"tool": {"name": "k6"}, "schema_version": 1}"#);
         let bare = write("bare.json", r#"{"tool": {"name": "hls-swarm"}, "schema_version": 1}"#);
-        let reason = |p: &PathBuf| match merge(std::slice::from_ref(p), &[]) {
+        let reason = |p: &PathBuf| match merge(std::slice::from_ref(p), &[], None) {
             Err(MergeError::Unusable { reason, .. }) => reason,
             other => panic!("{other:?}"),
         };
@@ -253,16 +252,16 @@ mod tests {
         assert_eq!(reason(&other), "not an hls-swarm JSON report (no tool.name 'hls-swarm')");
         assert!(reason(&bare).starts_with("its mergeable.facts cannot be read"), "{}", reason(&bare));
         assert_eq!(
-            merge(&[dir.path().join("none")], &[]).unwrap_err().to_string().split(": ").nth(1),
+            merge(&[dir.path().join("none")], &[], None).unwrap_err().to_string().split(": ").nth(1),
             Some("cannot read it")
         );
         let empty = tempfile::tempdir().unwrap();
-        let err = merge(&[empty.path().to_owned()], &[]).unwrap_err().to_string();
+        let err = merge(&[empty.path().to_owned()], &[], None).unwrap_err().to_string();
         assert!(err.ends_with("it holds no shard-*.json report"), "{err}");
         assert_eq!(
             MergeError::Missing { missing: vec![1, 2], count: 3 }.to_string(),
             "shards 1, 2 of 3 are missing: the fleet's report needs every shard's"
         );
-        assert!(merge(&[newer], &["nonsense".into()]).unwrap_err().to_string().starts_with("--assert"));
+        assert!(merge(&[newer], &["nonsense".into()], None).unwrap_err().to_string().starts_with("--assert"));
     }
 }

@@ -30,6 +30,7 @@ use crate::measure::events::{EventKind, EventSink, ViewerId};
 use crate::measure::fold::{self, Stats};
 use crate::measure::player::Verdicts;
 use crate::measure::snapshot::{Measure, Snapshot};
+use crate::output::baseline;
 use crate::output::metrics::RunLabels;
 use crate::output::outcome::Outcome;
 use crate::output::summary::{RunFacts, StreamFact};
@@ -241,8 +242,20 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         run_id: config.run_id.clone(),
         shard: config.shard,
         start_late_seconds: late.map(|d| d.as_secs_f64()),
+        variant: Some(variant_asked(&config)),
     };
-    Ok(Finished::Run(Box::new(Outcome::new(&results, facts, origin, &config.asserts))))
+    let outcome = Outcome::new(&results, facts, origin, &config.asserts);
+    let outcome = baseline::noted(outcome, config.baseline.as_ref());
+    Ok(Finished::Run(Box::new(outcome)))
+}
+
+/// `--variant` or `--variant-mix` as given, for the run's facts.
+fn variant_asked(config: &Config) -> String {
+    use clap::ValueEnum as _;
+    config.variant_mix.as_ref().map_or_else(
+        || config.variant.to_possible_value().map_or_else(String::new, |v| v.get_name().to_owned()),
+        ToString::to_string,
+    )
 }
 
 /// `--print-cmd`: viewer 0's FFmpeg command.

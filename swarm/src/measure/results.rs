@@ -405,6 +405,7 @@ mod tests {
             run_id: "test".into(),
             shard: None,
             start_late_seconds: None,
+            variant: Some("all".into()),
         };
         let asserts: Vec<Assertion> = ["segment_download_p95<20ms", "stalls==0", "viewers_reached>=1"]
             .iter()

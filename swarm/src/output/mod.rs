@@ -1,9 +1,13 @@
 //! What the run shows and leaves: the live dashboard, `/metrics`, the status line and the
-//! end-of-run summary, `--assert` thresholds, and the JSON and HTML reports.
+//! end-of-run summary, `--assert` thresholds, and the JSON and HTML reports; earlier runs'
+//! reports read back (`--baseline`) and compared (`hls-swarm compare`).
 
+pub mod baseline;
+pub mod comparison;
 pub mod metrics;
 pub mod outcome;
 pub mod report;
+pub mod shape;
 pub mod summary;
 pub mod thresholds;
 pub mod tui;

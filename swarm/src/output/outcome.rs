@@ -4,6 +4,7 @@
 
 use crate::measure::origin::OriginSnapshot;
 use crate::measure::snapshot::Snapshot;
+use crate::output::shape::{BaselineNote, Shape};
 use crate::output::summary::{self, RunFacts};
 
 /// What a finished run produced.
@@ -21,6 +22,8 @@ pub struct Outcome {
     pub checks: Vec<crate::output::thresholds::Checked>,
     /// The results themselves, for the JSON report: what `hls-swarm merge` reads.
     pub results: crate::measure::results::Results,
+    /// The `--baseline` report the thresholds compared with, and how this run differs from it.
+    pub baseline: Option<BaselineNote>,
 }
 
 impl Outcome {
@@ -35,13 +38,30 @@ impl Outcome {
     ) -> Outcome {
         let snapshot = results.snapshot();
         let checks = asserts.iter().map(|a| a.check(&snapshot)).collect();
-        Outcome { snapshot, series: results.series(), facts, origin, checks, results: results.clone() }
+        Outcome {
+            snapshot,
+            series: results.series(),
+            facts,
+            origin,
+            checks,
+            results: results.clone(),
+            baseline: None,
+        }
+    }
+
+    /// What the run was, to compare it with another.
+    #[must_use]
+    pub fn shape(&self) -> Shape {
+        Shape::of(&self.facts, self.snapshot.target, self.snapshot.measure)
     }
 
     /// The end-of-run summary text.
     #[must_use]
     pub fn summary(&self) -> String {
         let mut text = summary::render(&self.snapshot, &self.facts, self.origin.as_ref());
+        if let Some(note) = &self.baseline {
+            text.push_str(&note.to_string());
+        }
         if !self.checks.is_empty() {
             let failed = self.checks.iter().filter(|c| !c.passed).count();
             text.push_str(&format!("Thresholds        {} of {} failed\n", failed, self.checks.len()));

@@ -133,6 +133,10 @@ pub struct RunFacts {
     /// Seconds the start came after `--start-at`, when more than one.
     #[serde(default)]
     pub start_late_seconds: Option<f64>,
+    /// The rendition choice asked for: `--variant` (`all`, `highest`, …) or the
+    /// `--variant-mix` shares (`highest=20,abr=80`); `None` in reports that predate it.
+    #[serde(default)]
+    pub variant: Option<String>,
 }
 
 /// One stream of a run with several.

@@ -7,6 +7,12 @@
 //! `B/s`, `KiB/s`, `MiB/s`, `kB/s`, `MB/s` (bare: bytes per second); counts are bare numbers.
 //! Assertions are parsed with the rest of the command line (a typo is exit 2 before anything
 //! starts) and checked against the final snapshot; any failure makes the run exit 5.
+//!
+//! The value may also be the same field in an earlier run's report (`--baseline FILE.json`):
+//! `baseline`, `baseline * K` (K a bare factor), `baseline + VALUE[UNIT]` or
+//! `baseline - VALUE[UNIT]`, e.g. `segment_ttfb_p95 <= baseline * 1.2`. Such an assertion is
+//! bound to the baseline's figure before the run starts ([`Assertion::against`]); a baseline
+//! without that figure, or no `--baseline` at all, is a usage error then.
 
 use std::fmt;
 
@@ -104,7 +110,7 @@ const QUANTILES: [Field; 16] = quantile_fields![
 ];
 
 #[allow(clippy::cast_precision_loss)]
-const OTHERS: [Field; 15] = [
+const OTHERS: [Field; 17] = [
     Field {
         name: "startup_p50",
         dimension: Dimension::Duration,
@@ -122,6 +128,18 @@ const OTHERS: [Field; 15] = [
         dimension: Dimension::Duration,
         help: "first request to first segment buffered, largest",
         read: |s| (s.startup.count > 0).then_some(s.startup.max),
+    },
+    Field {
+        name: "live_latency_p50",
+        dimension: Dimension::Duration,
+        help: "live-edge latency (wall time minus the program date-time playing), median",
+        read: |s| (s.live_latency.count > 0).then_some(s.live_latency.p50),
+    },
+    Field {
+        name: "live_latency_p95",
+        dimension: Dimension::Duration,
+        help: "live-edge latency (wall time minus the program date-time playing), 95th percentile",
+        read: |s| (s.live_latency.count > 0).then_some(s.live_latency.p95),
     },
     Field {
         name: "error_rate",
@@ -257,7 +275,44 @@ pub struct Assertion {
     pub text: String,
     field: &'static Field,
     op: Op,
-    /// In the field's base unit (seconds, fraction, bytes/s, count).
+    limit: Limit,
+}
+
+/// What an assertion compares the field with.
+#[derive(Debug, Clone, PartialEq)]
+enum Limit {
+    /// A value in the field's base unit (seconds, fraction, bytes/s, count).
+    Value(f64),
+    /// The same field in the baseline report, scaled or shifted; `reference` once bound.
+    Baseline { by: Relative, reference: Option<Reference> },
+}
+
+/// How a `baseline` limit is made from the baseline's figure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Relative {
+    /// `baseline * K` (`baseline` alone is `baseline * 1`).
+    Times(f64),
+    /// `baseline + X` or `baseline - X` (negative), in the field's base unit.
+    Plus(f64),
+}
+
+impl Relative {
+    /// The limit for a baseline figure `base`.
+    #[must_use]
+    pub fn apply(self, base: f64) -> f64 {
+        match self {
+            Relative::Times(k) => base * k,
+            Relative::Plus(x) => base + x,
+        }
+    }
+}
+
+/// The baseline figure a bound assertion compares with.
+#[derive(Debug, Clone, PartialEq)]
+struct Reference {
+    /// The baseline report, as given to `--baseline`.
+    file: String,
+    /// The field's value there, in its base unit.
     value: f64,
 }
 
@@ -293,63 +348,154 @@ impl Assertion {
             return Err(err("expected an operator after the field: one of < <= > >= == !=".into()));
         };
         let rest = rest[sym.len()..].trim();
-        if field.dimension == Dimension::Flag {
-            let value = match rest {
-                "true" => 1.0,
-                "false" => 0.0,
-                _ => {
-                    return Err(err(format!(
-                        "the limit '{rest}' is not true or false; {}",
-                        accepted(field.dimension)
-                    )))
-                }
+        let limit = match rest.strip_prefix(BASELINE) {
+            Some(after) if !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') => {
+                Limit::Baseline { by: relative(field, after.trim()).map_err(err)?, reference: None }
+            }
+            _ => Limit::Value(quantity(field, rest).map_err(err)?),
+        };
+        Ok(Assertion { text: t.to_owned(), field, op: *op, limit })
+    }
+
+    /// The field it reads.
+    #[must_use]
+    pub fn field(&self) -> &'static Field {
+        self.field
+    }
+
+    /// True if it compares with the `--baseline` report (`baseline`, `baseline * K`, …).
+    #[must_use]
+    pub fn uses_baseline(&self) -> bool {
+        matches!(self.limit, Limit::Baseline { .. })
+    }
+
+    /// Binds a `baseline` assertion to the baseline report `file`, whose value of the field is
+    /// `value`; other assertions are returned as they are.
+    ///
+    /// # Errors
+    /// The baseline has no value for the field (it was not measured in that run): the
+    /// threshold could not be evaluated, so it is refused before the run rather than failed or
+    /// passed after it.
+    pub fn against(mut self, file: &str, value: Option<f64>) -> Result<Assertion, ParseError> {
+        if let Limit::Baseline { reference, .. } = &mut self.limit {
+            let Some(value) = value.filter(|v| v.is_finite()) else {
+                return Err(ParseError {
+                    reason: format!(
+                        "the baseline {file} has no value for {} (null there: not measured in that run), \
+                         so this threshold cannot be evaluated; use a baseline that measured it, or a fixed limit",
+                        self.field.name
+                    ),
+                    text: self.text,
+                });
             };
-            return Ok(Assertion { text: t.to_owned(), field, op: *op, value });
+            *reference = Some(Reference { file: file.to_owned(), value });
         }
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..num_end].parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
-            err(format!("the limit '{rest}' is not a number; {}", accepted(field.dimension)))
-        })?;
-        let unit = rest[num_end..].trim();
-        let scale = scale(field.dimension, unit).ok_or_else(|| {
-            err(format!(
-                "unit '{unit}' does not fit {} ({}); {}",
-                field.name,
-                field.help,
-                accepted(field.dimension)
-            ))
-        })?;
-        Ok(Assertion { text: t.to_owned(), field, op: *op, value: number * scale })
+        Ok(self)
+    }
+
+    /// The error of a `baseline` assertion given without `--baseline`.
+    #[must_use]
+    pub fn no_baseline(&self) -> ParseError {
+        ParseError {
+            text: self.text.clone(),
+            reason: format!(
+                "'{BASELINE}' stands for {} in the --baseline report, and no --baseline REPORT.json \
+                 (an earlier run's JSON report) was given",
+                self.field.name
+            ),
+        }
     }
 
     /// Checks the assertion against the final snapshot.
     #[must_use]
     pub fn check(&self, s: &Snapshot) -> Checked {
         let actual = self.field.value(s);
+        let (limit, reference) = match &self.limit {
+            Limit::Value(v) => (*v, None),
+            Limit::Baseline { by, reference: Some(r) } => (by.apply(r.value), Some(r)),
+            Limit::Baseline { reference: None, .. } => (f64::NAN, None),
+        };
+        let d = self.field.dimension;
+        let against = reference.map_or_else(String::new, |r| {
+            format!("; baseline {} in {}, limit {}", show(d, r.value), r.file, show(d, limit))
+        });
         let checked = |passed, detail| Checked {
             text: self.text.clone(),
             field: self.field.name,
             op: self.op.symbol(),
-            limit: self.value,
+            limit,
             actual,
+            baseline: reference.map(|r| r.value),
             passed,
             detail,
         };
+        if self.uses_baseline() && reference.is_none() {
+            // Bound before every run (the configuration refuses it otherwise): never passes.
+            return checked(false, format!("{} cannot be evaluated: no --baseline report", self.field.name));
+        }
         match actual {
             None => checked(
                 false,
                 if s.measure == Measure::Log {
-                    format!("{} is not measured with --measure log", self.field.name)
+                    format!("{} is not measured with --measure log{against}", self.field.name)
                 } else {
-                    format!("{} has no value: nothing was measured", self.field.name)
+                    format!("{} has no value: nothing was measured{against}", self.field.name)
                 },
             ),
-            Some(v) => {
-                checked(self.op.holds(v, self.value), format!("measured {}", show(self.field.dimension, v)))
-            }
+            Some(v) => checked(self.op.holds(v, limit), format!("measured {}{against}", show(d, v))),
         }
+    }
+}
+
+/// The word that stands for the baseline's figure.
+const BASELINE: &str = "baseline";
+
+/// A value with its unit, `500ms`, `0.1%`, `true`, in the field's base unit.
+fn quantity(field: &Field, rest: &str) -> Result<f64, String> {
+    if field.dimension == Dimension::Flag {
+        return match rest {
+            "true" => Ok(1.0),
+            "false" => Ok(0.0),
+            _ => Err(format!("the limit '{rest}' is not true or false; {}", accepted(field.dimension))),
+        };
+    }
+    let num_end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))
+        .unwrap_or(rest.len());
+    let number: f64 = rest[..num_end]
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| format!("the limit '{rest}' is not a number; {}", accepted(field.dimension)))?;
+    let unit = rest[num_end..].trim();
+    let scale = scale(field.dimension, unit).ok_or_else(|| {
+        format!("unit '{unit}' does not fit {} ({}); {}", field.name, field.help, accepted(field.dimension))
+    })?;
+    Ok(number * scale)
+}
+
+/// What follows `baseline`: nothing, `* K`, `+ VALUE[UNIT]` or `- VALUE[UNIT]`.
+fn relative(field: &Field, after: &str) -> Result<Relative, String> {
+    let forms = "after 'baseline' comes nothing, '* FACTOR' (a bare number, e.g. 1.2), \
+                 '+ VALUE' or '- VALUE' (in the field's units, e.g. + 50ms)";
+    if after.is_empty() {
+        return Ok(Relative::Times(1.0));
+    }
+    if field.dimension == Dimension::Flag {
+        return Err(format!("{} is a flag: compare it with 'baseline' alone", field.name));
+    }
+    let (sign, operand) = after.split_at(after.chars().next().map_or(0, char::len_utf8));
+    let operand = operand.trim();
+    match sign {
+        "*" => operand
+            .parse::<f64>()
+            .ok()
+            .filter(|k| k.is_finite() && *k >= 0.0)
+            .map(Relative::Times)
+            .ok_or_else(|| format!("the factor '{operand}' is not a number of 0 or more; {forms}")),
+        "+" => quantity(field, operand).map(Relative::Plus),
+        "-" => quantity(field, operand).map(|x| Relative::Plus(-x)),
+        _ => Err(format!("'{after}' cannot follow 'baseline'; {forms}")),
     }
 }
 
@@ -366,6 +512,9 @@ pub struct Checked {
     pub limit: f64,
     /// The measured value in the field's base unit (`None` when not measured).
     pub actual: Option<f64>,
+    /// With a `baseline` limit, the baseline report's value of the field, from which `limit`
+    /// was made.
+    pub baseline: Option<f64>,
     /// True if it held.
     pub passed: bool,
     /// The measured value, or why there is none.
@@ -472,6 +621,51 @@ mod tests {
         assert!(!c.passed && c.to_string().contains("true"), "{c}");
         let e = Assertion::parse("generator_bound==maybe").unwrap_err();
         assert!(e.to_string().contains("'maybe' is not true or false"), "{e}");
+    }
+
+    #[test]
+    fn baseline_limits_scale_or_shift_the_baselines_figure() {
+        let s = snap(); // segment_ttfb_p95 = 12 ms
+        let bound =
+            |t: &str, base: f64| Assertion::parse(t).unwrap().against("base.json", Some(base)).unwrap();
+        let c = bound("segment_ttfb_p95 <= baseline * 1.2", 0.010).check(&s);
+        assert_eq!((c.passed, c.baseline, c.actual), (true, Some(0.010), Some(0.012)));
+        assert!((c.limit - 0.012).abs() < 1e-12, "1.2 × 10 ms: {}", c.limit);
+        let c = bound("segment_ttfb_p95<=baseline*1.1", 0.010).check(&s);
+        assert!(!c.passed);
+        assert_eq!(
+            c.to_string(),
+            "FAIL  segment_ttfb_p95<=baseline*1.1  (measured 12.0ms; baseline 10.0ms in base.json, limit 11.0ms)"
+        );
+        assert!(bound("segment_ttfb_p95 < baseline + 5ms", 0.010).check(&s).passed);
+        assert!(!bound("segment_ttfb_p95 < baseline - 1ms", 0.012).check(&s).passed);
+        assert!(bound("http_errors == baseline", 2.0).check(&s).passed);
+        assert!(bound("error_rate <= baseline + 0.1%", 0.0015).check(&s).passed);
+        assert!(bound("generator_bound == baseline", 0.0).check(&s).passed);
+        // Fixed limits are untouched by a baseline, and carry none.
+        let fixed = bound("segment_ttfb_p95 < 1s", 9.0).check(&s);
+        assert_eq!((fixed.passed, fixed.baseline, fixed.limit), (true, None, 1.0));
+        // Never bound (the configuration refuses that): it cannot pass.
+        let unbound = Assertion::parse("segment_ttfb_p95 <= baseline").unwrap();
+        assert!(unbound.uses_baseline() && !unbound.check(&s).passed);
+    }
+
+    #[test]
+    fn baseline_expressions_that_cannot_be_read_say_what_is_accepted() {
+        let e = |t: &str| Assertion::parse(t).unwrap_err().reason;
+        assert!(e("segment_ttfb_p95 < baseline / 2").starts_with("'/ 2' cannot follow 'baseline'; after"));
+        assert!(e("segment_ttfb_p95 < baseline * 2ms").starts_with("the factor '2ms' is not a number"));
+        assert!(
+            e("segment_ttfb_p95 < baseline * -1").starts_with("the factor '-1' is not a number of 0 or more")
+        );
+        assert!(e("segment_ttfb_p95 < baseline + 5%").starts_with("unit '%' does not fit segment_ttfb_p95"));
+        assert_eq!(
+            e("generator_bound == baseline * 2"),
+            "generator_bound is a flag: compare it with 'baseline' alone"
+        );
+        assert!(e("segment_ttfb_p95 < baselines").starts_with("the limit 'baselines' is not a number"));
+        let e = Assertion::parse("startup_p95 <= baseline").unwrap().against("b.json", None).unwrap_err();
+        assert!(e.to_string().contains("the baseline b.json has no value for startup_p95"), "{e}");
     }
 
     #[test]

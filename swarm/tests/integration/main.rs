@@ -6,7 +6,9 @@ fn main() -> std::process::ExitCode {
     testkit::main()
 }
 
+mod baseline;
 mod common;
+mod completions;
 mod dashboard;
 mod flags;
 mod fleet;

@@ -380,13 +380,15 @@ const NOT_IN_SANDBOX: [(&str, &str); 10] = [
 ];
 
 /// Which nixpkgs package provides a program the tests look for.
-const PROVIDED_BY: [(&str, &str); 6] = [
+const PROVIDED_BY: [(&str, &str); 8] = [
     ("nginx", "nginx"),
     ("prometheus", "prometheus"),
     ("promtool", "prometheus"),
     ("tmux", "tmux"),
     ("chromium", "chromium"),
     ("stress-ng", "stress-ng"),
+    ("zsh", "zsh"),
+    ("fish", "fish"),
 ];
 
 /// Every program a test asks for (`testkit::need::program`) is either given to
@@ -474,5 +476,57 @@ fn nix_flake_workspace_tests_check_has_every_program_the_tests_use() -> testkit:
         "checks.workspace-tests and the tests disagree:\n  {}",
         problems.join("\n  ")
     );
+    Ok(())
+}
+
+/// The hls-swarm package installs shell completions and man pages by running the binary: the
+/// commands it runs must exist and produce them (the real binary, run here the same way).
+#[testkit::test]
+fn nix_flake_hls_swarm_package_installs_completions_and_man_pages() -> testkit::Outcome {
+    have_nix()?;
+    let scratch = Scratch::new()?;
+    let text = scratch
+        .eval_expr(
+            r#"let a = flake.packages.x86_64-linux.hls-swarm.drvAttrs; in
+               builtins.toJSON { script = a.buildCommand; inputs = map (p: p.name) a.nativeBuildInputs; }"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let script = v["script"].as_str().expect("buildCommand");
+    assert!(v["inputs"].to_string().contains("installShellFiles"), "{text}");
+    for shell in ["bash", "zsh", "fish"] {
+        assert!(
+            script.contains(&format!("--{shell} <($swarm completions {shell})")),
+            "no {shell} completions:\n{script}"
+        );
+    }
+    assert!(script.contains("installManPage man/*.1"), "{script}");
+
+    let env = testlab::Env::from_test_exe(&workspace().join("testlab"));
+    let swarm = env.bin("hls-swarm").unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Every `$swarm …` command of the script, run as the build would run it.
+    let mut ran = 0;
+    for (i, _) in script.match_indices("$swarm ") {
+        let args: Vec<&str> = script[i + "$swarm ".len()..]
+            .split(['\n', ')'])
+            .next()
+            .expect("a command")
+            .split_whitespace()
+            .map(|a| a.trim_end_matches('\\'))
+            .filter(|a| !a.is_empty())
+            .collect();
+        let out = Command::new(&swarm).args(&args).current_dir(dir.path()).output().expect("run hls-swarm");
+        assert!(out.status.success(), "hls-swarm {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!out.stdout.is_empty() || args.contains(&"--out"), "hls-swarm {args:?} printed nothing");
+        ran += 1;
+    }
+    assert_eq!(ran, 4, "expected three completion commands and one man page command:\n{script}");
+    let pages: Vec<String> = fs::read_dir(dir.path().join("man"))
+        .expect("the man page command made man/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".1"))
+        .collect();
+    assert!(pages.contains(&"hls-swarm.1".to_owned()), "{pages:?}");
     Ok(())
 }

@@ -58,6 +58,9 @@ pub struct Report {
     pub thresholds: Vec<Threshold>,
     /// True if every threshold held (also when there were none).
     pub passed: bool,
+    /// The `--baseline` report the thresholds compared with, and how this run differs from
+    /// it; `null` without `--baseline`.
+    pub baseline: Option<BaselineRun>,
     /// Recent notable events (failed starts, HTTP and network errors, unexpected exits, stall
     /// restarts), oldest first; at most the last 64, a repeat of the previous event counted in
     /// its `repeats`.
@@ -137,6 +140,7 @@ impl Report {
                 shard: f.shard,
                 start_late_seconds: f.start_late_seconds,
                 dropped_events: s.dropped_events,
+                variant: f.variant.clone(),
             },
             viewers: Viewers {
                 target: s.target,
@@ -222,6 +226,7 @@ impl Report {
             generator: Generator::of(&s.generator),
             thresholds: outcome.checks.iter().map(threshold).collect(),
             passed: outcome.passed(),
+            baseline: outcome.baseline.as_ref().map(BaselineRun::of),
             fields,
             notices: s.notices.iter().map(notice).collect(),
             series: outcome.series.iter().map(Sample::from).collect(),
@@ -243,6 +248,7 @@ fn threshold(c: &thresholds::Checked) -> Threshold {
         op: c.op.to_owned(),
         limit: finite(c.limit),
         actual: c.actual.filter(|v| v.is_finite()),
+        baseline: c.baseline.filter(|v| v.is_finite()),
         passed: c.passed,
         text: c.to_string(),
         detail: c.detail.clone(),

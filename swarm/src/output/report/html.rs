@@ -206,6 +206,27 @@ pub fn charts(r: &Report) -> [Chart; 4] {
 
 fn thresholds(o: &mut String, r: &Report) {
     o.push_str("<h2>Thresholds</h2>");
+    if let Some(b) = &r.baseline {
+        let _ = write!(
+            o,
+            "<p class=\"meta\">Baseline <code>{}</code> (run {}, started {})</p>",
+            escape(&b.file),
+            escape(&b.run_id),
+            escape(&b.started)
+        );
+        if !b.differences.is_empty() {
+            let list: Vec<String> = b
+                .differences
+                .iter()
+                .map(|d| format!("{} {} in the baseline, {} in this run", d.what, d.baseline, d.run))
+                .collect();
+            let _ = write!(
+                o,
+                "<p class=\"warn\">This run differs from the baseline, its figures may not be comparable: {}</p>",
+                escape(&list.join("; "))
+            );
+        }
+    }
     if r.thresholds.is_empty() {
         o.push_str("<p class=\"meta\">None given (<code>--assert</code>).</p>");
         return;

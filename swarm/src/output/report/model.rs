@@ -71,6 +71,10 @@ pub struct Run {
     pub start_late_seconds: Option<f64>,
     /// Events the stats task dropped because it fell behind (counts are low if not 0).
     pub dropped_events: u64,
+    /// The rendition choice asked for: `--variant` (`all`, `highest`, `lowest`, `first`,
+    /// `abr`) or the `--variant-mix` shares (`highest=20,abr=80`); `null` for a merge of
+    /// reports that predate it.
+    pub variant: Option<String>,
 }
 
 /// The simulated viewers.
@@ -478,12 +482,64 @@ pub struct Threshold {
     /// measured, which fails the threshold.
     #[serde(serialize_with = "number")]
     pub actual: Option<f64>,
+    /// With a limit relative to the baseline (`baseline * 1.2`, `baseline + 50ms`), the
+    /// `--baseline` report's value of the field, from which `limit` was made; else `null`.
+    #[serde(serialize_with = "number")]
+    pub baseline: Option<f64>,
     /// True if it held.
     pub passed: bool,
     /// The summary's line, e.g. `FAIL  error_rate<0.1%  (measured 0.2000 %)`.
     pub text: String,
     /// The measured value as shown to people, or why there is none.
     pub detail: String,
+}
+
+/// The `--baseline` report a run was checked against.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineRun {
+    /// The baseline report's file, as given.
+    pub file: String,
+    /// Its run's `run_id`.
+    pub run_id: String,
+    /// When its run started, RFC 3339 in UTC.
+    pub started: String,
+    /// How this run's shape differs from the baseline's (streams, clients, engine, variant,
+    /// measure, duration, ramp rate); empty when they are alike. Figures of unlike runs may
+    /// not be comparable.
+    pub differences: Vec<ShapeDifference>,
+}
+
+/// One way this run differs from its baseline.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeDifference {
+    /// What differs: `streams`, `clients`, `engine`, `variant`, `measure`, `duration` or
+    /// `ramp rate`.
+    pub what: String,
+    /// Its value in the baseline's run.
+    pub baseline: String,
+    /// Its value in this run.
+    pub run: String,
+}
+
+impl BaselineRun {
+    pub(super) fn of(n: &crate::output::shape::BaselineNote) -> BaselineRun {
+        BaselineRun {
+            file: n.file.clone(),
+            run_id: n.run_id.clone(),
+            started: n.started.clone(),
+            differences: n
+                .differences
+                .iter()
+                .map(|d| ShapeDifference {
+                    what: d.what.to_owned(),
+                    baseline: d.base.clone(),
+                    run: d.new.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A notable event.

@@ -124,13 +124,14 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
         run_id: "test".into(),
         shard: None,
         start_late_seconds: None,
+        variant: Some("all".into()),
     };
     let checks = ["segment_download_p95<500ms", "error_rate<0.1%", "stalls==0"]
         .iter()
         .map(|a| thresholds::Assertion::parse(a).unwrap().check(&s))
         .collect();
     let results = crate::measure::results::Results { totals: s.clone(), ..Default::default() };
-    Outcome { snapshot: s, series, facts, origin: None, checks, results }
+    Outcome { snapshot: s, series, facts, origin: None, checks, results, baseline: None }
 }
 
 fn json(r: &Report) -> serde_json::Value {
@@ -250,7 +251,7 @@ fn fields_are_the_assert_fields_and_thresholds_read_them() {
     }
     let j = json(&r);
     let keys: Vec<&String> = j["fields"].as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 31, "documentation order kept: {keys:?}");
+    assert_eq!(keys.len(), 33, "documentation order kept: {keys:?}");
     assert_eq!(j["fields"]["segment_download_p95"], 0.012);
     assert_eq!(j["fields"]["error_rate"], 1.0 / 70.0);
     for t in j["thresholds"].as_array().unwrap() {
