@@ -76,7 +76,7 @@ test-origin: release ## run the test origin in the foreground: make test-origin 
 
 bench: bench-origin bench-swarm bench-image ## every benchmark (each prints a table)
 
-bench-origin: deps ## the origin's CPU per profile, live encode vs replay; timing figures against their goals (hold, resume, pause, restart) (prints tables)
+bench-origin: deps ## the origin's CPU per profile, live encode vs replay (and the host's RAPL energy where it has RAPL); timing figures against their goals (hold, resume, pause, restart) (prints tables)
 	$(CARGO) bench -p hls-origin --bench cpu
 	$(CARGO) bench -p hls-origin --bench timing
 

@@ -1,10 +1,16 @@
 //! Origin CPU per profile, live encode versus replay, on this machine.
 //!
-//! `cargo bench -p hls-origin --bench cpu -- [--seconds N] [--height H] [PROFILE...]`
+//! `cargo bench -p hls-origin --bench cpu -- [--seconds N] [--height H] [--sysfs DIR] [PROFILE...]`
 //!
 //! For each profile and source: start the origin (no exporters), note how long it took to be
 //! ready, then measure CPU time of ffmpeg, nginx and this process (which runs the replay
 //! publisher) over N seconds from `/proc/PID/stat`. Prints a table in % of one core.
+//! Where the machine has RAPL (`/sys/class/powercap/intel-rapl:N`, readable: kernels since
+//! 5.10 let only root read it), the table adds the host's energy over the same N seconds: the
+//! `package` and `dram` domains (disjoint; `core`, `uncore`, `psys` and the `intel-rapl-mmio`
+//! duplicates are not added), a wrap handled with the zone's `max_energy_range_uj`. It is the
+//! whole machine's, idle included. Without RAPL the columns say `n/a` and a line says why.
+//! `--sysfs DIR` reads `DIR/class/powercap` instead of /sys (a made-up tree, for trying it).
 //! Replay runs use a fresh loop cache, so the first start shows what encoding the loop costs
 //! ("loop s"), and the measured second start shows replay's start-up from the cache.
 //! Under `cargo test --all-targets` (no `--bench` argument) it only prints how to run it.
@@ -35,12 +41,63 @@ fn sample(origin: &origin::Origin) -> BTreeMap<String, u64> {
     m
 }
 
+/// One RAPL zone's counter: its `energy_uj` and `max_energy_range_uj`.
+type Rapl = BTreeMap<std::path::PathBuf, (u64, u64)>;
+
+/// The `package` and `dram` zones under `sysfs/class/powercap`, or why there are none.
+fn rapl(sysfs: &std::path::Path) -> Result<Rapl, String> {
+    let dir = sysfs.join("class/powercap");
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("no RAPL: {} ({e})", dir.display()))?;
+    let mut zones = Rapl::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("intel-rapl:") {
+            continue; // intel-rapl-mmio:N repeats a package
+        }
+        let p = entry.path();
+        let zone = std::fs::read_to_string(p.join("name")).unwrap_or_default();
+        let zone = zone.trim();
+        if !(zone.starts_with("package") || zone == "dram") {
+            continue;
+        }
+        let read = |f: &str| -> Result<u64, String> {
+            let text = std::fs::read_to_string(p.join(f)).map_err(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    format!(
+                        "RAPL not readable: {} (kernels since 5.10 let only root read it)",
+                        p.join(f).display()
+                    )
+                }
+                _ => format!("{}: {e}", p.join(f).display()),
+            })?;
+            text.trim().parse().map_err(|e| format!("{}: {e}", p.join(f).display()))
+        };
+        zones.insert(p.clone(), (read("energy_uj")?, read("max_energy_range_uj")?));
+    }
+    if zones.is_empty() {
+        return Err(format!("no RAPL: no package or dram zone in {}", dir.display()));
+    }
+    Ok(zones)
+}
+
+/// Joules between two readings of the same zones (a counter that went down wrapped once).
+fn joules(before: &Rapl, after: &Rapl) -> f64 {
+    let uj: u64 = after
+        .iter()
+        .filter_map(|(p, (e, max))| before.get(p).map(|(b, _)| if e >= b { e - b } else { (max - b) + e }))
+        .sum();
+    uj as f64 / 1e6
+}
+
 struct Row {
     profile: String,
     source: Source,
     ready: Duration,
     loop_encode: Option<Duration>,
     percent: BTreeMap<String, f64>,
+    /// The host's RAPL joules over the measured seconds, when readable.
+    joules: Option<f64>,
+    seconds: f64,
 }
 
 async fn measure(
@@ -49,6 +106,7 @@ async fn measure(
     seconds: u64,
     overrides: Overrides,
     cache: &std::path::Path,
+    sysfs: &std::path::Path,
 ) -> anyhow::Result<Row> {
     let mut c = Config::new(profile)?;
     c.listen = "127.0.0.1:0".parse()?;
@@ -70,8 +128,10 @@ async fn measure(
     let ready = started.elapsed();
     let t0 = Instant::now();
     let before = sample(&origin);
+    let energy_before = rapl(sysfs).ok();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let after = sample(&origin);
+    let energy_after = rapl(sysfs).ok();
     let wall = t0.elapsed().as_nanos() as f64;
     origin.stop().await?;
     let percent = after
@@ -80,7 +140,8 @@ async fn measure(
             before.get(name).map(|b| (name.clone(), (ns.saturating_sub(*b)) as f64 / wall * 100.0))
         })
         .collect();
-    Ok(Row { profile: profile.to_owned(), source, ready, loop_encode, percent })
+    let joules = energy_before.zip(energy_after).map(|(b, a)| joules(&b, &a));
+    Ok(Row { profile: profile.to_owned(), source, ready, loop_encode, percent, joules, seconds: wall / 1e9 })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -93,11 +154,13 @@ async fn main() -> anyhow::Result<()> {
     let mut seconds = 15;
     let mut overrides = Overrides::default();
     let mut profiles = Vec::new();
+    let mut sysfs = std::path::PathBuf::from("/sys");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seconds" => seconds = args.next().context("--seconds N")?.parse()?,
             "--height" => overrides.height = Some(args.next().context("--height H")?.parse()?),
+            "--sysfs" => sysfs = args.next().context("--sysfs DIR")?.into(),
             "--bench" => {}
             name if !name.starts_with('-') => profiles.push(name.to_owned()),
             other => anyhow::bail!("unknown argument {other:?}"),
@@ -107,18 +170,35 @@ async fn main() -> anyhow::Result<()> {
         profiles = Profile::all().into_iter().map(|p| p.name).collect();
     }
     println!("origin CPU, % of one core, over {seconds} s after ready (no exporters)");
+    match rapl(&sysfs) {
+        Ok(zones) => println!(
+            "host J, host W: the whole machine's RAPL energy over the same seconds ({} zones: package + dram)",
+            zones.len()
+        ),
+        Err(why) => println!("host J, host W: unavailable ({why})"),
+    }
     println!(
-        "{:<12} {:<7} {:>7} {:>8} {:>8} {:>8} {:>11} {:>8}",
-        "profile", "source", "loop s", "ready s", "ffmpeg", "nginx", "hls-origin", "total"
+        "{:<12} {:<7} {:>7} {:>8} {:>8} {:>8} {:>11} {:>8} {:>9} {:>7}",
+        "profile",
+        "source",
+        "loop s",
+        "ready s",
+        "ffmpeg",
+        "nginx",
+        "hls-origin",
+        "total",
+        "host J",
+        "host W"
     );
     for profile in &profiles {
         for source in [Source::Encode, Source::Replay] {
-            match measure(profile, source, seconds, overrides, cache.path()).await {
+            match measure(profile, source, seconds, overrides, cache.path(), &sysfs).await {
                 Ok(r) => {
                     let get = |k: &str| r.percent.get(k).copied().unwrap_or(0.0);
                     let total: f64 = r.percent.values().sum();
+                    let na = || "n/a".to_owned();
                     println!(
-                        "{:<12} {:<7} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>11.2} {:>8.1}",
+                        "{:<12} {:<7} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>11.2} {:>8.1} {:>9} {:>7}",
                         r.profile,
                         r.source.as_str(),
                         r.loop_encode.map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64())),
@@ -126,7 +206,9 @@ async fn main() -> anyhow::Result<()> {
                         get("ffmpeg"),
                         get("nginx"),
                         get("hls-origin"),
-                        total
+                        total,
+                        r.joules.map_or_else(na, |j| format!("{j:.1}")),
+                        r.joules.map_or_else(na, |j| format!("{:.1}", j / r.seconds)),
                     );
                 }
                 Err(e) => println!("{profile:<12} {:<7} failed: {e:#}", source.as_str()),

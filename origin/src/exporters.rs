@@ -26,10 +26,23 @@ pub fn find(candidates: &[&str]) -> Option<PathBuf> {
     })
 }
 
-/// The collectors the node exporter runs (host CPU, memory, disk and network; nothing that
-/// reads files outside /proc and /sys).
-pub const NODE_COLLECTORS: [&str; 10] =
-    ["cpu", "diskstats", "filesystem", "loadavg", "meminfo", "netdev", "netstat", "stat", "time", "vmstat"];
+/// The collectors the node exporter runs (host CPU, memory, disk and network, and the CPU's
+/// RAPL energy counters, `node_rapl_*_joules_total`, where the host has them: VMs and many
+/// cloud hosts do not, and the collector then reports only `node_scrape_collector_success 0`;
+/// nothing that reads files outside /proc and /sys).
+pub const NODE_COLLECTORS: [&str; 11] = [
+    "cpu",
+    "diskstats",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netdev",
+    "netstat",
+    "rapl",
+    "stat",
+    "time",
+    "vmstat",
+];
 
 /// `prometheus-node-exporter` arguments.
 #[must_use]
@@ -110,5 +123,7 @@ mod tests {
         ];
         want.extend(NODE_COLLECTORS.iter().map(|c| OsString::from(format!("--collector.{c}"))));
         assert_eq!(a, want);
+        // The origin's energy for the swarm's summary (hls-swarm reads node_rapl_*_joules_total).
+        assert!(a.contains(&OsString::from("--collector.rapl")), "{a:?}");
     }
 }

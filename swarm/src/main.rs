@@ -115,8 +115,17 @@ fn main() -> ExitCode {
 /// `hls-swarm merge`: the fleet's summary, its reports and its verdict (exit 2 when the reports
 /// cannot be merged, 5 when an --assert fails).
 fn merge(args: &MergeArgs) -> ExitCode {
-    let parsed: Result<Vec<report::Target>, _> =
-        args.reports.iter().map(|p| report::Target::parse(p).map_err(|r| (p, r))).collect();
+    let parsed: Result<Vec<report::Target>, _> = args
+        .reports
+        .iter()
+        .map(|p| match report::Target::parse(p) {
+            Ok(t) if t.format == report::Format::Events => Err((
+                p,
+                "an event log is written by the run itself; merge writes .json, .html and .csv".into(),
+            )),
+            parsed => parsed.map_err(|r| (p, r)),
+        })
+        .collect();
     let targets = match parsed {
         Ok(t) => t,
         Err((p, reason)) => {
@@ -168,7 +177,12 @@ fn write_reports(outcome: &Outcome, targets: &[report::Target], secrets: &Secret
     let report = Report::new(outcome);
     let mut ok = true;
     for target in targets {
-        match report::write(&report, target, secrets) {
+        // The event log was written as the run went: what came of it.
+        let written = match (target.format, &outcome.event_log) {
+            (report::Format::Events, Some(log)) => report::event_log_written(log),
+            _ => report::write(&report, target, secrets),
+        };
+        match written {
             Ok(()) if target.is_stdout() => {}
             Ok(()) => println!("Report: {}", target.path.display()),
             Err(e) => {

@@ -40,6 +40,7 @@ pub mod leftovers;
 pub mod normalize;
 pub mod origin;
 pub mod prometheus;
+pub mod rapl;
 pub mod runner;
 pub mod scenario;
 pub mod snapshot;

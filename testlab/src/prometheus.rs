@@ -32,6 +32,7 @@ pub fn config(
     spec: &PrometheusSpec,
     target: SocketAddr,
     exporters: Option<(SocketAddr, SocketAddr)>,
+    rapl: Option<SocketAddr>,
 ) -> String {
     let ms = spec.scrape_interval.as_millis();
     let timeout = (ms * 4 / 5).max(50);
@@ -48,6 +49,9 @@ pub fn config(
         c.push_str(&job("hls-origin-node", node));
         c.push_str(&job("hls-origin-nginx", nginx));
     }
+    if let Some(rapl) = rapl {
+        c.push_str(&job("hls-origin-rapl", rapl));
+    }
     c
 }
 
@@ -62,13 +66,14 @@ impl Prometheus {
         spec: &PrometheusSpec,
         target: SocketAddr,
         exporters: Option<(SocketAddr, SocketAddr)>,
+        rapl: Option<SocketAddr>,
         dir: &Path,
         logs: &Path,
         run_id: &str,
         netns: Option<&str>,
     ) -> Result<Prometheus, String> {
         let config_path = dir.join("prometheus.yml");
-        std::fs::write(&config_path, config(spec, target, exporters))
+        std::fs::write(&config_path, config(spec, target, exporters, rapl))
             .map_err(|e| format!("cannot write {config_path:?}: {e}"))?;
         let port = match netns {
             Some(_) => 9090,
@@ -236,18 +241,24 @@ mod tests {
             scrape_interval: Duration::from_millis(500),
             queries: vec![],
             dashboards: vec![],
+            fake_rapl: None,
         };
-        let c = config(&spec, "127.0.0.1:4000".parse().unwrap(), None);
+        let c = config(&spec, "127.0.0.1:4000".parse().unwrap(), None, None);
         assert!(c.contains("scrape_interval: 500ms") && c.contains("scrape_timeout: 400ms"), "{c}");
         assert!(c.contains("- targets: ['127.0.0.1:4000']"), "{c}");
     }
 
     #[test]
     fn the_config_scrapes_the_origins_exporters_when_given() {
-        let spec =
-            PrometheusSpec { scrape_interval: Duration::from_secs(1), queries: vec![], dashboards: vec![] };
+        let spec = PrometheusSpec {
+            scrape_interval: Duration::from_secs(1),
+            queries: vec![],
+            dashboards: vec![],
+            fake_rapl: None,
+        };
         let exporters = Some(("127.0.0.1:9100".parse().unwrap(), "127.0.0.1:9113".parse().unwrap()));
-        let c = config(&spec, "127.0.0.1:4000".parse().unwrap(), exporters);
+        let rapl = Some("127.0.0.1:9999".parse().unwrap());
+        let c = config(&spec, "127.0.0.1:4000".parse().unwrap(), exporters, rapl);
         for (job, target) in [
             ("hls-swarm", "127.0.0.1:4000"),
             ("hls-origin-node", "127.0.0.1:9100"),

@@ -25,6 +25,7 @@ use crate::leftovers;
 use crate::normalize::{normalize, Facts};
 use crate::origin::{Endpoints, MicroVm, OriginDirs, OriginProcess};
 use crate::prometheus::{self, Prometheus, QueryResult};
+use crate::rapl;
 use crate::scenario::{Placement, Scenario};
 use crate::snapshot::panic_text;
 use crate::swarm::{self, Swarm};
@@ -102,6 +103,7 @@ struct Lab {
     vm: Option<MicroVm>,
     origin: Option<OriginProcess>,
     prometheus: Option<Prometheus>,
+    fake_rapl: Option<rapl::FakeRapl>,
     swarm: Option<Swarm>,
 }
 
@@ -116,6 +118,11 @@ impl Lab {
         }
         if let Some(mut p) = self.prometheus.take() {
             if let Err(e) = p.stop().await {
+                errors.push(e);
+            }
+        }
+        if let Some(mut r) = self.fake_rapl.take() {
+            if let Err(e) = r.stop().await {
                 errors.push(e);
             }
         }
@@ -204,6 +211,7 @@ pub fn run(s: &Scenario, env: &Env) -> Outcome {
         vm: None,
         origin: None,
         prometheus: None,
+        fake_rapl: None,
         swarm: None,
     };
     let mut failures = Vec::new();
@@ -374,11 +382,23 @@ async fn drive(
     if let (Some(spec), Some(target)) = (&s.prometheus, metrics) {
         let bin = env::which("prometheus").ok_or_else(|| Stop::Skip("needs `prometheus`".into()))?;
         let exporters = Some((endpoints.node, endpoints.nginx));
+        let rapl = match &spec.fake_rapl {
+            Some(r) => {
+                let ne = env::which("prometheus-node-exporter")
+                    .ok_or_else(|| Stop::Skip("needs `prometheus-node-exporter`".into()))?;
+                let fake = rapl::FakeRapl::start(&ne, r, &tmp, &lab.logs).await.map_err(Stop::Fail)?;
+                let addr = fake.addr;
+                lab.fake_rapl = Some(fake);
+                Some(addr)
+            }
+            None => None,
+        };
         let p = Prometheus::start(
             &bin,
             spec,
             target,
             exporters,
+            rapl,
             &tmp,
             &lab.logs,
             &lab.run_id,

@@ -87,7 +87,7 @@ pub struct MergeArgs {
     #[arg(required = true, value_name = "REPORT.json")]
     pub files: Vec<PathBuf>,
 
-    /// Write the fleet's report (.json or .html; repeatable)
+    /// Write the fleet's report (.json, .html or .csv; repeatable)
     #[arg(long = "report", value_name = "PATH")]
     pub reports: Vec<PathBuf>,
 
@@ -344,6 +344,12 @@ pub struct MeasureArgs {
     /// How often the origin's exporters are scraped
     #[arg(long, env = "HLS_SWARM_ORIGIN_METRICS_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub origin_metrics_interval: Duration,
+
+    /// Watts one busy core of the origin draws: where its node exporter has no RAPL energy
+    /// counters (VMs, many cloud hosts), report an estimate, labelled as one, of busy
+    /// CPU-seconds × W (0 < W ≤ 1000; needs --origin-metrics or --origin-metrics-host)
+    #[arg(long, env = "HLS_SWARM_ORIGIN_WATTS_PER_CORE", value_name = "W")]
+    pub origin_watts_per_core: Option<f64>,
 }
 
 /// How viewers are measured.
@@ -373,10 +379,18 @@ pub struct OutputArgs {
     pub metrics: String,
 
     /// Write a report file when the run ends (repeatable): FILE.json is machine-readable
-    /// (schema: docs/report.schema.json), FILE.html a self-contained page with charts, - the
-    /// JSON on one line of stdout; {shard} in FILE stands for the shard's index (--shard)
+    /// (schema: docs/report.schema.json), FILE.html a self-contained page with charts,
+    /// FILE.csv the per-second series, - the JSON on one line of stdout; FILE.ndjson (or
+    /// .jsonl) is the event log, written as the run goes: one JSON line per request and per
+    /// viewer state change; {shard} in FILE stands for the shard's index (--shard)
     #[arg(long = "report", value_name = "FILE", conflicts_with_all = ["check", "print_cmd"])]
     pub reports: Vec<PathBuf>,
+
+    /// Largest event log (--report FILE.ndjson): bytes, or with K/M/G or KiB/MiB/GiB (×1024)
+    /// or kB/MB/GB (×1000); past it no event is written, and its last line says how many were
+    /// dropped [default: 1GiB]
+    #[arg(long, env = "HLS_SWARM_EVENTS_MAX_SIZE", value_name = "SIZE")]
+    pub events_max_size: Option<String>,
 
     /// More log output (-v debug, -vv trace)
     #[arg(short, long, action = ArgAction::Count)]

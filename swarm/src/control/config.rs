@@ -105,12 +105,16 @@ pub struct Config {
     pub origin_metrics: Option<Targets>,
     /// Their scrape interval.
     pub origin_metrics_interval: Duration,
+    /// `--origin-watts-per-core`: estimate the origin's energy without RAPL.
+    pub origin_watts_per_core: Option<f64>,
     /// `--assert` thresholds, checked at the end (those with `baseline` bound to it).
     pub asserts: Vec<Assertion>,
     /// `--baseline`: the earlier run the thresholds may compare with.
     pub baseline: Option<PastRun>,
-    /// `--report` files, written at the end.
+    /// `--report` files, written at the end (an event log: as the run goes).
     pub reports: Vec<report::Target>,
+    /// `--events-max-size`: the event log's bound, in bytes.
+    pub events_max_size: u64,
 }
 
 /// A configuration value that cannot be used; the message names it and what is accepted.
@@ -268,6 +272,15 @@ pub enum ConfigError {
         /// The value given, formatted.
         value: String,
     },
+    /// A watt figure per core that is not a power.
+    #[error("--origin-watts-per-core {value} is out of range: expected watts per busy core, more than 0 and at most 1000 (e.g. 10)")]
+    WattsPerCore {
+        /// The value given.
+        value: f64,
+    },
+    /// A watt figure per core with no node exporter to read busy CPU time from.
+    #[error("--origin-watts-per-core {0} estimates from the origin's node exporter: give --origin-metrics URL or --origin-metrics-host HOST too")]
+    WattsWithoutNode(f64),
     /// A `--report` file that cannot be written.
     #[error("--report '{value}' is not usable: {reason}; {}", report::ACCEPTED)]
     Report {
@@ -277,7 +290,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// A size that cannot be read.
-    #[error("{flag} '{value}' is not usable: {reason}; expected bytes, or a number with k, M or G (binary), e.g. 16M")]
+    #[error("{flag} '{value}' is not usable: {reason}; expected bytes, or a number with k, M or G (binary), KiB, MiB, GiB, or kB, MB, GB (decimal), e.g. 16M")]
     Size {
         /// Which flag.
         flag: &'static str,
@@ -286,6 +299,9 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// `--events-max-size` without an event log to bound.
+    #[error("--events-max-size {0} bounds the event log: give --report FILE.ndjson (or .jsonl) too")]
+    EventsMaxSizeAlone(String),
     /// An unusable `--ca-file`.
     #[error(transparent)]
     CaFile(#[from] crate::engine::trust::CaFileError),
@@ -465,6 +481,14 @@ impl Config {
                 value: humantime::format_duration(interval).to_string(),
             });
         }
+        if let Some(w) = m.origin_watts_per_core {
+            if !(w > 0.0 && w <= crate::measure::energy::MAX_WATTS_PER_CORE) {
+                return Err(ConfigError::WattsPerCore { value: w });
+            }
+            if targets.as_ref().and_then(|t| t.node.as_ref()).is_none() {
+                return Err(ConfigError::WattsWithoutNode(w));
+            }
+        }
         let asserts = m.asserts.iter().map(|a| Assertion::parse(a)).collect::<Result<Vec<_>, _>>()?;
         let baseline = m.baseline.as_deref().map(PastRun::load).transpose()?;
         let asserts = baseline::bind(asserts, baseline.as_ref())?;
@@ -490,6 +514,7 @@ impl Config {
                 report::Target::parse(&path).map_err(bad)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let events_max_size = event_log_bound(cli, &reports)?;
         Ok(Config {
             secrets: Secrets::new(&url, &headers, &http.redact_params)
                 .and_urls(streams.list.iter().map(|s| &s.url)),
@@ -555,10 +580,29 @@ impl Config {
             },
             origin_metrics: targets,
             origin_metrics_interval: interval,
+            origin_watts_per_core: m.origin_watts_per_core,
             asserts,
             baseline,
             reports,
+            events_max_size,
         })
+    }
+}
+
+/// `--events-max-size`, given only with one event log (`--report FILE.ndjson`).
+fn event_log_bound(cli: &Cli, reports: &[report::Target]) -> Result<u64, ConfigError> {
+    let mut logs = reports.iter().filter(|t| t.format == report::Format::Events);
+    if let (Some(_), Some(second)) = (logs.next(), logs.next()) {
+        let reason = "a run writes one event log, and another .ndjson/.jsonl was given".to_owned();
+        return Err(ConfigError::Report { value: second.path.display().to_string(), reason });
+    }
+    let given = cli.output.events_max_size.as_deref();
+    match given {
+        None => Ok(crate::output::eventlog::DEFAULT_MAX_SIZE),
+        Some(v) if reports.iter().all(|t| t.format != report::Format::Events) => {
+            Err(ConfigError::EventsMaxSizeAlone(v.to_owned()))
+        }
+        Some(v) => Ok(size("--events-max-size", v)? as u64),
     }
 }
 
@@ -701,6 +745,9 @@ mod tests {
             message(&["--nginx-metrics", "ftp://h/metrics", "http://h/x.m3u8"]),
             message(&["--origin-metrics-host", "a b", "http://h/x.m3u8"]),
             message(&["--origin-metrics-interval", "10ms", "http://h/x.m3u8"]),
+            message(&["--origin-watts-per-core", "0", "http://h/x.m3u8"]),
+            message(&["--origin-watts-per-core", "NaN", "http://h/x.m3u8"]),
+            message(&["--origin-watts-per-core", "5000", "http://h/x.m3u8"]),
             message(&["--report", "out.txt", "http://h/x.m3u8"]),
             message(&["--report", "/no/such/dir/run.html", "http://h/x.m3u8"]),
         ]

@@ -13,7 +13,7 @@ use crate::control::check;
 use crate::control::config::Config;
 use crate::control::examine::{self, ExamineError, Fetcher, StreamInfo};
 use crate::control::fleet;
-use crate::control::outputs::Outputs;
+use crate::control::outputs::{self, Outputs};
 use crate::control::plan::RampPlan;
 use crate::control::preflight::{self, Checklist};
 use crate::control::signals::Signals;
@@ -174,6 +174,8 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
         let mine = &of[first as usize..(first + local) as usize];
         stats = stats.with_streams(mine, config.streams.list.len());
     }
+    let (stats, event_log) = outputs::event_log(&config, stats, (first, local), (started_at, started_wall))
+        .map_err(RunError::Signals)?;
     let verdicts = stats.verdicts();
     let stats_task = tokio::spawn(fold::run(stats, events, publish, STATS_TICK, unix_seconds(started_wall)));
     let shutdown = Shutdown::default();
@@ -217,6 +219,11 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     drop((sink, watch));
     // The stats task is never aborted; if it panicked, so does the run.
     let results = stats_task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    // The fold is done, so is the event log's input.
+    let event_log = match event_log {
+        Some(log) => Some(log.finish().await),
+        None => None,
+    };
     let origin = outputs.finish(out).await;
 
     let facts = RunFacts {
@@ -246,6 +253,10 @@ pub async fn run(config: Config, out: &mut (dyn Write + Send)) -> Result<Finishe
     };
     let outcome = Outcome::new(&results, facts, origin, &config.asserts);
     let outcome = baseline::noted(outcome, config.baseline.as_ref());
+    let outcome = match event_log {
+        Some(written) => outcome.with_event_log(written),
+        None => outcome,
+    };
     Ok(Finished::Run(Box::new(outcome)))
 }
 

@@ -1,16 +1,20 @@
 //! What a run shows while it runs: `/metrics`, the dashboard or status lines, and the origin
 //! scraper that feeds both. Started once nothing else can fail, closed before the summary.
+//! Also the event log (`--report FILE.ndjson`), which the fold feeds from the start.
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::control::config::Config;
+use crate::measure::fold::Stats;
 use crate::measure::origin::{self, OriginSnapshot};
-use crate::measure::snapshot::Snapshot;
+use crate::measure::snapshot::{Measure, Snapshot};
+use crate::measure::trail::{self, Trail, TrailSink};
+use crate::output::eventlog::{self, EventLog, RunLine};
 use crate::output::metrics::{self, RunLabels};
 use crate::output::summary;
 use crate::output::tui;
@@ -87,7 +91,8 @@ impl Outputs {
         let origin = match (config.origin_metrics.clone(), origin_channel) {
             (Some(targets), Some((tx, receiver))) => {
                 let interval = config.origin_metrics_interval;
-                let task = tokio::spawn(origin::run(targets, interval, tx, origin_stop.clone()));
+                let watts = config.origin_watts_per_core;
+                let task = tokio::spawn(origin::run(targets, interval, watts, tx, origin_stop.clone()));
                 Some(OriginScrape { receiver, task })
             }
             _ => None,
@@ -144,4 +149,49 @@ async fn print_status(snapshots: watch::Receiver<Arc<Snapshot>>, every: Duration
             () = stop.cancelled() => return,
         }
     }
+}
+
+/// Starts the event log if a `--report FILE.ndjson` asks for one: `stats` (of this process's
+/// `local` viewers, numbered from `first` in the fleet) passes every request and viewer state
+/// change on to it from the run's start (`started`, on both clocks).
+///
+/// # Errors
+/// Its writer's thread cannot be started.
+pub fn event_log(
+    config: &Config,
+    stats: Stats,
+    (first, local): (u32, u32),
+    started: (Instant, SystemTime),
+) -> std::io::Result<(Stats, Option<EventLog>)> {
+    use crate::engine::settings::EngineKind;
+    use crate::output::report::Format;
+    let Some(file) = config.reports.iter().find(|t| t.format == Format::Events) else {
+        return Ok((stats, None));
+    };
+    let (engine, measure) = match (config.engine, config.measure) {
+        (EngineKind::Native, _) => ("native", "native"),
+        (EngineKind::Ffmpeg, Measure::Relay) => ("ffmpeg", "relay"),
+        (EngineKind::Ffmpeg, Measure::Log) => ("ffmpeg", "log"),
+    };
+    let run = RunLine {
+        version: env!("CARGO_PKG_VERSION"),
+        run_id: config.run_id.clone(),
+        engine,
+        measure,
+        clients: config.clients,
+        viewers: local,
+        first_viewer: first,
+        shard: config.shard,
+        streams: config.streams.list.iter().map(|s| config.secrets.url(&s.url)).collect(),
+        max_size_bytes: config.events_max_size,
+    };
+    let target = eventlog::Target {
+        path: file.path.clone(),
+        max_bytes: config.events_max_size,
+        secrets: config.secrets.clone(),
+        started,
+    };
+    let (sink, records, behind) = TrailSink::channel(trail::QUEUE);
+    let log = EventLog::start(target, run, records, behind)?;
+    Ok((stats.with_trail(Trail::new(sink, started.0, first, local)), Some(log)))
 }

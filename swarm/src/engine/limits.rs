@@ -56,7 +56,8 @@ impl Default for Limits {
     }
 }
 
-/// Parses a size: bytes, or with a binary suffix `k`/`K`/`KiB`, `M`/`MiB`, `G`/`GiB`.
+/// Parses a size: bytes, or with a binary suffix `k`/`K`/`KiB`, `M`/`MiB`, `G`/`GiB`, or a
+/// decimal one `kB`/`KB`, `MB`, `GB`.
 ///
 /// # Errors
 /// What is wrong with `text`.
@@ -70,6 +71,9 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "k" | "K" | "KiB" => 1 << 10,
         "M" | "MiB" => 1 << 20,
         "G" | "GiB" => 1 << 30,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
         other => return Err(format!("unknown unit '{other}' in '{text}'")),
     };
     n.checked_mul(factor).filter(|n| *n > 0).ok_or_else(|| format!("'{text}' is out of range"))
@@ -85,6 +89,9 @@ mod tests {
         assert_eq!(parse_size("16M"), Ok(16 << 20));
         assert_eq!(parse_size("512KiB"), Ok(512 << 10));
         assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("2KB"), Ok(2_000));
         assert!(parse_size("0").is_err());
         assert!(parse_size("12 parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse_size("lots").unwrap_err().contains("not a size"));

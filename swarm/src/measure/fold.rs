@@ -24,6 +24,7 @@ use crate::measure::ramp::achieved_rate;
 use crate::measure::results::{Results, FORMAT};
 use crate::measure::snapshot::{Measure, Snapshot, Throughput, RATE_WINDOW, STREAMING_WINDOW, WINDOWS};
 use crate::measure::streams::{StreamFigures, StreamHists};
+use crate::measure::trail::Trail;
 use crate::measure::windows::{kind_index, Windows};
 
 #[derive(Debug, Default, Clone)]
@@ -91,6 +92,8 @@ pub struct Stats {
     health: Health,
     /// With several streams, each one's counts and histograms (copied to the snapshot).
     streams: Vec<(StreamFigures, StreamHists)>,
+    /// With an event log (`--report FILE.ndjson`): every request and state change.
+    trail: Option<Trail>,
 }
 
 impl Stats {
@@ -133,6 +136,22 @@ impl Stats {
             down_total: Duration::ZERO,
             health: Health::default(),
             streams: Vec::new(),
+            trail: None,
+        }
+    }
+
+    /// Every request and change of a viewer's state is passed on to `trail` as it is folded
+    /// in (`--report FILE.ndjson`).
+    #[must_use]
+    pub fn with_trail(mut self, trail: Trail) -> Stats {
+        self.trail = Some(trail);
+        self
+    }
+
+    /// Passes the trail's records gathered so far on (see [`Trail::flush`]).
+    pub fn flush_trail(&mut self) {
+        if let Some(t) = self.trail.as_mut() {
+            t.flush();
         }
     }
 
@@ -193,6 +212,9 @@ impl Stats {
     pub fn run_stopping(&mut self, at: Instant) {
         let since = at.saturating_duration_since(self.started_at);
         self.snap.notices.push(since, None, Level::Info, "run ending: stopping every viewer".into());
+        if let Some(t) = self.trail.as_mut() {
+            t.run_stopping(at);
+        }
         let now = self.snapshot(at);
         self.snap.streaming_at_stop = Some(now.streaming);
         self.snap.running_at_stop = Some(now.running);
@@ -209,6 +231,10 @@ impl Stats {
         let Some(v) = self.viewers.get_mut(ev.viewer as usize) else {
             return;
         };
+        if let Some(t) = self.trail.as_mut() {
+            t.before(&ev, &v.player, v.stream);
+        }
+        let (viewer, event_at) = (ev.viewer, ev.at);
         let s = &mut self.snap;
         // Its stream's share, with several streams.
         let mut stream = self.streams.get_mut(usize::from(v.stream)).map(|(f, h)| (f, h));
@@ -424,7 +450,10 @@ impl Stats {
                 }
             }
         }
-        self.verdicts.set(ev.viewer as usize, &v.player);
+        if let Some(t) = self.trail.as_mut() {
+            t.after(viewer, event_at, &v.player, v.stream);
+        }
+        self.verdicts.set(viewer as usize, &v.player);
     }
 
     /// Brings the time-dependent parts up to `now` and returns the snapshot.
@@ -695,6 +724,7 @@ pub async fn run(
                 for m in batch.drain(..) {
                     stats.apply_message(m);
                 }
+                stats.flush_trail();
                 hold.as_mut().reset(tokio::time::Instant::now() + BATCH);
                 holding = true;
             },
@@ -711,6 +741,7 @@ pub async fn run(
     }
     let now = Instant::now();
     publish.send_replace(Arc::new(stats.snapshot(now)));
+    stats.flush_trail();
     stats.results(now, started_unix)
 }
 
@@ -819,6 +850,38 @@ mod tests {
             protocol: None,
             measured: true,
         })
+    }
+
+    /// With a trail, every request folded in is one of its records and every stall the player
+    /// model counts is a `stalled` record at the instant the buffer ran dry.
+    #[test]
+    fn the_trail_holds_every_request_and_the_stalls_the_summary_counts() {
+        use crate::measure::trail::{State, Trail, TrailSink, What};
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let (sink, records, dropped) = TrailSink::channel(1024);
+        let mut st = Stats::new(1, t0, vec![Duration::ZERO], Arc::default(), Measure::Relay)
+            .with_trail(Trail::new(sink, t0, 0, 1));
+        st.apply(ev(0, t0, EventKind::SessionStarted { took: Duration::ZERO }));
+        st.apply(ev(0, t0 + ms(10), fetched(RequestKind::Playlist, 400, 2, 3, None)));
+        st.apply(ev(0, t0 + ms(100), fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0))));
+        // Dry at 2.1 s; the next segment comes at 5 s.
+        st.apply(ev(0, t0 + ms(5_000), fetched(RequestKind::Segment, 10_000, 1, 5, Some(2.0))));
+        st.run_stopping(t0 + ms(6_000));
+        st.apply(ev(0, t0 + ms(6_100), EventKind::Finished { reason: FinishReason::Shutdown }));
+        let s = st.snapshot(t0 + ms(6_200));
+        st.flush_trail();
+        drop(st);
+        let all: Vec<_> = records.iter().collect();
+        let requests = all.iter().filter(|r| matches!(r.what, What::Request(_))).count() as u64;
+        assert_eq!(requests, s.requests.values().sum::<u64>());
+        let stalls: Vec<_> = all
+            .iter()
+            .filter(|r| matches!(r.what, What::State { to: State::Stalled, .. }))
+            .map(|r| r.at)
+            .collect();
+        assert_eq!((stalls, s.playback.stalls), (vec![ms(2_100)], 1));
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
     }
 
     /// With several streams each viewer's figures go to its stream's share, and the shares

@@ -2,6 +2,7 @@
 //! histograms, the one fold that owns every aggregate, the per-second history, and the
 //! origin's own figures. Nothing here knows which engine produced an event.
 
+pub mod energy;
 pub mod events;
 pub(crate) mod exchanges;
 pub mod fold;
@@ -15,4 +16,5 @@ pub mod results;
 pub mod shard;
 pub mod snapshot;
 pub mod streams;
+pub mod trail;
 pub mod windows;

@@ -12,13 +12,16 @@
 //! Rates are current, not since boot: CPU load is `100 × (1 − Δidle / Δall)` over every CPU
 //! and mode between two scrapes, counting `iowait` as idle (a CPU waiting for I/O could run
 //! other work). A counter that went down between two scrapes (exporter or nginx restarted)
-//! yields no value for that interval rather than a negative one.
+//! yields no value for that interval rather than a negative one. The origin's energy (RAPL
+//! counters, or an estimate from busy CPU time) is folded by [`crate::measure::energy`].
 
 use std::collections::BTreeMap;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use kit::exposition::{self, Sample};
+
+use crate::measure::energy::{self, Energy, EnergyFold};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -164,6 +167,8 @@ pub struct OriginSnapshot {
     pub nginx_up: Option<bool>,
     /// Totals over the run.
     pub run: RunTotals,
+    /// The origin's energy over the run: from RAPL, estimated, or why it is unavailable.
+    pub energy: Energy,
 }
 
 /// A sample's labels, sorted.
@@ -203,6 +208,7 @@ pub struct Scraper {
     rx: Option<Reading>,
     tx: Option<Reading>,
     requests: Option<Reading>,
+    energy: EnergyFold,
     /// Σ cpu% × seconds and Σ seconds over the measured intervals.
     cpu_weighted: f64,
     cpu_seconds: f64,
@@ -216,6 +222,13 @@ impl Scraper {
     #[must_use]
     pub fn new(loopback: bool) -> Scraper {
         Scraper { loopback, ..Scraper::default() }
+    }
+
+    /// Without RAPL counters, estimates the origin's energy as busy CPU-seconds ×
+    /// `watts_per_core` (`--origin-watts-per-core`; `None`: no estimate).
+    #[must_use]
+    pub fn estimating(self, watts_per_core: Option<f64>) -> Scraper {
+        Scraper { energy: EnergyFold::new(watts_per_core), ..self }
     }
 
     /// Folds a good node exporter scrape made at `at`.
@@ -264,6 +277,13 @@ impl Scraper {
         self.succeeded(Exporter::Node, at);
 
         let cpu = advance(&mut self.cpu, at, series(samples, "node_cpu_seconds_total", |_| true));
+        if let Some(inc) = &cpu {
+            let busy = inc
+                .per_series
+                .iter()
+                .filter(|(labels, _)| labels.iter().any(|(k, v)| k == "mode" && energy::busy_mode(v)));
+            self.energy.busy(busy.map(|(_, d)| d).sum(), inc.secs);
+        }
         self.snap.cpu_percent = cpu.and_then(|inc| {
             let all = inc.sum();
             let idle: f64 = inc
@@ -307,6 +327,9 @@ impl Scraper {
             .or_else(|| gauge(samples, "node_memory_MemFree_bytes"));
         self.snap.mem_total_bytes = total.map(whole);
         self.snap.mem_used_bytes = total.zip(free).map(|(t, f)| whole(t - f));
+
+        self.energy.observe(at, samples);
+        self.snap.energy = self.energy.energy(true);
     }
 
     fn nginx_samples(&mut self, at: Instant, samples: &[Sample]) {
@@ -464,15 +487,17 @@ async fn scrape_target(
 /// [`MIN_INTERVAL`]), each with a timeout of `min(interval, 5 s)`, and publishes the snapshot
 /// after every round. Returns when `stop` is cancelled or nobody holds a receiver any more.
 /// Failures are reported in the snapshot and logged at debug level; they never end the task.
+/// `watts_per_core`: see [`Scraper::estimating`].
 pub async fn run(
     targets: Targets,
     interval: Duration,
+    watts_per_core: Option<f64>,
     publish: watch::Sender<OriginSnapshot>,
     stop: CancellationToken,
 ) {
     let interval = interval.max(MIN_INTERVAL);
     let timeout = interval.min(MAX_TIMEOUT);
-    let mut scraper = Scraper::new(targets.node_on_loopback());
+    let mut scraper = Scraper::new(targets.node_on_loopback()).estimating(watts_per_core);
     // Exporters are scraped directly, never through a proxy from the environment.
     let client = match reqwest::Client::builder().timeout(timeout).no_proxy().build() {
         Ok(c) => c,
@@ -796,6 +821,35 @@ nginxexporter_build_info{arch="linux/amd64",commit="",date="",dirty="false",go="
         assert!(close(s.cpu_percent, 25.0), "the rest is measured as usual");
         let remote = Scraper::default().snapshot();
         assert_eq!(remote.net_scope, NetScope::Devices);
+    }
+
+    #[test]
+    fn energy_is_measured_from_rapl_else_estimated_from_busy_cpu_only_when_asked() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut sc = Scraper::default().estimating(Some(10.0));
+        sc.observe_node(at(0), &node(100.0, 10.0, 50.0, 0.0, 0.0));
+        assert_eq!(sc.snapshot().energy, Energy::Unavailable(energy::Unavailable::OneScrape));
+        // 1 s: 0.25 CPU-s busy (user) × 10 W per core = 2.5 J, labelled an estimate.
+        sc.observe_node(at(1), &node(100.5, 10.25, 50.25, 0.0, 0.0));
+        let Energy::Known(e) = sc.snapshot().energy else { panic!("{:?}", sc.snapshot().energy) };
+        assert!((e.joules - 2.5).abs() < 1e-9 && e.source_name() == "estimate", "{e:?}");
+        let without = |s: &mut Scraper| {
+            s.observe_node(at(0), &node(100.0, 10.0, 50.0, 0.0, 0.0));
+            s.observe_node(at(1), &node(100.5, 10.25, 50.25, 0.0, 0.0));
+            s.snapshot().energy
+        };
+        assert_eq!(without(&mut Scraper::default()), Energy::Unavailable(energy::Unavailable::NoRapl));
+        // With RAPL counters the measurement wins: 30 J in 2 s.
+        let rapl = |j: f64| {
+            format!("{}node_rapl_package_joules_total{{index=\"0\",path=\"/sys/class/powercap/intel-rapl:0\"}} {j}\n", node(1.0, 1.0, 1.0, 0.0, 0.0))
+        };
+        let mut sc = Scraper::default().estimating(Some(10.0));
+        sc.observe_node(at(0), &rapl(100.0));
+        sc.observe_node(at(2), &rapl(130.0));
+        let Energy::Known(e) = sc.snapshot().energy else { panic!("{:?}", sc.snapshot().energy) };
+        assert!((e.joules - 30.0).abs() < 1e-9 && (e.watts_mean() - 15.0).abs() < 1e-9, "{e:?}");
+        assert_eq!(e.label(), "measured: RAPL package-0");
     }
 
     #[test]

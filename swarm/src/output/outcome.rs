@@ -2,8 +2,10 @@
 //! series, the run's facts, the origin's figures and the `--assert` results. The orchestrator
 //! fills it in; the summary and the reports are made from it.
 
+use crate::measure::history::Level;
 use crate::measure::origin::OriginSnapshot;
 use crate::measure::snapshot::Snapshot;
+use crate::output::eventlog::{self, Written};
 use crate::output::shape::{BaselineNote, Shape};
 use crate::output::summary::{self, RunFacts};
 
@@ -24,6 +26,8 @@ pub struct Outcome {
     pub results: crate::measure::results::Results,
     /// The `--baseline` report the thresholds compared with, and how this run differs from it.
     pub baseline: Option<BaselineNote>,
+    /// The event log (`--report FILE.ndjson`), once its writer has finished.
+    pub event_log: Option<Written>,
 }
 
 impl Outcome {
@@ -46,7 +50,21 @@ impl Outcome {
             checks,
             results: results.clone(),
             baseline: None,
+            event_log: None,
         }
+    }
+
+    /// Notes what the event log came to: a notice when it dropped events or failed.
+    #[must_use]
+    pub fn with_event_log(mut self, written: Written) -> Outcome {
+        if let Some(text) = eventlog::notice(&written) {
+            let at = self.snapshot.elapsed;
+            for notices in [&mut self.snapshot.notices, &mut self.results.totals.notices] {
+                notices.push(at, None, Level::Warn, text.clone());
+            }
+        }
+        self.event_log = Some(written);
+        self
     }
 
     /// What the run was, to compare it with another.
@@ -61,6 +79,9 @@ impl Outcome {
         let mut text = summary::render(&self.snapshot, &self.facts, self.origin.as_ref());
         if let Some(note) = &self.baseline {
             text.push_str(&note.to_string());
+        }
+        if let Some(w) = &self.event_log {
+            text.push_str(&eventlog::summary_line(w));
         }
         if !self.checks.is_empty() {
             let failed = self.checks.iter().filter(|c| !c.passed).count();

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::measure::energy::{joules, Energy, Source, Unavailable};
 use crate::measure::events::RequestKind;
 use crate::measure::latency::Latency;
 use crate::measure::origin::{NetScope, OriginSnapshot};
@@ -428,6 +429,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     if let Some(r) = origin {
         let served = (s.measure == Measure::Relay).then(|| s.bytes.values().sum::<u64>());
         origin_lines(&mut o, r, served);
+        energy_line(&mut o, &r.energy, p.watch_seconds, served);
     }
     if let Some((viewer, tail)) = &s.last_failure {
         let _ = writeln!(o, "Last failure      viewer {viewer}, its last log lines:");
@@ -459,6 +461,37 @@ fn network(r: &OriginSnapshot, served: Option<u64>) -> String {
         }
         _ => "network n/a (needs two scrapes)".to_owned(),
     }
+}
+
+/// The origin's energy: measured, estimated (labelled, with its formula) or unavailable.
+fn energy_line(o: &mut String, e: &Energy, watch_seconds: f64, served: Option<u64>) {
+    let run = match e {
+        Energy::Known(run) => run,
+        Energy::Unavailable(u) => {
+            let hint = if *u == Unavailable::NoRapl {
+                "; --origin-watts-per-core W gives a labelled estimate"
+            } else {
+                ""
+            };
+            let _ = writeln!(o, "Origin energy     unavailable: {}{hint}", u.reason());
+            return;
+        }
+    };
+    let busy = match run.source {
+        Source::Estimate { busy_cpu_seconds, .. } => format!(" · {busy_cpu_seconds:.1} busy CPU-s"),
+        Source::Rapl { .. } => String::new(),
+    };
+    let _ = writeln!(
+        o,
+        "Origin energy     {}{busy} · {:.1} W mean · {:.1} W peak · {} over {:.1} s · {} per viewer-hour · {} per GB (10^9 bytes delivered)",
+        run.label(),
+        run.watts_mean(),
+        run.watts_peak,
+        joules(run.joules),
+        run.seconds,
+        run.per_viewer_hour(watch_seconds).map_or_else(|| "n/a (nothing watched)".to_owned(), joules),
+        run.per_gigabyte(served).map_or_else(|| "n/a (bytes not measured)".to_owned(), joules),
+    );
 }
 
 /// The origin's part of the summary: run figures from the deltas between scrapes.

@@ -10,6 +10,8 @@ mod baseline;
 mod common;
 mod completions;
 mod dashboard;
+mod energy;
+mod events;
 mod flags;
 mod fleet;
 mod generator;

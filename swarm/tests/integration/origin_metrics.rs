@@ -28,7 +28,7 @@ fn start_scraping(
 ) -> (watch::Receiver<OriginSnapshot>, CancellationToken, tokio::task::JoinHandle<()>) {
     let (publish, snapshots) = watch::channel(OriginSnapshot::default());
     let stop = CancellationToken::new();
-    let task = tokio::spawn(scrape::run(targets, interval, publish, stop.clone()));
+    let task = tokio::spawn(scrape::run(targets, interval, None, publish, stop.clone()));
     (snapshots, stop, task)
 }
 

@@ -319,6 +319,17 @@ pub struct PrometheusSpec {
     /// data over the run.
     #[serde(default)]
     pub dashboards: Vec<String>,
+    /// Also scrape a node exporter reading made-up RAPL counters (job `hls-origin-rapl`), for
+    /// the energy panels on a machine without RAPL.
+    pub fake_rapl: Option<FakeRaplSpec>,
+}
+
+/// `fake_rapl = { package_watts = 40.0, dram_watts = 5.0 }`: the power the counters advance at.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FakeRaplSpec {
+    pub package_watts: f64,
+    pub dram_watts: f64,
 }
 
 fn default_scrape() -> Duration {

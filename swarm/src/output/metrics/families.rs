@@ -590,6 +590,14 @@ fn origin_families(o: &mut Families, r: &OriginSnapshot) {
             o.one(name, "gauge", help, v);
         }
     }
+    // Energy only when known, labelled with where it comes from (an estimate is never bare).
+    if let crate::measure::energy::Energy::Known(e) = &r.energy {
+        let source = [("source", e.source_name())];
+        o.family("origin_energy_joules_total", "counter", "Origin energy since the first scrape (source: rapl, measured; estimate: busy CPU-seconds x --origin-watts-per-core).");
+        o.sample(&source, e.joules);
+        o.family("origin_power_watts", "gauge", "Origin power between the last two node exporter scrapes.");
+        o.sample(&source, e.watts_last);
+    }
 }
 
 /// Variants get a `bandwidth` label each, at most this many; the rest share `other`.

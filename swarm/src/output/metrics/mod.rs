@@ -213,6 +213,20 @@ mod tests {
         let text = render(&s, Some(&origin), &labels);
         assert!(text.contains("hls_swarm_origin_exporter_up{exporter=\"nginx\"} 0\n"));
         assert!(text.contains("hls_swarm_origin_nginx_requests_per_second 4\n"));
+        assert!(!text.contains("hls_swarm_origin_energy"), "no energy figure, no series");
+        assert_grouped(&text);
+        // Energy is exported labelled with its source, an estimate never bare.
+        let estimate = crate::measure::energy::EnergyRun {
+            source: crate::measure::energy::Source::Estimate { watts_per_core: 10.0, busy_cpu_seconds: 4.0 },
+            joules: 40.0,
+            seconds: 8.0,
+            watts_peak: 7.0,
+            watts_last: 6.0,
+        };
+        let origin = OriginSnapshot { energy: crate::measure::energy::Energy::Known(estimate), ..origin };
+        let text = render(&s, Some(&origin), &labels);
+        assert!(text.contains("hls_swarm_origin_energy_joules_total{source=\"estimate\"} 40\n"), "{text}");
+        assert!(text.contains("hls_swarm_origin_power_watts{source=\"estimate\"} 6\n"), "{text}");
         assert_grouped(&text);
     }
 

@@ -222,7 +222,10 @@ impl Report {
                 peak_bytes_per_second: relay
                     .then(|| outcome.series.iter().map(|x| x.bytes).max().unwrap_or(0)),
             },
-            origin: outcome.origin.as_ref().map(Origin::of),
+            origin: outcome
+                .origin
+                .as_ref()
+                .map(|o| Origin::of(o, p.watch_seconds, relay.then_some(total_bytes))),
             generator: Generator::of(&s.generator),
             thresholds: outcome.checks.iter().map(threshold).collect(),
             passed: outcome.passed(),

@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::measure::energy::{self, Energy};
 use crate::measure::origin;
 
 /// How scraping one exporter went.
@@ -126,10 +127,112 @@ pub struct Origin {
     pub nginx_up: Option<bool>,
     /// Totals over the run.
     pub run: OriginRun,
+    /// The origin's energy over the run: measured (RAPL), estimated, or unavailable.
+    pub energy: OriginEnergy,
+}
+
+/// Where the origin's energy figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EnergySource {
+    /// Measured: the increase of the node exporter's RAPL counters (`package` and `dram`
+    /// domains) between its first and last scrape.
+    Rapl,
+    /// Estimated, not measured: busy CPU-seconds × `watts_per_core` (`--origin-watts-per-core`).
+    Estimate,
+    /// No figure: see `unavailable_reason`.
+    Unavailable,
+}
+
+/// The origin's energy over the scraped time (from the first to the last node exporter
+/// scrape), in joules and watts. Every figure is `null` when `source` is `unavailable`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginEnergy {
+    /// `rapl` (measured), `estimate`, or `unavailable`.
+    pub source: EnergySource,
+    /// How the figures were obtained, e.g. `measured: RAPL package-0 + dram-0` or
+    /// `estimated: origin busy CPU-seconds × 10 W per core`; `null` when unavailable.
+    pub formula: Option<String>,
+    /// Why there is no figure (e.g. the node exporter reports no RAPL counters); `null`
+    /// otherwise.
+    pub unavailable_reason: Option<String>,
+    /// `--origin-watts-per-core` behind an estimate; `null` otherwise.
+    pub watts_per_core: Option<f64>,
+    /// Busy CPU-seconds (every mode but idle, iowait and steal) behind an estimate; `null`
+    /// otherwise.
+    pub busy_cpu_seconds: Option<f64>,
+    /// RAPL counter drops taken as resets (the new value counted as the increase, as
+    /// Prometheus's `increase()` does); `null` unless measured.
+    pub counter_resets: Option<u64>,
+    /// Energy over `seconds`, joules.
+    pub joules: Option<f64>,
+    /// The scraped time the energy covers, seconds.
+    pub seconds: Option<f64>,
+    /// `joules / seconds`, watts.
+    pub watts_mean: Option<f64>,
+    /// The highest mean of one scrape interval, watts.
+    pub watts_peak: Option<f64>,
+    /// `joules / (playback.watch_seconds / 3600)`: the origin's whole energy (idle included)
+    /// per hour watched by one viewer; `null` when nothing was watched.
+    pub joules_per_viewer_hour: Option<f64>,
+    /// `joules / (requests.bytes / 10^9)`: per gigabyte (10^9 bytes) delivered to the viewers;
+    /// `null` when the bytes were not measured (`--measure log`).
+    pub joules_per_gigabyte: Option<f64>,
+}
+
+impl OriginEnergy {
+    /// The figures of `e`, with the run's `watch_seconds` and `delivered` bytes.
+    pub(super) fn of(e: &Energy, watch_seconds: f64, delivered: Option<u64>) -> OriginEnergy {
+        let none = OriginEnergy {
+            source: EnergySource::Unavailable,
+            formula: None,
+            unavailable_reason: None,
+            watts_per_core: None,
+            busy_cpu_seconds: None,
+            counter_resets: None,
+            joules: None,
+            seconds: None,
+            watts_mean: None,
+            watts_peak: None,
+            joules_per_viewer_hour: None,
+            joules_per_gigabyte: None,
+        };
+        let run = match e {
+            Energy::Unavailable(u) => {
+                return OriginEnergy { unavailable_reason: Some(u.reason().to_owned()), ..none };
+            }
+            Energy::Known(run) => run,
+        };
+        let mut out = OriginEnergy {
+            formula: Some(run.label()),
+            joules: Some(run.joules),
+            seconds: Some(run.seconds),
+            watts_mean: Some(run.watts_mean()),
+            watts_peak: Some(run.watts_peak),
+            joules_per_viewer_hour: run.per_viewer_hour(watch_seconds),
+            joules_per_gigabyte: run.per_gigabyte(delivered),
+            ..none
+        };
+        match run.source {
+            energy::Source::Rapl { resets, .. } => {
+                out.source = EnergySource::Rapl;
+                out.counter_resets = Some(resets);
+            }
+            energy::Source::Estimate { watts_per_core, busy_cpu_seconds } => {
+                out.source = EnergySource::Estimate;
+                out.watts_per_core = Some(watts_per_core);
+                out.busy_cpu_seconds = Some(busy_cpu_seconds);
+            }
+        }
+        out
+    }
 }
 
 impl Origin {
-    pub(super) fn of(o: &origin::OriginSnapshot) -> Origin {
+    /// The figures of `o`; the energy's per-viewer-hour and per-gigabyte figures divide by
+    /// the run's `watch_seconds` and `delivered` bytes.
+    pub(super) fn of(o: &origin::OriginSnapshot, watch_seconds: f64, delivered: Option<u64>) -> Origin {
         let fraction = |p: Option<f64>| p.map(|p| p / 100.0);
         Origin {
             node: Exporter::of(&o.node),
@@ -154,6 +257,7 @@ impl Origin {
                 nginx_requests: o.run.requests,
                 nginx_peak_active_connections: o.run.peak_active_connections,
             },
+            energy: OriginEnergy::of(&o.energy, watch_seconds, delivered),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! End-of-run report files: `--report run.json` (machine-readable, described by
-//! `docs/report.schema.json`) and `--report run.html` (one self-contained page).
+//! `docs/report.schema.json`), `--report run.html` (one self-contained page) and
+//! `--report run.csv` (the per-second series). `--report run.ndjson` names the event log,
+//! written while the run goes on (`crate::output::eventlog`), not from the report.
 //!
 //! A [`Report`] is built once from the run's [`Outcome`]; the JSON file is that struct
 //! serialized and the HTML page ([`html`]) renders the same struct, so both say the same thing.
@@ -12,6 +14,7 @@
 
 mod build;
 pub mod chart;
+pub mod csv;
 mod hosts;
 pub mod html;
 pub mod markup;
@@ -32,6 +35,10 @@ pub enum Format {
     Json,
     /// `.html`: one self-contained page.
     Html,
+    /// `.csv`: the per-second series.
+    Csv,
+    /// `.ndjson` or `.jsonl`: the event log, written during the run.
+    Events,
 }
 
 /// One `--report` file, validated: a known extension in an existing directory.
@@ -44,15 +51,16 @@ pub struct Target {
 }
 
 /// Accepted `--report` values, for messages.
-pub const ACCEPTED: &str = "accepted: a file name ending in .json (machine-readable) or .html \
-    (a self-contained page), in a directory that exists, or - (JSON on one line of stdout)";
+pub const ACCEPTED: &str = "accepted: a file name ending in .json (machine-readable), .html \
+    (a self-contained page), .csv (the per-second series) or .ndjson/.jsonl (the event log, one \
+    per run), in a directory that exists, or - (JSON on one line of stdout)";
 
 impl Target {
     /// Reads a `--report` value.
     ///
     /// # Errors
-    /// An extension other than `.json` or `.html`, or a parent directory that does not exist;
-    /// the message says which.
+    /// An extension other than `.json`, `.html`, `.csv`, `.ndjson` or `.jsonl`, or a parent
+    /// directory that does not exist; the message says which.
     pub fn parse(path: &Path) -> Result<Target, String> {
         if path.as_os_str() == "-" {
             return Ok(Target { path: path.to_owned(), format: Format::Json });
@@ -61,6 +69,8 @@ impl Target {
         let format = match ext.as_deref() {
             Some("json") => Format::Json,
             Some("html") => Format::Html,
+            Some("csv") => Format::Csv,
+            Some("ndjson" | "jsonl") => Format::Events,
             Some(other) => return Err(format!("the extension '.{other}' is not a report format")),
             None => return Err("it has no extension".to_owned()),
         };
@@ -93,7 +103,8 @@ pub struct WriteError {
 }
 
 /// Writes `report` to `target`, through a temporary file in the same directory, so a reader
-/// never sees half a report.
+/// never sees half a report. An event log (`.ndjson`) was written during the run: nothing is
+/// done here.
 ///
 /// # Errors
 /// If the file cannot be created, written or renamed into place.
@@ -112,6 +123,8 @@ pub fn write(report: &Report, target: &Target, secrets: &Secrets) -> Result<(), 
             t
         }
         Format::Html => html::render(report),
+        Format::Csv => csv::render(report),
+        Format::Events => return Ok(()),
     };
     // The figures carry no secret by construction; this is the last line of defence.
     let text = secrets.text(&text);
@@ -124,6 +137,21 @@ pub fn write(report: &Report, target: &Target, secrets: &Secrets) -> Result<(), 
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(err)
+}
+
+/// The event log (`.ndjson`), written during the run, as a `--report` file: written, or why
+/// not.
+///
+/// # Errors
+/// It could not be written whole.
+pub fn event_log_written(log: &crate::output::eventlog::Written) -> Result<(), WriteError> {
+    match &log.error {
+        None => Ok(()),
+        Some((why, lost)) => Err(WriteError {
+            path: log.path.clone(),
+            source: std::io::Error::other(format!("{why} ({lost} events not written)")),
+        }),
+    }
 }
 
 /// The JSON Schema of [`Report`] (draft 2020-12), as committed in `docs/report.schema.json`.

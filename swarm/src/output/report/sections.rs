@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::build::Report;
 use super::markup::{escape, facts, opt, percent, size, table};
 use super::model::{Exporter, Level};
+use crate::measure::energy::joules;
 use crate::output::summary::{bitrate, bytes, seconds};
 
 pub(super) fn playback(o: &mut String, r: &Report) {
@@ -236,8 +237,25 @@ pub(super) fn origin(o: &mut String, r: &Report) {
             ),
             ("nginx requests over the run", g.run.nginx_requests.to_string()),
             ("nginx peak active connections", opt(g.run.nginx_peak_active_connections, |n| n.to_string())),
+            ("energy over the run", energy(&g.energy)),
         ],
     );
+}
+
+/// The origin's energy: the figures with how they were obtained, or why there are none.
+fn energy(e: &super::hosts::OriginEnergy) -> String {
+    let (Some(formula), Some(j), Some(s), Some(mean), Some(peak)) =
+        (&e.formula, e.joules, e.seconds, e.watts_mean, e.watts_peak)
+    else {
+        return format!("unavailable: {}", escape(e.unavailable_reason.as_deref().unwrap_or("not measured")));
+    };
+    format!(
+        "{} · {mean:.1} W mean · {peak:.1} W peak · {} over {s:.1} s · {} per viewer-hour · {} per GB (10<sup>9</sup> bytes)",
+        escape(formula),
+        joules(j),
+        opt(e.joules_per_viewer_hour, joules),
+        opt(e.joules_per_gigabyte, joules)
+    )
 }
 
 pub(super) fn notices(o: &mut String, r: &Report) {

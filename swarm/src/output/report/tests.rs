@@ -131,7 +131,7 @@ fn outcome(measure: snapshot::Measure, seconds: u64) -> Outcome {
         .map(|a| thresholds::Assertion::parse(a).unwrap().check(&s))
         .collect();
     let results = crate::measure::results::Results { totals: s.clone(), ..Default::default() };
-    Outcome { snapshot: s, series, facts, origin: None, checks, results, baseline: None }
+    Outcome { snapshot: s, series, facts, origin: None, checks, results, baseline: None, event_log: None }
 }
 
 fn json(r: &Report) -> serde_json::Value {
@@ -377,4 +377,40 @@ fn writes_both_formats_whole_and_names_the_file_it_cannot_write() {
     let gone = Target { path: dir.path().join("gone/run.json"), format: Format::Json };
     let e = write(&r, &gone, &Secrets::default()).unwrap_err().to_string();
     assert!(e.starts_with("cannot write the report '") && e.contains("gone/run.json"), "{e}");
+}
+
+#[test]
+fn csv_and_event_log_targets_by_extension() {
+    let ok = |p: &str| Target::parse(std::path::Path::new(p)).unwrap().format;
+    assert_eq!(ok("run.csv"), Format::Csv);
+    assert_eq!((ok("run.ndjson"), ok("run.JSONL")), (Format::Events, Format::Events));
+}
+
+/// The CSV is the JSON's series: one row per second under the header, the same values, and an
+/// empty cell where the JSON has `null` (or, with `--measure log`, bytes it did not measure).
+#[test]
+fn csv_rows_are_the_json_series() {
+    for measure in [snapshot::Measure::Relay, snapshot::Measure::Log] {
+        let r = Report::new(&outcome(measure, 6));
+        let text = csv::render(&r);
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some(csv::HEADER));
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        let series = json(&r)["series"].as_array().unwrap().clone();
+        assert_eq!(rows.len(), series.len());
+        for (row, s) in rows.iter().zip(&series) {
+            let n = |i: usize| row[i].parse::<f64>().ok();
+            assert_eq!(n(0), s["second"].as_f64());
+            assert_eq!(
+                (n(2), n(3), n(4)),
+                (s["running"].as_f64(), s["streaming"].as_f64(), s["stalled"].as_f64())
+            );
+            let bytes = (measure == snapshot::Measure::Relay).then(|| s["bytes"].as_f64()).flatten();
+            assert_eq!((n(5), n(6), n(7)), (bytes, s["requests"].as_f64(), s["errors"].as_f64()));
+            assert_eq!(n(8), s["segment_download_p95"].as_f64(), "{row:?}");
+        }
+        assert_eq!(rows[1][8], "", "no segment ended in second 1: an empty cell");
+        assert_eq!(rows[0][1], "2023-11-14T22:13:20Z", "the wall clock of second 0");
+        assert_eq!(rows[3][1], "2023-11-14T22:13:23Z");
+    }
 }

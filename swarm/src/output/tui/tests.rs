@@ -108,6 +108,7 @@ fn origin() -> OriginSnapshot {
         requests_per_second: Some(20.5),
         nginx_up: Some(true),
         run: crate::measure::origin::RunTotals::default(),
+        energy: crate::measure::energy::Energy::default(),
     }
 }
 
