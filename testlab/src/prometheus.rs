@@ -241,6 +241,7 @@ mod tests {
             scrape_interval: Duration::from_millis(500),
             queries: vec![],
             dashboards: vec![],
+            scrape_origin: false,
             fake_rapl: None,
         };
         let c = config(&spec, "127.0.0.1:4000".parse().unwrap(), None, None);
@@ -254,6 +255,7 @@ mod tests {
             scrape_interval: Duration::from_secs(1),
             queries: vec![],
             dashboards: vec![],
+            scrape_origin: false,
             fake_rapl: None,
         };
         let exporters = Some(("127.0.0.1:9100".parse().unwrap(), "127.0.0.1:9113".parse().unwrap()));

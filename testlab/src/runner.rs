@@ -381,7 +381,9 @@ async fn drive(
     };
     if let (Some(spec), Some(target)) = (&s.prometheus, metrics) {
         let bin = env::which("prometheus").ok_or_else(|| Stop::Skip("needs `prometheus`".into()))?;
-        let exporters = Some((endpoints.node, endpoints.nginx));
+        // Prometheus polling the nginx exporter makes nginx requests of its own (stub_status),
+        // which `nginx_requests_match` does not count: only when asked.
+        let exporters = spec.scrape_origin.then_some((endpoints.node, endpoints.nginx));
         let rapl = match &spec.fake_rapl {
             Some(r) => {
                 let ne = env::which("prometheus-node-exporter")

@@ -319,6 +319,11 @@ pub struct PrometheusSpec {
     /// data over the run.
     #[serde(default)]
     pub dashboards: Vec<String>,
+    /// Also scrape the origin's node and nginx exporters (jobs `hls-origin-node`,
+    /// `hls-origin-nginx`), as `hls-lab observe` does. Their polls are nginx requests
+    /// `nginx_requests_match` does not count.
+    #[serde(default)]
+    pub scrape_origin: bool,
     /// Also scrape a node exporter reading made-up RAPL counters (job `hls-origin-rapl`), for
     /// the energy panels on a machine without RAPL.
     pub fake_rapl: Option<FakeRaplSpec>,
