@@ -136,9 +136,16 @@ fn default_dashboards() -> Option<PathBuf> {
         .filter(|d| d.is_dir())
 }
 
-fn which(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    names.iter().find_map(|n| std::env::split_paths(&path).map(|d| d.join(n)).find(|p| p.is_file()))
+/// The first of `names` installed (`PATH`, then the sbin/bin directories).
+fn installed(names: &[&str]) -> Option<PathBuf> {
+    names.iter().find_map(|n| crate::image::on_path(n))
+}
+
+/// What `observe` runs: Prometheus, Grafana if any, and the dashboards Grafana provisions.
+struct Programs<'a> {
+    prometheus: &'a Path,
+    grafana: Option<&'a Path>,
+    dashboards: Option<&'a Path>,
 }
 
 /// One child we started: its name, group and log.
@@ -163,7 +170,7 @@ async fn ready(child: &mut Child, addr: SocketAddr, path: &str, limit: Duration)
             return Err(format!(
                 "{} exited ({status}) before it was ready; its log:\n{}",
                 child.name,
-                tail(&child.log)
+                crate::vm::tail(&child.log, 15)
             ));
         }
         if Instant::now() > deadline {
@@ -171,17 +178,11 @@ async fn ready(child: &mut Child, addr: SocketAddr, path: &str, limit: Duration)
                 "{} did not answer {path} on {addr} within {} s; its log:\n{}",
                 child.name,
                 limit.as_secs(),
-                tail(&child.log)
+                crate::vm::tail(&child.log, 15)
             ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 fn spawn(name: &'static str, cmd: &mut tokio::process::Command, log: PathBuf) -> Result<Child, String> {
@@ -209,14 +210,14 @@ pub async fn run(a: &ObserveArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
         let _ = writeln!(err, "hls-lab observe: {e}");
         return 2;
     }
-    let Some(prometheus) = which(&["prometheus"]) else {
+    let Some(prometheus) = installed(&["prometheus"]) else {
         let _ = writeln!(
             err,
             "hls-lab observe: prometheus is not installed (Debian: apt-get install prometheus)"
         );
         return 2;
     };
-    let grafana = match (a.grafana, which(&["grafana", "grafana-server"])) {
+    let grafana = match (a.grafana, installed(&["grafana", "grafana-server"])) {
         (GrafanaChoice::Off, _) => None,
         (_, Some(bin)) => Some(bin),
         (GrafanaChoice::On, None) => {
@@ -246,7 +247,9 @@ pub async fn run(a: &ObserveArgs, out: &mut dyn Write, err: &mut dyn Write) -> u
         },
     };
     let dir = a.dir.clone().or_else(|| temp.clone()).unwrap_or_default();
-    let code = serve(a, &dir, &prometheus, grafana.as_deref(), dashboards.as_deref(), out, err).await;
+    let programs =
+        Programs { prometheus: &prometheus, grafana: grafana.as_deref(), dashboards: dashboards.as_deref() };
+    let code = serve(a, &dir, &programs, out, err).await;
     if let Some(t) = temp {
         let _ = std::fs::remove_dir_all(t);
     }
@@ -262,14 +265,12 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
 async fn serve(
     a: &ObserveArgs,
     dir: &Path,
-    prometheus: &Path,
-    grafana: Option<&Path>,
-    dashboards: Option<&Path>,
+    programs: &Programs<'_>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
     let mut children = Vec::new();
-    let result = start(a, dir, prometheus, grafana, dashboards, &mut children, out).await;
+    let result = start(a, dir, programs, &mut children, out).await;
     let code = match result {
         Err(e) => {
             let _ = writeln!(err, "hls-lab observe: {e}");
@@ -300,12 +301,11 @@ async fn serve(
 async fn start(
     a: &ObserveArgs,
     dir: &Path,
-    prometheus: &Path,
-    grafana: Option<&Path>,
-    dashboards: Option<&Path>,
+    programs: &Programs<'_>,
     children: &mut Vec<Child>,
     out: &mut dyn Write,
 ) -> Result<(), String> {
+    let Programs { prometheus, grafana, dashboards } = *programs;
     let write = |path: PathBuf, text: &str| {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)

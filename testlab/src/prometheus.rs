@@ -125,16 +125,26 @@ impl Prometheus {
     }
 }
 
+/// `promql` as a query-string value.
+fn encode(promql: &str) -> String {
+    url::form_urlencoded::byte_serialize(promql.as_bytes()).collect()
+}
+
 impl Client {
-    /// The single value of an instant query, or why there is none.
-    pub fn query(&self, promql: &str) -> Result<f64, String> {
-        let q: String = url::form_urlencoded::byte_serialize(promql.as_bytes()).collect();
-        let r = self.reach.get(self.addr, &format!("/api/v1/query?query={q}")).map_err(|e| e.to_string())?;
+    /// `GET path` of Prometheus's HTTP API: the answer when its status is `success`.
+    fn api(&self, path: &str) -> Result<serde_json::Value, String> {
+        let r = self.reach.get(self.addr, path).map_err(|e| e.to_string())?;
         let v: serde_json::Value =
             serde_json::from_str(&r.body).map_err(|e| format!("not JSON ({e}): {}", r.body))?;
         if v["status"] != "success" {
             return Err(format!("query failed: {}", r.body));
         }
+        Ok(v)
+    }
+
+    /// The single value of an instant query, or why there is none.
+    pub fn query(&self, promql: &str) -> Result<f64, String> {
+        let v = self.api(&format!("/api/v1/query?query={}", encode(promql)))?;
         let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
         match result.as_slice() {
             [one] => one["value"][1]
@@ -145,9 +155,7 @@ impl Client {
             many => Err(format!("{} series; expected one", many.len())),
         }
     }
-}
 
-impl Client {
     /// A range query: every series' values from `start` to `end` (Unix seconds) at `step`
     /// seconds; `NaN` stays `NaN`.
     ///
@@ -160,14 +168,9 @@ impl Client {
         end: f64,
         step: f64,
     ) -> Result<Vec<Vec<f64>>, String> {
-        let q: String = url::form_urlencoded::byte_serialize(promql.as_bytes()).collect();
-        let path = format!("/api/v1/query_range?query={q}&start={start:.3}&end={end:.3}&step={step:.3}");
-        let r = self.reach.get(self.addr, &path).map_err(|e| e.to_string())?;
-        let v: serde_json::Value =
-            serde_json::from_str(&r.body).map_err(|e| format!("not JSON ({e}): {}", r.body))?;
-        if v["status"] != "success" {
-            return Err(format!("query failed: {}", r.body));
-        }
+        let q = encode(promql);
+        let v =
+            self.api(&format!("/api/v1/query_range?query={q}&start={start:.3}&end={end:.3}&step={step:.3}"))?;
         Ok(v["data"]["result"]
             .as_array()
             .into_iter()

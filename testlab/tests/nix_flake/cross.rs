@@ -302,8 +302,7 @@ async fn real_summary() -> String {
 fn nix_flake_tap_queues_match_the_vms_vcpus() -> testkit::Outcome {
     have_nix()?;
     let scratch = Scratch::new()?;
-    let vm = scratch
-        .eval_expr(
+    let (v, vm) = scratch.eval_json(
             r#"let
                  lab = import (src + "/nix/lab.nix");
                  s = nixos { modules = [ { nixpkgs.hostPlatform = "x86_64-linux"; } microvm.nixosModules.microvm
@@ -316,9 +315,7 @@ fn nix_flake_tap_queues_match_the_vms_vcpus() -> testkit::Outcome {
                  taps = map (i: i.id) (builtins.filter (i: i.type == "tap") s.config.microvm.interfaces);
                  networkModule = net.config.systemd.network.netdevs."41-${lab.network.tap}".tapConfig.MultiQueue;
                }"#,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let v: serde_json::Value = serde_json::from_str(&vm).expect("JSON");
+    );
     assert_eq!(v["taps"], serde_json::json!(["hlstap0"]), "{vm}");
     let vcpu = v["vcpu"].as_u64().expect("vcpu");
     if vcpu > 1 {
@@ -344,13 +341,10 @@ fn nix_flake_tap_queues_match_the_vms_vcpus() -> testkit::Outcome {
 fn nix_flake_hls_lab_wrapper_has_what_hls_lab_needs() -> testkit::Outcome {
     have_nix()?;
     let scratch = Scratch::new()?;
-    let text = scratch
-        .eval_expr(
-            r#"let p = flake.packages.x86_64-linux.hls-lab; in
+    let (v, text) = scratch.eval_json(
+        r#"let p = flake.packages.x86_64-linux.hls-lab; in
                builtins.toJSON { tools = map (t: t.name) p.tools; env = p.env; }"#,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    );
     let tools: Vec<&str> = v["tools"].as_array().expect("tools").iter().filter_map(|t| t.as_str()).collect();
     // busybox: the guest's init in the image hls-lab builds; nft: `network setup --nat`.
     for needed in ["busybox", "nftables", "qemu", "nginx", "ffmpeg"] {
@@ -400,13 +394,10 @@ const PROVIDED_BY: [(&str, &str); 9] = [
 fn nix_flake_workspace_tests_check_has_every_program_the_tests_use() -> testkit::Outcome {
     have_nix()?;
     let scratch = Scratch::new()?;
-    let text = scratch
-        .eval_expr(
-            r#"let a = flake.checks.x86_64-linux.workspace-tests.drvAttrs; in
+    let (v, text) = scratch.eval_json(
+        r#"let a = flake.checks.x86_64-linux.workspace-tests.drvAttrs; in
                builtins.toJSON { inputs = map (p: p.name) a.nativeCheckInputs; flags = a.checkFlags; }"#,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    );
     let inputs: Vec<&str> =
         v["inputs"].as_array().expect("inputs").iter().filter_map(|t| t.as_str()).collect();
     assert_eq!(v["flags"], serde_json::json!(["--skip", "nix_flake"]), "{text}");
@@ -487,13 +478,10 @@ fn nix_flake_workspace_tests_check_has_every_program_the_tests_use() -> testkit:
 fn nix_flake_hls_swarm_package_installs_completions_and_man_pages() -> testkit::Outcome {
     have_nix()?;
     let scratch = Scratch::new()?;
-    let text = scratch
-        .eval_expr(
-            r#"let a = flake.packages.x86_64-linux.hls-swarm.drvAttrs; in
+    let (v, text) = scratch.eval_json(
+        r#"let a = flake.packages.x86_64-linux.hls-swarm.drvAttrs; in
                builtins.toJSON { script = a.buildCommand; inputs = map (p: p.name) a.nativeBuildInputs; }"#,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    );
     let script = v["script"].as_str().expect("buildCommand");
     assert!(v["inputs"].to_string().contains("installShellFiles"), "{text}");
     for shell in ["bash", "zsh", "fish"] {

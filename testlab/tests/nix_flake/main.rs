@@ -113,6 +113,13 @@ impl Scratch {
         c
     }
 
+    /// [`Scratch::eval_expr`] of an expression that ends in `builtins.toJSON`: the value
+    /// parsed, and its text for messages. A failure panics, showing the error.
+    fn eval_json(&self, expr: &str) -> (serde_json::Value, String) {
+        let text = self.eval_expr(expr).unwrap_or_else(|e| panic!("{expr}\nfailed:\n{e}"));
+        (serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")), text)
+    }
+
     /// `nix eval --raw --impure --expr <expr>`, where `expr` may use `flake` (the flake's
     /// outputs over the stand-ins), `lib` (the real nixpkgs lib), `pkgs` (the stand-in
     /// packages of x86_64-linux), `nixos` (the stand-in `lib.nixosSystem`) and `src` (the copy).
