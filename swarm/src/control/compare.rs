@@ -63,7 +63,8 @@ pub fn compare(args: &CompareArgs, out: &mut dyn Write) -> Result<Comparison, Co
     };
     write!(out, "{}", comparison.text()).and_then(|()| out.flush()).map_err(io("to stdout"))?;
     if let Some(path) = &args.html {
-        write_atomically(path, &comparison.html()).map_err(io(&format!("the page {}", path.display())))?;
+        crate::output::report::write_atomically(path, &comparison.html())
+            .map_err(io(&format!("the page {}", path.display())))?;
         writeln!(out, "Comparison: {}", path.display()).map_err(io("to stdout"))?;
     }
     Ok(comparison)
@@ -82,20 +83,6 @@ fn check_html_path(path: &Path) -> Result<(), CompareError> {
         }
         _ => Ok(()),
     }
-}
-
-/// Writes `text` to `path` through a temporary file in the same directory, so a reader never
-/// sees half a page.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

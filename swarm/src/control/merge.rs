@@ -9,7 +9,7 @@ use crate::measure::shard::Shard;
 use crate::output::baseline::{self, PastRun};
 use crate::output::outcome::Outcome;
 use crate::output::summary::RunFacts;
-use crate::output::thresholds::Assertion;
+use crate::output::thresholds::{Assertion, ParseError};
 
 /// Why the reports cannot be merged.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -71,8 +71,8 @@ pub enum MergeError {
         count: u32,
     },
     /// An assertion that cannot be read (the message names it).
-    #[error("{0}")]
-    Assert(String),
+    #[error(transparent)]
+    Assert(#[from] ParseError),
 }
 
 /// `shard 2 of 3 is missing`, `shards 1, 2 of 3 are missing`.
@@ -155,14 +155,13 @@ pub fn merge(
 ) -> Result<(Outcome, u32), MergeError> {
     let asserts = asserts
         .iter()
-        .map(|a| Assertion::parse(a).map_err(|e| MergeError::Assert(e.to_string())))
+        .map(|a| Assertion::parse(a).map_err(MergeError::from))
         .collect::<Result<Vec<_>, _>>()?;
     let baseline = baseline
         .map(PastRun::load)
         .transpose()
         .map_err(|e| MergeError::Unusable { file: format!("--baseline {}", e.file), reason: e.reason })?;
-    let asserts =
-        baseline::bind(asserts, baseline.as_ref()).map_err(|e| MergeError::Assert(e.to_string()))?;
+    let asserts = baseline::bind(asserts, baseline.as_ref())?;
     let files = expand(files)?;
     let mut parts = files.iter().map(|f| read(f)).collect::<Result<Vec<_>, _>>()?;
     let Some(first) = parts.first() else {

@@ -82,15 +82,21 @@ impl Written {
     }
 }
 
+impl Written {
+    /// Why the file could not be written and how much was lost, or `None`.
+    #[must_use]
+    pub fn failure(&self) -> Option<String> {
+        self.error.as_ref().map(|(why, lost)| format!("{why} ({lost} events not written)"))
+    }
+}
+
 /// The summary's line about the event log.
 #[must_use]
 #[allow(clippy::cast_precision_loss)]
 pub fn summary_line(w: &Written) -> String {
     let path = w.path.display();
-    if let Some((why, lost)) = &w.error {
-        return format!(
-            "Event log         FAILED: cannot write '{path}': {why} ({lost} events not written)\n"
-        );
+    if let Some(failure) = w.failure() {
+        return format!("Event log         FAILED: cannot write '{path}': {failure}\n");
     }
     let mut line = format!("Event log         {} lines, {}: {path}", w.lines, bytes(w.bytes as f64));
     if w.dropped() > 0 {
@@ -103,10 +109,8 @@ pub fn summary_line(w: &Written) -> String {
 /// The notice the run's report keeps when the log is not whole.
 #[must_use]
 pub fn notice(w: &Written) -> Option<String> {
-    match &w.error {
-        Some((why, lost)) => {
-            Some(format!("event log: cannot write '{}': {why} ({lost} events not written)", w.path.display()))
-        }
+    match w.failure() {
+        Some(failure) => Some(format!("event log: cannot write '{}': {failure}", w.path.display())),
         None => (w.dropped() > 0).then(|| format!("event log: {}", dropped(w))),
     }
 }
@@ -178,7 +182,6 @@ fn write_all(
     behind: &AtomicU64,
 ) -> Written {
     let mut w = Writer {
-        target,
         out: None,
         written: Written {
             path: target.path.clone(),
@@ -189,7 +192,6 @@ fn write_all(
             max_bytes: target.max_bytes,
             error: None,
         },
-        full: false,
     };
     match std::fs::File::create(&target.path) {
         Ok(f) => w.out = Some(std::io::BufWriter::with_capacity(1 << 16, f)),
@@ -244,22 +246,20 @@ fn write_all(
 }
 
 /// The file and what has gone into it.
-struct Writer<'a> {
-    target: &'a Target,
+struct Writer {
     out: Option<std::io::BufWriter<std::fs::File>>,
     written: Written,
-    /// The size bound was reached: only the last line is written from now on.
-    full: bool,
 }
 
-impl Writer<'_> {
+impl Writer {
     /// Writes `text` and a newline, unless the bound is reached (the `last` line is written
     /// anyway) or the file failed.
     fn line(&mut self, text: &str, last: bool) {
         let size = text.len() as u64 + 1;
-        if !last && (self.full || self.written.bytes + size > self.target.max_bytes) {
-            self.full = true;
-            self.written.over_size += 1;
+        // Once the bound is reached (a line was dropped for it), only the last line is written.
+        let w = &mut self.written;
+        if !last && (w.over_size > 0 || w.bytes + size > w.max_bytes) {
+            w.over_size += 1;
             return;
         }
         let Some(out) = self.out.as_mut() else {

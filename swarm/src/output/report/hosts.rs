@@ -132,7 +132,7 @@ pub struct Origin {
 }
 
 /// Where the origin's energy figures come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EnergySource {
     /// Measured: the increase of the node exporter's RAPL counters (`package` and `dram`
@@ -141,12 +141,13 @@ pub enum EnergySource {
     /// Estimated, not measured: busy CPU-seconds × `watts_per_core` (`--origin-watts-per-core`).
     Estimate,
     /// No figure: see `unavailable_reason`.
+    #[default]
     Unavailable,
 }
 
 /// The origin's energy over the scraped time (from the first to the last node exporter
 /// scrape), in joules and watts. Every figure is `null` when `source` is `unavailable`.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OriginEnergy {
     /// `rapl` (measured), `estimate`, or `unavailable`.
@@ -184,20 +185,7 @@ pub struct OriginEnergy {
 impl OriginEnergy {
     /// The figures of `e`, with the run's `watch_seconds` and `delivered` bytes.
     pub(super) fn of(e: &Energy, watch_seconds: f64, delivered: Option<u64>) -> OriginEnergy {
-        let none = OriginEnergy {
-            source: EnergySource::Unavailable,
-            formula: None,
-            unavailable_reason: None,
-            watts_per_core: None,
-            busy_cpu_seconds: None,
-            counter_resets: None,
-            joules: None,
-            seconds: None,
-            watts_mean: None,
-            watts_peak: None,
-            joules_per_viewer_hour: None,
-            joules_per_gigabyte: None,
-        };
+        let none = OriginEnergy::default();
         let run = match e {
             Energy::Unavailable(u) => {
                 return OriginEnergy { unavailable_reason: Some(u.reason().to_owned()), ..none };

@@ -128,15 +128,24 @@ pub fn write(report: &Report, target: &Target, secrets: &Secrets) -> Result<(), 
     };
     // The figures carry no secret by construction; this is the last line of defence.
     let text = secrets.text(&text);
-    let name = target.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = target.path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    write_atomically(&target.path, &text).map_err(err)
+}
+
+/// Writes `text` to `path` through a temporary file in the same directory, so a reader never
+/// sees half a file.
+///
+/// # Errors
+/// The temporary file cannot be written or renamed (it is removed).
+pub(crate) fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, &target.path));
+        .and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(err)
+    result
 }
 
 /// The event log (`.ndjson`), written during the run, as a `--report` file: written, or why
@@ -145,12 +154,9 @@ pub fn write(report: &Report, target: &Target, secrets: &Secrets) -> Result<(), 
 /// # Errors
 /// It could not be written whole.
 pub fn event_log_written(log: &crate::output::eventlog::Written) -> Result<(), WriteError> {
-    match &log.error {
+    match log.failure() {
         None => Ok(()),
-        Some((why, lost)) => Err(WriteError {
-            path: log.path.clone(),
-            source: std::io::Error::other(format!("{why} ({lost} events not written)")),
-        }),
+        Some(failure) => Err(WriteError { path: log.path.clone(), source: std::io::Error::other(failure) }),
     }
 }
 
