@@ -134,7 +134,7 @@ http {{
     etag on;
 
     server {{
-        listen {listen};
+        listen {listen} reuseport;
 {tls}        root {root};
 
         # Playlists change every segment: never cache their file metadata (a cached
@@ -200,7 +200,7 @@ http {{
 fn tls_listen(layout: &Layout) -> String {
     layout.tls.as_ref().map_or_else(String::new, |t| {
         format!(
-            "        listen {} ssl http2;\n        ssl_certificate {};\n        ssl_certificate_key {};\n",
+            "        listen {} ssl http2 reuseport;\n        ssl_certificate {};\n        ssl_certificate_key {};\n",
             t.listen,
             p(&t.cert),
             p(&t.key)
@@ -279,7 +279,7 @@ mod tests {
                 );
             }
             assert!(c.contains("master_process off;"));
-            assert!(c.contains("listen 127.0.0.1:17080;"));
+            assert!(c.contains("listen 127.0.0.1:17080 reuseport;"));
         }
         // The command line too: prefix, config and start-up error log.
         let argv: Vec<String> = args(&layout()).iter().map(|a| a.to_string_lossy().into_owned()).collect();

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Source};
@@ -28,6 +29,8 @@ pub struct Origin {
     tls: Option<crate::config::TlsListen>,
     node_exporter: Option<SocketAddr>,
     nginx_exporter: Option<SocketAddr>,
+    /// The HLS ports, held for nginx (see `hold_for_nginx`).
+    _held: Vec<Socket>,
     status: Option<SocketAddr>,
     tmp: Option<tempfile::TempDir>,
     hls_dir: PathBuf,
@@ -41,15 +44,40 @@ pub struct Origin {
     grace: Duration,
 }
 
-/// Checks that `addr` is free by binding it (port 0: learns a free port). The caller keeps
-/// the listener until every address is resolved, so two port-0 requests cannot get the same
-/// port, then releases them for the children. Without the check, a readiness probe could be
-/// answered by whoever already listens there.
-fn resolve_port(addr: SocketAddr, held: &mut Vec<TcpListener>) -> Result<SocketAddr, Error> {
-    let l = TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
-    let local = l.local_addr().map_err(|source| Error::Bind { addr, source })?;
-    held.push(l);
-    Ok(local)
+/// Holds `addr` (port 0: a free port) for nginx until the origin stops: a socket bound with
+/// `SO_REUSEPORT` but never listening, so it receives no connections, nginx (`listen …
+/// reuseport`, same user) binds beside it, and nothing else can take the port in between,
+/// not even an outgoing connection's ephemeral port. A restarted nginx finds it free again.
+/// (Handing nginx the socket itself, `NGINX=fd;`, crashes nginx 1.22 with `master_process off`.)
+fn hold_for_nginx(addr: SocketAddr) -> Result<Socket, Error> {
+    let bound = || {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        s.set_reuse_port(true)?;
+        s.bind(&addr.into())?;
+        Ok(s)
+    };
+    bound().map_err(|source| Error::Bind { addr, source })
+}
+
+/// The address `socket` is bound to.
+fn bound_addr(socket: &Socket, addr: SocketAddr) -> Result<SocketAddr, Error> {
+    let missing = || std::io::Error::other("not an inet socket");
+    let local = socket.local_addr().map_err(|source| Error::Bind { addr, source })?;
+    local.as_socket().ok_or_else(missing).map_err(|source| Error::Bind { addr, source })
+}
+
+/// Checks that an explicit `addr` is free now, so a busy port is reported before anything
+/// starts (port 0 is chosen later, just before the child starts: see `start_exporter`).
+fn check_free(addr: SocketAddr) -> Result<(), Error> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    TcpListener::bind(addr).map(drop).map_err(|source| Error::Bind { addr, source })
+}
+
+fn local_addr(l: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, Error> {
+    l.local_addr().map_err(|source| Error::Bind { addr, source })
 }
 
 /// Starts everything and returns once the origin is ready.
@@ -64,20 +92,24 @@ fn resolve_port(addr: SocketAddr, held: &mut Vec<TcpListener>) -> Result<SocketA
 /// `ready_timeout` passing.
 pub async fn start(config: Config) -> Result<Origin, Error> {
     let profile = config.effective_profile()?;
-    let mut held = Vec::new();
-    let listen = resolve_port(config.listen, &mut held)?;
+    let plain = hold_for_nginx(config.listen)?;
+    let listen = bound_addr(&plain, config.listen)?;
+    let mut sockets = vec![plain];
     let tls = match &config.tls {
         Some(t) => {
             for path in [&t.cert, &t.key] {
                 std::fs::metadata(path).map_err(|source| Error::File { path: path.clone(), source })?;
             }
-            Some(crate::config::TlsListen { listen: resolve_port(t.listen, &mut held)?, ..t.clone() })
+            let socket = hold_for_nginx(t.listen)?;
+            let tls_listen = bound_addr(&socket, t.listen)?;
+            sockets.push(socket);
+            Some(crate::config::TlsListen { listen: tls_listen, ..t.clone() })
         }
         None => None,
     };
-    let node_exporter = config.node_exporter.map(|a| resolve_port(a, &mut held)).transpose()?;
-    let nginx_exporter = config.nginx_exporter.map(|a| resolve_port(a, &mut held)).transpose()?;
-    drop(held);
+    for addr in [config.node_exporter, config.nginx_exporter].into_iter().flatten() {
+        check_free(addr)?;
+    }
     sweep_stale(&config.work_root);
     let tmp = tempfile::Builder::new()
         .prefix(DIR_PREFIX)
@@ -116,8 +148,9 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
         profile,
         listen,
         tls,
-        node_exporter,
-        nginx_exporter,
+        node_exporter: config.node_exporter,
+        nginx_exporter: config.nginx_exporter,
+        _held: sockets,
         status: None,
         nginx_conf: prefix.join("nginx.conf"),
         tmp: Some(tmp),
@@ -149,6 +182,8 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
 }
 
 const DIR_PREFIX: &str = "hls-origin-";
+/// Starts of an exporter on a port of its own choosing before giving up (see `start_exporter`).
+const PORT_ATTEMPTS: u32 = 3;
 const OWNER_FILE: &str = "owner.pid";
 
 /// Removes directories left by origins that were killed with SIGKILL (their owner pid is gone).
@@ -264,35 +299,79 @@ impl Origin {
         };
         self.supervisors.push(Supervisor::start(spec, board.clone())?);
         self.wait_for_playlists(config.ready_segments).await?;
-        if let Some(addr) = self.node_exporter {
-            let spec = Spec {
-                name: "node-exporter".into(),
-                program: config.node_exporter_bin.clone(),
-                args: exporters::node_args(addr),
-                log: self.log_dir.join("node-exporter.log"),
-            };
-            self.supervisors.push(Supervisor::start(spec, board.clone())?);
+        if let Some(requested) = self.node_exporter {
+            let program = config.node_exporter_bin.clone();
+            let addr = self.start_exporter("node-exporter", requested, program, exporters::node_args).await?;
+            self.node_exporter = Some(addr);
         }
-        if let Some(addr) = self.nginx_exporter {
-            let spec = Spec {
-                name: "nginx-exporter".into(),
-                program: config.nginx_exporter_bin.clone(),
-                args: exporters::nginx_args(addr, self.listen, &self.profile.name),
-                log: self.log_dir.join("nginx-exporter.log"),
-            };
-            self.supervisors.push(Supervisor::start(spec, board.clone())?);
-        }
-        for (name, addr) in [("node-exporter", self.node_exporter), ("nginx-exporter", self.nginx_exporter)] {
-            if let Some(addr) = addr {
-                self.wait_for(name, || async move {
-                    let r =
-                        http::get(exporters::local_address(addr), "/metrics", Duration::from_secs(2)).await;
-                    matches!(r, Ok(r) if r.status == 200)
-                })
-                .await?;
-            }
+        if let Some(requested) = self.nginx_exporter {
+            let (program, hls, profile) =
+                (config.nginx_exporter_bin.clone(), self.listen, self.profile.name.clone());
+            let args = move |addr| exporters::nginx_args(addr, hls, &profile);
+            let addr = self.start_exporter("nginx-exporter", requested, program, args).await?;
+            self.nginx_exporter = Some(addr);
         }
         Ok(())
+    }
+
+    /// Starts an exporter on `requested` and waits until it answers `/metrics` from a socket
+    /// that is its own (not a stranger's on the same port). Port 0 is chosen just before the
+    /// start; if something takes it in that moment, the exporter fails to bind and is started
+    /// again on another port (at most [`PORT_ATTEMPTS`] times).
+    async fn start_exporter(
+        &mut self,
+        name: &str,
+        requested: SocketAddr,
+        program: PathBuf,
+        args: impl Fn(SocketAddr) -> Vec<std::ffi::OsString>,
+    ) -> Result<SocketAddr, Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let addr = if requested.port() == 0 {
+                let l =
+                    TcpListener::bind(requested).map_err(|source| Error::Bind { addr: requested, source })?;
+                local_addr(&l, requested)?
+            } else {
+                requested
+            };
+            let spec = Spec {
+                name: name.into(),
+                program: program.clone(),
+                args: args(addr),
+                log: self.log_dir.join(format!("{name}.log")),
+            };
+            let log = spec.log.clone();
+            let supervisor = Supervisor::start(spec, self.facts.board.clone())?;
+            let board = self.facts.board.clone();
+            let owned = self
+                .wait_for(name, || {
+                    let board = board.clone();
+                    async move {
+                        let r = http::get(exporters::local_address(addr), "/metrics", Duration::from_secs(2))
+                            .await;
+                        let pid = board.snapshot().get(name).and_then(|row| row.pid);
+                        matches!(r, Ok(r) if r.status == 200)
+                            && pid.is_some_and(|pid| procgroup::listen::listens_on(pid, addr.port()))
+                    }
+                })
+                .await;
+            match owned {
+                Ok(()) => {
+                    self.supervisors.push(supervisor);
+                    return Ok(addr);
+                }
+                Err(e) => {
+                    supervisor.stop(self.grace).await;
+                    let taken = tail(&log, 5).contains("address already in use");
+                    if !(taken && requested.port() == 0 && attempt < PORT_ATTEMPTS) {
+                        return Err(e);
+                    }
+                    // The next start replaces this one's row on the board.
+                    tracing::warn!(child = name, %addr, "the chosen port was taken before the exporter bound it; choosing another");
+                }
+            }
+        }
     }
 
     /// Polls `probe` until true; fails early if a child keeps crashing.

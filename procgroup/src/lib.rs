@@ -21,6 +21,8 @@
 //! [`Backoff`] is the shared restart policy: exponential growth with random jitter, reset after
 //! a child has run long enough to count as healthy.
 
+pub mod listen;
+
 use std::fmt;
 use std::io;
 use std::process::ExitStatus;

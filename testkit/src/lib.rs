@@ -47,6 +47,7 @@ pub mod cpu;
 pub mod cycles;
 pub mod goals;
 pub mod need;
+pub mod port;
 pub mod summary;
 
 /// One registered test (written by `#[testkit::test]`).

@@ -71,12 +71,13 @@ impl Reach {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (the listener is closed again; the caller binds it soon).
+/// A port for a server the lab starts: reserved (outside the kernel's ephemeral range, locked
+/// against the other tests) for as long as the returned value lives.
 ///
 /// # Errors
-/// No port can be bound.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// No port could be reserved.
+pub fn free_port() -> std::io::Result<testkit::port::Port> {
+    testkit::port::reserve()
 }
 
 #[cfg(test)]

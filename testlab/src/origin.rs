@@ -82,6 +82,8 @@ pub struct OriginProcess {
     pub group: procgroup::Group,
     pub endpoints: Endpoints,
     stderr_path: PathBuf,
+    /// The exporters' and status listener's ports, reserved while it runs.
+    _ports: Vec<testkit::port::Port>,
 }
 
 /// Where the origin's files go.
@@ -115,13 +117,19 @@ impl OriginProcess {
                 log: String::new(),
             })
         };
+        let mut ports = Vec::new();
         let (listen, node, nginx, status) = match netns {
-            None => (
-                SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-                SocketAddr::from((Ipv4Addr::LOCALHOST, port("the node exporter")?)),
-                SocketAddr::from((Ipv4Addr::LOCALHOST, port("the nginx exporter")?)),
-                SocketAddr::from((Ipv4Addr::LOCALHOST, port("the status listener")?)),
-            ),
+            None => {
+                for what in ["the node exporter", "the nginx exporter", "the status listener"] {
+                    ports.push(port(what)?);
+                }
+                (
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                    ports[0].loopback(),
+                    ports[1].loopback(),
+                    ports[2].loopback(),
+                )
+            }
             Some(_) => (
                 SocketAddr::from((Ipv4Addr::UNSPECIFIED, 17080)),
                 SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9100)),
@@ -210,7 +218,7 @@ impl OriginProcess {
                 }
             }
         };
-        Ok(OriginProcess { group, endpoints, stderr_path })
+        Ok(OriginProcess { group, endpoints, stderr_path, _ports: ports })
     }
 
     /// CPU seconds used so far by the origin and everything below it (live descendants, and

@@ -16,6 +16,8 @@ use crate::scenario::{PrometheusSpec, Query};
 pub struct Prometheus {
     pub group: procgroup::Group,
     pub client: Client,
+    /// Its port, reserved while it runs (none inside a namespace of its own).
+    _port: Option<testkit::port::Port>,
 }
 
 /// Where Prometheus's API answers, and from where.
@@ -75,11 +77,12 @@ impl Prometheus {
         let config_path = dir.join("prometheus.yml");
         std::fs::write(&config_path, config(spec, target, exporters, rapl))
             .map_err(|e| format!("cannot write {config_path:?}: {e}"))?;
-        let port = match netns {
-            Some(_) => 9090,
-            None => free_port().map_err(|e| format!("no free port for Prometheus: {e}"))?,
+        let reserved = match netns {
+            Some(_) => None,
+            None => Some(free_port().map_err(|e| format!("no free port for Prometheus: {e}"))?),
         };
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let addr =
+            SocketAddr::from((Ipv4Addr::LOCALHOST, reserved.as_ref().map_or(9090, testkit::port::Port::get)));
         let log =
             std::fs::File::create(logs.join("prometheus.log")).map_err(|e| format!("prometheus log: {e}"))?;
         let mut cmd = tokio::process::Command::new(bin);
@@ -96,7 +99,7 @@ impl Prometheus {
         }
         let group = procgroup::spawn(&mut cmd).map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let reach = netns.map(Reach::netns).unwrap_or_default();
-        let mut p = Prometheus { group, client: Client { addr, reach } };
+        let mut p = Prometheus { group, client: Client { addr, reach }, _port: reserved };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let reach = p.client.reach.clone();

@@ -29,6 +29,8 @@ pub struct FakeRapl {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Its port, reserved while it runs.
+    _port: testkit::port::Port,
 }
 
 /// Writes `value` to `path` through a rename, so a reader never sees a half-written number.
@@ -71,7 +73,8 @@ impl FakeRapl {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port().map_err(|e| format!("no free port: {e}"))?));
+        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let addr = port.loopback();
         let log = std::fs::File::create(logs.join("fake-rapl-exporter.log")).map_err(|e| e.to_string())?;
         let mut cmd = tokio::process::Command::new(bin);
         cmd.arg(format!("--path.sysfs={}", root.display()))
@@ -81,7 +84,7 @@ impl FakeRapl {
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
         let group = procgroup::spawn(&mut cmd).map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let mut fake = FakeRapl { group, addr, stop, writer: Some(writer) };
+        let mut fake = FakeRapl { group, addr, stop, writer: Some(writer), _port: port };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let got = tokio::task::spawn_blocking(move || Reach::default().get(addr, "/metrics")).await;

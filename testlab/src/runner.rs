@@ -374,10 +374,15 @@ async fn drive(
 
     // Dashboard queries cover the run from here: Prometheus starts scraping now.
     let prometheus_since = std::time::SystemTime::now();
-    let metrics = match (&s.prometheus, &client_ns) {
+    // The swarm's metrics port, reserved until the scenario ends (this binding lives that long).
+    let metrics_port = match (&s.prometheus, &client_ns) {
+        (Some(_), None) => Some(free_port()?),
+        _ => None,
+    };
+    let metrics = match (&s.prometheus, &metrics_port) {
         (None, _) => None,
-        (Some(_), None) => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?))),
-        (Some(_), Some(_)) => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 17091))),
+        (Some(_), Some(port)) => Some(port.loopback()),
+        (Some(_), None) => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 17091))),
     };
     if let (Some(spec), Some(target)) = (&s.prometheus, metrics) {
         let bin = env::which("prometheus").ok_or_else(|| Stop::Skip("needs `prometheus`".into()))?;

@@ -76,10 +76,10 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Output {
     out
 }
 
-/// `n` distinct currently free TCP ports on 127.0.0.1.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+/// `n` distinct free TCP ports, reserved (outside the ephemeral range, locked against other
+/// tests) while the returned values live: keep them until the servers are gone.
+pub fn free_ports(n: usize) -> Vec<testkit::port::Port> {
+    (0..n).map(|_| testkit::port::reserve().expect("a free port")).collect()
 }
 
 /// Live (non-zombie) processes whose command line mentions `needle`.

@@ -193,7 +193,7 @@ fn taken_host_port_is_refused_by_qemu_and_nothing_is_left() -> testkit::Outcome 
         .arg("--origin-bin")
         .arg(common::sibling("hls-origin"))
         .arg("--host-ports")
-        .arg(format!("{port},{},{}", free[0], free[1]));
+        .arg(format!("{port},{},{}", free[0].get(), free[1].get()));
     let out = common::run(&mut cmd, Duration::from_secs(120));
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -68,8 +68,13 @@ fn observe_scrapes_the_origins_exporters_and_stops_cleanly() -> testkit::Outcome
     testkit::need::program("prometheus")?;
     let ports = free_ports(5);
     let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-    let (hls, node, nginx, prom, nobody) =
-        (addr(ports[0]), addr(ports[1]), addr(ports[2]), addr(ports[3]), addr(ports[4]));
+    let (hls, node, nginx, prom, nobody) = (
+        addr(ports[0].get()),
+        addr(ports[1].get()),
+        addr(ports[2].get()),
+        addr(ports[3].get()),
+        addr(ports[4].get()),
+    );
     let work = tempfile::tempdir().unwrap();
 
     let (_origin, origin_out) = spawn_lines(

@@ -78,12 +78,12 @@ fn vm_user_net_serves_the_swarm_on_loopback() -> testkit::Outcome {
     let _guard = VmGuard { name: name.clone(), run_dir: run_dir.clone() };
 
     let mut cmd = start_cmd(&name, &run_dir, "180s");
-    cmd.arg("--host-ports").arg(format!("{},{},{}", ports[0], ports[1], ports[2]));
+    cmd.arg("--host-ports").arg(format!("{},{},{}", ports[0].get(), ports[1].get(), ports[2].get()));
     let out = common::run(&mut cmd, START_TIMEOUT);
     assert!(out.status.success(), "start failed");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ready: playlist served"), "{text}");
-    assert!(text.contains(&format!("http://127.0.0.1:{}/stream.m3u8", ports[0])), "{text}");
+    assert!(text.contains(&format!("http://127.0.0.1:{}/stream.m3u8", ports[0].get())), "{text}");
 
     // A second start on the same run directory is refused, naming the running VM.
     let again = common::run(&mut start_cmd(&name, &run_dir, "180s"), Duration::from_secs(60));
@@ -102,25 +102,25 @@ fn vm_user_net_serves_the_swarm_on_loopback() -> testkit::Outcome {
             })
             .collect()
     };
-    for p in &ports {
-        let v4 = listening_on("/proc/net/tcp", *p);
+    for p in ports.iter().map(testkit::port::Port::get) {
+        let v4 = listening_on("/proc/net/tcp", p);
         assert!(!v4.is_empty(), "nothing listens on port {p}");
         assert!(v4.iter().all(|a| a.starts_with("0100007F:")), "port {p} listens on {v4:?}");
-        let v6 = listening_on("/proc/net/tcp6", *p);
+        let v6 = listening_on("/proc/net/tcp6", p);
         assert!(v6.is_empty(), "port {p} listens on IPv6 {v6:?}");
     }
 
     let get = |port: u16, path: &str| {
         microvm::http::get(([127, 0, 0, 1], port).into(), path, Duration::from_secs(5)).unwrap()
     };
-    assert!(microvm::http::is_playlist(&get(ports[0], "/stream.m3u8")));
-    assert_metrics(&get(ports[1], "/metrics").text(), &get(ports[2], "/metrics").text());
+    assert!(microvm::http::is_playlist(&get(ports[0].get(), "/stream.m3u8")));
+    assert_metrics(&get(ports[1].get(), "/metrics").text(), &get(ports[2].get(), "/metrics").text());
 
     let mut status = Command::new(common::hls_lab());
     status.args(["microvm", "status", "--name", &name, "--run-dir"]).arg(&run_dir);
     assert_eq!(common::run(&mut status, Duration::from_secs(30)).status.code(), Some(0));
 
-    let url = format!("http://127.0.0.1:{}/stream.m3u8", ports[0]);
+    let url = format!("http://127.0.0.1:{}/stream.m3u8", ports[0].get());
     let swarm = common::run(&mut swarm_cmd(&url), Duration::from_secs(120));
     assert!(swarm.status.success(), "hls-swarm failed: {}", swarm.status);
 
@@ -213,7 +213,7 @@ fn vm_start_timeout_stops_the_vm_and_leaves_only_its_logs() -> testkit::Outcome 
     let ports = common::free_ports(3);
     let _guard = VmGuard { name: name.clone(), run_dir: run_dir.clone() };
     let mut cmd = start_cmd(&name, &run_dir, "3s");
-    cmd.args(["--host-ports", &format!("{},{},{}", ports[0], ports[1], ports[2])]);
+    cmd.args(["--host-ports", &format!("{},{},{}", ports[0].get(), ports[1].get(), ports[2].get())]);
     let out = common::run(&mut cmd, START_TIMEOUT);
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -65,7 +65,9 @@ impl FakeHost {
                 }
             })
         });
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // Reserved: nothing else listens there while this test runs.
+        let port_reserved = testkit::port::reserve().unwrap();
+        let port = port_reserved.get();
         let mut cmd = tokio::process::Command::new(program);
         cmd.arg(format!("--path.sysfs={}", dir.path().display()))
             .args(["--collector.disable-defaults", "--collector.rapl", "--collector.cpu"])

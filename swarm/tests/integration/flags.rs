@@ -39,7 +39,9 @@ async fn check_gives_three_documented_outcomes() {
     let origin = start_origin().await;
     let healthy = origin.playlist_url();
     let missing = format!("{}/no-such-stream.m3u8", origin.base_url().trim_end_matches('/'));
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Reserved: nothing else listens there while this test runs.
+    let closed_reserved = testkit::port::reserve().unwrap();
+    let closed = closed_reserved.get();
     let refused = format!("http://127.0.0.1:{closed}/stream.m3u8");
     let outs = tokio::task::spawn_blocking(move || {
         [healthy, missing, refused].map(|url| run_swarm(&["--check", &url]))
@@ -63,7 +65,9 @@ async fn check_gives_three_documented_outcomes() {
 
 #[testkit::test]
 fn container_aliases_configure_the_run() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Reserved: nothing else listens there while this test runs.
+    let closed_reserved = testkit::port::reserve().unwrap();
+    let closed = closed_reserved.get();
     let out = swarm()
         .arg("--check")
         .env("STREAM_URL", format!("http://127.0.0.1:{closed}/alias.m3u8"))
@@ -85,7 +89,9 @@ async fn metrics_endpoint_serves_live_values_and_a_busy_port_is_a_startup_error(
     let _machine = shared_machine().await;
     let origin = start_origin().await;
     let url = origin.playlist_url();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Reserved: nothing else listens there while this test runs.
+    let port_reserved = testkit::port::reserve().unwrap();
+    let port = port_reserved.get();
     let addr = format!("127.0.0.1:{port}");
     let (scrape, busy) = tokio::task::spawn_blocking(move || {
         let mut child = swarm()

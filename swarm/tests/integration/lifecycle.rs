@@ -95,7 +95,9 @@ async fn sigkill_of_the_swarm_leaves_no_viewer_running() {
 async fn viewers_of_a_dead_origin_restart_with_backoff() {
     let _machine = shared_machine().await;
     // A port where nothing listens: every viewer fails at once and is restarted.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Reserved: nothing else listens there while this test runs.
+    let port_reserved = testkit::port::reserve().unwrap();
+    let port = port_reserved.get();
     let url = format!("http://127.0.0.1:{port}/stream.m3u8");
     let out = tokio::task::spawn_blocking(move || {
         run_swarm(&[
