@@ -23,5 +23,7 @@
 
 pub mod mp4;
 pub mod source;
+pub mod timeline;
 
 pub use source::{prepare, Loop, Settings};
+pub use timeline::{Live, PartId};

@@ -407,7 +407,35 @@ async fn encode(ffmpeg: &Path, settings: &Settings, out: &Path, log: &Path) -> R
 pub(crate) mod testing {
     use std::sync::OnceLock;
 
-    use super::{args, Settings};
+    use super::{args, Loop, LoopPart, LoopSegment, Settings};
+
+    /// A loop with no media: segments of `parts[i]` parts of `part_ticks` each, the first
+    /// independent, at `timescale`. For the timeline's arithmetic (no bytes to serve).
+    pub(crate) fn synthetic(parts: &[u32], part_ticks: u64, timescale: u32) -> Loop {
+        let mut segments = Vec::new();
+        let mut at = 0;
+        let mut fragment = 0;
+        for n in parts {
+            let start = at;
+            let parts = (0..*n)
+                .map(|i| {
+                    let p = LoopPart { fragment, start: at, duration: part_ticks, independent: i == 0 };
+                    fragment += 1;
+                    at += part_ticks;
+                    p
+                })
+                .collect();
+            segments.push(LoopSegment { parts, start, duration: at - start });
+        }
+        Loop {
+            init: Vec::new(),
+            fragments: Vec::new(),
+            segments,
+            timescale,
+            duration: at,
+            tracks: vec![(1, timescale)],
+        }
+    }
 
     /// Small and cheap: 320x180, 2 s segments of 1/3 s parts, an 8 s loop.
     pub(crate) fn small() -> Settings {
