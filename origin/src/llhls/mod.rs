@@ -22,8 +22,10 @@
 //!    a timer. [`server::Faults`] break it on purpose for conformance tests.
 
 pub mod mp4;
+pub mod server;
 pub mod source;
 pub mod timeline;
 
+pub use server::{serve, Faults, Stream};
 pub use source::{prepare, Loop, Settings};
 pub use timeline::{Live, PartId};
