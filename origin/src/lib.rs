@@ -26,6 +26,9 @@
 //! stalls the replay publisher: the live playlist stops moving for that long, then the stream
 //! carries on at its normal cadence (see [`replay::Hold`]).
 //!
+//! The `ll-hls` media is served differently (nginx cannot hold a blocking playlist reload):
+//! see [`llhls`].
+//!
 //! Every child runs under a [`supervisor`]: spawned with `procgroup` (own process group,
 //! parent-death signal), restarted with backoff when it exits, its state on a board that
 //! `/health` renders as JSON. [`Origin::stop`] stops children in reverse order (SIGTERM, grace,
@@ -42,6 +45,7 @@ pub mod faults;
 pub mod health;
 pub mod http;
 pub mod janitor;
+pub mod llhls;
 pub mod nginx;
 pub mod profile;
 pub mod replay;

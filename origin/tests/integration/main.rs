@@ -12,5 +12,6 @@ fn main() -> std::process::ExitCode {
 mod common;
 mod hold;
 mod lifecycle;
+mod llhls;
 mod profiles;
 mod serving;

@@ -1,0 +1,368 @@
+//! The LL-HLS HTTP server: the media playlist with blocking reloads and delta updates, the
+//! init section, parts (a hinted part is held until it exists) and whole segments, from
+//! memory.
+//!
+//! `GET /stream.m3u8[?_HLS_msn=M[&_HLS_part=N]][&_HLS_skip=YES|v2]`, `/init.mp4`,
+//! `/partMMMMM.N.mp4`, `/segMMMMM.mp4`. A held request sleeps until the instant the
+//! [`Live`] timeline says its part appears, at most three target durations (then 503, RFC
+//! 8216bis §6.2.5.2); nothing polls. [`Faults`] break the server on purpose so a viewer's
+//! conformance checks can be seen to fire.
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::timeline::{Live, PartId, Reload, INIT_URI};
+use crate::error::Error;
+
+/// The media playlist's path.
+pub const PLAYLIST: &str = "/stream.m3u8";
+
+/// Fault switches (for conformance tests of viewers).
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Parts advertised in the playlist but answered 404 (and so are their segments).
+    missing: Mutex<BTreeSet<PartId>>,
+    /// Blocking reloads are answered at once, before the part they ask for exists.
+    early: AtomicBool,
+}
+
+impl Faults {
+    fn missing(&self) -> std::sync::MutexGuard<'_, BTreeSet<PartId>> {
+        self.missing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `id` is advertised but answered 404.
+    #[must_use]
+    pub fn is_missing(&self, id: PartId) -> bool {
+        self.missing().contains(&id)
+    }
+
+    /// Answers 404 for no part any more.
+    pub fn clear_missing(&self) {
+        self.missing().clear();
+    }
+
+    /// While `on`, blocking playlist reloads are answered at once, without the part asked for.
+    pub fn answer_reloads_early(&self, on: bool) {
+        self.early.store(on, Ordering::Relaxed);
+    }
+
+    /// Blocking reloads are answered early.
+    #[must_use]
+    pub fn reloads_early(&self) -> bool {
+        self.early.load(Ordering::Relaxed)
+    }
+}
+
+/// The live stream as served: the timeline, its epoch, and the fault switches.
+#[derive(Debug)]
+pub struct Stream {
+    live: Live,
+    /// Media time 0, monotonic.
+    epoch: Instant,
+    /// Media time 0, wall clock (for `EXT-X-PROGRAM-DATE-TIME`).
+    wall: SystemTime,
+    /// The fault switches.
+    pub faults: Faults,
+    /// Requests being held now (blocking reloads and hinted parts).
+    held: AtomicUsize,
+}
+
+impl Stream {
+    /// A stream whose first `initial` segments are complete now, so a player can join at
+    /// once.
+    #[must_use]
+    pub fn new(live: Live, initial: u64) -> Stream {
+        let back = live.duration(live.warm(initial));
+        let now = Instant::now();
+        let epoch = now.checked_sub(back).unwrap_or(now);
+        let wall = SystemTime::now() - now.duration_since(epoch);
+        Stream { live, epoch, wall, faults: Faults::default(), held: AtomicUsize::new(0) }
+    }
+
+    /// The timeline.
+    #[must_use]
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    /// Ticks since the epoch, now.
+    #[must_use]
+    pub fn elapsed(&self) -> u64 {
+        self.live.ticks(Instant::now().saturating_duration_since(self.epoch))
+    }
+
+    /// The monotonic instant `ticks` after the epoch.
+    #[must_use]
+    pub fn instant(&self, ticks: u64) -> Instant {
+        self.epoch + self.live.duration(ticks)
+    }
+
+    /// The media playlist now (a delta update with `skip`).
+    #[must_use]
+    pub fn playlist(&self, skip: bool) -> String {
+        self.live.playlist(self.elapsed(), self.wall, skip).render()
+    }
+
+    /// Requests held now.
+    #[must_use]
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Fault: the next `count` parts will be advertised as usual and then answered 404, as
+    /// will the segments they belong to. Returns them.
+    pub fn drop_next_parts(&self, count: u32) -> Vec<PartId> {
+        let elapsed = self.elapsed();
+        let first = self.live.index(self.live.next_part(elapsed));
+        let parts: Vec<PartId> = (first..first + u64::from(count)).map(|i| self.live.at_index(i)).collect();
+        let mut missing = self.faults.missing();
+        missing.retain(|id| self.live.retained(id.msn, elapsed));
+        missing.extend(&parts);
+        parts
+    }
+
+    /// Sleeps until `ticks` after the epoch, at most three target durations from now.
+    /// Returns whether the time came (false: the bound ran out first).
+    async fn hold_until(&self, ticks: u64) -> bool {
+        let due = self.instant(ticks);
+        let limit = Instant::now() + Duration::from_secs(3 * self.live.target_duration());
+        self.held.fetch_add(1, Ordering::Relaxed);
+        let _held = Held(&self.held);
+        tokio::time::sleep_until(due.min(limit)).await;
+        due <= limit
+    }
+}
+
+/// Counts a held request down when it ends, however it ends (answered or dropped).
+struct Held<'a>(&'a AtomicUsize);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Binds `addr` and serves `stream` until the returned task is aborted (which ends every
+/// connection too).
+///
+/// # Errors
+/// [`Error::Bind`] if the address is taken.
+pub async fn serve(addr: SocketAddr, stream: Arc<Stream>) -> Result<(SocketAddr, JoinHandle<()>), Error> {
+    let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
+    let task = tokio::spawn(async move {
+        // Owned here: aborting this task drops the set, which aborts every connection.
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, _)) => {
+                        let _ = socket.set_nodelay(true);
+                        let stream = stream.clone();
+                        connections.spawn(async move {
+                            let service = hyper::service::service_fn(move |req| {
+                                let stream = stream.clone();
+                                async move { Ok::<_, Infallible>(answer(&req, &stream).await) }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(socket), service)
+                                .await;
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LL-HLS server accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    });
+    Ok((local, task))
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    cache: &'static str,
+    body: impl Into<Bytes>,
+) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
+}
+
+fn error(status: StatusCode, message: &str) -> Reply {
+    reply(status, "text/plain; charset=utf-8", "no-store", format!("{message}\n"))
+}
+
+fn media(bytes: Vec<u8>) -> Reply {
+    reply(StatusCode::OK, "video/mp4", "public, max-age=86400, immutable", bytes)
+}
+
+async fn answer(req: &Request<Incoming>, stream: &Stream) -> Reply {
+    if req.method() == Method::OPTIONS {
+        let mut r = reply(StatusCode::NO_CONTENT, "text/plain", "no-store", Bytes::new());
+        r.headers_mut()
+            .insert("access-control-allow-methods", HeaderValue::from_static("GET, HEAD, OPTIONS"));
+        return r;
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+        r.headers_mut().insert("allow", HeaderValue::from_static("GET, HEAD, OPTIONS"));
+        return r;
+    }
+    let path = req.uri().path();
+    let name = path.strip_prefix('/').unwrap_or(path);
+    if path == PLAYLIST {
+        return playlist(req.uri().query().unwrap_or(""), stream).await;
+    }
+    if name == INIT_URI {
+        return reply(StatusCode::OK, "video/mp4", "public, max-age=60", stream.live.source().init.clone());
+    }
+    if let Some(id) = stream.live.parse_part_uri(name) {
+        return part(id, stream).await;
+    }
+    if let Some(msn) = Live::parse_segment_uri(name) {
+        return segment(msn, stream);
+    }
+    error(StatusCode::NOT_FOUND, "not found")
+}
+
+/// The delivery directives of a playlist request.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Directives {
+    msn: Option<u64>,
+    part: Option<u32>,
+    skip: bool,
+}
+
+/// Reads `_HLS_msn`, `_HLS_part` and `_HLS_skip`; other parameters are ignored.
+fn directives(query: &str) -> Result<Directives, String> {
+    let mut d = Directives::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "_HLS_msn" => {
+                d.msn = Some(
+                    v.parse().map_err(|_| format!("invalid _HLS_msn={v:?}: expected a decimal integer"))?,
+                );
+            }
+            "_HLS_part" => {
+                d.part = Some(
+                    v.parse().map_err(|_| format!("invalid _HLS_part={v:?}: expected a decimal integer"))?,
+                );
+            }
+            "_HLS_skip" => d.skip = matches!(v, "YES" | "v2"),
+            _ => {}
+        }
+    }
+    if d.part.is_some() && d.msn.is_none() {
+        return Err("_HLS_part without _HLS_msn".into());
+    }
+    Ok(d)
+}
+
+async fn playlist(query: &str, stream: &Stream) -> Reply {
+    let d = match directives(query) {
+        Ok(d) => d,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
+    if let Some(msn) = d.msn {
+        match stream.live.reload(stream.elapsed(), msn, d.part) {
+            Reload::TooFar => {
+                return error(StatusCode::BAD_REQUEST, "_HLS_msn/_HLS_part too far ahead of the live edge");
+            }
+            Reload::Now => {}
+            Reload::At(_) if stream.faults.reloads_early() => {}
+            Reload::At(ticks) => {
+                if !stream.hold_until(ticks).await {
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the requested part did not appear in time",
+                    );
+                }
+            }
+        }
+    }
+    reply(StatusCode::OK, "application/vnd.apple.mpegurl", "no-cache", stream.playlist(d.skip))
+}
+
+async fn part(id: PartId, stream: &Stream) -> Reply {
+    let live = &stream.live;
+    let elapsed = stream.elapsed();
+    if !live.retained(id.msn, elapsed) {
+        return error(StatusCode::NOT_FOUND, "expired");
+    }
+    if !live.published(id, elapsed) {
+        // Only the hinted part is held (RFC 8216bis §6.2.6); anything later is not found.
+        if id != live.next_part(elapsed) {
+            return error(StatusCode::NOT_FOUND, "not yet available");
+        }
+        let Some(end) = live.part_end(id) else { return error(StatusCode::NOT_FOUND, "not found") };
+        if !stream.hold_until(end).await {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "the hinted part did not appear in time");
+        }
+    }
+    if stream.faults.is_missing(id) {
+        return error(StatusCode::NOT_FOUND, "not found (injected fault)");
+    }
+    match live.part_bytes(id) {
+        Some(bytes) => media(bytes),
+        None => error(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+fn segment(msn: u64, stream: &Stream) -> Reply {
+    let live = &stream.live;
+    let elapsed = stream.elapsed();
+    if !live.complete(msn, elapsed) || !live.retained(msn, elapsed) {
+        return error(StatusCode::NOT_FOUND, "not available");
+    }
+    if (0..live.parts_in(msn)).any(|part| stream.faults.is_missing(PartId { msn, part })) {
+        return error(StatusCode::NOT_FOUND, "not found (injected fault)");
+    }
+    media(live.segment_bytes(msn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directives_are_read_strictly() {
+        assert_eq!(directives(""), Ok(Directives::default()));
+        assert_eq!(
+            directives("_HLS_msn=12&_HLS_part=3&_HLS_skip=YES"),
+            Ok(Directives { msn: Some(12), part: Some(3), skip: true })
+        );
+        assert_eq!(directives("_HLS_skip=v2&x=1"), Ok(Directives { skip: true, ..Directives::default() }));
+        assert_eq!(directives("_HLS_skip=NO"), Ok(Directives::default()));
+        assert_eq!(directives("_HLS_part=3"), Err("_HLS_part without _HLS_msn".into()));
+        assert_eq!(
+            directives("_HLS_msn=-1"),
+            Err("invalid _HLS_msn=\"-1\": expected a decimal integer".into())
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! The LL-HLS server on a loop made by the real ffmpeg: blocking reloads, too-far requests,
+//! downloads that match the fragments, delta updates, hinted parts and the fault switches.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kit::playlist::{self, Media};
+use origin::llhls::{self, mp4, Live, PartId, Settings, Stream};
+use testkit::Outcome;
+
+use crate::common::{cache_dir, get, media};
+
+fn small() -> Settings {
+    Settings {
+        width: 320,
+        height: 180,
+        video_kbps: 300,
+        audio_kbps: 64,
+        preset: "ultrafast".into(),
+        ..Settings::default()
+    }
+}
+
+/// The server on `127.0.0.1:0` with `initial` segments complete at start.
+async fn start(
+    initial: u64,
+) -> Result<(SocketAddr, Arc<Stream>, tokio::task::JoinHandle<()>), testkit::Skip> {
+    let ffmpeg = testkit::need::program("ffmpeg")?;
+    let logs = tempfile::tempdir().unwrap();
+    let lp = llhls::prepare(&ffmpeg, &small(), &cache_dir(), &logs.path().join("ffmpeg.log")).await.unwrap();
+    let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), small().window), initial));
+    let (addr, task) = llhls::serve("127.0.0.1:0".parse().unwrap(), stream.clone()).await.unwrap();
+    Ok((addr, stream, task))
+}
+
+/// Every part the playlist lists.
+fn listed(m: &Media) -> Vec<PartId> {
+    let all = m.segments.iter().flat_map(|s| &s.parts).chain(&m.parts_in_progress);
+    all.map(|p| part_id(&p.uri)).collect()
+}
+
+fn part_id(uri: &str) -> PartId {
+    let (msn, part) =
+        uri.strip_prefix("part").unwrap().strip_suffix(".mp4").unwrap().split_once('.').unwrap();
+    PartId { msn: msn.parse().unwrap(), part: part.parse().unwrap() }
+}
+
+fn hint(m: &Media) -> PartId {
+    assert_eq!(m.preload_hints.len(), 1, "{m:?}");
+    assert_eq!(m.preload_hints[0].kind, "PART");
+    part_id(&m.preload_hints[0].uri)
+}
+
+#[testkit::test]
+async fn a_blocking_reload_is_answered_once_the_part_is_listed_and_too_far_is_refused() -> Outcome {
+    let (addr, stream, task) = start(3).await?;
+    let first = media(addr, "/stream.m3u8").await;
+    assert!(first.server_control.unwrap().can_block_reload);
+    assert!(first.segments.len() >= 3, "{first:?}");
+    let next = hint(&first);
+    assert!(!listed(&first).contains(&next), "the hinted part is not listed yet");
+
+    let path = format!("/stream.m3u8?_HLS_msn={}&_HLS_part={}", next.msn, next.part);
+    let r = get(addr, &path).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/vnd.apple.mpegurl"));
+    let held = playlist::parse_media(&r.text()).unwrap();
+    assert!(listed(&held).contains(&next), "answered before {next:?} was listed:\n{}", r.text());
+
+    // More than two segments past the last complete one, or a part far past the live edge.
+    let last = first.media_sequence + first.segments.len() as u64 - 1;
+    for bad in [
+        format!("/stream.m3u8?_HLS_msn={}", last + 10),
+        format!("/stream.m3u8?_HLS_msn={}&_HLS_part=5", last + 3),
+        "/stream.m3u8?_HLS_part=1".to_owned(),
+        "/stream.m3u8?_HLS_msn=x".to_owned(),
+    ] {
+        let r = get(addr, &bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    assert_eq!(stream.held(), 0);
+    task.abort();
+    Ok(())
+}
+
+#[testkit::test]
+async fn downloads_are_the_loop_s_fragments_retimed() -> Outcome {
+    let (addr, stream, task) = start(3).await?;
+    let live = stream.live();
+    let init = get(addr, "/init.mp4").await;
+    assert_eq!(init.status, 200);
+    assert_eq!(init.body, live.source().init);
+
+    let m = media(addr, "/stream.m3u8").await;
+    let seg = &m.segments[1];
+    let msn = m.media_sequence + 1;
+    let mut parts = Vec::new();
+    for p in &seg.parts {
+        let r = get(addr, &format!("/{}", p.uri)).await;
+        assert_eq!(r.status, 200, "{}", p.uri);
+        assert_eq!(r.header("content-type"), Some("video/mp4"));
+        assert_eq!(r.body, live.part_bytes(part_id(&p.uri)).unwrap(), "{}", p.uri);
+        parts.extend_from_slice(&r.body);
+    }
+    let whole = get(addr, &format!("/{}", seg.uri)).await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.body, parts, "a segment is its parts");
+    // It is a real fMP4 continuing the loop's timeline.
+    let file = [init.body.as_slice(), &whole.body].concat();
+    let split = mp4::split(&file).unwrap();
+    let video = split.init.video().unwrap();
+    let t0 = split.fragments[0].run(video.id).unwrap().decode_time;
+    assert_eq!(t0, live.segment_start(msn));
+    assert_eq!(split.fragments.len(), seg.parts.len());
+
+    // The hinted part is held until it exists, then served.
+    let next = hint(&media(addr, "/stream.m3u8").await);
+    let r = get(addr, &format!("/{}", Live::part_uri(next))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, live.part_bytes(next).unwrap());
+    // One beyond the hint is not found (it is neither available nor hinted).
+    let later = live.at_index(live.index(next) + 3);
+    assert_eq!(get(addr, &format!("/{}", Live::part_uri(later))).await.status, 404);
+    assert_eq!(get(addr, &format!("/{}", Live::segment_uri(next.msn + 2))).await.status, 404);
+    assert_eq!(get(addr, "/nothing.mp4").await.status, 404);
+    task.abort();
+    Ok(())
+}
+
+#[testkit::test]
+async fn a_delta_update_skips_old_segments_and_merges_into_the_full_playlist() -> Outcome {
+    let (addr, _stream, task) = start(10).await?;
+    let full = media(addr, "/stream.m3u8").await;
+    let delta = media(addr, "/stream.m3u8?_HLS_skip=YES").await;
+    let skipped = delta.skipped_segments.expect("a delta update");
+    assert!(skipped > 0);
+    assert_eq!(delta.version, Some(9));
+    assert_eq!(delta.media_sequence, full.media_sequence);
+    // Both taken within a part of each other: the delta's first segment is in the full one.
+    let first = delta.media_sequence + skipped;
+    let i = usize::try_from(first - full.media_sequence).unwrap();
+    assert_eq!(full.segments[i].uri, delta.segments[0].uri);
+    let skip = full.server_control.unwrap().can_skip_until.unwrap();
+    assert!(skip >= 6.0 * full.target_duration.unwrap());
+    task.abort();
+    Ok(())
+}
+
+#[testkit::test]
+async fn fault_switches_advertise_a_missing_part_and_answer_reloads_early() -> Outcome {
+    let (addr, stream, task) = start(3).await?;
+    let dropped = stream.drop_next_parts(1)[0];
+    let path = format!("/stream.m3u8?_HLS_msn={}&_HLS_part={}", dropped.msn, dropped.part);
+    let m = playlist::parse_media(&get(addr, &path).await.text()).unwrap();
+    assert!(listed(&m).contains(&dropped), "advertised");
+    assert_eq!(get(addr, &format!("/{}", Live::part_uri(dropped))).await.status, 404);
+
+    stream.faults.answer_reloads_early(true);
+    let next = hint(&media(addr, "/stream.m3u8").await);
+    let path = format!("/stream.m3u8?_HLS_msn={}&_HLS_part={}", next.msn, next.part);
+    let early = playlist::parse_media(&get(addr, &path).await.text()).unwrap();
+    assert!(!listed(&early).contains(&next), "answered before the part exists");
+    stream.faults.answer_reloads_early(false);
+
+    // The dropped part's segment is advertised once complete, and answered 404 too.
+    let complete = format!("/stream.m3u8?_HLS_msn={}", dropped.msn);
+    let m = playlist::parse_media(&get(addr, &complete).await.text()).unwrap();
+    assert!(m.segments.iter().any(|s| s.uri == Live::segment_uri(dropped.msn)));
+    assert_eq!(get(addr, &format!("/{}", Live::segment_uri(dropped.msn))).await.status, 404);
+    stream.faults.clear_missing();
+    assert_eq!(get(addr, &format!("/{}", Live::segment_uri(dropped.msn))).await.status, 200);
+    task.abort();
+    Ok(())
+}
+
+#[testkit::test]
+async fn segments_across_the_loop_point_decode_as_one_continuous_stream() -> Outcome {
+    let ffprobe = testkit::need::program("ffprobe")?;
+    let (_addr, stream, task) = start(3).await?;
+    task.abort();
+    let live = stream.live();
+    // The loop has 4 segments: 2..=5 crosses from pass 0 into pass 1.
+    let mut file = live.source().init.clone();
+    for msn in 2..=5 {
+        file.extend(live.segment_bytes(msn));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("across.mp4");
+    std::fs::write(&path, &file).unwrap();
+    let probe = |stream: &'static str| {
+        let mut cmd = tokio::process::Command::new(&ffprobe);
+        cmd.args(["-v", "error", "-select_streams", stream, "-show_entries", "packet=pts,duration,flags"])
+            .args(["-of", "csv=p=0"])
+            .arg(&path);
+        async move {
+            let out = cmd.output().await.unwrap();
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let packets: Vec<(u64, u64, bool)> = probe("v")
+        .await
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].starts_with('K'))
+        })
+        .collect();
+    assert_eq!(packets.len(), 4 * 60, "four 2 s segments at 30 fps");
+    assert_eq!(packets[0].0, live.segment_start(2));
+    for w in packets.windows(2) {
+        assert_eq!(w[1].0, w[0].0 + w[0].1, "no gap or overlap, the loop point included: {w:?}");
+    }
+    let keys: Vec<usize> = packets.iter().enumerate().filter(|(_, p)| p.2).map(|(i, _)| i).collect();
+    assert_eq!(keys, [0, 60, 120, 180], "a keyframe at each segment start");
+    // The audio runs on across the loop point too: 8 s is 375 whole AAC frames.
+    let audio: Vec<(u64, u64)> = probe("a")
+        .await
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[1].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(audio.len(), 375);
+    for w in audio.windows(2) {
+        assert_eq!(w[1].0, w[0].0 + w[0].1, "audio: {w:?}");
+    }
+    // And it decodes without a complaint.
+    let ffmpeg = testkit::need::program("ffmpeg")?;
+    let out = tokio::process::Command::new(ffmpeg)
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&path)
+        .args(["-f", "null", "-"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+#[testkit::test]
+async fn ffmpeg_plays_the_playlist_as_plain_fmp4_hls() -> Outcome {
+    let ffmpeg = testkit::need::program("ffmpeg")?;
+    let (addr, _stream, task) = start(3).await?;
+    // FFmpeg ignores the low-latency tags: the segments and the init section alone must play.
+    let mut cmd = tokio::process::Command::new(ffmpeg);
+    cmd.args(["-nostdin", "-v", "error", "-i"])
+        .arg(format!("http://{addr}/stream.m3u8"))
+        .args(["-t", "3", "-c", "copy", "-f", "null", "-"])
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(crate::common::PATIENCE, cmd.output())
+        .await
+        .expect("ffmpeg within 30 s")
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    task.abort();
+    Ok(())
+}
