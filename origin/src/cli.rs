@@ -60,9 +60,10 @@ pub struct StreamArgs {
     /// Profile name (see `hls-origin profiles`).
     #[arg(long, env = "HLS_ORIGIN_PROFILE", default_value = "default")]
     pub profile: String,
-    /// Live encode, or replay of a pre-encoded loop.
-    #[arg(long, env = "HLS_ORIGIN_SOURCE", value_enum, default_value = "encode")]
-    pub source: SourceArg,
+    /// Live encode, or replay of a pre-encoded loop [default: encode; replay for ll-hls,
+    /// which serves only a loop].
+    #[arg(long, env = "HLS_ORIGIN_SOURCE", value_enum)]
+    pub source: Option<SourceArg>,
     /// Picture width (ABR: the top rung; lower rungs keep their proportion). Without
     /// --bitrate, the bitrate scales with the picture area.
     #[arg(long, env = "HLS_ORIGIN_WIDTH")]
@@ -208,7 +209,9 @@ impl ServeArgs {
         let mut c = Config::new(&self.stream.profile)?;
         c.overrides = self.stream.overrides();
         c.effective_profile()?;
-        c.source = self.stream.source.into();
+        if let Some(s) = self.stream.source {
+            c.source = s.into();
+        }
         c.loop_segments = self.stream.loop_segments;
         c.listen = self.net.listen;
         let p = &self.programs;
@@ -259,9 +262,10 @@ impl ServeArgs {
     }
 }
 
-/// The layout `config` prints and `nginx -t` checks: everything under `dir`.
+/// The layout `config` prints and `nginx -t` checks for `profile`: everything under `dir`
+/// (an LL-HLS profile's server shown at 127.0.0.1:17082).
 #[must_use]
-pub fn preview_layout(listen: SocketAddr, dir: &Path) -> Layout {
+pub fn preview_layout(listen: SocketAddr, dir: &Path, profile: &Profile) -> Layout {
     Layout {
         listen,
         root: dir.join("hls"),
@@ -270,6 +274,7 @@ pub fn preview_layout(listen: SocketAddr, dir: &Path) -> Layout {
         status: "127.0.0.1:17081".parse().unwrap_or(listen),
         faults: None,
         tls: None,
+        llhls: profile.part_ms.map(|_| SocketAddr::from(([127, 0, 0, 1], 17082))),
     }
 }
 
@@ -280,18 +285,37 @@ pub fn preview_layout(listen: SocketAddr, dir: &Path) -> Layout {
 pub fn render_config(args: &ConfigArgs) -> Result<String, Error> {
     let mut profile = Profile::named(&args.stream.profile)?;
     profile.apply(&args.stream.overrides())?;
-    let layout = preview_layout(args.listen, &args.dir);
-    let output = match args.stream.source {
-        SourceArg::Encode => Output::Live,
-        SourceArg::Replay => {
-            Output::Loop { seconds: args.stream.loop_segments.max(2) * profile.segment_secs }
+    let layout = preview_layout(args.listen, &args.dir, &profile);
+    let llhls = profile.llhls();
+    let source = match (args.stream.source, &llhls) {
+        (Some(SourceArg::Encode), Some(_)) => {
+            return Err(Error::InvalidOverride {
+                what: "source",
+                value: "encode".into(),
+                expected: format!("replay: profile {} serves a loop encoded once", profile.name),
+            });
+        }
+        (None, None) => SourceArg::Encode,
+        (None, Some(_)) => SourceArg::Replay,
+        (Some(s), _) => s,
+    };
+    let argv = match &llhls {
+        Some(settings) => crate::llhls::source::args(settings, &args.dir.join("cache/loop.mp4")),
+        None => {
+            let output = match source {
+                SourceArg::Encode => Output::Live,
+                SourceArg::Replay => {
+                    Output::Loop { seconds: args.stream.loop_segments.max(2) * profile.segment_secs }
+                }
+            };
+            encoder::args(&profile, &layout.root, output)
         }
     };
-    let argv: Vec<String> = encoder::args(&profile, &layout.root, output)
+    let argv: Vec<String> = argv
         .iter()
         .map(|a| {
             let s = a.to_string_lossy();
-            if s.contains([' ', ';', '[', '*']) {
+            if s.contains([' ', ';', '[', '*', '(', ')']) {
                 format!("'{s}'")
             } else {
                 s.into_owned()
@@ -303,9 +327,12 @@ pub fn render_config(args: &ConfigArgs) -> Result<String, Error> {
         argv.join(" "),
         nginx::args(&layout).iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" "),
         nginx::config(&profile, &layout),
-        source = match args.stream.source {
-            SourceArg::Encode => "live encode",
-            SourceArg::Replay => "replay loop, encoded once",
+        source = match (source, &llhls) {
+            (_, Some(_)) =>
+                "LL-HLS loop, encoded once; the playlist and media are served by hls-origin \
+                             (here at 127.0.0.1:17082) behind nginx",
+            (SourceArg::Encode, None) => "live encode",
+            (SourceArg::Replay, None) => "replay loop, encoded once",
         }
     ))
 }

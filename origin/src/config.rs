@@ -132,11 +132,13 @@ impl Config {
         let node_bin = exporters::find(&exporters::NODE_EXPORTER);
         let nginx_exp_bin = exporters::find(&exporters::NGINX_EXPORTER);
         let nginx = exporters::find(&["/usr/sbin/nginx", "nginx"]).unwrap_or_else(|| "nginx".into());
+        let profile = Profile::named(profile_name)?;
         Ok(Config {
-            profile: Profile::named(profile_name)?,
+            // An LL-HLS profile serves a loop encoded once (see `crate::llhls`).
+            source: if profile.part_ms.is_some() { Source::Replay } else { Source::Encode },
+            profile,
             overrides: Overrides::default(),
             listen: loopback(17080),
-            source: Source::Encode,
             node_exporter: node_bin.is_some().then(|| loopback(9100)),
             nginx_exporter: nginx_exp_bin.is_some().then(|| loopback(9113)),
             status_listen: loopback(0),

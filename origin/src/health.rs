@@ -49,6 +49,8 @@ pub struct Facts {
     pub variants: Vec<String>,
     /// The segment fault in effect.
     pub segment_fault: std::sync::Mutex<Option<SegmentFault>>,
+    /// The LL-HLS stream, once an LL-HLS profile's server runs (its fault switches).
+    pub llhls: std::sync::OnceLock<std::sync::Arc<crate::llhls::Stream>>,
 }
 
 #[derive(Serialize)]
@@ -109,6 +111,12 @@ impl Facts {
     /// # Errors
     /// [`Error::HoldUnsupported`] for the encode source, [`Error::HoldTooLong`].
     pub fn hold(&self, duration: Duration) -> Result<Instant, Error> {
+        if self.llhls.get().is_some() {
+            return Err(Error::HoldUnsupported {
+                media: "ll-hls",
+                why: "the LL-HLS timeline follows the clock (its faults are POST /fault/ll-hls)",
+            });
+        }
         match self.source {
             Source::Replay => self.hold.hold(duration),
             Source::Encode => Err(Error::HoldUnsupported {
@@ -308,6 +316,15 @@ async fn route(method: &str, target: &str, facts: &Facts) -> Reply {
         ("DELETE", "/fault/http") => {
             fault_reply(facts.fail_segments(None).await.map(|()| serde_json::json!({})))
         }
+        ("POST", "/fault/ll-hls") => fault_reply(fault_llhls(query, facts)),
+        ("DELETE", "/fault/ll-hls") => fault_reply(fault_llhls("early=off&missing=0", facts)),
+        (_, "/fault/ll-hls") => Reply {
+            allow: Some("POST, DELETE"),
+            ..Reply::error(
+                "405 Method Not Allowed",
+                "use POST /fault/ll-hls?missing=N&early=on|off or DELETE",
+            )
+        },
         (_, "/fault/pause" | "/fault/kill") => {
             Reply { allow: Some("POST"), ..Reply::error("405 Method Not Allowed", "use POST") }
         }
@@ -392,6 +409,57 @@ async fn fault_http(query: &str, facts: &Facts) -> Result<serde_json::Value, Err
     Ok(serde_json::json!({ "status": status, "from": from, "to": to }))
 }
 
+/// Most parts `POST /fault/ll-hls?missing=N` drops at once.
+const MAX_MISSING_PARTS: u32 = 100;
+
+/// `POST /fault/ll-hls?missing=N&early=on|off`: the next N parts are advertised and then
+/// answered 404 (N = 0 clears that); blocking reloads are answered at once, before the part
+/// asked for exists (`early=on`), or held as they should be (`early=off`).
+fn fault_llhls(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
+    let q = query_pairs(query, &["missing", "early"]).map_err(bad)?;
+    if q.is_empty() {
+        return Err(bad("expected missing=N and/or early=on|off".into()));
+    }
+    let missing = match q.get("missing") {
+        None => None,
+        Some(v) => Some(v.parse::<u32>().ok().filter(|n| *n <= MAX_MISSING_PARTS).ok_or_else(|| {
+            bad(format!("invalid missing={v:?}: expected a whole number of parts, 0 to {MAX_MISSING_PARTS}"))
+        })?),
+    };
+    let early = match q.get("early").copied() {
+        None => None,
+        Some("on") => Some(true),
+        Some("off") => Some(false),
+        Some(v) => return Err(bad(format!("invalid early={v:?}: expected on or off"))),
+    };
+    if facts.faults_dir.is_none() {
+        return Err(Error::Fault {
+            message: "fault injection is off: start the origin with --fault-injection".into(),
+            bad_input: false,
+        });
+    }
+    let Some(stream) = facts.llhls.get() else {
+        return Err(Error::Fault {
+            message: format!("profile {} is not an LL-HLS profile (use --profile ll-hls)", facts.profile),
+            bad_input: false,
+        });
+    };
+    let mut body = serde_json::Map::new();
+    if let Some(n) = missing {
+        if n == 0 {
+            stream.faults.clear_missing();
+        }
+        let parts = stream.drop_next_parts(n);
+        let names: Vec<String> = parts.iter().map(|p| format!("{}.{}", p.msn, p.part)).collect();
+        body.insert("missing".into(), serde_json::json!(names));
+    }
+    if let Some(on) = early {
+        stream.faults.answer_reloads_early(on);
+        body.insert("early".into(), serde_json::json!(on));
+    }
+    Ok(serde_json::Value::Object(body))
+}
+
 /// `POST /hold?seconds=N`: N a number of seconds, more than 0 and at most [`MAX_HOLD`].
 fn hold(query: &str, facts: &Facts) -> Reply {
     let seconds = match parse_seconds(query) {
@@ -466,6 +534,7 @@ mod tests {
             faults_dir: None,
             variants: Vec::new(),
             segment_fault: std::sync::Mutex::new(None),
+            llhls: std::sync::OnceLock::new(),
         });
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), facts.clone()).await.unwrap();
         let r = crate::http::get(addr, "/health", PATIENCE).await.unwrap();
@@ -502,6 +571,7 @@ mod tests {
             faults_dir: None,
             variants: Vec::new(),
             segment_fault: std::sync::Mutex::new(None),
+            llhls: std::sync::OnceLock::new(),
         }
     }
 

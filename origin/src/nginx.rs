@@ -26,6 +26,9 @@ pub struct Layout {
     pub faults: Option<PathBuf>,
     /// An HTTPS listener besides the plain one (the exporter and health checks stay plain).
     pub tls: Option<crate::config::TlsListen>,
+    /// With an LL-HLS profile: hls-origin's LL-HLS server, which answers the playlist (it
+    /// holds blocking reloads, which nginx cannot) and the init section, parts and segments.
+    pub llhls: Option<SocketAddr>,
 }
 
 impl Layout {
@@ -133,7 +136,7 @@ http {{
     server_tokens off;
     etag on;
 
-    server {{
+{llhls_upstream}    server {{
         listen {listen} reuseport;
 {tls}        root {root};
 
@@ -159,7 +162,7 @@ http {{
             add_header Access-Control-Expose-Headers "Content-Length, Content-Range" always;
         }}
 
-        # hls-origin's own status (children, restarts, readiness) as JSON.
+{llhls}        # hls-origin's own status (children, restarts, readiness) as JSON.
         location = /health {{
             proxy_pass http://{status}/health;
             proxy_connect_timeout 1s;
@@ -191,8 +194,42 @@ http {{
         segment_cc = profile.segment_cache_control(),
         status = layout.status,
         segment_files = segment_files(layout, cache_max, seg_life),
+        llhls = llhls_locations(layout),
+        llhls_upstream = layout.llhls.map_or_else(String::new, |a| {
+            // Kept-alive connections: a new one per request would pile up TIME_WAIT sockets.
+            format!("    upstream llhls {{\n        server {a};\n        keepalive 256;\n    }}\n\n")
+        }),
     );
     c
+}
+
+/// The LL-HLS locations, if any: proxied to hls-origin's LL-HLS server over kept-alive
+/// upstream connections, unbuffered, with a read timeout above the longest hold (three target
+/// durations, RFC 8216bis 6.2.5.2). The exact-match playlist location wins over `\.m3u8$`.
+/// The server sets its own `Cache-Control` and CORS headers.
+fn llhls_locations(layout: &Layout) -> String {
+    if layout.llhls.is_none() {
+        return String::new();
+    }
+    let proxy = String::from(
+        "            proxy_pass http://llhls;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 30s;
+            proxy_buffering off;
+            limit_except GET HEAD OPTIONS { deny all; }
+",
+    );
+    format!(
+        "        # LL-HLS: blocking playlist reloads and parts, from hls-origin's own server.
+        location = /stream.m3u8 {{
+{proxy}        }}
+        location ~ ^/(init|part[0-9]+\\.[0-9]+|seg[0-9]+)\\.mp4$ {{
+{proxy}        }}
+
+"
+    )
 }
 
 /// The HTTPS listener's lines, if any: HTTP/2 offered by ALPN beside HTTP/1.1, as CDNs do
@@ -246,6 +283,7 @@ mod tests {
             status: "127.0.0.1:4000".parse().unwrap(),
             faults: None,
             tls: None,
+            llhls: None,
         }
     }
 

@@ -82,6 +82,9 @@ pub struct Profile {
     pub playlist_cache_control: String,
     /// Which logs to write.
     pub logging: Logging,
+    /// LL-HLS part target in milliseconds: set, the stream is LL-HLS (fMP4 parts, blocking
+    /// reloads), served from a pre-encoded loop by hls-origin's own server behind nginx.
+    pub part_ms: Option<u32>,
 }
 
 /// Values that replace a profile's settings (`--width`, `--bitrate`, ...).
@@ -102,8 +105,16 @@ pub struct Overrides {
     pub window: Option<u32>,
 }
 
+fn lcm(a: u32, b: u32) -> u32 {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    a / x.max(1) * b
+}
+
 /// Names of every built-in profile, in the order `hls-origin profiles` lists them.
-pub const NAMES: [&str; 6] = ["default", "low-latency", "4k-abr", "stress", "logged", "debug"];
+pub const NAMES: [&str; 7] = ["default", "low-latency", "ll-hls", "4k-abr", "stress", "logged", "debug"];
 
 const PLAYLIST_CC: &str = "public, max-age=1, stale-while-revalidate=2, no-transform";
 
@@ -126,6 +137,7 @@ impl Profile {
             variants: vec![Variant::new("720p", 1280, 720, 2000, 128)],
             playlist_cache_control: PLAYLIST_CC.to_owned(),
             logging: Logging::Quiet,
+            part_ms: None,
         };
         let profile = match name {
             "default" => base,
@@ -138,6 +150,17 @@ impl Profile {
                 vbv_seconds: 1.0,
                 variants: vec![Variant::new("720p", 1280, 720, 2000, 96)],
                 playlist_cache_control: "public, max-age=1, no-transform".to_owned(),
+                ..base
+            },
+            "ll-hls" => Profile {
+                summary: "Low-Latency HLS: fMP4 parts of 1/3 s in 2 s segments, blocking reloads, \
+                          delta updates, access log (a loop served by hls-origin itself)"
+                    .to_owned(),
+                variants: vec![Variant::new("720p", 1280, 720, 2000, 96)],
+                tune: None,
+                playlist_cache_control: "no-cache".to_owned(),
+                logging: Logging::Access,
+                part_ms: Some(333),
                 ..base
             },
             "4k-abr" => Profile {
@@ -205,6 +228,27 @@ impl Profile {
     #[must_use]
     pub fn segment_cache_control(&self) -> String {
         format!("public, max-age={}, immutable, no-transform", self.segment_lifetime_secs().max(10))
+    }
+
+    /// The LL-HLS loop this profile serves, if it is an LL-HLS profile. The loop is a whole
+    /// number of 8 s (whole AAC frames at 48 kHz, so the loop point has no audio gap).
+    #[must_use]
+    pub fn llhls(&self) -> Option<crate::llhls::Settings> {
+        let part_ms = self.part_ms?;
+        let top = &self.variants[0];
+        let loop_secs = lcm(self.segment_secs.max(1), 8);
+        Some(crate::llhls::Settings {
+            width: top.width,
+            height: top.height,
+            fps: self.fps,
+            video_kbps: top.video_kbps,
+            audio_kbps: top.audio_kbps,
+            preset: self.preset.clone(),
+            segment_secs: self.segment_secs,
+            part: std::time::Duration::from_millis(u64::from(part_ms)),
+            loop_segments: loop_secs / self.segment_secs.max(1),
+            window: self.window,
+        })
     }
 
     /// The playlist a viewer opens: `master.m3u8` for ABR, else `stream.m3u8`.
@@ -379,6 +423,7 @@ mod tests {
         let want = [
             ("default", 60),
             ("low-latency", 30),
+            ("ll-hls", 60),
             ("4k-abr", 60),
             ("stress", 50),
             ("logged", 60),
@@ -387,6 +432,15 @@ mod tests {
         assert_eq!(gops, want.map(|(n, g)| (n.to_owned(), g)));
         assert_eq!(Profile::named("logged").unwrap().logging, Logging::Access);
         assert_eq!(Profile::named("debug").unwrap().logging, Logging::Debug);
+        // LL-HLS: 10-frame parts (1/3 s at 30 fps) and a loop of whole 8 s (whole AAC frames).
+        let l = Profile::named("ll-hls").unwrap().llhls().unwrap();
+        assert_eq!((l.segment_secs, l.part, l.loop_segments), (2, std::time::Duration::from_millis(333), 4));
+        assert_eq!(crate::llhls::source::part_frames(&l), 10);
+        l.validate().unwrap();
+        let mut three = Profile::named("ll-hls").unwrap();
+        three.apply(&Overrides { segment_secs: Some(3), ..Overrides::default() }).unwrap();
+        assert_eq!(three.llhls().unwrap().loop_segments * 3, 24);
+        assert!(Profile::named("default").unwrap().llhls().is_none());
     }
 
     #[test]
@@ -394,7 +448,7 @@ mod tests {
         let e = Profile::named("4k").unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown profile \"4k\"; known profiles: default, low-latency, 4k-abr, stress, logged, debug"
+            "unknown profile \"4k\"; known profiles: default, low-latency, ll-hls, 4k-abr, stress, logged, debug"
         );
     }
 

@@ -92,6 +92,16 @@ fn local_addr(l: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, Error> {
 /// `ready_timeout` passing.
 pub async fn start(config: Config) -> Result<Origin, Error> {
     let profile = config.effective_profile()?;
+    if profile.part_ms.is_some() && config.source == Source::Encode {
+        return Err(Error::InvalidOverride {
+            what: "source",
+            value: "encode".into(),
+            expected: format!("replay: profile {} serves a loop encoded once", profile.name),
+        });
+    }
+    if let Some(settings) = profile.llhls() {
+        settings.validate()?;
+    }
     let plain = hold_for_nginx(config.listen)?;
     let listen = bound_addr(&plain, config.listen)?;
     let mut sockets = vec![plain];
@@ -143,6 +153,7 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
             Vec::new()
         },
         segment_fault: std::sync::Mutex::new(None),
+        llhls: std::sync::OnceLock::new(),
     });
     let mut origin = Origin {
         profile,
@@ -228,7 +239,9 @@ impl Origin {
         self.status = Some(status);
         self.status_task = Some(task);
         let board = self.facts.board.clone();
+        let mut llhls = None;
         match config.source {
+            _ if self.profile.part_ms.is_some() => llhls = Some(self.start_llhls(config).await?),
             Source::Encode => {
                 let spec = Spec {
                     name: "ffmpeg".into(),
@@ -288,6 +301,7 @@ impl Origin {
             status,
             faults: self.facts.faults_dir.clone(),
             tls: self.tls.clone(),
+            llhls,
         };
         let conf = nginx::config(&self.profile, &layout);
         std::fs::write(layout.conf(), conf).map_err(|source| Error::File { path: layout.conf(), source })?;
@@ -312,6 +326,41 @@ impl Origin {
             self.nginx_exporter = Some(addr);
         }
         Ok(())
+    }
+
+    /// The LL-HLS source: the loop (encoded once, cached), its live timeline and the server
+    /// nginx proxies the playlist and media to (the "publisher" task of this profile).
+    /// Returns the server's address.
+    async fn start_llhls(&mut self, config: &Config) -> Result<SocketAddr, Error> {
+        use crate::llhls::{self, Live, Stream};
+        let Some(settings) = self.profile.llhls() else {
+            return Err(Error::InvalidOverride {
+                what: "profile",
+                value: self.profile.name.clone(),
+                expected: "an LL-HLS profile".into(),
+            });
+        };
+        let log = self.log_dir.join("ffmpeg-loop.log");
+        let lp = llhls::prepare(&config.ffmpeg, &settings, &config.cache_dir, &log).await?;
+        let ready =
+            u64::try_from(config.ready_segments).unwrap_or(u64::MAX).clamp(3, u64::from(settings.window));
+        let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), settings.window), ready));
+        let (addr, task) = llhls::serve(SocketAddr::from(([127, 0, 0, 1], 0)), stream.clone()).await?;
+        self.publisher = Some(task);
+        let _ = self.facts.llhls.set(stream);
+        self.facts.board.set(
+            "ll-hls",
+            ChildStatus {
+                state: State::Task,
+                pid: None,
+                restarts: 0,
+                last_exit: None,
+                since_unix: crate::supervisor::unix_now(),
+                log: None,
+            },
+        );
+        tracing::info!(%addr, "LL-HLS server (behind nginx)");
+        Ok(addr)
     }
 
     /// Starts an exporter on `requested` and waits until it answers `/metrics` from a socket
@@ -475,6 +524,12 @@ impl Origin {
     #[must_use]
     pub fn base_url(&self) -> String {
         format!("http://{}", exporters::local_address(self.listen))
+    }
+
+    /// The LL-HLS stream of an LL-HLS profile (its timeline and fault switches).
+    #[must_use]
+    pub fn llhls(&self) -> Option<&Arc<crate::llhls::Stream>> {
+        self.facts.llhls.get()
     }
 
     /// The HLS listen address (with the port actually used).

@@ -67,11 +67,12 @@ async fn a_blocking_reload_is_answered_once_the_part_is_listed_and_too_far_is_re
     let held = playlist::parse_media(&r.text()).unwrap();
     assert!(listed(&held).contains(&next), "answered before {next:?} was listed:\n{}", r.text());
 
-    // More than two segments past the last complete one, or a part far past the live edge.
+    // Far past the live edge (tens of seconds, so the edge cannot catch up while the test
+    // runs; the exact boundary is the timeline's unit test, on a fake clock).
     let last = first.media_sequence + first.segments.len() as u64 - 1;
     for bad in [
         format!("/stream.m3u8?_HLS_msn={}", last + 10),
-        format!("/stream.m3u8?_HLS_msn={}&_HLS_part=5", last + 3),
+        format!("/stream.m3u8?_HLS_msn={}&_HLS_part=2", last + 20),
         "/stream.m3u8?_HLS_part=1".to_owned(),
         "/stream.m3u8?_HLS_msn=x".to_owned(),
     ] {
@@ -118,10 +119,11 @@ async fn downloads_are_the_loop_s_fragments_retimed() -> Outcome {
     let r = get(addr, &format!("/{}", Live::part_uri(next))).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body, live.part_bytes(next).unwrap());
-    // One beyond the hint is not found (it is neither available nor hinted).
-    let later = live.at_index(live.index(next) + 3);
+    // A part well beyond the hint is not found (neither available nor hinted): 1000 parts
+    // ahead, so it is not published by the time the request arrives, however slow the machine.
+    let later = live.at_index(live.index(next) + 1000);
     assert_eq!(get(addr, &format!("/{}", Live::part_uri(later))).await.status, 404);
-    assert_eq!(get(addr, &format!("/{}", Live::segment_uri(next.msn + 2))).await.status, 404);
+    assert_eq!(get(addr, &format!("/{}", Live::segment_uri(next.msn + 100))).await.status, 404);
     assert_eq!(get(addr, "/nothing.mp4").await.status, 404);
     task.abort();
     Ok(())
@@ -135,8 +137,9 @@ async fn a_delta_update_skips_old_segments_and_merges_into_the_full_playlist() -
     let skipped = delta.skipped_segments.expect("a delta update");
     assert!(skipped > 0);
     assert_eq!(delta.version, Some(9));
-    assert_eq!(delta.media_sequence, full.media_sequence);
-    // Both taken within a part of each other: the delta's first segment is in the full one.
+    // The delta was taken after the full one (a segment may have completed in between): its
+    // first listed segment is in the full playlist, under the same URI.
+    assert!(delta.media_sequence >= full.media_sequence);
     let first = delta.media_sequence + skipped;
     let i = usize::try_from(first - full.media_sequence).unwrap();
     assert_eq!(full.segments[i].uri, delta.segments[0].uri);
@@ -144,6 +147,29 @@ async fn a_delta_update_skips_old_segments_and_merges_into_the_full_playlist() -
     assert!(skip >= 6.0 * full.target_duration.unwrap());
     task.abort();
     Ok(())
+}
+
+/// With early answers on, a blocking reload for a part six parts (2 s) past the hint comes
+/// back without it. The check counts only when the answer came before that part could exist
+/// (else it may truly exist by then); a slow machine gets another try, at most five.
+pub async fn assert_early_answer(addr: SocketAddr, stream: &Stream) {
+    let live = stream.live();
+    let lead = 6;
+    for _ in 0..5 {
+        let asked = std::time::Instant::now();
+        let next = hint(&media(addr, "/stream.m3u8").await);
+        let want = live.at_index(live.index(next) + lead);
+        let path = format!("/stream.m3u8?_HLS_msn={}&_HLS_part={}", want.msn, want.part);
+        let early = playlist::parse_media(&get(addr, &path).await.text()).unwrap();
+        // When the playlist was fetched, `next` did not exist yet: `want` cannot exist before
+        // this much later.
+        let gap = live.duration(live.part_end(want).unwrap() - live.part_end(next).unwrap());
+        if asked.elapsed() < gap {
+            assert!(!listed(&early).contains(&want), "answered before {want:?} exists");
+            return;
+        }
+    }
+    panic!("five tries each took longer than the lead of six parts");
 }
 
 #[testkit::test]
@@ -156,10 +182,7 @@ async fn fault_switches_advertise_a_missing_part_and_answer_reloads_early() -> O
     assert_eq!(get(addr, &format!("/{}", Live::part_uri(dropped))).await.status, 404);
 
     stream.faults.answer_reloads_early(true);
-    let next = hint(&media(addr, "/stream.m3u8").await);
-    let path = format!("/stream.m3u8?_HLS_msn={}&_HLS_part={}", next.msn, next.part);
-    let early = playlist::parse_media(&get(addr, &path).await.text()).unwrap();
-    assert!(!listed(&early).contains(&next), "answered before the part exists");
+    assert_early_answer(addr, &stream).await;
     stream.faults.answer_reloads_early(false);
 
     // The dropped part's segment is advertised once complete, and answered 404 too.
@@ -260,5 +283,93 @@ async fn ffmpeg_plays_the_playlist_as_plain_fmp4_hls() -> Outcome {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     task.abort();
+    Ok(())
+}
+
+/// `--profile ll-hls` as users start it: through nginx's port, held reloads and parts proxied
+/// to hls-origin's own server, the fault switches on the status listener, every request in
+/// nginx's access log, and the refusals that say what is accepted.
+#[testkit::test]
+async fn the_ll_hls_profile_serves_through_nginx_with_fault_switches_and_an_access_log() -> Outcome {
+    testkit::need::program("ffmpeg")?;
+    let mut config = crate::common::small("ll-hls", origin::Source::Replay);
+    config.fault_injection = true;
+    let origin = origin::start(config).await.unwrap();
+    let addr = origin.listen();
+    let status = origin.status_addr().unwrap();
+    let call = |method: &'static str, path: &'static str| async move {
+        origin::http::request(status, method, path, crate::common::PATIENCE).await.unwrap()
+    };
+    let mut requests = 0;
+
+    let first = media(addr, "/stream.m3u8?by=test").await;
+    requests += 1;
+    assert!(first.server_control.unwrap().can_block_reload);
+    let next = hint(&first);
+    let path = format!("/stream.m3u8?_HLS_msn={}&_HLS_part={}&by=test", next.msn, next.part);
+    let held = media(addr, &path).await;
+    requests += 1;
+    assert!(listed(&held).contains(&next), "nginx passed the reload on and it was held");
+    let part = get(addr, &format!("/{}?by=test", Live::part_uri(next))).await;
+    requests += 1;
+    assert_eq!((part.status, part.header("content-type")), (200, Some("video/mp4")));
+    assert!(!part.body.is_empty());
+    assert_eq!(get(addr, "/init.mp4?by=test").await.status, 200);
+    requests += 1;
+
+    // A missing part, switched on over HTTP: advertised, then 404 through nginx.
+    let r = call("POST", "/fault/ll-hls?missing=1").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let name = v["missing"][0].as_str().unwrap().to_owned();
+    let (msn, n) = name.split_once('.').unwrap();
+    let dropped = PartId { msn: msn.parse().unwrap(), part: n.parse().unwrap() };
+    let path = format!("/stream.m3u8?_HLS_msn={}&_HLS_part={}&by=test", dropped.msn, dropped.part);
+    assert!(listed(&media(addr, &path).await).contains(&dropped));
+    requests += 1;
+    assert_eq!(get(addr, &format!("/{}?by=test", Live::part_uri(dropped))).await.status, 404);
+    requests += 1;
+    assert_eq!(call("DELETE", "/fault/ll-hls").await.status, 200);
+    assert_eq!(get(addr, &format!("/{}?by=test", Live::part_uri(dropped))).await.status, 200);
+    requests += 1;
+
+    // Bad switches name the value and what is accepted; /hold does not apply to LL-HLS.
+    for (path, says) in [
+        ("/fault/ll-hls?missing=101", "0 to 100"),
+        ("/fault/ll-hls?early=yes", "on or off"),
+        ("/fault/ll-hls", "missing=N and/or early=on|off"),
+        ("/fault/ll-hls?parts=1", "unknown parameter"),
+    ] {
+        let r = call("POST", path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(r.text().contains(says), "{path}: {}", r.text());
+    }
+    let r = call("POST", "/hold?seconds=5").await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("/fault/ll-hls"), "{}", r.text());
+
+    // Every request of this test (marked `by=test`; the readiness probes are not) reached
+    // nginx's access log (flushed within a second; bounded wait).
+    let log = origin.access_log().expect("ll-hls writes an access log");
+    let logged = crate::common::eventually("the access log", std::time::Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let n = text.lines().filter(|l| l.contains("by=test")).count();
+        async move { (n >= requests).then_some(n) }
+    })
+    .await;
+    assert_eq!(logged, requests, "nginx logged exactly the requests made");
+    origin.stop().await.unwrap();
+    Ok(())
+}
+
+#[testkit::test]
+async fn the_ll_hls_profile_refuses_a_live_encode_and_leaves_nothing() -> Outcome {
+    testkit::need::program("ffmpeg")?;
+    let work = tempfile::tempdir().unwrap();
+    let mut config = crate::common::small("ll-hls", origin::Source::Encode);
+    config.work_root = work.path().to_owned();
+    let e = origin::start(config).await.unwrap_err().to_string();
+    assert!(e.contains("encode") && e.contains("replay"), "{e}");
+    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "its directory is removed");
     Ok(())
 }

@@ -14,7 +14,7 @@ async fn nginx_accepts_every_profile_config() -> testkit::Outcome {
     let nginx_bin = testkit::need::program("nginx")?;
     for profile in Profile::all() {
         let dir = tempfile::tempdir().unwrap();
-        let layout = preview_layout("127.0.0.1:17080".parse().unwrap(), dir.path());
+        let layout = preview_layout("127.0.0.1:17080".parse().unwrap(), dir.path(), &profile);
         for d in [&layout.root, &layout.prefix, &layout.logs] {
             std::fs::create_dir_all(d).unwrap();
         }

@@ -374,7 +374,9 @@ const NOT_IN_SANDBOX: [(&str, &str); 10] = [
 ];
 
 /// Which nixpkgs package provides a program the tests look for.
-const PROVIDED_BY: [(&str, &str); 9] = [
+const PROVIDED_BY: [(&str, &str); 11] = [
+    ("ffmpeg", "ffmpeg-headless"),
+    ("ffprobe", "ffmpeg-headless"),
     ("nginx", "nginx"),
     // nixpkgs' node_exporter under Debian's name (nix/packages.nix's `exporters`).
     ("prometheus-node-exporter", "hls-lab-exporters"),
