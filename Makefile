@@ -19,8 +19,9 @@ help: ## list the targets
 deps: ## install ffmpeg, nginx and the Prometheus exporters if missing (apt; root or sudo)
 	scripts/install-deps
 
-deps-test: ## deps plus what the test suite uses (promtool, chromium, tmux, zsh, fish, nix-bin; qemu, kernel, busybox for the VM image tests)
+deps-test: ## deps plus what the test suite uses (promtool, chromium and hls.js, tmux, zsh, fish, nix-bin; qemu, kernel, busybox for the VM image tests)
 	scripts/install-deps --test --vm
+	scripts/fetch-hlsjs >/dev/null
 
 build: ## debug build of the workspace
 	$(CARGO) build --workspace

@@ -21,6 +21,7 @@ let
     ../nix/lab.nix
     ../nix/containers.nix
     ../scripts/install-deps
+    ../scripts/fetch-hlsjs
   ] ++ map (member: ../. + "/${member}") workspaceToml.workspace.members);
   src = lib.fileset.toSource { root = ../.; inherit fileset; };
 

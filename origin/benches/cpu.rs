@@ -191,7 +191,10 @@ async fn main() -> anyhow::Result<()> {
         "host W"
     );
     for profile in &profiles {
-        for source in [Source::Encode, Source::Replay] {
+        // An LL-HLS profile serves only its loop (replay).
+        let ll = Profile::named(profile).is_ok_and(|p| p.part_ms.is_some());
+        let sources: &[Source] = if ll { &[Source::Replay] } else { &[Source::Encode, Source::Replay] };
+        for &source in sources {
             match measure(profile, source, seconds, overrides, cache.path(), &sysfs).await {
                 Ok(r) => {
                     let get = |k: &str| r.percent.get(k).copied().unwrap_or(0.0);

@@ -13,5 +13,6 @@ mod common;
 mod hold;
 mod lifecycle;
 mod llhls;
+mod llhls_browser;
 mod profiles;
 mod serving;
