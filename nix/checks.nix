@@ -11,6 +11,15 @@ let
     dontCargoInstall = true;
     installPhase = "touch $out";
   } // extra old);
+
+  # hls.js for the ll-hls origin's acceptance test: the version and npm's sha512 that
+  # scripts/fetch-hlsjs pins, read from it so the two cannot drift.
+  fetchScript = builtins.readFile ../scripts/fetch-hlsjs;
+  pinned = name: builtins.head (builtins.match ".*\n${name}=([^\n]*)\n.*" fetchScript);
+  hlsjs = pkgs.fetchurl {
+    url = "https://registry.npmjs.org/hls.js/-/hls.js-${pinned "version"}.tgz";
+    hash = pinned "integrity";
+  };
 in
 {
   fmt = pkgs.runCommand "hls-swarm-lab-fmt" { nativeBuildInputs = [ pkgs.cargo pkgs.rustfmt ]; } ''
@@ -45,7 +54,7 @@ in
     nativeCheckInputs = built.originTools ++ (with pkgs; [
       prometheus # prometheus and promtool: the Prometheus scrape and rule tests
       tmux # the live dashboard, driven in a terminal
-      chromium # the HTML report, rendered headless
+      chromium # the HTML report, rendered headless; hls.js plays the ll-hls origin
       stress-ng # the "generator busy" test loads the machine
       zsh # hls-swarm's completion scripts, checked by the shells themselves
       fish
@@ -54,6 +63,9 @@ in
     checkFlags = [ "--skip" "nix_flake" ];
     preCheck = ''
       export HOME=$TMPDIR
+      mkdir -p $TMPDIR/hlsjs
+      tar -xzf ${hlsjs} -C $TMPDIR/hlsjs package/dist/hls.min.js
+      export HLS_LAB_HLSJS=$TMPDIR/hlsjs/package/dist/hls.min.js
     '';
   });
 

@@ -188,6 +188,35 @@ let
       buildPlatform = hostPlatform // { canExecute = platform: platform.system == system; };
     };
 
+    # pkgs/build-support/fetchurl/default.nix: a fixed-output download (its arguments).
+    fetchurl = args: placeholder (baseNameOf args.url) (strict "fetchurl" [
+      "url"
+      "urls"
+      "hash"
+      "sha1"
+      "sha256"
+      "sha512"
+      "outputHash"
+      "outputHashAlgo"
+      "recursiveHash"
+      "name"
+      "pname"
+      "version"
+      "postFetch"
+      "downloadToTemp"
+      "executable"
+      "showURLs"
+      "curlOpts"
+      "curlOptsList"
+      "netrcPhase"
+      "netrcImpureEnvVars"
+      "nativeBuildInputs"
+      "preferLocalBuild"
+      "meta"
+      "passthru"
+    ] [ ]
+      args);
+
     # The script becomes `buildCommand`, as in the real runCommand.
     runCommand = name: env: script:
       assert builtins.isString script;

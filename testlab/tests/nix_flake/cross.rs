@@ -398,11 +398,21 @@ fn nix_flake_workspace_tests_check_has_every_program_the_tests_use() -> testkit:
     let scratch = Scratch::new()?;
     let (v, text) = scratch.eval_json(
         r#"let a = flake.checks.x86_64-linux.workspace-tests.drvAttrs; in
-               builtins.toJSON { inputs = map (p: p.name) a.nativeCheckInputs; flags = a.checkFlags; }"#,
+               builtins.toJSON { inputs = map (p: p.name) a.nativeCheckInputs; flags = a.checkFlags;
+                                 preCheck = a.preCheck; }"#,
     );
     let inputs: Vec<&str> =
         v["inputs"].as_array().expect("inputs").iter().filter_map(|t| t.as_str()).collect();
     assert_eq!(v["flags"], serde_json::json!(["--skip", "nix_flake"]), "{text}");
+    // The ll-hls acceptance test's player: the hls.js scripts/fetch-hlsjs pins, fetched by
+    // Nix (a fixed-output fetchurl, checked by the stand-in's real argument list).
+    let fetch = fs::read_to_string(workspace().join("scripts/fetch-hlsjs")).expect("scripts/fetch-hlsjs");
+    let version = fetch.lines().find_map(|l| l.strip_prefix("version=")).expect("a version= line");
+    let pre = v["preCheck"].as_str().unwrap_or_default();
+    assert!(
+        pre.contains(&format!("hls.js-{version}.tgz")) && pre.contains("export HLS_LAB_HLSJS="),
+        "checks.workspace-tests does not hand the tests hls.js {version}: {pre}"
+    );
 
     let mut asked = BTreeSet::new();
     let mut files = Vec::new();
