@@ -286,7 +286,7 @@ pub fn render_config(args: &ConfigArgs) -> Result<String, Error> {
     let mut profile = Profile::named(&args.stream.profile)?;
     profile.apply(&args.stream.overrides())?;
     let layout = preview_layout(args.listen, &args.dir, &profile);
-    let llhls = profile.llhls();
+    let llhls = crate::llhls::Settings::of(&profile);
     let source = match (args.stream.source, &llhls) {
         (Some(SourceArg::Encode), Some(_)) => {
             return Err(Error::InvalidOverride {

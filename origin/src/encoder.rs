@@ -17,6 +17,23 @@ pub enum Output {
     },
 }
 
+/// One closed GOP of `frames` per segment of `segment_secs`: keyframes exactly on segment
+/// boundaries, whatever the encoder's lookahead or scene cuts would do.
+#[must_use]
+pub fn closed_gops(frames: u32, segment_secs: u32) -> [String; 8] {
+    let gop = frames.to_string();
+    [
+        "-g".into(),
+        gop.clone(),
+        "-keyint_min".into(),
+        gop,
+        "-sc_threshold".into(),
+        "0".into(),
+        "-force_key_frames".into(),
+        format!("expr:gte(t,n_forced*{segment_secs})"),
+    ]
+}
+
 /// The ffmpeg arguments (without the program name) that write `profile` into `dir`.
 ///
 /// Single-variant profiles write `dir/stream.m3u8` + `dir/seg%05d.ts`; ABR profiles write
@@ -60,22 +77,8 @@ pub fn args(profile: &Profile, dir: &Path, output: Output) -> Vec<OsString> {
     if let Some(tune) = &profile.tune {
         a.extend(["-tune".into(), tune.clone()]);
     }
-    let gop = profile.gop().to_string();
-    a.extend([
-        "-profile:v".into(),
-        "high".into(),
-        "-pix_fmt".into(),
-        "yuv420p".into(),
-        "-g".into(),
-        gop.clone(),
-        "-keyint_min".into(),
-        gop,
-        "-sc_threshold".into(),
-        "0".into(),
-        // Keyframes exactly on segment boundaries, whatever the encoder's lookahead does.
-        "-force_key_frames".into(),
-        format!("expr:gte(t,n_forced*{})", profile.segment_secs),
-    ]);
+    a.extend(["-profile:v".into(), "high".into(), "-pix_fmt".into(), "yuv420p".into()]);
+    a.extend(closed_gops(profile.gop(), profile.segment_secs));
     for (i, v) in profile.variants.iter().enumerate() {
         let bufsize = (f64::from(v.video_kbps) * profile.vbv_seconds).round();
         a.extend([

@@ -105,14 +105,6 @@ pub struct Overrides {
     pub window: Option<u32>,
 }
 
-fn lcm(a: u32, b: u32) -> u32 {
-    let (mut x, mut y) = (a, b);
-    while y != 0 {
-        (x, y) = (y, x % y);
-    }
-    a / x.max(1) * b
-}
-
 /// Names of every built-in profile, in the order `hls-origin profiles` lists them.
 pub const NAMES: [&str; 7] = ["default", "low-latency", "ll-hls", "4k-abr", "stress", "logged", "debug"];
 
@@ -228,27 +220,6 @@ impl Profile {
     #[must_use]
     pub fn segment_cache_control(&self) -> String {
         format!("public, max-age={}, immutable, no-transform", self.segment_lifetime_secs().max(10))
-    }
-
-    /// The LL-HLS loop this profile serves, if it is an LL-HLS profile. The loop is a whole
-    /// number of 8 s (whole AAC frames at 48 kHz, so the loop point has no audio gap).
-    #[must_use]
-    pub fn llhls(&self) -> Option<crate::llhls::Settings> {
-        let part_ms = self.part_ms?;
-        let top = &self.variants[0];
-        let loop_secs = lcm(self.segment_secs.max(1), 8);
-        Some(crate::llhls::Settings {
-            width: top.width,
-            height: top.height,
-            fps: self.fps,
-            video_kbps: top.video_kbps,
-            audio_kbps: top.audio_kbps,
-            preset: self.preset.clone(),
-            segment_secs: self.segment_secs,
-            part: std::time::Duration::from_millis(u64::from(part_ms)),
-            loop_segments: loop_secs / self.segment_secs.max(1),
-            window: self.window,
-        })
     }
 
     /// The playlist a viewer opens: `master.m3u8` for ABR, else `stream.m3u8`.
@@ -433,14 +404,14 @@ mod tests {
         assert_eq!(Profile::named("logged").unwrap().logging, Logging::Access);
         assert_eq!(Profile::named("debug").unwrap().logging, Logging::Debug);
         // LL-HLS: 10-frame parts (1/3 s at 30 fps) and a loop of whole 8 s (whole AAC frames).
-        let l = Profile::named("ll-hls").unwrap().llhls().unwrap();
+        let l = crate::llhls::Settings::of(&Profile::named("ll-hls").unwrap()).unwrap();
         assert_eq!((l.segment_secs, l.part, l.loop_segments), (2, std::time::Duration::from_millis(333), 4));
         assert_eq!(crate::llhls::source::part_frames(&l), 10);
         l.validate().unwrap();
         let mut three = Profile::named("ll-hls").unwrap();
         three.apply(&Overrides { segment_secs: Some(3), ..Overrides::default() }).unwrap();
-        assert_eq!(three.llhls().unwrap().loop_segments * 3, 24);
-        assert!(Profile::named("default").unwrap().llhls().is_none());
+        assert_eq!(crate::llhls::Settings::of(&three).unwrap().loop_segments * 3, 24);
+        assert!(crate::llhls::Settings::of(&Profile::named("default").unwrap()).is_none());
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub struct Loop {
 }
 
 /// FNV-1a, 64 bit: stable across Rust versions, unlike `DefaultHasher`.
-fn fnv1a(parts: &[OsString]) -> u64 {
+pub(crate) fn fnv1a(parts: &[OsString]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for p in parts {
         for b in p.as_encoded_bytes().iter().chain(std::iter::once(&0u8)) {
@@ -121,7 +121,7 @@ pub fn cache_key(ffmpeg: &Path, profile: &Profile, seconds: u32) -> String {
     format!("loop-{:016x}", fnv1a(&argv))
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::File { path: path.to_owned(), source }
 }
 
@@ -138,32 +138,45 @@ pub async fn prepare(
     log: &Path,
 ) -> Result<Loop, Error> {
     let seconds = loop_segments.max(2) * profile.segment_secs;
-    let dir = cache_root.join(cache_key(ffmpeg, profile, seconds));
-    if !dir.join("complete").exists() {
-        std::fs::create_dir_all(cache_root).map_err(io_err(cache_root))?;
-        sweep_abandoned(cache_root);
-        let tmp = cache_root.join(format!(
-            "{}.tmp-{}-{}",
-            dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        let result = match encode(ffmpeg, profile, &tmp, seconds, log).await {
-            Ok(()) => load(&tmp, profile).and_then(|lp| trim_loop_end(&lp)),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        std::fs::write(tmp.join("complete"), b"").map_err(io_err(&tmp))?;
-        if std::fs::rename(&tmp, &dir).is_err() {
-            // Another origin finished the same loop first; theirs is as good as ours.
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-    }
+    let dir = cached(cache_root, &cache_key(ffmpeg, profile, seconds), |tmp| async move {
+        encode(ffmpeg, encoder::args(profile, &tmp, Output::Loop { seconds }), "replay loop", log).await?;
+        load(&tmp, profile).and_then(|lp| trim_loop_end(&lp))
+    })
+    .await?;
     load(&dir, profile)
+}
+
+/// The cache directory `key` under `cache_root`, made first if missing: `build` fills a
+/// private temporary directory (`KEY.tmp-PID-N`), renamed into place, with a `complete`
+/// marker, once it succeeds (removed if it fails). Concurrent origins may both build; the
+/// first rename wins and the other's copy is dropped. Temporary directories of origins that
+/// died mid-way are swept first.
+///
+/// # Errors
+/// `build`'s error, or [`Error::File`] for the cache directory.
+pub(crate) async fn cached<F, Fut>(cache_root: &Path, key: &str, build: F) -> Result<PathBuf, Error>
+where
+    F: FnOnce(PathBuf) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>>,
+{
+    let dir = cache_root.join(key);
+    if dir.join("complete").exists() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(cache_root).map_err(io_err(cache_root))?;
+    sweep_abandoned(cache_root);
+    let tmp = cache_root.join(format!("{key}.tmp-{}-{}", std::process::id(), rand::random::<u32>()));
+    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    if let Err(e) = build(tmp.clone()).await {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    std::fs::write(tmp.join("complete"), b"").map_err(io_err(&tmp))?;
+    if std::fs::rename(&tmp, &dir).is_err() {
+        // Another origin finished the same loop first; theirs is as good as ours.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(dir)
 }
 
 /// Removes half-encoded loops (`*.tmp-PID-N`) whose origin is gone.
@@ -185,19 +198,24 @@ fn sweep_abandoned(cache_root: &Path) {
     }
 }
 
-async fn encode(ffmpeg: &Path, profile: &Profile, out: &Path, seconds: u32, log: &Path) -> Result<(), Error> {
+/// Runs ffmpeg with `args` to the end (a loop `what`, encoded as fast as the CPU allows),
+/// its output appended to `log`.
+///
+/// # Errors
+/// [`Error::Spawn`] if it cannot start, [`Error::PreEncode`] if it fails.
+pub(crate) async fn encode(ffmpeg: &Path, args: Vec<OsString>, what: &str, log: &Path) -> Result<(), Error> {
     let spawn_err =
-        |source| Error::Spawn { name: "ffmpeg (loop)".into(), program: ffmpeg.to_owned(), source };
+        |source| Error::Spawn { name: format!("ffmpeg ({what})"), program: ffmpeg.to_owned(), source };
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(spawn_err)?;
     let file2 = file.try_clone().map_err(spawn_err)?;
     let mut cmd = Command::new(ffmpeg);
-    cmd.args(encoder::args(profile, out, Output::Loop { seconds }))
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::from(file))
         .stderr(Stdio::from(file2))
         .kill_on_drop(true);
     let mut group = procgroup::spawn(&mut cmd).map_err(spawn_err)?;
-    tracing::info!(pid = group.pid(), dir = %out.display(), "encoding the replay loop");
+    tracing::info!(pid = group.pid(), what, "encoding");
     let status = group.wait().await.map_err(spawn_err)?;
     let exit = procgroup::Exit::from(status);
     if !exit.success() {

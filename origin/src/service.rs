@@ -18,7 +18,7 @@ use crate::http;
 use crate::nginx::{self, Layout};
 use crate::profile::Profile;
 use crate::replay;
-use crate::supervisor::{Board, ChildStatus, Spec, State, Supervisor};
+use crate::supervisor::{Board, ChildStatus, Spec, Supervisor};
 
 /// A running origin. Stop it with [`Origin::stop`]; dropping it stops the children in the
 /// background (and the parent-death signal covers a crash).
@@ -99,7 +99,7 @@ pub async fn start(config: Config) -> Result<Origin, Error> {
             expected: format!("replay: profile {} serves a loop encoded once", profile.name),
         });
     }
-    if let Some(settings) = profile.llhls() {
+    if let Some(settings) = crate::llhls::Settings::of(&profile) {
         settings.validate()?;
     }
     let plain = hold_for_nginx(config.listen)?;
@@ -280,17 +280,7 @@ impl Origin {
                     board.clone(),
                     &self.facts.hold,
                 )?);
-                board.set(
-                    "replay",
-                    ChildStatus {
-                        state: State::Task,
-                        pid: None,
-                        restarts: 0,
-                        last_exit: None,
-                        since_unix: crate::supervisor::unix_now(),
-                        log: None,
-                    },
-                );
+                board.set("replay", ChildStatus::task());
             }
         }
         let layout = Layout {
@@ -333,7 +323,7 @@ impl Origin {
     /// Returns the server's address.
     async fn start_llhls(&mut self, config: &Config) -> Result<SocketAddr, Error> {
         use crate::llhls::{self, Live, Stream};
-        let Some(settings) = self.profile.llhls() else {
+        let Some(settings) = llhls::Settings::of(&self.profile) else {
             return Err(Error::InvalidOverride {
                 what: "profile",
                 value: self.profile.name.clone(),
@@ -348,17 +338,7 @@ impl Origin {
         let (addr, task) = llhls::serve(SocketAddr::from(([127, 0, 0, 1], 0)), stream.clone()).await?;
         self.publisher = Some(task);
         let _ = self.facts.llhls.set(stream);
-        self.facts.board.set(
-            "ll-hls",
-            ChildStatus {
-                state: State::Task,
-                pid: None,
-                restarts: 0,
-                last_exit: None,
-                since_unix: crate::supervisor::unix_now(),
-                log: None,
-            },
-        );
+        self.facts.board.set("ll-hls", ChildStatus::task());
         tracing::info!(%addr, "LL-HLS server (behind nginx)");
         Ok(addr)
     }

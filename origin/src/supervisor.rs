@@ -184,6 +184,21 @@ impl Board {
     }
 }
 
+impl ChildStatus {
+    /// The row of a built-in task (the replay publisher, the LL-HLS server), from now.
+    #[must_use]
+    pub fn task() -> ChildStatus {
+        ChildStatus {
+            state: State::Task,
+            pid: None,
+            restarts: 0,
+            last_exit: None,
+            since_unix: unix_now(),
+            log: None,
+        }
+    }
+}
+
 /// Seconds since the Unix epoch, now.
 #[must_use]
 pub fn unix_now() -> u64 {

@@ -43,6 +43,7 @@ use libtest_mimic::{Arguments, Completion, Trial};
 pub use inventory;
 pub use testkit_macros::test;
 
+pub mod chromium;
 pub mod cpu;
 pub mod cycles;
 pub mod goals;

@@ -14,13 +14,12 @@
 use std::ffi::OsString;
 use std::io;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-
-use tokio::process::Command;
 
 use super::mp4::{self, Fragment, Mp4Error};
 use crate::error::Error;
+use crate::profile::Profile;
+use crate::replay::{cached, encode, fnv1a, io_err};
 
 /// What the LL-HLS loop looks like.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +66,27 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The loop `profile` serves, if it is an LL-HLS profile (`part_ms` set). The loop is a
+    /// whole number of 8 s (whole AAC frames at 48 kHz, so the loop point has no audio gap).
+    #[must_use]
+    pub fn of(profile: &Profile) -> Option<Settings> {
+        let part_ms = profile.part_ms?;
+        let top = &profile.variants[0];
+        let loop_secs = lcm(profile.segment_secs.max(1), 8);
+        Some(Settings {
+            width: top.width,
+            height: top.height,
+            fps: profile.fps,
+            video_kbps: top.video_kbps,
+            audio_kbps: top.audio_kbps,
+            preset: profile.preset.clone(),
+            segment_secs: profile.segment_secs,
+            part: std::time::Duration::from_millis(u64::from(part_ms)),
+            loop_segments: loop_secs / profile.segment_secs.max(1),
+            window: profile.window,
+        })
+    }
+
     /// Checks every value against what LL-HLS and the encoder accept.
     ///
     /// # Errors
@@ -108,11 +128,18 @@ impl Settings {
     }
 }
 
+fn lcm(a: u32, b: u32) -> u32 {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    a / x.max(1) * b
+}
+
 /// The ffmpeg arguments (without the program name) that encode the loop into `out`.
 #[must_use]
 pub fn args(s: &Settings, out: &Path) -> Vec<OsString> {
-    let gop = (s.segment_secs * s.fps).to_string();
-    let a: Vec<String> = vec![
+    let head: Vec<String> = vec![
         "-hide_banner".into(),
         "-nostdin".into(),
         "-loglevel".into(),
@@ -146,14 +173,8 @@ pub fn args(s: &Settings, out: &Path) -> Vec<OsString> {
         "yuv420p".into(),
         "-bf".into(),
         "0".into(),
-        "-g".into(),
-        gop.clone(),
-        "-keyint_min".into(),
-        gop,
-        "-sc_threshold".into(),
-        "0".into(),
-        "-force_key_frames".into(),
-        format!("expr:gte(t,n_forced*{})", s.segment_secs),
+    ];
+    let tail: Vec<String> = vec![
         "-b:v".into(),
         format!("{}k", s.video_kbps),
         "-maxrate".into(),
@@ -179,7 +200,8 @@ pub fn args(s: &Settings, out: &Path) -> Vec<OsString> {
         "-y".into(),
         out.to_string_lossy().into_owned(),
     ];
-    a.into_iter().map(OsString::from).collect()
+    let gops = crate::encoder::closed_gops(s.segment_secs * s.fps, s.segment_secs);
+    head.into_iter().chain(gops).chain(tail).map(OsString::from).collect()
 }
 
 /// Frames in a part: the part length rounded to whole frames (at least one).
@@ -309,22 +331,6 @@ impl Loop {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
-    move |source| Error::File { path: path.to_owned(), source }
-}
-
-/// FNV-1a, 64 bit: a cache key stable across Rust versions.
-fn fnv1a(parts: &[OsString]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.as_encoded_bytes().iter().chain(std::iter::once(&0u8)) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
 /// The cache directory name of `settings`' loop.
 #[must_use]
 pub fn cache_key(ffmpeg: &Path, settings: &Settings) -> String {
@@ -347,30 +353,13 @@ pub async fn prepare(
     log: &Path,
 ) -> Result<Loop, Error> {
     settings.validate()?;
-    let dir = cache_root.join(cache_key(ffmpeg, settings));
-    let file = dir.join("loop.mp4");
-    if !dir.join("complete").exists() {
-        std::fs::create_dir_all(cache_root).map_err(io_err(cache_root))?;
-        let tmp = cache_root.join(format!(
-            "{}.tmp-{}-{}",
-            dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        let result = encode(ffmpeg, settings, &tmp.join("loop.mp4"), log).await;
-        let result = result.and_then(|()| load(&tmp.join("loop.mp4"), settings).map(|_| ()));
-        if let Err(e) = result {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        std::fs::write(tmp.join("complete"), b"").map_err(io_err(&tmp))?;
-        if std::fs::rename(&tmp, &dir).is_err() {
-            // Another origin finished the same loop first; theirs is as good as ours.
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-    }
-    load(&file, settings)
+    let dir = cached(cache_root, &cache_key(ffmpeg, settings), |tmp| async move {
+        let file = tmp.join("loop.mp4");
+        encode(ffmpeg, args(settings, &file), "ll-hls loop", log).await?;
+        load(&file, settings).map(|_| ())
+    })
+    .await?;
+    load(&dir.join("loop.mp4"), settings)
 }
 
 fn load(file: &Path, settings: &Settings) -> Result<Loop, Error> {
@@ -379,27 +368,6 @@ fn load(file: &Path, settings: &Settings) -> Result<Loop, Error> {
         path: file.to_owned(),
         source: io::Error::new(io::ErrorKind::InvalidData, e),
     })
-}
-
-async fn encode(ffmpeg: &Path, settings: &Settings, out: &Path, log: &Path) -> Result<(), Error> {
-    let spawn_err =
-        |source| Error::Spawn { name: "ffmpeg (ll-hls loop)".into(), program: ffmpeg.to_owned(), source };
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(spawn_err)?;
-    let file2 = file.try_clone().map_err(spawn_err)?;
-    let mut cmd = Command::new(ffmpeg);
-    cmd.args(args(settings, out))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(file))
-        .stderr(Stdio::from(file2))
-        .kill_on_drop(true);
-    let mut group = procgroup::spawn(&mut cmd).map_err(spawn_err)?;
-    tracing::info!(pid = group.pid(), file = %out.display(), "encoding the LL-HLS loop");
-    let status = group.wait().await.map_err(spawn_err)?;
-    let exit = procgroup::Exit::from(status);
-    if !exit.success() {
-        return Err(Error::PreEncode { exit: exit.to_string(), log: log.to_owned() });
-    }
-    Ok(())
 }
 
 /// A loop made by the real ffmpeg, shared by the unit tests of this folder.

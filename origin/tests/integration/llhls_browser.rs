@@ -107,8 +107,7 @@ fn answer(sock: TcpStream, hls_js: &[u8], tx: &mpsc::Sender<String>) {
 #[testkit::test]
 async fn hls_js_plays_the_ll_hls_origin_in_low_latency_mode_within_3_s_of_the_live_edge() -> Outcome {
     testkit::need::program("ffmpeg")?;
-    let chromium =
-        testkit::which("chromium-browser").map_or_else(|| testkit::need::program("chromium"), Ok)?;
+    let chromium = testkit::chromium::program()?;
     let hls_js = std::fs::read(hls_js()?).unwrap();
     let origin = origin::start(crate::common::small("ll-hls", origin::Source::Replay)).await.unwrap();
     let src = origin.playlist_url();
@@ -116,24 +115,13 @@ async fn hls_js_plays_the_ll_hls_origin_in_low_latency_mode_within_3_s_of_the_li
 
     let profile = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(chromium);
-    cmd.args([
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required",
-        // Anything not on loopback goes to a closed port (loopback bypasses a proxy).
-        "--proxy-server=http://127.0.0.1:9",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .arg(format!("http://{page}/player.html?src={src}&seconds={PLAY_SECONDS}"))
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    cmd.args(testkit::chromium::FLAGS)
+        .arg("--autoplay-policy=no-user-gesture-required")
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://{page}/player.html?src={src}&seconds={PLAY_SECONDS}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut browser = procgroup::spawn(&mut cmd).expect("chromium starts");
     let got = tokio::task::spawn_blocking(move || report.recv_timeout(BROWSER_LIMIT)).await.unwrap();
     let _ = browser.stop(Duration::from_secs(5)).await;

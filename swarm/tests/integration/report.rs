@@ -4,7 +4,7 @@
 //! Reports are also written when a threshold failed and when the run was interrupted; a file
 //! that cannot be written is exit 1; a bad `--report` value is exit 2 before anything starts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -31,12 +31,6 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The Chromium binary (`chromium-browser` on Ubuntu); `make test` installs Debian's
-/// `chromium`, so under CI its absence is a failure, elsewhere a skip.
-fn chromium() -> Result<PathBuf, testkit::Skip> {
-    testkit::which("chromium-browser").map_or_else(|| testkit::need::program("chromium"), Ok)
-}
-
 /// What one headless Chromium run printed.
 struct Rendered {
     stdout: String,
@@ -60,26 +54,15 @@ impl Rendered {
 /// the whole group is killed and reaped.
 async fn render(page: &Path, args: &[String]) -> Rendered {
     let profile = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(chromium().expect("checked by the test"));
-    cmd.args([
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--proxy-server=http://127.0.0.1:9",
-        "--enable-logging=stderr",
-        "--v=0",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(args)
-    .arg(format!("file://{}", page.display()))
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = tokio::process::Command::new(testkit::chromium::program().expect("checked by the test"));
+    cmd.args(testkit::chromium::FLAGS)
+        .args(["--enable-logging=stderr", "--v=0"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut group = procgroup::spawn(&mut cmd).expect("chromium starts");
     let mut out = group.child_mut().stdout.take().expect("stdout");
     let mut err = group.child_mut().stderr.take().expect("stderr");
@@ -122,7 +105,7 @@ fn pixels_of(png_file: &Path, colour: &str) -> usize {
 
 #[testkit::test]
 async fn json_and_html_reports_of_a_real_run() -> testkit::Outcome {
-    let chromium_path = chromium()?;
+    let chromium_path = testkit::chromium::program()?;
     let _machine = shared_machine().await;
     let dir = tempfile::tempdir().unwrap();
     let (json, page) = (dir.path().join("run.json"), dir.path().join("run.html"));
@@ -204,7 +187,7 @@ async fn json_and_html_reports_of_a_real_run() -> testkit::Outcome {
 
 #[testkit::test]
 async fn chromium_check_catches_refused_loads_and_console_messages() -> testkit::Outcome {
-    chromium()?;
+    testkit::chromium::program()?;
     // The negative control for the test above: a page that breaks its own CSP is caught.
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("bad.html");
