@@ -19,7 +19,10 @@
 //! Every exchange is an event like any other request: parts are [`RequestKind::Part`] (with
 //! their duration and program date-time, so the fold's player model measures stalls and the
 //! live-edge latency from the newest part), blocking reloads [`RequestKind::BlockingReload`]
-//! (their time to first byte is how long the origin held them). A hinted part's event waits
+//! (their time to first byte is how long the origin held them). Playback begins at
+//! [`Window::live_point`], `PART-HOLD-BACK` from the edge, as hls.js seeks there: the parts
+//! from the independent part to it are downloaded and reported without a media duration, so
+//! the player model does not play them. A hinted part's event waits
 //! for the next playlist, which says its duration, and is stamped with its arrival. What the
 //! origin does wrong is reported as [`Violation`]s.
 
@@ -74,8 +77,16 @@ pub async fn play(
     bandwidth: Option<u64>,
     stop: &CancellationToken,
 ) -> Result<(), String> {
-    let mut v =
-        Viewer { ctx, client, url, bandwidth, map: None, parted: BTreeSet::new(), hints: Hints::default() };
+    let mut v = Viewer {
+        ctx,
+        client,
+        url,
+        bandwidth,
+        map: None,
+        parted: BTreeSet::new(),
+        hints: Hints::default(),
+        live_point: PartId::new(0, 0),
+    };
     v.run(first, stop).await
 }
 
@@ -103,6 +114,8 @@ struct Viewer<'a, 'c> {
     /// Segments some part of which was fetched (those still in the window).
     parted: BTreeSet<u64>,
     hints: Hints,
+    /// Where playback began: parts before it were fetched to decode from, then sought past.
+    live_point: PartId,
 }
 
 impl Viewer<'_, '_> {
@@ -119,6 +132,7 @@ impl Viewer<'_, '_> {
         }
         let mut loaded = Instant::now();
         let mut cursor = window.join();
+        self.live_point = window.live_point();
         let (mut failures, mut plain) = (0, false);
         loop {
             let (plan, next) = window.plan(cursor);
@@ -133,7 +147,7 @@ impl Viewer<'_, '_> {
                             self.violation(Violation::SegmentAfterParts);
                         }
                         self.init(&window, s.msn, stop).await;
-                        let r = (s.byte_range, s.duration, s.program_time);
+                        let r = (s.byte_range, Some(s.duration), s.program_time);
                         self.media(&s.uri, RequestKind::Segment, r, stop).await;
                     }
                     Fetch::Abandon(_) => {
@@ -270,7 +284,9 @@ impl Viewer<'_, '_> {
             return;
         }
         self.init(window, p.id.msn, stop).await;
-        if self.media(&p.uri, RequestKind::Part, (p.byte_range, p.duration, p.program_time), stop).await {
+        // Before the live point: downloaded, not played (no duration for the player model).
+        let duration = (p.id >= self.live_point).then_some(p.duration);
+        if self.media(&p.uri, RequestKind::Part, (p.byte_range, duration, p.program_time), stop).await {
             self.parted.insert(p.id.msn);
         }
     }
@@ -280,12 +296,12 @@ impl Viewer<'_, '_> {
         &mut self,
         uri: &str,
         kind: RequestKind,
-        (range, duration, program_time): (Option<ByteRange>, f64, Option<f64>),
+        (range, duration, program_time): (Option<ByteRange>, Option<f64>, Option<f64>),
         stop: &CancellationToken,
     ) -> bool {
         let Some(u) = self.resolve(uri) else { return false };
         let (mut f, _) = fetch(self.ctx, self.client, &u, kind, range, None, stop).await;
-        f.request.media_duration = Some(duration);
+        f.request.media_duration = duration;
         f.request.program_date_time = program_time;
         f.request.variant_bandwidth = self.bandwidth;
         let ok = f.request.complete_ok();

@@ -249,13 +249,26 @@ impl Window {
     /// first part listed if none does.
     #[must_use]
     pub fn join(&self) -> PartId {
+        self.back_from_edge(true)
+    }
+
+    /// Where playback begins: the latest part that starts at least `PART-HOLD-BACK` before
+    /// the end. A player downloads from [`Window::join`] (it needs the independent part to
+    /// decode) and seeks forward to here, as hls.js does; the parts in between are fetched
+    /// but not played.
+    #[must_use]
+    pub fn live_point(&self) -> PartId {
+        self.back_from_edge(false)
+    }
+
+    fn back_from_edge(&self, independent: bool) -> PartId {
         let hold =
             self.control.part_hold_back.or(self.part_target.map(|t| 3.0 * t)).unwrap_or(3.0 * self.target);
         let parts: Vec<&Listed> = self.parts().collect();
         let mut back = 0.0;
         for p in parts.iter().rev() {
             back += p.duration;
-            if back + 1e-9 >= hold && p.independent {
+            if back + 1e-9 >= hold && (p.independent || !independent) {
                 return p.id;
             }
         }
@@ -441,6 +454,7 @@ mod tests {
         // latest independent part at least that far back is 12.0.
         let w = window(&live(10, 3, 2, 11), None).unwrap();
         assert_eq!(w.join(), PartId::new(12, 0));
+        assert_eq!(w.live_point(), PartId::new(12, 3), "playback begins 1.5 s from the end");
         // With 3 parts pending, 13.0 starts 1.5 s back: it is the join point.
         let w = window(&live(10, 3, 3, 11), None).unwrap();
         assert_eq!(w.join(), PartId::new(13, 0));
