@@ -31,17 +31,26 @@ pub enum RequestKind {
     Key,
     /// Anything else.
     Other,
+    /// A partial segment of Low-Latency HLS (`#EXT-X-PART`, or the part an
+    /// `#EXT-X-PRELOAD-HINT` names, asked for before it exists).
+    Part,
+    /// A blocking media playlist reload of Low-Latency HLS (`_HLS_msn`/`_HLS_part`): the
+    /// origin holds it until the part asked for exists, so its time to first byte is how long
+    /// it was held, not how fast the origin answers (kept apart from `Playlist` for that).
+    BlockingReload,
 }
 
 impl RequestKind {
     /// Every kind, in label order.
-    pub const ALL: [RequestKind; 6] = [
+    pub const ALL: [RequestKind; 8] = [
         RequestKind::Master,
         RequestKind::Playlist,
         RequestKind::Segment,
         RequestKind::Init,
         RequestKind::Key,
         RequestKind::Other,
+        RequestKind::Part,
+        RequestKind::BlockingReload,
     ];
 
     /// Judges a URL by the extension of its path (query and fragment ignored).
@@ -66,13 +75,21 @@ impl RequestKind {
             RequestKind::Init => "init",
             RequestKind::Key => "key",
             RequestKind::Other => "other",
+            RequestKind::Part => "part",
+            RequestKind::BlockingReload => "blocking_reload",
         }
     }
 
-    /// Master or media playlist.
+    /// Master or media playlist (a blocking reload included).
     #[must_use]
     pub fn is_playlist(self) -> bool {
-        matches!(self, RequestKind::Master | RequestKind::Playlist)
+        matches!(self, RequestKind::Master | RequestKind::Playlist | RequestKind::BlockingReload)
+    }
+
+    /// Media the player buffers: a segment or a part.
+    #[must_use]
+    pub fn is_media(self) -> bool {
+        matches!(self, RequestKind::Segment | RequestKind::Part)
     }
 }
 
@@ -141,6 +158,8 @@ pub enum EventKind {
         /// The delay.
         delay: Duration,
     },
+    /// Low-Latency HLS: what a track in LL-HLS mode saw.
+    LowLatency(LowLatency),
     /// The viewer is done for this run.
     Finished {
         /// Why.
@@ -208,6 +227,63 @@ pub enum Problem {
     /// A playlist passed but could not be read (too large): its segments' durations are
     /// unknown to the player model.
     Unreadable(String),
+}
+
+/// What a track playing Low-Latency HLS reports besides its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LowLatency {
+    /// A track began playing in LL-HLS mode (its media playlist has `EXT-X-SERVER-CONTROL`
+    /// with `CAN-BLOCK-RELOAD=YES` and parts).
+    Joined,
+    /// The origin broke a rule of LL-HLS (or the player did: see [`Violation`]).
+    Violation(Violation),
+}
+
+/// The LL-HLS conformance rules a viewer checks, as LL-HLS origins break them in the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Violation {
+    /// A part or segment the playlist advertised was answered 404.
+    AdvertisedMissing,
+    /// A blocking reload was answered before the part it asked for existed (the playlist
+    /// returned does not contain it).
+    EarlyReload,
+    /// A blocking reload was held longer than three target durations (RFC 8216bis §6.2.5.2).
+    HeldTooLong,
+    /// A full segment was downloaded after parts of it had been (our own player never does).
+    SegmentAfterParts,
+    /// `PART-HOLD-BACK` is less than three part target durations (RFC 8216bis §4.4.3.8).
+    HoldBackShort,
+    /// An `EXT-X-PRELOAD-HINT` part never appeared: absent from the later playlists.
+    HintMissing,
+    /// The media sequence or the part numbering went backwards between two playlists.
+    NumberingBackwards,
+}
+
+impl Violation {
+    /// Every rule, in label order.
+    pub const ALL: [Violation; 7] = [
+        Violation::AdvertisedMissing,
+        Violation::EarlyReload,
+        Violation::HeldTooLong,
+        Violation::SegmentAfterParts,
+        Violation::HoldBackShort,
+        Violation::HintMissing,
+        Violation::NumberingBackwards,
+    ];
+
+    /// The label used in metrics, reports and `--assert` (`conformance_<label>`).
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Violation::AdvertisedMissing => "advertised_404",
+            Violation::EarlyReload => "early_reload",
+            Violation::HeldTooLong => "reload_held_too_long",
+            Violation::SegmentAfterParts => "segment_after_parts",
+            Violation::HoldBackShort => "part_hold_back_short",
+            Violation::HintMissing => "hint_missing",
+            Violation::NumberingBackwards => "numbering_backwards",
+        }
+    }
 }
 
 /// The HTTP version an exchange went out on.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::measure::events::{
-    EndCause, Event, EventKind, FinishReason, Message, Problem, Request, RequestKind,
+    EndCause, Event, EventKind, FinishReason, LowLatency, Message, Problem, Request, RequestKind,
 };
 use crate::measure::exchanges::{record_request, record_tunnel, request_problem};
 use crate::measure::generator::{CpuSampler, Health};
@@ -306,8 +306,7 @@ impl Stats {
                 if let (RequestKind::Segment, Some(a), Some(b)) = (r.kind, r.ttfb, r.ttlb) {
                     self.windows.record_segment(second, a, b);
                 }
-                if let (true, Some(m)) = (r.kind == RequestKind::Segment && r.complete_ok(), r.media_duration)
-                {
+                if let (true, Some(m)) = (r.kind.is_media() && r.complete_ok(), r.media_duration) {
                     self.windows.add_media(second, Duration::from_secs_f64(m.max(0.0)));
                     if let Some(bw) = r.variant_bandwidth {
                         let rendition = s.renditions.entry(bw).or_default();
@@ -379,6 +378,12 @@ impl Stats {
             EventKind::PlaylistSeen { ended, .. } => {
                 s.playlists_seen += 1;
                 v.saw_end = ended;
+            }
+            EventKind::LowLatency(LowLatency::Joined) => s.ll_hls.sessions += 1,
+            EventKind::LowLatency(LowLatency::Violation(rule)) => {
+                s.ll_hls.conformance.add(rule, 1);
+                let text = format!("LL-HLS conformance: {}", rule.label());
+                s.notices.push(at, Some(ev.viewer), Level::Warn, text);
             }
             EventKind::VariantSwitch { from, to } => {
                 v.switches += 1;
@@ -581,7 +586,9 @@ impl Stats {
             w60: w.rate(sec, WINDOWS[2], pick),
             w300: w.rate(sec, WINDOWS[3], pick),
         };
-        s.segment_throughput = tp(&|i| i == seg);
+        let part = kind_index(RequestKind::Part);
+        // Media bytes: whole segments and LL-HLS parts.
+        s.segment_throughput = tp(&|i| i == seg || i == part);
         s.speed = w.media_rate(sec, WINDOWS[1]).filter(|_| streaming > 0).map(|m| m / f64::from(streaming));
         s.throughput = tp(&|_| true);
         let (ttfb, ttlb) = self.windows.recent_segments(sec);
@@ -677,11 +684,12 @@ impl Stats {
 /// Feeds a fully received segment to the viewer's player model.
 fn segment_buffered(r: &Request, at: Instant, v: &mut Viewer) -> Option<crate::measure::player::Buffered> {
     v.player.request(at.checked_sub(r.elapsed).unwrap_or(at));
-    if r.kind != RequestKind::Segment || !r.complete_ok() {
+    if !r.kind.is_media() || !r.complete_ok() {
         return None;
     }
     v.last_segment = Some(at);
-    v.segments += 1;
+    // A part is media for the player, but not a segment in the viewer's count.
+    v.segments += u64::from(r.kind == RequestKind::Segment);
     let media = Duration::from_secs_f64(r.media_duration?.max(0.0));
     if let Some(pdt) = r.program_date_time {
         v.player.anchor(pdt);

@@ -224,6 +224,8 @@ fn add_totals(a: &mut Snapshot, b: &Snapshot) {
     p.stalled_now += q.stalled_now;
     p.late_segments += q.late_segments;
     a.playlists_seen += b.playlists_seen;
+    a.ll_hls.sessions += b.ll_hls.sessions;
+    a.ll_hls.conformance.merge(&b.ll_hls.conformance);
     let (t, u) = (&mut a.tunnels, &b.tunnels);
     (t.count, t.failed, t.bytes_down, t.bytes_up) =
         (t.count + u.count, t.failed + u.failed, t.bytes_down + u.bytes_down, t.bytes_up + u.bytes_up);

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::measure::events::{Ending, RequestKind, ViewerId};
+use crate::measure::events::{Ending, RequestKind, ViewerId, Violation};
 use crate::measure::history::{Notices, SecondSample, ViewerRow};
 use crate::measure::latency::Latency;
 
@@ -120,6 +120,86 @@ pub struct Switches {
     pub down: u64,
 }
 
+/// Low-Latency HLS: tracks that played it and the conformance rules the origin broke (part
+/// and blocking-reload times are in [`Snapshot::ttfb`] and [`Snapshot::ttlb`] under
+/// [`RequestKind::Part`] and [`RequestKind::BlockingReload`]).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LowLatency {
+    /// Tracks that played in LL-HLS mode (one per session and media playlist).
+    pub sessions: u64,
+    /// Violations by rule.
+    pub conformance: Conformance,
+}
+
+/// LL-HLS conformance violations, by rule (see [`Violation`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Conformance {
+    /// Parts or segments advertised, then answered 404.
+    pub advertised_404: u64,
+    /// Blocking reloads answered before the part asked for existed.
+    pub early_reload: u64,
+    /// Blocking reloads held longer than three target durations.
+    pub reload_held_too_long: u64,
+    /// Full segments downloaded after parts of them.
+    pub segment_after_parts: u64,
+    /// Playlists whose `PART-HOLD-BACK` is under three part targets (once per track).
+    pub part_hold_back_short: u64,
+    /// Preload hints that never appeared in a later playlist.
+    pub hint_missing: u64,
+    /// Media sequence or part numbering going backwards.
+    pub numbering_backwards: u64,
+}
+
+impl Conformance {
+    /// The count of one rule.
+    #[must_use]
+    pub fn get(&self, v: Violation) -> u64 {
+        *self.slot(v)
+    }
+
+    /// Counts one violation.
+    pub fn add(&mut self, v: Violation, n: u64) {
+        *self.slot_mut(v) += n;
+    }
+
+    /// Every rule's count summed.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        Violation::ALL.iter().map(|v| self.get(*v)).sum()
+    }
+
+    /// Adds another run's counts.
+    pub fn merge(&mut self, other: &Conformance) {
+        for v in Violation::ALL {
+            self.add(v, other.get(v));
+        }
+    }
+
+    fn slot(&self, v: Violation) -> &u64 {
+        match v {
+            Violation::AdvertisedMissing => &self.advertised_404,
+            Violation::EarlyReload => &self.early_reload,
+            Violation::HeldTooLong => &self.reload_held_too_long,
+            Violation::SegmentAfterParts => &self.segment_after_parts,
+            Violation::HoldBackShort => &self.part_hold_back_short,
+            Violation::HintMissing => &self.hint_missing,
+            Violation::NumberingBackwards => &self.numbering_backwards,
+        }
+    }
+
+    fn slot_mut(&mut self, v: Violation) -> &mut u64 {
+        match v {
+            Violation::AdvertisedMissing => &mut self.advertised_404,
+            Violation::EarlyReload => &mut self.early_reload,
+            Violation::HeldTooLong => &mut self.reload_held_too_long,
+            Violation::SegmentAfterParts => &mut self.segment_after_parts,
+            Violation::HoldBackShort => &mut self.part_hold_back_short,
+            Violation::HintMissing => &mut self.hint_missing,
+            Violation::NumberingBackwards => &mut self.numbering_backwards,
+        }
+    }
+}
+
 /// Everything the readers need, at one instant.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
@@ -186,6 +266,10 @@ pub struct Snapshot {
     pub throughput: Throughput,
     /// Media playlists read by the relay.
     pub playlists_seen: u64,
+    /// Low-Latency HLS tracks and conformance (native viewers only; absent from results
+    /// written before it).
+    #[serde(default)]
+    pub ll_hls: LowLatency,
     /// With several streams (`--stream`), each one's figures, in the order given; empty with
     /// one.
     pub streams: Vec<crate::measure::streams::StreamFigures>,
@@ -245,10 +329,12 @@ impl Snapshot {
         self.requests.get(&kind).copied().unwrap_or(0)
     }
 
-    /// Master and media playlist requests.
+    /// Master and media playlist requests (LL-HLS blocking reloads included).
     #[must_use]
     pub fn playlist_requests(&self) -> u64 {
-        self.requests_of(RequestKind::Master) + self.requests_of(RequestKind::Playlist)
+        self.requests_of(RequestKind::Master)
+            + self.requests_of(RequestKind::Playlist)
+            + self.requests_of(RequestKind::BlockingReload)
     }
 
     /// All requests.

@@ -208,7 +208,10 @@ impl Trail {
                 };
                 Some(change(track, to, Some(why.to_owned()), None))
             }
-            EventKind::PlaylistSeen { .. } | EventKind::VariantSwitch { .. } | EventKind::Tunnel(_) => None,
+            EventKind::PlaylistSeen { .. }
+            | EventKind::VariantSwitch { .. }
+            | EventKind::Tunnel(_)
+            | EventKind::LowLatency(_) => None,
         };
         if let Some((at, stalled)) = stall {
             self.push(ev.viewer, at, stream, stalled);

@@ -18,7 +18,7 @@ pub(crate) fn kind_index(kind: RequestKind) -> usize {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Slot {
     pub(crate) second: u64,
-    pub(crate) bytes: [u64; 6],
+    pub(crate) bytes: [u64; RequestKind::ALL.len()],
     pub(crate) requests: u64,
     pub(crate) errors: u64,
     /// Media seconds of the segments that arrived in this second.

@@ -349,6 +349,7 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
             let _ =
                 writeln!(o, "Live edge latency not measured: the playlists carry no EXT-X-PROGRAM-DATE-TIME");
         }
+        ll_hls(&mut o, s);
         if p.rejoins > 0 {
             let _ = writeln!(o, "Re-joins          {} after an exit: {}", p.rejoins, quantiles(&s.rejoin));
         }
@@ -529,4 +530,32 @@ fn origin_lines(o: &mut String, r: &OriginSnapshot, served: Option<u64>) {
             );
         }
     }
+}
+
+/// The LL-HLS lines, when a viewer played Low-Latency HLS.
+fn ll_hls(o: &mut String, s: &Snapshot) {
+    let l = &s.ll_hls;
+    if l.sessions == 0 {
+        return;
+    }
+    let of = |m: &std::collections::BTreeMap<RequestKind, Latency>, k| {
+        m.get(&k).filter(|x| x.count > 0).map_or_else(|| "not measured".to_owned(), quantiles)
+    };
+    let _ = writeln!(
+        o,
+        "LL-HLS            {} tracks · {} parts (TTFB {}; download {}) · {} blocking reloads held {}",
+        l.sessions,
+        s.requests_of(RequestKind::Part),
+        of(&s.ttfb, RequestKind::Part),
+        of(&s.ttlb, RequestKind::Part),
+        s.requests_of(RequestKind::BlockingReload),
+        of(&s.ttfb, RequestKind::BlockingReload),
+    );
+    let broken: Vec<String> = crate::measure::events::Violation::ALL
+        .iter()
+        .filter(|v| l.conformance.get(**v) > 0)
+        .map(|v| format!("{} {}", l.conformance.get(*v), v.label()))
+        .collect();
+    let verdict = if broken.is_empty() { "0 violations".to_owned() } else { broken.join(" · ") };
+    let _ = writeln!(o, "LL-HLS conformance {verdict}");
 }

@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use crate::measure::events::RequestKind;
+use crate::measure::events::{RequestKind, Violation};
 use crate::measure::latency::Latency;
 use crate::measure::snapshot::{Measure, Snapshot};
 use crate::output::summary;
@@ -107,6 +107,58 @@ const QUANTILES: [Field; 16] = quantile_fields![
     "playlist_download_p95", ttlb, Playlist, p95, "media playlist download time, 95th percentile";
     "playlist_download_p99", ttlb, Playlist, p99, "media playlist download time, 99th percentile";
     "playlist_download_max", ttlb, Playlist, max, "media playlist download time, largest";
+];
+
+const LL_QUANTILES: [Field; 12] = quantile_fields![
+    "part_ttfb_p50", ttfb, Part, p50, "LL-HLS part time to first byte, median";
+    "part_ttfb_p95", ttfb, Part, p95, "LL-HLS part time to first byte, 95th percentile";
+    "part_ttfb_p99", ttfb, Part, p99, "LL-HLS part time to first byte, 99th percentile";
+    "part_ttfb_max", ttfb, Part, max, "LL-HLS part time to first byte, largest";
+    "part_download_p50", ttlb, Part, p50, "LL-HLS part download time, median";
+    "part_download_p95", ttlb, Part, p95, "LL-HLS part download time, 95th percentile";
+    "part_download_p99", ttlb, Part, p99, "LL-HLS part download time, 99th percentile";
+    "part_download_max", ttlb, Part, max, "LL-HLS part download time, largest";
+    "reload_hold_p50", ttfb, BlockingReload, p50, "LL-HLS blocking reload hold time (its response time), median";
+    "reload_hold_p95", ttfb, BlockingReload, p95, "LL-HLS blocking reload hold time (its response time), 95th percentile";
+    "reload_hold_p99", ttfb, BlockingReload, p99, "LL-HLS blocking reload hold time (its response time), 99th percentile";
+    "reload_hold_max", ttfb, BlockingReload, max, "LL-HLS blocking reload hold time (its response time), largest";
+];
+
+/// An LL-HLS conformance count, `None` when no viewer played LL-HLS.
+#[allow(clippy::cast_precision_loss)]
+fn conformance(s: &Snapshot, rule: Option<Violation>) -> Option<f64> {
+    let l = &s.ll_hls;
+    (l.sessions > 0).then(|| rule.map_or_else(|| l.conformance.total(), |r| l.conformance.get(r)) as f64)
+}
+
+macro_rules! conformance_fields {
+    ($($name:literal, $rule:expr, $help:literal;)*) => {
+        [$(Field {
+            name: $name,
+            dimension: Dimension::Count,
+            help: $help,
+            read: |s| conformance(s, $rule),
+        },)*]
+    };
+}
+
+#[allow(clippy::cast_precision_loss)]
+const LL_COUNTS: [Field; 1] = [Field {
+    name: "ll_hls_sessions",
+    dimension: Dimension::Count,
+    help: "tracks that played in LL-HLS mode (one per session and media playlist)",
+    read: |s| Some(s.ll_hls.sessions as f64),
+}];
+
+const CONFORMANCE: [Field; 8] = conformance_fields![
+        "conformance_violations", None, "LL-HLS conformance violations, all rules";
+        "conformance_advertised_404", Some(Violation::AdvertisedMissing), "LL-HLS parts or segments advertised, then answered 404";
+        "conformance_early_reload", Some(Violation::EarlyReload), "LL-HLS blocking reloads answered before the part asked for existed";
+        "conformance_reload_held_too_long", Some(Violation::HeldTooLong), "LL-HLS blocking reloads held longer than three target durations";
+        "conformance_segment_after_parts", Some(Violation::SegmentAfterParts), "LL-HLS full segments downloaded after their parts";
+        "conformance_part_hold_back_short", Some(Violation::HoldBackShort), "LL-HLS playlists whose PART-HOLD-BACK is under three part targets (per track)";
+        "conformance_hint_missing", Some(Violation::HintMissing), "LL-HLS preload hints that never appeared in a later playlist";
+        "conformance_numbering_backwards", Some(Violation::NumberingBackwards), "LL-HLS media sequence or part numbering going backwards";
 ];
 
 #[allow(clippy::cast_precision_loss)]
@@ -220,7 +272,12 @@ const OTHERS: [Field; 17] = [
 
 /// Every field, in documentation order.
 pub fn fields() -> impl Iterator<Item = &'static Field> {
-    QUANTILES.iter().chain(OTHERS.iter())
+    QUANTILES
+        .iter()
+        .chain(OTHERS.iter())
+        .chain(LL_QUANTILES.iter())
+        .chain(LL_COUNTS.iter())
+        .chain(CONFORMANCE.iter())
 }
 
 /// A comparison.

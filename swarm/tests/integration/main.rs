@@ -19,6 +19,7 @@ mod hostile;
 mod https;
 mod kubernetes;
 mod lifecycle;
+mod llhls;
 mod measured;
 mod modes;
 mod native;

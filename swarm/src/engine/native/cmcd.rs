@@ -86,13 +86,13 @@ impl Cmcd {
     fn keys(&self, kind: RequestKind) -> [Vec<String>; 3] {
         let n = &self.now;
         let ot = match kind {
-            RequestKind::Master | RequestKind::Playlist => "m",
+            RequestKind::Master | RequestKind::Playlist | RequestKind::BlockingReload => "m",
             RequestKind::Init => "i",
             RequestKind::Key => "k",
-            RequestKind::Segment if !n.media.is_empty() => n.media,
-            RequestKind::Segment | RequestKind::Other => "o",
+            RequestKind::Segment | RequestKind::Part if !n.media.is_empty() => n.media,
+            RequestKind::Segment | RequestKind::Part | RequestKind::Other => "o",
         };
-        let segment = kind == RequestKind::Segment;
+        let segment = kind.is_media();
         let mut object = vec![format!("ot={ot}")];
         object.extend(
             n.bitrate_kbps.filter(|_| segment || kind == RequestKind::Init).map(|b| format!("br={b}")),

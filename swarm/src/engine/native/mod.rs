@@ -7,6 +7,7 @@
 pub mod abr;
 pub mod cmcd;
 pub mod http;
+pub mod llhls;
 pub mod player;
 pub mod threads;
 

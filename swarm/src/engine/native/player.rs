@@ -27,6 +27,7 @@ use crate::engine::limits::{self, Limits, PLAYLIST_FLAG};
 use crate::engine::native::abr;
 use crate::engine::native::cmcd::{self, Cmcd};
 use crate::engine::native::http::{Client, Fetched, Headers};
+use crate::engine::native::llhls;
 use crate::engine::secrets::Secrets;
 use crate::engine::settings::Variant;
 use crate::engine::upstream::Dial;
@@ -211,7 +212,7 @@ fn tracks(master: &Master, variant: Variant, base: &Url) -> Vec<Planned> {
 /// GETs `url` as [`Client::get`] does, following redirects as players do (each hop is an
 /// exchange of its own, reported here), at most [`limits::REDIRECTS`]. Returns the last
 /// exchange, not yet reported, and the URL it was for.
-async fn fetch(
+pub(crate) async fn fetch(
     ctx: &Ctx,
     client: &mut Client,
     url: &Url,
@@ -358,7 +359,7 @@ fn start_index(media: &playlist::Media, start: Option<StartPoint>, random: Optio
 }
 
 /// Sleeps `d`; true if `stop` fired first.
-async fn pause(d: Duration, stop: &CancellationToken) -> bool {
+pub(crate) async fn pause(d: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
         () = tokio::time::sleep(d) => false,
         () = stop.cancelled() => true,
@@ -480,6 +481,18 @@ impl<'a> Track<'a> {
             };
             if let Some(c) = self.client.cmcd.as_mut() {
                 c.now.live = Some(!media.ended);
+            }
+            if llhls::is_low_latency(&media) {
+                // Blocking reloads and parts from here on (ABR switching is not done in LL-HLS).
+                return llhls::play(
+                    self.ctx,
+                    &mut self.client,
+                    self.url.clone(),
+                    &media,
+                    self.bandwidth,
+                    stop,
+                )
+                .await;
             }
             let target = Duration::from_secs_f64(media.target_duration.unwrap_or(2.0).clamp(0.1, 60.0));
             let shape = (media.media_sequence, media.segments.len());

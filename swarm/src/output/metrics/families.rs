@@ -187,7 +187,11 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
     }
 
     // Requests.
-    o.family("requests_total", "counter", "Requests by kind (master, playlist, segment, init, key, other).");
+    o.family(
+        "requests_total",
+        "counter",
+        "Requests by kind (master, playlist, segment, init, key, other, part, blocking_reload).",
+    );
     for kind in RequestKind::ALL {
         o.sample(&[("kind", kind.label())], s.requests_of(kind) as f64);
     }
@@ -373,6 +377,22 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
     o.sample(&[("direction", "up")], s.switches.up as f64);
     o.sample(&[("direction", "down")], s.switches.down as f64);
     variants(&mut o, s);
+
+    // Low-Latency HLS (native viewers).
+    o.one(
+        "llhls_sessions_total",
+        "counter",
+        "Tracks that played in LL-HLS mode (parts and blocking reloads; native viewers).",
+        s.ll_hls.sessions as f64,
+    );
+    o.family(
+        "llhls_conformance_violations_total",
+        "counter",
+        "LL-HLS conformance violations seen by the viewers, by rule.",
+    );
+    for rule in crate::measure::events::Violation::ALL {
+        o.sample(&[("rule", rule.label())], s.ll_hls.conformance.get(rule) as f64);
+    }
 
     // Errors.
     o.family("http_errors_total", "counter", "HTTP error responses (status >= 400), by status code.");

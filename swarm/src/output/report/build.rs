@@ -39,6 +39,9 @@ pub struct Report {
     pub errors: Errors,
     /// What the viewers' players experienced (the player model).
     pub playback: Playback,
+    /// Low-Latency HLS: parts, blocking reloads and conformance; `null` when no viewer played
+    /// LL-HLS.
+    pub ll_hls: Option<LowLatency>,
     /// The master playlist's variants the viewers played, and their switches; `null` when no
     /// segment's variant is known (FFmpeg viewers).
     pub variants: Option<Variants>,
@@ -173,6 +176,8 @@ impl Report {
                     init: kind(RequestKind::Init),
                     key: kind(RequestKind::Key),
                     other: kind(RequestKind::Other),
+                    part: kind(RequestKind::Part),
+                    blocking_reload: kind(RequestKind::BlockingReload),
                 },
                 connect: Quantiles::of(&s.connect),
                 tls_handshake: Quantiles::of(&s.tls_handshake),
@@ -214,6 +219,7 @@ impl Report {
                 playlist_refreshes_per_minute: (p.watch_seconds > 0.0)
                     .then(|| s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds),
             },
+            ll_hls: LowLatency::of(s),
             variants: variants(s),
             streams: streams(s, f),
             throughput: Throughput {

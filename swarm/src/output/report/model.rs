@@ -177,6 +177,63 @@ pub struct ByKind {
     pub key: KindFigures,
     /// Anything else.
     pub other: KindFigures,
+    /// Low-Latency HLS parts (`EXT-X-PART`, and preload-hinted parts asked for early).
+    pub part: KindFigures,
+    /// Low-Latency HLS blocking playlist reloads (`_HLS_msn`/`_HLS_part`): their time to
+    /// first byte is how long the origin held them.
+    pub blocking_reload: KindFigures,
+}
+
+/// Low-Latency HLS as the native viewers played it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LowLatency {
+    /// Tracks that played in LL-HLS mode (one per session and media playlist).
+    pub sessions: u64,
+    /// Parts requested (listed and preload-hinted).
+    pub parts: u64,
+    /// Part time to first byte, seconds (a preload-hinted part's includes the wait until it
+    /// existed); `null` when none was measured.
+    pub part_ttfb: Option<Quantiles>,
+    /// Part download time (request to last byte), seconds.
+    pub part_download: Option<Quantiles>,
+    /// Blocking reloads made.
+    pub blocking_reloads: u64,
+    /// How long the origin held each blocking reload: its response time (to the first byte
+    /// of the answer), seconds.
+    pub reload_hold: Option<Quantiles>,
+    /// Live-edge latency measured from `EXT-X-PROGRAM-DATE-TIME`: wall time minus the
+    /// program date-time of the media playing (for LL-HLS, of the newest part played), as
+    /// each part or segment arrived; seconds. The same figure as
+    /// `playback.live_edge_latency`, which covers every viewer.
+    pub live_edge_latency_from_pdt: Option<Quantiles>,
+    /// Conformance violations by rule (`conformance_<rule>` in `--assert`).
+    pub conformance: BTreeMap<String, u64>,
+    /// All of them.
+    pub conformance_violations: u64,
+}
+
+impl LowLatency {
+    /// The section, when any viewer played LL-HLS.
+    #[must_use]
+    pub fn of(s: &Snapshot) -> Option<LowLatency> {
+        use crate::measure::events::{RequestKind, Violation};
+        let l = &s.ll_hls;
+        (l.sessions > 0).then(|| LowLatency {
+            sessions: l.sessions,
+            parts: s.requests_of(RequestKind::Part),
+            part_ttfb: s.ttfb.get(&RequestKind::Part).and_then(Quantiles::of),
+            part_download: s.ttlb.get(&RequestKind::Part).and_then(Quantiles::of),
+            blocking_reloads: s.requests_of(RequestKind::BlockingReload),
+            reload_hold: s.ttfb.get(&RequestKind::BlockingReload).and_then(Quantiles::of),
+            live_edge_latency_from_pdt: Quantiles::of(&s.live_latency),
+            conformance: Violation::ALL
+                .iter()
+                .map(|v| (v.label().to_owned(), l.conformance.get(*v)))
+                .collect(),
+            conformance_violations: l.conformance.total(),
+        })
+    }
 }
 
 /// `CONNECT` tunnels the relay passed through blind (what was inside was not TLS, or the relay

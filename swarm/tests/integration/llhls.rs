@@ -1,0 +1,160 @@
+//! LL-HLS end to end: the real `hls-swarm` binary with native viewers against hls-origin's
+//! LL-HLS server (a loop encoded by the real ffmpeg) on loopback. The viewers play it in
+//! LL-HLS mode, download parts, and count no conformance violation; with each fault switch
+//! on, exactly that violation is counted. Counts and facts only, no timings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use origin::llhls::{self, Live, Settings, Stream};
+use testkit::Outcome;
+
+use crate::common::*;
+
+/// A small picture so the one-off encode is cheap; the profile's 2 s segments of 1/3 s parts.
+fn small() -> Settings {
+    Settings {
+        width: 320,
+        height: 180,
+        video_kbps: 300,
+        audio_kbps: 64,
+        preset: "ultrafast".into(),
+        ..Settings::default()
+    }
+}
+
+/// The loop's cache, shared with hls-origin's own tests (same target directory).
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hls-origin-replay-cache")
+}
+
+/// The LL-HLS server on `127.0.0.1:0`, three segments complete at start.
+async fn start() -> Result<(SocketAddr, Arc<Stream>, tokio::task::JoinHandle<()>), testkit::Skip> {
+    let ffmpeg = testkit::need::program("ffmpeg")?;
+    let logs = tempfile::tempdir().unwrap();
+    let lp = llhls::prepare(&ffmpeg, &small(), &cache_dir(), &logs.path().join("ffmpeg.log")).await.unwrap();
+    let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), small().window), 3));
+    let (addr, task) = llhls::serve("127.0.0.1:0".parse().unwrap(), stream.clone()).await.unwrap();
+    Ok((addr, stream, task))
+}
+
+/// Four native viewers for 10 s against `addr` with `extra` flags; the exit code, the
+/// summary and the JSON report.
+async fn run(addr: SocketAddr, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("run.json");
+    let mut argv: Vec<String> =
+        "--engine native --clients 4 --ramp-rate 10 --duration 10s --ffmpeg /nonexistent/ffmpeg --report"
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+    argv.push(report.display().to_string());
+    argv.extend(extra.iter().map(|s| (*s).to_owned()));
+    argv.push(format!("http://{addr}/stream.m3u8"));
+    let out =
+        tokio::task::spawn_blocking(move || run_swarm(&argv.iter().map(String::as_str).collect::<Vec<_>>()))
+            .await
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("no report ({e}): {}", text(&out)));
+    (out.status.code(), format!("{}\n{stdout}", text(&out)), serde_json::from_str(&json).unwrap())
+}
+
+/// The conformance counts of a report, by rule.
+fn counts(j: &serde_json::Value) -> Vec<(String, u64)> {
+    let c = j["ll_hls"]["conformance"].as_object().expect("an ll_hls section");
+    c.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
+}
+
+/// Every rule's count is 0 except `rule`'s, which is above 0.
+fn only(j: &serde_json::Value, rule: &str, out: &str) {
+    for (k, n) in counts(j) {
+        if k == rule {
+            assert!(n > 0, "{rule} was not counted\n{out}");
+        } else {
+            assert_eq!(n, 0, "{k} counted with only the {rule} fault on\n{out}");
+        }
+    }
+}
+
+/// Facts of any LL-HLS run: every viewer played in LL-HLS mode, and parts and blocking
+/// reloads were made and measured.
+fn played_ll_hls(j: &serde_json::Value, out: &str) {
+    let l = &j["ll_hls"];
+    assert!(l["sessions"].as_u64() >= Some(4), "every viewer in LL-HLS mode\n{out}");
+    assert!(l["parts"].as_u64() > Some(0), "{out}");
+    assert!(l["part_ttfb"]["count"].as_u64() > Some(0), "{out}");
+    assert!(l["blocking_reloads"].as_u64() > Some(0), "{out}");
+    assert!(l["reload_hold"]["count"].as_u64() > Some(0), "{out}");
+    assert_eq!(
+        j["requests"]["by_kind"]["init"]["count"].as_u64(),
+        Some(l["sessions"].as_u64().unwrap()),
+        "init once per track\n{out}"
+    );
+    assert!(out.contains("LL-HLS            "), "{out}");
+}
+
+/// No fault: LL-HLS mode, parts downloaded, no whole segment, 0 violations (also through
+/// `--assert`), and the live-edge latency measured from the parts' program date-times.
+#[testkit::test]
+async fn llhls_native_viewers_play_parts_with_no_violation() -> Outcome {
+    let _machine = shared_machine().await;
+    let (addr, stream, task) = start().await?;
+    let asserts = ["--assert", "conformance_violations==0", "--assert", "ll_hls_sessions>=4"];
+    let (code, out, j) = run(addr, &asserts).await;
+    task.abort();
+    assert_eq!(code, Some(0), "{out}");
+    played_ll_hls(&j, &out);
+    assert_eq!(j["ll_hls"]["conformance_violations"].as_u64(), Some(0), "{out}");
+    assert_eq!(
+        j["requests"]["by_kind"]["segment"]["count"].as_u64(),
+        Some(0),
+        "parts only, never a segment\n{out}"
+    );
+    assert!(j["playback"]["live_edge_latency"]["count"].as_u64() > Some(0), "{out}");
+    assert!(out.contains("LL-HLS conformance 0 violations"), "{out}");
+    assert_eq!(stream.held(), 0, "nothing held once the viewers left");
+    Ok(())
+}
+
+/// Parts advertised and then answered 404 (`Stream::drop_next_parts`, a few at a time during
+/// the run): counted as `advertised_404`, and nothing else.
+#[testkit::test]
+async fn llhls_parts_advertised_then_missing_are_counted() -> Outcome {
+    let _machine = shared_machine().await;
+    let (addr, stream, task) = start().await?;
+    let dropper = {
+        let stream = stream.clone();
+        tokio::spawn(async move {
+            // Bounded: four bursts of two parts, 2 s apart, from 2 s in (the viewers are in).
+            for _ in 0..4 {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                stream.drop_next_parts(2);
+            }
+        })
+    };
+    let (code, out, j) = run(addr, &[]).await;
+    dropper.abort();
+    task.abort();
+    assert_eq!(code, Some(0), "{out}");
+    played_ll_hls(&j, &out);
+    only(&j, "advertised_404", &out);
+    Ok(())
+}
+
+/// Blocking reloads answered at once, without the part asked for: counted as
+/// `early_reload`, and nothing else; `--assert conformance_early_reload==0` fails the run.
+#[testkit::test]
+async fn llhls_reloads_answered_early_are_counted() -> Outcome {
+    let _machine = shared_machine().await;
+    let (addr, stream, task) = start().await?;
+    stream.faults.answer_reloads_early(true);
+    let (code, out, j) = run(addr, &["--assert", "conformance_early_reload==0"]).await;
+    task.abort();
+    assert_eq!(code, Some(5), "the assertion fails the run\n{out}");
+    played_ll_hls(&j, &out);
+    only(&j, "early_reload", &out);
+    Ok(())
+}
