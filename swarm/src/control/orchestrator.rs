@@ -21,7 +21,7 @@ use crate::engine::ffmpeg::command::{Capabilities, CapabilityError, Selection, V
 use crate::engine::ffmpeg::relay::{Relay, Route, Tls};
 use crate::engine::ffmpeg::viewer::FfmpegEngine;
 use crate::engine::native::http::Headers;
-use crate::engine::native::{player, NativeEngine};
+use crate::engine::native::{context, NativeEngine};
 use crate::engine::secrets::Secrets;
 use crate::engine::settings::{EngineKind, NO_CACHE_HEADERS};
 use crate::engine::supervisor::{backoff_cap, Engine, Shutdown, Supervisor};
@@ -645,7 +645,7 @@ impl Starter<'_> {
     }
 
     /// What native viewer `id` plays (`url`) and how.
-    fn native(&self, id: ViewerId, url: &url::Url, sink: &EventSink) -> player::Ctx {
+    fn native(&self, id: ViewerId, url: &url::Url, sink: &EventSink) -> context::Ctx {
         let http = &self.config.http;
         let value = |v: &str| HeaderValue::from_str(v).ok();
         let mut all: Vec<(HeaderName, HeaderValue)> = Vec::new();
@@ -660,7 +660,7 @@ impl Starter<'_> {
         }
         let upstream = self.config.secrets.upstream(url, &[]);
         let basic = upstream.basic.as_deref().and_then(value).map(|v| (upstream.authority.clone(), v));
-        player::Ctx {
+        context::Ctx {
             id,
             sink: sink.clone(),
             url: url.clone(),

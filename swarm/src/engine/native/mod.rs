@@ -6,6 +6,7 @@
 
 pub mod abr;
 pub mod cmcd;
+pub mod context;
 pub mod http;
 pub mod llhls;
 pub mod player;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::native::player::Ctx;
+use crate::engine::native::context::Ctx;
 use crate::engine::supervisor::{Engine, Session};
 use crate::measure::events::Ending;
 

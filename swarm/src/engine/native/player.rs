@@ -23,56 +23,22 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::engine::limits::{self, Limits, PLAYLIST_FLAG};
+use crate::engine::limits::{self, PLAYLIST_FLAG};
 use crate::engine::native::abr;
-use crate::engine::native::cmcd::{self, Cmcd};
-use crate::engine::native::http::{Client, Fetched, Headers};
+use crate::engine::native::cmcd::Cmcd;
+use crate::engine::native::context::{fetch, pause, Ctx, PLAYLIST_TRIES};
+use crate::engine::native::http::{Client, Fetched};
 use crate::engine::native::llhls;
-use crate::engine::secrets::Secrets;
 use crate::engine::settings::Variant;
-use crate::engine::upstream::Dial;
-use crate::measure::events::{EventKind, EventSink, Problem, RequestKind, ViewerId};
+use crate::measure::events::{EventKind, Problem, RequestKind};
 use kit::playlist::{self, ByteRange, Master, MediaType, Playlist, StartPoint};
 
 /// Tries of one segment before it is skipped.
 pub const SEGMENT_TRIES: u32 = 3;
-/// Failed playlist loads in a row that end the session.
-pub const PLAYLIST_TRIES: u32 = 5;
 /// How far a finished playlist is downloaded ahead of the playhead.
 pub const VOD_BUFFER: Duration = Duration::from_secs(30);
 /// Segments from the end a live stream starts at.
 pub const LIVE_START_SEGMENTS: usize = 3;
-
-/// What every track of one viewer shares.
-#[derive(Debug)]
-pub struct Ctx {
-    /// The viewer.
-    pub id: ViewerId,
-    /// Where its events go.
-    pub sink: EventSink,
-    /// The stream.
-    pub url: Url,
-    /// Which variants it plays.
-    pub variant: Variant,
-    /// How connections are opened.
-    pub dial: Dial,
-    /// What requests carry.
-    pub headers: Arc<Headers>,
-    /// Hidden from URLs and errors in events.
-    pub secrets: Arc<Secrets>,
-    /// How much of a playlist is read.
-    pub limits: Limits,
-    /// `--cmcd`: how Common Media Client Data goes with every request.
-    pub cmcd: Option<cmcd::Mode>,
-    /// `--startup-buffer`: media buffered before the playhead moves (zero: one segment).
-    pub startup_buffer: Duration,
-    /// `--random-start`: a finished playlist is entered at a random point.
-    pub random_start: bool,
-    /// `--http2`: HTTP/2 where the origin's TLS offers it.
-    pub http2: bool,
-    /// The run's seed: with the viewer and the session, it draws the random start.
-    pub seed: u64,
-}
 
 /// Plays session `session` (0 for the viewer's first) until the stream ends (`Ok`), a track
 /// fails for good (`Err` with the reason) or `stop` fires (`Ok`).
@@ -209,35 +175,6 @@ fn tracks(master: &Master, variant: Variant, base: &Url) -> Vec<Planned> {
     out
 }
 
-/// GETs `url` as [`Client::get`] does, following redirects as players do (each hop is an
-/// exchange of its own, reported here), at most [`limits::REDIRECTS`]. Returns the last
-/// exchange, not yet reported, and the URL it was for.
-pub(crate) async fn fetch(
-    ctx: &Ctx,
-    client: &mut Client,
-    url: &Url,
-    kind: RequestKind,
-    range: Option<ByteRange>,
-    keep: Option<usize>,
-    stop: &CancellationToken,
-) -> (Fetched, Url) {
-    let mut url = url.clone();
-    let mut hops = 0;
-    loop {
-        let mut f = client.get(&url, kind, range, keep, stop).await;
-        let Some(next) = f.location.take().filter(|_| !stop.is_cancelled()) else { return (f, url) };
-        if hops == limits::REDIRECTS {
-            f.request.network_error = Some(format!("more than {} redirects", limits::REDIRECTS));
-            return (f, url);
-        }
-        if f.sent {
-            ctx.sink.send(ctx.id, EventKind::Request(f.request));
-        }
-        hops += 1;
-        url = next;
-    }
-}
-
 /// Loads a playlist as a player does: a failed load is tried again a second later, and
 /// [`PLAYLIST_TRIES`] failures in a row are the error. `began` is when the last try began.
 /// `Ok(None)` when the stop came.
@@ -356,14 +293,6 @@ fn start_index(media: &playlist::Media, start: Option<StartPoint>, random: Optio
         }
     }
     count.saturating_sub(1)
-}
-
-/// Sleeps `d`; true if `stop` fired first.
-pub(crate) async fn pause(d: Duration, stop: &CancellationToken) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(d) => false,
-        () = stop.cancelled() => true,
-    }
 }
 
 /// What fetching the listed segments came to.

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::engine::native::context::{fetch, pause, Ctx, PLAYLIST_TRIES};
 use crate::engine::native::http::{Client, Fetched};
-use crate::engine::native::player::{fetch, pause, Ctx, PLAYLIST_TRIES};
 use crate::measure::events::{EventKind, LowLatency, Problem, RequestKind, Violation};
 use kit::playlist::{self, ByteRange, Media, Playlist};
 pub use window::{is_low_latency, Fetch, Hints, Listed, MergeError, PartId, Window};
