@@ -35,10 +35,31 @@ pub struct Request {
 }
 
 impl Request {
-    /// True for `.ts` paths (ignoring a query string).
+    /// The last path segment, without a query string.
+    fn file_name(&self) -> &str {
+        let path = self.path.split('?').next().unwrap_or_default();
+        path.rsplit('/').next().unwrap_or(path)
+    }
+
+    /// True for whole media segments: `.ts`, `.m4s`, and the `ll-hls` profile's `segN.mp4`
+    /// (ignoring a query string).
     #[must_use]
     pub fn is_segment(&self) -> bool {
-        self.path.split('?').next().is_some_and(|p| p.ends_with(".ts"))
+        let n = self.file_name();
+        n.ends_with(".ts") || n.ends_with(".m4s") || (n.starts_with("seg") && n.ends_with(".mp4"))
+    }
+
+    /// True for the `ll-hls` profile's partial segments, `partM.N.mp4`.
+    #[must_use]
+    pub fn is_part(&self) -> bool {
+        let n = self.file_name();
+        n.starts_with("part") && n.ends_with(".mp4")
+    }
+
+    /// True for an initialisation section (`EXT-X-MAP`): the `ll-hls` profile's `init.mp4`.
+    #[must_use]
+    pub fn is_init(&self) -> bool {
+        self.file_name() == "init.mp4"
     }
 
     /// True for `.m3u8` paths (ignoring a query string).

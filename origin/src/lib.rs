@@ -55,5 +55,5 @@ pub mod timeline;
 
 pub use config::{Config, Source, TlsListen};
 pub use error::Error;
-pub use profile::{Overrides, Profile};
+pub use profile::{Logging, Overrides, Profile};
 pub use service::{start, Origin};

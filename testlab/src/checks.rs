@@ -25,8 +25,13 @@ pub fn num(report: &Value, pointer: &str) -> f64 {
 /// What nginx's access log says about the viewers (user agent `… viewer/N`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Logged {
+    /// Playlists, blocking reloads included.
     pub playlists: u64,
     pub segments: u64,
+    /// LL-HLS partial segments.
+    pub parts: u64,
+    /// Initialisation sections.
+    pub inits: u64,
     pub other: u64,
     pub bytes: u64,
 }
@@ -39,6 +44,10 @@ pub fn logged(text: &str) -> Logged {
             l.playlists += 1;
         } else if r.is_segment() {
             l.segments += 1;
+        } else if r.is_part() {
+            l.parts += 1;
+        } else if r.is_init() {
+            l.inits += 1;
         } else {
             l.other += 1;
         }
@@ -114,19 +123,28 @@ pub fn run(i: &Inputs<'_>) -> Vec<Check> {
     let mut out = Vec::new();
     let r = i.report;
     let e = i.expect;
-    let swarm_playlists =
-        num(r, "/requests/by_kind/playlist/count") + num(r, "/requests/by_kind/master/count");
+    let swarm_playlists = num(r, "/requests/by_kind/playlist/count")
+        + num(r, "/requests/by_kind/master/count")
+        + num(r, "/requests/by_kind/blocking_reload/count");
     let swarm_segments = num(r, "/requests/by_kind/segment/count");
+    let swarm_parts = num(r, "/requests/by_kind/part/count");
+    let swarm_inits = num(r, "/requests/by_kind/init/count");
     let swarm_total = num(r, "/requests/total");
     if e.access_log_counts {
         let name = "requests by kind equal the viewers' lines in nginx's access log".to_owned();
         out.push(match i.access_log {
             Some(l) => Check {
                 name,
-                passed: l.playlists as f64 == swarm_playlists && l.segments as f64 == swarm_segments && l.other == 0,
+                passed: l.playlists as f64 == swarm_playlists
+                    && l.segments as f64 == swarm_segments
+                    && l.parts as f64 == swarm_parts
+                    && l.inits as f64 == swarm_inits
+                    && l.other == 0,
                 detail: format!(
-                    "swarm: {swarm_playlists} playlists, {swarm_segments} segments; nginx: {} playlists, {} segments, {} other",
-                    l.playlists, l.segments, l.other
+                    "swarm: {swarm_playlists} playlists, {swarm_segments} segments, {swarm_parts} parts, \
+                     {swarm_inits} init sections; nginx: {} playlists, {} segments, {} parts, {} init \
+                     sections, {} other",
+                    l.playlists, l.segments, l.parts, l.inits, l.other
                 ),
             },
             None => Check { name, passed: false, detail: "no access log".into() },
@@ -314,7 +332,7 @@ mod tests {
             "access_log_counts = true\naccess_log_bytes_within = 0.01\nnginx_requests_match = true\n\
              all_streaming_at_end = true\norigin_cpu_below = 0.2",
         );
-        let log = Logged { playlists: 40, segments: 50, other: 0, bytes: 1005 };
+        let log = Logged { playlists: 40, segments: 50, bytes: 1005, ..Logged::default() };
         let fig = Figures { nginx_requests: Some(90.0 + 9.0 + 12.0 + 1.0), ..Figures::default() };
         let r = report();
         let checks = run(&Inputs {
@@ -380,6 +398,17 @@ mod tests {
         let text = "1.0 127.0.0.1 \"GET /stream.m3u8 HTTP/1.1\" 200 300 rt=0.000 conn=1 reqs=1 \"Lavf/59 viewer/0\"\n\
                     1.1 127.0.0.1 \"GET /s1.ts HTTP/1.1\" 200 5000 rt=0.000 conn=1 reqs=2 \"Lavf/59 viewer/0\"\n\
                     1.2 127.0.0.1 \"GET /stream.m3u8 HTTP/1.1\" 200 300 rt=0.000 conn=2 reqs=1 \"hls-swarm/0.1.0 probe\"\n";
-        assert_eq!(logged(text), Logged { playlists: 1, segments: 1, other: 0, bytes: 5300 });
+        assert_eq!(logged(text), Logged { playlists: 1, segments: 1, bytes: 5300, ..Logged::default() });
+        // The ll-hls profile's names: blocking reloads are playlists; parts, whole segments and
+        // the init section each their own kind.
+        let ll = "1.0 127.0.0.1 \"GET /stream.m3u8?_HLS_msn=9&_HLS_part=2 HTTP/1.1\" 200 900 rt=0.300 conn=1 reqs=1 \"x viewer/3\"\n\
+                  1.1 127.0.0.1 \"GET /init.mp4 HTTP/1.1\" 200 800 rt=0.000 conn=1 reqs=2 \"x viewer/3\"\n\
+                  1.2 127.0.0.1 \"GET /part00009.2.mp4 HTTP/1.1\" 200 40000 rt=0.000 conn=1 reqs=3 \"x viewer/3\"\n\
+                  1.3 127.0.0.1 \"GET /seg00008.mp4 HTTP/1.1\" 200 240000 rt=0.000 conn=1 reqs=4 \"x viewer/3\"\n\
+                  1.4 127.0.0.1 \"GET /favicon.ico HTTP/1.1\" 404 0 rt=0.000 conn=1 reqs=5 \"x viewer/3\"\n";
+        assert_eq!(
+            logged(ll),
+            Logged { playlists: 1, segments: 1, parts: 1, inits: 1, other: 1, bytes: 281_700 }
+        );
     }
 }

@@ -102,6 +102,16 @@ fn send(f: &Fault, t: &Target) -> Result<String, String> {
         Action::Hold(d) => format!("/hold?seconds={}", d.as_secs_f64()),
         Action::Pause(p) => format!("/fault/pause?child={}&seconds={}", p.child, p.duration.as_secs_f64()),
         Action::Kill(c) => format!("/fault/kill?child={c}"),
+        Action::LlHls(l) => {
+            let mut q = Vec::new();
+            if let Some(n) = l.missing {
+                q.push(format!("missing={n}"));
+            }
+            if let Some(on) = l.early {
+                q.push(format!("early={}", if on { "on" } else { "off" }));
+            }
+            format!("/fault/ll-hls?{}", q.join("&"))
+        }
         Action::Http(h) => {
             let edge = live_edge(t)?;
             let (from, to) = (edge + h.from, edge + h.to);

@@ -108,6 +108,15 @@ pub struct SwarmShape {
     pub playback: BTreeMap<&'static str, Value>,
     pub timings: BTreeMap<&'static str, String>,
     pub origin_metrics: BTreeMap<&'static str, &'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ll_hls: Option<LlHlsShape>,
+}
+
+/// The LL-HLS section of a run where viewers played LL-HLS.
+#[derive(Debug, Serialize)]
+pub struct LlHlsShape {
+    pub tracks: Value,
+    pub conformance: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,11 +214,36 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
         let n = num(r, &format!("/requests/by_kind/{kind}/count"));
         Value::from(if impaired { "varies (impaired)" } else { against_expected(n, expected, low, high) })
     };
-    requests.insert("playlist", judged("playlist", 0.4, 3.0));
-    requests.insert("segment", judged("segment", 0.5, 2.0));
-    let other =
-        ["init", "key", "other"].iter().map(|k| num(r, &format!("/requests/by_kind/{k}/count"))).sum();
-    requests.insert("other", if impaired { Value::from("varies (impaired)") } else { count(other) });
+    let ll = r.pointer("/ll_hls").filter(|v| v.is_object());
+    let kind_count = |kind: &str| num(r, &format!("/requests/by_kind/{kind}/count"));
+    if let Some(l) = ll {
+        // LL-HLS: one full playlist load per track, then blocking reloads and parts as the
+        // edge moves (how many depends on timing), the init section once per track, and no
+        // whole segment (its parts were downloaded).
+        for kind in ["playlist", "blocking_reload", "part", "segment"] {
+            requests.insert(kind, count(kind_count(kind)));
+        }
+        let tracks = l["sessions"].as_f64().unwrap_or(0.0);
+        requests.insert(
+            "init",
+            Value::from(if kind_count("init") == tracks {
+                "one per track"
+            } else {
+                "other than one per track"
+            }),
+        );
+        requests.insert("other", count(kind_count("key") + kind_count("other")));
+    } else {
+        requests.insert("playlist", judged("playlist", 0.4, 3.0));
+        requests.insert("segment", judged("segment", 0.5, 2.0));
+        let other = ["init", "key", "other"].iter().map(|k| kind_count(k)).sum();
+        requests.insert("other", if impaired { Value::from("varies (impaired)") } else { count(other) });
+    }
+    // Conformance counts by rule: 0 where none, `>0` where an injected fault shows.
+    let ll_hls = ll.map(|l| LlHlsShape {
+        tracks: count(l["sessions"].as_f64().unwrap_or(0.0)),
+        conformance: counts(l.get("conformance")),
+    });
 
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     for row in r.pointer("/viewers/rows").and_then(Value::as_array).into_iter().flatten() {
@@ -350,6 +384,7 @@ pub fn normalize(f: &Facts<'_>) -> Normalized {
             playback,
             timings,
             origin_metrics,
+            ll_hls,
         },
         lab: LabShape {
             exporters,

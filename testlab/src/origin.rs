@@ -190,8 +190,10 @@ impl OriginProcess {
         };
         // Nothing more comes on stdout; keep the pipe drained anyway.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let access_log =
-            ["logged", "debug"].contains(&spec.profile.as_str()).then(|| dirs.logs.join("nginx-access.log"));
+        // The profiles that write nginx's access log (logged, debug, ll-hls).
+        let logs_access =
+            origin::Profile::named(&spec.profile).is_ok_and(|p| p.logging != origin::Logging::Quiet);
+        let access_log = logs_access.then(|| dirs.logs.join("nginx-access.log"));
         let endpoints = match netns {
             None => {
                 let hls = host_port(&url).ok_or_else(|| not_ready(format!("unexpected URL {url}")))?;

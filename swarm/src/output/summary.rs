@@ -276,14 +276,27 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     };
     let others: u64 =
         [RequestKind::Init, RequestKind::Key, RequestKind::Other].iter().map(|k| s.requests_of(*k)).sum();
-    let _ = writeln!(
-        o,
-        "Requests          {} playlists ({} master) · {} segments · {} other ({how})",
-        s.playlist_requests(),
-        s.requests_of(RequestKind::Master),
-        s.requests_of(RequestKind::Segment),
-        others
-    );
+    let (reloads, parts) = (s.requests_of(RequestKind::BlockingReload), s.requests_of(RequestKind::Part));
+    let ll = reloads > 0 || parts > 0;
+    if ll {
+        let _ = writeln!(
+            o,
+            "Requests          {} playlists ({} master, {reloads} blocking reloads) · {} segments · {parts} parts · {} other ({how})",
+            s.playlist_requests(),
+            s.requests_of(RequestKind::Master),
+            s.requests_of(RequestKind::Segment),
+            others
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "Requests          {} playlists ({} master) · {} segments · {} other ({how})",
+            s.playlist_requests(),
+            s.requests_of(RequestKind::Master),
+            s.requests_of(RequestKind::Segment),
+            others
+        );
+    }
     if facts.http2 || s.protocols.contains_key(crate::measure::events::Protocol::Http2.name()) {
         let by: Vec<String> = s.protocols.iter().map(|(p, n)| format!("{n} on {p}")).collect();
         let by = if by.is_empty() { "no response".to_owned() } else { by.join(" · ") };
@@ -382,7 +395,17 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
             p.interruptions, p.down_seconds
         );
     }
-    if p.watch_seconds > 0.0 {
+    let reloads = s.requests_of(RequestKind::BlockingReload);
+    if p.watch_seconds > 0.0 && reloads > 0 {
+        #[allow(clippy::cast_precision_loss)]
+        let (all, reloads) = ((s.requests_of(RequestKind::Playlist) + reloads) as f64, reloads as f64);
+        let per_min = all * 60.0 / p.watch_seconds;
+        let share = 100.0 * reloads / all;
+        let _ = writeln!(
+            o,
+            "Playlist refresh  {per_min:.1} per viewer per minute, {share:.0} % of them blocking reloads (an LL-HLS player reloads once per part)"
+        );
+    } else if p.watch_seconds > 0.0 {
         #[allow(clippy::cast_precision_loss)]
         let per_min = s.requests_of(RequestKind::Playlist) as f64 * 60.0 / p.watch_seconds;
         let expected = facts.target_duration.map_or_else(String::new, |td| {

@@ -162,6 +162,16 @@ pub struct Pause {
     pub duration: Duration,
 }
 
+/// `ll_hls = { missing = 2 }`, `ll_hls = { early = true }`: the `ll-hls` profile's fault
+/// switches (`POST /fault/ll-hls`): the next `missing` parts advertised and then answered 404;
+/// blocking reloads answered at once (`early = true`) or held again (`false`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LlHlsFault {
+    pub missing: Option<u32>,
+    pub early: Option<bool>,
+}
+
 /// `http = { status = 404, from = 1, to = 3 }`: segments with media sequence numbers from
 /// `edge + from` to `edge + to` answer `status`, where `edge` is the newest segment listed
 /// when the fault fires.
@@ -195,6 +205,8 @@ pub struct Fault {
     pub kill: Option<String>,
     /// An HTTP status for a range of segments.
     pub http: Option<HttpFault>,
+    /// The `ll-hls` profile's switches.
+    pub ll_hls: Option<LlHlsFault>,
 }
 
 /// What a fault does, once validated.
@@ -208,6 +220,8 @@ pub enum Action {
     Kill(String),
     /// Status for a segment range.
     Http(HttpFault),
+    /// LL-HLS: missing parts, early reload answers.
+    LlHls(LlHlsFault),
 }
 
 impl Fault {
@@ -225,6 +239,9 @@ impl Fault {
         }
         if let Some(h) = &self.http {
             found.push(Action::Http(h.clone()));
+        }
+        if let Some(l) = &self.ll_hls {
+            found.push(Action::LlHls(l.clone()));
         }
         (found.len() == 1).then(|| found.remove(0))
     }
@@ -247,6 +264,11 @@ impl Fault {
                     h.to,
                     clear.unwrap_or_default()
                 )
+            }
+            Some(Action::LlHls(l)) => {
+                let missing = l.missing.map(|n| format!(" missing {n}"));
+                let early = l.early.map(|on| format!(" early {}", if on { "on" } else { "off" }));
+                format!("{at} ll-hls{}{}", missing.unwrap_or_default(), early.unwrap_or_default())
             }
             None => format!("{at} (invalid)"),
         }

@@ -153,6 +153,17 @@ impl Scenario {
                         return Err(format!("fault kill {c:?}: expected one of {CHILDREN:?}"));
                     }
                 }
+                Action::LlHls(l) => {
+                    if o.profile != "ll-hls" {
+                        return Err(format!("fault ll_hls: needs profile ll-hls, not {:?}", o.profile));
+                    }
+                    if l.missing.is_none() && l.early.is_none() {
+                        return Err("fault ll_hls: expected missing = N and/or early = true|false".into());
+                    }
+                    if l.missing.is_some_and(|n| n > 100) {
+                        return Err("fault ll_hls missing: expected 0 to 100 parts".into());
+                    }
+                }
                 Action::Http(h) => {
                     if !HTTP_STATUSES.contains(&h.status) {
                         return Err(format!(
@@ -183,10 +194,10 @@ impl Scenario {
             }
         }
         let e = &self.expect;
-        let logged = ["logged", "debug"].contains(&o.profile.as_str());
+        let logged = origin::Profile::named(&o.profile).is_ok_and(|p| p.logging != origin::Logging::Quiet);
         if (e.access_log_bytes_within.is_some() || e.access_log_counts) && !logged {
             return Err(format!(
-                "expect.access_log_*: profile {:?} keeps no access log (use \"logged\" or \"debug\")",
+                "expect.access_log_*: profile {:?} keeps no access log (use \"logged\", \"debug\" or \"ll-hls\")",
                 o.profile
             ));
         }
