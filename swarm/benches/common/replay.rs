@@ -5,7 +5,17 @@ use std::time::Duration;
 
 /// Starts it at `width`x`height`, `kbps`; encoding a new loop may take minutes.
 pub async fn start(width: u32, height: u32, kbps: u32) -> anyhow::Result<origin::Origin> {
-    let mut config = origin::Config::new("default")?;
+    start_profile("default", width, height, kbps).await
+}
+
+/// As [`start`], with profile `profile` (`ll-hls`: the LL-HLS server behind nginx).
+pub async fn start_profile(
+    profile: &str,
+    width: u32,
+    height: u32,
+    kbps: u32,
+) -> anyhow::Result<origin::Origin> {
+    let mut config = origin::Config::new(profile)?;
     config.listen = "127.0.0.1:0".parse()?;
     config.source = origin::Source::Replay;
     config.overrides.width = Some(width);

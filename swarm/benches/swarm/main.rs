@@ -7,6 +7,9 @@
 //! after every viewer has run 10 s, ramp 5/s; `--quick`: N = 20, 15 s window, 5 s settle. Then
 //! the native engine (`--engine native`, started at 200/s) at N = 200, 1000, 2000 (`--quick`:
 //! 200), compared per viewer with the FFmpeg rows, with the origin's own CPU beside each row.
+//! Then native viewers of the `ll-hls` profile (`--ll-hls N,N...|none`, default 200 and 1000,
+//! `--quick`: 200): their cost per viewer, and the requests the origin holds open for them
+//! (blocking reloads, preload-hinted parts) against the swarm's memory.
 //!
 //! Starts the test origin in this process (replay of a 640x360 ~800 kbit/s loop, encoded once
 //! into the origin's cache dir, no exporters), then for each N runs, one after the other:
@@ -36,7 +39,7 @@ use anyhow::Context;
 use crate::run::Plan;
 
 const HOW: &str =
-    "cargo bench -p hls-swarm --bench swarm -- [--quick] [--seconds S] [--settle S] [--ramp-rate R] [--native N,N...|none] [N...]";
+    "cargo bench -p hls-swarm --bench swarm -- [--quick] [--seconds S] [--settle S] [--ramp-rate R] [--native N,N...|none] [--ll-hls N,N...|none] [N...]";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -50,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let mut ramp_rate = 5.0;
     let mut counts: Vec<u32> = Vec::new();
     let mut native_counts: Option<Vec<u32>> = None;
+    let mut ll_counts: Option<Vec<u32>> = None;
     let mut args = std::env::args().skip(1);
     let number = |name: &str, v: Option<String>| -> anyhow::Result<f64> {
         let v: f64 = v.with_context(|| format!("{name} needs a number"))?.parse()?;
@@ -63,6 +67,13 @@ async fn main() -> anyhow::Result<()> {
             "--seconds" => window = Some(number("--seconds", args.next())?),
             "--settle" => settle = Some(number("--settle", args.next())?),
             "--ramp-rate" => ramp_rate = number("--ramp-rate", args.next())?,
+            "--ll-hls" => {
+                let v = args.next().context("--ll-hls needs N[,N...] or none")?;
+                let list = ll_counts.get_or_insert_with(Vec::new);
+                for n in v.split(',').filter(|n| *n != "none") {
+                    list.push(n.parse().with_context(|| format!("--ll-hls {v}: N[,N...] or none"))?);
+                }
+            }
             "--native" => {
                 let v = args.next().context("--native needs N[,N...] or none")?;
                 let list = native_counts.get_or_insert_with(Vec::new);
@@ -79,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let native_counts =
         native_counts.unwrap_or_else(|| if quick { vec![200] } else { vec![200, 1000, 2000] });
+    let ll_counts = ll_counts.unwrap_or_else(|| if quick { vec![200] } else { vec![200, 1000] });
     let plan = Plan {
         ramp_rate,
         native_ramp_rate: 200.0,
@@ -152,11 +164,47 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
     origin.stop().await?;
+    if !ll_counts.is_empty() {
+        let ll = replay::start_profile("ll-hls", 640, 360, 800).await.context("ll-hls origin")?;
+        let stream = ll.llhls().cloned().context("the ll-hls origin has an LL-HLS stream")?;
+        let url = ll.playlist_url();
+        for &n in &ll_counts {
+            // Requests held open by the origin, sampled while the run goes on.
+            let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sampler = {
+                let (stream, samples) = (stream.clone(), samples.clone());
+                tokio::spawn(async move {
+                    loop {
+                        samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(stream.held());
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                })
+            };
+            let row = run::swarm(bin, &url, n, "ll-hls", plan).await;
+            sampler.abort();
+            let samples = samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            match row {
+                Ok(mut r) => {
+                    // The LL-HLS server runs in this process: nginx alone is not the origin.
+                    r.origin_cpu_pct = None;
+                    r.held_requests = report::loaded_median(&samples);
+                    println!("{}", report::line(&r));
+                    rows.push(r);
+                }
+                Err(e) => println!("{n:>4} ll-hls failed: {e:#}"),
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        ll.stop().await?;
+    }
 
     println!();
     println!("{}", report::LEGEND);
     println!();
     println!("{}", report::native_text(&rows, &counts, &native_counts));
+    if !ll_counts.is_empty() {
+        println!("{}", report::ll_hls_text(&rows, &ll_counts));
+    }
     println!();
     let derived: Vec<_> = counts.iter().map(|&n| report::derive(&rows, n)).collect();
     for d in &derived {

@@ -377,6 +377,55 @@ pub fn native_text(rows: &[Row], counts: &[u32], native: &[u32]) -> String {
     s
 }
 
+/// The median of the samples taken while loaded (at least half the highest), if any.
+pub fn loaded_median(samples: &[usize]) -> Option<f64> {
+    let max = *samples.iter().max()?;
+    let mut loaded: Vec<usize> = samples.iter().copied().filter(|s| *s * 2 >= max && *s > 0).collect();
+    loaded.sort_unstable();
+    loaded.get(loaded.len() / 2).map(|m| *m as f64)
+}
+
+/// The LL-HLS rows: native viewers of the `ll-hls` profile, per viewer, and the requests the
+/// origin held open for them against the swarm's memory.
+pub fn ll_hls_text(rows: &[Row], ll: &[u32]) -> String {
+    let f = |v: Option<f64>, d: usize| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.d$}"));
+    let mut s = String::from(
+        "LL-HLS native viewers (ll-hls profile, 1/3 s parts; the LL-HLS server shares this bench's process, \
+         so no origin CPU):\n",
+    );
+    let found: Vec<&Row> = ll.iter().filter_map(|n| find(rows, *n, "ll-hls")).collect();
+    for r in &found {
+        let n = r.viewers;
+        let held = r.held_requests;
+        let _ = writeln!(
+            s,
+            "  N={n}: {} % of a core per viewer ({} viewers per core), {} KiB RSS per viewer; {} requests held \
+             open ({} per viewer), {} KiB of the swarm's RSS per held request (all of it over them: an upper bound)",
+            f(per_viewer(r), 4),
+            f(per_viewer(r).map(|p| 100.0 / p), 0),
+            f(r.swarm_rss_kib.map(|k| k as f64 / f64::from(n)), 1),
+            f(held, 0),
+            f(held.map(|h| h / f64::from(n)), 2),
+            f(r.swarm_rss_kib.zip(held).map(|(k, h)| k as f64 / h), 1),
+        );
+    }
+    if let [a, .., b] = found.as_slice() {
+        let more = |x: Option<f64>, y: Option<f64>| x.zip(y).map(|(x, y)| y - x);
+        let rss = more(a.swarm_rss_kib.map(|k| k as f64), b.swarm_rss_kib.map(|k| k as f64));
+        let held = more(a.held_requests, b.held_requests);
+        let _ = writeln!(
+            s,
+            "  N={}→{}: {} KiB more RSS for {} more held requests: {} KiB per extra held request (with its viewer)",
+            a.viewers,
+            b.viewers,
+            f(rss, 0),
+            f(held, 0),
+            f(rss.zip(held).filter(|(_, h)| *h > 0.0).map(|(r, h)| r / h), 1),
+        );
+    }
+    s
+}
+
 /// Issue 19's goals for the native engine.
 pub fn native_goals(rows: &[Row], counts: &[u32], native: &[u32]) -> Vec<Goal> {
     let mut out = Vec::new();

@@ -81,6 +81,9 @@ pub struct Row {
     pub playlists_per_viewer_min: Option<f64>,
     pub segments_per_viewer_min: Option<f64>,
     pub bytes_per_viewer_min: Option<f64>,
+    /// LL-HLS rows: requests the origin held open (blocking reloads and preload-hinted parts),
+    /// the median of its samples while loaded.
+    pub held_requests: Option<f64>,
 }
 
 /// The origin's process ids (set once by `main`): their trees' CPU is the origin's.
@@ -297,7 +300,7 @@ fn tail(text: &str) -> String {
 
 /// `hls-swarm --measure MODE` with `n` viewers: ramp, settle, window, SIGINT, reap.
 pub async fn swarm(bin: &str, url: &str, n: u32, mode: &'static str, plan: Plan) -> anyhow::Result<Row> {
-    let native = mode == "native";
+    let native = matches!(mode, "native" | "ll-hls");
     let rate = if native { plan.native_ramp_rate } else { plan.ramp_rate };
     let ramp = Duration::from_secs_f64(f64::from(n) / rate);
     // Never reached: the bench stops the run with SIGINT once the window is over.
@@ -434,6 +437,7 @@ pub async fn swarm(bin: &str, url: &str, n: u32, mode: &'static str, plan: Plan)
             let v: Vec<f64> = in_window.iter().filter_map(|l| status_bytes(l)).collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64 * per_viewer_min)
         },
+        held_requests: None,
     })
 }
 
@@ -578,5 +582,6 @@ pub async fn floor(argv: &[String], n: u32, plan: Plan) -> anyhow::Result<Row> {
         playlists_per_viewer_min: None,
         segments_per_viewer_min: None,
         bytes_per_viewer_min: None,
+        held_requests: None,
     })
 }
