@@ -21,7 +21,7 @@
 
   # `hls-origin profiles`; `default` is `nix run .#test-origin`, the others
   # `nix run .#test-origin-<name>`.
-  profiles = [ "default" "low-latency" "ll-hls" "4k-abr" "stress" "logged" "debug" ];
+  profiles = [ "default" "low-latency" "ll-hls" "ll-hls-abr" "4k-abr" "stress" "logged" "debug" ];
 
   images = {
     swarmClient = "hls-swarm-client";

@@ -49,8 +49,8 @@ pub struct Facts {
     pub variants: Vec<String>,
     /// The segment fault in effect.
     pub segment_fault: std::sync::Mutex<Option<SegmentFault>>,
-    /// The LL-HLS stream, once an LL-HLS profile's server runs (its fault switches).
-    pub llhls: std::sync::OnceLock<std::sync::Arc<crate::llhls::Stream>>,
+    /// The LL-HLS renditions, once an LL-HLS profile's server runs (their fault switches).
+    pub llhls: std::sync::OnceLock<std::sync::Arc<crate::llhls::Ladder>>,
 }
 
 #[derive(Serialize)]
@@ -414,7 +414,8 @@ const MAX_MISSING_PARTS: u32 = 100;
 
 /// `POST /fault/ll-hls?missing=N&early=on|off`: the next N parts are advertised and then
 /// answered 404 (N = 0 clears that); blocking reloads are answered at once, before the part
-/// asked for exists (`early=on`), or held as they should be (`early=off`).
+/// asked for exists (`early=on`), or held as they should be (`early=off`). On a ladder, every
+/// rendition: the same parts go missing in each.
 fn fault_llhls(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
     let q = query_pairs(query, &["missing", "early"]).map_err(bad)?;
     if q.is_empty() {
@@ -438,7 +439,7 @@ fn fault_llhls(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
             bad_input: false,
         });
     }
-    let Some(stream) = facts.llhls.get() else {
+    let Some(ladder) = facts.llhls.get() else {
         return Err(Error::Fault {
             message: format!("profile {} is not an LL-HLS profile (use --profile ll-hls)", facts.profile),
             bad_input: false,
@@ -447,14 +448,14 @@ fn fault_llhls(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
     let mut body = serde_json::Map::new();
     if let Some(n) = missing {
         if n == 0 {
-            stream.faults.clear_missing();
+            ladder.clear_missing();
         }
-        let parts = stream.drop_next_parts(n);
+        let parts = ladder.drop_next_parts(n);
         let names: Vec<String> = parts.iter().map(|p| format!("{}.{}", p.msn, p.part)).collect();
         body.insert("missing".into(), serde_json::json!(names));
     }
     if let Some(on) = early {
-        stream.faults.answer_reloads_early(on);
+        ladder.answer_reloads_early(on);
         body.insert("early".into(), serde_json::json!(on));
     }
     Ok(serde_json::Value::Object(body))

@@ -194,7 +194,7 @@ http {{
         segment_cc = profile.segment_cache_control(),
         status = layout.status,
         segment_files = segment_files(layout, cache_max, seg_life),
-        llhls = llhls_locations(layout),
+        llhls = llhls_locations(profile, layout),
         llhls_upstream = layout.llhls.map_or_else(String::new, |a| {
             // Kept-alive connections: a new one per request would pile up TIME_WAIT sockets.
             format!("    upstream llhls {{\n        server {a};\n        keepalive 256;\n    }}\n\n")
@@ -205,9 +205,11 @@ http {{
 
 /// The LL-HLS locations, if any: proxied to hls-origin's LL-HLS server over kept-alive
 /// upstream connections, unbuffered, with a read timeout above the longest hold (three target
-/// durations, RFC 8216bis 6.2.5.2). The exact-match playlist location wins over `\.m3u8$`.
-/// The server sets its own `Cache-Control` and CORS headers.
-fn llhls_locations(layout: &Layout) -> String {
+/// durations, RFC 8216bis 6.2.5.2). The exact-match playlist location wins over `\.m3u8$`;
+/// for a ladder, the master is an exact match and each rendition's directory a `^~` prefix,
+/// which wins over every regex location. The server sets its own `Cache-Control` and CORS
+/// headers.
+fn llhls_locations(profile: &Profile, layout: &Layout) -> String {
     if layout.llhls.is_none() {
         return String::new();
     }
@@ -221,6 +223,20 @@ fn llhls_locations(layout: &Layout) -> String {
             limit_except GET HEAD OPTIONS { deny all; }
 ",
     );
+    if profile.is_abr() {
+        let mut s = format!(
+            "        # LL-HLS ladder: the master, and each rendition's blocking playlist reloads and
+        # parts, from hls-origin's own server.
+        location = /master.m3u8 {{
+{proxy}        }}
+"
+        );
+        for v in &profile.variants {
+            let _ = write!(s, "        location ^~ /{}/ {{\n{proxy}        }}\n", v.name);
+        }
+        s.push('\n');
+        return s;
+    }
     format!(
         "        # LL-HLS: blocking playlist reloads and parts, from hls-origin's own server.
         location = /stream.m3u8 {{
@@ -339,6 +355,24 @@ mod tests {
     fn default_config_snapshot() {
         let c = config(&Profile::named("default").unwrap(), &layout());
         insta::assert_snapshot!("nginx_default", c);
+    }
+
+    #[test]
+    fn an_ll_hls_ladder_proxies_the_master_and_every_rendition_directory() {
+        let with_llhls = Layout { llhls: Some("127.0.0.1:17082".parse().unwrap()), ..layout() };
+        let c = config(&Profile::named("ll-hls-abr").unwrap(), &with_llhls);
+        for location in [
+            "location = /master.m3u8 {",
+            "location ^~ /720p/ {",
+            "location ^~ /480p/ {",
+            "location ^~ /360p/ {",
+        ] {
+            let at = c.find(location).unwrap_or_else(|| panic!("no {location}:\n{c}"));
+            assert!(c[at..].lines().nth(1).unwrap().contains("proxy_pass http://llhls;"), "{location}");
+        }
+        assert!(!c.contains("location = /stream.m3u8"), "no root playlist on a ladder");
+        let single = config(&Profile::named("ll-hls").unwrap(), &with_llhls);
+        assert!(single.contains("location = /stream.m3u8 {") && !single.contains("location ^~"));
     }
 
     #[test]

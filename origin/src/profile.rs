@@ -106,7 +106,8 @@ pub struct Overrides {
 }
 
 /// Names of every built-in profile, in the order `hls-origin profiles` lists them.
-pub const NAMES: [&str; 7] = ["default", "low-latency", "ll-hls", "4k-abr", "stress", "logged", "debug"];
+pub const NAMES: [&str; 8] =
+    ["default", "low-latency", "ll-hls", "ll-hls-abr", "4k-abr", "stress", "logged", "debug"];
 
 const PLAYLIST_CC: &str = "public, max-age=1, stale-while-revalidate=2, no-transform";
 
@@ -149,6 +150,21 @@ impl Profile {
                           delta updates, access log (a loop served by hls-origin itself)"
                     .to_owned(),
                 variants: vec![Variant::new("720p", 1280, 720, 2000, 96)],
+                tune: None,
+                playlist_cache_control: "no-cache".to_owned(),
+                logging: Logging::Access,
+                part_ms: Some(333),
+                ..base
+            },
+            "ll-hls-abr" => Profile {
+                summary: "LL-HLS ABR ladder 720p/480p/360p with a master playlist and rendition \
+                          reports, timed as ll-hls (one loop per rendition, parts aligned)"
+                    .to_owned(),
+                variants: vec![
+                    Variant::new("720p", 1280, 720, 2000, 96),
+                    Variant::new("480p", 854, 480, 1000, 96),
+                    Variant::new("360p", 640, 360, 500, 64),
+                ],
                 tune: None,
                 playlist_cache_control: "no-cache".to_owned(),
                 logging: Logging::Access,
@@ -395,6 +411,7 @@ mod tests {
             ("default", 60),
             ("low-latency", 30),
             ("ll-hls", 60),
+            ("ll-hls-abr", 60),
             ("4k-abr", 60),
             ("stress", 50),
             ("logged", 60),
@@ -412,6 +429,24 @@ mod tests {
         three.apply(&Overrides { segment_secs: Some(3), ..Overrides::default() }).unwrap();
         assert_eq!(crate::llhls::Settings::of(&three).unwrap().loop_segments * 3, 24);
         assert!(crate::llhls::Settings::of(&Profile::named("default").unwrap()).is_none());
+        // The LL-HLS ladder: one loop per rung, every one timed as ll-hls's.
+        let abr = Profile::named("ll-hls-abr").unwrap();
+        assert!(abr.is_abr());
+        assert_eq!(abr.media_playlists(), ["720p/stream.m3u8", "480p/stream.m3u8", "360p/stream.m3u8"]);
+        let rungs = crate::llhls::Settings::ladder(&abr).unwrap();
+        let sizes: Vec<(u32, u32, u32)> =
+            rungs.iter().map(|(_, s)| (s.width, s.height, s.video_kbps)).collect();
+        assert_eq!(sizes, [(1280, 720, 2000), (854, 480, 1000), (640, 360, 500)]);
+        for (v, s) in &rungs {
+            assert_eq!(
+                (s.fps, s.segment_secs, s.part, s.loop_segments),
+                (l.fps, l.segment_secs, l.part, l.loop_segments),
+                "{}",
+                v.name
+            );
+            s.validate().unwrap();
+        }
+        assert!(crate::llhls::Settings::ladder(&Profile::named("4k-abr").unwrap()).is_none());
     }
 
     #[test]
@@ -419,7 +454,8 @@ mod tests {
         let e = Profile::named("4k").unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown profile \"4k\"; known profiles: default, low-latency, ll-hls, 4k-abr, stress, logged, debug"
+            "unknown profile \"4k\"; known profiles: default, low-latency, ll-hls, ll-hls-abr, 4k-abr, stress, logged, \
+             debug"
         );
     }
 

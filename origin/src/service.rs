@@ -318,12 +318,13 @@ impl Origin {
         Ok(())
     }
 
-    /// The LL-HLS source: the loop (encoded once, cached), its live timeline and the server
-    /// nginx proxies the playlist and media to (the "publisher" task of this profile).
-    /// Returns the server's address.
+    /// The LL-HLS source: the loop of each rendition (encoded once, cached), their live
+    /// timelines on one clock and the server nginx proxies the playlists and media to (the
+    /// "publisher" task of this profile). One rendition is served at the root; a ladder under
+    /// one directory per rendition, beside a master playlist. Returns the server's address.
     async fn start_llhls(&mut self, config: &Config) -> Result<SocketAddr, Error> {
-        use crate::llhls::{self, Live, Stream};
-        let Some(settings) = llhls::Settings::of(&self.profile) else {
+        use crate::llhls::{self, Ladder, Live, Rendition, Stream};
+        let Some(rungs) = llhls::Settings::ladder(&self.profile) else {
             return Err(Error::InvalidOverride {
                 what: "profile",
                 value: self.profile.name.clone(),
@@ -331,15 +332,45 @@ impl Origin {
             });
         };
         let log = self.log_dir.join("ffmpeg-loop.log");
-        let lp = llhls::prepare(&config.ffmpeg, &settings, &config.cache_dir, &log).await?;
-        let ready =
-            u64::try_from(config.ready_segments).unwrap_or(u64::MAX).clamp(3, u64::from(settings.window));
-        let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), settings.window), ready));
-        let (addr, task) = llhls::serve(SocketAddr::from(([127, 0, 0, 1], 0)), stream.clone()).await?;
+        let mut renditions: Vec<Rendition> = Vec::new();
+        for (variant, settings) in &rungs {
+            // One at a time: each encode already uses every core.
+            let lp = llhls::prepare(&config.ffmpeg, settings, &config.cache_dir, &log).await?;
+            let live = Live::new(Arc::new(lp), settings.window);
+            let stream = match renditions.first() {
+                Some(first) => Stream::sharing_clock(live, &first.stream),
+                None => {
+                    let ready = u64::try_from(config.ready_segments)
+                        .unwrap_or(u64::MAX)
+                        .clamp(3, u64::from(settings.window));
+                    Stream::new(live, ready)
+                }
+            };
+            renditions.push(Rendition {
+                name: variant.name.clone(),
+                stream: Arc::new(stream),
+                bandwidth: variant.bandwidth_bps(),
+                resolution: (variant.width, variant.height),
+            });
+        }
+        let ladder = if self.profile.is_abr() {
+            Ladder::new(renditions)?
+        } else {
+            let Some(only) = renditions.pop() else {
+                return Err(Error::InvalidOverride {
+                    what: "profile",
+                    value: self.profile.name.clone(),
+                    expected: "at least one variant".into(),
+                });
+            };
+            Ladder::single(only.stream)
+        };
+        let ladder = Arc::new(ladder);
+        let (addr, task) = llhls::serve_ladder(SocketAddr::from(([127, 0, 0, 1], 0)), ladder.clone()).await?;
         self.publisher = Some(task);
-        let _ = self.facts.llhls.set(stream);
+        let _ = self.facts.llhls.set(ladder);
         self.facts.board.set("ll-hls", ChildStatus::task());
-        tracing::info!(%addr, "LL-HLS server (behind nginx)");
+        tracing::info!(%addr, renditions = rungs.len(), "LL-HLS server (behind nginx)");
         Ok(addr)
     }
 
@@ -506,9 +537,16 @@ impl Origin {
         format!("http://{}", exporters::local_address(self.listen))
     }
 
-    /// The LL-HLS stream of an LL-HLS profile (its timeline and fault switches).
+    /// The LL-HLS stream of an LL-HLS profile (its timeline and fault switches); for a
+    /// ladder, the first (highest) rendition's (see [`Origin::llhls_ladder`]).
     #[must_use]
     pub fn llhls(&self) -> Option<&Arc<crate::llhls::Stream>> {
+        self.facts.llhls.get().map(|l| l.first())
+    }
+
+    /// Every LL-HLS rendition of an LL-HLS profile, on one clock.
+    #[must_use]
+    pub fn llhls_ladder(&self) -> Option<&Arc<crate::llhls::Ladder>> {
         self.facts.llhls.get()
     }
 

@@ -20,12 +20,17 @@
 //!    it exists), and whole segments. A held request sleeps until the instant the timeline
 //!    says its part appears: nothing polls and nothing is published, so a held request costs
 //!    a timer. [`server::Faults`] break it on purpose for conformance tests.
+//! 4. [`ladder`] serves several renditions (one loop each, with the same timing) on one
+//!    clock: a master playlist, a directory per rendition, and `EXT-X-RENDITION-REPORT`s in
+//!    every media playlist for the other renditions (the `ll-hls-abr` profile).
 
+pub mod ladder;
 pub mod mp4;
 pub mod server;
 pub mod source;
 pub mod timeline;
 
-pub use server::{serve, Faults, Stream};
+pub use ladder::{Ladder, Rendition};
+pub use server::{serve, serve_ladder, Faults, Stream};
 pub use source::{prepare, Loop, Settings};
 pub use timeline::{Live, PartId};

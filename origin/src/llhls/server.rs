@@ -3,7 +3,8 @@
 //! memory.
 //!
 //! `GET /stream.m3u8[?_HLS_msn=M[&_HLS_part=N]][&_HLS_skip=YES|v2]`, `/init.mp4`,
-//! `/partMMMMM.N.mp4`, `/segMMMMM.mp4`. A held request sleeps until the instant the
+//! `/partMMMMM.N.mp4`, `/segMMMMM.mp4`; for an ABR [`Ladder`], the same under each
+//! rendition's directory (`/720p/stream.m3u8`, ...) and `/master.m3u8`. A held request sleeps until the instant the
 //! [`Live`] timeline says its part appears, at most three target durations (then 503, RFC
 //! 8216bis §6.2.5.2); nothing polls. [`Faults`] break the server on purpose so a viewer's
 //! conformance checks can be seen to fire.
@@ -25,10 +26,11 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use super::ladder::{Ladder, MASTER, MEDIA};
 use super::timeline::{Live, PartId, Reload, INIT_URI};
 use crate::error::Error;
 
-/// The media playlist's path.
+/// The media playlist's path (of a single rendition, served at the root).
 pub const PLAYLIST: &str = "/stream.m3u8";
 
 /// Fault switches (for conformance tests of viewers).
@@ -94,6 +96,25 @@ impl Stream {
         Stream { live, epoch, wall, faults: Faults::default(), held: AtomicUsize::new(0) }
     }
 
+    /// A stream of `live` on `other`'s clock (same epoch), so renditions of one ladder
+    /// publish the same part at the same instant.
+    #[must_use]
+    pub fn sharing_clock(live: Live, other: &Stream) -> Stream {
+        Stream {
+            live,
+            epoch: other.epoch,
+            wall: other.wall,
+            faults: Faults::default(),
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    /// Media time 0 on the wall clock (`EXT-X-PROGRAM-DATE-TIME` counts from it).
+    #[must_use]
+    pub fn wall(&self) -> SystemTime {
+        self.wall
+    }
+
     /// The timeline.
     #[must_use]
     pub fn live(&self) -> &Live {
@@ -130,10 +151,17 @@ impl Stream {
         let elapsed = self.elapsed();
         let first = self.live.index(self.live.next_part(elapsed));
         let parts: Vec<PartId> = (first..first + u64::from(count)).map(|i| self.live.at_index(i)).collect();
+        self.drop_parts(&parts);
+        parts
+    }
+
+    /// Fault: `parts` will be advertised as usual and then answered 404, as will the segments
+    /// they belong to (parts already past retention are forgotten).
+    pub fn drop_parts(&self, parts: &[PartId]) {
+        let elapsed = self.elapsed();
         let mut missing = self.faults.missing();
         missing.retain(|id| self.live.retained(id.msn, elapsed));
-        missing.extend(&parts);
-        parts
+        missing.extend(parts);
     }
 
     /// Sleeps until `ticks` after the epoch, at most three target durations from now.
@@ -157,12 +185,24 @@ impl Drop for Held<'_> {
     }
 }
 
-/// Binds `addr` and serves `stream` until the returned task is aborted (which ends every
-/// connection too).
+/// Binds `addr` and serves `stream` at the root until the returned task is aborted (which
+/// ends every connection too).
 ///
 /// # Errors
 /// [`Error::Bind`] if the address is taken.
 pub async fn serve(addr: SocketAddr, stream: Arc<Stream>) -> Result<(SocketAddr, JoinHandle<()>), Error> {
+    serve_ladder(addr, Arc::new(Ladder::single(stream))).await
+}
+
+/// Binds `addr` and serves `ladder` (see [`Ladder`] for the paths) until the returned task is
+/// aborted (which ends every connection too).
+///
+/// # Errors
+/// [`Error::Bind`] if the address is taken.
+pub async fn serve_ladder(
+    addr: SocketAddr,
+    ladder: Arc<Ladder>,
+) -> Result<(SocketAddr, JoinHandle<()>), Error> {
     let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
     let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
     let task = tokio::spawn(async move {
@@ -173,11 +213,11 @@ pub async fn serve(addr: SocketAddr, stream: Arc<Stream>) -> Result<(SocketAddr,
                 accepted = listener.accept() => match accepted {
                     Ok((socket, _)) => {
                         let _ = socket.set_nodelay(true);
-                        let stream = stream.clone();
+                        let ladder = ladder.clone();
                         connections.spawn(async move {
                             let service = hyper::service::service_fn(move |req| {
-                                let stream = stream.clone();
-                                async move { Ok::<_, Infallible>(answer(&req, &stream).await) }
+                                let ladder = ladder.clone();
+                                async move { Ok::<_, Infallible>(answer(&req, &ladder).await) }
                             });
                             let _ = hyper::server::conn::http1::Builder::new()
                                 .serve_connection(TokioIo::new(socket), service)
@@ -221,7 +261,7 @@ fn media(bytes: Vec<u8>) -> Reply {
     reply(StatusCode::OK, "video/mp4", "public, max-age=86400, immutable", bytes)
 }
 
-async fn answer(req: &Request<Incoming>, stream: &Stream) -> Reply {
+async fn answer(req: &Request<Incoming>, ladder: &Ladder) -> Reply {
     if req.method() == Method::OPTIONS {
         let mut r = reply(StatusCode::NO_CONTENT, "text/plain", "no-store", Bytes::new());
         r.headers_mut()
@@ -234,9 +274,13 @@ async fn answer(req: &Request<Incoming>, stream: &Stream) -> Reply {
         return r;
     }
     let path = req.uri().path();
-    let name = path.strip_prefix('/').unwrap_or(path);
-    if path == PLAYLIST {
-        return playlist(req.uri().query().unwrap_or(""), stream).await;
+    if ladder.is_abr() && path == MASTER {
+        return reply(StatusCode::OK, "application/vnd.apple.mpegurl", "no-cache", ladder.master().render());
+    }
+    let Some((i, name)) = ladder.route(path) else { return error(StatusCode::NOT_FOUND, "not found") };
+    let stream = &ladder.renditions()[i].stream;
+    if name == MEDIA {
+        return playlist(req.uri().query().unwrap_or(""), ladder, i).await;
     }
     if name == INIT_URI {
         return reply(StatusCode::OK, "video/mp4", "public, max-age=60", stream.live.source().init.clone());
@@ -284,7 +328,8 @@ fn directives(query: &str) -> Result<Directives, String> {
     Ok(d)
 }
 
-async fn playlist(query: &str, stream: &Stream) -> Reply {
+async fn playlist(query: &str, ladder: &Ladder, i: usize) -> Reply {
+    let stream = &ladder.renditions()[i].stream;
     let d = match directives(query) {
         Ok(d) => d,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
@@ -306,7 +351,7 @@ async fn playlist(query: &str, stream: &Stream) -> Reply {
             }
         }
     }
-    reply(StatusCode::OK, "application/vnd.apple.mpegurl", "no-cache", stream.playlist(d.skip))
+    reply(StatusCode::OK, "application/vnd.apple.mpegurl", "no-cache", ladder.playlist(i, d.skip))
 }
 
 async fn part(id: PartId, stream: &Stream) -> Reply {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::mp4::{self, Fragment, Mp4Error};
 use crate::error::Error;
-use crate::profile::Profile;
+use crate::profile::{Profile, Variant};
 use crate::replay::{cached, encode, fnv1a, io_err};
 
 /// What the LL-HLS loop looks like.
@@ -70,8 +70,19 @@ impl Settings {
     /// whole number of 8 s (whole AAC frames at 48 kHz, so the loop point has no audio gap).
     #[must_use]
     pub fn of(profile: &Profile) -> Option<Settings> {
+        Settings::of_variant(profile, &profile.variants[0])
+    }
+
+    /// The loop of each of `profile`'s renditions, highest first, if it is an LL-HLS profile:
+    /// each at its own size and bitrates, all with the same timing (frame rate, GOP, parts,
+    /// loop length), so their parts line up.
+    #[must_use]
+    pub fn ladder(profile: &Profile) -> Option<Vec<(Variant, Settings)>> {
+        profile.variants.iter().map(|v| Some((v.clone(), Settings::of_variant(profile, v)?))).collect()
+    }
+
+    fn of_variant(profile: &Profile, top: &Variant) -> Option<Settings> {
         let part_ms = profile.part_ms?;
-        let top = &profile.variants[0];
         let loop_secs = lcm(profile.segment_secs.max(1), 8);
         Some(Settings {
             width: top.width,

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kit::playlist::{Map, Media, Part, PreloadHint, Segment, ServerControl};
+use kit::playlist::{Map, Media, Part, PreloadHint, RenditionReport, Segment, ServerControl};
 
 use super::source::{Loop, LoopPart, LoopSegment};
 
@@ -213,6 +213,21 @@ impl Live {
         let (pass, r) = (elapsed / self.lp.duration, elapsed % self.lp.duration);
         let done = self.part_ends.partition_point(|e| *e <= r) as u64;
         self.at_index(pass * p + done)
+    }
+
+    /// The last part that exists at `elapsed` (the last one the playlist lists), if any.
+    #[must_use]
+    pub fn last_part(&self, elapsed: u64) -> Option<PartId> {
+        self.index(self.next_part(elapsed)).checked_sub(1).map(|i| self.at_index(i))
+    }
+
+    /// This rendition as another rendition's playlist reports it at `elapsed`
+    /// (`EXT-X-RENDITION-REPORT`, RFC 8216bis §4.4.5.4): `uri`, and the media sequence
+    /// number and part index of its last part (a segment in progress is its last segment).
+    #[must_use]
+    pub fn report(&self, uri: String, elapsed: u64) -> RenditionReport {
+        let last = self.last_part(elapsed);
+        RenditionReport { uri, last_msn: last.map(|p| p.msn), last_part: last.map(|p| u64::from(p.part)) }
     }
 
     /// Part `id` exists at `elapsed`.

@@ -373,3 +373,108 @@ async fn the_ll_hls_profile_refuses_a_live_encode_and_leaves_nothing() -> Outcom
     assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "its directory is removed");
     Ok(())
 }
+
+/// `--profile ll-hls-abr` (scaled to a 180p top rung): the master through nginx, each
+/// rendition's playlist with a report for every other rendition that parses and names a
+/// playlist that exists, a blocking reload on one rendition, a part of each, and the fault
+/// switches acting on every rendition.
+#[testkit::test]
+async fn the_ll_hls_abr_profile_serves_a_ladder_with_rendition_reports_through_nginx() -> Outcome {
+    testkit::need::program("ffmpeg")?;
+    let mut config = crate::common::small("ll-hls-abr", origin::Source::Replay);
+    config.fault_injection = true;
+    let origin = origin::start(config).await.unwrap();
+    let addr = origin.listen();
+    let profile = origin.profile().clone();
+    assert_eq!(origin.playlist_url(), format!("{}/master.m3u8", origin.base_url()));
+
+    let master = get(addr, "/master.m3u8").await;
+    assert_eq!(master.status, 200, "{}", master.text());
+    assert_eq!(master.header("content-type"), Some("application/vnd.apple.mpegurl"));
+    let entries = playlist::parse_master(&master.text()).unwrap().variants;
+    assert_eq!(entries.len(), 3, "{}", master.text());
+    let names: Vec<String> = profile.variants.iter().map(|v| v.name.clone()).collect();
+    for (entry, v) in entries.iter().zip(&profile.variants) {
+        assert_eq!(entry.uri, format!("{}/stream.m3u8", v.name));
+        assert_eq!(entry.bandwidth, v.bandwidth_bps());
+        assert_eq!(entry.resolution, Some((v.width, v.height)));
+        let codecs = entry.codecs.as_deref().unwrap_or_else(|| panic!("{}", master.text()));
+        assert!(codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"), "{codecs}");
+    }
+
+    let ladder = origin.llhls_ladder().expect("a ladder");
+    assert_eq!(ladder.renditions().len(), 3);
+    assert!(Arc::ptr_eq(origin.llhls().unwrap(), ladder.first()));
+    for (i, name) in names.iter().enumerate() {
+        let path = format!("/{name}/stream.m3u8");
+        let m = media(addr, &path).await;
+        assert!(m.server_control.as_ref().unwrap().can_block_reload, "{path}");
+        assert!(m.segments.len() >= 3, "{path}: {m:?}");
+        assert!(m.segments[0].map.as_ref().is_some_and(|map| map.uri == "init.mp4"));
+        // One report per other rendition, each naming a playlist that exists and a last part
+        // that it has (fetched afterwards, its last part is that one or a later one).
+        let others: Vec<String> =
+            names.iter().filter(|n| *n != name).map(|n| format!("../{n}/stream.m3u8")).collect();
+        let uris: Vec<&str> = m.rendition_reports.iter().map(|r| r.uri.as_str()).collect();
+        assert_eq!(uris, others, "{path}");
+        for r in &m.rendition_reports {
+            let target = format!("/{}", r.uri.strip_prefix("../").unwrap());
+            let (msn, part) = (r.last_msn.unwrap(), r.last_part.unwrap());
+            let theirs = media(addr, &target).await;
+            let reported = PartId { msn, part: u32::try_from(part).unwrap() };
+            let last = *listed(&theirs).last().unwrap();
+            assert!(last >= reported, "{path} reports {reported:?} of {target}, whose last part is {last:?}");
+        }
+        // The init section, a hinted part (held until it exists) and a whole segment.
+        assert_eq!(
+            get(addr, &format!("/{name}/init.mp4")).await.body,
+            ladder.renditions()[i].stream.live().source().init
+        );
+        let next = hint(&m);
+        let part = get(addr, &format!("/{name}/{}", Live::part_uri(next))).await;
+        assert_eq!((part.status, part.header("content-type")), (200, Some("video/mp4")), "{name}");
+        assert_eq!(part.body, ladder.renditions()[i].stream.live().part_bytes(next).unwrap(), "{name}");
+        let seg = get(addr, &format!("/{name}/{}", m.segments[1].uri)).await;
+        assert_eq!(seg.status, 200, "{name}");
+    }
+    // Each rendition is its own encode (its own picture size in its init section).
+    let inits: Vec<&[u8]> =
+        ladder.renditions().iter().map(|r| r.stream.live().source().init.as_slice()).collect();
+    assert!(inits[0] != inits[1] && inits[1] != inits[2], "one encode per rendition");
+
+    // A blocking reload on the lowest rendition: held until the hinted part exists, and its
+    // reports are at least as far on as that part (one clock for all).
+    let low = format!("/{}/stream.m3u8", names[2]);
+    let next = hint(&media(addr, &low).await);
+    let held = media(addr, &format!("{low}?_HLS_msn={}&_HLS_part={}", next.msn, next.part)).await;
+    assert!(listed(&held).contains(&next), "held until {next:?} was listed");
+    for r in &held.rendition_reports {
+        let last = PartId { msn: r.last_msn.unwrap(), part: u32::try_from(r.last_part.unwrap()).unwrap() };
+        assert!(last >= next, "{} reports {last:?}, before {next:?}", r.uri);
+    }
+    assert_eq!(get(addr, "/stream.m3u8").await.status, 404, "no playlist at the root of a ladder");
+    assert_eq!(get(addr, "/1080p/stream.m3u8").await.status, 404);
+
+    // The missing-part switch acts on every rendition.
+    let status = origin.status_addr().unwrap();
+    let r = origin::http::request(status, "POST", "/fault/ll-hls?missing=1", crate::common::PATIENCE)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let (msn, n) = v["missing"][0].as_str().unwrap().split_once('.').unwrap();
+    let dropped = PartId { msn: msn.parse().unwrap(), part: n.parse().unwrap() };
+    for name in &names {
+        let path = format!("/{name}/stream.m3u8?_HLS_msn={}&_HLS_part={}", dropped.msn, dropped.part);
+        assert!(listed(&media(addr, &path).await).contains(&dropped), "{name}: advertised");
+        let uri = format!("/{name}/{}", Live::part_uri(dropped));
+        assert_eq!(get(addr, &uri).await.status, 404, "{uri}");
+    }
+    let r = origin::http::request(status, "DELETE", "/fault/ll-hls", crate::common::PATIENCE).await.unwrap();
+    assert_eq!(r.status, 200);
+    for name in &names {
+        assert_eq!(get(addr, &format!("/{name}/{}", Live::part_uri(dropped))).await.status, 200, "{name}");
+    }
+    origin.stop().await.unwrap();
+    Ok(())
+}

@@ -252,9 +252,11 @@ fn flake_outputs(scratch: &Scratch) -> BTreeMap<String, String> {
 /// workspace lock file does not change for this test).
 fn origin_profiles() -> Vec<String> {
     let src = fs::read_to_string(workspace().join("origin/src/profile.rs")).expect("origin/src/profile.rs");
-    let line = src.lines().find(|l| l.starts_with("pub const NAMES")).expect(
+    let start = src.find("\npub const NAMES").expect(
         "origin/src/profile.rs defines `pub const NAMES` (the profile list); update this test if it moved",
     );
+    // The declaration, however rustfmt wraps it: up to the list's end.
+    let line = &src[start..start + src[start..].find("];").expect("NAMES = [...];")];
     let list = line.split_once('=').expect("NAMES = [...]").1;
     let names: Vec<String> = list.split('"').skip(1).step_by(2).map(str::to_owned).collect();
     assert!(names.contains(&"default".to_owned()), "no profile list in: {line}");
