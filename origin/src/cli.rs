@@ -299,6 +299,14 @@ pub fn render_config(args: &ConfigArgs) -> Result<String, Error> {
         (None, Some(_)) => SourceArg::Replay,
         (Some(s), _) => s,
     };
+    // An LL-HLS ladder encodes one loop per rendition: one ffmpeg line each.
+    let argvs = match crate::llhls::Settings::ladder(&profile) {
+        Some(rungs) if profile.is_abr() => rungs
+            .iter()
+            .map(|(v, s)| crate::llhls::source::args(s, &args.dir.join(format!("cache/{}/loop.mp4", v.name))))
+            .collect(),
+        Some(_) | None => vec![],
+    };
     let argv = match &llhls {
         Some(settings) => crate::llhls::source::args(settings, &args.dir.join("cache/loop.mp4")),
         None => {
@@ -311,20 +319,25 @@ pub fn render_config(args: &ConfigArgs) -> Result<String, Error> {
             encoder::args(&profile, &layout.root, output)
         }
     };
-    let argv: Vec<String> = argv
-        .iter()
-        .map(|a| {
-            let s = a.to_string_lossy();
-            if s.contains([' ', ';', '[', '*', '(', ')']) {
-                format!("'{s}'")
-            } else {
-                s.into_owned()
-            }
-        })
-        .collect();
+    let quoted = |argv: &[std::ffi::OsString]| -> String {
+        let words: Vec<String> = argv
+            .iter()
+            .map(|a| {
+                let s = a.to_string_lossy();
+                if s.contains([' ', ';', '[', '*', '(', ')']) {
+                    format!("'{s}'")
+                } else {
+                    s.into_owned()
+                }
+            })
+            .collect();
+        format!("# ffmpeg {}\n", words.join(" "))
+    };
+    let lines: String =
+        if argvs.is_empty() { quoted(&argv) } else { argvs.iter().map(|a| quoted(a)).collect() };
     Ok(format!(
-        "# ffmpeg ({source})\n# ffmpeg {}\n\n# nginx {}\n{}",
-        argv.join(" "),
+        "# ffmpeg ({source})\n{}\n# nginx {}\n{}",
+        lines,
         nginx::args(&layout).iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" "),
         nginx::config(&profile, &layout),
         source = match (source, &llhls) {
@@ -460,6 +473,20 @@ mod tests {
         let e = serve(&["--profile", "huge"]).unwrap_err();
         assert_eq!(exit_code(&e), 2);
         assert!(e.to_string().contains("known profiles: default, low-latency"), "{e}");
+    }
+
+    #[test]
+    fn config_of_an_ll_hls_ladder_shows_one_loop_encode_per_rendition() {
+        let cli = Cli::try_parse_from(["hls-origin", "config", "--profile", "ll-hls-abr"]).unwrap();
+        let Command::Config(args) = cli.command else { panic!("parsed as {:?}", cli.command) };
+        let text = render_config(&args).unwrap();
+        let encodes: Vec<&str> = text.lines().filter(|l| l.starts_with("# ffmpeg -hide_banner")).collect();
+        assert_eq!(encodes.len(), 3, "{text}");
+        for (line, size) in encodes.iter().zip(["1280x720", "854x480", "640x360"]) {
+            assert!(line.contains(&format!("testsrc2=size={size}:rate=30")), "{line}");
+            assert!(line.contains("-frag_duration 333333"), "the same parts in every rendition: {line}");
+        }
+        assert!(text.contains("location ^~ /360p/ {"), "{text}");
     }
 
     #[test]
