@@ -1,6 +1,7 @@
 //! The ll-hls origin's acceptance test: hls.js, an LL-HLS player no one here wrote, plays it
 //! in headless Chromium in low-latency mode, through nginx's port, and stays within 3 s of
-//! the live edge (measured from `EXT-X-PROGRAM-DATE-TIME` against the wall clock).
+//! the live edge (measured from `EXT-X-PROGRAM-DATE-TIME` against the wall clock). It also
+//! plays the `ll-hls-abr` ladder and switches rendition once.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -104,12 +105,13 @@ fn answer(sock: TcpStream, hls_js: &[u8], tx: &mpsc::Sender<String>) {
     let _ = sock.write_all(head.as_bytes()).and_then(|()| sock.write_all(body));
 }
 
-#[testkit::test]
-async fn hls_js_plays_the_ll_hls_origin_in_low_latency_mode_within_3_s_of_the_live_edge() -> Outcome {
+/// Starts `profile` (scaled down), lets hls.js play it in headless Chromium with the page's
+/// `options` (a query string) and returns the page's report.
+async fn play(profile: &str, options: &str) -> Result<serde_json::Value, testkit::Skip> {
     testkit::need::program("ffmpeg")?;
     let chromium = testkit::chromium::program()?;
     let hls_js = std::fs::read(hls_js()?).unwrap();
-    let origin = origin::start(crate::common::small("ll-hls", origin::Source::Replay)).await.unwrap();
+    let origin = origin::start(crate::common::small(profile, origin::Source::Replay)).await.unwrap();
     let src = origin.playlist_url();
     let (page, report) = serve_page(hls_js, Instant::now() + BROWSER_LIMIT);
 
@@ -118,7 +120,7 @@ async fn hls_js_plays_the_ll_hls_origin_in_low_latency_mode_within_3_s_of_the_li
     cmd.args(testkit::chromium::FLAGS)
         .arg("--autoplay-policy=no-user-gesture-required")
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("http://{page}/player.html?src={src}&seconds={PLAY_SECONDS}"))
+        .arg(format!("http://{page}/player.html?src={src}&seconds={PLAY_SECONDS}{options}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -127,7 +129,13 @@ async fn hls_js_plays_the_ll_hls_origin_in_low_latency_mode_within_3_s_of_the_li
     let _ = browser.stop(Duration::from_secs(5)).await;
     origin.stop().await.unwrap();
     let text = got.expect("the player page reports within 90 s");
-    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    Ok(serde_json::from_str(&text).unwrap())
+}
+
+#[testkit::test]
+async fn hls_js_plays_the_ll_hls_origin_in_low_latency_mode_within_3_s_of_the_live_edge() -> Outcome {
+    let r = play("ll-hls", "").await?;
+    let text = r.to_string();
 
     assert_eq!(r["supported"], true, "Chromium has Media Source Extensions for hls.js: {text}");
     let fatal: Vec<&serde_json::Value> =
@@ -149,5 +157,29 @@ async fn hls_js_plays_the_ll_hls_origin_in_low_latency_mode_within_3_s_of_the_li
         r["stalls"]
     );
     assert!(median < 3.0, "median live-edge latency {median:.2} s, not under 3 s: {text}");
+    Ok(())
+}
+
+/// The `ll-hls-abr` ladder: hls.js reads the master, plays in low-latency mode, and switches
+/// rendition once when asked (an ABR switch, where an LL-HLS player can start the new
+/// rendition from the old one's rendition reports), loading parts of the new rendition.
+#[testkit::test]
+async fn hls_js_plays_the_ll_hls_abr_ladder_and_switches_rendition() -> Outcome {
+    // Report once a part of the new rendition loaded, or at the latest after 60 s.
+    let r = play("ll-hls-abr", "&switch=1&limit=60").await?;
+    let text = r.to_string();
+    assert_eq!(r["supported"], true, "Chromium has Media Source Extensions for hls.js: {text}");
+    let fatal: Vec<&serde_json::Value> =
+        r["errors"].as_array().unwrap().iter().filter(|e| e["fatal"] == true).collect();
+    assert!(fatal.is_empty(), "fatal player errors: {fatal:?}");
+    assert_eq!(r["levels"], 3, "hls.js read the three renditions of the master: {text}");
+    assert_eq!(r["lowLatencyMode"], true, "{text}");
+    assert_eq!(r["canBlockReload"], true, "hls.js read EXT-X-SERVER-CONTROL: {text}");
+    assert!(r["switchedTo"].is_u64(), "the page asked for a switch: {text}");
+    assert!(r["partsAfterSwitch"].as_u64().unwrap() > 0, "hls.js loaded parts of the new rendition: {text}");
+    println!(
+        "hls.js {}: {} parts, rendition {} -> {}, {} parts after the switch",
+        r["version"], r["parts"], r["switchedFrom"], r["switchedTo"], r["partsAfterSwitch"]
+    );
     Ok(())
 }
