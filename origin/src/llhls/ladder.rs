@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use kit::playlist::{Master, Media, Variant};
 
-use super::server::Stream;
+use super::stream::Stream;
 use super::timeline::PartId;
 use crate::error::Error;
 

@@ -28,6 +28,7 @@ pub mod ladder;
 pub mod mp4;
 pub mod server;
 pub mod source;
+pub mod stream;
 pub mod timeline;
 
 pub use ladder::{Ladder, Rendition};

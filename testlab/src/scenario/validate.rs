@@ -154,8 +154,11 @@ impl Scenario {
                     }
                 }
                 Action::LlHls(l) => {
-                    if o.profile != "ll-hls" {
-                        return Err(format!("fault ll_hls: needs profile ll-hls, not {:?}", o.profile));
+                    if !origin::Profile::named(&o.profile).is_ok_and(|p| p.part_ms.is_some()) {
+                        return Err(format!(
+                            "fault ll_hls: needs an LL-HLS profile (ll-hls, ll-hls-abr), not {:?}",
+                            o.profile
+                        ));
                     }
                     if l.missing.is_none() && l.early.is_none() {
                         return Err("fault ll_hls: expected missing = N and/or early = true|false".into());
