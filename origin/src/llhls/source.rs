@@ -98,6 +98,20 @@ impl Settings {
         })
     }
 
+    /// Small and cheap to encode (tests): 320x180 at 300 kbit/s, ultrafast, the `ll-hls`
+    /// profile's 2 s segments of 1/3 s parts and 8 s loop.
+    #[must_use]
+    pub fn tiny() -> Settings {
+        Settings {
+            width: 320,
+            height: 180,
+            video_kbps: 300,
+            audio_kbps: 64,
+            preset: "ultrafast".into(),
+            ..Settings::default()
+        }
+    }
+
     /// Checks every value against what LL-HLS and the encoder accept.
     ///
     /// # Errors
@@ -416,18 +430,6 @@ pub(crate) mod testing {
         }
     }
 
-    /// Small and cheap: 320x180, 2 s segments of 1/3 s parts, an 8 s loop.
-    pub(crate) fn small() -> Settings {
-        Settings {
-            width: 320,
-            height: 180,
-            video_kbps: 300,
-            audio_kbps: 64,
-            preset: "ultrafast".into(),
-            ..Settings::default()
-        }
-    }
-
     /// [`small`]'s loop as ffmpeg writes it, or `None` (with the reason on stderr) where
     /// ffmpeg is missing; under CI a missing ffmpeg fails instead (`make test` installs it).
     pub(crate) fn encoded() -> Option<&'static [u8]> {
@@ -443,7 +445,7 @@ pub(crate) mod testing {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let out = dir.path().join("loop.mp4");
             let status = std::process::Command::new(ffmpeg)
-                .args(args(&small(), &out))
+                .args(args(&Settings::tiny(), &out))
                 .stdin(std::process::Stdio::null())
                 .status()
                 .expect("ffmpeg runs");
@@ -456,13 +458,13 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{encoded, small};
+    use super::testing::encoded;
     use super::*;
 
     #[test]
     fn the_loop_is_segments_of_parts_each_segment_starting_independent() {
         let Some(data) = encoded() else { return };
-        let s = small();
+        let s = Settings::tiny();
         let lp = Loop::from_mp4(data, Duration::from_secs(2)).unwrap();
         assert_eq!(lp.timescale % s.fps, 0, "whole ticks per frame at {} Hz", lp.timescale);
         let frame = u64::from(lp.timescale / s.fps);
@@ -532,7 +534,7 @@ mod tests {
         let quarter = Settings { part: Duration::from_millis(250), ..Settings::default() };
         assert_eq!((part_frames(&quarter), frag_duration_us(&quarter)), (8, 266_666));
         let key = cache_key(Path::new("ffmpeg"), &Settings::default());
-        assert_ne!(key, cache_key(Path::new("ffmpeg"), &small()));
+        assert_ne!(key, cache_key(Path::new("ffmpeg"), &Settings::tiny()));
     }
 
     #[test]

@@ -10,25 +10,16 @@ use testkit::Outcome;
 
 use crate::common::{cache_dir, get, media};
 
-fn small() -> Settings {
-    Settings {
-        width: 320,
-        height: 180,
-        video_kbps: 300,
-        audio_kbps: 64,
-        preset: "ultrafast".into(),
-        ..Settings::default()
-    }
-}
-
 /// The server on `127.0.0.1:0` with `initial` segments complete at start.
 async fn start(
     initial: u64,
 ) -> Result<(SocketAddr, Arc<Stream>, tokio::task::JoinHandle<()>), testkit::Skip> {
     let ffmpeg = testkit::need::program("ffmpeg")?;
     let logs = tempfile::tempdir().unwrap();
-    let lp = llhls::prepare(&ffmpeg, &small(), &cache_dir(), &logs.path().join("ffmpeg.log")).await.unwrap();
-    let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), small().window), initial));
+    let lp = llhls::prepare(&ffmpeg, &Settings::tiny(), &cache_dir(), &logs.path().join("ffmpeg.log"))
+        .await
+        .unwrap();
+    let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), Settings::tiny().window), initial));
     let (addr, task) = llhls::serve("127.0.0.1:0".parse().unwrap(), stream.clone()).await.unwrap();
     Ok((addr, stream, task))
 }

@@ -277,26 +277,20 @@ pub fn render(s: &Snapshot, facts: &RunFacts, origin: Option<&OriginSnapshot>) -
     let others: u64 =
         [RequestKind::Init, RequestKind::Key, RequestKind::Other].iter().map(|k| s.requests_of(*k)).sum();
     let (reloads, parts) = (s.requests_of(RequestKind::BlockingReload), s.requests_of(RequestKind::Part));
-    let ll = reloads > 0 || parts > 0;
-    if ll {
-        let _ = writeln!(
-            o,
-            "Requests          {} playlists ({} master, {reloads} blocking reloads) · {} segments · {parts} parts · {} other ({how})",
-            s.playlist_requests(),
-            s.requests_of(RequestKind::Master),
-            s.requests_of(RequestKind::Segment),
-            others
-        );
+    // LL-HLS runs also count their blocking reloads (among the playlists) and parts.
+    let (reloaded, parted) = if reloads > 0 || parts > 0 {
+        (format!(", {reloads} blocking reloads"), format!(" · {parts} parts"))
     } else {
-        let _ = writeln!(
-            o,
-            "Requests          {} playlists ({} master) · {} segments · {} other ({how})",
-            s.playlist_requests(),
-            s.requests_of(RequestKind::Master),
-            s.requests_of(RequestKind::Segment),
-            others
-        );
-    }
+        (String::new(), String::new())
+    };
+    let _ = writeln!(
+        o,
+        "Requests          {} playlists ({} master{reloaded}) · {} segments{parted} · {} other ({how})",
+        s.playlist_requests(),
+        s.requests_of(RequestKind::Master),
+        s.requests_of(RequestKind::Segment),
+        others
+    );
     if facts.http2 || s.protocols.contains_key(crate::measure::events::Protocol::Http2.name()) {
         let by: Vec<String> = s.protocols.iter().map(|(p, n)| format!("{n} on {p}")).collect();
         let by = if by.is_empty() { "no response".to_owned() } else { by.join(" · ") };

@@ -13,18 +13,6 @@ use testkit::Outcome;
 
 use crate::common::*;
 
-/// A small picture so the one-off encode is cheap; the profile's 2 s segments of 1/3 s parts.
-fn small() -> Settings {
-    Settings {
-        width: 320,
-        height: 180,
-        video_kbps: 300,
-        audio_kbps: 64,
-        preset: "ultrafast".into(),
-        ..Settings::default()
-    }
-}
-
 /// The loop's cache, shared with hls-origin's own tests (same target directory).
 fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hls-origin-replay-cache")
@@ -34,8 +22,10 @@ fn cache_dir() -> PathBuf {
 async fn start() -> Result<(SocketAddr, Arc<Stream>, tokio::task::JoinHandle<()>), testkit::Skip> {
     let ffmpeg = testkit::need::program("ffmpeg")?;
     let logs = tempfile::tempdir().unwrap();
-    let lp = llhls::prepare(&ffmpeg, &small(), &cache_dir(), &logs.path().join("ffmpeg.log")).await.unwrap();
-    let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), small().window), 3));
+    let lp = llhls::prepare(&ffmpeg, &Settings::tiny(), &cache_dir(), &logs.path().join("ffmpeg.log"))
+        .await
+        .unwrap();
+    let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), Settings::tiny().window), 3));
     let (addr, task) = llhls::serve("127.0.0.1:0".parse().unwrap(), stream.clone()).await.unwrap();
     Ok((addr, stream, task))
 }
