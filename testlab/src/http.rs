@@ -71,15 +71,6 @@ impl Reach {
     }
 }
 
-/// A port for a server the lab starts: reserved (outside the kernel's ephemeral range, locked
-/// against the other tests) for as long as the returned value lives.
-///
-/// # Errors
-/// No port could be reserved.
-pub fn free_port() -> std::io::Result<testkit::port::Port> {
-    testkit::port::reserve()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

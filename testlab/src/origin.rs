@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::http::{free_port, Reach};
+use crate::http::Reach;
 use crate::labnet::ORIGIN_ADDR;
 use crate::leftovers::MARKER;
 use crate::scenario::OriginSpec;
@@ -112,7 +112,7 @@ impl OriginProcess {
         netns: Option<(&str, &str)>,
     ) -> Result<OriginProcess, Error> {
         let port = |what: &str| {
-            free_port().map_err(|e| Error::NotReady {
+            testkit::port::reserve().map_err(|e| Error::NotReady {
                 reason: format!("no free port for {what}: {e}"),
                 log: String::new(),
             })

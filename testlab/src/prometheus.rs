@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::http::{free_port, Reach};
+use crate::http::Reach;
 use crate::leftovers::MARKER;
 use crate::scenario::{PrometheusSpec, Query};
 
@@ -79,7 +79,7 @@ impl Prometheus {
             .map_err(|e| format!("cannot write {config_path:?}: {e}"))?;
         let reserved = match netns {
             Some(_) => None,
-            None => Some(free_port().map_err(|e| format!("no free port for Prometheus: {e}"))?),
+            None => Some(testkit::port::reserve().map_err(|e| format!("no free port for Prometheus: {e}"))?),
         };
         let addr =
             SocketAddr::from((Ipv4Addr::LOCALHOST, reserved.as_ref().map_or(9090, testkit::port::Port::get)));

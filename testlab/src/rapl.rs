@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::http::{free_port, Reach};
+use crate::http::Reach;
 use crate::scenario::FakeRaplSpec;
 
 /// The zones: directory, `name`, watts.
@@ -73,7 +73,7 @@ impl FakeRapl {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let port = testkit::port::reserve().map_err(|e| format!("no free port: {e}"))?;
         let addr = port.loopback();
         let log = std::fs::File::create(logs.join("fake-rapl-exporter.log")).map_err(|e| e.to_string())?;
         let mut cmd = tokio::process::Command::new(bin);

@@ -19,7 +19,7 @@ use crate::dashboards;
 use crate::env::{self, Env};
 use crate::exporters::{self, Figures, Sample, Scraper};
 use crate::faults::{self, Applied};
-use crate::http::{free_port, Reach};
+use crate::http::Reach;
 use crate::labnet::{self, LabNet, Mechanism};
 use crate::leftovers;
 use crate::normalize::{normalize, Facts};
@@ -376,7 +376,7 @@ async fn drive(
     let prometheus_since = std::time::SystemTime::now();
     // The swarm's metrics port, reserved until the scenario ends (this binding lives that long).
     let metrics_port = match (&s.prometheus, &client_ns) {
-        (Some(_), None) => Some(free_port()?),
+        (Some(_), None) => Some(testkit::port::reserve()?),
         _ => None,
     };
     let metrics = match (&s.prometheus, &metrics_port) {
