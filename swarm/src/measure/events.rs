@@ -235,6 +235,12 @@ pub enum LowLatency {
     /// A track began playing in LL-HLS mode (its media playlist has `EXT-X-SERVER-CONTROL`
     /// with `CAN-BLOCK-RELOAD=YES` and parts).
     Joined,
+    /// `--variant abr`: a track switched renditions, joining the new one where the old one's
+    /// `EXT-X-RENDITION-REPORT` said it was (`from_report`), or by a plain load.
+    Switched {
+        /// The old playlist had a rendition report for the new one.
+        from_report: bool,
+    },
     /// The origin broke a rule of LL-HLS (or the player did: see [`Violation`]).
     Violation(Violation),
 }

@@ -380,6 +380,12 @@ impl Stats {
                 v.saw_end = ended;
             }
             EventKind::LowLatency(LowLatency::Joined) => s.ll_hls.sessions += 1,
+            EventKind::LowLatency(LowLatency::Switched { from_report: true }) => {
+                s.ll_hls.switches_from_report += 1;
+            }
+            EventKind::LowLatency(LowLatency::Switched { from_report: false }) => {
+                s.ll_hls.switches_plain += 1
+            }
             EventKind::LowLatency(LowLatency::Violation(rule)) => {
                 s.ll_hls.conformance.add(rule, 1);
                 let text = format!("LL-HLS conformance: {}", rule.label());

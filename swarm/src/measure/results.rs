@@ -226,6 +226,8 @@ fn add_totals(a: &mut Snapshot, b: &Snapshot) {
     a.playlists_seen += b.playlists_seen;
     a.ll_hls.sessions += b.ll_hls.sessions;
     a.ll_hls.conformance.merge(&b.ll_hls.conformance);
+    a.ll_hls.switches_from_report += b.ll_hls.switches_from_report;
+    a.ll_hls.switches_plain += b.ll_hls.switches_plain;
     let (t, u) = (&mut a.tunnels, &b.tunnels);
     (t.count, t.failed, t.bytes_down, t.bytes_up) =
         (t.count + u.count, t.failed + u.failed, t.bytes_down + u.bytes_down, t.bytes_up + u.bytes_up);

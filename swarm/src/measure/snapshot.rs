@@ -129,6 +129,12 @@ pub struct LowLatency {
     pub sessions: u64,
     /// Violations by rule.
     pub conformance: Conformance,
+    /// `--variant abr`: rendition switches that joined the new rendition from the old one's
+    /// `EXT-X-RENDITION-REPORT` (one blocking reload), and those that needed a plain load.
+    #[serde(default)]
+    pub switches_from_report: u64,
+    #[serde(default)]
+    pub switches_plain: u64,
 }
 
 /// LL-HLS conformance violations, by rule (see [`Violation`]).

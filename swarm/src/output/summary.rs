@@ -165,12 +165,14 @@ fn variants(o: &mut String, s: &Snapshot) {
         s.delivered_bitrate().map_or_else(|| "n/a".to_owned(), bitrate),
         s.advertised_bitrate().map_or_else(|| "n/a".to_owned(), bitrate),
     );
+    // LL-HLS viewers fetch media as parts: each counts here as a segment does.
+    let pieces = if s.requests_of(RequestKind::Part) > 0 { "segments and parts" } else { "segments" };
     for (bw, r) in s.renditions.iter().rev() {
         #[allow(clippy::cast_precision_loss)]
         let (bw, share) = (*bw as f64, if media > 0.0 { r.media_seconds / media * 100.0 } else { 0.0 });
         let _ = writeln!(
             o,
-            "  {:<15} {:.1} s of media ({share:.1} %) · {} segments · {}",
+            "  {:<15} {:.1} s of media ({share:.1} %) · {} {pieces} · {}",
             bitrate(bw),
             r.media_seconds,
             r.segments,
@@ -575,4 +577,11 @@ fn ll_hls(o: &mut String, s: &Snapshot) {
         .collect();
     let verdict = if broken.is_empty() { "0 violations".to_owned() } else { broken.join(" · ") };
     let _ = writeln!(o, "LL-HLS conformance {verdict}");
+    if l.switches_from_report + l.switches_plain > 0 {
+        let _ = writeln!(
+            o,
+            "LL-HLS switches   {} joined from rendition reports · {} by a plain load",
+            l.switches_from_report, l.switches_plain
+        );
+    }
 }

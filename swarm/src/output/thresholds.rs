@@ -143,12 +143,26 @@ macro_rules! conformance_fields {
 }
 
 #[allow(clippy::cast_precision_loss)]
-const LL_COUNTS: [Field; 1] = [Field {
-    name: "ll_hls_sessions",
-    dimension: Dimension::Count,
-    help: "tracks that played in LL-HLS mode (one per session and media playlist)",
-    read: |s| Some(s.ll_hls.sessions as f64),
-}];
+const LL_COUNTS: [Field; 3] = [
+    Field {
+        name: "ll_hls_sessions",
+        dimension: Dimension::Count,
+        help: "tracks that played in LL-HLS mode (one per session and media playlist)",
+        read: |s| Some(s.ll_hls.sessions as f64),
+    },
+    Field {
+        name: "ll_hls_switches_from_report",
+        dimension: Dimension::Count,
+        help: "LL-HLS rendition switches (--variant abr) that joined the new rendition from a rendition report",
+        read: |s| (s.ll_hls.sessions > 0).then_some(s.ll_hls.switches_from_report as f64),
+    },
+    Field {
+        name: "ll_hls_switches_plain_load",
+        dimension: Dimension::Count,
+        help: "LL-HLS rendition switches (--variant abr) that loaded the new playlist plainly (no report for it)",
+        read: |s| (s.ll_hls.sessions > 0).then_some(s.ll_hls.switches_plain as f64),
+    },
+];
 
 const CONFORMANCE: [Field; 8] = conformance_fields![
         "conformance_violations", None, "LL-HLS conformance violations, all rules";

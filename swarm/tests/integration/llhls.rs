@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use origin::llhls::{self, Live, Settings, Stream};
+use origin::llhls::{self, Ladder, Live, Rendition, Settings, Stream};
 use testkit::Outcome;
 
 use crate::common::*;
@@ -30,9 +30,37 @@ async fn start() -> Result<(SocketAddr, Arc<Stream>, tokio::task::JoinHandle<()>
     Ok((addr, stream, task))
 }
 
-/// Four native viewers for 10 s against `addr` with `extra` flags; the exit code, the
-/// summary and the JSON report.
+/// The LL-HLS server with a ladder of two renditions of one loop on one clock, listed
+/// `top` (`BANDWIDTH` 1 Gbit/s, more than any estimate on loopback can reach: a
+/// segment's parts count as at least 50 ms of download) then `low` (100 kbit/s).
+async fn start_ladder() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), testkit::Skip> {
+    let ffmpeg = testkit::need::program("ffmpeg")?;
+    let logs = tempfile::tempdir().unwrap();
+    let settings = Settings::tiny();
+    let lp = llhls::prepare(&ffmpeg, &settings, &cache_dir(), &logs.path().join("ffmpeg.log")).await.unwrap();
+    let lp = Arc::new(lp);
+    let top = Stream::new(Live::new(lp.clone(), settings.window), 3);
+    let low = Stream::sharing_clock(Live::new(lp, settings.window), &top);
+    let rendition = |name: &str, stream, bandwidth| Rendition {
+        name: name.into(),
+        stream: Arc::new(stream),
+        bandwidth,
+        resolution: (settings.width, settings.height),
+    };
+    let ladder =
+        Ladder::new(vec![rendition("top", top, 1_000_000_000), rendition("low", low, 100_000)]).unwrap();
+    let (addr, task) = llhls::serve_ladder("127.0.0.1:0".parse().unwrap(), Arc::new(ladder)).await.unwrap();
+    Ok((addr, task))
+}
+
+/// Four native viewers for 10 s against `addr`'s media playlist with `extra` flags; the exit
+/// code, the summary and the JSON report.
 async fn run(addr: SocketAddr, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    run_at(&format!("http://{addr}/stream.m3u8"), extra).await
+}
+
+/// As [`run`], against `url`.
+async fn run_at(url: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("run.json");
     let mut argv: Vec<String> =
@@ -42,7 +70,7 @@ async fn run(addr: SocketAddr, extra: &[&str]) -> (Option<i32>, String, serde_js
             .collect();
     argv.push(report.display().to_string());
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
-    argv.push(format!("http://{addr}/stream.m3u8"));
+    argv.push(url.to_owned());
     let out =
         tokio::task::spawn_blocking(move || run_swarm(&argv.iter().map(String::as_str).collect::<Vec<_>>()))
             .await
@@ -146,5 +174,40 @@ async fn llhls_reloads_answered_early_are_counted() -> Outcome {
     assert_eq!(code, Some(5), "the assertion fails the run\n{out}");
     played_ll_hls(&j, &out);
     only(&j, "early_reload", &out);
+    Ok(())
+}
+
+/// `--variant abr` in LL-HLS mode: each viewer starts on the first rendition listed (`top`,
+/// which no loopback estimate fits), switches down once as its first segment ends, and
+/// joins `low` where `top`'s rendition report says it is (a blocking reload), then plays
+/// it: one switch per track, all from reports, none up, no violation, and parts of `low`.
+#[testkit::test]
+async fn llhls_abr_switches_join_from_rendition_reports() -> Outcome {
+    let _machine = shared_machine().await;
+    let (addr, task) = start_ladder().await?;
+    let (code, out, j) = run_at(&format!("http://{addr}/master.m3u8"), &["--variant", "abr"]).await;
+    task.abort();
+    assert_eq!(code, Some(0), "{out}");
+    let l = &j["ll_hls"];
+    let tracks = l["sessions"].as_u64().unwrap();
+    assert!(tracks >= 4, "every viewer in LL-HLS mode\n{out}");
+    assert!(l["parts"].as_u64() > Some(0) && l["blocking_reloads"].as_u64() > Some(0), "{out}");
+    assert_eq!(
+        l["switches_from_report"].as_u64(),
+        Some(tracks),
+        "one switch per track, from the report\n{out}"
+    );
+    assert_eq!(l["switches_plain_load"].as_u64(), Some(0), "{out}");
+    assert_eq!(j["variants"]["switches_down"].as_u64(), Some(tracks), "{out}");
+    assert_eq!(j["variants"]["switches_up"].as_u64(), Some(0), "{out}");
+    assert_eq!(l["conformance_violations"].as_u64(), Some(0), "{out}");
+    // Both renditions' init sections: one each per track.
+    assert_eq!(j["requests"]["by_kind"]["init"]["count"].as_u64(), Some(2 * tracks), "{out}");
+    assert!(
+        out.contains(&format!(
+            "LL-HLS switches   {tracks} joined from rendition reports · 0 by a plain load"
+        )),
+        "{out}"
+    );
     Ok(())
 }

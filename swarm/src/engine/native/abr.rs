@@ -17,6 +17,8 @@
 
 use std::time::Duration;
 
+use url::Url;
+
 /// Half-life of the fast average, in seconds of download time.
 pub const FAST_HALF_LIFE: f64 = 3.0;
 /// Half-life of the slow average.
@@ -126,6 +128,59 @@ pub fn choose(ladder: &[u64], at: usize, estimator: &Estimator) -> usize {
         at
     } else {
         best
+    }
+}
+
+/// `--variant abr`: one track's ladder, the variant it plays and its throughput estimate.
+#[derive(Debug, Clone)]
+pub struct Ladder {
+    /// The variants' playlists, by ascending `BANDWIDTH`.
+    urls: Vec<Url>,
+    /// Their `BANDWIDTH`s.
+    bandwidths: Vec<u64>,
+    /// The one playing.
+    at: usize,
+    /// The estimate.
+    pub estimator: Estimator,
+}
+
+/// A switch [`Ladder::choose`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Switch {
+    /// `BANDWIDTH` of the variant left.
+    pub from: u64,
+    /// `BANDWIDTH` of the variant now playing.
+    pub to: u64,
+    /// Its playlist.
+    pub url: Url,
+}
+
+impl Ladder {
+    /// A ladder of `(BANDWIDTH, playlist)`s, ascending, playing the `at`th.
+    #[must_use]
+    pub fn new(ladder: Vec<(u64, Url)>, at: usize) -> Ladder {
+        let (bandwidths, urls): (Vec<u64>, Vec<Url>) = ladder.into_iter().unzip();
+        let at = at.min(urls.len().saturating_sub(1));
+        Ladder { urls, bandwidths, at, estimator: Estimator::default() }
+    }
+
+    /// Chooses the variant to play next from the estimate, or one variant down when
+    /// `failed` (nothing arrived since the last choice); the switch, if it is one.
+    pub fn choose(&mut self, failed: bool) -> Option<Switch> {
+        if self.urls.is_empty() {
+            return None;
+        }
+        let next = if failed {
+            self.at.saturating_sub(1)
+        } else {
+            choose(&self.bandwidths, self.at, &self.estimator)
+        };
+        if next == self.at {
+            return None;
+        }
+        let from = self.bandwidths[self.at];
+        self.at = next;
+        Some(Switch { from, to: self.bandwidths[next], url: self.urls[next].clone() })
     }
 }
 

@@ -314,16 +314,6 @@ enum Got {
     Failed,
 }
 
-/// `--variant abr`: the ladder and the estimate.
-struct Adaptive {
-    /// Variants by ascending `BANDWIDTH`: their playlists and their `BANDWIDTH`s.
-    urls: Vec<Url>,
-    bandwidths: Vec<u64>,
-    /// The one playing.
-    at: usize,
-    estimator: abr::Estimator,
-}
-
 /// One media playlist being played.
 struct Track<'a> {
     ctx: &'a Ctx,
@@ -339,7 +329,7 @@ struct Track<'a> {
     object: &'static str,
     /// The throughput of its last segment download, bits per second.
     throughput: Option<f64>,
-    adaptive: Option<Adaptive>,
+    adaptive: Option<abr::Ladder>,
     /// Media sequence number of the next segment to fetch.
     next: Option<u64>,
     /// The init section and key last fetched.
@@ -355,10 +345,7 @@ struct Track<'a> {
 
 impl<'a> Track<'a> {
     fn new(ctx: &'a Ctx, client: Client, plan: Planned) -> Track<'a> {
-        let adaptive = plan.ladder.map(|(ladder, at)| {
-            let (bandwidths, urls) = ladder.into_iter().unzip();
-            Adaptive { urls, bandwidths, at, estimator: abr::Estimator::default() }
-        });
+        let adaptive = plan.ladder.map(|(ladder, at)| abr::Ladder::new(ladder, at));
         Track {
             ctx,
             client,
@@ -412,16 +399,9 @@ impl<'a> Track<'a> {
                 c.now.live = Some(!media.ended);
             }
             if llhls::is_low_latency(&media) {
-                // Blocking reloads and parts from here on (ABR switching is not done in LL-HLS).
-                return llhls::play(
-                    self.ctx,
-                    &mut self.client,
-                    self.url.clone(),
-                    &media,
-                    self.bandwidth,
-                    stop,
-                )
-                .await;
+                // Blocking reloads and parts from here on, switching renditions as LL-HLS does.
+                let abr = (self.bandwidth, self.adaptive.take());
+                return llhls::play(self.ctx, &mut self.client, self.url.clone(), &media, abr, stop).await;
             }
             let target = Duration::from_secs_f64(media.target_duration.unwrap_or(2.0).clamp(0.1, 60.0));
             let shape = (media.media_sequence, media.segments.len());
@@ -534,20 +514,12 @@ impl<'a> Track<'a> {
     /// variants if the estimate says so; true if it switched.
     fn adapt(&mut self, sample: Option<(u64, Duration)>) -> bool {
         let Some(a) = self.adaptive.as_mut() else { return false };
-        let next = match sample {
-            Some((bytes, took)) => {
-                a.estimator.sample(bytes, took);
-                abr::choose(&a.bandwidths, a.at, &a.estimator)
-            }
-            // Nothing arrived in time: one variant down.
-            None => a.at.saturating_sub(1),
-        };
-        if next == a.at {
-            return false;
+        if let Some((bytes, took)) = sample {
+            a.estimator.sample(bytes, took);
         }
-        let (from, to) = (a.bandwidths[a.at], a.bandwidths[next]);
-        a.at = next;
-        self.url = a.urls[next].clone();
+        // Nothing arrived in time: one variant down.
+        let Some(abr::Switch { from, to, url }) = a.choose(sample.is_none()) else { return false };
+        self.url = url;
         self.bandwidth = Some(to);
         self.ctx.sink.send(self.ctx.id, EventKind::VariantSwitch { from, to });
         true

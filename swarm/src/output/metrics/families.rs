@@ -393,6 +393,14 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
     for rule in crate::measure::events::Violation::ALL {
         o.sample(&[("rule", rule.label())], s.ll_hls.conformance.get(rule) as f64);
     }
+    o.family(
+        "llhls_rendition_switches_total",
+        "counter",
+        "LL-HLS rendition switches of adaptive viewers (--variant abr), by how the new rendition \
+         was joined: from the old playlist's rendition report (one blocking reload) or by a plain load.",
+    );
+    o.sample(&[("joined", "report")], s.ll_hls.switches_from_report as f64);
+    o.sample(&[("joined", "plain_load")], s.ll_hls.switches_plain as f64);
 
     // Errors.
     o.family("http_errors_total", "counter", "HTTP error responses (status >= 400), by status code.");

@@ -211,6 +211,11 @@ pub struct LowLatency {
     pub conformance: BTreeMap<String, u64>,
     /// All of them.
     pub conformance_violations: u64,
+    /// `--variant abr`: rendition switches that joined the new rendition where the old
+    /// playlist's `EXT-X-RENDITION-REPORT` said it was (one blocking reload).
+    pub switches_from_report: u64,
+    /// Rendition switches that loaded the new playlist plainly (no report for it).
+    pub switches_plain_load: u64,
 }
 
 impl LowLatency {
@@ -232,6 +237,8 @@ impl LowLatency {
                 .map(|v| (v.label().to_owned(), l.conformance.get(*v)))
                 .collect(),
             conformance_violations: l.conformance.total(),
+            switches_from_report: l.switches_from_report,
+            switches_plain_load: l.switches_plain,
         })
     }
 }

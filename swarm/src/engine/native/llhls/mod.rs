@@ -16,6 +16,13 @@
 //!    one), with `_HLS_skip=YES` when `CAN-SKIP-UNTIL` allows and it has a playlist to merge
 //!    the delta update into ([`Window::merge`]).
 //!
+//! With `--variant abr`, the parts of each segment are one throughput sample for the
+//! [`abr::Ladder`], and the choice is made as a segment ends (where the other renditions
+//! have an independent part). A switch joins the new rendition where the current
+//! playlist's `EXT-X-RENDITION-REPORT` says it is: one blocking reload for its reported
+//! last part, answered at once, then parts from the next segment, as hls.js does; without a
+//! report, a plain load of the new playlist.
+//!
 //! Every exchange is an event like any other request: parts are [`RequestKind::Part`] (with
 //! their duration and program date-time, so the fold's player model measures stalls and the
 //! live-edge latency from the newest part), blocking reloads [`RequestKind::BlockingReload`]
@@ -34,16 +41,17 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::engine::native::abr;
 use crate::engine::native::context::{fetch, pause, Ctx, PLAYLIST_TRIES};
 use crate::engine::native::http::{Client, Fetched};
-use crate::measure::events::{EventKind, LowLatency, Problem, RequestKind, Violation};
+use crate::measure::events::{EventKind, LowLatency, Problem, Request, RequestKind, Violation};
 use kit::playlist::{self, ByteRange, Media, Playlist};
 pub use window::{is_low_latency, Fetch, Hints, Listed, MergeError, PartId, Window};
 
 /// The playlist URL with the delivery directives for `want` (none: a plain load) and a delta
 /// update if `skip`, in place of any the URL had; its other query parameters are kept.
 #[must_use]
-pub fn reload_url(base: &Url, want: Option<PartId>, skip: bool) -> Url {
+pub fn reload_url(base: &Url, want: Option<Want>, skip: bool) -> Url {
     let kept: Vec<(String, String)> = base
         .query_pairs()
         .filter(|(k, _)| !k.starts_with("_HLS_"))
@@ -58,7 +66,9 @@ pub fn reload_url(base: &Url, want: Option<PartId>, skip: bool) -> Url {
         }
         if let Some(w) = want {
             q.append_pair("_HLS_msn", &w.msn.to_string());
-            q.append_pair("_HLS_part", &w.part.to_string());
+            if let Some(part) = w.part {
+                q.append_pair("_HLS_part", &part.to_string());
+            }
         }
         if skip {
             q.append_pair("_HLS_skip", "YES");
@@ -67,14 +77,31 @@ pub fn reload_url(base: &Url, want: Option<PartId>, skip: bool) -> Url {
     url
 }
 
+/// What a blocking reload asks for: segment `msn`, and its part `part` (`None`: the whole
+/// segment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    /// `_HLS_msn`.
+    pub msn: u64,
+    /// `_HLS_part`.
+    pub part: Option<u32>,
+}
+
+impl From<PartId> for Want {
+    fn from(p: PartId) -> Want {
+        Want { msn: p.msn, part: Some(p.part) }
+    }
+}
+
 /// Plays the LL-HLS media playlist at `url`, whose first load is `first`, until the stop
-/// (`Ok`), its end (`Ok`) or [`PLAYLIST_TRIES`] failed reloads in a row (`Err`).
+/// (`Ok`), its end (`Ok`) or [`PLAYLIST_TRIES`] failed reloads in a row (`Err`). `ladder`:
+/// `--variant abr`, the variants it switches between.
 pub async fn play(
     ctx: &Ctx,
     client: &mut Client,
     url: Url,
     first: &Media,
-    bandwidth: Option<u64>,
+    (bandwidth, ladder): (Option<u64>, Option<abr::Ladder>),
     stop: &CancellationToken,
 ) -> Result<(), String> {
     let mut v = Viewer {
@@ -86,8 +113,23 @@ pub async fn play(
         parted: BTreeSet::new(),
         hints: Hints::default(),
         live_point: PartId::new(0, 0),
+        ladder,
+        sample: Sample::default(),
     };
     v.run(first, stop).await
+}
+
+/// `--variant abr`: the downloads of one segment's parts, as one throughput sample.
+#[derive(Debug, Default)]
+struct Sample {
+    /// The segment.
+    msn: u64,
+    /// Bytes that arrived whole, and their time from first to last byte (a held part's wait
+    /// for the origin is not throughput).
+    bytes: u64,
+    time: Duration,
+    /// A part of it could not be had.
+    failed: bool,
 }
 
 /// A hinted part fetched, waiting for the playlist that says its duration.
@@ -116,6 +158,9 @@ struct Viewer<'a, 'c> {
     hints: Hints,
     /// Where playback began: parts before it were fetched to decode from, then sought past.
     live_point: PartId,
+    /// `--variant abr`: the ladder, and the sample of the segment being fetched.
+    ladder: Option<abr::Ladder>,
+    sample: Sample,
 }
 
 impl Viewer<'_, '_> {
@@ -136,9 +181,24 @@ impl Viewer<'_, '_> {
         let (mut failures, mut plain) = (0, false);
         loop {
             let (plan, next) = window.plan(cursor);
+            // `--variant abr`, where a segment begins: the rendition to go on with, and where
+            // its report says it is (`Some(None)`: no report, a plain load).
+            let mut switched = None;
             for f in plan {
                 if stop.is_cancelled() {
                     return Ok(());
+                }
+                let begins = match &f {
+                    Fetch::Part(p) if p.id.part == 0 => Some(p.id.msn),
+                    Fetch::Segment(s) => Some(s.msn),
+                    _ => None,
+                };
+                if let Some(msn) = begins {
+                    switched = self.adapt(&window, msn);
+                    if switched.is_some() {
+                        cursor = PartId::new(msn, 0);
+                        break;
+                    }
                 }
                 match f {
                     Fetch::Part(p) => self.part(&window, p, stop).await,
@@ -148,25 +208,32 @@ impl Viewer<'_, '_> {
                         }
                         self.init(&window, s.msn, stop).await;
                         let r = (s.byte_range, Some(s.duration), s.program_time);
-                        self.media(&s.uri, RequestKind::Segment, r, stop).await;
+                        self.media(s.msn, &s.uri, RequestKind::Segment, r, stop).await;
                     }
                     Fetch::Abandon(_) => {
                         self.ctx.sink.send(self.ctx.id, EventKind::Problem(Problem::SegmentSkipped))
                     }
                 }
             }
-            cursor = next;
+            if switched.is_none() {
+                cursor = next;
+            }
             self.parted.retain(|m| *m >= window.first);
             if stop.is_cancelled() || window.ended {
                 return Ok(());
             }
+            if switched.is_none() && cursor.part == 0 {
+                switched = self.adapt(&window, cursor.msn);
+            }
             // The hinted part, when it is the next one needed: held by the origin until it exists.
             let mut hinted = None;
-            if let Some(uri) = window.hint.clone().filter(|_| window.next_part() == cursor) {
+            let hint = window.hint.clone().filter(|_| window.next_part() == cursor && switched.is_none());
+            if let Some(uri) = hint {
                 self.hints.expect(&uri, cursor);
                 if let Some(u) = self.resolve(&uri) {
                     self.init(&window, cursor.msn, stop).await;
                     let (f, _) = fetch(self.ctx, self.client, &u, RequestKind::Part, None, None, stop).await;
+                    self.learn(cursor.msn, &f.request, stop);
                     if f.request.complete_ok() {
                         self.parted.insert(cursor.msn);
                         cursor = cursor.after();
@@ -178,10 +245,17 @@ impl Viewer<'_, '_> {
                 self.hinted(hinted, None);
                 return Ok(());
             }
-            let want = cursor.max(window.next_part());
-            let skip = !plain && window.may_skip(loaded.elapsed().as_secs_f64());
-            let target = reload_url(&self.url, (!plain).then_some(want), skip);
-            let kind = if plain { RequestKind::Playlist } else { RequestKind::BlockingReload };
+            // After a switch: the new rendition whole (no delta: there is nothing to merge it
+            // into), blocking for the part its report gave.
+            let (want, skip) = match switched {
+                Some(reported) => (reported, false),
+                None => (
+                    (!plain).then(|| Want::from(cursor.max(window.next_part()))),
+                    !plain && window.may_skip(loaded.elapsed().as_secs_f64()),
+                ),
+            };
+            let target = reload_url(&self.url, want, skip);
+            let kind = if want.is_some() { RequestKind::BlockingReload } else { RequestKind::Playlist };
             let (outcome, f) = self.reload(&target, kind, stop).await;
             let held = f.as_ref().map(|f| f.request.ttfb.unwrap_or(f.request.elapsed));
             let media = match outcome {
@@ -229,22 +303,28 @@ impl Viewer<'_, '_> {
                 if held.is_some_and(|h| h > limit(&window)) {
                     self.violation(Violation::HeldTooLong);
                 }
-                if !new.contains(want.msn, Some(want.part)) {
+                if want.is_some_and(|w| !new.contains(w.msn, w.part)) {
                     self.violation(Violation::EarlyReload);
                 }
             }
-            if new.went_backwards(&window) {
-                self.violation(Violation::NumberingBackwards);
-            }
-            for _ in 0..self.hints.check(&new) {
-                self.violation(Violation::HintMissing);
+            // Another rendition's numbering and hints are not this one's to compare.
+            if switched.is_none() {
+                if new.went_backwards(&window) {
+                    self.violation(Violation::NumberingBackwards);
+                }
+                for _ in 0..self.hints.check(&new) {
+                    self.violation(Violation::HintMissing);
+                }
             }
             let progressed =
                 new.last_part() != window.last_part() || new.pending_msn() != window.pending_msn();
             let part_target = new.part_target.unwrap_or(new.target / 4.0).clamp(0.05, 10.0);
             (window, loaded, plain) = (new, Instant::now(), false);
             // An origin that answers without waiting is not asked again at once.
-            if !progressed && pause(Duration::from_secs_f64(part_target / 2.0), stop).await {
+            if !progressed
+                && switched.is_none()
+                && pause(Duration::from_secs_f64(part_target / 2.0), stop).await
+            {
                 return Ok(());
             }
         }
@@ -286,14 +366,17 @@ impl Viewer<'_, '_> {
         self.init(window, p.id.msn, stop).await;
         // Before the live point: downloaded, not played (no duration for the player model).
         let duration = (p.id >= self.live_point).then_some(p.duration);
-        if self.media(&p.uri, RequestKind::Part, (p.byte_range, duration, p.program_time), stop).await {
+        let listed = (p.byte_range, duration, p.program_time);
+        if self.media(p.id.msn, &p.uri, RequestKind::Part, listed, stop).await {
             self.parted.insert(p.id.msn);
         }
     }
 
-    /// A part or segment with its duration and program time; true if it arrived whole.
+    /// A part or segment of segment `msn` with its duration and program time; true if it
+    /// arrived whole.
     async fn media(
         &mut self,
+        msn: u64,
         uri: &str,
         kind: RequestKind,
         (range, duration, program_time): (Option<ByteRange>, Option<f64>, Option<f64>),
@@ -305,11 +388,63 @@ impl Viewer<'_, '_> {
         f.request.program_date_time = program_time;
         f.request.variant_bandwidth = self.bandwidth;
         let ok = f.request.complete_ok();
+        self.learn(msn, &f.request, stop);
         if f.request.status == Some(404) {
             self.violation(Violation::AdvertisedMissing);
         }
         self.report(Some(f));
         ok
+    }
+
+    /// `--variant abr`: adds a download of segment `msn` to its throughput sample.
+    fn learn(&mut self, msn: u64, r: &Request, stop: &CancellationToken) {
+        if self.ladder.is_none() || stop.is_cancelled() {
+            return;
+        }
+        if msn != self.sample.msn {
+            self.flush();
+            self.sample = Sample { msn, ..Sample::default() };
+        }
+        if r.complete_ok() {
+            let last = r.ttlb.unwrap_or(r.elapsed);
+            self.sample.bytes += r.bytes;
+            self.sample.time += last.saturating_sub(r.ttfb.unwrap_or_default());
+        } else {
+            self.sample.failed = true;
+        }
+    }
+
+    /// Feeds the sample to the estimate; whether it had anything in it and whether some of
+    /// it failed.
+    fn flush(&mut self) -> Option<bool> {
+        let s = std::mem::take(&mut self.sample);
+        let ladder = self.ladder.as_mut()?;
+        if s.bytes > 0 {
+            ladder.estimator.sample(s.bytes, s.time);
+        }
+        (s.bytes > 0 || s.failed).then_some(s.failed)
+    }
+
+    /// `--variant abr`, where segment `next` begins: when the estimate (or a failed part) says
+    /// so, switches to another rendition and returns the reload that joins it, from
+    /// `window`'s rendition report for it (`Some(None)`: no report, a plain load).
+    fn adapt(&mut self, window: &Window, next: u64) -> Option<Option<Want>> {
+        if self.ladder.is_none() || self.sample.msn >= next {
+            return None;
+        }
+        let failed = self.flush();
+        self.sample.msn = next;
+        let to = self.ladder.as_mut()?.choose(failed?)?;
+        let reported = window.reported(&self.url, &to.url);
+        let want = reported.map(|(msn, part)| Want { msn, part: part.and_then(|p| u32::try_from(p).ok()) });
+        self.url = to.url;
+        self.bandwidth = Some(to.to);
+        self.parted.clear();
+        self.hints = Hints::default();
+        self.ctx.sink.send(self.ctx.id, EventKind::VariantSwitch { from: to.from, to: to.to });
+        let joined = LowLatency::Switched { from_report: want.is_some() };
+        self.ctx.sink.send(self.ctx.id, EventKind::LowLatency(joined));
+        Some(want)
     }
 
     /// Reports a hinted part's exchange, stamped when it ended, with its duration and program
@@ -399,13 +534,15 @@ mod tests {
     #[test]
     fn a_reload_url_carries_the_directives_in_place_of_old_ones() {
         let base = Url::parse("http://h/live/stream.m3u8?token=a%20b&_HLS_msn=3").unwrap();
-        let u = reload_url(&base, Some(PartId::new(12, 3)), true);
+        let u = reload_url(&base, Some(PartId::new(12, 3).into()), true);
         assert_eq!(u.as_str(), "http://h/live/stream.m3u8?token=a+b&_HLS_msn=12&_HLS_part=3&_HLS_skip=YES");
         let plain = Url::parse("http://h/stream.m3u8").unwrap();
         assert_eq!(reload_url(&plain, None, false).as_str(), "http://h/stream.m3u8");
         assert_eq!(
-            reload_url(&plain, Some(PartId::new(1, 0)), false).as_str(),
+            reload_url(&plain, Some(PartId::new(1, 0).into()), false).as_str(),
             "http://h/stream.m3u8?_HLS_msn=1&_HLS_part=0"
         );
+        let whole = Want { msn: 7, part: None };
+        assert_eq!(reload_url(&plain, Some(whole), false).as_str(), "http://h/stream.m3u8?_HLS_msn=7");
     }
 }

@@ -3,6 +3,7 @@
 //! and the conformance rules that compare a playlist with its predecessor.
 
 use kit::playlist::{self, ByteRange, Media};
+use url::Url;
 
 /// Where a part is: its segment's media sequence number and its index in that segment.
 /// Ordered as the stream is.
@@ -92,6 +93,8 @@ pub struct Window {
     pub control: playlist::ServerControl,
     /// `EXT-X-ENDLIST`.
     pub ended: bool,
+    /// `EXT-X-RENDITION-REPORT`s: where the other renditions were when this one was made.
+    pub reports: Vec<playlist::RenditionReport>,
 }
 
 /// Why a delta update could not be merged.
@@ -194,6 +197,7 @@ impl Window {
             part_target: media.part_target,
             control: media.server_control.unwrap_or_default(),
             ended: media.ended,
+            reports: media.rendition_reports.clone(),
         })
     }
 
@@ -336,6 +340,19 @@ impl Window {
         (out, cursor)
     }
 
+    /// The blocking reload that joins the rendition at `url` where its rendition report says
+    /// it is: its last segment and part (`None` for the part when the report gives none).
+    /// `base` is this playlist's URL; the report is the one whose URI resolves to `url`'s
+    /// path (query strings aside, as players match them). `None` without such a report.
+    #[must_use]
+    pub fn reported(&self, base: &Url, url: &Url) -> Option<(u64, Option<u64>)> {
+        let same = |u: &Url| u.origin() == url.origin() && u.path() == url.path();
+        self.reports
+            .iter()
+            .find(|r| playlist::resolve(base, &r.uri).is_ok_and(|u| same(&u)))
+            .and_then(|r| r.last_msn.map(|m| (m, r.last_part)))
+    }
+
     /// The init section of the segment `msn`.
     #[must_use]
     pub fn map_of(&self, msn: u64) -> Option<&(String, Option<ByteRange>)> {
@@ -370,13 +387,18 @@ impl Hints {
     }
 
     /// Checks the hints against a new playlist: returns how many never materialised (the
-    /// playlist lists parts past them, but not them).
+    /// playlist lists parts past them, but not them). A hint whose segment no longer has its
+    /// parts listed (a viewer that fell behind reloads after the origin dropped them) cannot
+    /// be judged, and is forgotten.
     pub fn check(&mut self, w: &Window) -> u64 {
         let last = w.last_part();
         let before = self.waiting.len();
         let mut missing = 0;
         self.waiting.retain(|(uri, id)| {
             if w.parts().any(|p| p.uri == *uri) {
+                return false;
+            }
+            if id.msn < w.first || w.segment(id.msn).is_some_and(|s| s.parts.is_empty()) {
                 return false;
             }
             let past = last.is_some_and(|l| l > *id) || w.pending_msn() > id.msn + 1;
@@ -430,6 +452,20 @@ mod tests {
         assert!(!is_low_latency(&playlist::parse_media(plain).unwrap()));
         let no_blocking = live(0, 3, 1, 0).replace("CAN-BLOCK-RELOAD=YES,", "");
         assert!(!is_low_latency(&playlist::parse_media(&no_blocking).unwrap()));
+    }
+
+    #[test]
+    fn a_rendition_report_is_found_by_the_playlist_it_names() {
+        let text = live(10, 3, 2, 11)
+            + "#EXT-X-RENDITION-REPORT:URI=\"../480p/stream.m3u8\",LAST-MSN=13,LAST-PART=1\n\
+               #EXT-X-RENDITION-REPORT:URI=\"../360p/stream.m3u8\",LAST-MSN=13\n";
+        let w = window(&text, None).unwrap();
+        let base = Url::parse("http://h/live/720p/stream.m3u8?token=t").unwrap();
+        let at = |u: &str| w.reported(&base, &Url::parse(u).unwrap());
+        assert_eq!(at("http://h/live/480p/stream.m3u8?token=t"), Some((13, Some(1))), "query aside");
+        assert_eq!(at("http://h/live/360p/stream.m3u8"), Some((13, None)));
+        assert_eq!(at("http://h/live/240p/stream.m3u8"), None, "no report for it");
+        assert_eq!(at("http://other/live/480p/stream.m3u8"), None, "another host");
     }
 
     #[test]
@@ -548,5 +584,12 @@ mod tests {
         let past = live(10, 4, 1, 11).replace("part13.3.mp4", "p.mp4");
         assert_eq!(hints.check(&window(&past, None).unwrap()), 1, "14.0 listed, 13.3 never was");
         assert_eq!(hints.check(&window(&past, None).unwrap()), 0, "counted once");
+        // A viewer that fell behind: 13's parts are no longer listed, so the hint cannot be
+        // judged (the origin did nothing wrong), and neither can one before the window.
+        hints.expect("part13.3.mp4", PartId::new(13, 3));
+        hints.expect("part9.3.mp4", PartId::new(9, 3));
+        let behind = live(10, 6, 1, 15);
+        assert_eq!(hints.check(&window(&behind, None).unwrap()), 0, "parts of 13 no longer listed");
+        assert_eq!(hints.check(&window(&live(10, 6, 2, 11), None).unwrap()), 0, "forgotten");
     }
 }
