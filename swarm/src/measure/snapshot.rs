@@ -361,6 +361,15 @@ impl Snapshot {
         self.request_rates.get(&kind).copied().unwrap_or(0.0)
     }
 
+    /// Playlist requests per second: master, media, and LL-HLS blocking reloads.
+    #[must_use]
+    pub fn playlist_rate(&self) -> f64 {
+        [RequestKind::Master, RequestKind::Playlist, RequestKind::BlockingReload]
+            .iter()
+            .map(|k| self.rate_of(*k))
+            .sum()
+    }
+
     /// HTTP errors with a status in `lo..=hi`.
     #[must_use]
     pub fn http_errors_in(&self, lo: u16, hi: u16) -> u64 {

@@ -9,11 +9,13 @@ use crate::measure::origin::{NetScope, OriginSnapshot};
 use crate::measure::snapshot::{Measure, Snapshot};
 
 /// One line for logs and non-terminal output, e.g.
-/// `[12s] streaming 20/20 stalled 0 seg/s 10.0 playlists/s 10.0 thr 1.2 MiB/s p95 3.1ms restarts 0 errors 0`.
+/// `[12s] streaming 20/20 stalled 0 seg/s 10.0 playlists/s 10.0 thr 1.2 MiB/s p95 3.1ms restarts 0 errors 0`
+/// (with `parts/s` after `seg/s` once a viewer plays LL-HLS, whose blocking reloads are
+/// playlists).
 #[must_use]
 pub fn status_line(s: &Snapshot) -> String {
     let mut line = format!(
-        "[{}s] streaming {}/{} running {} backoff {} stalled {} seg/s {:.1} playlists/s {:.1}",
+        "[{}s] streaming {}/{} running {} backoff {} stalled {} seg/s {:.1}{} playlists/s {:.1}",
         s.elapsed.as_secs(),
         s.streaming,
         s.target,
@@ -21,13 +23,20 @@ pub fn status_line(s: &Snapshot) -> String {
         s.backoff,
         s.playback.stalled_now,
         s.rate_of(RequestKind::Segment),
-        s.rate_of(RequestKind::Playlist) + s.rate_of(RequestKind::Master),
+        parts_rate(s).map_or_else(String::new, |r| format!(" parts/s {r:.1}")),
+        s.playlist_rate(),
     );
     if s.measure == Measure::Relay {
         let _ = write!(line, " thr {}/s p95 {}", bytes(s.throughput.w30), seconds(s.segment_ttlb_recent.p95));
     }
     let _ = write!(line, " restarts {} errors {}", s.restarts, error_count(s));
     line
+}
+
+/// LL-HLS parts per second over the rate window, once a viewer plays LL-HLS.
+#[must_use]
+pub fn parts_rate(s: &Snapshot) -> Option<f64> {
+    (s.ll_hls.sessions > 0).then(|| s.rate_of(RequestKind::Part))
 }
 
 /// `1.2 MiB`-style sizes.
@@ -583,5 +592,28 @@ fn ll_hls(o: &mut String, s: &Snapshot) {
             "LL-HLS switches   {} joined from rendition reports · {} by a plain load",
             l.switches_from_report, l.switches_plain
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_counts_blocking_reloads_as_playlists_and_shows_parts_with_ll_hls() {
+        let mut s = Snapshot { target: 2, streaming: 2, ..Snapshot::default() };
+        s.request_rates = [
+            (RequestKind::Segment, 1.0),
+            (RequestKind::Playlist, 0.5),
+            (RequestKind::BlockingReload, 6.0),
+            (RequestKind::Part, 6.0),
+        ]
+        .into_iter()
+        .collect();
+        let plain = status_line(&s);
+        assert!(plain.contains("seg/s 1.0 playlists/s 6.5"), "{plain}");
+        s.ll_hls.sessions = 2;
+        let ll = status_line(&s);
+        assert!(ll.contains("seg/s 1.0 parts/s 6.0 playlists/s 6.5"), "{ll}");
     }
 }

@@ -222,14 +222,20 @@ pub fn families(s: &Snapshot, origin: Option<&OriginSnapshot>, l: &RunLabels) ->
     o.one(
         "manifest_requests_per_second",
         "gauge",
-        "Playlist requests per second over the last 5 seconds.",
-        s.rate_of(RequestKind::Playlist) + s.rate_of(RequestKind::Master),
+        "Playlist requests per second over the last 5 seconds (master, media, LL-HLS blocking reloads).",
+        s.playlist_rate(),
     );
     o.one(
         "segment_requests_per_second",
         "gauge",
         "Segment requests per second over the last 5 seconds.",
         s.rate_of(RequestKind::Segment),
+    );
+    o.one(
+        "part_requests_per_second",
+        "gauge",
+        "LL-HLS part requests per second over the last 5 seconds.",
+        s.rate_of(RequestKind::Part),
     );
 
     // Bytes and throughput (relay).

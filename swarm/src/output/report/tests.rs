@@ -251,7 +251,7 @@ fn fields_are_the_assert_fields_and_thresholds_read_them() {
     }
     let j = json(&r);
     let keys: Vec<&String> = j["fields"].as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 54, "documentation order kept: {keys:?}");
+    assert_eq!(keys.len(), 56, "documentation order kept: {keys:?}");
     assert_eq!(j["fields"]["segment_download_p95"], 0.012);
     assert_eq!(j["fields"]["error_rate"], 1.0 / 70.0);
     for t in j["thresholds"].as_array().unwrap() {

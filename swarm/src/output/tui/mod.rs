@@ -309,12 +309,12 @@ fn draw_panels(frame: &mut Frame, area: Rect, s: &Snapshot) {
 
     let errors = s.http_errors.values().sum::<u64>() + s.network_errors + s.spawn_failures;
     let total_bytes: u64 = s.bytes.values().sum::<u64>() + s.tunnels.bytes_down;
-    let lines = vec![
-        row("segments/s", format!("{:.1}", s.rate_of(RequestKind::Segment))),
-        row(
-            "playlist/s",
-            format!("{:.1}", s.rate_of(RequestKind::Playlist) + s.rate_of(RequestKind::Master)),
-        ),
+    let mut lines = vec![row("segments/s", format!("{:.1}", s.rate_of(RequestKind::Segment)))];
+    if let Some(parts) = crate::output::summary::parts_rate(s) {
+        lines.push(row("parts/s", format!("{parts:.1}")));
+    }
+    lines.extend([
+        row("playlist/s", format!("{:.1}", s.playlist_rate())),
         row("throughput", format!("{}/s", bytes(s.throughput.w30))),
         row("received", bytes(total_bytes as f64)),
         Line::from(vec![
@@ -327,7 +327,7 @@ fn draw_panels(frame: &mut Frame, area: Rect, s: &Snapshot) {
             s.http_errors_in(500, 599),
             s.network_errors
         )),
-    ];
+    ]);
     frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Traffic ")), traffic);
 
     let q = |l: Option<&Latency>| -> String {
