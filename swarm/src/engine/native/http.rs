@@ -125,6 +125,20 @@ impl Client {
         Client { dial, headers, secrets, conn: None, cmcd: None, http2: false }
     }
 
+    /// A client like this one (same dialling, headers, CMCD session and HTTP/2 offer) with a
+    /// connection of its own: a player's second loader.
+    #[must_use]
+    pub fn another(&self) -> Client {
+        Client {
+            dial: self.dial.clone(),
+            headers: self.headers.clone(),
+            secrets: self.secrets.clone(),
+            conn: None,
+            cmcd: self.cmcd.clone(),
+            http2: self.http2,
+        }
+    }
+
     /// GETs `url` (a `range` of it), measuring the exchange. With `keep`, the body is kept if
     /// it is at most that many bytes; without, it is counted and dropped. When `stop` fires
     /// the exchange ends where it is and is reported as far as it got, without an error.

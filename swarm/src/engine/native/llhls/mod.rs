@@ -12,9 +12,10 @@
 //!    none of it was fetched and its parts are no longer listed: [`Window::plan`]);
 //! 2. asks for the `EXT-X-PRELOAD-HINT` part when it is the next one it needs: the origin
 //!    holds the request until the part exists, so the part arrives as it is made;
-//! 3. reloads the playlist blocking (`_HLS_msn`/`_HLS_part` of the part after the hinted
-//!    one), with `_HLS_skip=YES` when `CAN-SKIP-UNTIL` allows and it has a playlist to merge
-//!    the delta update into ([`Window::merge`]).
+//! 3. at the same time, on a second connection as hls.js's playlist loader has, reloads the
+//!    playlist blocking (`_HLS_msn`/`_HLS_part` of the hinted part, as hls.js asks), with
+//!    `_HLS_skip=YES` when `CAN-SKIP-UNTIL` allows and it has a playlist to merge the delta
+//!    update into ([`Window::merge`]). The origin holds both: two requests per viewer.
 //!
 //! With `--variant abr`, the parts of each segment are one throughput sample for the
 //! [`abr::Ladder`], and the choice is made as a segment ends (where the other renditions
@@ -107,6 +108,7 @@ pub async fn play(
     let mut v = Viewer {
         ctx,
         client,
+        second: None,
         url,
         bandwidth,
         map: None,
@@ -149,6 +151,8 @@ enum Reloaded {
 struct Viewer<'a, 'c> {
     ctx: &'a Ctx,
     client: &'c mut Client,
+    /// The connection blocking reloads go on while a hinted part is held on `client`.
+    second: Option<Client>,
     url: Url,
     bandwidth: Option<u64>,
     /// The init section last fetched.
@@ -226,27 +230,20 @@ impl Viewer<'_, '_> {
                 switched = self.adapt(&window, cursor.msn);
             }
             // The hinted part, when it is the next one needed: held by the origin until it exists.
-            let mut hinted = None;
             let hint = window.hint.clone().filter(|_| window.next_part() == cursor && switched.is_none());
-            if let Some(uri) = hint {
+            let hint = hint.and_then(|uri| {
                 self.hints.expect(&uri, cursor);
-                if let Some(u) = self.resolve(&uri) {
-                    self.init(&window, cursor.msn, stop).await;
-                    let (f, _) = fetch(self.ctx, self.client, &u, RequestKind::Part, None, None, stop).await;
-                    self.learn(cursor.msn, &f.request, stop);
-                    if f.request.complete_ok() {
-                        self.parted.insert(cursor.msn);
-                        cursor = cursor.after();
-                    }
-                    hinted = Some(Hinted { fetched: f, arrived: Instant::now(), uri });
-                }
+                self.resolve(&uri).map(|u| (uri, u))
+            });
+            if hint.is_some() {
+                self.init(&window, cursor.msn, stop).await;
             }
             if stop.is_cancelled() {
-                self.hinted(hinted, None);
                 return Ok(());
             }
             // After a switch: the new rendition whole (no delta: there is nothing to merge it
-            // into), blocking for the part its report gave.
+            // into), blocking for the part its report gave. Else the next part: the hinted one,
+            // so the playlist that lists it comes back with it, as hls.js asks.
             let (want, skip) = match switched {
                 Some(reported) => (reported, false),
                 None => (
@@ -256,7 +253,28 @@ impl Viewer<'_, '_> {
             };
             let target = reload_url(&self.url, want, skip);
             let kind = if want.is_some() { RequestKind::BlockingReload } else { RequestKind::Playlist };
-            let (outcome, f) = self.reload(&target, kind, stop).await;
+            let (hinted, (outcome, f)) = match hint {
+                // Both at once, each on its own connection, as hls.js sends them.
+                Some((uri, u)) => {
+                    let second = self.second.get_or_insert_with(|| self.client.another());
+                    let part = async {
+                        let (f, _) =
+                            fetch(self.ctx, self.client, &u, RequestKind::Part, None, None, stop).await;
+                        (f, Instant::now())
+                    };
+                    let ((fetched, arrived), reloaded) =
+                        tokio::join!(part, reload(self.ctx, second, &target, kind, stop));
+                    (Some(Hinted { fetched, arrived, uri }), reloaded)
+                }
+                None => (None, reload(self.ctx, self.client, &target, kind, stop).await),
+            };
+            if let Some(h) = &hinted {
+                self.learn(cursor.msn, &h.fetched.request, stop);
+                if h.fetched.request.complete_ok() {
+                    self.parted.insert(cursor.msn);
+                    cursor = cursor.after();
+                }
+            }
             let held = f.as_ref().map(|f| f.request.ttfb.unwrap_or(f.request.elapsed));
             let media = match outcome {
                 Reloaded::Stopped => {
@@ -295,7 +313,8 @@ impl Viewer<'_, '_> {
                     continue;
                 }
             };
-            // In the order they happened: the hinted part arrived before the reload ended.
+            // The hinted part first: it arrived as the reload was answered (the origin answers
+            // both once the part exists), and is stamped with its own arrival.
             self.hinted(hinted, Some(&new));
             self.report(f);
             self.playlist_seen(&media);
@@ -479,47 +498,47 @@ impl Viewer<'_, '_> {
             },
         );
     }
+}
 
-    /// One reload of `target`; its exchange is returned unreported (the caller reports it
-    /// after the hinted part it followed).
-    async fn reload(
-        &mut self,
-        target: &Url,
-        kind: RequestKind,
-        stop: &CancellationToken,
-    ) -> (Reloaded, Option<Fetched>) {
-        let keep = Some(self.ctx.limits.playlist_bytes);
-        let (mut f, found) = fetch(self.ctx, self.client, target, kind, None, keep, stop).await;
-        let shown = self.ctx.secrets.url(&found);
-        if stop.is_cancelled() {
-            return (Reloaded::Stopped, Some(f));
-        }
-        let outcome = if let Some(e) = &f.request.network_error {
-            Reloaded::Failed(format!("{shown}: {e}"))
-        } else if f.too_large {
-            Reloaded::Failed(format!(
-                "playlist {shown} is larger than {} bytes: not read",
-                self.ctx.limits.playlist_bytes
-            ))
-        } else if let Some(status) = f.request.status.filter(|s| !(200..300).contains(s)) {
-            Reloaded::Failed(format!("{shown}: HTTP {status}"))
-        } else {
-            let body = f.body.take().unwrap_or_default();
-            match std::str::from_utf8(&body).ok().map(|t| playlist::parse_within(t, self.ctx.limits.playlist))
-            {
-                Some(Ok(Playlist::Media(m))) => Reloaded::Got(Box::new(m)),
-                Some(Ok(Playlist::Master(_))) => Reloaded::Failed(format!(
-                    "{shown}: a master playlist where a media playlist was expected"
-                )),
-                Some(Err(e)) => Reloaded::Failed(format!(
-                    "{shown} is not a usable HLS playlist: {}",
-                    crate::engine::limits::explain(&e)
-                )),
-                None => Reloaded::Failed(format!("{shown} is not a usable HLS playlist: not UTF-8 text")),
-            }
-        };
-        (outcome, Some(f))
+/// One reload of `target` on `client`; its exchange is returned unreported (the caller
+/// reports it after the hinted part that went with it).
+async fn reload(
+    ctx: &Ctx,
+    client: &mut Client,
+    target: &Url,
+    kind: RequestKind,
+    stop: &CancellationToken,
+) -> (Reloaded, Option<Fetched>) {
+    let keep = Some(ctx.limits.playlist_bytes);
+    let (mut f, found) = fetch(ctx, client, target, kind, None, keep, stop).await;
+    let shown = ctx.secrets.url(&found);
+    if stop.is_cancelled() {
+        return (Reloaded::Stopped, Some(f));
     }
+    let outcome = if let Some(e) = &f.request.network_error {
+        Reloaded::Failed(format!("{shown}: {e}"))
+    } else if f.too_large {
+        Reloaded::Failed(format!(
+            "playlist {shown} is larger than {} bytes: not read",
+            ctx.limits.playlist_bytes
+        ))
+    } else if let Some(status) = f.request.status.filter(|s| !(200..300).contains(s)) {
+        Reloaded::Failed(format!("{shown}: HTTP {status}"))
+    } else {
+        let body = f.body.take().unwrap_or_default();
+        match std::str::from_utf8(&body).ok().map(|t| playlist::parse_within(t, ctx.limits.playlist)) {
+            Some(Ok(Playlist::Media(m))) => Reloaded::Got(Box::new(m)),
+            Some(Ok(Playlist::Master(_))) => {
+                Reloaded::Failed(format!("{shown}: a master playlist where a media playlist was expected"))
+            }
+            Some(Err(e)) => Reloaded::Failed(format!(
+                "{shown} is not a usable HLS playlist: {}",
+                crate::engine::limits::explain(&e)
+            )),
+            None => Reloaded::Failed(format!("{shown} is not a usable HLS playlist: not UTF-8 text")),
+        }
+    };
+    (outcome, Some(f))
 }
 
 /// How long a blocking reload may be held: three target durations (RFC 8216bis §6.2.5.2).
