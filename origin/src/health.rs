@@ -317,12 +317,12 @@ async fn route(method: &str, target: &str, facts: &Facts) -> Reply {
             fault_reply(facts.fail_segments(None).await.map(|()| serde_json::json!({})))
         }
         ("POST", "/fault/ll-hls") => fault_reply(fault_llhls(query, facts)),
-        ("DELETE", "/fault/ll-hls") => fault_reply(fault_llhls("early=off&missing=0", facts)),
+        ("DELETE", "/fault/ll-hls") => fault_reply(fault_llhls(LLHLS_CLEAR, facts)),
         (_, "/fault/ll-hls") => Reply {
             allow: Some("POST, DELETE"),
             ..Reply::error(
                 "405 Method Not Allowed",
-                "use POST /fault/ll-hls?missing=N&early=on|off or DELETE",
+                &format!("use POST /fault/ll-hls?{LLHLS_SWITCHES} or DELETE"),
             )
         },
         (_, "/fault/pause" | "/fault/kill") => {
@@ -412,27 +412,58 @@ async fn fault_http(query: &str, facts: &Facts) -> Result<serde_json::Value, Err
 /// Most parts `POST /fault/ll-hls?missing=N` drops at once.
 const MAX_MISSING_PARTS: u32 = 100;
 
-/// `POST /fault/ll-hls?missing=N&early=on|off`: the next N parts are advertised and then
-/// answered 404 (N = 0 clears that); blocking reloads are answered at once, before the part
-/// asked for exists (`early=on`), or held as they should be (`early=off`). On a ladder, every
-/// rendition: the same parts go missing in each.
+/// Most blocking reloads `POST /fault/ll-hls?slow=N` answers slowly (each takes three target
+/// durations and a second).
+const MAX_SLOW_RELOADS: u32 = 10;
+
+/// Most playlists `bad_hints=N` and `backwards=N` change.
+const MAX_FAULTY_PLAYLISTS: u32 = 100;
+
+/// The `/fault/ll-hls` switches, as its usage text shows them.
+const LLHLS_SWITCHES: &str = "missing=N&early=on|off&slow=N&bad_hints=N&backwards=N&short_hold_back=on|off";
+
+/// `DELETE /fault/ll-hls`: every switch off.
+const LLHLS_CLEAR: &str = "missing=0&early=off&slow=0&bad_hints=0&backwards=0&short_hold_back=off";
+
+/// `POST /fault/ll-hls?missing=N&early=on|off&slow=N&bad_hints=N&backwards=N&short_hold_back=on|off`,
+/// any of them:
+/// - `missing`: the next N parts are advertised and then answered 404 (N = 0 clears that);
+/// - `early`: blocking reloads are answered at once, before the part asked for exists (`on`),
+///   or held as they should be (`off`);
+/// - `slow`: the next N blocking reloads are answered three target durations and a second
+///   after they arrive, with the part asked for;
+/// - `bad_hints`: the next N playlists' preload hints name a part that is never listed;
+/// - `backwards`: the next N playlists each start a segment before the one served before;
+/// - `short_hold_back`: `PART-HOLD-BACK` is advertised at two part targets (`on`) or as usual.
+///
+/// On a ladder, every rendition: the same parts go missing in each, and each counts its own N
+/// reloads or playlists.
 fn fault_llhls(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
-    let q = query_pairs(query, &["missing", "early"]).map_err(bad)?;
+    let keys = ["missing", "early", "slow", "bad_hints", "backwards", "short_hold_back"];
+    let q = query_pairs(query, &keys).map_err(bad)?;
     if q.is_empty() {
-        return Err(bad("expected missing=N and/or early=on|off".into()));
+        return Err(bad(format!("expected one or more of {LLHLS_SWITCHES}")));
     }
-    let missing = match q.get("missing") {
-        None => None,
-        Some(v) => Some(v.parse::<u32>().ok().filter(|n| *n <= MAX_MISSING_PARTS).ok_or_else(|| {
-            bad(format!("invalid missing={v:?}: expected a whole number of parts, 0 to {MAX_MISSING_PARTS}"))
-        })?),
+    let count = |key: &str, max: u32, what: &str| -> Result<Option<u32>, Error> {
+        let Some(v) = q.get(key) else { return Ok(None) };
+        let n = v.parse::<u32>().ok().filter(|n| *n <= max);
+        n.map(Some)
+            .ok_or_else(|| bad(format!("invalid {key}={v:?}: expected a whole number of {what}, 0 to {max}")))
     };
-    let early = match q.get("early").copied() {
-        None => None,
-        Some("on") => Some(true),
-        Some("off") => Some(false),
-        Some(v) => return Err(bad(format!("invalid early={v:?}: expected on or off"))),
+    let switch = |key: &str| -> Result<Option<bool>, Error> {
+        match q.get(key).copied() {
+            None => Ok(None),
+            Some("on") => Ok(Some(true)),
+            Some("off") => Ok(Some(false)),
+            Some(v) => Err(bad(format!("invalid {key}={v:?}: expected on or off"))),
+        }
     };
+    let missing = count("missing", MAX_MISSING_PARTS, "parts")?;
+    let early = switch("early")?;
+    let slow = count("slow", MAX_SLOW_RELOADS, "blocking reloads")?;
+    let bad_hints = count("bad_hints", MAX_FAULTY_PLAYLISTS, "playlists")?;
+    let backwards = count("backwards", MAX_FAULTY_PLAYLISTS, "playlists")?;
+    let short_hold_back = switch("short_hold_back")?;
     if facts.faults_dir.is_none() {
         return Err(Error::Fault {
             message: "fault injection is off: start the origin with --fault-injection".into(),
@@ -457,6 +488,22 @@ fn fault_llhls(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
     if let Some(on) = early {
         ladder.answer_reloads_early(on);
         body.insert("early".into(), serde_json::json!(on));
+    }
+    if let Some(n) = slow {
+        ladder.answer_reloads_slowly(n);
+        body.insert("slow".into(), serde_json::json!(n));
+    }
+    if let Some(n) = bad_hints {
+        ladder.send_bad_hints(n);
+        body.insert("bad_hints".into(), serde_json::json!(n));
+    }
+    if let Some(n) = backwards {
+        ladder.number_backwards(n);
+        body.insert("backwards".into(), serde_json::json!(n));
+    }
+    if let Some(on) = short_hold_back {
+        ladder.shorten_part_hold_back(on);
+        body.insert("short_hold_back".into(), serde_json::json!(on));
     }
     Ok(serde_json::Value::Object(body))
 }
@@ -601,6 +648,98 @@ mod tests {
         let get = route("GET", "/hold?seconds=1", &facts).await;
         assert_eq!((get.status, get.allow), ("405 Method Not Allowed", Some("POST")));
         assert_eq!(route("POST", "/health", &facts).await.allow, Some("GET, HEAD"));
+    }
+
+    /// Facts of an LL-HLS origin with fault injection: a ladder of two renditions of a loop
+    /// without media (the switches do not need any).
+    fn llhls_facts() -> Facts {
+        use crate::llhls::source::testing::synthetic;
+        use crate::llhls::{Ladder, Live, Rendition, Stream};
+        let live = || Live::new(Arc::new(synthetic(&[6, 6, 6, 6], 5120, 15360)), 10);
+        let top = Stream::new(live(), 3);
+        let low = Stream::sharing_clock(live(), &top);
+        let rendition = |name: &str, stream| Rendition {
+            name: name.into(),
+            stream: Arc::new(stream),
+            bandwidth: 1_000_000,
+            resolution: (320, 180),
+        };
+        let ladder = Ladder::new(vec![rendition("top", top), rendition("low", low)]).unwrap();
+        let facts =
+            Facts { profile: "ll-hls-abr".into(), faults_dir: Some("/nonexistent".into()), ..replay_facts() };
+        facts.llhls.set(Arc::new(ladder)).unwrap();
+        facts
+    }
+
+    #[tokio::test]
+    async fn ll_hls_switches_act_on_every_rendition_and_delete_clears_them_all() {
+        let facts = llhls_facts();
+        let ladder = facts.llhls.get().unwrap().clone();
+        let r =
+            route("POST", "/fault/ll-hls?slow=2&bad_hints=3&backwards=4&short_hold_back=on", &facts).await;
+        assert_eq!(r.status, "200 OK", "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"slow": 2, "bad_hints": 3, "backwards": 4, "short_hold_back": true})
+        );
+        for rendition in ladder.renditions() {
+            let f = &rendition.stream.faults;
+            assert_eq!((f.slow_reloads(), f.bad_hints(), f.backwards()), (2, 3, 4), "{}", rendition.name);
+            assert!(f.part_hold_back_short() && !f.reloads_early(), "{}", rendition.name);
+        }
+        let r = route("POST", "/fault/ll-hls?early=on&missing=1", &facts).await;
+        assert_eq!(r.status, "200 OK", "{}", r.body);
+
+        let r = route("DELETE", "/fault/ll-hls", &facts).await;
+        assert_eq!(r.status, "200 OK", "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["slow"], 0);
+        assert_eq!(v["short_hold_back"], false);
+        for rendition in ladder.renditions() {
+            let f = &rendition.stream.faults;
+            assert_eq!((f.slow_reloads(), f.bad_hints(), f.backwards()), (0, 0, 0), "{}", rendition.name);
+            assert!(!f.part_hold_back_short() && !f.reloads_early(), "{}", rendition.name);
+            assert!(f.missing().is_empty(), "{}", rendition.name);
+        }
+
+        let get = route("GET", "/fault/ll-hls", &facts).await;
+        assert_eq!((get.status, get.allow), ("405 Method Not Allowed", Some("POST, DELETE")));
+        assert!(get.body.contains(LLHLS_SWITCHES), "{}", get.body);
+    }
+
+    #[tokio::test]
+    async fn ll_hls_switches_refuse_bad_values_naming_the_value_and_apply_nothing() {
+        let facts = llhls_facts();
+        for (query, says) in [
+            ("slow=11", "invalid slow=\"11\": expected a whole number of blocking reloads, 0 to 10"),
+            ("slow=-1", "invalid slow=\"-1\": expected a whole number of blocking reloads, 0 to 10"),
+            ("bad_hints=x", "invalid bad_hints=\"x\": expected a whole number of playlists, 0 to 100"),
+            ("backwards=101", "invalid backwards=\"101\": expected a whole number of playlists, 0 to 100"),
+            ("short_hold_back=yes", "invalid short_hold_back=\"yes\": expected on or off"),
+            ("missing=101", "invalid missing=\"101\": expected a whole number of parts, 0 to 100"),
+            ("early=1", "invalid early=\"1\": expected on or off"),
+            ("", "expected one or more of missing=N&early=on|off&slow=N&bad_hints=N&backwards=N"),
+            ("hints=1", "unknown parameter \"hints\"; expected missing, early, slow, bad_hints"),
+            ("slow=1&slow=2", "slow given twice"),
+            // One bad value: none of the good ones applies either.
+            ("slow=1&backwards=1&short_hold_back=maybe", "short_hold_back=\"maybe\""),
+        ] {
+            let r = route("POST", &format!("/fault/ll-hls?{query}"), &facts).await;
+            assert_eq!(r.status, "400 Bad Request", "{query}: {}", r.body);
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            let e = v["error"].as_str().unwrap();
+            assert!(e.contains(says), "{query}: {e}");
+        }
+        let f = &facts.llhls.get().unwrap().first().faults;
+        assert_eq!((f.slow_reloads(), f.bad_hints(), f.backwards()), (0, 0, 0));
+        assert!(!f.part_hold_back_short());
+
+        // Not an LL-HLS origin, or no fault injection: 409.
+        let plain = Facts { faults_dir: Some("/nonexistent".into()), ..replay_facts() };
+        assert_eq!(route("POST", "/fault/ll-hls?slow=1", &plain).await.status, "409 Conflict");
+        let off = Facts { faults_dir: None, ..llhls_facts() };
+        assert_eq!(route("POST", "/fault/ll-hls?slow=1", &off).await.status, "409 Conflict");
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Faults on the scenario's timeline, sent to the origin's status listener (`POST /hold`,
-//! `/fault/pause`, `/fault/kill`, `/fault/http`; docs/origin.md, "Fault injection").
+//! `/fault/pause`, `/fault/kill`, `/fault/http`, `/fault/ll-hls`; docs/origin.md, "Fault
+//! injection").
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -102,16 +103,7 @@ fn send(f: &Fault, t: &Target) -> Result<String, String> {
         Action::Hold(d) => format!("/hold?seconds={}", d.as_secs_f64()),
         Action::Pause(p) => format!("/fault/pause?child={}&seconds={}", p.child, p.duration.as_secs_f64()),
         Action::Kill(c) => format!("/fault/kill?child={c}"),
-        Action::LlHls(l) => {
-            let mut q = Vec::new();
-            if let Some(n) = l.missing {
-                q.push(format!("missing={n}"));
-            }
-            if let Some(on) = l.early {
-                q.push(format!("early={}", if on { "on" } else { "off" }));
-            }
-            format!("/fault/ll-hls?{}", q.join("&"))
-        }
+        Action::LlHls(l) => format!("/fault/ll-hls?{}", l.query()),
         Action::Http(h) => {
             let edge = live_edge(t)?;
             let (from, to) = (edge + h.from, edge + h.to);

@@ -150,11 +150,10 @@ impl Ladder {
     }
 
     /// Rendition `i`'s media playlist at `elapsed` ticks after the shared epoch (a delta
-    /// update with `skip`), reporting every other rendition as it is at that instant.
-    #[must_use]
+    /// update with `skip`) as served ([`Stream::media`]: with its fault switches), reporting
+    /// every other rendition as it is at that instant.
     pub fn media(&self, i: usize, elapsed: u64, skip: bool) -> Media {
-        let me = &self.renditions[i].stream;
-        let mut m = me.live().playlist(elapsed, me.wall(), skip);
+        let mut m = self.renditions[i].stream.media(elapsed, skip);
         m.rendition_reports = self
             .renditions
             .iter()
@@ -192,6 +191,38 @@ impl Ladder {
     pub fn answer_reloads_early(&self, on: bool) {
         for r in &self.renditions {
             r.stream.faults.answer_reloads_early(on);
+        }
+    }
+
+    /// Fault: every rendition answers its next `count` blocking reloads past the hold limit
+    /// ([`super::stream::Faults::answer_reloads_slowly`]).
+    pub fn answer_reloads_slowly(&self, count: u32) {
+        for r in &self.renditions {
+            r.stream.faults.answer_reloads_slowly(count);
+        }
+    }
+
+    /// Fault: every rendition's next `count` playlists hint a part that never comes
+    /// ([`super::stream::Faults::send_bad_hints`]).
+    pub fn send_bad_hints(&self, count: u32) {
+        for r in &self.renditions {
+            r.stream.faults.send_bad_hints(count);
+        }
+    }
+
+    /// Fault: every rendition's next `count` playlists go backwards
+    /// ([`super::stream::Faults::number_backwards`]).
+    pub fn number_backwards(&self, count: u32) {
+        for r in &self.renditions {
+            r.stream.faults.number_backwards(count);
+        }
+    }
+
+    /// Fault: while `on`, every rendition advertises a short `PART-HOLD-BACK`
+    /// ([`super::stream::Faults::shorten_part_hold_back`]).
+    pub fn shorten_part_hold_back(&self, on: bool) {
+        for r in &self.renditions {
+            r.stream.faults.shorten_part_hold_back(on);
         }
     }
 }

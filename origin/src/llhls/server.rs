@@ -7,7 +7,9 @@
 //! rendition's directory (`/720p/stream.m3u8`, ...) and `/master.m3u8`. A held request sleeps until the instant the
 //! [`Live`] timeline says its part appears, at most three target durations (then 503, RFC
 //! 8216bis §6.2.5.2); nothing polls. [`Faults`] break the server on purpose so a viewer's
-//! conformance checks can be seen to fire.
+//! conformance checks can be seen to fire: parts advertised and missing, reloads answered
+//! early or past the limit, preload hints that never come, a media sequence that goes
+//! backwards, a short `PART-HOLD-BACK`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -181,6 +183,7 @@ async fn playlist(query: &str, ladder: &Ladder, i: usize) -> Reply {
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
     if let Some(msn) = d.msn {
+        let arrived = tokio::time::Instant::now();
         match stream.live().reload(stream.elapsed(), msn, d.part) {
             Reload::TooFar => {
                 return error(StatusCode::BAD_REQUEST, "_HLS_msn/_HLS_part too far ahead of the live edge");
@@ -195,6 +198,10 @@ async fn playlist(query: &str, ladder: &Ladder, i: usize) -> Reply {
                     );
                 }
             }
+        }
+        // Fault: answered past the hold limit, with the part asked for (it exists by then).
+        if stream.faults.take_slow_reload() {
+            stream.hold_slowly(arrived).await;
         }
     }
     reply(StatusCode::OK, "application/vnd.apple.mpegurl", "no-cache", ladder.playlist(i, d.skip))
@@ -239,7 +246,48 @@ fn segment(msn: u64, stream: &Stream) -> Reply {
 
 #[cfg(test)]
 mod tests {
+    use http_body_util::BodyExt;
+    use tokio::time::Instant;
+
+    use super::super::source::testing::synthetic;
     use super::*;
+
+    /// A playlist request's status and body.
+    async fn get_playlist(query: String, ladder: Arc<Ladder>) -> (StatusCode, String) {
+        let r = playlist(&query, &ladder, 0).await;
+        let status = r.status();
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// On tokio's paused clock: time moves only when every task waits, so the times are exact.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reload_is_answered_past_the_hold_limit_with_the_part_it_asked_for() {
+        let live = Live::new(Arc::new(synthetic(&[6, 6, 6, 6], 5120, 15360)), 10);
+        let stream = Arc::new(Stream::new(live, 3));
+        let ladder = Arc::new(Ladder::single(stream.clone()));
+        let reload = |id: PartId| format!("_HLS_msn={}&_HLS_part={}", id.msn, id.part);
+        stream.faults.answer_reloads_slowly(1);
+
+        let next = stream.live().next_part(stream.elapsed());
+        let asked = Instant::now();
+        let answer = tokio::spawn(get_playlist(reload(next), ladder.clone()));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(stream.held(), 1, "held past the part's arrival");
+        let (status, body) = answer.await.unwrap();
+        assert_eq!(asked.elapsed(), stream.slow_answer());
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(&format!("URI=\"{}\"", Live::part_uri(next))), "{body}");
+        assert_eq!((stream.held(), stream.faults.slow_reloads()), (0, 0));
+
+        // The fault is spent: the next reload is held only until its part exists.
+        let next = stream.live().next_part(stream.elapsed());
+        let asked = Instant::now();
+        let (status, body) = get_playlist(reload(next), ladder).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(&format!("URI=\"{}\"", Live::part_uri(next))), "{body}");
+        assert!(asked.elapsed() <= Duration::from_millis(334), "{:?}", asked.elapsed());
+    }
 
     #[test]
     fn directives_are_read_strictly() {

@@ -253,7 +253,7 @@ impl Live {
     /// after a part's tag goes, and for a segment's playlist duration after it goes).
     #[must_use]
     pub fn retained(&self, msn: u64, elapsed: u64) -> bool {
-        msn >= self.first_listed(elapsed).saturating_sub(self.window)
+        msn >= self.oldest_retained(elapsed)
     }
 
     /// RFC 8216bis §6.2.5.2's Advance Part Limit: 3 / PART-TARGET below one second, else 3.
@@ -359,8 +359,27 @@ impl Live {
     /// `EXT-X-SKIP`.
     #[must_use]
     pub fn playlist(&self, elapsed: u64, epoch: SystemTime, skip: bool) -> Media {
+        self.listing(elapsed, epoch, skip, self.first_listed(elapsed))
+    }
+
+    /// The whole media playlist at `elapsed` (never a delta update) listing from segment
+    /// `first`, older than [`Live::first_listed`]: `EXT-X-MEDIA-SEQUENCE` set back (a fault).
+    /// `first` is kept between the oldest segment still [`retained`](Live::retained) and the
+    /// usual first segment; the end of the playlist is the usual one.
+    #[must_use]
+    pub fn playlist_from(&self, elapsed: u64, epoch: SystemTime, first: u64) -> Media {
+        let usual = self.first_listed(elapsed);
+        self.listing(elapsed, epoch, false, first.clamp(self.oldest_retained(elapsed), usual))
+    }
+
+    /// The oldest segment still [`retained`](Live::retained) at `elapsed`.
+    #[must_use]
+    pub fn oldest_retained(&self, elapsed: u64) -> u64 {
+        self.first_listed(elapsed).saturating_sub(self.window)
+    }
+
+    fn listing(&self, elapsed: u64, epoch: SystemTime, skip: bool, first: u64) -> Media {
         let next = self.next_part(elapsed);
-        let first = next.msn.saturating_sub(self.window);
         let end = self.index(next).checked_sub(1).and_then(|i| self.part_end(self.at_index(i))).unwrap_or(0);
         let target_ticks = u64::from(self.lp.timescale) * self.target;
         let skip_until = 6 * self.target;
@@ -552,6 +571,26 @@ mod tests {
         // Too short a playlist to skip anything: a full one.
         let early = l.playlist(l.warm(3), epoch(), true);
         assert_eq!((early.skipped_segments, early.version), (None, Some(6)));
+    }
+
+    #[test]
+    fn a_playlist_from_an_earlier_segment_lists_older_segments_and_ends_as_usual() {
+        let l = live();
+        let t = l.segment_end(40) + PART;
+        let usual = l.playlist(t, epoch(), false);
+        assert_eq!((usual.media_sequence, l.oldest_retained(t)), (31, 21));
+        let m = l.playlist_from(t, epoch(), 28);
+        assert_eq!((m.media_sequence, m.segments.len()), (28, 13));
+        assert_eq!(m.segments[3..], usual.segments[..]);
+        assert!(m.segments[..3].iter().all(|s| s.parts.is_empty()), "old segments, without parts");
+        assert_eq!(
+            (&m.parts_in_progress, &m.preload_hints),
+            (&usual.parts_in_progress, &usual.preload_hints)
+        );
+        assert_eq!(kit::playlist::parse_media(&m.render()).unwrap(), m);
+        // Kept between the oldest segment retained and the usual first.
+        assert_eq!(l.playlist_from(t, epoch(), 3).media_sequence, 21);
+        assert_eq!(l.playlist_from(t, epoch(), 35), usual);
     }
 
     #[test]

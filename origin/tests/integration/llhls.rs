@@ -320,15 +320,26 @@ async fn the_ll_hls_profile_serves_through_nginx_with_fault_switches_and_an_acce
     requests += 1;
     assert_eq!(get(addr, &format!("/{}?by=test", Live::part_uri(dropped))).await.status, 404);
     requests += 1;
+    // A short PART-HOLD-BACK (in part targets), switched on over HTTP too.
+    let hold_back = |m: &Media| m.server_control.unwrap().part_hold_back.unwrap() / m.part_target.unwrap();
+    assert_eq!(call("POST", "/fault/ll-hls?short_hold_back=on").await.status, 200);
+    let short = media(addr, "/stream.m3u8?by=test").await;
+    requests += 1;
+    assert!(hold_back(&short) < 3.0, "{short:?}");
+    // DELETE clears every switch.
     assert_eq!(call("DELETE", "/fault/ll-hls").await.status, 200);
     assert_eq!(get(addr, &format!("/{}?by=test", Live::part_uri(dropped))).await.status, 200);
+    requests += 1;
+    assert!(hold_back(&media(addr, "/stream.m3u8?by=test").await) >= 3.0);
     requests += 1;
 
     // Bad switches name the value and what is accepted; /hold does not apply to LL-HLS.
     for (path, says) in [
         ("/fault/ll-hls?missing=101", "0 to 100"),
         ("/fault/ll-hls?early=yes", "on or off"),
-        ("/fault/ll-hls", "missing=N and/or early=on|off"),
+        ("/fault/ll-hls?slow=11", "0 to 10"),
+        ("/fault/ll-hls?short_hold_back=1", "on or off"),
+        ("/fault/ll-hls", "expected one or more of missing=N&early=on|off&slow=N"),
         ("/fault/ll-hls?parts=1", "unknown parameter"),
     ] {
         let r = call("POST", path).await;

@@ -20,12 +20,19 @@ fn cache_dir() -> PathBuf {
 
 /// The LL-HLS server on `127.0.0.1:0`, three segments complete at start.
 async fn start() -> Result<(SocketAddr, Arc<Stream>, tokio::task::JoinHandle<()>), testkit::Skip> {
+    start_with(3).await
+}
+
+/// The LL-HLS server on `127.0.0.1:0`, `initial` segments complete at start.
+async fn start_with(
+    initial: u64,
+) -> Result<(SocketAddr, Arc<Stream>, tokio::task::JoinHandle<()>), testkit::Skip> {
     let ffmpeg = testkit::need::program("ffmpeg")?;
     let logs = tempfile::tempdir().unwrap();
     let lp = llhls::prepare(&ffmpeg, &Settings::tiny(), &cache_dir(), &logs.path().join("ffmpeg.log"))
         .await
         .unwrap();
-    let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), Settings::tiny().window), 3));
+    let stream = Arc::new(Stream::new(Live::new(Arc::new(lp), Settings::tiny().window), initial));
     let (addr, task) = llhls::serve("127.0.0.1:0".parse().unwrap(), stream.clone()).await.unwrap();
     Ok((addr, stream, task))
 }
@@ -56,18 +63,28 @@ async fn start_ladder() -> Result<(SocketAddr, tokio::task::JoinHandle<()>), tes
 /// Four native viewers for 10 s against `addr`'s media playlist with `extra` flags; the exit
 /// code, the summary and the JSON report.
 async fn run(addr: SocketAddr, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
-    run_at(&format!("http://{addr}/stream.m3u8"), extra).await
+    run_for(addr, "10s", extra).await
 }
 
-/// As [`run`], against `url`.
-async fn run_at(url: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+/// As [`run`], for `duration` (`--duration`).
+async fn run_for(
+    addr: SocketAddr,
+    duration: &str,
+    extra: &[&str],
+) -> (Option<i32>, String, serde_json::Value) {
+    run_at(&format!("http://{addr}/stream.m3u8"), duration, extra).await
+}
+
+/// As [`run_for`], against `url`.
+async fn run_at(url: &str, duration: &str, extra: &[&str]) -> (Option<i32>, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("run.json");
     let mut argv: Vec<String> =
-        "--engine native --clients 4 --ramp-rate 10 --duration 10s --ffmpeg /nonexistent/ffmpeg --report"
+        "--engine native --clients 4 --ramp-rate 10 --ffmpeg /nonexistent/ffmpeg --duration"
             .split_whitespace()
             .map(str::to_owned)
             .collect();
+    argv.extend([duration.to_owned(), "--report".to_owned()]);
     argv.push(report.display().to_string());
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
     argv.push(url.to_owned());
@@ -86,15 +103,18 @@ fn counts(j: &serde_json::Value) -> Vec<(String, u64)> {
     c.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect()
 }
 
-/// Every rule's count is 0 except `rule`'s, which is above 0.
-fn only(j: &serde_json::Value, rule: &str, out: &str) {
+/// Every rule's count is 0 except `rule`'s, which is above 0; returns that.
+fn only(j: &serde_json::Value, rule: &str, out: &str) -> u64 {
+    let mut counted = None;
     for (k, n) in counts(j) {
         if k == rule {
             assert!(n > 0, "{rule} was not counted\n{out}");
+            counted = Some(n);
         } else {
             assert_eq!(n, 0, "{k} counted with only the {rule} fault on\n{out}");
         }
     }
+    counted.unwrap_or_else(|| panic!("no rule {rule} in the report\n{out}"))
 }
 
 /// Facts of any LL-HLS run: every viewer played in LL-HLS mode, and parts and blocking
@@ -177,6 +197,82 @@ async fn llhls_reloads_answered_early_are_counted() -> Outcome {
     Ok(())
 }
 
+/// Blocking reloads answered past three target durations (`Faults::answer_reloads_slowly`:
+/// the first two, each 7 s after it arrived, with the part asked for): counted as
+/// `reload_held_too_long`, at most once each, and nothing else. The run outlasts the two
+/// holds, which begin as the viewers join.
+#[testkit::test]
+async fn llhls_reloads_held_too_long_are_counted() -> Outcome {
+    let _machine = shared_machine().await;
+    let (addr, stream, task) = start().await?;
+    stream.faults.answer_reloads_slowly(2);
+    let (code, out, j) = run_for(addr, "12s", &[]).await;
+    task.abort();
+    assert_eq!(code, Some(0), "{out}");
+    played_ll_hls(&j, &out);
+    let n = only(&j, "reload_held_too_long", &out);
+    assert!(n <= 2, "{n} counted for two slow reloads\n{out}");
+    assert_eq!(stream.faults.slow_reloads(), 0, "both were answered slowly");
+    Ok(())
+}
+
+/// Preload hints that name a part no playlist will list (`Faults::send_bad_hints`: the first
+/// three playlists', one of which the swarm's look at the stream takes before the viewers
+/// start; a viewer asks for the part it hints, gets 404, and reloads for the part): counted
+/// as `hint_missing`, at most once each, and nothing else (a hinted part is not an
+/// advertised one).
+#[testkit::test]
+async fn llhls_preload_hints_that_never_come_are_counted() -> Outcome {
+    let _machine = shared_machine().await;
+    let (addr, stream, task) = start().await?;
+    stream.faults.send_bad_hints(3);
+    let (code, out, j) = run_for(addr, "5s", &[]).await;
+    task.abort();
+    assert_eq!(code, Some(0), "{out}");
+    played_ll_hls(&j, &out);
+    let n = only(&j, "hint_missing", &out);
+    assert!(n <= 3, "{n} counted for three bad hints\n{out}");
+    assert_eq!(stream.faults.bad_hints(), 0);
+    Ok(())
+}
+
+/// Playlists whose media sequence goes backwards while they still hold the part asked for
+/// (`Faults::number_backwards`: the first eight, each a segment before the one served before
+/// it, from 20 segments in so there is room). The swarm's look at the stream takes one and
+/// four viewers share the other seven, so one of them gets two in a row: counted as
+/// `numbering_backwards`, at most once per playlist, and nothing else.
+#[testkit::test]
+async fn llhls_media_sequence_going_backwards_is_counted() -> Outcome {
+    let _machine = shared_machine().await;
+    let (addr, stream, task) = start_with(20).await?;
+    stream.faults.number_backwards(8);
+    let (code, out, j) = run_for(addr, "5s", &[]).await;
+    task.abort();
+    assert_eq!(code, Some(0), "{out}");
+    played_ll_hls(&j, &out);
+    let n = only(&j, "numbering_backwards", &out);
+    assert!(n <= 8, "{n} counted for eight playlists\n{out}");
+    assert_eq!(stream.faults.backwards(), 0);
+    Ok(())
+}
+
+/// `PART-HOLD-BACK` advertised at two part targets (`Faults::shorten_part_hold_back`):
+/// `part_hold_back_short` is counted once per track (each joined while it was on), and
+/// nothing else.
+#[testkit::test]
+async fn llhls_a_short_part_hold_back_is_counted_once_per_track() -> Outcome {
+    let _machine = shared_machine().await;
+    let (addr, stream, task) = start().await?;
+    stream.faults.shorten_part_hold_back(true);
+    let (code, out, j) = run_for(addr, "4s", &[]).await;
+    task.abort();
+    assert_eq!(code, Some(0), "{out}");
+    played_ll_hls(&j, &out);
+    let n = only(&j, "part_hold_back_short", &out);
+    assert_eq!(Some(n), j["ll_hls"]["sessions"].as_u64(), "once per track\n{out}");
+    Ok(())
+}
+
 /// `--variant abr` in LL-HLS mode: each viewer starts on the first rendition listed (`top`,
 /// which no loopback estimate fits), switches down once as its first segment ends, and
 /// joins `low` where `top`'s rendition report says it is (a blocking reload), then plays
@@ -185,7 +281,7 @@ async fn llhls_reloads_answered_early_are_counted() -> Outcome {
 async fn llhls_abr_switches_join_from_rendition_reports() -> Outcome {
     let _machine = shared_machine().await;
     let (addr, task) = start_ladder().await?;
-    let (code, out, j) = run_at(&format!("http://{addr}/master.m3u8"), &["--variant", "abr"]).await;
+    let (code, out, j) = run_at(&format!("http://{addr}/master.m3u8"), "10s", &["--variant", "abr"]).await;
     task.abort();
     assert_eq!(code, Some(0), "{out}");
     let l = &j["ll_hls"];

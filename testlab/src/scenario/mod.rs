@@ -162,14 +162,48 @@ pub struct Pause {
     pub duration: Duration,
 }
 
-/// `ll_hls = { missing = 2 }`, `ll_hls = { early = true }`: the `ll-hls` profile's fault
-/// switches (`POST /fault/ll-hls`): the next `missing` parts advertised and then answered 404;
-/// blocking reloads answered at once (`early = true`) or held again (`false`).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+/// `ll_hls = { missing = 2 }`, `ll_hls = { early = true, slow = 1 }`, ...: an LL-HLS
+/// profile's fault switches (`POST /fault/ll-hls`), one or more at once.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LlHlsFault {
+    /// The next N parts advertised and then answered 404 (0 clears that).
     pub missing: Option<u32>,
+    /// Blocking reloads answered at once, before the part asked for exists (`true`), or held
+    /// again (`false`).
     pub early: Option<bool>,
+    /// The next N blocking reloads answered three target durations and a second after they
+    /// arrive (0 to 10).
+    pub slow: Option<u32>,
+    /// The next N playlists hint a part that is never listed (0 to 100).
+    pub bad_hints: Option<u32>,
+    /// The next N playlists each start a segment before the one served before (0 to 100).
+    pub backwards: Option<u32>,
+    /// `PART-HOLD-BACK` advertised at two part targets (`true`) or as usual (`false`).
+    pub short_hold_back: Option<bool>,
+}
+
+impl LlHlsFault {
+    /// No switch set.
+    pub fn is_empty(&self) -> bool {
+        *self == LlHlsFault::default()
+    }
+
+    /// The switches as `/fault/ll-hls` takes them, e.g. `missing=2&early=on`.
+    pub fn query(&self) -> String {
+        let on = |b: bool| if b { "on" } else { "off" }.to_owned();
+        let switches = [
+            ("missing", self.missing.map(|n| n.to_string())),
+            ("early", self.early.map(on)),
+            ("slow", self.slow.map(|n| n.to_string())),
+            ("bad_hints", self.bad_hints.map(|n| n.to_string())),
+            ("backwards", self.backwards.map(|n| n.to_string())),
+            ("short_hold_back", self.short_hold_back.map(on)),
+        ];
+        let set: Vec<String> =
+            switches.into_iter().filter_map(|(k, v)| Some(format!("{k}={}", v?))).collect();
+        set.join("&")
+    }
 }
 
 /// `http = { status = 404, from = 1, to = 3 }`: segments with media sequence numbers from
@@ -266,9 +300,10 @@ impl Fault {
                 )
             }
             Some(Action::LlHls(l)) => {
-                let missing = l.missing.map(|n| format!(" missing {n}"));
-                let early = l.early.map(|on| format!(" early {}", if on { "on" } else { "off" }));
-                format!("{at} ll-hls{}{}", missing.unwrap_or_default(), early.unwrap_or_default())
+                // `missing=2&early=on` as ` missing 2 early on`.
+                let switches: String =
+                    l.query().split('&').map(|kv| format!(" {}", kv.replace('=', " "))).collect();
+                format!("{at} ll-hls{switches}")
             }
             None => format!("{at} (invalid)"),
         }
@@ -555,6 +590,89 @@ access_log_counts = true
         let s = parse(&text).unwrap();
         let d: Vec<String> = s.faults.iter().map(Fault::describe).collect();
         assert_eq!(d, ["4s pause nginx 5s", "6s hold 3s", "7s http 404 edge+1..edge+2 for 2s"]);
+    }
+
+    const LL_HLS: &str = r#"
+description = "ll-hls"
+[origin]
+profile = "ll-hls"
+[swarm]
+engine = "native"
+clients = 2
+duration = "10s"
+[expect]
+"#;
+
+    fn with_fault(base: &str, at: &str, ll_hls: &str) -> String {
+        format!("{base}\n[[fault]]\nat = \"{at}\"\nll_hls = {ll_hls}\n")
+    }
+
+    #[test]
+    fn ll_hls_faults_parse_describe_and_become_the_switches_query() {
+        let text = [
+            ("2s", "{ missing = 3 }"),
+            ("3s", "{ early = true, slow = 2 }"),
+            ("4s", "{ bad_hints = 3, backwards = 8 }"),
+            ("5s", "{ short_hold_back = true }"),
+            ("6s", "{ missing = 0, early = false, slow = 0, bad_hints = 0, backwards = 0, short_hold_back = false }"),
+        ]
+        .iter()
+        .fold(LL_HLS.to_owned(), |text, (at, f)| with_fault(&text, at, f));
+        let s = parse(&text).unwrap();
+        let d: Vec<String> = s.faults.iter().map(Fault::describe).collect();
+        assert_eq!(
+            d,
+            [
+                "2s ll-hls missing 3",
+                "3s ll-hls early on slow 2",
+                "4s ll-hls bad_hints 3 backwards 8",
+                "5s ll-hls short_hold_back on",
+                "6s ll-hls missing 0 early off slow 0 bad_hints 0 backwards 0 short_hold_back off",
+            ]
+        );
+        let queries: Vec<String> = s
+            .faults
+            .iter()
+            .map(|f| match f.action() {
+                Some(Action::LlHls(l)) => l.query(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            queries,
+            [
+                "missing=3",
+                "early=on&slow=2",
+                "bad_hints=3&backwards=8",
+                "short_hold_back=on",
+                "missing=0&early=off&slow=0&bad_hints=0&backwards=0&short_hold_back=off",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_ll_hls_faults_are_refused_naming_the_key_and_what_is_accepted() {
+        for (fault, want) in [
+            ("{ }", "fault ll_hls: expected one or more of missing = N, early = true|false, slow = N"),
+            ("{ missing = 101 }", "fault ll_hls missing = 101: expected 0 to 100 parts"),
+            ("{ slow = 11 }", "fault ll_hls slow = 11: expected 0 to 10 blocking reloads"),
+            ("{ bad_hints = 101 }", "fault ll_hls bad_hints = 101: expected 0 to 100 playlists"),
+            (
+                "{ early = true, backwards = 101 }",
+                "fault ll_hls backwards = 101: expected 0 to 100 playlists",
+            ),
+            ("{ hints = 1 }", "unknown field `hints`"),
+            ("{ short_hold_back = \"on\" }", "invalid type"),
+            ("{ slow = -1 }", "invalid value"),
+        ] {
+            let e = parse(&with_fault(LL_HLS, "2s", fault)).unwrap_err();
+            assert!(e.to_string().contains(want), "{fault}: {e}");
+        }
+        let plain =
+            with_fault(&LL_HLS.replace("\"ll-hls\"\n[swarm]", "\"logged\"\n[swarm]"), "2s", "{ slow = 1 }");
+        let e = parse(&plain).unwrap_err();
+        assert!(e.to_string().contains("needs an LL-HLS profile"), "{e}");
+        assert!(parse(&with_fault(LL_HLS, "2s", "{ slow = 10, backwards = 100 }")).is_ok());
     }
 
     #[test]

@@ -24,6 +24,10 @@ const MANAGED_FLAGS: [&str; 13] = [
     "--check",
 ];
 
+/// The `ll_hls` fault's keys, as its error message lists them.
+const LL_HLS_KEYS: &str = "missing = N, early = true|false, slow = N, bad_hints = N, backwards = N, \
+                           short_hold_back = true|false";
+
 const CHILDREN: [&str; 4] = ["nginx", "ffmpeg", "node-exporter", "nginx-exporter"];
 const HTTP_STATUSES: [u16; 6] = [403, 404, 410, 500, 502, 503];
 
@@ -116,7 +120,7 @@ impl Scenario {
         for f in &self.faults {
             let Some(action) = f.action() else {
                 return Err(format!(
-                    "fault at {}: expected exactly one of hold, pause, kill, http",
+                    "fault at {}: expected exactly one of hold, pause, kill, http, ll_hls",
                     humantime::format_duration(f.at)
                 ));
             };
@@ -160,11 +164,18 @@ impl Scenario {
                             o.profile
                         ));
                     }
-                    if l.missing.is_none() && l.early.is_none() {
-                        return Err("fault ll_hls: expected missing = N and/or early = true|false".into());
+                    if l.is_empty() {
+                        return Err(format!("fault ll_hls: expected one or more of {LL_HLS_KEYS}"));
                     }
-                    if l.missing.is_some_and(|n| n > 100) {
-                        return Err("fault ll_hls missing: expected 0 to 100 parts".into());
+                    for (key, n, max, what) in [
+                        ("missing", l.missing, 100, "parts"),
+                        ("slow", l.slow, 10, "blocking reloads"),
+                        ("bad_hints", l.bad_hints, 100, "playlists"),
+                        ("backwards", l.backwards, 100, "playlists"),
+                    ] {
+                        if let Some(n) = n.filter(|n| *n > max) {
+                            return Err(format!("fault ll_hls {key} = {n}: expected 0 to {max} {what}"));
+                        }
                     }
                 }
                 Action::Http(h) => {
