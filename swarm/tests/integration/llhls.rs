@@ -206,7 +206,7 @@ async fn llhls_reloads_held_too_long_are_counted() -> Outcome {
     let _machine = shared_machine().await;
     let (addr, stream, task) = start().await?;
     stream.faults.answer_reloads_slowly(2);
-    let (code, out, j) = run_for(addr, "12s", &[]).await;
+    let (code, out, j) = run_for(addr, "15s", &[]).await;
     task.abort();
     assert_eq!(code, Some(0), "{out}");
     played_ll_hls(&j, &out);
