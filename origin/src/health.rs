@@ -176,6 +176,13 @@ impl Facts {
                 bad_input: false,
             });
         };
+        // LL-HLS media comes from hls-origin's own server, which answers the status itself,
+        // from the next request on: no marker files, nothing to wait for.
+        if let Some(ladder) = self.llhls.get() {
+            ladder.fail_segments(fault.as_ref().map(|f| (f.status, f.segments.clone())));
+            *self.fault_lock() = fault;
+            return Ok(());
+        }
         // The URL that proves the change: the new fault's first segment, or the old one's.
         let probe =
             fault.as_ref().or(self.fault_lock().as_ref()).map(|f| (f.clone(), f.paths(&self.variants)));
@@ -706,6 +713,29 @@ mod tests {
         let get = route("GET", "/fault/ll-hls", &facts).await;
         assert_eq!((get.status, get.allow), ("405 Method Not Allowed", Some("POST, DELETE")));
         assert!(get.body.contains(LLHLS_SWITCHES), "{}", get.body);
+    }
+
+    #[tokio::test]
+    async fn http_faults_on_ll_hls_go_to_its_server_for_every_rendition() {
+        let facts = llhls_facts();
+        let ladder = facts.llhls.get().unwrap().clone();
+        let r = route("POST", "/fault/http?status=503&from=5&to=6", &facts).await;
+        assert_eq!(r.status, "200 OK", "{}", r.body);
+        for rendition in ladder.renditions() {
+            let f = &rendition.stream.faults;
+            let by_msn: Vec<Option<u16>> = (4..=7).map(|m| f.failed(m)).collect();
+            assert_eq!(by_msn, [None, Some(503), Some(503), None], "{}", rendition.name);
+        }
+        let health = route("GET", "/health", &facts).await;
+        assert!(health.body.contains("503 for segments 5..=6"), "{}", health.body);
+        let bad = route("POST", "/fault/http?status=418&from=5&to=6", &facts).await;
+        assert_eq!(bad.status, "400 Bad Request", "{}", bad.body);
+        assert_eq!(ladder.first().faults.failed(5), Some(503), "a refused fault changes nothing");
+        let r = route("DELETE", "/fault/http", &facts).await;
+        assert_eq!(r.status, "200 OK", "{}", r.body);
+        for rendition in ladder.renditions() {
+            assert_eq!(rendition.stream.faults.failed(5), None, "{}", rendition.name);
+        }
     }
 
     #[tokio::test]

@@ -187,6 +187,14 @@ impl Ladder {
         }
     }
 
+    /// Fault: every rendition answers `status` for segments `segments` and their parts
+    /// ([`super::stream::Faults::fail_segments`]); `None` clears it.
+    pub fn fail_segments(&self, fault: Option<(u16, std::ops::RangeInclusive<u64>)>) {
+        for r in &self.renditions {
+            r.stream.faults.fail_segments(fault.clone());
+        }
+    }
+
     /// Fault: while `on`, every rendition answers blocking reloads at once.
     pub fn answer_reloads_early(&self, on: bool) {
         for r in &self.renditions {

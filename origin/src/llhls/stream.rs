@@ -2,6 +2,7 @@
 //! for it, and its fault switches.
 
 use std::collections::BTreeSet;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -26,6 +27,9 @@ pub struct Faults {
     backwards: Mutex<Backwards>,
     /// `PART-HOLD-BACK` is advertised at two part targets, under the three a player expects.
     short_hold_back: AtomicBool,
+    /// `POST /fault/http`: a status answered for the parts and segments of a range of media
+    /// sequence numbers.
+    http: Mutex<Option<(u16, RangeInclusive<u64>)>>,
 }
 
 /// The media sequence fault's state: playlists left, and the first segment of the last one
@@ -44,6 +48,19 @@ fn take(left: &AtomicU32) -> bool {
 impl Faults {
     pub(crate) fn missing(&self) -> std::sync::MutexGuard<'_, BTreeSet<PartId>> {
         self.missing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Answers `status` for every part of segments `segments` and for the segments themselves,
+    /// which the playlists still list (`POST /fault/http` on an LL-HLS origin); `None` clears it.
+    pub fn fail_segments(&self, fault: Option<(u16, RangeInclusive<u64>)>) {
+        *self.http.lock().unwrap_or_else(PoisonError::into_inner) = fault;
+    }
+
+    /// The status [`Faults::fail_segments`] answers for segment `msn` and its parts, if any.
+    #[must_use]
+    pub fn failed(&self, msn: u64) -> Option<u16> {
+        let http = self.http.lock().unwrap_or_else(PoisonError::into_inner);
+        http.as_ref().filter(|(_, segments)| segments.contains(&msn)).map(|(status, _)| *status)
     }
 
     /// `id` is advertised but answered 404.

@@ -332,6 +332,16 @@ async fn the_ll_hls_profile_serves_through_nginx_with_fault_switches_and_an_acce
     requests += 1;
     assert!(hold_back(&media(addr, "/stream.m3u8?by=test").await) >= 3.0);
     requests += 1;
+    // POST /fault/http: hls-origin's server answers the status for the segment's parts (and
+    // the segment), through nginx; DELETE /fault/http ends it.
+    let path = format!("/fault/http?status=503&from={}&to={}", dropped.msn, dropped.msn);
+    let r = origin::http::request(status, "POST", &path, crate::common::PATIENCE).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(addr, &format!("/{}?by=test", Live::part_uri(dropped))).await.status, 503);
+    requests += 1;
+    assert_eq!(call("DELETE", "/fault/http").await.status, 200);
+    assert_eq!(get(addr, &format!("/{}?by=test", Live::part_uri(dropped))).await.status, 200);
+    requests += 1;
 
     // Bad switches name the value and what is accepted; /hold does not apply to LL-HLS.
     for (path, says) in [
