@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::config::Source;
 use crate::error::Error;
 use crate::faults::SegmentFault;
+use crate::llhls::Faults;
 use crate::replay::{Hold, MAX_HOLD};
 use crate::supervisor::{Board, ChildStatus, FaultError, State};
 
@@ -179,7 +180,8 @@ impl Facts {
         // LL-HLS media comes from hls-origin's own server, which answers the status itself,
         // from the next request on: no marker files, nothing to wait for.
         if let Some(ladder) = self.llhls.get() {
-            ladder.fail_segments(fault.as_ref().map(|f| (f.status, f.segments.clone())));
+            ladder
+                .each_rendition(|r| r.fail_segments(fault.as_ref().map(|f| (f.status, f.segments.clone()))));
             *self.fault_lock() = fault;
             return Ok(());
         }
@@ -486,30 +488,30 @@ fn fault_llhls(query: &str, facts: &Facts) -> Result<serde_json::Value, Error> {
     let mut body = serde_json::Map::new();
     if let Some(n) = missing {
         if n == 0 {
-            ladder.clear_missing();
+            ladder.each_rendition(Faults::clear_missing);
         }
         let parts = ladder.drop_next_parts(n);
         let names: Vec<String> = parts.iter().map(|p| format!("{}.{}", p.msn, p.part)).collect();
         body.insert("missing".into(), serde_json::json!(names));
     }
     if let Some(on) = early {
-        ladder.answer_reloads_early(on);
+        ladder.each_rendition(|f| f.answer_reloads_early(on));
         body.insert("early".into(), serde_json::json!(on));
     }
     if let Some(n) = slow {
-        ladder.answer_reloads_slowly(n);
+        ladder.each_rendition(|f| f.answer_reloads_slowly(n));
         body.insert("slow".into(), serde_json::json!(n));
     }
     if let Some(n) = bad_hints {
-        ladder.send_bad_hints(n);
+        ladder.each_rendition(|f| f.send_bad_hints(n));
         body.insert("bad_hints".into(), serde_json::json!(n));
     }
     if let Some(n) = backwards {
-        ladder.number_backwards(n);
+        ladder.each_rendition(|f| f.number_backwards(n));
         body.insert("backwards".into(), serde_json::json!(n));
     }
     if let Some(on) = short_hold_back {
-        ladder.shorten_part_hold_back(on);
+        ladder.each_rendition(|f| f.shorten_part_hold_back(on));
         body.insert("short_hold_back".into(), serde_json::json!(on));
     }
     Ok(serde_json::Value::Object(body))

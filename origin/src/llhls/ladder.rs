@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use kit::playlist::{Master, Media, Variant};
 
-use super::stream::Stream;
+use super::stream::{Faults, Stream};
 use super::timeline::PartId;
 use crate::error::Error;
 
@@ -180,57 +180,11 @@ impl Ladder {
         parts
     }
 
-    /// Fault: no part is answered 404 any more, in any rendition.
-    pub fn clear_missing(&self) {
+    /// Sets a fault switch on every rendition: `switch` is called with each one's
+    /// [`Faults`], e.g. `ladder.each_rendition(|f| f.answer_reloads_early(true))`.
+    pub fn each_rendition(&self, switch: impl Fn(&Faults)) {
         for r in &self.renditions {
-            r.stream.faults.clear_missing();
-        }
-    }
-
-    /// Fault: every rendition answers `status` for segments `segments` and their parts
-    /// ([`super::stream::Faults::fail_segments`]); `None` clears it.
-    pub fn fail_segments(&self, fault: Option<(u16, std::ops::RangeInclusive<u64>)>) {
-        for r in &self.renditions {
-            r.stream.faults.fail_segments(fault.clone());
-        }
-    }
-
-    /// Fault: while `on`, every rendition answers blocking reloads at once.
-    pub fn answer_reloads_early(&self, on: bool) {
-        for r in &self.renditions {
-            r.stream.faults.answer_reloads_early(on);
-        }
-    }
-
-    /// Fault: every rendition answers its next `count` blocking reloads past the hold limit
-    /// ([`super::stream::Faults::answer_reloads_slowly`]).
-    pub fn answer_reloads_slowly(&self, count: u32) {
-        for r in &self.renditions {
-            r.stream.faults.answer_reloads_slowly(count);
-        }
-    }
-
-    /// Fault: every rendition's next `count` playlists hint a part that never comes
-    /// ([`super::stream::Faults::send_bad_hints`]).
-    pub fn send_bad_hints(&self, count: u32) {
-        for r in &self.renditions {
-            r.stream.faults.send_bad_hints(count);
-        }
-    }
-
-    /// Fault: every rendition's next `count` playlists go backwards
-    /// ([`super::stream::Faults::number_backwards`]).
-    pub fn number_backwards(&self, count: u32) {
-        for r in &self.renditions {
-            r.stream.faults.number_backwards(count);
-        }
-    }
-
-    /// Fault: while `on`, every rendition advertises a short `PART-HOLD-BACK`
-    /// ([`super::stream::Faults::shorten_part_hold_back`]).
-    pub fn shorten_part_hold_back(&self, on: bool) {
-        for r in &self.renditions {
-            r.stream.faults.shorten_part_hold_back(on);
+            switch(&r.stream.faults);
         }
     }
 }
