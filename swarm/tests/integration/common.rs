@@ -45,7 +45,13 @@ pub async fn start_logged_origin(exporters: bool, log_dir: &std::path::Path) -> 
 
 /// The configuration [`start_logged_origin`] starts.
 pub fn logged_config(exporters: bool, log_dir: &std::path::Path) -> origin::Config {
-    let mut config = origin::Config::new("logged").expect("logged profile");
+    profile_config("logged", exporters, log_dir)
+}
+
+/// As [`logged_config`], for `profile` (one that keeps an access log: `logged`, `debug`,
+/// `ll-hls`, `ll-hls-abr`).
+pub fn profile_config(profile: &str, exporters: bool, log_dir: &std::path::Path) -> origin::Config {
+    let mut config = origin::Config::new(profile).expect("a known profile");
     config.listen = "127.0.0.1:0".parse().expect("addr");
     config.source = origin::Source::Replay;
     config.overrides.width = Some(320);

@@ -23,7 +23,8 @@ fn make_ca_and_server_cert(dir: &Path) {
     std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
 }
 
-/// A logged origin with an https listener whose certificate comes from a CA made for it.
+/// An origin with an access log and an https listener whose certificate comes from a CA made
+/// for it.
 struct TlsOrigin {
     origin: origin::Origin,
     /// The playlist's https:// URL.
@@ -37,11 +38,16 @@ struct TlsOrigin {
 }
 
 impl TlsOrigin {
+    /// The `logged` profile's origin.
     async fn start() -> TlsOrigin {
+        TlsOrigin::of("logged").await
+    }
+
+    async fn of(profile: &str) -> TlsOrigin {
         let certs = tempfile::tempdir().unwrap();
         make_ca_and_server_cert(certs.path());
         let logs = tempfile::tempdir().unwrap();
-        let mut config = logged_config(false, logs.path());
+        let mut config = profile_config(profile, false, logs.path());
         config.tls = Some(origin::TlsListen {
             listen: "127.0.0.1:0".parse().expect("addr"),
             cert: certs.path().join("cert.pem"),
@@ -155,4 +161,51 @@ async fn native_viewers_speak_http2_when_asked() {
             assert!(by.is_none(), "no Protocols line without --http2\n{out}");
         }
     }
+}
+
+/// LL-HLS over TLS: a native viewer sends its preload-hinted part and its blocking reload at
+/// once. With `--http2` both go on its one HTTP/2 connection, multiplexed, as a browser sends
+/// them; over HTTP/1.1 they take two connections. nginx's access log says which connection
+/// carried each request (`conn=`).
+#[testkit::test]
+async fn llhls_viewers_multiplex_on_one_http2_connection_and_use_two_over_http1() -> testkit::Outcome {
+    testkit::need::program("ffmpeg")?;
+    let _machine = shared_machine().await;
+    let TlsOrigin { origin, url, ca, log, _dirs } = TlsOrigin::of("ll-hls").await;
+    let (h2, h1) = tokio::task::spawn_blocking(move || {
+        let run = |agent: &str, more: &[&str]| {
+            let mut args =
+                vec!["--engine", "native", "--clients", "2", "--ramp-rate", "10", "--duration", "6s"];
+            args.extend(["--user-agent", agent, "--ca-file", &ca]);
+            args.extend(more);
+            args.push(&url);
+            run_swarm(&args)
+        };
+        (run("two", &["--http2"]), run("one", &[]))
+    })
+    .await
+    .unwrap();
+    origin.stop().await.unwrap();
+
+    let logged = origin::access_log::parse(&std::fs::read_to_string(&log).expect("access log"));
+    for (run, agent, protocol, connections) in [(&h2, "two ", "HTTP/2.0", 1), (&h1, "one ", "HTTP/1.1", 2)] {
+        let out = text(run);
+        assert_eq!(run.status.code(), Some(0), "{out}");
+        assert!(out.contains("LL-HLS            2 tracks"), "both viewers in LL-HLS mode\n{out}");
+        // Each viewer's connections, by the `viewer/N` its User-Agent ends with.
+        let mut by_viewer: std::collections::BTreeMap<&str, std::collections::BTreeSet<u64>> =
+            std::collections::BTreeMap::new();
+        for r in logged.iter().filter(|r| r.user_agent.starts_with(agent)) {
+            let Some((_, viewer)) = r.user_agent.split_once(" viewer/") else { continue };
+            assert_eq!(r.protocol, protocol, "{agent}: {r:?}\n{out}");
+            by_viewer.entry(viewer).or_default().insert(r.connection);
+        }
+        assert_eq!(by_viewer.len(), 2, "{agent}: {by_viewer:?}\n{out}");
+        let parts = logged.iter().filter(|r| r.user_agent.starts_with(agent) && r.is_part()).count();
+        assert!(parts > 0, "{agent}: parts requested\n{out}");
+        for (viewer, conns) in &by_viewer {
+            assert_eq!(conns.len(), connections, "{agent}viewer/{viewer}: connections {conns:?}\n{out}");
+        }
+    }
+    Ok(())
 }

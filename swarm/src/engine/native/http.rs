@@ -125,15 +125,20 @@ impl Client {
         Client { dial, headers, secrets, conn: None, cmcd: None, http2: false }
     }
 
-    /// A client like this one (same dialling, headers, CMCD session and HTTP/2 offer) with a
-    /// connection of its own: a player's second loader.
+    /// A client like this one (same dialling, headers, CMCD session and HTTP/2 offer): a
+    /// player's second loader. It shares this one's HTTP/2 connection, as a browser multiplexes
+    /// its requests to one origin; over HTTP/1.1 it opens a connection of its own.
     #[must_use]
     pub fn another(&self) -> Client {
+        let shared = match &self.conn {
+            Some((key, Sender::Http2(s))) => Some((key.clone(), Sender::Http2(s.clone()))),
+            _ => None,
+        };
         Client {
             dial: self.dial.clone(),
             headers: self.headers.clone(),
             secrets: self.secrets.clone(),
-            conn: None,
+            conn: shared,
             cmcd: self.cmcd.clone(),
             http2: self.http2,
         }

@@ -12,7 +12,8 @@
 //!    none of it was fetched and its parts are no longer listed: [`Window::plan`]);
 //! 2. asks for the `EXT-X-PRELOAD-HINT` part when it is the next one it needs: the origin
 //!    holds the request until the part exists, so the part arrives as it is made;
-//! 3. at the same time, on a second connection as hls.js's playlist loader has, reloads the
+//! 3. at the same time (a second connection over HTTP/1.1, the same one multiplexed over
+//!    HTTP/2, as a browser sends hls.js's two loaders' requests), reloads the
 //!    playlist blocking (`_HLS_msn`/`_HLS_part` of the hinted part, as hls.js asks), with
 //!    `_HLS_skip=YES` when `CAN-SKIP-UNTIL` allows and it has a playlist to merge the delta
 //!    update into ([`Window::merge`]). The origin holds both: two requests per viewer.
