@@ -266,6 +266,11 @@ pub struct PreloadHint {
     pub kind: String,
     /// `URI`.
     pub uri: String,
+    /// `BYTERANGE-START`: the hinted part is this resource from that byte on (`None`: the
+    /// whole resource).
+    pub byterange_start: Option<u64>,
+    /// `BYTERANGE-LENGTH`, when the length is known.
+    pub byterange_length: Option<u64>,
 }
 
 /// `#EXT-X-RENDITION-REPORT`.

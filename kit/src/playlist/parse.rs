@@ -286,6 +286,8 @@ impl Parser {
                 self.media.preload_hints.push(PreloadHint {
                     kind: a.string("TYPE").ok_or(bad(n, "TYPE"))?,
                     uri: a.string("URI").ok_or(bad(n, "URI"))?,
+                    byterange_start: a.number("BYTERANGE-START", n)?,
+                    byterange_length: a.number("BYTERANGE-LENGTH", n)?,
                 });
             }
             "EXT-X-RENDITION-REPORT" => {

@@ -286,7 +286,17 @@ fn media() -> impl Strategy<Value = Media> {
             option::of(any::<u64>()),
         ),
         (
-            vec((bare(), quoted()).prop_map(|(kind, uri)| PreloadHint { kind, uri }), 0..3),
+            vec(
+                (bare(), quoted(), option::of(any::<u64>()), option::of(any::<u64>())).prop_map(
+                    |(kind, uri, byterange_start, byterange_length)| PreloadHint {
+                        kind,
+                        uri,
+                        byterange_start,
+                        byterange_length,
+                    },
+                ),
+                0..3,
+            ),
             vec(
                 (quoted(), option::of(any::<u64>()), option::of(any::<u64>()))
                     .prop_map(|(uri, last_msn, last_part)| RenditionReport { uri, last_msn, last_part }),

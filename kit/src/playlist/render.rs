@@ -162,7 +162,14 @@ impl Media {
         }
         render_parts(&mut s, &self.parts_in_progress);
         for h in &self.preload_hints {
-            let _ = writeln!(s, "#EXT-X-PRELOAD-HINT:TYPE={},URI=\"{}\"", h.kind, h.uri);
+            let _ = write!(s, "#EXT-X-PRELOAD-HINT:TYPE={},URI=\"{}\"", h.kind, h.uri);
+            if let Some(start) = h.byterange_start {
+                let _ = write!(s, ",BYTERANGE-START={start}");
+            }
+            if let Some(length) = h.byterange_length {
+                let _ = write!(s, ",BYTERANGE-LENGTH={length}");
+            }
+            s.push('\n');
         }
         for r in &self.rendition_reports {
             let _ = write!(s, "#EXT-X-RENDITION-REPORT:URI=\"{}\"", r.uri);

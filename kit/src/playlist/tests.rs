@@ -140,7 +140,15 @@ fn low_latency_tags_are_read_and_written_back() {
     assert!(parts[0].independent && !parts[1].independent);
     assert_eq!(parts[1].uri, "filePart267.1.mp4");
     assert_eq!(m.parts_in_progress.len(), 1, "the segment still being written");
-    assert_eq!(m.preload_hints, [PreloadHint { kind: "PART".into(), uri: "filePart268.1.mp4".into() }]);
+    assert_eq!(
+        m.preload_hints,
+        [PreloadHint {
+            kind: "PART".into(),
+            uri: "filePart268.1.mp4".into(),
+            byterange_start: None,
+            byterange_length: None
+        }]
+    );
     assert_eq!(
         m.rendition_reports,
         [RenditionReport { uri: "../1M/waitForMSN.php".into(), last_msn: Some(268), last_part: Some(0) }]

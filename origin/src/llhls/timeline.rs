@@ -422,7 +422,12 @@ impl Live {
             }),
             parts_in_progress: self.parts_of(next.msn, next.part),
             skipped_segments: (skipped > 0).then_some(skipped),
-            preload_hints: vec![PreloadHint { kind: "PART".into(), uri: Self::part_uri(next) }],
+            preload_hints: vec![PreloadHint {
+                kind: "PART".into(),
+                uri: Self::part_uri(next),
+                byterange_start: None,
+                byterange_length: None,
+            }],
             ..Media::default()
         }
     }
@@ -517,7 +522,13 @@ mod tests {
         assert_eq!(m.segments[1].parts[3].duration, 0.33333);
         let progress: Vec<&str> = m.parts_in_progress.iter().map(|p| p.uri.as_str()).collect();
         assert_eq!(progress, ["part00003.0.mp4", "part00003.1.mp4"]);
-        assert_eq!(m.preload_hints, [PreloadHint { kind: "PART".into(), uri: "part00003.2.mp4".into() }]);
+        let hint = PreloadHint {
+            kind: "PART".into(),
+            uri: "part00003.2.mp4".into(),
+            byterange_start: None,
+            byterange_length: None,
+        };
+        assert_eq!(m.preload_hints, [hint]);
         assert!(!m.ended && m.skipped_segments.is_none());
         let text = m.render();
         assert!(

@@ -82,8 +82,8 @@ pub struct Window {
     pub pending: Vec<Listed>,
     /// Its init section, for a part of the segment in progress.
     pub pending_map: Option<(String, Option<ByteRange>)>,
-    /// The `EXT-X-PRELOAD-HINT` of `TYPE=PART` without a byte range: the URI of the next
-    /// part, asked for before it exists.
+    /// The `EXT-X-PRELOAD-HINT` of `TYPE=PART` without a byte range (`BYTERANGE-START`):
+    /// the URI of the next part, asked for before it exists.
     pub hint: Option<String>,
     /// `EXT-X-TARGETDURATION`, seconds.
     pub target: f64,
@@ -185,8 +185,13 @@ impl Window {
             .and_then(|s| s.map.as_ref())
             .map(|m| (m.uri.clone(), m.byte_range))
             .or_else(|| segments.last().and_then(|s| s.map.clone()));
-        let hint =
-            media.preload_hints.iter().find(|h| h.kind.eq_ignore_ascii_case("PART")).map(|h| h.uri.clone());
+        // A byte-range hint (part of a resource, from a byte on) is not asked for: the part
+        // comes with the blocking reload that lists it, with its BYTERANGE.
+        let hint = media
+            .preload_hints
+            .iter()
+            .find(|h| h.kind.eq_ignore_ascii_case("PART") && h.byterange_start.is_none())
+            .map(|h| h.uri.clone());
         Ok(Window {
             first,
             pending: listed(pending_msn, &media.parts_in_progress, clock),
@@ -452,6 +457,18 @@ mod tests {
         assert!(!is_low_latency(&playlist::parse_media(plain).unwrap()));
         let no_blocking = live(0, 3, 1, 0).replace("CAN-BLOCK-RELOAD=YES,", "");
         assert!(!is_low_latency(&playlist::parse_media(&no_blocking).unwrap()));
+    }
+
+    #[test]
+    fn a_byte_range_hint_is_not_taken() {
+        let ranged = live(10, 3, 2, 11).replace(
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part13.2.mp4\"",
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"seg13.mp4\",BYTERANGE-START=4096",
+        );
+        let m = playlist::parse_media(&ranged).unwrap();
+        assert_eq!(m.preload_hints[0].byterange_start, Some(4096));
+        assert_eq!(window(&ranged, None).unwrap().hint, None, "its part comes with the reload");
+        assert_eq!(window(&live(10, 3, 2, 11), None).unwrap().hint.as_deref(), Some("part13.2.mp4"));
     }
 
     #[test]
