@@ -63,6 +63,29 @@ impl TlsOrigin {
     }
 }
 
+/// Two native runs of `load` against `url` (trusting `ca`): with `--http2` as User-Agent
+/// `two`, then without as `one`, so the one access log tells them apart.
+async fn with_and_without_http2(
+    url: String,
+    ca: String,
+    load: &[&'static str],
+) -> (std::process::Output, std::process::Output) {
+    let load = load.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let run = |agent: &str, more: &[&str]| {
+            let mut args = vec!["--engine", "native"];
+            args.extend(&load);
+            args.extend(["--user-agent", agent, "--ca-file", &ca]);
+            args.extend(more);
+            args.push(&url);
+            run_swarm(&args)
+        };
+        (run("two", &["--http2"]), run("one", &[]))
+    })
+    .await
+    .unwrap()
+}
+
 /// The acceptance run: counts by kind equal nginx's log, bytes within 1 %, the TLS handshake
 /// measured; the certificate is checked (unknown CA refused, --ca-file or --dangerous accepted).
 #[testkit::test]
@@ -115,19 +138,8 @@ async fn native_viewers_speak_http2_when_asked() {
     let _machine = shared_machine().await;
     let TlsOrigin { origin, url, ca, log, _dirs } = TlsOrigin::start().await;
 
-    let (h2, h1) = tokio::task::spawn_blocking(move || {
-        let run = |agent: &str, more: &[&str]| {
-            let mut args =
-                vec!["--engine", "native", "--clients", "3", "--ramp-rate", "3", "--duration", "12s"];
-            args.extend(["--user-agent", agent, "--ca-file", &ca]);
-            args.extend(more);
-            args.push(&url);
-            run_swarm(&args)
-        };
-        (run("two", &["--http2"]), run("one", &[]))
-    })
-    .await
-    .unwrap();
+    let load = ["--clients", "3", "--ramp-rate", "3", "--duration", "12s"];
+    let (h2, h1) = with_and_without_http2(url, ca, &load).await;
     origin.stop().await.unwrap();
 
     let logged = origin::access_log::parse(&std::fs::read_to_string(&log).expect("access log"));
@@ -172,19 +184,8 @@ async fn llhls_viewers_multiplex_on_one_http2_connection_and_use_two_over_http1(
     testkit::need::program("ffmpeg")?;
     let _machine = shared_machine().await;
     let TlsOrigin { origin, url, ca, log, _dirs } = TlsOrigin::of("ll-hls").await;
-    let (h2, h1) = tokio::task::spawn_blocking(move || {
-        let run = |agent: &str, more: &[&str]| {
-            let mut args =
-                vec!["--engine", "native", "--clients", "2", "--ramp-rate", "10", "--duration", "6s"];
-            args.extend(["--user-agent", agent, "--ca-file", &ca]);
-            args.extend(more);
-            args.push(&url);
-            run_swarm(&args)
-        };
-        (run("two", &["--http2"]), run("one", &[]))
-    })
-    .await
-    .unwrap();
+    let load = ["--clients", "2", "--ramp-rate", "10", "--duration", "6s"];
+    let (h2, h1) = with_and_without_http2(url, ca, &load).await;
     origin.stop().await.unwrap();
 
     let logged = origin::access_log::parse(&std::fs::read_to_string(&log).expect("access log"));
